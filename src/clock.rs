@@ -51,6 +51,11 @@ impl SimTime {
 
 impl fmt::Display for SimTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:06}", self.0 / MICROS_PER_SEC, self.0 % MICROS_PER_SEC)
+        write!(
+            f,
+            "{}.{:06}",
+            self.0 / MICROS_PER_SEC,
+            self.0 % MICROS_PER_SEC
+        )
     }
 }

@@ -1,1 +1,1457 @@
-//! placeholder
+//! The sans-I/O policy engine.
+//!
+//! World state and rules as plain Rust. Every call takes `now` and returns a decision plus the
+//! events it caused (pushed into an [`Effects`] the caller owns and reuses). Future work (the
+//! delivered/read ladder, template reviews) is kept as timers inside the engine: the driver asks
+//! [`Engine::poll_timeout`] when to wake and calls [`Engine::handle_timeouts`] then, as
+//! `quinn-proto` does. No tokio, no sockets, no wall clock in here.
+//!
+//! State is sharded per phone number (one mutex each) so requests for different numbers never
+//! contend; templates are per WABA behind a read-mostly lock.
+
+pub mod audience;
+pub mod config;
+pub mod errors;
+pub mod events;
+pub mod ids;
+pub mod limits;
+pub mod message;
+pub mod templates;
+pub mod world;
+
+use crate::clock::{SimTime, MICROS_PER_HOUR, MICROS_PER_SEC};
+use audience::Audience;
+use config::{ErrorTiming, RulesConfig};
+use errors::ErrorCode;
+use events::{
+    Billing, DeliveryStatus, Event, EventBody, LogEntry, MessageInfo, PhoneMeta, Rule, Wamid,
+};
+use ids::{BusinessId, PhoneNumberId, TemplateId, WaId, WabaId};
+use limits::{Gcra, Rate};
+use message::{Content, Outbound};
+use parking_lot::{Mutex, RwLock};
+use rand::SeedableRng;
+use rand_pcg::Pcg64Mcg;
+use serde::Serialize;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use templates::{Lookup, Template, TemplateBook, TemplateRequest};
+use world::{
+    BusinessProfile, MessagingLimitTier, NumberStatus, QualityRating, TemplateStatus, WorldSpec,
+};
+
+/// A refused request: the code, what to tell the caller, and the rule that fired.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rejection {
+    pub code: ErrorCode,
+    pub subcode: Option<u32>,
+    pub details: String,
+    pub rule: Option<Rule>,
+}
+
+impl Rejection {
+    pub fn new(code: ErrorCode, details: impl Into<String>) -> Rejection {
+        Rejection {
+            code,
+            subcode: None,
+            details: details.into(),
+            rule: None,
+        }
+    }
+
+    fn rule(code: ErrorCode, rule: Rule, details: impl Into<String>) -> Rejection {
+        Rejection {
+            code,
+            subcode: None,
+            details: details.into(),
+            rule: Some(rule),
+        }
+    }
+
+    /// Graph's answer for an id that does not exist (or cannot be seen): code 100, subcode 33.
+    pub fn unknown_object(id: &str) -> Rejection {
+        Rejection {
+            code: ErrorCode::InvalidParameter,
+            subcode: Some(33),
+            details: format!(
+                "Unsupported request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api"
+            ),
+            rule: None,
+        }
+    }
+
+    fn permission(id: impl std::fmt::Display) -> Rejection {
+        Rejection::new(
+            ErrorCode::PermissionError,
+            format!("The access token does not have permission on object {id}: it belongs to another business portfolio."),
+        )
+    }
+}
+
+/// What an accepted send returns to the caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendReceipt {
+    pub wamid: Wamid,
+    pub wa_id: WaId,
+}
+
+/// The events a call caused, and the earliest new timer it set (so a driver that sleeps until
+/// the next deadline knows to wake earlier). Reuse one across calls: `clear` keeps capacity.
+#[derive(Debug, Default)]
+pub struct Effects {
+    pub events: Vec<Event>,
+    pub wake_at: Option<SimTime>,
+}
+
+impl Effects {
+    pub fn clear(&mut self) {
+        self.events.clear();
+        self.wake_at = None;
+    }
+    fn wake(&mut self, at: SimTime) {
+        self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
+    }
+}
+
+/// Per-(number, user) state. Small on purpose: it exists for every user a number talks to.
+#[derive(Clone, Copy, Debug, Default)]
+struct Conversation {
+    /// End of the customer service window (the user's last message + 24 h); zero if never.
+    window_until: SimTime,
+    pair: Gcra,
+}
+
+#[derive(Debug)]
+enum TimerKind {
+    /// Next rung of the status ladder for a sent message.
+    Status {
+        info: Box<MessageInfo>,
+        status: DeliveryStatus,
+        error: Option<ErrorCode>,
+    },
+}
+
+#[derive(Debug)]
+struct Timer {
+    at: SimTime,
+    seq: u64,
+    kind: TimerKind,
+}
+
+impl PartialEq for Timer {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for Timer {}
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Timer {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(o.at, o.seq))
+    }
+}
+
+/// Counters per number, by rule.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct NumberCounters {
+    pub accepted: u64,
+    pub rejected: std::collections::BTreeMap<u32, u64>,
+    pub delivered: u64,
+    pub read: u64,
+    pub failed: std::collections::BTreeMap<u32, u64>,
+    pub inbound: u64,
+}
+
+/// One phone number and everything only it touches: one lock.
+struct NumberShard {
+    id: PhoneNumberId,
+    waba: WabaId,
+    business: BusinessId,
+    display: String,
+    meta: PhoneMeta,
+    verified_name: String,
+    status: NumberStatus,
+    quality: QualityRating,
+    throughput: Rate,
+    limiter: Gcra,
+    name_status: String,
+    official: bool,
+    profile: BusinessProfile,
+    conversations: HashMap<WaId, Conversation>,
+    timers: BinaryHeap<Reverse<Timer>>,
+    timer_seq: u64,
+    msg_seq: u64,
+    log: VecDeque<LogEntry>,
+    log_evicted: u64,
+    rng: Pcg64Mcg,
+    counters: NumberCounters,
+    last_sweep: SimTime,
+}
+
+struct WabaShard {
+    id: WabaId,
+    business: BusinessId,
+    name: String,
+    currency: String,
+    numbers: Vec<PhoneNumberId>,
+    templates: RwLock<TemplateBook>,
+}
+
+struct BusinessState {
+    name: String,
+    country: String,
+    vertical: String,
+    verified: bool,
+    messaging_limit: MessagingLimitTier,
+    wabas: Vec<WabaId>,
+}
+
+#[derive(Debug)]
+struct ReviewTimer {
+    at: SimTime,
+    waba: WabaId,
+    template: TemplateId,
+}
+
+/// The engine. Cheap to share (`Arc<Engine>`); every method takes `&self`.
+pub struct Engine {
+    rules: RulesConfig,
+    pair_rate: Rate,
+    window_len: u64,
+    audience: Audience,
+    seed: u64,
+    tokens: HashMap<String, BusinessId>,
+    businesses: HashMap<BusinessId, BusinessState>,
+    wabas: HashMap<WabaId, Arc<WabaShard>>,
+    numbers: HashMap<PhoneNumberId, Arc<Mutex<NumberShard>>>,
+    /// Number ids in a fixed order, for deterministic iteration.
+    number_order: Vec<PhoneNumberId>,
+    reviews: Mutex<Vec<ReviewTimer>>,
+    log_seq: AtomicU64,
+    next_template_id: AtomicU64,
+}
+
+/// A problem in a world description, naming the field.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct WorldError {
+    pub field: String,
+    pub message: String,
+}
+
+fn world_err(field: impl Into<String>, message: impl Into<String>) -> WorldError {
+    WorldError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+impl Engine {
+    /// Builds the engine from a world description. `now` stamps template creation times.
+    pub fn new(
+        world: &WorldSpec,
+        rules: RulesConfig,
+        seed: u64,
+        now: SimTime,
+    ) -> Result<Engine, WorldError> {
+        rules.validate().map_err(|(f, m)| world_err(f, m))?;
+        world
+            .audience
+            .validate()
+            .map_err(|(f, m)| world_err(f, m))?;
+        let mut tokens = HashMap::new();
+        let mut businesses = HashMap::new();
+        let mut wabas = HashMap::new();
+        let mut numbers = HashMap::new();
+        let mut number_order = Vec::new();
+        let mut template_ids: std::collections::HashSet<TemplateId> = Default::default();
+        let mut next_template_id = 1_000_000_000_000_000u64;
+        for (bi, b) in world.businesses.iter().enumerate() {
+            let bf = format!("businesses[{bi}]");
+            if businesses.contains_key(&b.id) {
+                return Err(world_err(
+                    format!("{bf}.id"),
+                    format!("duplicate id {}", b.id),
+                ));
+            }
+            for (ti, t) in b.tokens.iter().enumerate() {
+                if t.is_empty() {
+                    return Err(world_err(format!("{bf}.tokens[{ti}]"), "empty token"));
+                }
+                if tokens.insert(t.clone(), b.id).is_some() {
+                    return Err(world_err(
+                        format!("{bf}.tokens[{ti}]"),
+                        "token already belongs to a business",
+                    ));
+                }
+            }
+            let mut waba_ids = Vec::new();
+            for (wi, w) in b.wabas.iter().enumerate() {
+                let wf = format!("{bf}.wabas[{wi}]");
+                if wabas.contains_key(&w.id) {
+                    return Err(world_err(
+                        format!("{wf}.id"),
+                        format!("duplicate id {}", w.id),
+                    ));
+                }
+                let mut book = TemplateBook::default();
+                for (ti, t) in w.templates.iter().enumerate() {
+                    let tf = format!("{wf}.templates[{ti}]");
+                    let id = match t.id {
+                        Some(id) => id,
+                        None => {
+                            next_template_id += 1;
+                            TemplateId(next_template_id)
+                        }
+                    };
+                    if !template_ids.insert(id) {
+                        return Err(world_err(format!("{tf}.id"), format!("duplicate id {id}")));
+                    }
+                    if matches!(book.find(&t.name, &t.language), Lookup::Found(_)) {
+                        return Err(world_err(
+                            format!("{tf}.name"),
+                            format!("'{}' already exists in {}", t.name, t.language),
+                        ));
+                    }
+                    let tpl = Template::from_spec(t, id, w.id, now)
+                        .map_err(|m| world_err(tf.clone(), m))?;
+                    book.insert(tpl);
+                }
+                let mut nums = Vec::new();
+                for (pi, p) in w.phone_numbers.iter().enumerate() {
+                    let pf = format!("{wf}.phone_numbers[{pi}]");
+                    if numbers.contains_key(&p.id) {
+                        return Err(world_err(
+                            format!("{pf}.id"),
+                            format!("duplicate id {}", p.id),
+                        ));
+                    }
+                    let digits: String = p
+                        .display_phone_number
+                        .chars()
+                        .filter(char::is_ascii_digit)
+                        .collect();
+                    if digits.len() < 5 {
+                        return Err(world_err(
+                            format!("{pf}.display_phone_number"),
+                            "needs at least 5 digits",
+                        ));
+                    }
+                    let mps = p.throughput_mps.unwrap_or(rules.throughput_mps);
+                    if mps == 0 {
+                        return Err(world_err(
+                            format!("{pf}.throughput_mps"),
+                            "must be at least 1",
+                        ));
+                    }
+                    let shard = NumberShard {
+                        id: p.id,
+                        waba: w.id,
+                        business: b.id,
+                        display: p.display_phone_number.clone(),
+                        meta: PhoneMeta {
+                            id: p.id,
+                            display: digits.into(),
+                        },
+                        verified_name: p.verified_name.clone(),
+                        status: p.status,
+                        quality: p.quality_rating,
+                        throughput: Rate::per_second(mps),
+                        limiter: Gcra::default(),
+                        name_status: p.name_status.clone(),
+                        official: p.is_official_business_account,
+                        profile: p.profile.clone(),
+                        conversations: HashMap::new(),
+                        timers: BinaryHeap::new(),
+                        timer_seq: 0,
+                        msg_seq: 0,
+                        log: VecDeque::new(),
+                        log_evicted: 0,
+                        rng: Pcg64Mcg::seed_from_u64(seed ^ p.id.0.rotate_left(17)),
+                        counters: NumberCounters::default(),
+                        last_sweep: now,
+                    };
+                    numbers.insert(p.id, Arc::new(Mutex::new(shard)));
+                    number_order.push(p.id);
+                    nums.push(p.id);
+                }
+                wabas.insert(
+                    w.id,
+                    Arc::new(WabaShard {
+                        id: w.id,
+                        business: b.id,
+                        name: w.name.clone(),
+                        currency: w.currency.clone(),
+                        numbers: nums,
+                        templates: RwLock::new(book),
+                    }),
+                );
+                waba_ids.push(w.id);
+            }
+            businesses.insert(
+                b.id,
+                BusinessState {
+                    name: b.name.clone(),
+                    country: b.country.clone(),
+                    vertical: b.vertical.clone(),
+                    verified: b.verified,
+                    messaging_limit: b.messaging_limit,
+                    wabas: waba_ids,
+                },
+            );
+        }
+        number_order.sort();
+        Ok(Engine {
+            pair_rate: Rate::every(
+                (rules.pair_interval_s * MICROS_PER_SEC as f64) as u64,
+                rules.pair_burst,
+            ),
+            window_len: rules.service_window_hours * MICROS_PER_HOUR,
+            rules,
+            audience: Audience::new(&world.audience, seed),
+            seed,
+            tokens,
+            businesses,
+            wabas,
+            numbers,
+            number_order,
+            reviews: Mutex::new(Vec::new()),
+            log_seq: AtomicU64::new(0),
+            next_template_id: AtomicU64::new(next_template_id + 1_000),
+        })
+    }
+
+    pub fn rules(&self) -> &RulesConfig {
+        &self.rules
+    }
+
+    pub fn audience(&self) -> &Audience {
+        &self.audience
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The business a bearer token acts for.
+    pub fn authorize(&self, token: &str) -> Option<BusinessId> {
+        self.tokens.get(token).copied()
+    }
+
+    /// Whether an id names a phone number, a WABA or a template (for routing `/{id}`).
+    pub fn kind_of(&self, id: u64) -> Option<ObjectKind> {
+        if self.numbers.contains_key(&PhoneNumberId(id)) {
+            Some(ObjectKind::PhoneNumber)
+        } else if self.wabas.contains_key(&WabaId(id)) {
+            Some(ObjectKind::Waba)
+        } else if self.find_template(TemplateId(id)).is_some() {
+            Some(ObjectKind::Template)
+        } else {
+            None
+        }
+    }
+
+    fn shard(
+        &self,
+        business: BusinessId,
+        id: PhoneNumberId,
+    ) -> Result<&Arc<Mutex<NumberShard>>, Rejection> {
+        let shard = self
+            .numbers
+            .get(&id)
+            .ok_or_else(|| Rejection::unknown_object(&id.to_string()))?;
+        // The owner never changes, but reading it needs the lock; keep it short.
+        if shard.lock().business != business {
+            return Err(Rejection::permission(id));
+        }
+        Ok(shard)
+    }
+
+    fn waba(&self, business: BusinessId, id: WabaId) -> Result<&Arc<WabaShard>, Rejection> {
+        let w = self
+            .wabas
+            .get(&id)
+            .ok_or_else(|| Rejection::unknown_object(&id.to_string()))?;
+        if w.business != business {
+            return Err(Rejection::permission(id));
+        }
+        Ok(w)
+    }
+
+    fn next_log_seq(&self) -> u64 {
+        self.log_seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Sends one message: the send-path rules in order, then the status ladder.
+    ///
+    /// Order: number status → throughput (every request to the number counts, as at Meta's
+    /// gateway) → template or service-window rules → pair rate (only messages that would
+    /// otherwise be accepted use pair quota) → accepted.
+    pub fn send(
+        &self,
+        now: SimTime,
+        business: BusinessId,
+        phone: PhoneNumberId,
+        msg: &Outbound,
+        out: &mut Effects,
+    ) -> Result<SendReceipt, Rejection> {
+        let shard = self
+            .numbers
+            .get(&phone)
+            .ok_or_else(|| Rejection::unknown_object(&phone.to_string()))?;
+        let mut s = shard.lock();
+        if s.business != business {
+            return Err(Rejection::permission(phone));
+        }
+        let result = self.send_locked(now, &mut s, msg, out);
+        let seq = self.next_log_seq();
+        let cap = self.rules.log_capacity_per_number;
+        match &result {
+            Ok(r) => {
+                s.counters.accepted += 1;
+                push_log(
+                    &mut s,
+                    cap,
+                    LogEntry {
+                        seq,
+                        at: now,
+                        phone_number_id: phone,
+                        recipient: Some(msg.to),
+                        rule: Rule::Accepted,
+                        code: None,
+                        wamid: Some(r.wamid),
+                        detail: None,
+                    },
+                );
+            }
+            Err(rej) => {
+                *s.counters.rejected.entry(rej.code.code()).or_default() += 1;
+                push_log(
+                    &mut s,
+                    cap,
+                    LogEntry {
+                        seq,
+                        at: now,
+                        phone_number_id: phone,
+                        recipient: Some(msg.to),
+                        rule: rej.rule.unwrap_or(Rule::Accepted),
+                        code: Some(rej.code),
+                        wamid: None,
+                        detail: Some(rej.details.as_str().into()),
+                    },
+                );
+            }
+        }
+        result
+    }
+
+    fn send_locked(
+        &self,
+        now: SimTime,
+        s: &mut NumberShard,
+        msg: &Outbound,
+        out: &mut Effects,
+    ) -> Result<SendReceipt, Rejection> {
+        match s.status {
+            NumberStatus::Connected | NumberStatus::Flagged => {}
+            NumberStatus::Restricted => {
+                return Err(Rejection::rule(
+                    ErrorCode::PolicyBlocked,
+                    Rule::NumberStatus,
+                    "The phone number is RESTRICTED and cannot send messages.",
+                ))
+            }
+            other => {
+                return Err(Rejection::rule(
+                    ErrorCode::NotRegistered,
+                    Rule::NumberStatus,
+                    format!(
+                        "The phone number status is {}; it must be CONNECTED to send.",
+                        other.as_str()
+                    ),
+                ))
+            }
+        }
+        if let Err(wait) = s.limiter.try_take(now, s.throughput) {
+            return Err(Rejection::rule(
+                ErrorCode::ThroughputLimit,
+                Rule::Throughput,
+                format!(
+                    "Cloud API message throughput has been reached ({} msg/s); retry in {} ms.",
+                    1_000_000 / s.throughput.interval.max(1),
+                    wait.div_ceil(1_000)
+                ),
+            ));
+        }
+        let conv = s.conversations.get(&msg.to).copied().unwrap_or_default();
+        let in_window = conv.window_until > now;
+        let mut async_error = None;
+        let (billing, template) = match &msg.content {
+            Content::Template(send) => {
+                let waba = &self.wabas[&s.waba];
+                let book = waba.templates.read();
+                let t = match book.find(&send.name, &send.language) {
+                    Lookup::Found(t) => t,
+                    Lookup::NoSuchName => {
+                        return Err(Rejection::rule(
+                            ErrorCode::TemplateMissing,
+                            Rule::TemplateExists,
+                            format!(
+                                "template name ({}) does not exist in {}",
+                                send.name, send.language
+                            ),
+                        ))
+                    }
+                    Lookup::NoSuchLanguage => {
+                        return Err(Rejection::rule(
+                            ErrorCode::TemplateMissing,
+                            Rule::TemplateExists,
+                            format!(
+                                "template name ({}) does not exist in {}",
+                                send.name, send.language
+                            ),
+                        ))
+                    }
+                };
+                match t.status {
+                    TemplateStatus::Approved => {}
+                    TemplateStatus::Paused => {
+                        return Err(Rejection::rule(
+                            ErrorCode::TemplatePaused,
+                            Rule::TemplatePaused,
+                            format!("Template {} is paused due to low quality.", t.name),
+                        ))
+                    }
+                    TemplateStatus::Disabled => {
+                        return Err(Rejection::rule(
+                            ErrorCode::TemplateDisabled,
+                            Rule::TemplateDisabled,
+                            format!("Template {} is disabled.", t.name),
+                        ))
+                    }
+                    other => {
+                        return Err(Rejection::rule(
+                            ErrorCode::TemplateMissing,
+                            Rule::TemplateApproved,
+                            format!(
+                                "template name ({}) in {} is {}, not APPROVED",
+                                t.name,
+                                t.language,
+                                other.as_str()
+                            ),
+                        ))
+                    }
+                }
+                t.check_send(send)
+                    .map_err(|(code, d)| Rejection::rule(code, Rule::TemplateParameters, d))?;
+                (billing_for_template(t.category, in_window), Some(t.id))
+            }
+            Content::FreeForm { .. } => {
+                if !in_window {
+                    let rej = Rejection::rule(
+                        ErrorCode::ReEngagement,
+                        Rule::ServiceWindow,
+                        ErrorCode::ReEngagement.default_details(),
+                    );
+                    match self.rules.window_errors {
+                        ErrorTiming::Sync => return Err(rej),
+                        ErrorTiming::Async => async_error = Some(ErrorCode::ReEngagement),
+                    }
+                }
+                (
+                    Billing {
+                        category: "service",
+                        pricing_type: "free_customer_service",
+                        billable: false,
+                    },
+                    None,
+                )
+            }
+        };
+        let mut conv = conv;
+        if async_error.is_none() {
+            if let Err(wait) = conv.pair.try_take(now, self.pair_rate) {
+                return Err(Rejection::rule(
+                    ErrorCode::PairRateLimit,
+                    Rule::PairRate,
+                    format!(
+                        "{} Retry in {} s.",
+                        ErrorCode::PairRateLimit.default_details(),
+                        wait.div_ceil(MICROS_PER_SEC)
+                    ),
+                ));
+            }
+            s.conversations.insert(msg.to, conv);
+        }
+        s.msg_seq += 1;
+        let wamid = Wamid {
+            user: msg.to,
+            seq: s.msg_seq,
+            tag: (s.id.0 & 0xFFFF) as u16,
+            inbound: false,
+        };
+        let info = Box::new(MessageInfo {
+            wamid,
+            phone: s.meta.clone(),
+            recipient: msg.to,
+            billing,
+            template,
+            biz_opaque_callback_data: msg.biz_opaque_callback_data.clone(),
+            sent_at: now,
+        });
+        if let Some(code) = async_error {
+            self.fail_now(now, s, info, code, out);
+            return Ok(SendReceipt {
+                wamid,
+                wa_id: msg.to,
+            });
+        }
+        out.events.push(Event {
+            at: now,
+            waba: s.waba,
+            body: EventBody::Status {
+                info: info.clone(),
+                status: DeliveryStatus::Sent,
+                error: None,
+            },
+        });
+        let delay = self.audience.delivered_delay(&mut s.rng);
+        let (status, error) = if self.audience.on_whatsapp(msg.to) {
+            (DeliveryStatus::Delivered, None)
+        } else {
+            (DeliveryStatus::Failed, Some(ErrorCode::Undeliverable))
+        };
+        schedule(
+            s,
+            out,
+            now.plus(delay),
+            TimerKind::Status {
+                info,
+                status,
+                error,
+            },
+        );
+        Ok(SendReceipt {
+            wamid,
+            wa_id: msg.to,
+        })
+    }
+
+    fn fail_now(
+        &self,
+        now: SimTime,
+        s: &mut NumberShard,
+        info: Box<MessageInfo>,
+        code: ErrorCode,
+        out: &mut Effects,
+    ) {
+        *s.counters.failed.entry(code.code()).or_default() += 1;
+        let seq = self.next_log_seq();
+        let entry = LogEntry {
+            seq,
+            at: now,
+            phone_number_id: s.id,
+            recipient: Some(info.recipient),
+            rule: rule_of_async(code),
+            code: Some(code),
+            wamid: Some(info.wamid),
+            detail: None,
+        };
+        push_log(s, self.rules.log_capacity_per_number, entry);
+        out.events.push(Event {
+            at: now,
+            waba: s.waba,
+            body: EventBody::Status {
+                info,
+                status: DeliveryStatus::Failed,
+                error: Some((code, None)),
+            },
+        });
+    }
+
+    /// Mark an inbound message as read (`"status": "read"`). The platform shows blue ticks to
+    /// the user; nothing is reported back by webhook.
+    pub fn mark_read(
+        &self,
+        _now: SimTime,
+        business: BusinessId,
+        phone: PhoneNumberId,
+        message_id: &str,
+    ) -> Result<(), Rejection> {
+        self.shard(business, phone)?;
+        if !message_id.starts_with("wamid.") {
+            return Err(Rejection::new(
+                ErrorCode::ParameterValueInvalid,
+                format!("message_id: '{message_id}' is not a WhatsApp message id (wamid.…)"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A user writes to a business number: opens (or renews) the customer service window and
+    /// reports the message by webhook. Used by the control API and the simulator.
+    pub fn inbound(
+        &self,
+        now: SimTime,
+        phone: PhoneNumberId,
+        from: WaId,
+        text: &str,
+        out: &mut Effects,
+    ) -> Result<Wamid, Rejection> {
+        let shard = self
+            .numbers
+            .get(&phone)
+            .ok_or_else(|| Rejection::unknown_object(&phone.to_string()))?;
+        let mut s = shard.lock();
+        let conv = s.conversations.entry(from).or_default();
+        conv.window_until = now.plus(self.window_len);
+        s.msg_seq += 1;
+        let wamid = Wamid {
+            user: from,
+            seq: s.msg_seq,
+            tag: (s.id.0 & 0xFFFF) as u16,
+            inbound: true,
+        };
+        s.counters.inbound += 1;
+        let seq = self.next_log_seq();
+        push_log(
+            &mut s,
+            self.rules.log_capacity_per_number,
+            LogEntry {
+                seq,
+                at: now,
+                phone_number_id: phone,
+                recipient: Some(from),
+                rule: Rule::InboundMessage,
+                code: None,
+                wamid: Some(wamid),
+                detail: None,
+            },
+        );
+        out.events.push(Event {
+            at: now,
+            waba: s.waba,
+            body: EventBody::Inbound {
+                phone: s.meta.clone(),
+                from,
+                profile_name: self.audience.profile_name(from),
+                wamid,
+                text: text.to_string(),
+            },
+        });
+        Ok(wamid)
+    }
+
+    /// Whether the customer service window between `phone` and `user` is open at `now`.
+    pub fn window_open(&self, now: SimTime, phone: PhoneNumberId, user: WaId) -> bool {
+        self.numbers.get(&phone).is_some_and(|s| {
+            s.lock()
+                .conversations
+                .get(&user)
+                .is_some_and(|c| c.window_until > now)
+        })
+    }
+
+    /// The earliest pending timer, if any: when the driver must call [`Self::handle_timeouts`].
+    pub fn poll_timeout(&self) -> Option<SimTime> {
+        let mut best: Option<SimTime> = None;
+        for id in &self.number_order {
+            if let Some(Reverse(t)) = self.numbers[id].lock().timers.peek() {
+                best = Some(best.map_or(t.at, |b| b.min(t.at)));
+            }
+        }
+        for r in self.reviews.lock().iter() {
+            best = Some(best.map_or(r.at, |b| b.min(r.at)));
+        }
+        best
+    }
+
+    /// Fires every timer due at or before `now`, in time order per number.
+    pub fn handle_timeouts(&self, now: SimTime, out: &mut Effects) {
+        self.fire_reviews(now, out);
+        for id in &self.number_order {
+            let mut s = self.numbers[id].lock();
+            while s.timers.peek().is_some_and(|Reverse(t)| t.at <= now) {
+                let Reverse(timer) = s.timers.pop().expect("peeked");
+                self.fire(&mut s, timer, out);
+            }
+            if now.since(s.last_sweep) >= MICROS_PER_HOUR {
+                sweep(&mut s, now);
+            }
+        }
+    }
+
+    fn fire(&self, s: &mut NumberShard, timer: Timer, out: &mut Effects) {
+        let at = timer.at;
+        match timer.kind {
+            TimerKind::Status {
+                info,
+                status,
+                error,
+            } => {
+                match status {
+                    DeliveryStatus::Delivered => s.counters.delivered += 1,
+                    DeliveryStatus::Read => s.counters.read += 1,
+                    DeliveryStatus::Failed => {
+                        let code = error.unwrap_or(ErrorCode::SomethingWentWrong);
+                        *s.counters.failed.entry(code.code()).or_default() += 1;
+                        let seq = self.next_log_seq();
+                        let entry = LogEntry {
+                            seq,
+                            at,
+                            phone_number_id: s.id,
+                            recipient: Some(info.recipient),
+                            rule: rule_of_async(code),
+                            code: Some(code),
+                            wamid: Some(info.wamid),
+                            detail: None,
+                        };
+                        push_log(s, self.rules.log_capacity_per_number, entry);
+                    }
+                    DeliveryStatus::Sent => {}
+                }
+                let next = if status == DeliveryStatus::Delivered {
+                    self.audience.read_delay(&mut s.rng)
+                } else {
+                    None
+                };
+                let ev = Event {
+                    at,
+                    waba: s.waba,
+                    body: EventBody::Status {
+                        info: info.clone(),
+                        status,
+                        error: error.map(|c| (c, None)),
+                    },
+                };
+                out.events.push(ev);
+                if let Some(d) = next {
+                    schedule(
+                        s,
+                        out,
+                        at.plus(d),
+                        TimerKind::Status {
+                            info,
+                            status: DeliveryStatus::Read,
+                            error: None,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    fn fire_reviews(&self, now: SimTime, out: &mut Effects) {
+        let due: Vec<ReviewTimer> = {
+            let mut r = self.reviews.lock();
+            if !r.iter().any(|t| t.at <= now) {
+                return;
+            }
+            let (due, keep): (Vec<_>, Vec<_>) = r.drain(..).partition(|t| t.at <= now);
+            *r = keep;
+            due
+        };
+        let mut due = due;
+        due.sort_by_key(|t| (t.at, t.template));
+        for t in due {
+            let Some(waba) = self.wabas.get(&t.waba) else {
+                continue;
+            };
+            let mut book = waba.templates.write();
+            let Some(tpl) = book.get_mut(t.template) else {
+                continue; // deleted while pending
+            };
+            if tpl.status != TemplateStatus::Pending {
+                continue;
+            }
+            tpl.status = TemplateStatus::Approved;
+            out.events.push(Event {
+                at: t.at,
+                waba: t.waba,
+                body: EventBody::TemplateStatus {
+                    template: tpl.id,
+                    name: tpl.name.clone(),
+                    language: tpl.language.clone(),
+                    category: tpl.category,
+                    status: TemplateStatus::Approved,
+                    reason: None,
+                },
+            });
+        }
+    }
+
+    // ----- Templates -----------------------------------------------------------------------
+
+    /// Creates a template (status PENDING); the review verdict comes after
+    /// `template_review_delay_s` as a `message_template_status_update` event.
+    pub fn create_template(
+        &self,
+        now: SimTime,
+        business: BusinessId,
+        waba: WabaId,
+        req: &TemplateRequest,
+        out: &mut Effects,
+    ) -> Result<Template, Rejection> {
+        let w = self.waba(business, waba)?;
+        let id = TemplateId(self.next_template_id.fetch_add(1, Ordering::Relaxed));
+        let t = Template::from_request(req, id, waba, now)
+            .map_err(|(code, d)| Rejection::new(code, d))?;
+        let mut book = w.templates.write();
+        if matches!(book.find(&t.name, &t.language), Lookup::Found(_)) {
+            let mut r = Rejection::new(
+                ErrorCode::InvalidParameter,
+                format!(
+                    "Content in this language already exists: message template \"{}\" already has a {} translation.",
+                    t.name, t.language
+                ),
+            );
+            r.subcode = Some(2388024);
+            return Err(r);
+        }
+        book.insert(t.clone());
+        drop(book);
+        let at = now.plus(self.rules.template_review_delay_s * MICROS_PER_SEC);
+        self.reviews.lock().push(ReviewTimer {
+            at,
+            waba,
+            template: id,
+        });
+        out.wake(at);
+        Ok(t)
+    }
+
+    /// Templates of a WABA, in creation order.
+    pub fn templates(
+        &self,
+        business: BusinessId,
+        waba: WabaId,
+    ) -> Result<Vec<Template>, Rejection> {
+        Ok(self
+            .waba(business, waba)?
+            .templates
+            .read()
+            .templates
+            .clone())
+    }
+
+    /// Deletes templates by name (every language) or by name and id. Unknown names are an error,
+    /// as on the Graph API.
+    pub fn delete_template(
+        &self,
+        business: BusinessId,
+        waba: WabaId,
+        name: &str,
+        id: Option<TemplateId>,
+    ) -> Result<usize, Rejection> {
+        let w = self.waba(business, waba)?;
+        let removed = w.templates.write().remove(name, id);
+        if removed == 0 {
+            return Err(Rejection::new(
+                ErrorCode::InvalidParameter,
+                format!(
+                    "name: no message template named '{name}'{}",
+                    match id {
+                        Some(id) => format!(" with hsm_id {id}"),
+                        None => String::new(),
+                    }
+                ),
+            ));
+        }
+        Ok(removed)
+    }
+
+    fn find_template(&self, id: TemplateId) -> Option<(Arc<WabaShard>, Template)> {
+        self.wabas
+            .values()
+            .find_map(|w| w.templates.read().get(id).cloned().map(|t| (w.clone(), t)))
+    }
+
+    /// One template by id.
+    pub fn template(&self, business: BusinessId, id: TemplateId) -> Result<Template, Rejection> {
+        let (w, t) = self
+            .find_template(id)
+            .ok_or_else(|| Rejection::unknown_object(&id.to_string()))?;
+        if w.business != business {
+            return Err(Rejection::permission(id));
+        }
+        Ok(t)
+    }
+
+    /// Sets a template's status directly (control API, scenario scripting).
+    pub fn set_template_status(
+        &self,
+        now: SimTime,
+        waba: WabaId,
+        id: TemplateId,
+        status: TemplateStatus,
+        out: &mut Effects,
+    ) -> Result<(), Rejection> {
+        let w = self
+            .wabas
+            .get(&waba)
+            .ok_or_else(|| Rejection::unknown_object(&waba.to_string()))?;
+        let mut book = w.templates.write();
+        let t = book
+            .get_mut(id)
+            .ok_or_else(|| Rejection::unknown_object(&id.to_string()))?;
+        if t.status != status {
+            t.status = status;
+            out.events.push(Event {
+                at: now,
+                waba,
+                body: EventBody::TemplateStatus {
+                    template: id,
+                    name: t.name.clone(),
+                    language: t.language.clone(),
+                    category: t.category,
+                    status,
+                    reason: None,
+                },
+            });
+        }
+        Ok(())
+    }
+
+    // ----- Phone numbers and WABAs ---------------------------------------------------------
+
+    /// A snapshot of one number, as `GET /{phone-number-id}` shows it.
+    pub fn phone_number(
+        &self,
+        business: BusinessId,
+        id: PhoneNumberId,
+    ) -> Result<PhoneNumberView, Rejection> {
+        let shard = self.shard(business, id)?;
+        Ok(self.view(&shard.lock()))
+    }
+
+    fn view(&self, s: &NumberShard) -> PhoneNumberView {
+        let b = &self.businesses[&s.business];
+        PhoneNumberView {
+            id: s.id,
+            waba_id: s.waba,
+            business_id: s.business,
+            display_phone_number: s.display.clone(),
+            verified_name: s.verified_name.clone(),
+            status: s.status,
+            quality_rating: s.quality,
+            throughput_mps: (1_000_000 / s.throughput.interval.max(1)) as u32,
+            messaging_limit: b.messaging_limit,
+            name_status: s.name_status.clone(),
+            is_official_business_account: s.official,
+            country_dial_code: dial_code(&s.meta.display),
+            counters: s.counters.clone(),
+            log_evicted: s.log_evicted,
+        }
+    }
+
+    /// The numbers of a WABA.
+    pub fn waba_phone_numbers(
+        &self,
+        business: BusinessId,
+        waba: WabaId,
+    ) -> Result<Vec<PhoneNumberView>, Rejection> {
+        let w = self.waba(business, waba)?;
+        Ok(w.numbers
+            .iter()
+            .map(|id| self.view(&self.numbers[id].lock()))
+            .collect())
+    }
+
+    /// A WABA, as `GET /{waba-id}` shows it.
+    pub fn waba_view(&self, business: BusinessId, waba: WabaId) -> Result<WabaView, Rejection> {
+        let w = self.waba(business, waba)?;
+        Ok(WabaView {
+            id: w.id,
+            name: w.name.clone(),
+            currency: w.currency.clone(),
+            business_id: w.business,
+            phone_numbers: w.numbers.clone(),
+        })
+    }
+
+    pub fn business_profile(
+        &self,
+        business: BusinessId,
+        id: PhoneNumberId,
+    ) -> Result<BusinessProfile, Rejection> {
+        Ok(self.shard(business, id)?.lock().profile.clone())
+    }
+
+    /// Updates the business profile: fields present in `update` replace the stored ones.
+    pub fn update_business_profile(
+        &self,
+        business: BusinessId,
+        id: PhoneNumberId,
+        update: BusinessProfile,
+    ) -> Result<(), Rejection> {
+        let shard = self.shard(business, id)?;
+        let mut s = shard.lock();
+        let p = &mut s.profile;
+        if update.about.is_some() {
+            p.about = update.about;
+        }
+        if update.address.is_some() {
+            p.address = update.address;
+        }
+        if update.description.is_some() {
+            p.description = update.description;
+        }
+        if update.email.is_some() {
+            p.email = update.email;
+        }
+        if update.profile_picture_url.is_some() {
+            p.profile_picture_url = update.profile_picture_url;
+        }
+        if !update.websites.is_empty() {
+            p.websites = update.websites;
+        }
+        if update.vertical.is_some() {
+            p.vertical = update.vertical;
+        }
+        Ok(())
+    }
+
+    // ----- Observability -------------------------------------------------------------------
+
+    /// The decision log, merged across numbers in decision order: entries with `seq >= since`,
+    /// at most `limit` of them.
+    pub fn events(&self, since: u64, limit: usize) -> EventLogPage {
+        let mut all: Vec<LogEntry> = Vec::new();
+        let mut evicted = 0;
+        for id in &self.number_order {
+            let s = self.numbers[id].lock();
+            evicted += s.log_evicted;
+            all.extend(s.log.iter().filter(|e| e.seq >= since).cloned());
+        }
+        all.sort_by_key(|e| e.seq);
+        let more = all.len() > limit;
+        all.truncate(limit);
+        EventLogPage {
+            next: all.last().map(|e| e.seq + 1).unwrap_or(since),
+            more,
+            evicted,
+            events: all,
+        }
+    }
+
+    /// Everything `GET /_sim/state` shows.
+    pub fn snapshot(&self) -> StateSnapshot {
+        let mut businesses: Vec<BusinessView> = self
+            .businesses
+            .iter()
+            .map(|(id, b)| BusinessView {
+                id: *id,
+                name: b.name.clone(),
+                country: b.country.clone(),
+                vertical: b.vertical.clone(),
+                verified: b.verified,
+                messaging_limit: b.messaging_limit.as_str(),
+                wabas: b.wabas.clone(),
+                tokens: {
+                    let mut t: Vec<String> = self
+                        .tokens
+                        .iter()
+                        .filter(|(_, b)| *b == id)
+                        .map(|(t, _)| t.clone())
+                        .collect();
+                    t.sort();
+                    t
+                },
+            })
+            .collect();
+        businesses.sort_by_key(|b| b.id);
+        let numbers = self
+            .number_order
+            .iter()
+            .map(|id| self.view(&self.numbers[id].lock()))
+            .collect();
+        let mut templates: Vec<TemplateView> = self
+            .wabas
+            .values()
+            .flat_map(|w| {
+                w.templates
+                    .read()
+                    .templates
+                    .iter()
+                    .map(|t| TemplateView {
+                        id: t.id,
+                        waba_id: t.waba,
+                        name: t.name.clone(),
+                        language: t.language.clone(),
+                        category: t.category.as_str(),
+                        status: t.status.as_str(),
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        templates.sort_by_key(|t| t.id);
+        StateSnapshot {
+            businesses,
+            numbers,
+            templates,
+            pending_timers: self
+                .number_order
+                .iter()
+                .map(|id| self.numbers[id].lock().timers.len())
+                .sum::<usize>()
+                + self.reviews.lock().len(),
+        }
+    }
+}
+
+fn rule_of_async(code: ErrorCode) -> Rule {
+    match code {
+        ErrorCode::Undeliverable => Rule::RecipientOnWhatsapp,
+        ErrorCode::ReEngagement => Rule::ServiceWindow,
+        _ => Rule::Accepted,
+    }
+}
+
+/// How a template message is billed under per-message pricing (July 2025): utility inside an
+/// open service window is free; marketing and authentication always pay.
+fn billing_for_template(category: world::TemplateCategory, in_window: bool) -> Billing {
+    use world::TemplateCategory::*;
+    match (category, in_window) {
+        (Utility, true) => Billing {
+            category: "utility",
+            pricing_type: "free_customer_service",
+            billable: false,
+        },
+        (c, _) => Billing {
+            category: c.pricing_str(),
+            pricing_type: "regular",
+            billable: true,
+        },
+    }
+}
+
+fn schedule(s: &mut NumberShard, out: &mut Effects, at: SimTime, kind: TimerKind) {
+    s.timer_seq += 1;
+    let seq = s.timer_seq;
+    s.timers.push(Reverse(Timer { at, seq, kind }));
+    out.wake(at);
+}
+
+fn push_log(s: &mut NumberShard, cap: usize, e: LogEntry) {
+    if cap == 0 {
+        s.log_evicted += 1;
+        return;
+    }
+    if s.log.len() >= cap {
+        s.log.pop_front();
+        s.log_evicted += 1;
+    }
+    s.log.push_back(e);
+}
+
+/// Forgets conversations whose window has closed and whose pair quota is whole again: they hold
+/// nothing a fresh entry would not.
+fn sweep(s: &mut NumberShard, now: SimTime) {
+    s.conversations
+        .retain(|_, c| c.window_until > now || !c.pair.is_idle(now));
+    s.last_sweep = now;
+}
+
+/// The country calling code of a number's display form, by longest known prefix.
+fn dial_code(digits: &str) -> String {
+    const THREE: [&str; 8] = ["852", "886", "971", "966", "234", "254", "880", "972"];
+    const TWO: [&str; 24] = [
+        "20", "27", "30", "31", "32", "33", "34", "39", "40", "44", "49", "51", "52", "54", "55",
+        "56", "57", "60", "61", "62", "63", "64", "65", "66",
+    ];
+    if let Some(p) = THREE.iter().find(|p| digits.starts_with(*p)) {
+        return p.to_string();
+    }
+    if let Some(p) = TWO.iter().find(|p| digits.starts_with(*p)) {
+        return p.to_string();
+    }
+    if digits.starts_with("91") || digits.starts_with("90") || digits.starts_with("92") {
+        return digits[..2].to_string();
+    }
+    digits.chars().take(1).collect()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectKind {
+    PhoneNumber,
+    Waba,
+    Template,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PhoneNumberView {
+    pub id: PhoneNumberId,
+    pub waba_id: WabaId,
+    pub business_id: BusinessId,
+    pub display_phone_number: String,
+    pub verified_name: String,
+    pub status: NumberStatus,
+    pub quality_rating: QualityRating,
+    pub throughput_mps: u32,
+    pub messaging_limit: MessagingLimitTier,
+    pub name_status: String,
+    pub is_official_business_account: bool,
+    pub country_dial_code: String,
+    pub counters: NumberCounters,
+    /// Decision-log lines no longer kept in memory (counted, never silently lost).
+    pub log_evicted: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct WabaView {
+    pub id: WabaId,
+    pub name: String,
+    pub currency: String,
+    pub business_id: BusinessId,
+    pub phone_numbers: Vec<PhoneNumberId>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BusinessView {
+    pub id: BusinessId,
+    pub name: String,
+    pub country: String,
+    pub vertical: String,
+    pub verified: bool,
+    pub messaging_limit: &'static str,
+    pub wabas: Vec<WabaId>,
+    pub tokens: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TemplateView {
+    pub id: TemplateId,
+    pub waba_id: WabaId,
+    pub name: String,
+    pub language: String,
+    pub category: &'static str,
+    pub status: &'static str,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StateSnapshot {
+    pub businesses: Vec<BusinessView>,
+    pub numbers: Vec<PhoneNumberView>,
+    pub templates: Vec<TemplateView>,
+    pub pending_timers: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EventLogPage {
+    /// Pass as `since` to get the next page.
+    pub next: u64,
+    /// More entries are available after this page.
+    pub more: bool,
+    /// Entries dropped from memory because the per-number log was full.
+    pub evicted: u64,
+    pub events: Vec<LogEntry>,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,241 @@
+//! The simulated audience: the users businesses message. Recipients are not stored one by one:
+//! whether a number is on WhatsApp is a pure function of (seed, wa_id), and reactions are drawn
+//! from the engine's seeded RNG, so an audience of millions costs nothing until a user is
+//! actually messaged.
+
+use super::ids::WaId;
+use crate::clock::{Micros, MICROS_PER_MS, MICROS_PER_SEC};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+/// The audience a scenario describes.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AudienceSpec {
+    /// First wa_id of the synthetic audience (digits, international form).
+    #[serde(default = "default_first")]
+    pub first_number: String,
+    /// Number of synthetic users: `first_number`, `first_number + 1`, …
+    #[serde(default = "default_size")]
+    pub size: u64,
+    /// Share of numbers (any number, in or out of the synthetic range) that are not on WhatsApp:
+    /// messages to them are accepted and then fail with 131026.
+    #[serde(default = "default_not_on_whatsapp")]
+    pub not_on_whatsapp_ratio: f64,
+    /// Numbers that are never on WhatsApp, whatever the ratio says.
+    #[serde(default)]
+    pub not_on_whatsapp: Vec<String>,
+    /// Delay from `sent` to `delivered`, drawn uniformly from [min, max] milliseconds.
+    #[serde(default = "default_delivered_delay")]
+    pub delivered_delay_ms: [u64; 2],
+    /// Share of delivered messages that get read.
+    #[serde(default = "default_read_ratio")]
+    pub read_ratio: f64,
+    /// Delay from `delivered` to `read`, drawn uniformly from [min, max] seconds.
+    #[serde(default = "default_read_delay")]
+    pub read_delay_s: [u64; 2],
+}
+
+fn default_first() -> String {
+    "6281300000000".into()
+}
+fn default_size() -> u64 {
+    10_000
+}
+fn default_not_on_whatsapp() -> f64 {
+    0.02
+}
+fn default_delivered_delay() -> [u64; 2] {
+    [100, 1_500]
+}
+fn default_read_ratio() -> f64 {
+    0.7
+}
+fn default_read_delay() -> [u64; 2] {
+    [5, 600]
+}
+
+impl Default for AudienceSpec {
+    fn default() -> Self {
+        AudienceSpec {
+            first_number: default_first(),
+            size: default_size(),
+            not_on_whatsapp_ratio: default_not_on_whatsapp(),
+            not_on_whatsapp: Vec::new(),
+            delivered_delay_ms: default_delivered_delay(),
+            read_ratio: default_read_ratio(),
+            read_delay_s: default_read_delay(),
+        }
+    }
+}
+
+impl AudienceSpec {
+    /// Checks the values a parser cannot: ranges and ratios. Returns `(field, problem)`.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        if WaId::parse_lenient(&self.first_number).is_none() {
+            return Err((
+                "audience.first_number".into(),
+                format!("'{}' is not a phone number", self.first_number),
+            ));
+        }
+        for (i, n) in self.not_on_whatsapp.iter().enumerate() {
+            if WaId::parse_lenient(n).is_none() {
+                return Err((
+                    format!("audience.not_on_whatsapp[{i}]"),
+                    format!("'{n}' is not a phone number"),
+                ));
+            }
+        }
+        for (field, v) in [
+            ("audience.not_on_whatsapp_ratio", self.not_on_whatsapp_ratio),
+            ("audience.read_ratio", self.read_ratio),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err((field.into(), format!("{v} is not between 0 and 1")));
+            }
+        }
+        for (field, [lo, hi]) in [
+            ("audience.delivered_delay_ms", self.delivered_delay_ms),
+            ("audience.read_delay_s", self.read_delay_s),
+        ] {
+            if lo > hi {
+                return Err((field.into(), format!("min {lo} is above max {hi}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The audience at run time.
+#[derive(Clone, Debug)]
+pub struct Audience {
+    seed: u64,
+    first: WaId,
+    size: u64,
+    /// `not_on_whatsapp_ratio` scaled to the u64 range, so the check is one hash and compare.
+    not_on_threshold: u64,
+    not_on: Vec<WaId>,
+    delivered: [Micros; 2],
+    read_ratio: f64,
+    read: [Micros; 2],
+}
+
+impl Audience {
+    pub fn new(spec: &AudienceSpec, seed: u64) -> Audience {
+        let mut not_on: Vec<WaId> = spec
+            .not_on_whatsapp
+            .iter()
+            .filter_map(|n| WaId::parse_lenient(n))
+            .collect();
+        not_on.sort_unstable();
+        Audience {
+            seed,
+            first: WaId::parse_lenient(&spec.first_number).unwrap_or(WaId(6281300000000)),
+            size: spec.size,
+            not_on_threshold: (spec.not_on_whatsapp_ratio.clamp(0.0, 1.0) * u64::MAX as f64) as u64,
+            not_on,
+            delivered: spec.delivered_delay_ms.map(|v| v * MICROS_PER_MS),
+            read_ratio: spec.read_ratio,
+            read: spec.read_delay_s.map(|v| v * MICROS_PER_SEC),
+        }
+    }
+
+    /// The i-th synthetic user.
+    pub fn member(&self, i: u64) -> WaId {
+        WaId(self.first.0 + (i % self.size.max(1)))
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Whether `wa_id` has a WhatsApp account. Deterministic in (seed, wa_id).
+    pub fn on_whatsapp(&self, wa_id: WaId) -> bool {
+        if self.not_on.binary_search(&wa_id).is_ok() {
+            return false;
+        }
+        if self.not_on_threshold == 0 {
+            return true;
+        }
+        splitmix(self.seed ^ wa_id.0) >= self.not_on_threshold
+    }
+
+    pub fn delivered_delay(&self, rng: &mut impl Rng) -> Micros {
+        uniform(rng, self.delivered)
+    }
+
+    /// `Some(delay)` if the user reads the message.
+    pub fn read_delay(&self, rng: &mut impl Rng) -> Option<Micros> {
+        if self.read_ratio > 0.0 && rng.gen::<f64>() < self.read_ratio {
+            Some(uniform(rng, self.read))
+        } else {
+            None
+        }
+    }
+
+    /// A stable display name for a user, for inbound `contacts[].profile.name`.
+    pub fn profile_name(&self, wa_id: WaId) -> String {
+        const FIRST: [&str; 8] = [
+            "Ayu", "Budi", "Citra", "Dewi", "Eko", "Fajar", "Gita", "Hadi",
+        ];
+        let h = splitmix(wa_id.0);
+        format!("{} {}", FIRST[(h % 8) as usize], (h >> 8) % 1000)
+    }
+}
+
+fn uniform(rng: &mut impl Rng, [lo, hi]: [Micros; 2]) -> Micros {
+    if hi <= lo {
+        lo
+    } else {
+        rng.gen_range(lo..=hi)
+    }
+}
+
+/// SplitMix64 finaliser: a fast, well-mixed hash for deterministic per-user facts.
+pub fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_on_whatsapp_share_matches_ratio_and_is_deterministic() {
+        let spec = AudienceSpec {
+            not_on_whatsapp_ratio: 0.1,
+            ..Default::default()
+        };
+        let a = Audience::new(&spec, 7);
+        let off = (0..100_000)
+            .filter(|i| !a.on_whatsapp(a.member(*i)))
+            .count();
+        assert!((9_000..11_000).contains(&off), "{off}");
+        let b = Audience::new(&spec, 7);
+        assert!((0..1000).all(|i| a.on_whatsapp(a.member(i)) == b.on_whatsapp(b.member(i))));
+    }
+
+    #[test]
+    fn zero_ratio_means_everyone_but_the_listed_is_on_whatsapp() {
+        let spec = AudienceSpec {
+            not_on_whatsapp_ratio: 0.0,
+            not_on_whatsapp: vec!["+62 813 0000 0005".into()],
+            ..Default::default()
+        };
+        let a = Audience::new(&spec, 1);
+        assert!(!a.on_whatsapp(WaId(6281300000005)));
+        assert!((0..5).all(|i| a.on_whatsapp(a.member(i))));
+    }
+
+    #[test]
+    fn validate_names_the_field() {
+        let spec = AudienceSpec {
+            read_ratio: 1.5,
+            ..Default::default()
+        };
+        assert_eq!(spec.validate().unwrap_err().0, "audience.read_ratio");
+    }
+}

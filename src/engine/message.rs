@@ -1,0 +1,83 @@
+//! Outbound messages in domain terms. The server turns the wire JSON into these (validating each
+//! message type and naming the offending field); the engine only sees what its rules need.
+
+use super::ids::WaId;
+use super::templates::TemplateSend;
+use std::sync::Arc;
+
+/// The kinds of free-form (non-template) message. All of them need an open customer service
+/// window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FreeFormKind {
+    Text,
+    Image,
+    Audio,
+    Video,
+    Document,
+    Sticker,
+    Interactive,
+    Reaction,
+    Contacts,
+    Location,
+}
+
+impl FreeFormKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FreeFormKind::Text => "text",
+            FreeFormKind::Image => "image",
+            FreeFormKind::Audio => "audio",
+            FreeFormKind::Video => "video",
+            FreeFormKind::Document => "document",
+            FreeFormKind::Sticker => "sticker",
+            FreeFormKind::Interactive => "interactive",
+            FreeFormKind::Reaction => "reaction",
+            FreeFormKind::Contacts => "contacts",
+            FreeFormKind::Location => "location",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Content {
+    Template(TemplateSend),
+    FreeForm {
+        kind: FreeFormKind,
+        /// Text the user will read (body, caption, …), for the content rules.
+        text: Option<String>,
+    },
+}
+
+/// One message a business asks the platform to send.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outbound {
+    pub to: WaId,
+    pub content: Content,
+    /// Echoed in the status webhooks.
+    pub biz_opaque_callback_data: Option<Arc<str>>,
+    /// With the identity check enabled, a stale hash makes the message fail with 137000.
+    pub recipient_identity_key_hash: Option<Box<str>>,
+}
+
+impl Outbound {
+    pub fn text(to: WaId, body: &str) -> Outbound {
+        Outbound {
+            to,
+            content: Content::FreeForm {
+                kind: FreeFormKind::Text,
+                text: Some(body.to_string()),
+            },
+            biz_opaque_callback_data: None,
+            recipient_identity_key_hash: None,
+        }
+    }
+
+    pub fn template(to: WaId, send: TemplateSend) -> Outbound {
+        Outbound {
+            to,
+            content: Content::Template(send),
+            biz_opaque_callback_data: None,
+            recipient_identity_key_hash: None,
+        }
+    }
+}

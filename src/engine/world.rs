@@ -1,0 +1,331 @@
+//! The world a scenario describes: business portfolios, WABAs, phone numbers, templates, access
+//! tokens and the audience. Plain serde data: the scenario parser fills it, the engine builds its
+//! state from it, and the default world ships as a scenario file.
+
+use super::ids::{BusinessId, PhoneNumberId, TemplateId, WabaId};
+use serde::{Deserialize, Serialize};
+
+/// Everything that exists when the platform starts.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorldSpec {
+    /// Business portfolios, each with its WABAs, numbers, templates and tokens.
+    #[serde(default)]
+    pub businesses: Vec<BusinessSpec>,
+    /// The simulated users the businesses talk to.
+    #[serde(default)]
+    pub audience: super::audience::AudienceSpec,
+}
+
+/// A business portfolio: the unit that owns tokens and (since 2025) the messaging limit.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusinessSpec {
+    pub id: BusinessId,
+    pub name: String,
+    /// ISO 3166-1 alpha-2 country of the business (e.g. "ID").
+    #[serde(default = "default_country")]
+    pub country: String,
+    /// Business vertical as the Commerce Policy classifies it (free text, e.g. "retail").
+    #[serde(default = "default_vertical")]
+    pub vertical: String,
+    /// Whether the business completed business verification.
+    #[serde(default)]
+    pub verified: bool,
+    /// Access tokens (System User tokens) that act for this business.
+    #[serde(default)]
+    pub tokens: Vec<String>,
+    /// Messaging limit tier of the portfolio.
+    #[serde(default)]
+    pub messaging_limit: MessagingLimitTier,
+    #[serde(default)]
+    pub wabas: Vec<WabaSpec>,
+}
+
+fn default_country() -> String {
+    "ID".into()
+}
+fn default_vertical() -> String {
+    "retail".into()
+}
+
+/// A WhatsApp Business Account.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WabaSpec {
+    pub id: WabaId,
+    #[serde(default)]
+    pub name: String,
+    /// Currency the WABA is billed in.
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    #[serde(default)]
+    pub phone_numbers: Vec<PhoneNumberSpec>,
+    #[serde(default)]
+    pub templates: Vec<TemplateSpec>,
+}
+
+fn default_currency() -> String {
+    "USD".into()
+}
+
+/// A business phone number registered on the Cloud API.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneNumberSpec {
+    pub id: PhoneNumberId,
+    /// As shown in WhatsApp Manager, e.g. "+62 812-0000-0001". Digits only in webhook metadata.
+    pub display_phone_number: String,
+    pub verified_name: String,
+    #[serde(default)]
+    pub status: NumberStatus,
+    #[serde(default)]
+    pub quality_rating: QualityRating,
+    /// Messages per second this number may send (Meta's default is 80).
+    #[serde(default)]
+    pub throughput_mps: Option<u32>,
+    #[serde(default = "default_name_status")]
+    pub name_status: String,
+    #[serde(default)]
+    pub is_official_business_account: bool,
+    #[serde(default)]
+    pub profile: BusinessProfile,
+}
+
+fn default_name_status() -> String {
+    "APPROVED".into()
+}
+
+/// The `whatsapp_business_profile` of a number. Field limits follow the OAS.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BusinessProfile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_picture_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub websites: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vertical: Option<String>,
+}
+
+/// A message template as a scenario declares it (the API creates them from `components`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateSpec {
+    #[serde(default)]
+    pub id: Option<TemplateId>,
+    pub name: String,
+    pub language: String,
+    pub category: TemplateCategory,
+    #[serde(default = "approved")]
+    pub status: TemplateStatus,
+    #[serde(default)]
+    pub parameter_format: ParameterFormat,
+    /// Text header, may hold one parameter.
+    #[serde(default)]
+    pub header: Option<String>,
+    /// Body text with `{{1}}` (positional) or `{{name}}` (named) parameters.
+    pub body: String,
+    #[serde(default)]
+    pub footer: Option<String>,
+    /// Quick-reply button labels.
+    #[serde(default)]
+    pub quick_replies: Vec<String>,
+}
+
+fn approved() -> TemplateStatus {
+    TemplateStatus::Approved
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum NumberStatus {
+    #[default]
+    Connected,
+    Disconnected,
+    Unverified,
+    Pending,
+    Flagged,
+    Restricted,
+}
+
+impl NumberStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NumberStatus::Connected => "CONNECTED",
+            NumberStatus::Disconnected => "DISCONNECTED",
+            NumberStatus::Unverified => "UNVERIFIED",
+            NumberStatus::Pending => "PENDING",
+            NumberStatus::Flagged => "FLAGGED",
+            NumberStatus::Restricted => "RESTRICTED",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum QualityRating {
+    #[default]
+    Green,
+    Yellow,
+    Red,
+    Na,
+}
+
+impl QualityRating {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QualityRating::Green => "GREEN",
+            QualityRating::Yellow => "YELLOW",
+            QualityRating::Red => "RED",
+            QualityRating::Na => "NA",
+        }
+    }
+}
+
+/// Messaging limit tiers (unique users outside a service window per moving 24 h).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+pub enum MessagingLimitTier {
+    #[serde(rename = "TIER_50")]
+    Tier50,
+    #[default]
+    #[serde(rename = "TIER_250")]
+    Tier250,
+    #[serde(rename = "TIER_1K")]
+    Tier1K,
+    #[serde(rename = "TIER_2K")]
+    Tier2K,
+    #[serde(rename = "TIER_10K")]
+    Tier10K,
+    #[serde(rename = "TIER_100K")]
+    Tier100K,
+    #[serde(rename = "TIER_UNLIMITED")]
+    Unlimited,
+}
+
+impl MessagingLimitTier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessagingLimitTier::Tier50 => "TIER_50",
+            MessagingLimitTier::Tier250 => "TIER_250",
+            MessagingLimitTier::Tier1K => "TIER_1K",
+            MessagingLimitTier::Tier2K => "TIER_2K",
+            MessagingLimitTier::Tier10K => "TIER_10K",
+            MessagingLimitTier::Tier100K => "TIER_100K",
+            MessagingLimitTier::Unlimited => "TIER_UNLIMITED",
+        }
+    }
+    /// Unique users per moving 24 h; `None` is unlimited.
+    pub fn limit(self) -> Option<u32> {
+        match self {
+            MessagingLimitTier::Tier50 => Some(50),
+            MessagingLimitTier::Tier250 => Some(250),
+            MessagingLimitTier::Tier1K => Some(1_000),
+            MessagingLimitTier::Tier2K => Some(2_000),
+            MessagingLimitTier::Tier10K => Some(10_000),
+            MessagingLimitTier::Tier100K => Some(100_000),
+            MessagingLimitTier::Unlimited => None,
+        }
+    }
+    /// The deprecated per-number `messaging_limit_tier` (v23 and older) has no TIER_2K.
+    pub fn legacy_str(self) -> &'static str {
+        match self {
+            MessagingLimitTier::Tier2K => "TIER_1K",
+            t => t.as_str(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TemplateCategory {
+    Marketing,
+    Utility,
+    Authentication,
+}
+
+impl TemplateCategory {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TemplateCategory::Marketing => "MARKETING",
+            TemplateCategory::Utility => "UTILITY",
+            TemplateCategory::Authentication => "AUTHENTICATION",
+        }
+    }
+    /// Lowercase name used in `pricing.category` and `conversation.origin.type`.
+    pub fn pricing_str(self) -> &'static str {
+        match self {
+            TemplateCategory::Marketing => "marketing",
+            TemplateCategory::Utility => "utility",
+            TemplateCategory::Authentication => "authentication",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_uppercase().as_str() {
+            "MARKETING" => Some(TemplateCategory::Marketing),
+            "UTILITY" | "TRANSACTIONAL" => Some(TemplateCategory::Utility),
+            "AUTHENTICATION" | "OTP" => Some(TemplateCategory::Authentication),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TemplateStatus {
+    Approved,
+    Pending,
+    Rejected,
+    Paused,
+    Disabled,
+    InAppeal,
+    PendingDeletion,
+    Deleted,
+    LimitExceeded,
+    Archived,
+}
+
+impl TemplateStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TemplateStatus::Approved => "APPROVED",
+            TemplateStatus::Pending => "PENDING",
+            TemplateStatus::Rejected => "REJECTED",
+            TemplateStatus::Paused => "PAUSED",
+            TemplateStatus::Disabled => "DISABLED",
+            TemplateStatus::InAppeal => "IN_APPEAL",
+            TemplateStatus::PendingDeletion => "PENDING_DELETION",
+            TemplateStatus::Deleted => "DELETED",
+            TemplateStatus::LimitExceeded => "LIMIT_EXCEEDED",
+            TemplateStatus::Archived => "ARCHIVED",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(s.to_ascii_uppercase())).ok()
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParameterFormat {
+    #[default]
+    Positional,
+    Named,
+}
+
+impl ParameterFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParameterFormat::Positional => "POSITIONAL",
+            ParameterFormat::Named => "NAMED",
+        }
+    }
+}
