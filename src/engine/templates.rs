@@ -224,9 +224,11 @@ impl Template {
                 | "CAROUSEL"
                 | "LIMITED_TIME_OFFER"
                 | "CALL_PERMISSION_REQUEST" => {}
-                other => return Err(bad(format!(
+                other => {
+                    return Err(bad(format!(
                     "components[{i}].type: '{other}' is not one of HEADER, BODY, FOOTER, BUTTONS"
-                ))),
+                )))
+                }
             }
         }
         // Authentication templates carry Meta's fixed body; the request may omit it.
