@@ -10,10 +10,13 @@
 //! - [`webhooks`]: serialisation, signing and delivery (with retries) of engine events.
 //! - [`pricing`]: pricing models, rate cards and the ledger.
 //! - [`load`]: the scenario-driven load generator.
+pub mod app;
+pub mod cli;
 pub mod clock;
 pub mod engine;
 pub mod load;
 pub mod pricing;
 pub mod scenario;
+pub mod serve;
 pub mod server;
 pub mod webhooks;

@@ -473,6 +473,11 @@ impl Engine {
         Ok(shard)
     }
 
+    /// Checks that `id` is a phone number `business` may use.
+    pub fn check_number(&self, business: BusinessId, id: PhoneNumberId) -> Result<(), Rejection> {
+        self.shard(business, id).map(|_| ())
+    }
+
     fn waba(&self, business: BusinessId, id: WabaId) -> Result<&Arc<WabaShard>, Rejection> {
         let w = self
             .wabas

@@ -1,1 +1,541 @@
-//! placeholder
+//! The mock Cloud API server: hyper on the outside, the engine inside.
+//!
+//! `run(listener, state, shutdown)` serves until `shutdown` resolves, so tests bind
+//! `127.0.0.1:0` and pass their own shutdown future (the mini-redis pattern). The engine is
+//! driven on the [`Clock`]: requests call it with `clock.now()`, a timer task fires its
+//! scheduled events, and every event goes to the webhook [`Outbox`].
+
+pub mod control;
+pub mod errors;
+pub mod graph;
+pub mod metrics;
+pub mod query;
+pub mod wire;
+
+use crate::clock::{Clock, SimTime};
+use crate::engine::errors::ErrorCode;
+use crate::engine::ids::{parse_id, BusinessId, PhoneNumberId, TemplateId, WabaId};
+use crate::engine::{Effects, Engine, ObjectKind, Rejection};
+use crate::webhooks::Outbox;
+use bytes::Bytes;
+use errors::StatusTable;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use metrics::{Metrics, Route};
+use query::Query;
+use serde::Serialize;
+use std::cell::RefCell;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+/// Who may call the `/_sim` control API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ControlAccess {
+    /// Only clients on a loopback address (the default: the control API has no auth).
+    #[default]
+    Loopback,
+    /// Anyone who can reach the port.
+    Any,
+}
+
+/// Server settings (the parts not owned by the engine or the webhooks).
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub status_table: StatusTable,
+    /// Largest accepted request body; larger gets 413 (Meta does not publish a limit: 1 MiB).
+    pub max_body_bytes: usize,
+    pub control_access: ControlAccess,
+    /// Sent in `facebook-api-version` when the request names none.
+    pub default_api_version: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            status_table: StatusTable::default(),
+            max_body_bytes: 1 << 20,
+            control_access: ControlAccess::Loopback,
+            default_api_version: "v23.0".into(),
+        }
+    }
+}
+
+/// Everything a request handler needs, shared by all connections.
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub clock: Arc<Clock>,
+    pub outbox: Outbox,
+    pub cfg: ServerConfig,
+    pub metrics: Metrics,
+    pub faults: control::Faults,
+    /// Wakes the timer task when a request schedules something earlier than it sleeps for.
+    timer_wake: Notify,
+    /// The deadline the timer task sleeps until (µs), `u64::MAX` when idle.
+    armed: AtomicU64,
+    trace_seq: AtomicU64,
+}
+
+impl AppState {
+    pub fn new(
+        engine: Arc<Engine>,
+        clock: Arc<Clock>,
+        outbox: Outbox,
+        cfg: ServerConfig,
+    ) -> Arc<AppState> {
+        Arc::new(AppState {
+            engine,
+            clock,
+            outbox,
+            cfg,
+            metrics: Metrics::default(),
+            faults: control::Faults::default(),
+            timer_wake: Notify::new(),
+            armed: AtomicU64::new(u64::MAX),
+            trace_seq: AtomicU64::new(1),
+        })
+    }
+
+    /// Hands a call's events to the webhooks and wakes the timer task if needed.
+    pub fn commit(&self, fx: &mut Effects) {
+        if !fx.events.is_empty() {
+            self.outbox.push(&mut fx.events);
+        }
+        if let Some(at) = fx.wake_at.take() {
+            if at.0 < self.armed.load(Ordering::Acquire) {
+                self.timer_wake.notify_one();
+            }
+        }
+        fx.clear();
+    }
+
+    /// Fires every engine timer due by now (used by the timer task and by clock advances).
+    pub fn fire_due(&self, now: SimTime) {
+        with_effects(|fx| {
+            self.engine.handle_timeouts(now, fx);
+            self.commit(fx);
+        })
+    }
+
+    fn trace_id(&self) -> String {
+        let n = crate::engine::audience::splitmix(self.trace_seq.fetch_add(1, Ordering::Relaxed));
+        let mut s = String::with_capacity(12);
+        s.push('A');
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(n.to_le_bytes(), &mut s);
+        s
+    }
+}
+
+thread_local! {
+    static EFFECTS: RefCell<Effects> = RefCell::new(Effects::default());
+}
+
+/// Runs `f` with this thread's reusable [`Effects`] (no allocation per request).
+fn with_effects<R>(f: impl FnOnce(&mut Effects) -> R) -> R {
+    EFFECTS.with(|fx| f(&mut fx.borrow_mut()))
+}
+
+/// Serves HTTP on `listener` until `shutdown` resolves. Also runs the engine's timer task.
+pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()>) {
+    let timers = tokio::spawn(timer_task(state.clone()));
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let (stream, remote) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let st = state.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req| {
+                        let st = st.clone();
+                        async move { Ok::<_, Infallible>(handle(&st, req, remote).await) }
+                    });
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(io, svc)
+                        .await;
+                });
+            }
+        }
+    }
+    timers.abort();
+}
+
+/// Sleeps until the engine's next timer, fires what is due, repeats.
+async fn timer_task(state: Arc<AppState>) {
+    loop {
+        let next = state.engine.poll_timeout();
+        state
+            .armed
+            .store(next.map_or(u64::MAX, |t| t.0), Ordering::Release);
+        match next {
+            Some(at) => state.clock.sleep_until(at, &state.timer_wake).await,
+            None => {
+                tokio::select! {
+                    _ = state.timer_wake.notified() => {}
+                    _ = state.clock.advanced() => {}
+                }
+            }
+        }
+        state.fire_due(state.clock.now());
+    }
+}
+
+type Resp = Response<Full<Bytes>>;
+
+fn json_response(status: u16, body: Vec<u8>, version: &str, trace: &str) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = r.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(version) {
+        h.insert("facebook-api-version", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(trace) {
+        h.insert("x-fb-trace-id", v.clone());
+        h.insert("x-fb-request-id", v);
+    }
+    r
+}
+
+/// A request in flight: what the handlers need besides the engine.
+struct Ctx<'a> {
+    state: &'a AppState,
+    version: String,
+    trace: String,
+    route: Route,
+}
+
+impl Ctx<'_> {
+    fn ok(&self, v: &impl Serialize) -> Resp {
+        let body = serde_json::to_vec(v).unwrap_or_default();
+        self.state.metrics.request(self.route, 200);
+        json_response(200, body, &self.version, &self.trace)
+    }
+
+    fn err(&self, rej: &Rejection) -> Resp {
+        self.err_status(rej, self.state.cfg.status_table.status(rej.code))
+    }
+
+    fn err_status(&self, rej: &Rejection, status: u16) -> Resp {
+        self.state.metrics.request(self.route, status);
+        let mut r = json_response(
+            status,
+            errors::render(rej, &self.trace),
+            &self.version,
+            &self.trace,
+        );
+        if status == 401 {
+            r.headers_mut().insert(
+                "www-authenticate",
+                HeaderValue::from_static(
+                    "OAuth \"Facebook Platform\" \"invalid_token\" \"Invalid OAuth access token\"",
+                ),
+            );
+        }
+        r
+    }
+}
+
+fn is_version(seg: &str) -> bool {
+    let Some(rest) = seg.strip_prefix('v') else {
+        return false;
+    };
+    let mut parts = rest.splitn(2, '.');
+    let major = parts.next().unwrap_or("");
+    let minor = parts.next().unwrap_or("0");
+    !major.is_empty()
+        && major.bytes().all(|b| b.is_ascii_digit())
+        && !minor.is_empty()
+        && minor.bytes().all(|b| b.is_ascii_digit())
+}
+
+async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) -> Resp {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path();
+    let mut segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let mut version = state.cfg.default_api_version.clone();
+    if segs.first().is_some_and(|s| is_version(s)) {
+        version = segs.remove(0).to_string();
+    }
+    let route = route_of(state, &segs);
+    let ctx = Ctx {
+        state,
+        version,
+        trace: state.trace_id(),
+        route,
+    };
+    let query = Query::parse(parts.uri.query());
+
+    // Body: refuse oversized bodies before reading them, and cap what is read.
+    let max = state.cfg.max_body_bytes;
+    let too_large = || {
+        Rejection::new(
+            ErrorCode::InvalidParameter,
+            format!("Request body is larger than the {max}-byte limit."),
+        )
+    };
+    if let Some(len) = parts
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if len > max {
+            return ctx.err_status(&too_large(), 413);
+        }
+    }
+    let body = match Limited::new(body, max).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                return ctx.err_status(&too_large(), 413);
+            }
+            return ctx.err_status(
+                &Rejection::new(
+                    ErrorCode::InvalidParameter,
+                    format!("Could not read the request body: {e}"),
+                ),
+                400,
+            );
+        }
+    };
+
+    if route == Route::Control || route == Route::Metrics {
+        if state.cfg.control_access == ControlAccess::Loopback && !remote.ip().is_loopback() {
+            return ctx.err_status(
+                &Rejection::new(
+                    ErrorCode::PermissionDenied,
+                    "The /_sim control API and /metrics answer loopback clients only (start with --control-from-any to change this).",
+                ),
+                403,
+            );
+        }
+        if route == Route::Metrics {
+            let text = state.metrics.render(
+                &state.outbox.stats(),
+                state.engine.snapshot().pending_timers,
+            );
+            state.metrics.request(Route::Metrics, 200);
+            let mut r = Response::new(Full::new(Bytes::from(text)));
+            r.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            return r;
+        }
+        return control::handle(&ctx, &parts.method, &segs[1..], &query, &body);
+    }
+
+    // Graph routes: the token first, as Graph does.
+    let token = bearer(&parts.headers).or_else(|| query.get("access_token"));
+    let business = match token {
+        None => {
+            return ctx.err(&Rejection::new(
+                ErrorCode::AccessTokenExpired,
+                "An access token is required to request this resource. Send it as 'Authorization: Bearer <token>'.",
+            ))
+        }
+        Some(t) => match state.engine.authorize(t) {
+            Some(b) => b,
+            None => {
+                let r = Rejection::new(
+                    ErrorCode::AccessTokenExpired,
+                    "Invalid OAuth access token: the token does not belong to any business of this world.",
+                );
+                return ctx.err(&r);
+            }
+        },
+    };
+
+    if let Some(resp) = control::maybe_fault(&ctx).await {
+        return resp;
+    }
+
+    match graph_route(&ctx, business, &parts.method, &segs, &query, &body) {
+        Ok(resp) => resp,
+        Err(rej) => {
+            if route == Route::Messages {
+                state.metrics.send_rejected(rej.code);
+            }
+            ctx.err(&rej)
+        }
+    }
+}
+
+fn bearer(h: &hyper::HeaderMap) -> Option<&str> {
+    let v = h.get(hyper::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, tok) = v.split_once(' ')?;
+    if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("oauth") {
+        let t = tok.trim();
+        (!t.is_empty()).then_some(t)
+    } else {
+        None
+    }
+}
+
+fn route_of(state: &AppState, segs: &[&str]) -> Route {
+    match segs {
+        ["_sim", ..] => Route::Control,
+        ["metrics"] => Route::Metrics,
+        [_, "messages"] => Route::Messages,
+        [_, "phone_numbers"] => Route::PhoneNumbers,
+        [_, "message_templates"] => Route::Templates,
+        [_, "whatsapp_business_profile"] => Route::BusinessProfile,
+        [id] => match parse_id(id).and_then(|i| state.engine.kind_of(i)) {
+            Some(ObjectKind::PhoneNumber) => Route::PhoneNumber,
+            Some(ObjectKind::Waba) => Route::Waba,
+            Some(ObjectKind::Template) => Route::Template,
+            None => Route::Unknown,
+        },
+        _ => Route::Unknown,
+    }
+}
+
+fn unsupported(method: &Method, id: &str) -> Rejection {
+    let mut r = Rejection::unknown_object(id);
+    r.details = r.details.replacen(
+        "Unsupported request.",
+        &format!(
+            "Unsupported {} request.",
+            method.as_str().to_ascii_lowercase()
+        ),
+        1,
+    );
+    r
+}
+
+fn graph_route(
+    ctx: &Ctx<'_>,
+    biz: BusinessId,
+    method: &Method,
+    segs: &[&str],
+    q: &Query,
+    body: &[u8],
+) -> Result<Resp, Rejection> {
+    let e = &*ctx.state.engine;
+    let now = ctx.state.clock.now();
+    let id_of = |s: &str| parse_id(s).ok_or_else(|| unsupported(method, s));
+    match (method, segs) {
+        (&Method::POST, [id, "messages"]) => {
+            let phone = PhoneNumberId(id_of(id)?);
+            // The object and the permission first, as Graph does, then the body.
+            e.check_number(biz, phone)?;
+            match wire::parse_messages(body)? {
+                wire::MessagesRequest::MarkRead { message_id } => {
+                    e.mark_read(now, biz, phone, &message_id)?;
+                    Ok(ctx.ok(&serde_json::json!({"success": true})))
+                }
+                wire::MessagesRequest::Send { msg, input } => {
+                    let receipt = with_effects(|fx| {
+                        let r = e.send(now, biz, phone, &msg, fx);
+                        ctx.state.commit(fx);
+                        r
+                    })?;
+                    ctx.state.metrics.send_accepted();
+                    Ok(ctx.ok(&SendResponse {
+                        messaging_product: "whatsapp",
+                        contacts: [ContactOut {
+                            input: &input,
+                            wa_id: receipt.wa_id.to_string(),
+                        }],
+                        messages: [MessageOut {
+                            id: receipt.wamid.render(),
+                        }],
+                    }))
+                }
+            }
+        }
+        (&Method::GET, [id]) => {
+            let raw = id_of(id)?;
+            match e.kind_of(raw) {
+                Some(ObjectKind::PhoneNumber) => {
+                    Ok(ctx.ok(&graph::get_phone_number(e, biz, PhoneNumberId(raw), q)?))
+                }
+                Some(ObjectKind::Waba) => Ok(ctx.ok(&graph::get_waba(e, biz, WabaId(raw))?)),
+                Some(ObjectKind::Template) => {
+                    Ok(ctx.ok(&graph::get_template(e, biz, TemplateId(raw), q)?))
+                }
+                None => Err(unsupported(method, id)),
+            }
+        }
+        (&Method::GET, [id, "phone_numbers"]) => Ok(ctx.ok(&graph::get_waba_phone_numbers(
+            e,
+            biz,
+            WabaId(id_of(id)?),
+            q,
+        )?)),
+        (&Method::GET, [id, "message_templates"]) => {
+            Ok(ctx.ok(&graph::list_templates(e, biz, WabaId(id_of(id)?), q)?))
+        }
+        (&Method::POST, [id, "message_templates"]) => {
+            let waba = WabaId(id_of(id)?);
+            let v = with_effects(|fx| {
+                let r = graph::create_template(e, now, biz, waba, body, fx);
+                ctx.state.commit(fx);
+                r
+            })?;
+            Ok(ctx.ok(&v))
+        }
+        (&Method::DELETE, [id, "message_templates"]) => {
+            Ok(ctx.ok(&graph::delete_template(e, biz, WabaId(id_of(id)?), q)?))
+        }
+        (&Method::GET, [id, "whatsapp_business_profile"]) => {
+            Ok(ctx.ok(&graph::get_profile(e, biz, PhoneNumberId(id_of(id)?), q)?))
+        }
+        (&Method::POST, [id, "whatsapp_business_profile"]) => Ok(ctx.ok(&graph::update_profile(
+            e,
+            biz,
+            PhoneNumberId(id_of(id)?),
+            body,
+        )?)),
+        (_, [id])
+        | (
+            _,
+            [id, "messages" | "phone_numbers" | "message_templates" | "whatsapp_business_profile"],
+        ) => Err(unsupported(method, id)),
+        _ => Err(Rejection::new(
+            ErrorCode::UnknownPath,
+            format!("Unknown path components: /{}", segs.join("/")),
+        )),
+    }
+}
+
+#[derive(Serialize)]
+struct SendResponse<'a> {
+    messaging_product: &'static str,
+    contacts: [ContactOut<'a>; 1],
+    messages: [MessageOut; 1],
+}
+
+#[derive(Serialize)]
+struct ContactOut<'a> {
+    input: &'a str,
+    wa_id: String,
+}
+
+#[derive(Serialize)]
+struct MessageOut {
+    id: String,
+}

@@ -1,0 +1,93 @@
+//! Command dispatch and exit codes, in one place.
+//!
+//! Exit codes: 0 success; 1 a run's thresholds failed; 2 bad usage or bad scenario;
+//! 3 the run itself failed (cannot bind, webhook handshake refused, …).
+
+use crate::cli::{Cli, Command};
+use crate::scenario::Scenario;
+use crate::serve::{banner, start, ServePlan};
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_RUNTIME: i32 = 3;
+
+pub fn main(cli: Cli) -> i32 {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    match cli.command {
+        Command::Validate { scenario } => match Scenario::load(&scenario) {
+            Ok(s) => {
+                println!(
+                    "{}: ok ({} businesses, {} phone numbers)",
+                    scenario.display(),
+                    s.world().businesses.len(),
+                    s.world()
+                        .businesses
+                        .iter()
+                        .flat_map(|b| &b.wabas)
+                        .map(|w| w.phone_numbers.len())
+                        .sum::<usize>()
+                );
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                EXIT_USAGE
+            }
+        },
+        Command::Serve(args) => {
+            let plan = match ServePlan::from_args(&args) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_USAGE;
+                }
+            };
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the runtime: {e}");
+                    return EXIT_RUNTIME;
+                }
+            };
+            rt.block_on(async move {
+                let listener = match tokio::net::TcpListener::bind(&args.listen).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        eprintln!("error: --listen {}: {e}", args.listen);
+                        return EXIT_RUNTIME;
+                    }
+                };
+                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+                let webhook = plan.webhooks.url.clone();
+                let running = match start(plan, listener, async move {
+                    let _ = rx.await;
+                })
+                .await
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return EXIT_RUNTIME;
+                    }
+                };
+                print!("{}", banner(&running, &webhook));
+                let _ = tokio::signal::ctrl_c().await;
+                let _ = tx.send(());
+                let stats = running.state.outbox.stats();
+                eprintln!(
+                    "wabasim: stopped; webhooks: {}",
+                    serde_json::to_string(&stats).unwrap_or_default()
+                );
+                EXIT_OK
+            })
+        }
+    }
+}

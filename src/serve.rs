@@ -1,0 +1,189 @@
+//! `wabasim serve`: from validated options to a running mock server.
+
+use crate::cli::ServeArgs;
+use crate::clock::{Clock, SimTime};
+use crate::engine::Engine;
+use crate::scenario::Scenario;
+use crate::server::errors::StatusTable;
+use crate::server::{self, AppState, ControlAccess, ServerConfig};
+use crate::webhooks::{self, WebhookConfig};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Everything needed to start a server, resolved from the flags and the scenario.
+pub struct ServePlan {
+    pub scenario: Scenario,
+    pub clock: Arc<Clock>,
+    pub webhooks: WebhookConfig,
+    pub server: ServerConfig,
+}
+
+impl ServePlan {
+    /// Resolves flags over the scenario (flags win). Errors are messages for the user.
+    pub fn from_args(args: &ServeArgs) -> Result<ServePlan, String> {
+        let mut scenario = match &args.scenario {
+            Some(p) => Scenario::load(p).map_err(|e| e.to_string())?,
+            None => Scenario::default_world(),
+        };
+        if scenario.businesses.is_empty() {
+            scenario.businesses = scenario.world().businesses;
+        }
+        if let Some(seed) = args.seed {
+            scenario.seed = seed;
+        }
+        if let Some(tok) = &args.token {
+            if tok.trim().is_empty() {
+                return Err("--token: must not be empty".into());
+            }
+            let b = scenario
+                .businesses
+                .first_mut()
+                .ok_or("--token: the scenario has no business to give it to")?;
+            b.tokens = vec![tok.clone()];
+        }
+        if !(args.time_scale > 0.0 && args.time_scale.is_finite()) {
+            return Err(format!(
+                "--time-scale: {} must be a positive number",
+                args.time_scale
+            ));
+        }
+        let start = scenario
+            .start_unix
+            .map(SimTime::from_secs)
+            .unwrap_or_else(Clock::system_now);
+        let clock = Arc::new(Clock::new(args.clock, start, args.time_scale));
+        let w = &scenario.webhooks;
+        let d = WebhookConfig::default();
+        let webhooks = WebhookConfig {
+            url: args.webhook_url.clone().or_else(|| w.url.clone()),
+            app_secret: args
+                .app_secret
+                .clone()
+                .or_else(|| w.app_secret.clone())
+                .unwrap_or_else(|| "wabasim-app-secret".into()),
+            verify_token: args
+                .verify_token
+                .clone()
+                .or_else(|| w.verify_token.clone())
+                .unwrap_or_else(|| "wabasim-verify-token".into()),
+            api_version: args
+                .webhook_api_version
+                .clone()
+                .or_else(|| w.api_version.clone())
+                .unwrap_or(d.api_version),
+            batch_max: w.batch_max.unwrap_or(d.batch_max),
+            max_in_flight: w.max_in_flight.unwrap_or(d.max_in_flight),
+            retry_initial_s: w.retry_initial_s.unwrap_or(d.retry_initial_s),
+            retry_max_s: w.retry_max_s.unwrap_or(d.retry_max_s),
+            horizon_s: w.horizon_s.unwrap_or(d.horizon_s),
+            timeout_ms: w.timeout_ms.unwrap_or(d.timeout_ms),
+            max_pending: w.max_pending.unwrap_or(d.max_pending),
+        };
+        let mut overrides = scenario.status_overrides();
+        overrides.extend(args.http_status.iter().copied());
+        let server = ServerConfig {
+            status_table: StatusTable::new(overrides),
+            max_body_bytes: scenario.server.max_body_bytes.unwrap_or(1 << 20),
+            control_access: if args.control_from_any || scenario.server.control_from_any {
+                ControlAccess::Any
+            } else {
+                ControlAccess::Loopback
+            },
+            default_api_version: "v23.0".into(),
+        };
+        Ok(ServePlan {
+            scenario,
+            clock,
+            webhooks,
+            server,
+        })
+    }
+}
+
+/// A started server: its address and state, for banners and in-process use (`run`, tests).
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+}
+
+/// Builds the engine, checks the webhook endpoint, binds, and serves until `shutdown`.
+/// `on_ready` gets the bound address before serving starts.
+pub async fn start(
+    plan: ServePlan,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, String> {
+    let engine = Engine::new(
+        &plan.scenario.world(),
+        plan.scenario.rules.clone(),
+        plan.scenario.seed,
+        plan.clock.now(),
+    )
+    .map_err(|e| format!("scenario: {e}"))?;
+    if plan.webhooks.url.is_some() {
+        webhooks::verify_endpoint(&plan.webhooks)
+            .await
+            .map_err(|e| format!("webhook verification failed: {e}"))?;
+    }
+    let (outbox, _dispatcher) = webhooks::start(plan.webhooks.clone(), plan.clock.clone());
+    let state = AppState::new(Arc::new(engine), plan.clock.clone(), outbox, plan.server);
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tokio::spawn(server::run(listener, state.clone(), shutdown));
+    Ok(Running { addr, state })
+}
+
+/// The banner `serve` prints: base URL, token, ids and a ready-to-paste curl command.
+pub fn banner(running: &Running, plan_webhook: &Option<String>) -> String {
+    let snap = running.state.engine.snapshot();
+    let base = format!("http://{}", running.addr);
+    let mut s = String::new();
+    use std::fmt::Write;
+    let clock = &running.state.clock;
+    let _ = writeln!(
+        s,
+        "wabasim: mock WhatsApp Cloud API listening on {base}  (clock: {:?}, time scale ×{})",
+        clock.mode(),
+        clock.scale()
+    );
+    for b in &snap.businesses {
+        let _ = writeln!(
+            s,
+            "  business {} ({}, {}): token {}",
+            b.id,
+            b.name,
+            b.country,
+            b.tokens.join(", ")
+        );
+    }
+    for n in &snap.numbers {
+        let _ = writeln!(
+            s,
+            "  phone number id {}  {}  \"{}\"  WABA {}",
+            n.id, n.display_phone_number, n.verified_name, n.waba_id
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  webhooks: {}",
+        plan_webhook
+            .as_deref()
+            .unwrap_or("none (pass --webhook-url to receive them)")
+    );
+    let _ = writeln!(
+        s,
+        "  control API: {base}/_sim/state   metrics: {base}/metrics"
+    );
+    if let (Some(b), Some(n)) = (snap.businesses.first(), snap.numbers.first()) {
+        let tok = b.tokens.first().cloned().unwrap_or_default();
+        let to = running.state.engine.audience().member(1);
+        let _ = writeln!(s, "Try:");
+        let _ = writeln!(
+            s,
+            "  curl -s -X POST {base}/v23.0/{}/messages -H 'Authorization: Bearer {tok}' -H 'Content-Type: application/json' -d '{{\"messaging_product\":\"whatsapp\",\"to\":\"{to}\",\"type\":\"template\",\"template\":{{\"name\":\"hello_world\",\"language\":{{\"code\":\"en_US\"}}}}}}'",
+            n.id
+        );
+    }
+    s
+}

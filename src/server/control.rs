@@ -1,0 +1,242 @@
+//! The `/_sim` control API: for tests and demos, not part of the Graph API. JSON in and out;
+//! errors use the Graph envelope too so one client-side parser reads everything.
+//!
+//! - `GET  /_sim/health`
+//! - `GET  /_sim/state`            numbers, templates, tokens, clock, webhook counters
+//! - `POST /_sim/clock/advance`    `{"seconds": N}` (manual clock only)
+//! - `POST /_sim/inbound`          `{"from", "phone_number_id", "text"}`: a user writes
+//! - `GET  /_sim/events`           `?since=SEQ&limit=N`: the decision log
+//! - `GET|POST|DELETE /_sim/faults` injected errors and latency per route
+//! - `GET  /_sim/webhooks`         delivery counters
+
+use super::metrics::Route;
+use super::query::Query;
+use super::{with_effects, Ctx, Resp};
+use crate::clock::{ClockMode, MICROS_PER_SEC};
+use crate::engine::errors::ErrorCode;
+use crate::engine::ids::{PhoneNumberId, WaId};
+use crate::engine::Rejection;
+use hyper::Method;
+use parking_lot::RwLock;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// One injected fault: for requests to `route` (or every Graph route with `"*"`), add
+/// `latency_ms`, and fail `error_ratio` of them with `code`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    #[serde(default = "star")]
+    pub route: String,
+    #[serde(default)]
+    pub error_ratio: f64,
+    #[serde(default)]
+    pub latency_ms: u64,
+    /// Error code of injected failures (default 131000, HTTP 500).
+    #[serde(default = "default_fault_code")]
+    pub code: u32,
+}
+
+fn star() -> String {
+    "*".into()
+}
+fn default_fault_code() -> u32 {
+    131000
+}
+
+#[derive(Default)]
+pub struct Faults {
+    list: RwLock<Vec<Fault>>,
+}
+
+/// Applies injected faults to a Graph request: sleeps for the latency, maybe answers an error.
+pub(super) async fn maybe_fault(ctx: &Ctx<'_>) -> Option<Resp> {
+    let (latency, fail) = {
+        let list = ctx.state.faults.list.read();
+        if list.is_empty() {
+            return None;
+        }
+        let mut latency = 0;
+        let mut fail = None;
+        let mut rng = rand::thread_rng();
+        for f in list
+            .iter()
+            .filter(|f| f.route == "*" || f.route == ctx.route.as_str())
+        {
+            latency += f.latency_ms;
+            if fail.is_none() && f.error_ratio > 0.0 && rng.gen::<f64>() < f.error_ratio {
+                fail = ErrorCode::from_code(f.code);
+            }
+        }
+        (latency, fail)
+    };
+    if latency > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
+    }
+    fail.map(|code| {
+        if ctx.route == Route::Messages {
+            ctx.state.metrics.send_rejected(code);
+        }
+        ctx.err(&Rejection::new(code, "Injected fault (POST /_sim/faults)."))
+    })
+}
+
+fn bad(details: impl Into<String>) -> Rejection {
+    Rejection::new(ErrorCode::InvalidParameter, details)
+}
+
+fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Rejection> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        bad(format!("{path}: {}", e.into_inner()))
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Advance {
+    seconds: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Inbound {
+    from: String,
+    phone_number_id: String,
+    #[serde(default)]
+    text: String,
+}
+
+pub(super) fn handle(
+    ctx: &Ctx<'_>,
+    method: &Method,
+    segs: &[&str],
+    q: &Query,
+    body: &[u8],
+) -> Resp {
+    match route(ctx, method, segs, q, body) {
+        Ok(v) => ctx.ok(&v),
+        Err((status, rej)) => ctx.err_status(&rej, status),
+    }
+}
+
+fn route(
+    ctx: &Ctx<'_>,
+    method: &Method,
+    segs: &[&str],
+    q: &Query,
+    body: &[u8],
+) -> Result<serde_json::Value, (u16, Rejection)> {
+    let st = ctx.state;
+    let e400 = |r: Rejection| (400, r);
+    match (method, segs) {
+        (&Method::GET, ["health"]) => Ok(json!({
+            "status": "ok",
+            "now": st.clock.now().as_micros(),
+            "now_unix": st.clock.now().unix_secs(),
+            "clock": match st.clock.mode() { ClockMode::Wall => "wall", ClockMode::Manual => "manual" },
+        })),
+        (&Method::GET, ["state"]) => {
+            let snap = st.engine.snapshot();
+            let mut v = serde_json::to_value(&snap).unwrap_or_default();
+            v["clock"] = json!({
+                "mode": match st.clock.mode() { ClockMode::Wall => "wall", ClockMode::Manual => "manual" },
+                "now": st.clock.now().as_micros(),
+                "now_unix": st.clock.now().unix_secs(),
+                "time_scale": st.clock.scale(),
+            });
+            v["webhooks"] = serde_json::to_value(st.outbox.stats()).unwrap_or_default();
+            v["sends_accepted"] = json!(st.metrics.accepted());
+            Ok(v)
+        }
+        (&Method::POST, ["clock", "advance"]) => {
+            let a: Advance = parse(body).map_err(e400)?;
+            if !(a.seconds >= 0.0 && a.seconds.is_finite()) {
+                return Err(e400(bad("seconds: must be a non-negative number")));
+            }
+            let now = st
+                .clock
+                .advance((a.seconds * MICROS_PER_SEC as f64) as u64)
+                .ok_or_else(|| {
+                    (409, bad("The clock is a wall clock; start the server with --clock manual to advance it."))
+                })?;
+            st.fire_due(now);
+            Ok(json!({"now": now.as_micros(), "now_unix": now.unix_secs()}))
+        }
+        (&Method::POST, ["inbound"]) => {
+            let i: Inbound = parse(body).map_err(e400)?;
+            let from = WaId::parse_lenient(&i.from)
+                .ok_or_else(|| e400(bad(format!("from: '{}' is not a phone number", i.from))))?;
+            let phone: PhoneNumberId = i.phone_number_id.parse().map_err(|_| {
+                e400(bad(format!(
+                    "phone_number_id: '{}' is not an id",
+                    i.phone_number_id
+                )))
+            })?;
+            let now = st.clock.now();
+            let wamid = with_effects(|fx| {
+                let r = st.engine.inbound(now, phone, from, &i.text, fx);
+                st.commit(fx);
+                r
+            })
+            .map_err(|r| (400, r))?;
+            Ok(
+                json!({"message_id": wamid.render(), "window_open_until": now.plus(st.engine.rules().service_window_hours * 3_600 * MICROS_PER_SEC).unix_secs()}),
+            )
+        }
+        (&Method::GET, ["events"]) => {
+            let since = q.get("since").and_then(|s| s.parse().ok()).unwrap_or(0);
+            let limit = q
+                .get("limit")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(1000usize)
+                .min(100_000);
+            Ok(serde_json::to_value(st.engine.events(since, limit)).unwrap_or_default())
+        }
+        (&Method::GET, ["faults"]) => Ok(json!({"faults": *st.faults.list.read()})),
+        (&Method::POST, ["faults"]) => {
+            let f: Fault = parse(body).map_err(e400)?;
+            if f.route != "*" && Route::parse(&f.route).is_none() {
+                return Err(e400(bad(format!(
+                    "route: '{}' is not one of *, messages, phone_number, phone_numbers, waba, message_templates, template, whatsapp_business_profile",
+                    f.route
+                ))));
+            }
+            if !(0.0..=1.0).contains(&f.error_ratio) {
+                return Err(e400(bad("error_ratio: must be between 0 and 1")));
+            }
+            if ErrorCode::from_code(f.code).is_none() {
+                return Err(e400(bad(format!(
+                    "code: {} is not an error code wabasim knows",
+                    f.code
+                ))));
+            }
+            let mut list = st.faults.list.write();
+            list.push(f);
+            Ok(json!({"faults": *list}))
+        }
+        (&Method::DELETE, ["faults"]) => {
+            st.faults.list.write().clear();
+            Ok(json!({"faults": []}))
+        }
+        (&Method::GET, ["webhooks"]) => {
+            Ok(serde_json::to_value(st.outbox.stats()).unwrap_or_default())
+        }
+        (&Method::GET, ["status_table"]) => Ok(json!(st
+            .cfg
+            .status_table
+            .entries()
+            .into_iter()
+            .map(|(c, s, t)| json!({"code": c, "http_status": s, "title": t}))
+            .collect::<Vec<_>>())),
+        _ => Err((
+            404,
+            Rejection::new(
+                ErrorCode::UnknownPath,
+                format!("Unknown control route: {} /_sim/{}", method, segs.join("/")),
+            ),
+        )),
+    }
+}

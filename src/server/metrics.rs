@@ -1,0 +1,155 @@
+//! Prometheus counters for the server, as plain atomics: the hot path does one relaxed
+//! increment per counter, no locks, no allocation.
+
+use crate::engine::errors::ErrorCode;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Routes as metric labels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    Messages,
+    PhoneNumber,
+    PhoneNumbers,
+    Waba,
+    Templates,
+    Template,
+    BusinessProfile,
+    Control,
+    Metrics,
+    Unknown,
+}
+
+impl Route {
+    pub const ALL: [Route; 10] = [
+        Route::Messages,
+        Route::PhoneNumber,
+        Route::PhoneNumbers,
+        Route::Waba,
+        Route::Templates,
+        Route::Template,
+        Route::BusinessProfile,
+        Route::Control,
+        Route::Metrics,
+        Route::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Messages => "messages",
+            Route::PhoneNumber => "phone_number",
+            Route::PhoneNumbers => "phone_numbers",
+            Route::Waba => "waba",
+            Route::Templates => "message_templates",
+            Route::Template => "template",
+            Route::BusinessProfile => "whatsapp_business_profile",
+            Route::Control => "control",
+            Route::Metrics => "metrics",
+            Route::Unknown => "unknown",
+        }
+    }
+
+    /// Parses a route label as `/_sim/faults` takes it.
+    pub fn parse(s: &str) -> Option<Route> {
+        Route::ALL.iter().copied().find(|r| r.as_str() == s)
+    }
+}
+
+const STATUSES: [u16; 11] = [200, 400, 401, 403, 404, 405, 409, 413, 429, 500, 503];
+
+pub struct Metrics {
+    requests: [[AtomicU64; STATUSES.len() + 1]; 10],
+    accepted: AtomicU64,
+    /// Indexed like [`ErrorCode::ALL`].
+    rejected: Vec<AtomicU64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            requests: Default::default(),
+            accepted: AtomicU64::new(0),
+            rejected: ErrorCode::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+impl Metrics {
+    pub fn request(&self, route: Route, status: u16) {
+        let r = Route::ALL.iter().position(|x| *x == route).unwrap_or(9);
+        let s = STATUSES
+            .iter()
+            .position(|x| *x == status)
+            .unwrap_or(STATUSES.len());
+        self.requests[r][s].fetch_add(1, Relaxed);
+    }
+
+    pub fn send_accepted(&self) {
+        self.accepted.fetch_add(1, Relaxed);
+    }
+
+    pub fn send_rejected(&self, code: ErrorCode) {
+        if let Some(i) = ErrorCode::ALL.iter().position(|c| *c == code) {
+            self.rejected[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Relaxed)
+    }
+
+    /// Renders the Prometheus text exposition format.
+    pub fn render(&self, webhooks: &crate::webhooks::WebhookStats, timers: usize) -> String {
+        let mut o = String::with_capacity(4096);
+        o.push_str("# HELP wabasim_http_requests_total HTTP requests by route and status.\n");
+        o.push_str("# TYPE wabasim_http_requests_total counter\n");
+        for (ri, route) in Route::ALL.iter().enumerate() {
+            for (si, n) in self.requests[ri].iter().enumerate() {
+                let n = n.load(Relaxed);
+                if n == 0 {
+                    continue;
+                }
+                let status = STATUSES
+                    .get(si)
+                    .map(|s| s.to_string())
+                    .unwrap_or("other".into());
+                let _ = writeln!(
+                    o,
+                    "wabasim_http_requests_total{{route=\"{}\",status=\"{}\"}} {}",
+                    route.as_str(),
+                    status,
+                    n
+                );
+            }
+        }
+        o.push_str(
+            "# HELP wabasim_sends_total Send requests by outcome (accepted, or the error code).\n",
+        );
+        o.push_str("# TYPE wabasim_sends_total counter\n");
+        let _ = writeln!(
+            o,
+            "wabasim_sends_total{{outcome=\"accepted\"}} {}",
+            self.accepted()
+        );
+        for (i, c) in ErrorCode::ALL.iter().enumerate() {
+            let n = self.rejected[i].load(Relaxed);
+            if n > 0 {
+                let _ = writeln!(o, "wabasim_sends_total{{outcome=\"{}\"}} {}", c.code(), n);
+            }
+        }
+        let wh = serde_json::to_value(webhooks).unwrap_or_default();
+        o.push_str("# HELP wabasim_webhooks Webhook delivery counters and queue depth.\n");
+        o.push_str("# TYPE wabasim_webhooks gauge\n");
+        if let Some(map) = wh.as_object() {
+            for (k, v) in map {
+                if let Some(n) = v.as_u64() {
+                    let _ = writeln!(o, "wabasim_webhooks{{kind=\"{k}\"}} {n}");
+                }
+            }
+        }
+        o.push_str("# HELP wabasim_engine_timers_pending Scheduled engine events not yet due.\n");
+        o.push_str("# TYPE wabasim_engine_timers_pending gauge\n");
+        let _ = writeln!(o, "wabasim_engine_timers_pending {timers}");
+        o
+    }
+}
