@@ -162,10 +162,15 @@ pub(crate) async fn handshake(
     if status.as_u16() == 200 && body.as_ref() == challenge.as_bytes() {
         return Ok(());
     }
+    let hint = match status.as_u16() {
+        200 => "the receiver must answer with the hub.challenge value verbatim (no quotes, no JSON, no newline)",
+        401 | 403 => "the receiver refused the verify token: check that it matches the configured verify_token",
+        _ => "the receiver must answer GET requests with hub.mode=subscribe and a matching hub.verify_token",
+    };
     Err(format!(
-        "webhook verification failed: GET {url}?hub.mode=subscribe&hub.challenge={challenge}&hub.verify_token=… \
+        "webhook verification failed: GET {url}{sep}hub.mode=subscribe&hub.challenge={challenge}&hub.verify_token=<verify_token> \
          answered HTTP {} with body {}; expected HTTP 200 with exactly the hub.challenge value \"{challenge}\" \
-         as the body (check that the receiver's verify token matches the configured one)",
+         as the body ({hint})",
         status.as_u16(),
         excerpt(&body)
     ))
