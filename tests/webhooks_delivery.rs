@@ -334,7 +334,8 @@ async fn batching_puts_changes_of_one_waba_in_one_post() {
     assert_eq!(ids.len(), 5);
 }
 
-#[tokio::test]
+// Multi-threaded, like the server: POSTs and the dispatcher run in parallel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outage_then_recovery_delivers_every_event_on_the_simulated_clock() {
     let (rx, url) = receiver().await;
     rx.mode.store(FAIL, SeqCst);
@@ -384,7 +385,8 @@ async fn outage_then_recovery_delivers_every_event_on_the_simulated_clock() {
     assert_eq!(ids.len(), 11, "each exactly once");
 }
 
-#[tokio::test]
+// Multi-threaded, like the server: POSTs and the dispatcher run in parallel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_receiver_expires_events_at_the_horizon() {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
