@@ -1,23 +1,72 @@
-//! Webhook delivery. (Temporary minimal outbox until the full dispatcher lands.)
+//! Webhooks: engine events → Meta-shaped, signed POSTs, delivered with retries.
+//!
+//! - [`payload`]: pure rendering of one event into a change `value`, and of a batch into the
+//!   `{"object":"whatsapp_business_account","entry":[…]}` envelope.
+//! - [`json`]: serialisation with every non-ASCII character escaped (`\uXXXX`), as Meta does.
+//! - [`signer`]: `X-Hub-Signature-256` (HMAC-SHA256 of the exact body bytes, app secret as key).
+//! - [`client`]: URL rules, the POST, and the `hub.challenge` verification handshake.
+//! - [`dispatcher`]: the tokio task that serialises, signs, sends and retries on the simulated
+//!   clock.
+//! - [`stats`]: counters that account for every event (delivered, expired, dropped, pending).
+//!
+//! The request hot path only calls [`Outbox::push`]: a few atomic additions and a channel send
+//! per event. Rendering, serialising and signing happen in the dispatcher task.
+//!
+//! See `docs/webhooks.md` for the shapes, the retry schedule and the decisions taken where Meta
+//! publishes nothing.
+
+pub mod client;
+pub mod dispatcher;
+pub mod json;
+pub mod payload;
+pub mod signer;
+pub mod stats;
+
+pub use json::to_ascii_json;
+pub use payload::{envelope, render_change};
+pub use signer::signature;
+pub use stats::WebhookStats;
 
 use crate::clock::Clock;
 use crate::engine::events::Event;
-use serde::Serialize;
-use std::sync::atomic::{AtomicU64, Ordering};
+use stats::Counters;
+use std::future::Future;
 use std::sync::Arc;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
-#[derive(Clone, Debug)]
+/// Where and how webhooks are delivered.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct WebhookConfig {
+    /// `http://host:port/path`. `None`: no delivery; pushed events are counted as `no_url`
+    /// (undeliverable) instead of being queued forever. https:// is refused by [`validate`].
+    ///
+    /// [`validate`]: WebhookConfig::validate
     pub url: Option<String>,
+    /// HMAC key of `X-Hub-Signature-256` (the Meta app secret).
     pub app_secret: String,
+    /// Expected by the receiver in the `hub.verify_token` of the handshake.
     pub verify_token: String,
+    /// Graph API version whose webhook shapes are produced, e.g. `"v23.0"`. v23 and older put
+    /// `conversation` on `sent` and `delivered`; v24+ omit it unless the message is in a free
+    /// entry point window.
     pub api_version: String,
+    /// Changes per POST (same WABA and field only). 1 = one change per POST.
     pub batch_max: usize,
+    /// Concurrent POSTs.
     pub max_in_flight: usize,
+    /// Simulated seconds before the second retry; the first retry is immediate, then the delay
+    /// doubles. Must be ≥ 1.
     pub retry_initial_s: u64,
+    /// Cap of the backoff, simulated seconds.
     pub retry_max_s: u64,
+    /// A body still unacknowledged this long (simulated) after its first attempt is dropped and
+    /// counted as `expired`. Meta: 7 days.
     pub horizon_s: u64,
+    /// Real-time limit of one POST (connect + answer), milliseconds.
     pub timeout_ms: u64,
+    /// At most this many events pending (queued, in flight or awaiting retry); more are
+    /// counted as `dropped_overflow` and logged.
     pub max_pending: usize,
 }
 
@@ -32,45 +81,227 @@ impl Default for WebhookConfig {
             max_in_flight: 32,
             retry_initial_s: 1,
             retry_max_s: 3600,
-            horizon_s: 7 * 86400,
+            horizon_s: 7 * 86_400,
             timeout_ms: 5000,
             max_pending: 1_000_000,
         }
     }
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct WebhookStats {
-    pub no_url: u64,
+impl WebhookConfig {
+    /// Checks the configuration; the message says which setting is wrong and why.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(url) = &self.url {
+            client::parse_url(url)?;
+        }
+        if payload::api_major(&self.api_version).is_none() {
+            return Err(format!(
+                "webhooks: api_version '{}' is not a Graph API version like \"v23.0\"",
+                self.api_version
+            ));
+        }
+        let positive = [
+            ("batch_max", self.batch_max as u64),
+            ("max_in_flight", self.max_in_flight as u64),
+            ("retry_initial_s", self.retry_initial_s),
+            ("timeout_ms", self.timeout_ms),
+            ("max_pending", self.max_pending as u64),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                return Err(format!("webhooks: {name} must be at least 1"));
+            }
+        }
+        if self.batch_max > 1000 {
+            return Err("webhooks: batch_max is at most 1000 (Meta's batch limit)".into());
+        }
+        if self.retry_max_s < self.retry_initial_s {
+            return Err(format!(
+                "webhooks: retry_max_s ({}) must not be below retry_initial_s ({})",
+                self.retry_max_s, self.retry_initial_s
+            ));
+        }
+        Ok(())
+    }
 }
 
+/// The cheap handle the request path pushes events into. Clones share one queue and one set of
+/// counters. When every clone is dropped, the dispatcher delivers what is pending and stops.
 #[derive(Clone)]
 pub struct Outbox {
-    no_url: Arc<AtomicU64>,
+    inner: Arc<OutboxInner>,
+}
+
+struct OutboxInner {
+    tx: Option<UnboundedSender<Event>>,
+    counters: Arc<Counters>,
+    max_pending: u64,
 }
 
 impl Outbox {
+    /// Hands events over for delivery and empties `events` (its capacity is kept). Never blocks,
+    /// serialises or allocates beyond the channel's own blocks. Events beyond `max_pending` are
+    /// counted as `dropped_overflow` and logged; with no URL they are counted as `no_url`.
     pub fn push(&self, events: &mut Vec<Event>) {
-        self.no_url
-            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        let n = events.len() as u64;
+        if n == 0 {
+            return;
+        }
+        let c = &*self.inner.counters;
+        Counters::add(&c.pushed, n);
+        let Some(tx) = &self.inner.tx else {
+            Counters::add(&c.no_url, n);
+            events.clear();
+            return;
+        };
+        let granted = c.reserve(n, self.inner.max_pending);
+        Counters::add(&c.queued, granted);
+        if granted < n {
+            let dropped = n - granted;
+            let before = c
+                .dropped_overflow
+                .fetch_add(dropped, std::sync::atomic::Ordering::Relaxed);
+            // Log the first drop and then at each power of two, not once per event.
+            let after = before + dropped;
+            if before == 0 || after.ilog2() > before.ilog2() {
+                tracing::warn!(
+                    dropped_total = after,
+                    max_pending = self.inner.max_pending,
+                    "webhook outbox full: events dropped (receiver too slow or down)"
+                );
+            }
+        }
+        for ev in events.drain(..granted as usize) {
+            // A send fails only once the dispatcher has stopped (shutdown): the event then stays
+            // counted as queued, i.e. visibly undelivered.
+            let _ = tx.send(ev);
+        }
         events.clear();
     }
+
+    /// A snapshot of the delivery counters.
     pub fn stats(&self) -> WebhookStats {
-        WebhookStats {
-            no_url: self.no_url.load(Ordering::Relaxed),
-        }
+        self.inner.counters.snapshot()
     }
 }
 
-pub fn start(_cfg: WebhookConfig, _clock: Arc<Clock>) -> (Outbox, tokio::task::JoinHandle<()>) {
-    (
-        Outbox {
-            no_url: Arc::new(AtomicU64::new(0)),
-        },
-        tokio::spawn(async {}),
-    )
+/// Starts delivery; runs until every [`Outbox`] clone is dropped and nothing is pending (or the
+/// returned task is aborted). Must be called inside a tokio runtime. See [`start_with_shutdown`].
+pub fn start(cfg: WebhookConfig, clock: Arc<Clock>) -> (Outbox, tokio::task::JoinHandle<()>) {
+    start_with_shutdown(cfg, clock, std::future::pending::<()>())
 }
 
-pub async fn verify_endpoint(_cfg: &WebhookConfig) -> Result<(), String> {
-    Ok(())
+/// Starts delivery: returns the [`Outbox`] and the dispatcher task. When `shutdown` resolves
+/// the dispatcher stops at once; events not yet delivered stay counted as pending in
+/// [`Outbox::stats`]. Call [`WebhookConfig::validate`] (and [`verify_endpoint`]) first: an
+/// invalid URL here is logged as an error and handled like no URL.
+pub fn start_with_shutdown<F>(
+    cfg: WebhookConfig,
+    clock: Arc<Clock>,
+    shutdown: F,
+) -> (Outbox, tokio::task::JoinHandle<()>)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let counters = Arc::new(Counters::default());
+    let max_pending = cfg.max_pending.max(1) as u64;
+    let uri = cfg.url.as_deref().and_then(|u| match client::parse_url(u) {
+        Ok(uri) => Some(uri),
+        Err(e) => {
+            tracing::error!("{e}; webhooks will not be delivered");
+            None
+        }
+    });
+    let Some(uri) = uri else {
+        let outbox = Outbox {
+            inner: Arc::new(OutboxInner {
+                tx: None,
+                counters,
+                max_pending,
+            }),
+        };
+        return (outbox, tokio::spawn(async {}));
+    };
+    let (tx, rx) = unbounded_channel();
+    let dispatcher = dispatcher::Dispatcher::new(cfg, uri, clock, counters.clone(), rx);
+    let handle = tokio::spawn(dispatcher.run(shutdown));
+    let outbox = Outbox {
+        inner: Arc::new(OutboxInner {
+            tx: Some(tx),
+            counters,
+            max_pending,
+        }),
+    };
+    (outbox, handle)
+}
+
+/// The verification handshake Meta performs when a callback URL is set:
+/// `GET {url}?hub.mode=subscribe&hub.challenge=<random>&hub.verify_token=<token>`. `Ok` if the
+/// receiver answers 200 with exactly the challenge as the body; otherwise `Err` with the status,
+/// an excerpt of the body and what was expected. `Ok` without a request when no URL is set.
+pub async fn verify_endpoint(cfg: &WebhookConfig) -> Result<(), String> {
+    match &cfg.url {
+        None => Ok(()),
+        Some(url) => client::handshake(url, &cfg.verify_token, cfg.timeout_ms).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{ClockMode, SimTime};
+
+    #[test]
+    fn defaults_are_valid_and_bad_settings_are_named() {
+        let ok = WebhookConfig {
+            url: Some("http://127.0.0.1:8080/hook".into()),
+            ..Default::default()
+        };
+        assert!(ok.validate().is_ok());
+        let https = WebhookConfig {
+            url: Some("https://example.com/hook".into()),
+            ..Default::default()
+        };
+        assert!(https.validate().unwrap_err().contains("https://"));
+        let zero = WebhookConfig {
+            retry_initial_s: 0,
+            ..Default::default()
+        };
+        assert!(zero.validate().unwrap_err().contains("retry_initial_s"));
+        let ver = WebhookConfig {
+            api_version: "latest".into(),
+            ..Default::default()
+        };
+        assert!(ver.validate().unwrap_err().contains("api_version"));
+    }
+
+    #[tokio::test]
+    async fn without_url_events_are_counted_not_queued() {
+        let clock = Arc::new(Clock::new(ClockMode::Manual, SimTime::from_secs(1), 1.0));
+        let (outbox, task) = start(WebhookConfig::default(), clock);
+        let mut evs = vec![crate::engine::events::Event {
+            at: SimTime::from_secs(1),
+            waba: crate::engine::ids::WabaId(1),
+            body: crate::engine::events::EventBody::UserChangedNumber {
+                phone: crate::engine::events::PhoneMeta {
+                    id: crate::engine::ids::PhoneNumberId(2),
+                    display: Arc::from("1555"),
+                },
+                old: crate::engine::ids::WaId(16505551234),
+                new: crate::engine::ids::WaId(16505551235),
+                wamid: crate::engine::events::Wamid {
+                    user: crate::engine::ids::WaId(16505551234),
+                    seq: 1,
+                    tag: 1,
+                    inbound: true,
+                },
+            },
+        }];
+        outbox.push(&mut evs);
+        assert!(evs.is_empty());
+        let s = outbox.stats();
+        assert_eq!((s.pushed, s.no_url, s.pending()), (1, 1, 0));
+        assert!(s.adds_up());
+        task.await.unwrap();
+    }
 }

@@ -1,0 +1,361 @@
+//! The delivery task: takes events off the outbox channel, serialises and signs each POST body
+//! once, sends it with bounded concurrency and retries failures on the simulated clock.
+//!
+//! One task owns all the state (ready queue, retry heap, in-flight table), so a receiver outage
+//! with a million pending events costs a million queued bodies, not a million sleeping tasks.
+//! POSTs themselves run as spawned tasks (at most `max_in_flight`), so slow receivers overlap.
+
+use super::client::{self, HttpClient};
+use super::payload::envelope;
+use super::signer::signature;
+use super::stats::Counters;
+use super::WebhookConfig;
+use crate::clock::{Clock, SimTime, MICROS_PER_SEC};
+use crate::engine::events::{Event, EventBody};
+use bytes::Bytes;
+use hyper::header::HeaderValue;
+use hyper::Uri;
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::Notify;
+use tokio::task::{Id, JoinSet};
+
+/// One POST body and its delivery history. The body and its signature are computed once and
+/// re-sent byte for byte on every retry, as Meta does.
+struct Job {
+    body: Bytes,
+    signature: HeaderValue,
+    /// Events (changes) in this body.
+    events: u64,
+    /// Simulated time of the first attempt; the horizon counts from here.
+    first_attempt: SimTime,
+    /// Attempts made so far.
+    attempts: u32,
+}
+
+/// A job waiting for its next attempt; min-heap on (due, seq).
+struct Due {
+    at: SimTime,
+    seq: u64,
+    job: Job,
+}
+
+impl PartialEq for Due {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for Due {}
+impl PartialOrd for Due {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Due {
+    fn cmp(&self, o: &Self) -> Ordering {
+        (o.at, o.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// Delay before the next attempt after `attempts` failed ones (simulated seconds): the first
+/// retry is immediate ("retried immediately, then at decreasing frequency"), then
+/// `initial, 2·initial, 4·initial, …` capped at `max`. No jitter: runs stay reproducible.
+pub fn backoff_secs(attempts: u32, initial: u64, max: u64) -> u64 {
+    match attempts {
+        0 | 1 => 0,
+        k => {
+            let shift = (k - 2).min(62);
+            initial.saturating_mul(1u64 << shift).min(max)
+        }
+    }
+}
+
+enum Wake {
+    Shutdown,
+    Done(Result<(Id, Result<(), String>), tokio::task::JoinError>),
+    Event(Option<Event>),
+    Timer,
+}
+
+pub(crate) struct Dispatcher {
+    cfg: WebhookConfig,
+    uri: Uri,
+    client: HttpClient,
+    clock: Arc<Clock>,
+    counters: Arc<Counters>,
+    rx: UnboundedReceiver<Event>,
+    rx_closed: bool,
+    /// An event taken off the channel that could not join the batch being built.
+    carry: Option<Event>,
+    /// Jobs to send now: new bodies, immediate retries (at the front) and due retries.
+    ready: VecDeque<Job>,
+    retries: BinaryHeap<Due>,
+    in_flight: JoinSet<Result<(), String>>,
+    jobs: HashMap<Id, Job>,
+    seq: u64,
+    /// Consecutive failed POSTs, to log the start and the end of an outage once.
+    failing: u64,
+}
+
+impl Dispatcher {
+    pub(crate) fn new(
+        cfg: WebhookConfig,
+        uri: Uri,
+        clock: Arc<Clock>,
+        counters: Arc<Counters>,
+        rx: UnboundedReceiver<Event>,
+    ) -> Dispatcher {
+        Dispatcher {
+            client: client::build_client(cfg.timeout_ms),
+            cfg,
+            uri,
+            clock,
+            counters,
+            rx,
+            rx_closed: false,
+            carry: None,
+            ready: VecDeque::new(),
+            retries: BinaryHeap::new(),
+            in_flight: JoinSet::new(),
+            jobs: HashMap::new(),
+            seq: 0,
+            failing: 0,
+        }
+    }
+
+    /// Runs until `shutdown` resolves, or until every `Outbox` is dropped and nothing is pending.
+    pub(crate) async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        // `sleep_until` can also be woken by a Notify; nothing else needs to wake the timer
+        // (every other input is its own select branch), so this one is never notified.
+        let never = Notify::new();
+        let max_in_flight = self.cfg.max_in_flight.max(1);
+        loop {
+            self.promote_due();
+            self.launch(max_in_flight);
+            let want_events = self.ready.len() < max_in_flight;
+            if want_events {
+                if let Some(ev) = self.carry.take() {
+                    self.accept(ev);
+                    continue;
+                }
+            }
+            if self.rx_closed
+                && self.ready.is_empty()
+                && self.retries.is_empty()
+                && self.in_flight.is_empty()
+            {
+                return;
+            }
+            let next_due = self.retries.peek().map(|d| d.at);
+            let wake = tokio::select! {
+                biased;
+                _ = &mut shutdown => Wake::Shutdown,
+                Some(r) = self.in_flight.join_next_with_id(), if !self.in_flight.is_empty() => Wake::Done(r),
+                ev = self.rx.recv(), if want_events && !self.rx_closed => Wake::Event(ev),
+                _ = self.clock.sleep_until(next_due.unwrap_or_default(), &never), if next_due.is_some() => Wake::Timer,
+            };
+            match wake {
+                Wake::Shutdown => {
+                    let s = self.counters.snapshot();
+                    tracing::info!(
+                        pending = s.pending(),
+                        delivered = s.delivered,
+                        expired = s.expired,
+                        "webhook dispatcher stopped"
+                    );
+                    return;
+                }
+                Wake::Done(Ok((id, res))) => self.finish(id, res),
+                Wake::Done(Err(e)) => {
+                    let id = e.id();
+                    self.finish(id, Err(format!("delivery task failed: {e}")));
+                }
+                Wake::Event(Some(ev)) => self.accept(ev),
+                Wake::Event(None) => self.rx_closed = true,
+                Wake::Timer => {}
+            }
+        }
+    }
+
+    /// Builds one POST from `first` and, with `batch_max > 1`, the events already waiting that
+    /// belong to the same WABA and field.
+    fn accept(&mut self, first: Event) {
+        let mut batch = vec![first];
+        while batch.len() < self.cfg.batch_max.max(1) {
+            match self.rx.try_recv() {
+                Ok(ev) if same_group(&batch[0], &ev) => batch.push(ev),
+                Ok(ev) => {
+                    self.carry = Some(ev);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let body = super::json::to_ascii_json(&envelope(&batch, &self.cfg.api_version));
+        let sig = signature(&self.cfg.app_secret, &body);
+        let signature = HeaderValue::from_str(&sig).expect("sha256=<hex> is a valid header value");
+        self.ready.push_back(Job {
+            body: Bytes::from(body),
+            signature,
+            events: batch.len() as u64,
+            first_attempt: SimTime::ZERO,
+            attempts: 0,
+        });
+    }
+
+    fn promote_due(&mut self) {
+        if self.retries.is_empty() {
+            return;
+        }
+        let now = self.clock.now();
+        while self.retries.peek().is_some_and(|d| d.at <= now) {
+            let d = self.retries.pop().expect("peeked");
+            self.ready.push_back(d.job);
+        }
+    }
+
+    fn launch(&mut self, max_in_flight: usize) {
+        let c = &*self.counters;
+        while self.in_flight.len() < max_in_flight {
+            let Some(mut job) = self.ready.pop_front() else {
+                break;
+            };
+            if job.attempts == 0 {
+                job.first_attempt = self.clock.now();
+                Counters::sub(&c.queued, job.events);
+            } else {
+                Counters::sub(&c.awaiting_retry, job.events);
+                Counters::add(&c.retried, 1);
+            }
+            job.attempts += 1;
+            Counters::add(&c.in_flight, job.events);
+            Counters::add(&c.posts, 1);
+            Counters::add(&c.bytes_sent, job.body.len() as u64);
+            let (client, uri, body, sig) = (
+                self.client.clone(),
+                self.uri.clone(),
+                job.body.clone(),
+                job.signature.clone(),
+            );
+            let timeout = Duration::from_millis(self.cfg.timeout_ms.max(1));
+            let handle = self
+                .in_flight
+                .spawn(async move { client::post(&client, &uri, body, &sig, timeout).await });
+            self.jobs.insert(handle.id(), job);
+        }
+    }
+
+    fn finish(&mut self, id: Id, res: Result<(), String>) {
+        let Some(job) = self.jobs.remove(&id) else {
+            return;
+        };
+        let c = &*self.counters;
+        Counters::sub(&c.in_flight, job.events);
+        let err = match res {
+            Ok(()) => {
+                Counters::add(&c.delivered, job.events);
+                Counters::sub(&c.pending, job.events);
+                if self.failing > 0 {
+                    tracing::info!(
+                        failed_posts = self.failing,
+                        "webhook receiver is accepting deliveries again"
+                    );
+                    self.failing = 0;
+                }
+                return;
+            }
+            Err(e) => e,
+        };
+        Counters::add(&c.failed_attempts, 1);
+        self.failing += 1;
+        if self.failing == 1 {
+            tracing::warn!(url = %self.uri, error = %err, "webhook delivery failed; retrying with backoff");
+        } else {
+            tracing::debug!(url = %self.uri, error = %err, attempt = job.attempts, "webhook delivery failed");
+        }
+        *c.last_error.lock() = Some(err);
+        let now = self.clock.now();
+        let deadline = job
+            .first_attempt
+            .plus(self.cfg.horizon_s.saturating_mul(MICROS_PER_SEC));
+        if now >= deadline {
+            Counters::add(&c.expired, job.events);
+            Counters::sub(&c.pending, job.events);
+            let head = &job.body[..job.body.len().min(300)];
+            tracing::warn!(
+                events = job.events,
+                attempts = job.attempts,
+                horizon_s = self.cfg.horizon_s,
+                body = %String::from_utf8_lossy(head),
+                "webhook expired: receiver did not acknowledge it within the retry horizon"
+            );
+            return;
+        }
+        Counters::add(&c.awaiting_retry, job.events);
+        let delay = backoff_secs(job.attempts, self.cfg.retry_initial_s, self.cfg.retry_max_s);
+        if delay == 0 {
+            self.ready.push_front(job);
+        } else {
+            // The last attempt happens at the horizon itself rather than being skipped.
+            let at = now.plus(delay.saturating_mul(MICROS_PER_SEC)).min(deadline);
+            self.seq += 1;
+            self.retries.push(Due {
+                at,
+                seq: self.seq,
+                job,
+            });
+        }
+    }
+}
+
+/// Whether the event goes out under the `messages` field (statuses, inbound, system).
+fn field_is_messages(ev: &Event) -> bool {
+    !matches!(ev.body, EventBody::TemplateStatus { .. })
+}
+
+/// Events that may share one POST: same WABA (one `entry`) and same field.
+fn same_group(a: &Event, b: &Event) -> bool {
+    a.waba == b.waba && field_is_messages(a) == field_is_messages(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_immediate_then_exponential_then_capped() {
+        let s: Vec<u64> = (1..=16).map(|k| backoff_secs(k, 1, 3600)).collect();
+        assert_eq!(
+            s,
+            [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 3600, 3600, 3600]
+        );
+        assert_eq!(backoff_secs(200, 1, 3600), 3600);
+        assert_eq!(backoff_secs(3, 5, 7), 7);
+    }
+
+    #[test]
+    fn due_heap_pops_earliest_first() {
+        let job = || Job {
+            body: Bytes::new(),
+            signature: HeaderValue::from_static("x"),
+            events: 1,
+            first_attempt: SimTime::ZERO,
+            attempts: 1,
+        };
+        let mut h = BinaryHeap::new();
+        for (at, seq) in [(5, 1), (2, 2), (9, 3), (2, 4)] {
+            h.push(Due {
+                at: SimTime(at),
+                seq,
+                job: job(),
+            });
+        }
+        let order: Vec<_> = std::iter::from_fn(|| h.pop().map(|d| (d.at.0, d.seq))).collect();
+        assert_eq!(order, [(2, 2), (2, 4), (5, 1), (9, 3)]);
+    }
+}

@@ -1,0 +1,561 @@
+//! Engine events → Meta-shaped webhook JSON (`value` of one change, and the envelope).
+//!
+//! Pure functions: no I/O, no clock. The dispatcher calls them once per POST; tests call them
+//! directly to check each shape against the reference (`cloud-api.md` §3).
+
+use crate::clock::{SimTime, MICROS_PER_HOUR};
+use crate::engine::events::{Billing, DeliveryStatus, Event, EventBody, MessageInfo, PhoneMeta};
+use crate::engine::world::TemplateStatus;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+/// `field` of a change carrying message statuses, inbound and system messages.
+pub const FIELD_MESSAGES: &str = "messages";
+/// `field` of a template review/status change.
+pub const FIELD_TEMPLATE_STATUS: &str = "message_template_status_update";
+
+/// Where `statuses[].errors[].href` points (Meta's error-code page).
+pub const ERROR_CODES_HREF: &str =
+    "https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes";
+
+/// A conversation (service or marketing window) lasts 24 h from the first message; a free entry
+/// point window lasts 72 h.
+const CONVERSATION_LEN: u64 = 24 * MICROS_PER_HOUR;
+const FREE_ENTRY_POINT_LEN: u64 = 72 * MICROS_PER_HOUR;
+
+/// The major number of a Graph API version such as `"v23.0"` (also `"23"`, `"v24"`).
+/// `None` if it is not of that form.
+pub fn api_major(api_version: &str) -> Option<u32> {
+    let v = api_version.strip_prefix('v').unwrap_or(api_version);
+    let major = v.split('.').next()?;
+    let rest_ok = v
+        .split('.')
+        .skip(1)
+        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if major.is_empty() || !major.bytes().all(|b| b.is_ascii_digit()) || !rest_ok {
+        return None;
+    }
+    major.parse().ok()
+}
+
+/// Whether statuses of this API version carry `conversation` for a message billed as
+/// `pricing_type`. v24.0 dropped it except inside a free entry point window; an unparseable
+/// version is treated as the newest behaviour (config validation rejects those anyway).
+fn includes_conversation(api_version: &str, pricing_type: &str) -> bool {
+    match api_major(api_version) {
+        Some(m) if m <= 23 => true,
+        _ => pricing_type == "free_entry_point",
+    }
+}
+
+/// The field and the `value` object of the change reporting `ev`.
+pub fn render_change(ev: &Event, api_version: &str) -> (&'static str, Value) {
+    match &ev.body {
+        EventBody::Status {
+            info,
+            status,
+            error,
+        } => (
+            FIELD_MESSAGES,
+            status_value(ev.at, info, *status, error.as_ref(), api_version),
+        ),
+        EventBody::Inbound {
+            phone,
+            from,
+            profile_name,
+            wamid,
+            text,
+        } => (
+            FIELD_MESSAGES,
+            json!({
+                "messaging_product": "whatsapp",
+                "metadata": metadata(phone),
+                "contacts": [{"profile": {"name": profile_name}, "wa_id": from.to_string()}],
+                "messages": [{
+                    "from": from.to_string(),
+                    "id": wamid.render(),
+                    "timestamp": ev.at.unix_secs().to_string(),
+                    "type": "text",
+                    "text": {"body": text},
+                }],
+            }),
+        ),
+        // System messages carry no `contacts` (OAS `IncomingMessageValueSystem`).
+        EventBody::UserChangedNumber {
+            phone,
+            old,
+            new,
+            wamid,
+        } => (
+            FIELD_MESSAGES,
+            json!({
+                "messaging_product": "whatsapp",
+                "metadata": metadata(phone),
+                "messages": [{
+                    "from": old.to_string(),
+                    "id": wamid.render(),
+                    "timestamp": ev.at.unix_secs().to_string(),
+                    "type": "system",
+                    "system": {
+                        "body": format!("User {old} changed from {old} to {new}"),
+                        "wa_id": new.to_string(),
+                        "type": "user_changed_number",
+                    },
+                }],
+            }),
+        ),
+        EventBody::TemplateStatus {
+            template,
+            name,
+            language,
+            category,
+            status,
+            reason,
+        } => {
+            // Meta: `reason` is "NONE" when there is nothing to say, and null when the
+            // template is scheduled for deletion.
+            let reason = match (reason, status) {
+                (Some(r), _) => Value::from(*r),
+                (None, TemplateStatus::PendingDeletion) => Value::Null,
+                (None, _) => Value::from("NONE"),
+            };
+            (
+                FIELD_TEMPLATE_STATUS,
+                json!({
+                    "event": status.as_str(),
+                    "message_template_id": template.0,
+                    "message_template_name": name,
+                    "message_template_language": language,
+                    "reason": reason,
+                    "message_template_category": category.as_str(),
+                }),
+            )
+        }
+    }
+}
+
+fn metadata(phone: &PhoneMeta) -> Value {
+    json!({
+        "display_phone_number": &*phone.display,
+        "phone_number_id": phone.id.to_string(),
+    })
+}
+
+fn status_value(
+    at: SimTime,
+    info: &MessageInfo,
+    status: DeliveryStatus,
+    error: Option<&(crate::engine::errors::ErrorCode, Option<String>)>,
+    api_version: &str,
+) -> Value {
+    let mut st = Map::new();
+    st.insert("id".into(), info.wamid.render().into());
+    st.insert("status".into(), status.as_str().into());
+    st.insert("timestamp".into(), at.unix_secs().to_string().into());
+    st.insert("recipient_id".into(), info.recipient.to_string().into());
+    if let Some(cb) = &info.biz_opaque_callback_data {
+        st.insert("biz_opaque_callback_data".into(), (**cb).into());
+    }
+    // Billing information rides on `sent` and on the first of delivered/read; the engine always
+    // emits `delivered` before `read`, so `delivered` is the one.
+    let billed = matches!(status, DeliveryStatus::Sent | DeliveryStatus::Delivered);
+    if billed {
+        let b = &info.billing;
+        if includes_conversation(api_version, b.pricing_type) {
+            st.insert(
+                "conversation".into(),
+                conversation(info, status == DeliveryStatus::Sent),
+            );
+        }
+        st.insert("pricing".into(), pricing(b));
+    }
+    if status == DeliveryStatus::Failed {
+        if let Some((code, details)) = error {
+            let details = details.as_deref().unwrap_or(code.default_details());
+            st.insert(
+                "errors".into(),
+                json!([{
+                    "code": code.code(),
+                    "title": code.title(),
+                    "message": code.title(),
+                    "error_data": {"details": details},
+                    "href": ERROR_CODES_HREF,
+                }]),
+            );
+        }
+    }
+    json!({
+        "messaging_product": "whatsapp",
+        "metadata": metadata(&info.phone),
+        "statuses": [Value::Object(st)],
+    })
+}
+
+/// `conversation`: v23 semantics, one conversation per message, so its id is derived from the
+/// message id (deterministic: the same message always reports the same conversation, across
+/// retries and runs). `expiration_timestamp` only on `sent`.
+fn conversation(info: &MessageInfo, with_expiration: bool) -> Value {
+    let mut c = Map::new();
+    c.insert("id".into(), conversation_id(info).into());
+    if with_expiration {
+        let len = if info.billing.pricing_type == "free_entry_point" {
+            FREE_ENTRY_POINT_LEN
+        } else {
+            CONVERSATION_LEN
+        };
+        c.insert(
+            "expiration_timestamp".into(),
+            info.sent_at.plus(len).unix_secs().to_string().into(),
+        );
+    }
+    c.insert("origin".into(), json!({"type": info.billing.category}));
+    Value::Object(c)
+}
+
+/// 32 lowercase hex digits (Meta's conversation ids look like that), from a hash of the wamid.
+pub fn conversation_id(info: &MessageInfo) -> String {
+    let w = &info.wamid;
+    let mut h = Sha256::new();
+    h.update(b"conversation");
+    h.update(w.user.0.to_be_bytes());
+    h.update(w.seq.to_be_bytes());
+    h.update(w.tag.to_be_bytes());
+    h.update([w.inbound as u8]);
+    hex::encode(&h.finalize()[..16])
+}
+
+fn pricing(b: &Billing) -> Value {
+    json!({
+        "billable": b.billable,
+        "pricing_model": "PMP",
+        "type": b.pricing_type,
+        "category": b.category,
+    })
+}
+
+/// The whole webhook body for `events`, which must all belong to the same WABA (the dispatcher
+/// batches only those; the first event's WABA is used). `entry.time` is present when the batch
+/// holds a non-`messages` field, as in Meta's examples; it is the latest event's time.
+pub fn envelope(events: &[Event], api_version: &str) -> Value {
+    let waba = events
+        .first()
+        .map(|e| e.waba.to_string())
+        .unwrap_or_default();
+    let mut needs_time = false;
+    let changes: Vec<Value> = events
+        .iter()
+        .map(|ev| {
+            let (field, value) = render_change(ev, api_version);
+            needs_time |= field != FIELD_MESSAGES;
+            json!({"value": value, "field": field})
+        })
+        .collect();
+    let mut entry = Map::new();
+    entry.insert("id".into(), waba.into());
+    if needs_time {
+        let t = events.iter().map(|e| e.at).max().unwrap_or_default();
+        entry.insert("time".into(), t.unix_secs().into());
+    }
+    entry.insert("changes".into(), changes.into());
+    json!({"object": "whatsapp_business_account", "entry": [Value::Object(entry)]})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::errors::ErrorCode;
+    use crate::engine::events::Wamid;
+    use crate::engine::ids::{PhoneNumberId, TemplateId, WaId, WabaId};
+    use crate::engine::world::TemplateCategory;
+    use std::sync::Arc;
+
+    const T: u64 = 1_750_030_073;
+
+    fn phone() -> PhoneMeta {
+        PhoneMeta {
+            id: PhoneNumberId(106540352242922),
+            display: Arc::from("15550783881"),
+        }
+    }
+
+    fn info(billing: Billing) -> Box<MessageInfo> {
+        Box::new(MessageInfo {
+            wamid: Wamid {
+                user: WaId(16505551234),
+                seq: 42,
+                tag: 7,
+                inbound: false,
+            },
+            phone: phone(),
+            recipient: WaId(16505551234),
+            billing,
+            template: None,
+            biz_opaque_callback_data: Some(Arc::from("order-17")),
+            sent_at: SimTime::from_secs(T),
+        })
+    }
+
+    const MARKETING: Billing = Billing {
+        category: "marketing",
+        pricing_type: "regular",
+        billable: true,
+    };
+
+    fn status_ev(status: DeliveryStatus, billing: Billing, at: u64) -> Event {
+        Event {
+            at: SimTime::from_secs(at),
+            waba: WabaId(102290129340398),
+            body: EventBody::Status {
+                info: info(billing),
+                status,
+                error: None,
+            },
+        }
+    }
+
+    fn first_status(v: &Value) -> &Value {
+        &v["statuses"][0]
+    }
+
+    #[test]
+    fn sent_carries_conversation_with_expiration_and_pricing() {
+        let ev = status_ev(DeliveryStatus::Sent, MARKETING, T);
+        let (field, v) = render_change(&ev, "v23.0");
+        assert_eq!(field, "messages");
+        assert_eq!(v["messaging_product"], "whatsapp");
+        assert_eq!(v["metadata"]["display_phone_number"], "15550783881");
+        assert_eq!(v["metadata"]["phone_number_id"], "106540352242922");
+        let s = first_status(&v);
+        assert!(s["id"].as_str().unwrap().starts_with("wamid."));
+        assert_eq!(s["status"], "sent");
+        assert_eq!(s["timestamp"], T.to_string());
+        assert_eq!(s["recipient_id"], "16505551234");
+        assert_eq!(s["biz_opaque_callback_data"], "order-17");
+        let c = &s["conversation"];
+        assert_eq!(c["id"].as_str().unwrap().len(), 32);
+        assert_eq!(c["expiration_timestamp"], (T + 86_400).to_string());
+        assert_eq!(c["origin"], json!({"type": "marketing"}));
+        assert_eq!(
+            s["pricing"],
+            json!({"billable": true, "pricing_model": "PMP", "type": "regular", "category": "marketing"})
+        );
+        assert!(s.get("errors").is_none());
+    }
+
+    #[test]
+    fn delivered_has_same_conversation_without_expiration_and_read_has_no_billing() {
+        let service = Billing {
+            category: "service",
+            pricing_type: "free_customer_service",
+            billable: false,
+        };
+        let sent = render_change(&status_ev(DeliveryStatus::Sent, service, T), "v23.0").1;
+        let del = render_change(
+            &status_ev(DeliveryStatus::Delivered, service, T + 2),
+            "v23.0",
+        )
+        .1;
+        let (s, d) = (first_status(&sent), first_status(&del));
+        assert_eq!(d["status"], "delivered");
+        assert_eq!(d["timestamp"], (T + 2).to_string());
+        assert_eq!(d["conversation"]["id"], s["conversation"]["id"]);
+        assert!(d["conversation"].get("expiration_timestamp").is_none());
+        assert_eq!(d["conversation"]["origin"]["type"], "service");
+        assert_eq!(d["pricing"]["type"], "free_customer_service");
+        assert_eq!(d["pricing"]["billable"], false);
+
+        let read = render_change(&status_ev(DeliveryStatus::Read, service, T + 9), "v23.0").1;
+        let r = first_status(&read);
+        assert_eq!(r["status"], "read");
+        assert!(r.get("conversation").is_none());
+        assert!(r.get("pricing").is_none());
+    }
+
+    #[test]
+    fn conversation_ids_are_unique_per_message() {
+        let a = info(MARKETING);
+        let mut b = info(MARKETING);
+        b.wamid.seq += 1;
+        assert_ne!(conversation_id(&a), conversation_id(&b));
+        assert_eq!(conversation_id(&a), conversation_id(&info(MARKETING)));
+    }
+
+    #[test]
+    fn v24_omits_conversation_unless_free_entry_point() {
+        let v = render_change(&status_ev(DeliveryStatus::Sent, MARKETING, T), "v24.0").1;
+        assert!(first_status(&v).get("conversation").is_none());
+        assert_eq!(first_status(&v)["pricing"]["category"], "marketing");
+        let fep = Billing {
+            category: "service",
+            pricing_type: "free_entry_point",
+            billable: false,
+        };
+        let v = render_change(&status_ev(DeliveryStatus::Sent, fep, T), "v25.0").1;
+        let c = &first_status(&v)["conversation"];
+        assert_eq!(c["origin"]["type"], "service");
+        assert_eq!(c["expiration_timestamp"], (T + 72 * 3600).to_string());
+    }
+
+    #[test]
+    fn failed_carries_errors_and_no_billing() {
+        let mut ev = status_ev(DeliveryStatus::Failed, MARKETING, T + 1);
+        if let EventBody::Status { error, .. } = &mut ev.body {
+            *error = Some((ErrorCode::Undeliverable, None));
+        }
+        let v = render_change(&ev, "v23.0").1;
+        let s = first_status(&v);
+        assert_eq!(s["status"], "failed");
+        assert!(s.get("pricing").is_none() && s.get("conversation").is_none());
+        assert_eq!(
+            s["errors"],
+            json!([{
+                "code": 131026,
+                "title": "Message Undeliverable.",
+                "message": "Message Undeliverable.",
+                "error_data": {"details": "Message Undeliverable."},
+                "href": ERROR_CODES_HREF,
+            }])
+        );
+    }
+
+    #[test]
+    fn inbound_text_message_shape() {
+        let ev = Event {
+            at: SimTime::from_secs(T),
+            waba: WabaId(1),
+            body: EventBody::Inbound {
+                phone: phone(),
+                from: WaId(16505551234),
+                profile_name: "Sheena Nelson".into(),
+                wamid: Wamid {
+                    user: WaId(16505551234),
+                    seq: 1,
+                    tag: 7,
+                    inbound: true,
+                },
+                text: "Olá 😀".into(),
+            },
+        };
+        let (field, v) = render_change(&ev, "v23.0");
+        assert_eq!(field, "messages");
+        assert_eq!(
+            v["contacts"],
+            json!([{"profile": {"name": "Sheena Nelson"}, "wa_id": "16505551234"}])
+        );
+        let m = &v["messages"][0];
+        assert_eq!(m["from"], "16505551234");
+        assert!(m["id"].as_str().unwrap().starts_with("wamid."));
+        assert_eq!(m["timestamp"], T.to_string());
+        assert_eq!(m["type"], "text");
+        assert_eq!(m["text"], json!({"body": "Olá 😀"}));
+        assert!(v.get("statuses").is_none());
+    }
+
+    #[test]
+    fn user_changed_number_is_a_system_message_without_contacts() {
+        let ev = Event {
+            at: SimTime::from_secs(T),
+            waba: WabaId(1),
+            body: EventBody::UserChangedNumber {
+                phone: phone(),
+                old: WaId(16505551234),
+                new: WaId(12195555358),
+                wamid: Wamid {
+                    user: WaId(16505551234),
+                    seq: 3,
+                    tag: 7,
+                    inbound: true,
+                },
+            },
+        };
+        let (field, v) = render_change(&ev, "v23.0");
+        assert_eq!(field, "messages");
+        assert!(v.get("contacts").is_none());
+        let m = &v["messages"][0];
+        assert_eq!(m["from"], "16505551234");
+        assert_eq!(m["type"], "system");
+        assert_eq!(
+            m["system"],
+            json!({
+                "body": "User 16505551234 changed from 16505551234 to 12195555358",
+                "wa_id": "12195555358",
+                "type": "user_changed_number",
+            })
+        );
+    }
+
+    fn template_ev(status: TemplateStatus, reason: Option<&'static str>) -> Event {
+        Event {
+            at: SimTime::from_secs(T),
+            waba: WabaId(102290129340398),
+            body: EventBody::TemplateStatus {
+                template: TemplateId(1689556908129832),
+                name: "order_confirmation".into(),
+                language: "en_US".into(),
+                category: TemplateCategory::Utility,
+                status,
+                reason,
+            },
+        }
+    }
+
+    #[test]
+    fn template_status_shape_and_envelope_time() {
+        let ev = template_ev(TemplateStatus::Approved, None);
+        let (field, v) = render_change(&ev, "v23.0");
+        assert_eq!(field, "message_template_status_update");
+        assert_eq!(
+            v,
+            json!({
+                "event": "APPROVED",
+                "message_template_id": 1689556908129832u64,
+                "message_template_name": "order_confirmation",
+                "message_template_language": "en_US",
+                "reason": "NONE",
+                "message_template_category": "UTILITY",
+            })
+        );
+        let r = render_change(
+            &template_ev(TemplateStatus::Rejected, Some("INVALID_FORMAT")),
+            "v23.0",
+        )
+        .1;
+        assert_eq!(r["reason"], "INVALID_FORMAT");
+        let p = render_change(&template_ev(TemplateStatus::PendingDeletion, None), "v23.0").1;
+        assert_eq!(p["reason"], Value::Null);
+
+        let env = envelope(&[ev], "v23.0");
+        assert_eq!(env["object"], "whatsapp_business_account");
+        assert_eq!(env["entry"][0]["id"], "102290129340398");
+        assert_eq!(env["entry"][0]["time"], T);
+        assert_eq!(
+            env["entry"][0]["changes"][0]["field"],
+            "message_template_status_update"
+        );
+    }
+
+    #[test]
+    fn messages_envelope_has_no_time_and_one_change_per_event() {
+        let evs = [
+            status_ev(DeliveryStatus::Sent, MARKETING, T),
+            status_ev(DeliveryStatus::Delivered, MARKETING, T + 1),
+        ];
+        let env = envelope(&evs, "v23.0");
+        let entry = &env["entry"][0];
+        assert!(entry.get("time").is_none());
+        assert_eq!(entry["id"], "102290129340398");
+        let changes = entry["changes"].as_array().unwrap();
+        assert_eq!(changes.len(), 2);
+        assert_eq!(changes[1]["field"], "messages");
+        assert_eq!(changes[1]["value"]["statuses"][0]["status"], "delivered");
+    }
+
+    #[test]
+    fn api_versions_parse() {
+        assert_eq!(api_major("v23.0"), Some(23));
+        assert_eq!(api_major("v24"), Some(24));
+        assert_eq!(api_major("19.0"), Some(19));
+        assert_eq!(api_major("latest"), None);
+        assert_eq!(api_major("v23."), None);
+    }
+}
