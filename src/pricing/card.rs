@@ -62,7 +62,9 @@ impl RateColumn {
         }
     }
 
-    fn from_header(h: &str) -> Option<RateColumn> {
+    /// The column with this header name (`utility`, `authentication-international`, …).
+    pub fn from_header(h: &str) -> Option<RateColumn> {
+        let h = h.trim().to_ascii_lowercase().replace('-', "_");
         RateColumn::ALL.into_iter().find(|c| c.header() == h)
     }
 
