@@ -199,6 +199,7 @@ pub fn run_cost_to(args: &CostArgs, out: &mut dyn Write) -> Result<i32, PricingE
         let req = EstimateRequest {
             model: *model,
             cards: cards.clone(),
+            cards_in_model_period: models.len() > 1,
             date,
             currency: currency.clone(),
             markup: markup.clone(),

@@ -52,6 +52,9 @@ pub struct EstimateRequest {
     pub model: PricingModelId,
     /// Card names to use; the first that can price the model wins. None fits: chosen by date.
     pub cards: Vec<String>,
+    /// Only use a named card whose effective date falls in the model's period (comparisons:
+    /// a 2026-01 card named for pmp-2025-07 should not also price pmp-2026-10).
+    pub cards_in_model_period: bool,
     /// Date of the estimate; default: [`RateBook::default_date`].
     pub date: Option<Date>,
     pub currency: Option<String>,
@@ -164,12 +167,19 @@ pub fn estimate(book: &Arc<RateBook>, req: &EstimateRequest) -> Result<Estimate,
     let card_name = req
         .cards
         .iter()
-        .find(|n| book.get(n).is_ok_and(|c| c.check_supports(model).is_ok()))
+        .find(|n| {
+            book.get(n).is_ok_and(|c| {
+                c.check_supports(model).is_ok()
+                    && (!req.cards_in_model_period
+                        || (c.effective_from >= model.starts()
+                            && model.ends().is_none_or(|end| c.effective_from < end)))
+            })
+        })
         .cloned();
     if card_name.is_none() {
         // A named card that exists but does not fit: say why, unless another was meant for
         // another model of a comparison.
-        if let [only] = req.cards.as_slice() {
+        if let (false, [only]) = (req.cards_in_model_period, req.cards.as_slice()) {
             book.get(only)?.check_supports(model)?;
         }
     }
