@@ -91,20 +91,33 @@ fn quick_form_with_markup() {
 
 #[test]
 fn example_1_indonesia_brazil_under_three_models() {
-    let out = run(&plan_args(repo_file("scenarios/plans/indonesia-brazil.toml")));
+    let out = run(&plan_args(repo_file(
+        "scenarios/plans/indonesia-brazil.toml",
+    )));
     // cbp-2023 (cbp-2024-10): 10,000 × 0.0411 + 5,000 × 0.008 = 411 + 40 = 451
     // pmp-2025-07 (pmp-2026-01): 411 + in-window utility free = 411
     // pmp-2026-10 (pmp-2026-10): 411 + 5,000 × 0.0068 = 445
     let total = out.lines().find(|l| l.starts_with("TOTAL")).unwrap();
     let cells: Vec<&str> = total.split_whitespace().collect();
-    assert_eq!(cells, ["TOTAL", "451.0000", "411.0000", "445.0000"], "{out}");
+    assert_eq!(
+        cells,
+        ["TOTAL", "451.0000", "411.0000", "445.0000"],
+        "{out}"
+    );
     assert!(out.contains("cbp-2023: card cbp-2024-10"), "{out}");
     assert!(out.contains("pmp-2025-07: card pmp-2026-01"), "{out}");
     assert!(out.contains("pmp-2026-10: card pmp-2026-10"), "{out}");
     let brazil = out.lines().find(|l| l.starts_with("order_update")).unwrap();
     assert_eq!(
         brazil.split_whitespace().collect::<Vec<_>>(),
-        ["order_update", "utility", "Brazil", "40.0000", "0.0000", "34.0000"]
+        [
+            "order_update",
+            "utility",
+            "Brazil",
+            "40.0000",
+            "0.0000",
+            "34.0000"
+        ]
     );
 }
 
@@ -193,7 +206,9 @@ fn example_2_retail_campaign_with_markup() {
 
 #[test]
 fn table_breakdowns_for_plans() {
-    let out = run(&plan_args(repo_file("scenarios/plans/retail-campaign.toml")));
+    let out = run(&plan_args(repo_file(
+        "scenarios/plans/retail-campaign.toml",
+    )));
     for needle in [
         "template         messages",
         "category        messages",
@@ -252,7 +267,10 @@ fn date_picks_card_and_rules() {
     assert!(run(&a).contains("Total platform cost: 34.1000 EUR"));
     a.date = Some("2026-06-30".into());
     let e = try_run(&a).unwrap_err();
-    assert!(e.contains("no rate card for pmp-2025-07 in effect on 2026-06-30 in EUR"), "{e}");
+    assert!(
+        e.contains("no rate card for pmp-2025-07 in effect on 2026-06-30 in EUR"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -274,7 +292,10 @@ fn user_rate_file_replaces_embedded_card() {
     );
     a.rate_files = vec![bad.clone()];
     let e = try_run(&a).unwrap_err();
-    assert!(e.starts_with(&format!("{}:2: field `marketing`", bad.display())), "{e}");
+    assert!(
+        e.starts_with(&format!("{}:2: field `marketing`", bad.display())),
+        "{e}"
+    );
 }
 
 #[test]

@@ -110,7 +110,10 @@ fn pmp_2025_billability_matrix() {
     let mut p = pricer(PricingModelId::Pmp2025_07, "pmp-2026-01");
     let now = at("2026-02-10", 9);
     let c = deliver(&mut p, now, &msg(1, ID, Marketing));
-    assert_eq!((c.amount, c.pricing_type, c.billable), (amt("0.0411"), PricingType::Regular, true));
+    assert_eq!(
+        (c.amount, c.pricing_type, c.billable),
+        (amt("0.0411"), PricingType::Regular, true)
+    );
     // Marketing is charged inside the window too.
     let c = deliver(&mut p, now, &msg(2, ID, Marketing).csw());
     assert_eq!(c.amount, amt("0.0411"));
@@ -119,20 +122,36 @@ fn pmp_2025_billability_matrix() {
     assert_eq!(c.amount, amt("0.025"));
     // Utility: charged outside, free inside the window.
     let c = deliver(&mut p, now, &msg(4, ID, Utility));
-    assert_eq!((c.amount, c.pricing_type), (amt("0.025"), PricingType::Regular));
+    assert_eq!(
+        (c.amount, c.pricing_type),
+        (amt("0.025"), PricingType::Regular)
+    );
     let c = deliver(&mut p, now, &msg(5, ID, Utility).csw());
     assert_eq!(
         (c.amount, c.pricing_type, c.billable, c.category),
-        (Amount::ZERO, PricingType::FreeCustomerService, false, Utility)
+        (
+            Amount::ZERO,
+            PricingType::FreeCustomerService,
+            false,
+            Utility
+        )
     );
     // Service (non-template) is free.
     let c = deliver(&mut p, now, &msg(6, ID, Service).csw());
-    assert_eq!((c.amount, c.pricing_type, c.category), (Amount::ZERO, PricingType::FreeCustomerService, Service));
+    assert_eq!(
+        (c.amount, c.pricing_type, c.category),
+        (Amount::ZERO, PricingType::FreeCustomerService, Service)
+    );
     // Free entry point: everything free, even marketing.
     let c = deliver(&mut p, now, &msg(7, ID, Marketing).fep());
     assert_eq!(
         (c.amount, c.pricing_type, c.category, c.billable),
-        (Amount::ZERO, PricingType::FreeEntryPoint, ReferralConversion, false)
+        (
+            Amount::ZERO,
+            PricingType::FreeEntryPoint,
+            ReferralConversion,
+            false
+        )
     );
     // Marketing lite pays marketing rates and keeps its name.
     let c = deliver(&mut p, now, &msg(8, BR, MarketingLite));
@@ -157,7 +176,10 @@ fn pmp_webhook_objects_agree_with_ledger() {
     assert_eq!(sent.webhook_pricing(), delivered.webhook_pricing());
     // v23: per-message conversation id, same on sent and delivered; v24: omitted.
     let c23 = sent.webhook_conversation(23, true).unwrap();
-    assert_eq!(c23.id, delivered.webhook_conversation(23, false).unwrap().id);
+    assert_eq!(
+        c23.id,
+        delivered.webhook_conversation(23, false).unwrap().id
+    );
     assert_eq!(c23.origin.origin_type, "marketing");
     assert!(sent.webhook_conversation(24, true).is_none());
     let other = p.price(now, &msg(43, ID, Category::Marketing).facts(false));
@@ -170,7 +192,10 @@ fn pmp_webhook_objects_agree_with_ledger() {
     assert_eq!(line.market, "Indonesia");
     // Free entry point: v24 keeps the conversation, one id per window, with its 72 h expiry.
     let f1 = p.price(now, &msg(44, BR, Category::Marketing).fep().facts(true));
-    let f2 = p.price(now.plus(MICROS_PER_HOUR), &msg(45, BR, Category::Utility).fep().facts(true));
+    let f2 = p.price(
+        now.plus(MICROS_PER_HOUR),
+        &msg(45, BR, Category::Utility).fep().facts(true),
+    );
     let w1 = f1.webhook_conversation(24, true).unwrap();
     assert_eq!(w1.id, f2.webhook_conversation(24, true).unwrap().id);
     assert_eq!(w1.origin.origin_type, "referral_conversion");
@@ -179,7 +204,10 @@ fn pmp_webhook_objects_agree_with_ledger() {
         now.plus(72 * MICROS_PER_HOUR).unix_secs().to_string()
     );
     let fp = f1.webhook_pricing().unwrap();
-    assert_eq!((fp.pricing_type, fp.billable), (Some(PricingType::FreeEntryPoint), false));
+    assert_eq!(
+        (fp.pricing_type, fp.billable),
+        (Some(PricingType::FreeEntryPoint), false)
+    );
     assert_eq!(fp.category, "referral_conversion");
 }
 
@@ -188,7 +216,13 @@ fn unknown_market_and_bad_numbers_are_unpriced_not_panics() {
     let mut p = pricer(PricingModelId::Pmp2025_07, "pmp-2025-07"); // partial card
     let now = at("2025-08-01", 1);
     let c = deliver(&mut p, now, &msg(1, IN, Category::Marketing));
-    assert!(c.unpriced.as_deref().unwrap().contains("does not cover +91"), "{c:?}");
+    assert!(
+        c.unpriced
+            .as_deref()
+            .unwrap()
+            .contains("does not cover +91"),
+        "{c:?}"
+    );
     assert_eq!(c.amount, Amount::ZERO);
     let c = deliver(&mut p, now, &msg(2, "not-a-number", Category::Marketing));
     assert!(c.unpriced.is_some());
@@ -210,11 +244,20 @@ fn pmp_2026_charges_service_and_in_window_utility() {
     let now = at("2026-10-05", 12);
     let c = deliver(&mut p, now, &msg(1, ID, Service).csw());
     // Service at the utility rate of the 2026-10 card: 0.025.
-    assert_eq!((c.amount, c.pricing_type, c.category), (amt("0.025"), PricingType::Regular, Service));
+    assert_eq!(
+        (c.amount, c.pricing_type, c.category),
+        (amt("0.025"), PricingType::Regular, Service)
+    );
     let c = deliver(&mut p, now, &msg(2, BR, Utility).csw());
-    assert_eq!((c.amount, c.pricing_type), (amt("0.0068"), PricingType::Regular));
+    assert_eq!(
+        (c.amount, c.pricing_type),
+        (amt("0.0068"), PricingType::Regular)
+    );
     let c = deliver(&mut p, now, &msg(3, BR, Service).fep());
-    assert_eq!((c.amount, c.pricing_type), (Amount::ZERO, PricingType::FreeEntryPoint));
+    assert_eq!(
+        (c.amount, c.pricing_type),
+        (Amount::ZERO, PricingType::FreeEntryPoint)
+    );
     // Authentication: no cell on this card; utility rate used, with a note.
     let c = deliver(&mut p, now, &msg(4, ID, Authentication));
     assert_eq!(c.amount, amt("0.025"));
@@ -226,8 +269,18 @@ fn authentication_fallback_can_be_switched_off() {
     let mut cfg = config(PricingModelId::Pmp2026_10, "pmp-2026-10");
     cfg.options.authentication_falls_back_to_utility = false;
     let mut p = Pricer::new(book(), cfg).unwrap();
-    let c = deliver(&mut p, at("2026-10-05", 1), &msg(1, ID, Category::Authentication));
-    assert!(c.unpriced.as_deref().unwrap().contains("no authentication rate"), "{c:?}");
+    let c = deliver(
+        &mut p,
+        at("2026-10-05", 1),
+        &msg(1, ID, Category::Authentication),
+    );
+    assert!(
+        c.unpriced
+            .as_deref()
+            .unwrap()
+            .contains("no authentication rate"),
+        "{c:?}"
+    );
     assert_eq!(p.ledger().unpriced_lines(), 1);
 }
 
@@ -239,13 +292,28 @@ fn reported_free_service_allowance_per_phone_number() {
     let now = at("2026-10-30", 1);
     let s = |k, phone| msg(k, ID, Category::Service).csw().phone(phone);
     // The sent-time quote does not use up the allowance.
-    assert_eq!(p.price(now, &s(1, 20).facts(false)).pricing_type, PricingType::FreeCustomerService);
-    assert_eq!(p.price(now, &s(1, 20).facts(true)).pricing_type, PricingType::FreeCustomerService);
-    assert_eq!(deliver(&mut p, now, &s(2, 20)).pricing_type, PricingType::FreeCustomerService);
+    assert_eq!(
+        p.price(now, &s(1, 20).facts(false)).pricing_type,
+        PricingType::FreeCustomerService
+    );
+    assert_eq!(
+        p.price(now, &s(1, 20).facts(true)).pricing_type,
+        PricingType::FreeCustomerService
+    );
+    assert_eq!(
+        deliver(&mut p, now, &s(2, 20)).pricing_type,
+        PricingType::FreeCustomerService
+    );
     let third = deliver(&mut p, now, &s(3, 20));
-    assert_eq!((third.pricing_type, third.amount), (PricingType::Regular, amt("0.025")));
+    assert_eq!(
+        (third.pricing_type, third.amount),
+        (PricingType::Regular, amt("0.025"))
+    );
     // Another phone number has its own allowance.
-    assert_eq!(deliver(&mut p, now, &s(4, 21)).pricing_type, PricingType::FreeCustomerService);
+    assert_eq!(
+        deliver(&mut p, now, &s(4, 21)).pricing_type,
+        PricingType::FreeCustomerService
+    );
     // A new month resets it.
     assert_eq!(
         deliver(&mut p, at("2026-11-01", 0), &s(5, 20)).pricing_type,
@@ -253,7 +321,10 @@ fn reported_free_service_allowance_per_phone_number() {
     );
     // Without the option the first service message is charged.
     let mut plain = pricer(PricingModelId::Pmp2026_10, "pmp-2026-10");
-    assert_eq!(deliver(&mut plain, now, &s(1, 20)).pricing_type, PricingType::Regular);
+    assert_eq!(
+        deliver(&mut plain, now, &s(1, 20)).pricing_type,
+        PricingType::Regular
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -274,21 +345,36 @@ fn authentication_international_needs_eligibility_start_and_foreign_market() {
     let auth = |k, to| msg(k, to, Category::Authentication);
     // Before the start time: domestic rate.
     let c = deliver(&mut p, at("2026-01-31", 23), &auth(1, ID));
-    assert_eq!((c.category, c.amount), (Category::Authentication, amt("0.025")));
+    assert_eq!(
+        (c.category, c.amount),
+        (Category::Authentication, amt("0.025"))
+    );
     // After: Indonesia has an international rate (0.136).
     let c = deliver(&mut p, at("2026-02-01", 0), &auth(2, ID));
-    assert_eq!((c.category, c.amount), (Category::AuthenticationInternational, amt("0.136")));
-    assert_eq!(c.webhook_pricing().unwrap().category, "authentication-international");
+    assert_eq!(
+        (c.category, c.amount),
+        (Category::AuthenticationInternational, amt("0.136"))
+    );
+    assert_eq!(
+        c.webhook_pricing().unwrap().category,
+        "authentication-international"
+    );
     assert_eq!(
         c.webhook_conversation(23, true).unwrap().origin.origin_type,
         "authentication_international"
     );
     // Home market (India) is never international.
     let c = deliver(&mut p, at("2026-02-02", 0), &auth(3, IN));
-    assert_eq!((c.category, c.amount), (Category::Authentication, amt("0.0014")));
+    assert_eq!(
+        (c.category, c.amount),
+        (Category::Authentication, amt("0.0014"))
+    );
     // Brazil has no international rate.
     let c = deliver(&mut p, at("2026-02-02", 0), &auth(4, BR));
-    assert_eq!((c.category, c.amount), (Category::Authentication, amt("0.0068")));
+    assert_eq!(
+        (c.category, c.amount),
+        (Category::Authentication, amt("0.0068"))
+    );
     // Another WABA is not eligible.
     let c = deliver(&mut p, at("2026-02-02", 0), &auth(5, ID).waba(11));
     assert_eq!(c.amount, amt("0.025"));
@@ -308,7 +394,11 @@ fn cbp_2023_conversations_open_reuse_and_run_in_parallel() {
     assert!(conv.opened);
     assert_eq!(conv.expires_at, Some(t0.plus(24 * MICROS_PER_HOUR)));
     // Another marketing template within 24 h: same conversation, no charge.
-    let m2 = deliver(&mut p, t0.plus(23 * MICROS_PER_HOUR), &msg(2, ID, Marketing));
+    let m2 = deliver(
+        &mut p,
+        t0.plus(23 * MICROS_PER_HOUR),
+        &msg(2, ID, Marketing),
+    );
     assert_eq!(m2.amount, Amount::ZERO);
     assert_eq!(m2.conversation.as_ref().unwrap().id, conv.id);
     assert!(!m2.conversation.as_ref().unwrap().opened);
@@ -318,11 +408,19 @@ fn cbp_2023_conversations_open_reuse_and_run_in_parallel() {
     assert_ne!(u.conversation.as_ref().unwrap().id, conv.id);
     assert_eq!(p.open_conversations(), 2);
     // A free-form reply joins an open conversation instead of opening a service one.
-    let s = deliver(&mut p, t0.plus(2 * MICROS_PER_HOUR), &msg(4, ID, Service).csw());
+    let s = deliver(
+        &mut p,
+        t0.plus(2 * MICROS_PER_HOUR),
+        &msg(4, ID, Service).csw(),
+    );
     assert_eq!(s.amount, Amount::ZERO);
     assert_ne!(s.category, Service);
     // After 24 h the marketing conversation is closed: a new one is charged.
-    let m3 = deliver(&mut p, t0.plus(24 * MICROS_PER_HOUR), &msg(5, ID, Marketing));
+    let m3 = deliver(
+        &mut p,
+        t0.plus(24 * MICROS_PER_HOUR),
+        &msg(5, ID, Marketing),
+    );
     assert_eq!(m3.amount, amt("0.0411"));
     assert_ne!(m3.conversation.unwrap().id, conv.id);
     // 0.0411 × 2 + 0.02 = 0.1022; 3 conversations, 5 messages.
@@ -348,7 +446,12 @@ fn cbp_webhook_has_no_type_and_expiry_only_on_sent() {
     assert_eq!(ws.id, wd.id);
     assert_eq!(
         ws.expiration_timestamp.as_deref(),
-        Some(t0.plus(24 * MICROS_PER_HOUR).unix_secs().to_string().as_str())
+        Some(
+            t0.plus(24 * MICROS_PER_HOUR)
+                .unix_secs()
+                .to_string()
+                .as_str()
+        )
     );
     assert!(wd.expiration_timestamp.is_none());
     assert_eq!(del.amount, amt("0.008"));
@@ -369,14 +472,37 @@ fn cbp_2023_free_entry_point_closes_others_for_72_hours() {
     let f = deliver(&mut p, t0.plus(MICROS_PER_HOUR), &msg(2, ID, Service).fep());
     assert_eq!(
         (f.amount, f.pricing_type, f.category, f.billable),
-        (Amount::ZERO, PricingType::FreeEntryPoint, ReferralConversion, false)
+        (
+            Amount::ZERO,
+            PricingType::FreeEntryPoint,
+            ReferralConversion,
+            false
+        )
     );
-    assert_eq!(p.open_conversations(), 1, "the marketing conversation was closed");
+    assert_eq!(
+        p.open_conversations(),
+        1,
+        "the marketing conversation was closed"
+    );
     // Templates inside the window are free too, up to 72 h.
-    let inside = deliver(&mut p, t0.plus(72 * MICROS_PER_HOUR), &msg(3, ID, Marketing));
-    assert_eq!((inside.amount, inside.pricing_type), (Amount::ZERO, PricingType::FreeEntryPoint));
-    let after = deliver(&mut p, t0.plus(73 * MICROS_PER_HOUR), &msg(4, ID, Marketing));
-    assert_eq!((after.amount, after.pricing_type), (amt("0.0411"), PricingType::Regular));
+    let inside = deliver(
+        &mut p,
+        t0.plus(72 * MICROS_PER_HOUR),
+        &msg(3, ID, Marketing),
+    );
+    assert_eq!(
+        (inside.amount, inside.pricing_type),
+        (Amount::ZERO, PricingType::FreeEntryPoint)
+    );
+    let after = deliver(
+        &mut p,
+        t0.plus(73 * MICROS_PER_HOUR),
+        &msg(4, ID, Marketing),
+    );
+    assert_eq!(
+        (after.amount, after.pricing_type),
+        (amt("0.0411"), PricingType::Regular)
+    );
 }
 
 /// A CBP 2023 card with service rates, to see the service free tier fire.
@@ -405,9 +531,15 @@ fn cbp_2023_service_free_tier_then_free_from_november_2024() {
     let c2 = deliver(&mut p, t, &svc(2, "6281000000002"));
     let c3 = deliver(&mut p, t, &svc(3, "6281000000003"));
     assert_eq!(c1.pricing_type, PricingType::FreeTier);
-    assert!(c1.billable, "free-tier conversations are billable: true in CBP webhooks");
+    assert!(
+        c1.billable,
+        "free-tier conversations are billable: true in CBP webhooks"
+    );
     assert_eq!(c2.pricing_type, PricingType::FreeTier);
-    assert_eq!((c3.pricing_type, c3.amount), (PricingType::Regular, amt("0.0316")));
+    assert_eq!(
+        (c3.pricing_type, c3.amount),
+        (PricingType::Regular, amt("0.0316"))
+    );
     // The free tier does not cover marketing.
     let m = deliver(&mut p, t, &msg(4, "6281000000004", Category::Marketing));
     assert_eq!(m.amount, amt("0.0411"));
@@ -421,8 +553,14 @@ fn cbp_2023_service_free_tier_then_free_from_november_2024() {
     let mut cfg = config(PricingModelId::Cbp2023, "cbp-test");
     cfg.options.cbp_free_tier_per_month = 1;
     let mut p = Pricer::new(book_with_service_card(), cfg).unwrap();
-    assert_eq!(deliver(&mut p, t, &svc(1, "6281000000001")).pricing_type, PricingType::FreeTier);
-    assert_eq!(deliver(&mut p, t, &svc(2, "6281000000002")).pricing_type, PricingType::Regular);
+    assert_eq!(
+        deliver(&mut p, t, &svc(1, "6281000000001")).pricing_type,
+        PricingType::FreeTier
+    );
+    assert_eq!(
+        deliver(&mut p, t, &svc(2, "6281000000002")).pricing_type,
+        PricingType::Regular
+    );
     assert_eq!(
         deliver(&mut p, t, &svc(3, "6281000000003").waba(99)).pricing_type,
         PricingType::FreeTier
@@ -434,8 +572,15 @@ fn cbp_2023_service_without_rate_is_unpriced_with_reason() {
     let mut cfg = config(PricingModelId::Cbp2023, "cbp-2024-10");
     cfg.options.cbp_free_tier_per_month = 0;
     let mut p = Pricer::new(book(), cfg).unwrap();
-    let c = deliver(&mut p, at("2024-10-15", 0), &msg(1, ID, Category::Service).csw());
-    assert!(c.unpriced.as_deref().unwrap().contains("no service rate"), "{c:?}");
+    let c = deliver(
+        &mut p,
+        at("2024-10-15", 0),
+        &msg(1, ID, Category::Service).csw(),
+    );
+    assert!(
+        c.unpriced.as_deref().unwrap().contains("no service rate"),
+        "{c:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -449,31 +594,61 @@ fn cbp_2022_business_and_user_initiated_with_free_tier() {
     let t = at("2022-03-01", 10);
     // First conversation of the month: free tier (business-initiated).
     let c = deliver(&mut p, t, &msg(1, BR, Category::Marketing));
-    assert_eq!((c.pricing_type, c.category), (PricingType::FreeTier, Category::BusinessInitiated));
+    assert_eq!(
+        (c.pricing_type, c.category),
+        (PricingType::FreeTier, Category::BusinessInitiated)
+    );
     // A template outside the window: business-initiated, EUR 0.0414.
     let c = deliver(&mut p, t, &msg(2, "5511000000002", Category::Utility));
-    assert_eq!((c.amount, c.category, c.currency.as_str()), (amt("0.0414"), Category::BusinessInitiated, "EUR"));
+    assert_eq!(
+        (c.amount, c.category, c.currency.as_str()),
+        (amt("0.0414"), Category::BusinessInitiated, "EUR")
+    );
     // A reply inside the window: user-initiated, EUR 0.0248.
     let c = deliver(&mut p, t, &msg(3, "5511000000003", Category::Service).csw());
-    assert_eq!((c.amount, c.category), (amt("0.0248"), Category::UserInitiated));
+    assert_eq!(
+        (c.amount, c.category),
+        (amt("0.0248"), Category::UserInitiated)
+    );
     // Inside that conversation, a template costs nothing more (one slot in 2022).
-    let c = deliver(&mut p, t.plus(MICROS_PER_HOUR), &msg(4, "5511000000003", Category::Marketing));
-    assert_eq!((c.amount, c.category), (Amount::ZERO, Category::UserInitiated));
+    let c = deliver(
+        &mut p,
+        t.plus(MICROS_PER_HOUR),
+        &msg(4, "5511000000003", Category::Marketing),
+    );
+    assert_eq!(
+        (c.amount, c.category),
+        (Amount::ZERO, Category::UserInitiated)
+    );
     // Entry point: free 24 h conversation.
     let c = deliver(&mut p, t, &msg(5, "5511000000005", Category::Service).fep());
-    assert_eq!((c.amount, c.pricing_type), (Amount::ZERO, PricingType::FreeEntryPoint));
+    assert_eq!(
+        (c.amount, c.pricing_type),
+        (Amount::ZERO, PricingType::FreeEntryPoint)
+    );
     assert_eq!(
         c.conversation.unwrap().expires_at,
         Some(t.plus(24 * MICROS_PER_HOUR))
     );
     // Next month the free tier is back.
-    let c = deliver(&mut p, at("2022-04-01", 0), &msg(6, "5511000000006", Category::Marketing));
+    let c = deliver(
+        &mut p,
+        at("2022-04-01", 0),
+        &msg(6, "5511000000006", Category::Marketing),
+    );
     assert_eq!(c.pricing_type, PricingType::FreeTier);
     assert_eq!(p.ledger().total_amount("EUR"), amt("0.0662"));
-    let wp = deliver(&mut p, at("2022-04-01", 0), &msg(7, "5511000000007", Category::Marketing))
-        .webhook_pricing()
-        .unwrap();
-    assert_eq!((wp.pricing_model.as_str(), wp.category.as_str()), ("CBP", "business_initiated"));
+    let wp = deliver(
+        &mut p,
+        at("2022-04-01", 0),
+        &msg(7, "5511000000007", Category::Marketing),
+    )
+    .webhook_pricing()
+    .unwrap();
+    assert_eq!(
+        (wp.pricing_model.as_str(), wp.category.as_str()),
+        ("CBP", "business_initiated")
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -491,7 +666,10 @@ fn template_era_charges_templates_only() {
     assert_eq!(c.amount, amt("0.05"));
     // Session (free-form) messages are free.
     let c = deliver(&mut p, t, &msg(3, BR, Category::Service).csw());
-    assert_eq!((c.amount, c.pricing_type, c.billable), (Amount::ZERO, PricingType::FreeCustomerService, false));
+    assert_eq!(
+        (c.amount, c.pricing_type, c.billable),
+        (Amount::ZERO, PricingType::FreeCustomerService, false)
+    );
     assert_eq!(p.ledger().total_amount("USD"), amt("0.0542"));
 }
 
@@ -504,10 +682,8 @@ fn tiers() -> VolumeTiers {
         from,
         discount: Percent::parse(pct).unwrap(),
     };
-    t.default.insert(
-        RateColumn::Utility,
-        vec![b(1, "0"), b(3, "10"), b(5, "25")],
-    );
+    t.default
+        .insert(RateColumn::Utility, vec![b(1, "0"), b(3, "10"), b(5, "25")]);
     let mut india = BTreeMap::new();
     india.insert(RateColumn::Utility, vec![b(2, "50")]);
     t.per_market.insert("India".into(), india);
@@ -528,16 +704,31 @@ fn volume_tier_boundaries() {
         ["0.025", "0.025", "0.0225", "0.0225", "0.01875", "0.01875"].map(amt)
     );
     // The sent-time quote shows the next message's tier without counting it.
-    assert_eq!(p.price(t, &u(7).facts(false)).tier_discount, Some(Percent::parse("25").unwrap()));
+    assert_eq!(
+        p.price(t, &u(7).facts(false)).tier_discount,
+        Some(Percent::parse("25").unwrap())
+    );
     // Free in-window utility does not count toward the tier (still the 7th billable next).
     deliver(&mut p, t, &u(8).csw());
     // Marketing is not tiered.
-    assert_eq!(deliver(&mut p, t, &msg(9, ID, Category::Marketing)).amount, amt("0.0411"));
+    assert_eq!(
+        deliver(&mut p, t, &msg(9, ID, Category::Marketing)).amount,
+        amt("0.0411")
+    );
     // Per-market override: India 50% from the 2nd message. 0.0014 → 0.0007.
-    assert_eq!(deliver(&mut p, t, &msg(10, IN, Category::Utility)).amount, amt("0.0014"));
-    assert_eq!(deliver(&mut p, t, &msg(11, IN, Category::Utility)).amount, amt("0.0007"));
+    assert_eq!(
+        deliver(&mut p, t, &msg(10, IN, Category::Utility)).amount,
+        amt("0.0014")
+    );
+    assert_eq!(
+        deliver(&mut p, t, &msg(11, IN, Category::Utility)).amount,
+        amt("0.0007")
+    );
     // A new month starts from the list rate again.
-    assert_eq!(deliver(&mut p, at("2026-04-01", 0), &u(12)).amount, amt("0.025"));
+    assert_eq!(
+        deliver(&mut p, at("2026-04-01", 0), &u(12)).amount,
+        amt("0.025")
+    );
 }
 
 #[test]
@@ -546,14 +737,23 @@ fn malformed_tiers_are_rejected() {
     cfg.tiers.default.insert(
         RateColumn::Utility,
         vec![
-            TierBand { from: 5, discount: Percent::parse("5").unwrap() },
-            TierBand { from: 5, discount: Percent::parse("10").unwrap() },
+            TierBand {
+                from: 5,
+                discount: Percent::parse("5").unwrap(),
+            },
+            TierBand {
+                from: 5,
+                discount: Percent::parse("10").unwrap(),
+            },
         ],
     );
     assert!(Pricer::new(book(), cfg.clone()).is_err());
     cfg.tiers.default.insert(
         RateColumn::Utility,
-        vec![TierBand { from: 1, discount: Percent::parse("150").unwrap() }],
+        vec![TierBand {
+            from: 1,
+            discount: Percent::parse("150").unwrap(),
+        }],
     );
     assert!(Pricer::new(book(), cfg).is_err());
 }
@@ -567,7 +767,10 @@ fn markup_reaches_the_ledger() {
     cfg.markup.fixed_per_message = amt("0.001");
     cfg.markup.per_category.insert(
         Category::Marketing,
-        MarkupRule { fixed_per_message: None, percent: Some(Percent::parse("6").unwrap()) },
+        MarkupRule {
+            fixed_per_message: None,
+            percent: Some(Percent::parse("6").unwrap()),
+        },
     );
     let mut p = Pricer::new(book(), cfg).unwrap();
     let t = at("2026-03-01", 0);
@@ -579,9 +782,19 @@ fn markup_reaches_the_ledger() {
     assert_eq!((c.amount, c.bsp_price), (Amount::ZERO, amt("0.001")));
     let s = p.ledger().snapshot();
     let usd = &s.by_currency["USD"];
-    assert_eq!((usd.amount, usd.bsp_price, usd.margin), (amt("0.0411"), amt("0.045566"), amt("0.004466")));
-    let row = s.totals.iter().find(|r| r.category == Category::Service).unwrap();
-    assert_eq!((row.margin, row.pricing_type), (amt("0.001"), PricingType::FreeCustomerService));
+    assert_eq!(
+        (usd.amount, usd.bsp_price, usd.margin),
+        (amt("0.0411"), amt("0.045566"), amt("0.004466"))
+    );
+    let row = s
+        .totals
+        .iter()
+        .find(|r| r.category == Category::Service)
+        .unwrap();
+    assert_eq!(
+        (row.margin, row.pricing_type),
+        (amt("0.001"), PricingType::FreeCustomerService)
+    );
 }
 
 #[test]
@@ -590,7 +803,11 @@ fn ledger_is_bounded_but_totals_exact() {
     cfg.options.ledger_lines = 3;
     let mut p = Pricer::new(book(), cfg).unwrap();
     for k in 0..10 {
-        deliver(&mut p, at("2026-03-01", 0), &msg(k, ID, Category::Marketing));
+        deliver(
+            &mut p,
+            at("2026-03-01", 0),
+            &msg(k, ID, Category::Marketing),
+        );
     }
     let s = p.ledger().snapshot();
     assert_eq!((s.lines_total, s.lines_kept, s.lines_dropped), (10, 3, 7));
@@ -619,7 +836,10 @@ fn model_and_card_switch_by_date_at_local_midnight() {
     let mut india = cfg.clone();
     india.options.utc_offset_minutes = 330;
     let pi = Pricer::new(book(), india).unwrap();
-    assert_eq!(pi.model_at(at("2025-06-30", 19)), PricingModelId::Pmp2025_07);
+    assert_eq!(
+        pi.model_at(at("2025-06-30", 19)),
+        PricingModelId::Pmp2025_07
+    );
     assert_eq!(pi.model_at(at("2025-06-30", 18)), PricingModelId::Cbp2023);
     // Cards: 2025-12-31 is the partial July card (Argentina known), 2026-01-01 the full card.
     let ar = "5491112345678";
@@ -628,10 +848,21 @@ fn model_and_card_switch_by_date_at_local_midnight() {
     let c = deliver(&mut p, at("2026-01-01", 0), &msg(2, ar, Category::Utility));
     assert_eq!((c.card.as_str(), c.amount), ("pmp-2026-01", amt("0.026")));
     // The model switch changes the rules: in-window utility free in 2025-07, charged 2026-10.
-    let c = deliver(&mut p, at("2026-09-30", 23), &msg(3, ID, Category::Utility).csw());
+    let c = deliver(
+        &mut p,
+        at("2026-09-30", 23),
+        &msg(3, ID, Category::Utility).csw(),
+    );
     assert_eq!(c.amount, Amount::ZERO);
-    let c = deliver(&mut p, at("2026-10-01", 0), &msg(4, ID, Category::Utility).csw());
-    assert_eq!((c.model, c.card.as_str(), c.amount), (PricingModelId::Pmp2026_10, "pmp-2026-10", amt("0.025")));
+    let c = deliver(
+        &mut p,
+        at("2026-10-01", 0),
+        &msg(4, ID, Category::Utility).csw(),
+    );
+    assert_eq!(
+        (c.model, c.card.as_str(), c.amount),
+        (PricingModelId::Pmp2026_10, "pmp-2026-10", amt("0.025"))
+    );
 }
 
 #[test]
@@ -639,18 +870,36 @@ fn calling_code_edge_cases_in_prices() {
     let mut p = pricer(PricingModelId::Pmp2025_07, "pmp-2026-01");
     let t = at("2026-03-01", 0);
     let mk = |k, to| msg(k, to, Category::Marketing);
-    assert_eq!(deliver(&mut p, t, &mk(1, "12125550100")).amount, amt("0.025")); // US
-    assert_eq!(deliver(&mut p, t, &mk(2, "18765550100")).market, "Rest of Latin America"); // Jamaica
-    assert_eq!(deliver(&mut p, t, &mk(3, "18095550100")).amount, amt("0.074")); // Dominican Republic
-    assert_eq!(deliver(&mut p, t, &mk(4, "14165550100")).market, "North America"); // Canada
+    assert_eq!(
+        deliver(&mut p, t, &mk(1, "12125550100")).amount,
+        amt("0.025")
+    ); // US
+    assert_eq!(
+        deliver(&mut p, t, &mk(2, "18765550100")).market,
+        "Rest of Latin America"
+    ); // Jamaica
+    assert_eq!(
+        deliver(&mut p, t, &mk(3, "18095550100")).amount,
+        amt("0.074")
+    ); // Dominican Republic
+    assert_eq!(
+        deliver(&mut p, t, &mk(4, "14165550100")).market,
+        "North America"
+    ); // Canada
     let mut oct = pricer(PricingModelId::Pmp2026_10, "pmp-2026-10");
     let t = at("2026-10-02", 0);
     let kz = deliver(&mut oct, t, &mk(5, "77012345678"));
-    assert_eq!((kz.market.as_str(), kz.amount), ("Kazakhstan", amt("0.0604")));
+    assert_eq!(
+        (kz.market.as_str(), kz.amount),
+        ("Kazakhstan", amt("0.0604"))
+    );
     let ru = deliver(&mut oct, t, &mk(6, "74951234567"));
     assert_eq!((ru.market.as_str(), ru.amount), ("Russia", amt("0.0802")));
     let hk = deliver(&mut oct, t, &mk(7, "85291234567"));
-    assert_eq!((hk.market.as_str(), hk.amount), ("Hong Kong", amt("0.0732")));
+    assert_eq!(
+        (hk.market.as_str(), hk.amount),
+        ("Hong Kong", amt("0.0732"))
+    );
 }
 
 #[test]
@@ -659,7 +908,11 @@ fn same_inputs_same_ledger_bytes() {
         let mut p = pricer(PricingModelId::Cbp2023, "cbp-2024-10");
         for k in 0..50u64 {
             let to = if k % 3 == 0 { ID } else { BR };
-            let cat = [Category::Marketing, Category::Utility, Category::Authentication][(k % 3) as usize];
+            let cat = [
+                Category::Marketing,
+                Category::Utility,
+                Category::Authentication,
+            ][(k % 3) as usize];
             deliver(&mut p, at("2024-10-10", k), &msg(k, to, cat));
         }
         serde_json::to_string(p.ledger()).unwrap()

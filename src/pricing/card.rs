@@ -140,7 +140,13 @@ pub struct RateCard {
     other: Option<usize>,
 }
 
-const REQUIRED: [&str; 5] = ["market", "calling_codes", "currency", "unit", "effective_from"];
+const REQUIRED: [&str; 5] = [
+    "market",
+    "calling_codes",
+    "currency",
+    "unit",
+    "effective_from",
+];
 
 impl RateCard {
     /// Parses and validates a card. `name` names it in errors and in `--card`.
@@ -236,14 +242,17 @@ impl RateCard {
                 return Err(err(line, "market", "market name is empty".into()));
             }
             if markets.iter().any(|m| m.name.eq_ignore_ascii_case(market)) {
-                return Err(err(line, "market", format!("market `{market}` is listed twice")));
+                return Err(err(
+                    line,
+                    "market",
+                    format!("market `{market}` is listed twice"),
+                ));
             }
             let idx = markets.len();
             let mut codes = Vec::new();
             for code in get("calling_codes").split_whitespace() {
                 let code = code.trim_start_matches('+');
-                if code.is_empty() || code.len() > 8 || !code.bytes().all(|b| b.is_ascii_digit())
-                {
+                if code.is_empty() || code.len() > 8 || !code.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(err(
                         line,
                         "calling_codes",
@@ -254,7 +263,10 @@ impl RateCard {
                     return Err(err(
                         line,
                         "calling_codes",
-                        format!("calling code {code} already belongs to `{}`", markets[other].name),
+                        format!(
+                            "calling code {code} already belongs to `{}`",
+                            markets[other].name
+                        ),
                     ));
                 }
                 prefixes.insert(code.to_string(), idx);
@@ -262,7 +274,11 @@ impl RateCard {
             }
             let cur = get("currency").to_ascii_uppercase();
             if cur.len() != 3 || !cur.bytes().all(|b| b.is_ascii_uppercase()) {
-                return Err(err(line, "currency", format!("`{cur}` is not an ISO 4217 code")));
+                return Err(err(
+                    line,
+                    "currency",
+                    format!("`{cur}` is not an ISO 4217 code"),
+                ));
             }
             match &currency {
                 None => currency = Some(cur),
@@ -270,12 +286,16 @@ impl RateCard {
                     return Err(err(
                         line,
                         "currency",
-                        format!("`{cur}` differs from `{c}` on earlier rows (one currency per card)"),
+                        format!(
+                            "`{cur}` differs from `{c}` on earlier rows (one currency per card)"
+                        ),
                     ))
                 }
                 _ => {}
             }
-            let u: Unit = get("unit").parse().map_err(|e: String| err(line, "unit", e))?;
+            let u: Unit = get("unit")
+                .parse()
+                .map_err(|e: String| err(line, "unit", e))?;
             match unit {
                 None => unit = Some(u),
                 Some(prev) if prev != u => {
@@ -330,7 +350,9 @@ impl RateCard {
         let (Some(currency), Some(unit), Some(effective_from)) = (currency, unit, effective) else {
             return Err(err(2, "-", "the card has no market rows".into()));
         };
-        let other = markets.iter().position(|m| m.name.eq_ignore_ascii_case("other"));
+        let other = markets
+            .iter()
+            .position(|m| m.name.eq_ignore_ascii_case("other"));
         let max_prefix_len = prefixes.keys().map(String::len).max().unwrap_or(0);
         Ok(RateCard {
             name: name.to_string(),
@@ -378,7 +400,9 @@ impl RateCard {
     /// A market by its name in this card (case-insensitive).
     pub fn market_by_name(&self, name: &str) -> Option<&Market> {
         let name = name.trim();
-        self.markets.iter().find(|m| m.name.eq_ignore_ascii_case(name))
+        self.markets
+            .iter()
+            .find(|m| m.name.eq_ignore_ascii_case(name))
     }
 
     /// Resolves what a user typed as a market: a market name of this card (`Indonesia`,
@@ -482,19 +506,34 @@ pub const EMBEDDED_CARDS: &[(&str, &str)] = &[
         "template-era-example",
         include_str!("../../data/rates/template-era-example.csv"),
     ),
-    ("cbp-2022-eur", include_str!("../../data/rates/cbp-2022-eur.csv")),
-    ("cbp-2024-10", include_str!("../../data/rates/cbp-2024-10.csv")),
-    ("pmp-2025-07", include_str!("../../data/rates/pmp-2025-07.csv")),
+    (
+        "cbp-2022-eur",
+        include_str!("../../data/rates/cbp-2022-eur.csv"),
+    ),
+    (
+        "cbp-2024-10",
+        include_str!("../../data/rates/cbp-2024-10.csv"),
+    ),
+    (
+        "pmp-2025-07",
+        include_str!("../../data/rates/pmp-2025-07.csv"),
+    ),
     (
         "pmp-2025-10-inr",
         include_str!("../../data/rates/pmp-2025-10-inr.csv"),
     ),
-    ("pmp-2026-01", include_str!("../../data/rates/pmp-2026-01.csv")),
+    (
+        "pmp-2026-01",
+        include_str!("../../data/rates/pmp-2026-01.csv"),
+    ),
     (
         "pmp-2026-07-eur",
         include_str!("../../data/rates/pmp-2026-07-eur.csv"),
     ),
-    ("pmp-2026-10", include_str!("../../data/rates/pmp-2026-10.csv")),
+    (
+        "pmp-2026-10",
+        include_str!("../../data/rates/pmp-2026-10.csv"),
+    ),
 ];
 
 /// A set of rate cards by name: the embedded ones plus any the user loads (a user card with an
@@ -526,10 +565,12 @@ impl RateBook {
     }
 
     pub fn get(&self, name: &str) -> Result<&RateCard, PricingError> {
-        self.cards.get(name.trim()).ok_or_else(|| PricingError::UnknownCard {
-            name: name.to_string(),
-            known: self.names().join(", "),
-        })
+        self.cards
+            .get(name.trim())
+            .ok_or_else(|| PricingError::UnknownCard {
+                name: name.to_string(),
+                known: self.names().join(", "),
+            })
     }
 
     pub fn names(&self) -> Vec<&str> {
@@ -631,7 +672,10 @@ mod tests {
         assert_eq!(c.currency, "USD");
         assert_eq!(c.decimals, 4);
         assert_eq!(c.provenance, Provenance::Published);
-        assert_eq!(b.get("pmp-2025-07").unwrap().provenance, Provenance::Partial);
+        assert_eq!(
+            b.get("pmp-2025-07").unwrap().provenance,
+            Provenance::Partial
+        );
         assert_eq!(
             b.get("template-era-example").unwrap().provenance,
             Provenance::Example
@@ -656,7 +700,10 @@ mod tests {
         assert!(e.starts_with("d:3: field `calling_codes`"), "{e}");
         let unknown = "market,calling_codes,marketting,currency,unit,effective_from\n";
         let e = RateCard::from_csv("u", unknown).unwrap_err().to_string();
-        assert!(e.starts_with("u:1: field `marketting`: unknown column"), "{e}");
+        assert!(
+            e.starts_with("u:1: field `marketting`: unknown column"),
+            "{e}"
+        );
         let mixed = "market,calling_codes,marketing,currency,unit,effective_from\n\
                      A,1,0.1,USD,per_message,2026-01-01\n\
                      B,2,0.1,EUR,per_message,2026-01-01\n";
@@ -704,19 +751,34 @@ mod tests {
         let oct = b.get("pmp-2026-10").unwrap();
         // +7: Russia, Kazakhstan carved out on the 2026-10 card only.
         assert_eq!(jan.market_for_number("77012345678").unwrap().name, "Russia");
-        assert_eq!(oct.market_for_number("77012345678").unwrap().name, "Kazakhstan");
+        assert_eq!(
+            oct.market_for_number("77012345678").unwrap().name,
+            "Kazakhstan"
+        );
         assert_eq!(oct.market_for_number("74951234567").unwrap().name, "Russia");
         // Hong Kong left Rest of Asia Pacific in 2026.
-        assert_eq!(oct.market_for_number("85291234567").unwrap().name, "Hong Kong");
-        assert_eq!(oct.market_for_number("21261234567").unwrap().name, "Morocco");
-        assert_eq!(jan.market_for_number("21261234567").unwrap().name, "Rest of Africa");
+        assert_eq!(
+            oct.market_for_number("85291234567").unwrap().name,
+            "Hong Kong"
+        );
+        assert_eq!(
+            oct.market_for_number("21261234567").unwrap().name,
+            "Morocco"
+        );
+        assert_eq!(
+            jan.market_for_number("21261234567").unwrap().name,
+            "Rest of Africa"
+        );
     }
 
     #[test]
     fn partial_card_refuses_instead_of_guessing() {
         let b = book();
         let c = b.get("pmp-2025-07").unwrap();
-        assert_eq!(c.market_for_number("5491112345678").unwrap().name, "Argentina");
+        assert_eq!(
+            c.market_for_number("5491112345678").unwrap().name,
+            "Argentina"
+        );
         assert!(matches!(
             c.market_for_number("919812345678"),
             Err(PricingError::NotCovered { .. })
@@ -755,14 +817,23 @@ mod tests {
         assert_eq!(pick(Pmp2025_07, "2026-01-01", None).unwrap(), "pmp-2026-01");
         assert_eq!(pick(Pmp2026_10, "2026-09-30", None).unwrap(), "pmp-2026-01");
         assert_eq!(pick(Pmp2026_10, "2026-10-01", None).unwrap(), "pmp-2026-10");
-        assert_eq!(pick(Pmp2025_07, "2026-07-01", Some("EUR")).unwrap(), "pmp-2026-07-eur");
+        assert_eq!(
+            pick(Pmp2025_07, "2026-07-01", Some("EUR")).unwrap(),
+            "pmp-2026-07-eur"
+        );
         assert!(pick(Pmp2025_07, "2026-06-30", Some("EUR")).is_err());
-        assert_eq!(pick(Pmp2025_07, "2025-10-01", Some("INR")).unwrap(), "pmp-2025-10-inr");
+        assert_eq!(
+            pick(Pmp2025_07, "2025-10-01", Some("INR")).unwrap(),
+            "pmp-2025-10-inr"
+        );
         assert!(pick(Pmp2025_07, "2025-06-30", None).is_err());
         assert_eq!(pick(Cbp2023, "2024-10-01", None).unwrap(), "cbp-2024-10");
         assert!(pick(Cbp2023, "2024-09-30", None).is_err());
         assert_eq!(pick(Cbp2022, "2022-02-01", None).unwrap(), "cbp-2022-eur");
-        assert_eq!(pick(TemplateEra, "2020-01-01", None).unwrap(), "template-era-example");
+        assert_eq!(
+            pick(TemplateEra, "2020-01-01", None).unwrap(),
+            "template-era-example"
+        );
         assert_eq!(b.default_date(Pmp2025_07, None), d("2026-01-01"));
         assert_eq!(b.default_date(Cbp2023, None), d("2024-10-01"));
         assert_eq!(b.default_date(Pmp2026_10, None), d("2026-10-01"));
@@ -772,10 +843,30 @@ mod tests {
     #[test]
     fn compatibility() {
         let b = book();
-        assert!(b.get("cbp-2024-10").unwrap().check_supports(PricingModelId::Pmp2025_07).is_err());
-        assert!(b.get("pmp-2026-01").unwrap().check_supports(PricingModelId::Cbp2023).is_err());
-        assert!(b.get("pmp-2026-01").unwrap().check_supports(PricingModelId::TemplateEra).is_err());
-        assert!(b.get("cbp-2024-10").unwrap().check_supports(PricingModelId::Cbp2022).is_err());
-        assert!(b.get("cbp-2022-eur").unwrap().check_supports(PricingModelId::Cbp2022).is_ok());
+        assert!(b
+            .get("cbp-2024-10")
+            .unwrap()
+            .check_supports(PricingModelId::Pmp2025_07)
+            .is_err());
+        assert!(b
+            .get("pmp-2026-01")
+            .unwrap()
+            .check_supports(PricingModelId::Cbp2023)
+            .is_err());
+        assert!(b
+            .get("pmp-2026-01")
+            .unwrap()
+            .check_supports(PricingModelId::TemplateEra)
+            .is_err());
+        assert!(b
+            .get("cbp-2024-10")
+            .unwrap()
+            .check_supports(PricingModelId::Cbp2022)
+            .is_err());
+        assert!(b
+            .get("cbp-2022-eur")
+            .unwrap()
+            .check_supports(PricingModelId::Cbp2022)
+            .is_ok());
     }
 }

@@ -220,7 +220,8 @@ pub fn run_cost_to(args: &CostArgs, out: &mut dyn Write) -> Result<i32, PricingE
             serde_json::to_value(serde_json::json!({ "compare": estimates }))
         }
         .map_err(|e| PricingError::Config(e.to_string()))?;
-        let text = serde_json::to_string_pretty(&v).map_err(|e| PricingError::Config(e.to_string()))?;
+        let text =
+            serde_json::to_string_pretty(&v).map_err(|e| PricingError::Config(e.to_string()))?;
         writeln!(out, "{text}").map_err(io)?;
     } else if estimates.len() == 1 {
         print_estimate(&estimates[0], !markup.is_none(), out).map_err(io)?;
@@ -311,7 +312,15 @@ fn list_cards(book: &RateBook, json: bool, out: &mut dyn Write) -> std::io::Resu
         .collect();
     table(
         out,
-        &["card", "effective", "currency", "unit", "markets", "provenance", "columns"],
+        &[
+            "card",
+            "effective",
+            "currency",
+            "unit",
+            "markets",
+            "provenance",
+            "columns",
+        ],
         &rows,
         &[],
     )
@@ -446,8 +455,18 @@ fn print_estimate(e: &Estimate, markup: bool, out: &mut dyn Write) -> std::io::R
         e.currency
     )?;
     if markup {
-        writeln!(out, "Total BSP price:     {} {}", e.fmt(e.total.bsp_price), e.currency)?;
-        writeln!(out, "Total BSP margin:    {} {}", e.fmt(e.total.margin), e.currency)?;
+        writeln!(
+            out,
+            "Total BSP price:     {} {}",
+            e.fmt(e.total.bsp_price),
+            e.currency
+        )?;
+        writeln!(
+            out,
+            "Total BSP margin:    {} {}",
+            e.fmt(e.total.margin),
+            e.currency
+        )?;
     }
     for n in &e.notes {
         writeln!(out, "note: {n}")?;

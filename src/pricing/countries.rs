@@ -278,7 +278,10 @@ mod tests {
         }
         for (iso, _, p) in COUNTRIES {
             assert_eq!(iso.len(), 2);
-            assert!(!p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()), "{iso}");
+            assert!(
+                !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()),
+                "{iso}"
+            );
         }
         assert_eq!(prefix_of_iso("id"), Some("62"));
         assert_eq!(prefix_of_iso("JM"), Some("1876"));

@@ -16,7 +16,9 @@ pub enum PricingError {
     },
     #[error("unknown rate card `{name}` (known cards: {known})")]
     UnknownCard { name: String, known: String },
-    #[error("no rate card for {model} in effect on {date}{currency} (cards for this model: {known})")]
+    #[error(
+        "no rate card for {model} in effect on {date}{currency} (cards for this model: {known})"
+    )]
     NoCard {
         model: PricingModelId,
         date: Date,

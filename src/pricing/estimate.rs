@@ -17,8 +17,8 @@ use super::error::PricingError;
 use super::markup::Markup;
 use super::money::{Amount, Share};
 use super::pricer::{
-    CardChoice, Charge, MessageFacts, ModelChoice, Pricer, PricerConfig, PricingOptions,
-    TierBand, VolumeTiers,
+    CardChoice, Charge, MessageFacts, ModelChoice, Pricer, PricerConfig, PricingOptions, TierBand,
+    VolumeTiers,
 };
 use super::types::{Category, Date, PricingModelId, PricingType};
 use crate::clock::MICROS_PER_HOUR;
@@ -293,7 +293,9 @@ pub fn estimate(book: &Arc<RateBook>, req: &EstimateRequest) -> Result<Estimate,
         for l in &lines {
             g.entry(f(l)).or_default().merge(&l.sums);
         }
-        g.into_iter().map(|(key, sums)| Group { key, sums }).collect()
+        g.into_iter()
+            .map(|(key, sums)| Group { key, sums })
+            .collect()
     };
     let by_template = group(&|l| {
         l.template.clone().unwrap_or_else(|| {
@@ -420,8 +422,11 @@ impl Plan {
                 .push(m.get_ref().parse().map_err(|e| at(m.span(), "model", e))?);
         }
         for m in raw.compare.iter().flatten() {
-            plan.compare
-                .push(m.get_ref().parse().map_err(|e| at(m.span(), "compare", e))?);
+            plan.compare.push(
+                m.get_ref()
+                    .parse()
+                    .map_err(|e| at(m.span(), "compare", e))?,
+            );
         }
         if let Some(c) = &raw.card {
             plan.cards.push(c.get_ref().clone());
@@ -483,7 +488,10 @@ impl Plan {
             let (market, origin) = match (&s.market, &s.calling_code) {
                 (Some(m), None) => {
                     let (ml, mc) = line_col(text, m.span().start);
-                    (m.get_ref().clone(), format!("{file}:{ml}:{mc}: field `market`"))
+                    (
+                        m.get_ref().clone(),
+                        format!("{file}:{ml}:{mc}: field `market`"),
+                    )
                 }
                 (None, Some(cc)) => {
                     let digits = cc.get_ref().trim().trim_start_matches('+');
@@ -511,10 +519,7 @@ impl Plan {
                     return Err(at(
                         r.span(),
                         "recipients",
-                        format!(
-                            "must be between 1 and messages ({})",
-                            s.messages.get_ref()
-                        ),
+                        format!("must be between 1 and messages ({})", s.messages.get_ref()),
                     ));
                 }
             }

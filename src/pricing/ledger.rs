@@ -321,7 +321,10 @@ mod tests {
     fn totals_stay_exact_when_lines_drop() {
         let mut ledger = Ledger::with_capacity(2);
         for i in 0..5 {
-            ledger.record(line(if i % 2 == 0 { "Indonesia" } else { "Brazil" }, 41_100));
+            ledger.record(line(
+                if i % 2 == 0 { "Indonesia" } else { "Brazil" },
+                41_100,
+            ));
         }
         let s = ledger.snapshot();
         assert_eq!(s.lines_total, 5);

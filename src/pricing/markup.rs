@@ -114,14 +114,29 @@ mod tests {
             },
         );
         // Utility: 0.025 + 0.001 + 10% × 0.025 = 0.0285
-        assert_eq!(m.bsp_price(Category::Utility, a("0.025"), false), a("0.0285"));
+        assert_eq!(
+            m.bsp_price(Category::Utility, a("0.025"), false),
+            a("0.0285")
+        );
         // Marketing: 0.0411 + 0.001 + 6% × 0.0411 = 0.044566
-        assert_eq!(m.bsp_price(Category::Marketing, a("0.0411"), false), a("0.044566"));
+        assert_eq!(
+            m.bsp_price(Category::Marketing, a("0.0411"), false),
+            a("0.044566")
+        );
         // Free service message: fixed fee only.
-        assert_eq!(m.bsp_price(Category::Service, Amount::ZERO, true), a("0.001"));
+        assert_eq!(
+            m.bsp_price(Category::Service, Amount::ZERO, true),
+            a("0.001")
+        );
         m.fixed_on_free_messages = false;
-        assert_eq!(m.bsp_price(Category::Service, Amount::ZERO, true), Amount::ZERO);
-        assert_eq!(Markup::none().bsp_price(Category::Marketing, a("0.05"), false), a("0.05"));
+        assert_eq!(
+            m.bsp_price(Category::Service, Amount::ZERO, true),
+            Amount::ZERO
+        );
+        assert_eq!(
+            Markup::none().bsp_price(Category::Marketing, a("0.05"), false),
+            a("0.05")
+        );
     }
 
     #[test]

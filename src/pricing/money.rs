@@ -47,7 +47,9 @@ fn parse_scaled(s: &str, scale: u32) -> Result<i64, DecimalError> {
         None => (body, ""),
     };
     let digits_ok = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-    if (int_part.is_empty() && frac_part.is_empty()) || !digits_ok(int_part) || !digits_ok(frac_part)
+    if (int_part.is_empty() && frac_part.is_empty())
+        || !digits_ok(int_part)
+        || !digits_ok(frac_part)
     {
         return Err(DecimalError::Syntax(t.to_string()));
     }
@@ -63,9 +65,7 @@ fn parse_scaled(s: &str, scale: u32) -> Result<i64, DecimalError> {
             .and_then(|v| v.checked_add(i64::from(b - b'0')))
             .ok_or_else(overflow)?;
     }
-    value = value
-        .checked_mul(10_i64.pow(scale))
-        .ok_or_else(overflow)?;
+    value = value.checked_mul(10_i64.pow(scale)).ok_or_else(overflow)?;
     let mut frac: i64 = 0;
     for (i, b) in frac_trimmed.bytes().enumerate() {
         frac += i64::from(b - b'0') * 10_i64.pow(scale - 1 - i as u32);

@@ -216,7 +216,9 @@ pub enum CardChoice {
     Named(String),
     /// The newest compatible card in effect on the message's date, in `currency` (USD first
     /// when none is given).
-    ByDate { currency: Option<String> },
+    ByDate {
+        currency: Option<String>,
+    },
 }
 
 /// One volume band: from the `from`-th billable message of the month on (1-based), the list
@@ -523,16 +525,18 @@ impl Pricer {
             Err(e) => return self.unpriced(now, msg, model, None, None, e),
         };
         let market = match msg.market {
-            Some(name) => card.market_by_name(name).ok_or_else(|| PricingError::UnknownMarket {
-                spec: name.to_string(),
-                card: card.name.clone(),
-                known: card
-                    .markets
-                    .iter()
-                    .map(|m| m.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }),
+            Some(name) => card
+                .market_by_name(name)
+                .ok_or_else(|| PricingError::UnknownMarket {
+                    spec: name.to_string(),
+                    card: card.name.clone(),
+                    known: card
+                        .markets
+                        .iter()
+                        .map(|m| m.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }),
             None => card.market_for_number(msg.recipient),
         };
         let market = match market {
@@ -638,7 +642,9 @@ impl Pricer {
             return Ok((r, None));
         }
         let fallback = match column {
-            RateColumn::Authentication if self.config.options.authentication_falls_back_to_utility => {
+            RateColumn::Authentication
+                if self.config.options.authentication_falls_back_to_utility =>
+            {
                 Some(RateColumn::Utility)
             }
             // From 2026-10 service is billed at the utility rate (a `service` column wins).
@@ -669,7 +675,12 @@ impl Pricer {
         let Some(e) = self.config.options.auth_international.get(&waba) else {
             return false;
         };
-        if now < e.start || ctx.market.rate(RateColumn::AuthenticationInternational).is_none() {
+        if now < e.start
+            || ctx
+                .market
+                .rate(RateColumn::AuthenticationInternational)
+                .is_none()
+        {
             return false;
         }
         match ctx.card.market_for_number(&e.home_calling_code) {
@@ -744,13 +755,19 @@ impl Pricer {
         let model = ctx.model;
         // Per-message conversation id (v23 and earlier), or the free-entry-point window id.
         c.conversation = Some(ConversationInfo {
-            id: hex_id(msg.message_key, msg.phone_number_id ^ msg.waba_id.rotate_left(17)),
+            id: hex_id(
+                msg.message_key,
+                msg.phone_number_id ^ msg.waba_id.rotate_left(17),
+            ),
             expires_at: None,
             origin: msg.category,
             opened: false,
         });
         if !msg.category.is_sendable() {
-            c.unpriced = Some(format!("category {} cannot be sent under {model}", msg.category));
+            c.unpriced = Some(format!(
+                "category {} cannot be sent under {model}",
+                msg.category
+            ));
             return c;
         }
         if msg.fep_open {

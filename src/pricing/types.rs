@@ -441,7 +441,10 @@ mod tests {
             "customer_initiated".parse::<Category>().unwrap(),
             Category::UserInitiated
         );
-        assert_eq!("MARKETING".parse::<Category>().unwrap(), Category::Marketing);
+        assert_eq!(
+            "MARKETING".parse::<Category>().unwrap(),
+            Category::Marketing
+        );
         assert!("promo".parse::<Category>().is_err());
         assert_eq!(
             serde_json::to_string(&Category::AuthenticationInternational).unwrap(),
