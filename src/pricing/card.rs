@@ -90,12 +90,14 @@ impl fmt::Display for RateColumn {
     }
 }
 
-/// How much to trust a card, read from its `source` column: a source starting with `EXAMPLE`
-/// marks an illustrative card, one starting with `PARTIAL` a card that lists only some markets.
+/// How complete a card is, read from its `source` column: a source starting with `EXAMPLE`
+/// marks an illustrative card, one starting with `PARTIAL` a card that lists only some markets;
+/// anything else is a complete card (its confidence is in its `source` text and in
+/// docs/pricing.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Provenance {
-    Published,
+    Complete,
     Partial,
     Example,
 }
@@ -229,7 +231,7 @@ impl RateCard {
         let mut unit: Option<Unit> = None;
         let mut effective: Option<Date> = None;
         let mut decimals = 0u32;
-        let mut provenance = Provenance::Published;
+        let mut provenance = Provenance::Complete;
         for rec in rdr.records() {
             let rec = rec.map_err(|e| {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
@@ -336,7 +338,7 @@ impl RateCard {
             let upper = source.to_ascii_uppercase();
             if upper.starts_with("EXAMPLE") {
                 provenance = Provenance::Example;
-            } else if upper.starts_with("PARTIAL") && provenance == Provenance::Published {
+            } else if upper.starts_with("PARTIAL") && provenance == Provenance::Complete {
                 provenance = Provenance::Partial;
             }
             markets.push(Market {
@@ -477,7 +479,7 @@ impl RateCard {
     /// A one-line warning for example and partial cards, to print next to any estimate.
     pub fn caveat(&self) -> Option<String> {
         match self.provenance {
-            Provenance::Published => None,
+            Provenance::Complete => None,
             Provenance::Partial => Some(format!(
                 "rate card `{}` is PARTIAL: only {} markets are known",
                 self.name,
@@ -608,7 +610,7 @@ impl RateBook {
     }
 
     /// The card in effect on `date` for `model`: the latest compatible card whose effective
-    /// date is on or before `date`. On the same date a published card beats a partial one,
+    /// date is on or before `date`. On the same date a complete card beats a partial one,
     /// which beats an example; then the name decides, so the choice is deterministic.
     pub fn select(
         &self,
@@ -671,7 +673,7 @@ mod tests {
         assert_eq!(c.markets.len(), 32);
         assert_eq!(c.currency, "USD");
         assert_eq!(c.decimals, 4);
-        assert_eq!(c.provenance, Provenance::Published);
+        assert_eq!(c.provenance, Provenance::Complete);
         assert_eq!(
             b.get("pmp-2025-07").unwrap().provenance,
             Provenance::Partial

@@ -280,7 +280,6 @@ impl Serialize for Ledger {
 }
 
 /// Builds a line; used by the pricer and by tests.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn line_at(at: SimTime) -> LedgerLine {
     LedgerLine {
         seq: 0,

@@ -459,6 +459,11 @@ impl Pricer {
         })
     }
 
+    /// A pricer over the embedded rate cards.
+    pub fn with_embedded_cards(config: PricerConfig) -> Result<Pricer, PricingError> {
+        Pricer::new(Arc::new(RateBook::embedded()?), config)
+    }
+
     pub fn config(&self) -> &PricerConfig {
         &self.config
     }
