@@ -950,3 +950,72 @@ fn named_card_must_fit_model() {
     let e = Pricer::new(book(), config(PricingModelId::Pmp2025_07, "nope")).unwrap_err();
     assert!(e.to_string().contains("unknown rate card `nope`"), "{e}");
 }
+
+#[test]
+fn cbp_2022_entry_point_joins_an_open_conversation() {
+    let mut p = pricer(PricingModelId::Cbp2022, "cbp-2022-eur");
+    let t = at("2022-03-01", 10);
+    let mut cfg = config(PricingModelId::Cbp2022, "cbp-2022-eur");
+    cfg.options.cbp_free_tier_per_month = 0;
+    let mut q = Pricer::new(book(), cfg).unwrap();
+    for pr in [&mut p, &mut q] {
+        let first = deliver(pr, t, &msg(1, BR, Category::Marketing));
+        let fep = deliver(
+            pr,
+            t.plus(MICROS_PER_HOUR),
+            &msg(2, BR, Category::Service).fep(),
+        );
+        assert_eq!(fep.conversation.unwrap().id, first.conversation.unwrap().id);
+        assert_eq!(fep.amount, Amount::ZERO);
+        assert_ne!(fep.pricing_type, PricingType::FreeEntryPoint);
+    }
+    // With the free tier off the first conversation is paid: EUR 0.0414.
+    assert_eq!(q.ledger().total_amount("EUR"), amt("0.0414"));
+}
+
+#[test]
+fn cbp_marketing_lite_shares_the_marketing_slot() {
+    let mut p = pricer(PricingModelId::Cbp2023, "cbp-2024-10");
+    let t = at("2024-10-10", 0);
+    let a = deliver(&mut p, t, &msg(1, ID, Category::MarketingLite));
+    assert_eq!((a.category, a.amount), (Category::Marketing, amt("0.0411")));
+    let b = deliver(&mut p, t, &msg(2, ID, Category::Marketing));
+    assert_eq!(b.amount, Amount::ZERO);
+    assert_eq!(p.open_conversations(), 1);
+}
+
+#[test]
+fn documented_engine_snippet_works() {
+    let mut pricer = Pricer::with_embedded_cards(PricerConfig {
+        model: ModelChoice::Fixed(PricingModelId::Pmp2025_07),
+        card: CardChoice::ByDate { currency: None },
+        markup: Markup::none(),
+        tiers: VolumeTiers::default(),
+        options: PricingOptions::default(),
+    })
+    .unwrap();
+    let facts = MessageFacts {
+        message_key: 17,
+        waba_id: 1,
+        phone_number_id: 2,
+        recipient: "6281234567890",
+        market: None,
+        category: Category::Marketing,
+        csw_open: false,
+        fep_open: false,
+        delivered: false,
+    };
+    let now = at("2026-03-01", 0);
+    let sent = pricer.price(now, &facts);
+    assert!(sent.webhook_pricing().is_some());
+    assert!(sent.webhook_conversation(23, true).is_some());
+    let done = pricer.price(
+        now.plus(1_000_000),
+        &MessageFacts {
+            delivered: true,
+            ..facts
+        },
+    );
+    assert_eq!(done.amount, amt("0.0411"));
+    assert_eq!(pricer.ledger().snapshot().lines_total, 1);
+}
