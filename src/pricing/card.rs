@@ -1,0 +1,874 @@
+//! Rate cards: loading, validation, market lookup and selection by name or date.
+//!
+//! A card is a CSV file with one row per market:
+//!
+//! ```text
+//! market,calling_codes,marketing,utility,authentication,authentication_international,currency,unit,effective_from,source
+//! Indonesia,62,0.0411,0.025,0.025,0.136,USD,per_message,2026-01-01,...
+//! ```
+//!
+//! The header decides which rate columns a card has, so the same loader reads the reference
+//! cards, the 2022 cards (`business_initiated`, `user_initiated`), the template-era card
+//! (`template`) and cards with a `service` column. `calling_codes` is a space-separated list of
+//! dialling prefixes; NANP exceptions are written with their area code (`1876` = Jamaica). An
+//! empty list means the market is reachable by name only (the `Other` row catches every number
+//! no prefix matches).
+
+use super::countries;
+use super::error::PricingError;
+use super::money::Amount;
+use super::types::{Category, Date, PricingModelId, Unit};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+/// A price column of a rate card.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateColumn {
+    Marketing,
+    Utility,
+    Authentication,
+    AuthenticationInternational,
+    Service,
+    BusinessInitiated,
+    UserInitiated,
+    Template,
+}
+
+impl RateColumn {
+    pub const ALL: [RateColumn; 8] = [
+        RateColumn::Marketing,
+        RateColumn::Utility,
+        RateColumn::Authentication,
+        RateColumn::AuthenticationInternational,
+        RateColumn::Service,
+        RateColumn::BusinessInitiated,
+        RateColumn::UserInitiated,
+        RateColumn::Template,
+    ];
+
+    pub fn header(self) -> &'static str {
+        match self {
+            RateColumn::Marketing => "marketing",
+            RateColumn::Utility => "utility",
+            RateColumn::Authentication => "authentication",
+            RateColumn::AuthenticationInternational => "authentication_international",
+            RateColumn::Service => "service",
+            RateColumn::BusinessInitiated => "business_initiated",
+            RateColumn::UserInitiated => "user_initiated",
+            RateColumn::Template => "template",
+        }
+    }
+
+    /// The column with this header name (`utility`, `authentication-international`, …).
+    pub fn from_header(h: &str) -> Option<RateColumn> {
+        let h = h.trim().to_ascii_lowercase().replace('-', "_");
+        RateColumn::ALL.into_iter().find(|c| c.header() == h)
+    }
+
+    /// The column that prices a message or conversation of `category` (marketing lite pays
+    /// marketing rates).
+    pub fn for_category(category: Category) -> Option<RateColumn> {
+        Some(match category {
+            Category::Marketing | Category::MarketingLite => RateColumn::Marketing,
+            Category::Utility => RateColumn::Utility,
+            Category::Authentication => RateColumn::Authentication,
+            Category::AuthenticationInternational => RateColumn::AuthenticationInternational,
+            Category::Service => RateColumn::Service,
+            Category::BusinessInitiated => RateColumn::BusinessInitiated,
+            Category::UserInitiated => RateColumn::UserInitiated,
+            Category::ReferralConversion => return None,
+        })
+    }
+}
+
+impl fmt::Display for RateColumn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.header())
+    }
+}
+
+/// How complete a card is, read from its `source` column: a source starting with `EXAMPLE`
+/// marks an illustrative card, one starting with `PARTIAL` a card that lists only some markets;
+/// anything else is a complete card (its confidence is in its `source` text and in
+/// docs/pricing.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provenance {
+    Complete,
+    Partial,
+    Example,
+}
+
+/// One market row.
+#[derive(Clone, Debug, Serialize)]
+pub struct Market {
+    pub name: String,
+    pub calling_codes: Vec<String>,
+    pub rates: BTreeMap<RateColumn, Amount>,
+    pub source: String,
+    /// Line of the row in its file, for messages.
+    pub line: u64,
+}
+
+impl Market {
+    pub fn rate(&self, column: RateColumn) -> Option<Amount> {
+        self.rates.get(&column).copied()
+    }
+}
+
+/// A validated rate card.
+#[derive(Clone, Debug, Serialize)]
+pub struct RateCard {
+    pub name: String,
+    pub currency: String,
+    pub unit: Unit,
+    pub effective_from: Date,
+    pub provenance: Provenance,
+    /// Columns present in the header.
+    pub columns: Vec<RateColumn>,
+    /// Most decimals written in any rate cell: amounts are printed with at least this many.
+    pub decimals: u32,
+    pub markets: Vec<Market>,
+    /// Where the card came from: `embedded` or a file path.
+    pub origin: String,
+    #[serde(skip)]
+    prefixes: BTreeMap<String, usize>,
+    #[serde(skip)]
+    max_prefix_len: usize,
+    #[serde(skip)]
+    other: Option<usize>,
+}
+
+const REQUIRED: [&str; 5] = [
+    "market",
+    "calling_codes",
+    "currency",
+    "unit",
+    "effective_from",
+];
+
+impl RateCard {
+    /// Parses and validates a card. `name` names it in errors and in `--card`.
+    pub fn from_csv(name: &str, text: &str) -> Result<RateCard, PricingError> {
+        Self::parse(name, name, text)
+    }
+
+    /// Reads a card from a file; the card is named after the file stem (`my-card.csv` →
+    /// `my-card`) and errors name the path.
+    pub fn from_file(path: &Path) -> Result<RateCard, PricingError> {
+        let text = std::fs::read_to_string(path).map_err(|e| PricingError::Card {
+            file: path.display().to_string(),
+            line: 0,
+            field: "-".into(),
+            message: format!("cannot read file: {e}"),
+        })?;
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("card")
+            .to_string();
+        let mut card = Self::parse(&name, &path.display().to_string(), &text)?;
+        card.origin = path.display().to_string();
+        Ok(card)
+    }
+
+    fn parse(name: &str, file: &str, text: &str) -> Result<RateCard, PricingError> {
+        let err = |line: u64, field: &str, message: String| PricingError::Card {
+            file: file.to_string(),
+            line,
+            field: field.to_string(),
+            message,
+        };
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(false)
+            .trim(csv::Trim::All)
+            .from_reader(text.as_bytes());
+        let headers = rdr
+            .headers()
+            .map_err(|e| err(1, "-", format!("cannot read header: {e}")))?
+            .clone();
+        let mut index: BTreeMap<String, usize> = BTreeMap::new();
+        let mut columns = Vec::new();
+        for (i, h) in headers.iter().enumerate() {
+            let h = h.trim().to_ascii_lowercase();
+            let known = REQUIRED.contains(&h.as_str()) || h == "source";
+            let rate = RateColumn::from_header(&h);
+            if !known && rate.is_none() {
+                return Err(err(
+                    1,
+                    &h,
+                    format!(
+                        "unknown column (expected {}, source, and rate columns: {})",
+                        REQUIRED.join(", "),
+                        RateColumn::ALL.map(|c| c.header()).join(", ")
+                    ),
+                ));
+            }
+            if index.insert(h.clone(), i).is_some() {
+                return Err(err(1, &h, "column appears twice".into()));
+            }
+            if let Some(c) = rate {
+                columns.push(c);
+            }
+        }
+        for r in REQUIRED {
+            if !index.contains_key(r) {
+                return Err(err(1, r, "required column is missing".into()));
+            }
+        }
+        if columns.is_empty() {
+            return Err(err(1, "-", "the card has no rate column".into()));
+        }
+        columns.sort();
+
+        let mut markets: Vec<Market> = Vec::new();
+        let mut prefixes: BTreeMap<String, usize> = BTreeMap::new();
+        let mut currency: Option<String> = None;
+        let mut unit: Option<Unit> = None;
+        let mut effective: Option<Date> = None;
+        let mut decimals = 0u32;
+        let mut provenance = Provenance::Complete;
+        for rec in rdr.records() {
+            let rec = rec.map_err(|e| {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                err(line, "-", format!("malformed CSV record: {e}"))
+            })?;
+            let line = rec.position().map(|p| p.line()).unwrap_or(0);
+            let get = |f: &str| index.get(f).and_then(|&i| rec.get(i)).unwrap_or("").trim();
+            let market = get("market");
+            if market.is_empty() {
+                return Err(err(line, "market", "market name is empty".into()));
+            }
+            if markets.iter().any(|m| m.name.eq_ignore_ascii_case(market)) {
+                return Err(err(
+                    line,
+                    "market",
+                    format!("market `{market}` is listed twice"),
+                ));
+            }
+            let idx = markets.len();
+            let mut codes = Vec::new();
+            for code in get("calling_codes").split_whitespace() {
+                let code = code.trim_start_matches('+');
+                if code.is_empty() || code.len() > 8 || !code.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(err(
+                        line,
+                        "calling_codes",
+                        format!("`{code}` is not a calling code (digits, NANP exceptions with their area code)"),
+                    ));
+                }
+                if let Some(&other) = prefixes.get(code) {
+                    return Err(err(
+                        line,
+                        "calling_codes",
+                        format!(
+                            "calling code {code} already belongs to `{}`",
+                            markets[other].name
+                        ),
+                    ));
+                }
+                prefixes.insert(code.to_string(), idx);
+                codes.push(code.to_string());
+            }
+            let cur = get("currency").to_ascii_uppercase();
+            if cur.len() != 3 || !cur.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(err(
+                    line,
+                    "currency",
+                    format!("`{cur}` is not an ISO 4217 code"),
+                ));
+            }
+            match &currency {
+                None => currency = Some(cur),
+                Some(c) if *c != cur => {
+                    return Err(err(
+                        line,
+                        "currency",
+                        format!(
+                            "`{cur}` differs from `{c}` on earlier rows (one currency per card)"
+                        ),
+                    ))
+                }
+                _ => {}
+            }
+            let u: Unit = get("unit")
+                .parse()
+                .map_err(|e: String| err(line, "unit", e))?;
+            match unit {
+                None => unit = Some(u),
+                Some(prev) if prev != u => {
+                    return Err(err(line, "unit", "unit differs from earlier rows".into()))
+                }
+                _ => {}
+            }
+            let d: Date = get("effective_from")
+                .parse()
+                .map_err(|e: String| err(line, "effective_from", e))?;
+            match effective {
+                None => effective = Some(d),
+                Some(prev) if prev != d => {
+                    return Err(err(
+                        line,
+                        "effective_from",
+                        format!("{d} differs from {prev} on earlier rows (one date per card)"),
+                    ))
+                }
+                _ => {}
+            }
+            let mut rates = BTreeMap::new();
+            for &c in &columns {
+                let cell = get(c.header());
+                if cell.is_empty() || cell.eq_ignore_ascii_case("n/a") {
+                    continue;
+                }
+                let a = Amount::parse(cell).map_err(|e| err(line, c.header(), e.to_string()))?;
+                if a.micros() < 0 {
+                    return Err(err(line, c.header(), format!("rate `{cell}` is negative")));
+                }
+                if let Some((_, frac)) = cell.split_once('.') {
+                    decimals = decimals.max(frac.len() as u32);
+                }
+                rates.insert(c, a);
+            }
+            let source = get("source").to_string();
+            let upper = source.to_ascii_uppercase();
+            if upper.starts_with("EXAMPLE") {
+                provenance = Provenance::Example;
+            } else if upper.starts_with("PARTIAL") && provenance == Provenance::Complete {
+                provenance = Provenance::Partial;
+            }
+            markets.push(Market {
+                name: market.to_string(),
+                calling_codes: codes,
+                rates,
+                source,
+                line,
+            });
+        }
+        let (Some(currency), Some(unit), Some(effective_from)) = (currency, unit, effective) else {
+            return Err(err(2, "-", "the card has no market rows".into()));
+        };
+        let other = markets
+            .iter()
+            .position(|m| m.name.eq_ignore_ascii_case("other"));
+        let max_prefix_len = prefixes.keys().map(String::len).max().unwrap_or(0);
+        Ok(RateCard {
+            name: name.to_string(),
+            currency,
+            unit,
+            effective_from,
+            provenance,
+            columns,
+            decimals: decimals.clamp(2, 6),
+            markets,
+            origin: "embedded".into(),
+            prefixes,
+            max_prefix_len,
+            other,
+        })
+    }
+
+    /// The market of a phone number (or bare calling code) by longest prefix: `+1 876 …` is
+    /// Jamaica's "Rest of Latin America", `+1 212 …` is "North America". Numbers that match no
+    /// prefix fall into `Other`, except on a partial card, where that would silently misprice
+    /// a market the card simply does not list.
+    pub fn market_for_number(&self, number: &str) -> Result<&Market, PricingError> {
+        let digits = normalize_number(number)?;
+        let top = self.max_prefix_len.min(digits.len());
+        for k in (1..=top).rev() {
+            if let Some(&i) = self.prefixes.get(&digits[..k]) {
+                return Ok(&self.markets[i]);
+            }
+        }
+        if self.provenance == Provenance::Partial {
+            return Err(PricingError::NotCovered {
+                card: self.name.clone(),
+                number: digits,
+            });
+        }
+        match self.other {
+            Some(i) => Ok(&self.markets[i]),
+            None => Err(PricingError::NoMarket {
+                card: self.name.clone(),
+                number: digits,
+            }),
+        }
+    }
+
+    /// A market by its name in this card (case-insensitive).
+    pub fn market_by_name(&self, name: &str) -> Option<&Market> {
+        let name = name.trim();
+        self.markets
+            .iter()
+            .find(|m| m.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Resolves what a user typed as a market: a market name of this card (`Indonesia`,
+    /// `Rest of Africa`), an ISO country code (`ID`), a country name (`Jamaica`), or a calling
+    /// code / number (`62`, `+1876`).
+    pub fn resolve_market(&self, spec: &str) -> Result<&Market, PricingError> {
+        if let Some(m) = self.market_by_name(spec) {
+            return Ok(m);
+        }
+        let prefix = if spec.len() == 2 && spec.bytes().all(|b| b.is_ascii_alphabetic()) {
+            countries::prefix_of_iso(spec)
+        } else {
+            countries::prefix_of_name(spec)
+        };
+        if let Some(p) = prefix {
+            return self.market_for_number(p);
+        }
+        let t = spec.trim().trim_start_matches('+');
+        if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+            return self.market_for_number(t);
+        }
+        Err(PricingError::UnknownMarket {
+            spec: spec.to_string(),
+            card: self.name.clone(),
+            known: self
+                .markets
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+
+    pub fn has_column(&self, c: RateColumn) -> bool {
+        self.columns.contains(&c)
+    }
+
+    /// Whether this card can price `model`, and if not why.
+    pub fn check_supports(&self, model: PricingModelId) -> Result<(), PricingError> {
+        let fail = |reason: String| {
+            Err(PricingError::Incompatible {
+                card: self.name.clone(),
+                model,
+                reason,
+            })
+        };
+        if self.unit != model.unit() {
+            return fail(format!(
+                "the card is {} but the model charges {}",
+                self.unit.card_name(),
+                model.unit().card_name()
+            ));
+        }
+        let needed: &[RateColumn] = match model {
+            PricingModelId::TemplateEra => &[RateColumn::Template],
+            PricingModelId::Cbp2022 => &[RateColumn::BusinessInitiated, RateColumn::UserInitiated],
+            _ => &[RateColumn::Marketing],
+        };
+        for c in needed {
+            if !self.has_column(*c) {
+                return fail(format!("it has no `{c}` column"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The amount, in this card's currency, printed with the card's precision.
+    pub fn fmt_amount(&self, a: Amount) -> String {
+        a.format(self.decimals)
+    }
+
+    /// A one-line warning for example and partial cards, to print next to any estimate.
+    pub fn caveat(&self) -> Option<String> {
+        match self.provenance {
+            Provenance::Complete => None,
+            Provenance::Partial => Some(format!(
+                "rate card `{}` is PARTIAL: only {} markets are known",
+                self.name,
+                self.markets.len()
+            )),
+            Provenance::Example => Some(format!(
+                "rate card `{}` is an EXAMPLE built from fragments, not a published Meta card",
+                self.name
+            )),
+        }
+    }
+}
+
+fn normalize_number(number: &str) -> Result<String, PricingError> {
+    let t = number.trim();
+    let t = t.strip_prefix('+').unwrap_or(t);
+    if t.is_empty() || t.len() > 20 || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(PricingError::BadNumber(number.to_string()));
+    }
+    Ok(t.to_string())
+}
+
+/// The cards shipped with the binary (`data/rates/*.csv`).
+pub const EMBEDDED_CARDS: &[(&str, &str)] = &[
+    (
+        "template-era-example",
+        include_str!("../../data/rates/template-era-example.csv"),
+    ),
+    (
+        "cbp-2022-eur",
+        include_str!("../../data/rates/cbp-2022-eur.csv"),
+    ),
+    (
+        "cbp-2024-10",
+        include_str!("../../data/rates/cbp-2024-10.csv"),
+    ),
+    (
+        "pmp-2025-07",
+        include_str!("../../data/rates/pmp-2025-07.csv"),
+    ),
+    (
+        "pmp-2025-10-inr",
+        include_str!("../../data/rates/pmp-2025-10-inr.csv"),
+    ),
+    (
+        "pmp-2026-01",
+        include_str!("../../data/rates/pmp-2026-01.csv"),
+    ),
+    (
+        "pmp-2026-07-eur",
+        include_str!("../../data/rates/pmp-2026-07-eur.csv"),
+    ),
+    (
+        "pmp-2026-10",
+        include_str!("../../data/rates/pmp-2026-10.csv"),
+    ),
+];
+
+/// A set of rate cards by name: the embedded ones plus any the user loads (a user card with an
+/// embedded card's name replaces it).
+#[derive(Clone, Debug, Default)]
+pub struct RateBook {
+    cards: BTreeMap<String, RateCard>,
+}
+
+impl RateBook {
+    /// An empty book (tests, or users who want only their own cards).
+    pub fn empty() -> RateBook {
+        RateBook::default()
+    }
+
+    /// The embedded cards. They are validated by the test suite, so a failure here is a build
+    /// defect; it is still reported as an error rather than a panic.
+    pub fn embedded() -> Result<RateBook, PricingError> {
+        let mut book = RateBook::empty();
+        for (name, text) in EMBEDDED_CARDS {
+            book.insert(RateCard::from_csv(name, text)?);
+        }
+        Ok(book)
+    }
+
+    /// Adds or replaces a card.
+    pub fn insert(&mut self, card: RateCard) {
+        self.cards.insert(card.name.clone(), card);
+    }
+
+    pub fn get(&self, name: &str) -> Result<&RateCard, PricingError> {
+        self.cards
+            .get(name.trim())
+            .ok_or_else(|| PricingError::UnknownCard {
+                name: name.to_string(),
+                known: self.names().join(", "),
+            })
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.cards.keys().map(String::as_str).collect()
+    }
+
+    pub fn cards(&self) -> impl Iterator<Item = &RateCard> {
+        self.cards.values()
+    }
+
+    /// Cards able to price `model` in `currency` (or, with no currency given, in USD if any
+    /// such card exists, else in any currency: Meta's reference currency is USD, but the only
+    /// 2022 card we have is in EUR).
+    fn candidates(&self, model: PricingModelId, currency: Option<&str>) -> Vec<&RateCard> {
+        let ok: Vec<&RateCard> = self
+            .cards
+            .values()
+            .filter(|c| c.check_supports(model).is_ok())
+            .collect();
+        match currency {
+            Some(cur) => ok
+                .into_iter()
+                .filter(|c| c.currency.eq_ignore_ascii_case(cur))
+                .collect(),
+            None => {
+                let usd: Vec<&RateCard> =
+                    ok.iter().copied().filter(|c| c.currency == "USD").collect();
+                if usd.is_empty() {
+                    ok
+                } else {
+                    usd
+                }
+            }
+        }
+    }
+
+    /// The card in effect on `date` for `model`: the latest compatible card whose effective
+    /// date is on or before `date`. On the same date a complete card beats a partial one,
+    /// which beats an example; then the name decides, so the choice is deterministic.
+    pub fn select(
+        &self,
+        model: PricingModelId,
+        date: Date,
+        currency: Option<&str>,
+    ) -> Result<&RateCard, PricingError> {
+        let all = self.candidates(model, currency);
+        all.iter()
+            .copied()
+            .filter(|c| c.effective_from <= date)
+            .max_by_key(|c| {
+                (
+                    c.effective_from,
+                    std::cmp::Reverse(c.provenance),
+                    std::cmp::Reverse(c.name.clone()),
+                )
+            })
+            .ok_or_else(|| PricingError::NoCard {
+                model,
+                date,
+                currency: currency.map(|c| format!(" in {c}")).unwrap_or_default(),
+                known: if all.is_empty() {
+                    "none".into()
+                } else {
+                    all.iter()
+                        .map(|c| format!("{} (from {})", c.name, c.effective_from))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+            })
+    }
+
+    /// The date a quick estimate for `model` uses when the user gives none: the effective date
+    /// of the newest card that falls inside the model's period, or the model's first day.
+    pub fn default_date(&self, model: PricingModelId, currency: Option<&str>) -> Date {
+        self.candidates(model, currency)
+            .iter()
+            .map(|c| c.effective_from)
+            .filter(|d| model.ends().is_none_or(|end| *d < end))
+            .max()
+            .map(|d| d.max(model.starts()))
+            .unwrap_or_else(|| model.starts())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn book() -> RateBook {
+        RateBook::embedded().expect("embedded cards are valid")
+    }
+
+    #[test]
+    fn embedded_cards_load() {
+        let b = book();
+        assert_eq!(b.names().len(), EMBEDDED_CARDS.len());
+        let c = b.get("pmp-2026-01").unwrap();
+        assert_eq!(c.markets.len(), 32);
+        assert_eq!(c.currency, "USD");
+        assert_eq!(c.decimals, 4);
+        assert_eq!(c.provenance, Provenance::Complete);
+        assert_eq!(
+            b.get("pmp-2025-07").unwrap().provenance,
+            Provenance::Partial
+        );
+        assert_eq!(
+            b.get("template-era-example").unwrap().provenance,
+            Provenance::Example
+        );
+        assert_eq!(b.get("pmp-2026-10").unwrap().markets.len(), 47);
+    }
+
+    #[test]
+    fn errors_name_line_and_field() {
+        let text = "market,calling_codes,marketing,currency,unit,effective_from\n\
+                    A,1,0.1,USD,per_message,2026-01-01\n\
+                    B,2,abc,USD,per_message,2026-01-01\n";
+        let e = RateCard::from_csv("t.csv", text).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.csv:3: field `marketing`: `abc` is not a decimal number (expected digits with an optional `.` and sign)"
+        );
+        let dup = "market,calling_codes,marketing,currency,unit,effective_from\n\
+                   A,1 44,0.1,USD,per_message,2026-01-01\n\
+                   B,44,0.2,USD,per_message,2026-01-01\n";
+        let e = RateCard::from_csv("d", dup).unwrap_err().to_string();
+        assert!(e.starts_with("d:3: field `calling_codes`"), "{e}");
+        let unknown = "market,calling_codes,marketting,currency,unit,effective_from\n";
+        let e = RateCard::from_csv("u", unknown).unwrap_err().to_string();
+        assert!(
+            e.starts_with("u:1: field `marketting`: unknown column"),
+            "{e}"
+        );
+        let mixed = "market,calling_codes,marketing,currency,unit,effective_from\n\
+                     A,1,0.1,USD,per_message,2026-01-01\n\
+                     B,2,0.1,EUR,per_message,2026-01-01\n";
+        let e = RateCard::from_csv("m", mixed).unwrap_err().to_string();
+        assert!(e.starts_with("m:3: field `currency`"), "{e}");
+        let short = "market,calling_codes,marketing,currency,unit,effective_from\nA,1,0.1,USD\n";
+        let e = RateCard::from_csv("s", short).unwrap_err().to_string();
+        assert!(e.starts_with("s:2:"), "{e}");
+        let neg = "market,calling_codes,marketing,currency,unit,effective_from\nA,1,-0.1,USD,per_message,2026-01-01\n";
+        assert!(RateCard::from_csv("n", neg).is_err());
+        let empty = "market,calling_codes,marketing,currency,unit,effective_from\n";
+        assert!(RateCard::from_csv("e", empty).is_err());
+    }
+
+    #[test]
+    fn longest_prefix_and_nanp_exceptions() {
+        let b = book();
+        let c = b.get("pmp-2026-01").unwrap();
+        let m = |n: &str| c.market_for_number(n).unwrap().name.clone();
+        assert_eq!(m("12125550100"), "North America");
+        assert_eq!(m("+18765550100"), "Rest of Latin America"); // Jamaica
+        assert_eq!(m("18095550100"), "Rest of Latin America"); // Dominican Republic
+        assert_eq!(m("17875550100"), "Rest of Latin America"); // Puerto Rico
+        assert_eq!(m("12425550100"), "North America"); // Bahamas: not an exception in Meta's table
+        assert_eq!(m("6281234567890"), "Indonesia");
+        assert_eq!(m("2348012345678"), "Nigeria"); // 234, not 23x of Rest of Africa
+        assert_eq!(m("85291234567"), "Rest of Asia Pacific");
+        assert_eq!(m("2637712345678"), "Rest of Africa"); // Zimbabwe joined in 2025-10
+        assert_eq!(m("35312345678"), "Rest of Western Europe");
+        assert_eq!(m("81312345678"), "Rest of Asia Pacific");
+        assert_eq!(m("9991234"), "Other");
+        assert!(matches!(
+            c.market_for_number("12a"),
+            Err(PricingError::BadNumber(_))
+        ));
+        // Zimbabwe was "Other" on the 2024 card.
+        let old = b.get("cbp-2024-10").unwrap();
+        assert_eq!(old.market_for_number("263771234567").unwrap().name, "Other");
+    }
+
+    #[test]
+    fn shared_codes_and_splits() {
+        let b = book();
+        let jan = b.get("pmp-2026-01").unwrap();
+        let oct = b.get("pmp-2026-10").unwrap();
+        // +7: Russia, Kazakhstan carved out on the 2026-10 card only.
+        assert_eq!(jan.market_for_number("77012345678").unwrap().name, "Russia");
+        assert_eq!(
+            oct.market_for_number("77012345678").unwrap().name,
+            "Kazakhstan"
+        );
+        assert_eq!(oct.market_for_number("74951234567").unwrap().name, "Russia");
+        // Hong Kong left Rest of Asia Pacific in 2026.
+        assert_eq!(
+            oct.market_for_number("85291234567").unwrap().name,
+            "Hong Kong"
+        );
+        assert_eq!(
+            oct.market_for_number("21261234567").unwrap().name,
+            "Morocco"
+        );
+        assert_eq!(
+            jan.market_for_number("21261234567").unwrap().name,
+            "Rest of Africa"
+        );
+    }
+
+    #[test]
+    fn partial_card_refuses_instead_of_guessing() {
+        let b = book();
+        let c = b.get("pmp-2025-07").unwrap();
+        assert_eq!(
+            c.market_for_number("5491112345678").unwrap().name,
+            "Argentina"
+        );
+        assert!(matches!(
+            c.market_for_number("919812345678"),
+            Err(PricingError::NotCovered { .. })
+        ));
+        assert_eq!(c.market_by_name("other").unwrap().name, "Other");
+    }
+
+    #[test]
+    fn resolve_market_specs() {
+        let b = book();
+        let c = b.get("pmp-2026-01").unwrap();
+        let r = |s: &str| c.resolve_market(s).unwrap().name.clone();
+        assert_eq!(r("ID"), "Indonesia");
+        assert_eq!(r("indonesia"), "Indonesia");
+        assert_eq!(r("62"), "Indonesia");
+        assert_eq!(r("+62"), "Indonesia");
+        assert_eq!(r("JM"), "Rest of Latin America");
+        assert_eq!(r("US"), "North America");
+        assert_eq!(r("Rest of Africa"), "Rest of Africa");
+        assert_eq!(r("JP"), "Rest of Asia Pacific");
+        assert!(matches!(
+            c.resolve_market("Atlantis"),
+            Err(PricingError::UnknownMarket { .. })
+        ));
+    }
+
+    #[test]
+    fn selection_by_date_and_boundaries() {
+        let b = book();
+        let d = |s: &str| s.parse::<Date>().unwrap();
+        let pick = |m: PricingModelId, s: &str, cur: Option<&str>| {
+            b.select(m, d(s), cur).map(|c| c.name.clone())
+        };
+        use PricingModelId::*;
+        assert_eq!(pick(Pmp2025_07, "2025-12-31", None).unwrap(), "pmp-2025-07");
+        assert_eq!(pick(Pmp2025_07, "2026-01-01", None).unwrap(), "pmp-2026-01");
+        assert_eq!(pick(Pmp2026_10, "2026-09-30", None).unwrap(), "pmp-2026-01");
+        assert_eq!(pick(Pmp2026_10, "2026-10-01", None).unwrap(), "pmp-2026-10");
+        assert_eq!(
+            pick(Pmp2025_07, "2026-07-01", Some("EUR")).unwrap(),
+            "pmp-2026-07-eur"
+        );
+        assert!(pick(Pmp2025_07, "2026-06-30", Some("EUR")).is_err());
+        assert_eq!(
+            pick(Pmp2025_07, "2025-10-01", Some("INR")).unwrap(),
+            "pmp-2025-10-inr"
+        );
+        assert!(pick(Pmp2025_07, "2025-06-30", None).is_err());
+        assert_eq!(pick(Cbp2023, "2024-10-01", None).unwrap(), "cbp-2024-10");
+        assert!(pick(Cbp2023, "2024-09-30", None).is_err());
+        assert_eq!(pick(Cbp2022, "2022-02-01", None).unwrap(), "cbp-2022-eur");
+        assert_eq!(
+            pick(TemplateEra, "2020-01-01", None).unwrap(),
+            "template-era-example"
+        );
+        assert_eq!(b.default_date(Pmp2025_07, None), d("2026-01-01"));
+        assert_eq!(b.default_date(Cbp2023, None), d("2024-10-01"));
+        assert_eq!(b.default_date(Pmp2026_10, None), d("2026-10-01"));
+        assert_eq!(b.default_date(Cbp2022, None), d("2022-02-01"));
+    }
+
+    #[test]
+    fn compatibility() {
+        let b = book();
+        assert!(b
+            .get("cbp-2024-10")
+            .unwrap()
+            .check_supports(PricingModelId::Pmp2025_07)
+            .is_err());
+        assert!(b
+            .get("pmp-2026-01")
+            .unwrap()
+            .check_supports(PricingModelId::Cbp2023)
+            .is_err());
+        assert!(b
+            .get("pmp-2026-01")
+            .unwrap()
+            .check_supports(PricingModelId::TemplateEra)
+            .is_err());
+        assert!(b
+            .get("cbp-2024-10")
+            .unwrap()
+            .check_supports(PricingModelId::Cbp2022)
+            .is_err());
+        assert!(b
+            .get("cbp-2022-eur")
+            .unwrap()
+            .check_supports(PricingModelId::Cbp2022)
+            .is_ok());
+    }
+}

@@ -1,0 +1,366 @@
+//! The ledger: every charge the pricer makes on delivery.
+//!
+//! A load test delivers millions of messages, so the ledger keeps two things:
+//! - **exact totals** by (model, category, market, pricing type, currency), never truncated;
+//! - the **most recent lines** up to a capacity, plus counters saying how many lines there were
+//!   in all and how many fell out of the window. Nothing is lost silently: if
+//!   `lines_dropped > 0`, the totals are still complete and the snapshot says the line list is
+//!   not.
+//!
+//! A consumer that needs every line calls [`Ledger::drain_lines`] regularly (the lines it takes
+//! are counted as `lines_drained`, not dropped).
+
+use super::money::Amount;
+use super::types::{Category, PricingModelId, PricingType, Unit};
+use crate::clock::SimTime;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+
+/// One delivered message as billed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerLine {
+    /// 1-based sequence number of the line in this ledger.
+    pub seq: u64,
+    /// Instant of delivery, microseconds since the epoch.
+    pub at_us: u64,
+    pub message_key: u64,
+    pub waba_id: u64,
+    pub phone_number_id: u64,
+    pub model: PricingModelId,
+    pub card: String,
+    pub unit: Unit,
+    /// The billed category (the webhook's `pricing.category`).
+    pub category: Category,
+    /// What the business sent (template category or `service`).
+    pub message_category: Category,
+    pub market: String,
+    #[serde(rename = "type")]
+    pub pricing_type: PricingType,
+    pub billable: bool,
+    /// CBP: true on the message that opened (and paid for) its conversation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub opened_conversation: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    /// Platform (Meta) cost of this line.
+    pub amount: Amount,
+    /// What the BSP bills for this line.
+    pub bsp_price: Amount,
+    pub currency: String,
+    /// Set when the message could not be priced (unknown market, missing rate cell): the
+    /// amount is then zero and the reason is kept here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unpriced: Option<String>,
+}
+
+/// Key of the exact totals.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TotalKey {
+    pub model: PricingModelId,
+    pub category: Category,
+    pub market: String,
+    pub pricing_type: PricingType,
+    pub currency: String,
+}
+
+/// Sums for one key.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotalValue {
+    /// Delivered messages.
+    pub messages: u64,
+    /// Charged units: messages under per-message models, conversations opened under CBP.
+    pub units: u64,
+    pub amount: Amount,
+    pub bsp_price: Amount,
+    /// Messages that could not be priced (counted in `messages`, not in `amount`).
+    pub unpriced: u64,
+}
+
+impl TotalValue {
+    fn add(&mut self, line: &LedgerLine) {
+        self.messages += 1;
+        if line.unit == Unit::Message || line.opened_conversation {
+            self.units += 1;
+        }
+        self.amount = self.amount.plus(line.amount);
+        self.bsp_price = self.bsp_price.plus(line.bsp_price);
+        if line.unpriced.is_some() {
+            self.unpriced += 1;
+        }
+    }
+}
+
+/// One row of [`LedgerSnapshot::totals`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotalRow {
+    pub model: PricingModelId,
+    pub unit: Unit,
+    pub category: Category,
+    pub market: String,
+    #[serde(rename = "type")]
+    pub pricing_type: PricingType,
+    pub currency: String,
+    pub messages: u64,
+    pub units: u64,
+    pub amount: Amount,
+    pub bsp_price: Amount,
+    pub margin: Amount,
+    #[serde(default)]
+    pub unpriced: u64,
+}
+
+/// Grand totals for one currency.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrencyTotal {
+    pub messages: u64,
+    pub units: u64,
+    pub amount: Amount,
+    pub bsp_price: Amount,
+    pub margin: Amount,
+    pub unpriced: u64,
+}
+
+/// The serialisable view of a ledger (served at `GET /_sim/ledger`, embedded in reports).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerSnapshot {
+    /// Lines ever recorded.
+    pub lines_total: u64,
+    /// Lines still in `recent`.
+    pub lines_kept: u64,
+    /// Lines taken out by `drain_lines`.
+    pub lines_drained: u64,
+    /// Lines that fell out of the bounded window: if non-zero, `recent` is incomplete (the
+    /// totals are not).
+    pub lines_dropped: u64,
+    pub unpriced_lines: u64,
+    pub by_currency: BTreeMap<String, CurrencyTotal>,
+    pub totals: Vec<TotalRow>,
+    pub recent: Vec<LedgerLine>,
+}
+
+/// See the module documentation.
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    totals: BTreeMap<TotalKey, TotalValue>,
+    recent: VecDeque<LedgerLine>,
+    capacity: usize,
+    lines_total: u64,
+    lines_drained: u64,
+    lines_dropped: u64,
+    unpriced_lines: u64,
+}
+
+/// Default number of recent lines kept.
+pub const DEFAULT_LEDGER_LINES: usize = 10_000;
+
+impl Default for Ledger {
+    fn default() -> Self {
+        Ledger::with_capacity(DEFAULT_LEDGER_LINES)
+    }
+}
+
+impl Ledger {
+    /// A ledger keeping at most `capacity` recent lines (0 keeps totals only).
+    pub fn with_capacity(capacity: usize) -> Ledger {
+        Ledger {
+            totals: BTreeMap::new(),
+            recent: VecDeque::new(),
+            capacity,
+            lines_total: 0,
+            lines_drained: 0,
+            lines_dropped: 0,
+            unpriced_lines: 0,
+        }
+    }
+
+    /// Records a line; its `seq` is assigned here.
+    pub fn record(&mut self, mut line: LedgerLine) -> u64 {
+        self.lines_total += 1;
+        line.seq = self.lines_total;
+        if line.unpriced.is_some() {
+            self.unpriced_lines += 1;
+        }
+        let key = TotalKey {
+            model: line.model,
+            category: line.category,
+            market: line.market.clone(),
+            pricing_type: line.pricing_type,
+            currency: line.currency.clone(),
+        };
+        self.totals.entry(key).or_default().add(&line);
+        if self.capacity == 0 {
+            self.lines_dropped += 1;
+        } else {
+            if self.recent.len() == self.capacity {
+                self.recent.pop_front();
+                self.lines_dropped += 1;
+            }
+            self.recent.push_back(line);
+        }
+        self.lines_total
+    }
+
+    /// Takes the recent lines out (oldest first), e.g. to stream them to a file.
+    pub fn drain_lines(&mut self) -> Vec<LedgerLine> {
+        let v: Vec<LedgerLine> = self.recent.drain(..).collect();
+        self.lines_drained += v.len() as u64;
+        v
+    }
+
+    pub fn lines_total(&self) -> u64 {
+        self.lines_total
+    }
+    pub fn lines_dropped(&self) -> u64 {
+        self.lines_dropped
+    }
+    pub fn unpriced_lines(&self) -> u64 {
+        self.unpriced_lines
+    }
+    pub fn recent(&self) -> impl Iterator<Item = &LedgerLine> {
+        self.recent.iter()
+    }
+    pub fn totals(&self) -> &BTreeMap<TotalKey, TotalValue> {
+        &self.totals
+    }
+
+    /// Sum of platform cost in `currency`.
+    pub fn total_amount(&self, currency: &str) -> Amount {
+        self.totals
+            .iter()
+            .filter(|(k, _)| k.currency == currency)
+            .fold(Amount::ZERO, |acc, (_, v)| acc.plus(v.amount))
+    }
+
+    pub fn snapshot(&self) -> LedgerSnapshot {
+        let mut by_currency: BTreeMap<String, CurrencyTotal> = BTreeMap::new();
+        let totals = self
+            .totals
+            .iter()
+            .map(|(k, v)| {
+                let c = by_currency.entry(k.currency.clone()).or_default();
+                c.messages += v.messages;
+                c.units += v.units;
+                c.amount = c.amount.plus(v.amount);
+                c.bsp_price = c.bsp_price.plus(v.bsp_price);
+                c.margin = c.bsp_price.minus(c.amount);
+                c.unpriced += v.unpriced;
+                TotalRow {
+                    model: k.model,
+                    unit: k.model.unit(),
+                    category: k.category,
+                    market: k.market.clone(),
+                    pricing_type: k.pricing_type,
+                    currency: k.currency.clone(),
+                    messages: v.messages,
+                    units: v.units,
+                    amount: v.amount,
+                    bsp_price: v.bsp_price,
+                    margin: v.bsp_price.minus(v.amount),
+                    unpriced: v.unpriced,
+                }
+            })
+            .collect();
+        LedgerSnapshot {
+            lines_total: self.lines_total,
+            lines_kept: self.recent.len() as u64,
+            lines_drained: self.lines_drained,
+            lines_dropped: self.lines_dropped,
+            unpriced_lines: self.unpriced_lines,
+            by_currency,
+            totals,
+            recent: self.recent.iter().cloned().collect(),
+        }
+    }
+}
+
+impl Serialize for Ledger {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.snapshot().serialize(s)
+    }
+}
+
+/// Builds a line; used by the pricer and by tests.
+pub(crate) fn line_at(at: SimTime) -> LedgerLine {
+    LedgerLine {
+        seq: 0,
+        at_us: at.as_micros(),
+        message_key: 0,
+        waba_id: 0,
+        phone_number_id: 0,
+        model: PricingModelId::Pmp2025_07,
+        card: String::new(),
+        unit: Unit::Message,
+        category: Category::Marketing,
+        message_category: Category::Marketing,
+        market: String::new(),
+        pricing_type: PricingType::Regular,
+        billable: true,
+        opened_conversation: false,
+        conversation_id: None,
+        amount: Amount::ZERO,
+        bsp_price: Amount::ZERO,
+        currency: "USD".into(),
+        unpriced: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(market: &str, amount: i64) -> LedgerLine {
+        let mut l = line_at(SimTime(5));
+        l.market = market.into();
+        l.amount = Amount(amount);
+        l.bsp_price = Amount(amount + 1_000);
+        l
+    }
+
+    #[test]
+    fn totals_stay_exact_when_lines_drop() {
+        let mut ledger = Ledger::with_capacity(2);
+        for i in 0..5 {
+            ledger.record(line(
+                if i % 2 == 0 { "Indonesia" } else { "Brazil" },
+                41_100,
+            ));
+        }
+        let s = ledger.snapshot();
+        assert_eq!(s.lines_total, 5);
+        assert_eq!(s.lines_kept, 2);
+        assert_eq!(s.lines_dropped, 3);
+        assert_eq!(s.recent[0].seq, 4);
+        assert_eq!(s.by_currency["USD"].amount, Amount(205_500));
+        assert_eq!(s.by_currency["USD"].margin, Amount(5_000));
+        assert_eq!(s.totals.len(), 2);
+        assert_eq!(s.totals[0].market, "Brazil");
+        assert_eq!(s.totals[0].messages, 2);
+        assert_eq!(ledger.total_amount("USD"), Amount(205_500));
+    }
+
+    #[test]
+    fn drain_is_not_drop() {
+        let mut ledger = Ledger::with_capacity(10);
+        ledger.record(line("Brazil", 1));
+        ledger.record(line("Brazil", 1));
+        assert_eq!(ledger.drain_lines().len(), 2);
+        let s = ledger.snapshot();
+        assert_eq!((s.lines_drained, s.lines_dropped, s.lines_kept), (2, 0, 0));
+        assert_eq!(s.totals[0].messages, 2);
+    }
+
+    #[test]
+    fn zero_capacity_counts_everything_as_dropped_and_serializes() {
+        let mut ledger = Ledger::with_capacity(0);
+        let mut l = line("Other", 0);
+        l.unpriced = Some("no rate".into());
+        ledger.record(l);
+        let json = serde_json::to_value(&ledger).unwrap();
+        assert_eq!(json["lines_dropped"], 1);
+        assert_eq!(json["unpriced_lines"], 1);
+        assert_eq!(json["totals"][0]["type"], "regular");
+        assert_eq!(json["totals"][0]["amount"], "0.00");
+        let back: LedgerSnapshot = serde_json::from_value(json).unwrap();
+        assert_eq!(back, ledger.snapshot());
+    }
+}
