@@ -1,1 +1,97 @@
-fn main() {}
+//! Criterion benches of the engine's send path (no HTTP): what one accepted template send,
+//! one throttled send and the wire parsing cost.
+
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use wabasim::clock::SimTime;
+use wabasim::engine::config::RulesConfig;
+use wabasim::engine::ids::{BusinessId, PhoneNumberId, WaId};
+use wabasim::engine::message::Outbound;
+use wabasim::engine::templates::{TemplateParam, TemplateSend};
+use wabasim::engine::{Effects, Engine};
+use wabasim::scenario::Scenario;
+
+const BIZ: BusinessId = BusinessId(100000000000001);
+const PHONE: PhoneNumberId = PhoneNumberId(106540352242922);
+
+fn engine(mps: u32) -> Engine {
+    let s = Scenario::default_world();
+    let rules = RulesConfig {
+        throughput_mps: mps,
+        log_capacity_per_number: 10_000,
+        ..RulesConfig::default()
+    };
+    Engine::new(&s.world(), rules, 1, SimTime::from_secs(1_760_000_000)).unwrap()
+}
+
+fn promo(to: u64) -> Outbound {
+    Outbound::template(
+        WaId(to),
+        TemplateSend {
+            name: "promo_diskon".into(),
+            language: "id".into(),
+            header: vec![],
+            body: vec![TemplateParam {
+                name: None,
+                text: Some("Ayu".into()),
+            }],
+        },
+    )
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("engine");
+    g.throughput(Throughput::Elements(1));
+
+    // Accepted sends to ever-new recipients at 1 µs spacing (throughput limit out of the way).
+    let e = engine(2_000_000);
+    let mut fx = Effects::default();
+    let mut i = 0u64;
+    let msgs: Vec<Outbound> = (0..100_000).map(|k| promo(6281300000000 + k)).collect();
+    g.bench_function("send_accepted", |b| {
+        b.iter(|| {
+            i += 1;
+            let now = SimTime::from_secs(1_760_000_000).plus(i);
+            let r = e.send(now, BIZ, PHONE, &msgs[(i % 100_000) as usize], &mut fx);
+            fx.clear();
+            black_box(r).ok();
+        })
+    });
+
+    // Sends refused by the throughput limiter (the cheapest path that still takes the lock).
+    let e = engine(1);
+    let now = SimTime::from_secs(1_760_000_000);
+    let m = promo(6281300000001);
+    let _ = e.send(now, BIZ, PHONE, &m, &mut fx);
+    g.bench_function("send_throttled", |b| {
+        b.iter(|| {
+            let r = e.send(now, BIZ, PHONE, &m, &mut fx);
+            black_box(r).err();
+        })
+    });
+
+    // The full lifecycle: send + delivered + read timers fired.
+    g.bench_function("lifecycle_send_deliver_read", |b| {
+        b.iter_batched(
+            || engine(2_000_000),
+            |e| {
+                let mut fx = Effects::default();
+                for k in 0..1_000u64 {
+                    let now = SimTime::from_secs(1_760_000_000).plus(k * 10);
+                    let _ = e.send(now, BIZ, PHONE, &msgs[k as usize], &mut fx);
+                }
+                e.handle_timeouts(SimTime::from_secs(1_760_100_000), &mut fx);
+                black_box(fx.events.len())
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+
+    let body = br#"{"messaging_product":"whatsapp","recipient_type":"individual","to":"6281300000001","type":"template","template":{"name":"promo_diskon","language":{"code":"id"},"components":[{"type":"body","parameters":[{"type":"text","text":"Ayu"}]}]}}"#;
+    c.bench_function("wire/parse_template_send", |b| {
+        b.iter(|| black_box(wabasim::server::wire::parse_messages(black_box(body)).is_ok()))
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -19,6 +19,13 @@ pub fn main(cli: Cli) -> i32 {
         .with_writer(std::io::stderr)
         .try_init();
     match cli.command {
+        Command::Cost(args) => match crate::pricing::cli::run_cost(&args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e}");
+                EXIT_USAGE
+            }
+        },
         Command::Validate { scenario } => match Scenario::load(&scenario) {
             Ok(s) => {
                 println!(

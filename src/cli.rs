@@ -20,6 +20,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the mock WhatsApp Cloud API server.
     Serve(ServeArgs),
+    /// Estimate what messages cost under a pricing model (quick form or a plan file).
+    Cost(crate::pricing::cli::CostArgs),
     /// Check a scenario file and report the first problem with file, line and field.
     Validate {
         /// The scenario file.

@@ -122,15 +122,29 @@ pub async fn start(
         plan.clock.now(),
     )
     .map_err(|e| format!("scenario: {e}"))?;
+    plan.webhooks
+        .validate()
+        .map_err(|e| format!("webhooks: {e}"))?;
     if plan.webhooks.url.is_some() {
-        webhooks::verify_endpoint(&plan.webhooks)
-            .await
-            .map_err(|e| format!("webhook verification failed: {e}"))?;
+        webhooks::verify_endpoint(&plan.webhooks).await?;
     }
-    let (outbox, _dispatcher) = webhooks::start(plan.webhooks.clone(), plan.clock.clone());
+    // One shutdown signal for the HTTP server and the webhook dispatcher.
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let mut rx2 = rx.clone();
+    let mut rx1 = rx;
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = tx.send(true);
+    });
+    let (outbox, _dispatcher) =
+        webhooks::start_with_shutdown(plan.webhooks.clone(), plan.clock.clone(), async move {
+            let _ = rx2.wait_for(|v| *v).await;
+        });
     let state = AppState::new(Arc::new(engine), plan.clock.clone(), outbox, plan.server);
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tokio::spawn(server::run(listener, state.clone(), shutdown));
+    tokio::spawn(server::run(listener, state.clone(), async move {
+        let _ = rx1.wait_for(|v| *v).await;
+    }));
     Ok(Running { addr, state })
 }
 
