@@ -21,7 +21,7 @@ impl Rate {
     pub fn per_second(per_second: u32) -> Rate {
         let per_second = per_second.max(1);
         Rate {
-            interval: 1_000_000 / per_second as u64,
+            interval: (1_000_000 / per_second as u64).max(1),
             burst: per_second,
         }
     }

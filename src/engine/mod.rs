@@ -192,6 +192,8 @@ struct NumberShard {
     rng: Pcg64Mcg,
     counters: NumberCounters,
     last_sweep: SimTime,
+    /// Latest instant seen by this shard: `now` never goes backwards inside it.
+    latest: SimTime,
 }
 
 struct WabaShard {
@@ -376,6 +378,7 @@ impl Engine {
                         rng: Pcg64Mcg::seed_from_u64(seed ^ p.id.0.rotate_left(17)),
                         counters: NumberCounters::default(),
                         last_sweep: now,
+                        latest: now,
                     };
                     numbers.insert(p.id, Arc::new(Mutex::new(shard)));
                     number_order.push(p.id);
@@ -514,6 +517,10 @@ impl Engine {
         if s.business != business {
             return Err(Rejection::permission(phone));
         }
+        // Concurrent callers read the clock before taking the lock, so a later request can get
+        // here first; time must not run backwards for the limiters or it throttles spuriously.
+        let now = now.max(s.latest);
+        s.latest = now;
         let result = self.send_locked(now, &mut s, msg, out);
         let seq = self.next_log_seq();
         let cap = self.rules.log_capacity_per_number;
