@@ -398,6 +398,12 @@ pub fn update_profile(
             format!("Request body is not valid JSON: {err}"),
         )
     })?;
+    if !v.is_object() {
+        return Err(Rejection::new(
+            ErrorCode::InvalidParameter,
+            "Request body must be a JSON object of profile fields.",
+        ));
+    }
     let bad = |f: &str, why: &str| {
         Rejection::new(ErrorCode::ParameterValueInvalid, format!("{f}: {why}"))
     };
