@@ -467,6 +467,26 @@ async fn get_phone_number_default_and_each_field() {
     for (f, want) in &expected {
         assert_eq!(&v[f], want, "{f}");
     }
+    // The full field lists a real client (pywa 4.5) asks for: known fields without a
+    // simulated value are left out, not refused.
+    let pywa_fields = "id,verified_name,display_phone_number,conversational_automation,status,quality_rating,quality_score,webhook_configuration,name_status,new_name_status,code_verification_status,account_mode,is_on_biz_app,is_official_business_account,is_pin_enabled,is_preverified_number,search_visibility,platform_type,throughput,eligibility_for_api_business_global_search,health_status,certificate,new_certificate,last_onboarded_time,country_code,country_dial_code,whatsapp_business_manager_messaging_limit";
+    let v = s
+        .get(&format!("/v23.0/{PHONE}?fields={pywa_fields}"))
+        .await
+        .ok();
+    assert_eq!(v["status"], "CONNECTED");
+    assert_eq!(v["platform_type"], "CLOUD_API");
+    assert_eq!(v["country_dial_code"], "62");
+    assert!(v.get("certificate").is_none());
+    let tpl_fields = "id,name,language,category,status,components,parameter_format,message_send_ttl_seconds,correct_category,previous_category,rejected_reason,library_template_name,quality_score,cta_url_link_tracking_opted_out,sub_category,degrees_of_freedom_spec";
+    let v = s
+        .get(&format!(
+            "/v23.0/{WABA}/message_templates?fields={tpl_fields}"
+        ))
+        .await
+        .ok();
+    assert_eq!(v["data"].as_array().unwrap().len(), 6);
+    assert_eq!(v["data"][0]["rejected_reason"], "NONE");
     let r = s
         .get(&format!("/v23.0/{PHONE}?fields=id,bogus_field"))
         .await;

@@ -63,6 +63,19 @@ pub fn phone_number_json(
             "account_mode" => json!("LIVE"),
             "country_dial_code" => json!(v.country_dial_code),
             "is_pin_enabled" => json!(false),
+            "is_on_biz_app" | "is_preverified_number" => json!(false),
+            // Real fields the simulation has no value for: Graph leaves out fields without a
+            // value, and client libraries (pywa's get_business_phone_number) request them all.
+            "conversational_automation"
+            | "webhook_configuration"
+            | "new_name_status"
+            | "search_visibility"
+            | "eligibility_for_api_business_global_search"
+            | "health_status"
+            | "certificate"
+            | "new_certificate"
+            | "last_onboarded_time"
+            | "country_code" => continue,
             other => return Err(nonexisting_field(other, "WhatsAppBusinessPhoneNumber")),
         };
         m.insert(f.to_string(), val);
@@ -181,7 +194,15 @@ fn template_json(t: &Template, fields: &[&str]) -> Result<Value, Rejection> {
             "components" => t.components.clone(),
             "rejected_reason" => json!(t.rejected_reason.unwrap_or("NONE")),
             "quality_score" => json!({"score": "UNKNOWN"}),
-            "previous_category" => continue,
+            // Real fields without a simulated value are left out, as Graph does (pywa's
+            // get_templates requests all of them).
+            "previous_category"
+            | "message_send_ttl_seconds"
+            | "correct_category"
+            | "library_template_name"
+            | "cta_url_link_tracking_opted_out"
+            | "sub_category"
+            | "degrees_of_freedom_spec" => continue,
             other => return Err(nonexisting_field(other, "WhatsAppBusinessHSM")),
         };
         m.insert(f.to_string(), v);
