@@ -609,6 +609,22 @@ async fn list_templates_filters() {
         ),
         vec!["promo_diskon/en_US"]
     );
+    // Comma-separated filter values, and the summary aggregate (as pywa requests them).
+    let v = s
+        .get(&q("category=MARKETING,AUTHENTICATION&language=en_US,id&summary=total_count,message_template_count,message_template_limit,are_translations_complete&limit=1"))
+        .await
+        .ok();
+    assert_eq!(v["data"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        v["summary"],
+        json!({"total_count": 3, "message_template_count": 6, "message_template_limit": 250, "are_translations_complete": true})
+    );
+    assert_eq!(
+        names(&s.get(&q("status=APPROVED,PAUSED")).await.ok()).len(),
+        6
+    );
+    let e = assert_graph_error(&s.get(&q("summary=bogus")).await, 400, 100);
+    assert!(details(&e).contains("bogus"), "{e}");
     // Requested fields only (and id).
     let v = s.get(&q("name=hello_world&fields=name,status")).await.ok();
     let t = &v["data"][0];

@@ -219,35 +219,77 @@ pub fn list_templates(
 ) -> Result<Value, Rejection> {
     let fl = fields(q, TEMPLATE_DEFAULT);
     let name = q.get("name");
-    let status = match q.get("status") {
-        Some(s) => Some(TemplateStatus::parse(s).ok_or_else(|| {
-            Rejection::new(
-                ErrorCode::InvalidParameter,
-                format!("status: '{s}' is not a template status"),
-            )
-        })?),
+    // Filters take one value or a comma-separated list (pywa sends `status=APPROVED,PAUSED`).
+    let list = |k: &str| {
+        q.get(k)
+            .map(|v| v.split(',').map(str::trim).collect::<Vec<_>>())
+    };
+    let status = match list("status") {
+        Some(v) => Some(
+            v.iter()
+                .map(|s| {
+                    TemplateStatus::parse(s).ok_or_else(|| {
+                        Rejection::new(
+                            ErrorCode::InvalidParameter,
+                            format!("status: '{s}' is not a template status"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
         None => None,
     };
-    let category = match q.get("category") {
-        Some(c) => Some(TemplateCategory::parse(c).ok_or_else(|| {
-            Rejection::new(
-                ErrorCode::InvalidParameter,
-                format!("category: '{c}' is not one of MARKETING, UTILITY, AUTHENTICATION"),
-            )
-        })?),
+    let category = match list("category") {
+        Some(v) => Some(
+            v.iter()
+                .map(|c| {
+                    TemplateCategory::parse(c).ok_or_else(|| {
+                        Rejection::new(
+                            ErrorCode::InvalidParameter,
+                            format!(
+                                "category: '{c}' is not one of MARKETING, UTILITY, AUTHENTICATION"
+                            ),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
         None => None,
     };
-    let language = q.get("language");
-    let items = e
-        .templates(biz, waba)?
+    let language = list("language");
+    let all = e.templates(biz, waba)?;
+    let items = all
         .iter()
         .filter(|t| name.is_none_or(|n| t.name.contains(n)))
-        .filter(|t| status.is_none_or(|s| t.status == s))
-        .filter(|t| category.is_none_or(|c| t.category == c))
-        .filter(|t| language.is_none_or(|l| t.language.eq_ignore_ascii_case(l)))
+        .filter(|t| status.as_ref().is_none_or(|s| s.contains(&t.status)))
+        .filter(|t| category.as_ref().is_none_or(|c| c.contains(&t.category)))
+        .filter(|t| {
+            language
+                .as_ref()
+                .is_none_or(|l| l.iter().any(|l| t.language.eq_ignore_ascii_case(l)))
+        })
         .map(|t| template_json(t, &fl))
         .collect::<Result<Vec<_>, _>>()?;
-    page(items, q)
+    let total = items.len();
+    let mut out = page(items, q)?;
+    // `summary=total_count,...`: aggregate fields, as Graph answers them (pywa's get_templates
+    // requests and reads all four).
+    if let Some(fields) = q.get("summary") {
+        let mut m = Map::new();
+        for f in fields.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+            let v = match f {
+                "total_count" => json!(total),
+                "message_template_count" => json!(all.len()),
+                // Meta's limit for a WABA of an unverified business.
+                "message_template_limit" => json!(250),
+                "are_translations_complete" => json!(true),
+                other => return Err(nonexisting_field(other, "WhatsAppBusinessHSMSummary")),
+            };
+            m.insert(f.to_string(), v);
+        }
+        out["summary"] = Value::Object(m);
+    }
+    Ok(out)
 }
 
 pub fn get_template(
