@@ -487,6 +487,8 @@ async fn get_phone_number_default_and_each_field() {
         .ok();
     assert_eq!(v["data"].as_array().unwrap().len(), 6);
     assert_eq!(v["data"][0]["rejected_reason"], "NONE");
+    assert_eq!(v["data"][0]["quality_score"]["score"], "UNKNOWN");
+    assert!(v["data"][0]["quality_score"]["date"].is_u64());
     let r = s
         .get(&format!("/v23.0/{PHONE}?fields=id,bogus_field"))
         .await;

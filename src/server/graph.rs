@@ -193,7 +193,8 @@ fn template_json(t: &Template, fields: &[&str]) -> Result<Value, Rejection> {
             "parameter_format" => json!(t.parameter_format.as_str()),
             "components" => t.components.clone(),
             "rejected_reason" => json!(t.rejected_reason.unwrap_or("NONE")),
-            "quality_score" => json!({"score": "UNKNOWN"}),
+            // Graph sends the date of the score with it (pywa's QualityScore requires it).
+            "quality_score" => json!({"score": "UNKNOWN", "date": t.created_at.unix_secs()}),
             // Real fields without a simulated value are left out, as Graph does (pywa's
             // get_templates requests all of them).
             "previous_category"
