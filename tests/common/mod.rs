@@ -106,7 +106,7 @@ pub async fn start_scenario(text: &str) -> TestServer {
 /// `--listen 127.0.0.1:0` unless `extra` says otherwise, plus `--scenario` when given.
 pub async fn start_server(scenario: Option<&str>, extra: &[&str]) -> TestServer {
     let mut argv: Vec<String> = vec!["wabasim".into(), "serve".into()];
-    if !extra.iter().any(|a| *a == "--clock") {
+    if !extra.contains(&"--clock") {
         argv.extend(["--clock".into(), "manual".into()]);
     }
     if let Some(text) = scenario {
