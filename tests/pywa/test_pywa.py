@@ -104,7 +104,10 @@ def test_pywa_client_reads_number_profile_templates(wabasim: Wabasim):
     assert num.id == PHONE
     assert num.display_phone_number == "+62 812-0000-0001"
     assert num.verified_name == "Toko Sepatu Nusantara"
-    assert str(num.quality_rating) in ("GREEN", "QualityRating.GREEN") or num.quality_rating == "GREEN"
+    assert num.quality_rating == "GREEN"
+    assert num.status == "CONNECTED"
+    assert num.platform_type == "CLOUD_API"
+    assert num.whatsapp_business_manager_messaging_limit == "TIER_250"
 
     profile = wa.get_business_profile()
     assert profile.about == "Sepatu lokal berkualitas"
