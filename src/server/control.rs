@@ -87,6 +87,10 @@ fn bad(details: impl Into<String>) -> Rejection {
 }
 
 fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Rejection> {
+    // serde also reads structs from JSON arrays (`[]` would be a fault with every default).
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(bad("Request body must be a JSON object."));
+    }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

@@ -63,6 +63,19 @@ pub fn phone_number_json(
             "account_mode" => json!("LIVE"),
             "country_dial_code" => json!(v.country_dial_code),
             "is_pin_enabled" => json!(false),
+            "is_on_biz_app" | "is_preverified_number" => json!(false),
+            // Real fields the simulation has no value for: Graph leaves out fields without a
+            // value, and client libraries (pywa's get_business_phone_number) request them all.
+            "conversational_automation"
+            | "webhook_configuration"
+            | "new_name_status"
+            | "search_visibility"
+            | "eligibility_for_api_business_global_search"
+            | "health_status"
+            | "certificate"
+            | "new_certificate"
+            | "last_onboarded_time"
+            | "country_code" => continue,
             other => return Err(nonexisting_field(other, "WhatsAppBusinessPhoneNumber")),
         };
         m.insert(f.to_string(), val);
@@ -180,8 +193,17 @@ fn template_json(t: &Template, fields: &[&str]) -> Result<Value, Rejection> {
             "parameter_format" => json!(t.parameter_format.as_str()),
             "components" => t.components.clone(),
             "rejected_reason" => json!(t.rejected_reason.unwrap_or("NONE")),
-            "quality_score" => json!({"score": "UNKNOWN"}),
-            "previous_category" => continue,
+            // Graph sends the date of the score with it (pywa's QualityScore requires it).
+            "quality_score" => json!({"score": "UNKNOWN", "date": t.created_at.unix_secs()}),
+            // Real fields without a simulated value are left out, as Graph does (pywa's
+            // get_templates requests all of them).
+            "previous_category"
+            | "message_send_ttl_seconds"
+            | "correct_category"
+            | "library_template_name"
+            | "cta_url_link_tracking_opted_out"
+            | "sub_category"
+            | "degrees_of_freedom_spec" => continue,
             other => return Err(nonexisting_field(other, "WhatsAppBusinessHSM")),
         };
         m.insert(f.to_string(), v);
@@ -198,35 +220,77 @@ pub fn list_templates(
 ) -> Result<Value, Rejection> {
     let fl = fields(q, TEMPLATE_DEFAULT);
     let name = q.get("name");
-    let status = match q.get("status") {
-        Some(s) => Some(TemplateStatus::parse(s).ok_or_else(|| {
-            Rejection::new(
-                ErrorCode::InvalidParameter,
-                format!("status: '{s}' is not a template status"),
-            )
-        })?),
+    // Filters take one value or a comma-separated list (pywa sends `status=APPROVED,PAUSED`).
+    let list = |k: &str| {
+        q.get(k)
+            .map(|v| v.split(',').map(str::trim).collect::<Vec<_>>())
+    };
+    let status = match list("status") {
+        Some(v) => Some(
+            v.iter()
+                .map(|s| {
+                    TemplateStatus::parse(s).ok_or_else(|| {
+                        Rejection::new(
+                            ErrorCode::InvalidParameter,
+                            format!("status: '{s}' is not a template status"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
         None => None,
     };
-    let category = match q.get("category") {
-        Some(c) => Some(TemplateCategory::parse(c).ok_or_else(|| {
-            Rejection::new(
-                ErrorCode::InvalidParameter,
-                format!("category: '{c}' is not one of MARKETING, UTILITY, AUTHENTICATION"),
-            )
-        })?),
+    let category = match list("category") {
+        Some(v) => Some(
+            v.iter()
+                .map(|c| {
+                    TemplateCategory::parse(c).ok_or_else(|| {
+                        Rejection::new(
+                            ErrorCode::InvalidParameter,
+                            format!(
+                                "category: '{c}' is not one of MARKETING, UTILITY, AUTHENTICATION"
+                            ),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
         None => None,
     };
-    let language = q.get("language");
-    let items = e
-        .templates(biz, waba)?
+    let language = list("language");
+    let all = e.templates(biz, waba)?;
+    let items = all
         .iter()
         .filter(|t| name.is_none_or(|n| t.name.contains(n)))
-        .filter(|t| status.is_none_or(|s| t.status == s))
-        .filter(|t| category.is_none_or(|c| t.category == c))
-        .filter(|t| language.is_none_or(|l| t.language.eq_ignore_ascii_case(l)))
+        .filter(|t| status.as_ref().is_none_or(|s| s.contains(&t.status)))
+        .filter(|t| category.as_ref().is_none_or(|c| c.contains(&t.category)))
+        .filter(|t| {
+            language
+                .as_ref()
+                .is_none_or(|l| l.iter().any(|l| t.language.eq_ignore_ascii_case(l)))
+        })
         .map(|t| template_json(t, &fl))
         .collect::<Result<Vec<_>, _>>()?;
-    page(items, q)
+    let total = items.len();
+    let mut out = page(items, q)?;
+    // `summary=total_count,...`: aggregate fields, as Graph answers them (pywa's get_templates
+    // requests and reads all four).
+    if let Some(fields) = q.get("summary") {
+        let mut m = Map::new();
+        for f in fields.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+            let v = match f {
+                "total_count" => json!(total),
+                "message_template_count" => json!(all.len()),
+                // Meta's limit for a WABA of an unverified business.
+                "message_template_limit" => json!(250),
+                "are_translations_complete" => json!(true),
+                other => return Err(nonexisting_field(other, "WhatsAppBusinessHSMSummary")),
+            };
+            m.insert(f.to_string(), v);
+        }
+        out["summary"] = Value::Object(m);
+    }
+    Ok(out)
 }
 
 pub fn get_template(
@@ -398,6 +462,12 @@ pub fn update_profile(
             format!("Request body is not valid JSON: {err}"),
         )
     })?;
+    if !v.is_object() {
+        return Err(Rejection::new(
+            ErrorCode::InvalidParameter,
+            "Request body must be a JSON object of profile fields.",
+        ));
+    }
     let bad = |f: &str, why: &str| {
         Rejection::new(ErrorCode::ParameterValueInvalid, format!("{f}: {why}"))
     };
