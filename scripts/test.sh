@@ -6,7 +6,6 @@
 # Environment:
 #   PYTHON                    interpreter for the venv (default: python3; needs >= 3.10)
 #   WABASIM_OPENAPI           spec for the contract test (default: tests/data/openapi copy)
-#   WABASIM_REQUIRE_WEBHOOKS  1 = fail (not skip) the pywa webhook tests if no dispatcher
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

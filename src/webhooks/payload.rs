@@ -70,7 +70,7 @@ pub fn render_change(ev: &Event, api_version: &str) -> (&'static str, Value) {
             json!({
                 "messaging_product": "whatsapp",
                 "metadata": metadata(phone),
-                "contacts": [{"profile": {"name": profile_name}, "wa_id": from.to_string()}],
+                "contacts": [{"profile": {"name": profile_name}, "wa_id": from.to_string(), "user_id": user_id(*from)}],
                 "messages": [{
                     "from": from.to_string(),
                     "id": wamid.render(),
@@ -187,8 +187,38 @@ fn status_value(
     json!({
         "messaging_product": "whatsapp",
         "metadata": metadata(&info.phone),
+        "contacts": [{"wa_id": info.recipient.to_string(), "user_id": user_id(info.recipient)}],
         "statuses": [Value::Object(st)],
     })
+}
+
+/// The business-scoped user id newer payloads carry next to `wa_id` (e.g. `US.1349…`): the
+/// user's country and a number stable per user. Meta's derivation is private; ours is a hash.
+pub fn user_id(wa: crate::engine::ids::WaId) -> String {
+    let digits = wa.0.to_string();
+    const PREFIXES: [(&str, &str); 12] = [
+        ("62", "ID"),
+        ("55", "BR"),
+        ("91", "IN"),
+        ("52", "MX"),
+        ("44", "GB"),
+        ("49", "DE"),
+        ("234", "NG"),
+        ("971", "AE"),
+        ("966", "SA"),
+        ("60", "MY"),
+        ("7", "RU"),
+        ("1", "US"),
+    ];
+    let cc = PREFIXES
+        .iter()
+        .filter(|(p, _)| digits.starts_with(p))
+        .max_by_key(|(p, _)| p.len())
+        .map_or("XX", |(_, c)| *c);
+    format!(
+        "{cc}.{}",
+        crate::engine::audience::splitmix(wa.0) % 10_000_000_000_000_000
+    )
 }
 
 /// `conversation`: v23 semantics, one conversation per message, so its id is derived from the
@@ -440,8 +470,12 @@ mod tests {
         assert_eq!(field, "messages");
         assert_eq!(
             v["contacts"],
-            json!([{"profile": {"name": "Sheena Nelson"}, "wa_id": "16505551234"}])
+            json!([{"profile": {"name": "Sheena Nelson"}, "wa_id": "16505551234", "user_id": user_id(WaId(16505551234))}])
         );
+        assert!(v["contacts"][0]["user_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("US."));
         let m = &v["messages"][0];
         assert_eq!(m["from"], "16505551234");
         assert!(m["id"].as_str().unwrap().starts_with("wamid."));

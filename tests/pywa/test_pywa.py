@@ -2,9 +2,7 @@
 
 - `test_pywa_client_*`: pywa's client methods against the mock over HTTP (no webhooks).
 - `test_pywa_webhooks_*`: pywa's own webhook handler (FastAPI + pywa's signature check) receives
-  the mock's signed webhooks. These need the real webhook dispatcher (src/webhooks); while the
-  placeholder outbox is in place they are skipped, unless WABASIM_REQUIRE_WEBHOOKS=1 makes
-  that a failure.
+  the mock's signed webhooks (handshake, signature, inbound message, sent/delivered statuses).
 """
 
 from __future__ import annotations
@@ -151,13 +149,9 @@ def dispatcher_present(server: Wabasim) -> bool:
 def need_dispatcher(server: Wabasim) -> None:
     if dispatcher_present(server):
         return
-    msg = (
-        "NEEDS THE WEBHOOK DISPATCHER: src/webhooks/mod.rs is still the placeholder outbox "
-        "(GET /_sim/webhooks has no `delivered` counter), so no webhook is sent."
+    pytest.fail(
+        "the server has no webhook dispatcher (GET /_sim/webhooks has no `delivered` counter)"
     )
-    if os.environ.get("WABASIM_REQUIRE_WEBHOOKS") == "1":
-        pytest.fail(msg)
-    pytest.skip(msg)
 
 
 class Inbox:
