@@ -460,15 +460,18 @@ impl Engine {
         }
     }
 
+    fn lookup(&self, id: PhoneNumberId) -> Result<&Arc<Mutex<NumberShard>>, Rejection> {
+        self.numbers
+            .get(&id)
+            .ok_or_else(|| Rejection::unknown_object(&id.to_string()))
+    }
+
     fn shard(
         &self,
         business: BusinessId,
         id: PhoneNumberId,
     ) -> Result<&Arc<Mutex<NumberShard>>, Rejection> {
-        let shard = self
-            .numbers
-            .get(&id)
-            .ok_or_else(|| Rejection::unknown_object(&id.to_string()))?;
+        let shard = self.lookup(id)?;
         // The owner never changes, but reading it needs the lock; keep it short.
         if shard.lock().business != business {
             return Err(Rejection::permission(id));
@@ -509,10 +512,7 @@ impl Engine {
         msg: &Outbound,
         out: &mut Effects,
     ) -> Result<SendReceipt, Rejection> {
-        let shard = self
-            .numbers
-            .get(&phone)
-            .ok_or_else(|| Rejection::unknown_object(&phone.to_string()))?;
+        let shard = self.lookup(phone)?;
         let mut s = shard.lock();
         if s.business != business {
             return Err(Rejection::permission(phone));
@@ -610,17 +610,8 @@ impl Engine {
                 let book = waba.templates.read();
                 let t = match book.find(&send.name, &send.language) {
                     Lookup::Found(t) => t,
-                    Lookup::NoSuchName => {
-                        return Err(Rejection::rule(
-                            ErrorCode::TemplateMissing,
-                            Rule::TemplateExists,
-                            format!(
-                                "template name ({}) does not exist in {}",
-                                send.name, send.language
-                            ),
-                        ))
-                    }
-                    Lookup::NoSuchLanguage => {
+                    // Meta answers 132001 whether the name or only the language is missing.
+                    Lookup::NoSuchName | Lookup::NoSuchLanguage => {
                         return Err(Rejection::rule(
                             ErrorCode::TemplateMissing,
                             Rule::TemplateExists,
@@ -755,19 +746,18 @@ impl Engine {
         })
     }
 
-    fn fail_now(
+    /// Counts and logs an asynchronous failure (a `failed` status) with the rule behind it.
+    fn record_failure(
         &self,
-        now: SimTime,
+        at: SimTime,
         s: &mut NumberShard,
-        info: Box<MessageInfo>,
+        info: &MessageInfo,
         code: ErrorCode,
-        out: &mut Effects,
     ) {
         *s.counters.failed.entry(code.code()).or_default() += 1;
-        let seq = self.next_log_seq();
         let entry = LogEntry {
-            seq,
-            at: now,
+            seq: self.next_log_seq(),
+            at,
             phone_number_id: s.id,
             recipient: Some(info.recipient),
             rule: rule_of_async(code),
@@ -776,6 +766,17 @@ impl Engine {
             detail: None,
         };
         push_log(s, self.rules.log_capacity_per_number, entry);
+    }
+
+    fn fail_now(
+        &self,
+        now: SimTime,
+        s: &mut NumberShard,
+        info: Box<MessageInfo>,
+        code: ErrorCode,
+        out: &mut Effects,
+    ) {
+        self.record_failure(now, s, &info, code);
         out.events.push(Event {
             at: now,
             waba: s.waba,
@@ -816,10 +817,7 @@ impl Engine {
         text: &str,
         out: &mut Effects,
     ) -> Result<Wamid, Rejection> {
-        let shard = self
-            .numbers
-            .get(&phone)
-            .ok_or_else(|| Rejection::unknown_object(&phone.to_string()))?;
+        let shard = self.lookup(phone)?;
         let mut s = shard.lock();
         let conv = s.conversations.entry(from).or_default();
         conv.window_until = now.plus(self.window_len);
@@ -912,19 +910,7 @@ impl Engine {
                     DeliveryStatus::Read => s.counters.read += 1,
                     DeliveryStatus::Failed => {
                         let code = error.unwrap_or(ErrorCode::SomethingWentWrong);
-                        *s.counters.failed.entry(code.code()).or_default() += 1;
-                        let seq = self.next_log_seq();
-                        let entry = LogEntry {
-                            seq,
-                            at,
-                            phone_number_id: s.id,
-                            recipient: Some(info.recipient),
-                            rule: rule_of_async(code),
-                            code: Some(code),
-                            wamid: Some(info.wamid),
-                            detail: None,
-                        };
-                        push_log(s, self.rules.log_capacity_per_number, entry);
+                        self.record_failure(at, s, &info, code);
                     }
                     DeliveryStatus::Sent => {}
                 }
@@ -1252,6 +1238,15 @@ impl Engine {
         }
     }
 
+    /// Scheduled events not yet due (a `/metrics` gauge).
+    pub fn pending_timers(&self) -> usize {
+        self.number_order
+            .iter()
+            .map(|id| self.numbers[id].lock().timers.len())
+            .sum::<usize>()
+            + self.reviews.lock().len()
+    }
+
     /// Everything `GET /_sim/state` shows.
     pub fn snapshot(&self) -> StateSnapshot {
         let mut businesses: Vec<BusinessView> = self
@@ -1307,12 +1302,7 @@ impl Engine {
             businesses,
             numbers,
             templates,
-            pending_timers: self
-                .number_order
-                .iter()
-                .map(|id| self.numbers[id].lock().timers.len())
-                .sum::<usize>()
-                + self.reviews.lock().len(),
+            pending_timers: self.pending_timers(),
         }
     }
 }

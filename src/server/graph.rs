@@ -84,6 +84,16 @@ pub fn phone_number_json(
     Ok(Value::Object(m))
 }
 
+/// Parses a JSON request body, answering Graph's 100 when it is not JSON.
+fn json_body(body: &[u8]) -> Result<Value, Rejection> {
+    serde_json::from_slice(body).map_err(|err| {
+        Rejection::new(
+            ErrorCode::InvalidParameter,
+            format!("Request body is not valid JSON: {err}"),
+        )
+    })
+}
+
 pub fn get_phone_number(
     e: &Engine,
     biz: BusinessId,
@@ -311,12 +321,7 @@ pub fn create_template(
     body: &[u8],
     out: &mut Effects,
 ) -> Result<Value, Rejection> {
-    let v: Value = serde_json::from_slice(body).map_err(|err| {
-        Rejection::new(
-            ErrorCode::InvalidParameter,
-            format!("Request body is not valid JSON: {err}"),
-        )
-    })?;
+    let v = json_body(body)?;
     let s = |k: &str| v.get(k).and_then(Value::as_str);
     let missing = |k: &str| {
         Rejection::new(
@@ -456,12 +461,7 @@ pub fn update_profile(
     id: PhoneNumberId,
     body: &[u8],
 ) -> Result<Value, Rejection> {
-    let v: Value = serde_json::from_slice(body).map_err(|err| {
-        Rejection::new(
-            ErrorCode::InvalidParameter,
-            format!("Request body is not valid JSON: {err}"),
-        )
-    })?;
+    let v = json_body(body)?;
     if !v.is_object() {
         return Err(Rejection::new(
             ErrorCode::InvalidParameter,

@@ -333,10 +333,9 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
             );
         }
         if route == Route::Metrics {
-            let text = state.metrics.render(
-                &state.outbox.stats(),
-                state.engine.snapshot().pending_timers,
-            );
+            let text = state
+                .metrics
+                .render(&state.outbox.stats(), state.engine.pending_timers());
             state.metrics.request(Route::Metrics, 200);
             let mut r = Response::new(Full::new(Bytes::from(text)));
             r.headers_mut().insert(
