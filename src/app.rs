@@ -26,10 +26,11 @@ pub fn main(cli: Cli) -> i32 {
                 EXIT_USAGE
             }
         },
+        Command::Run(args) => crate::run::main(args),
         Command::Validate { scenario } => match Scenario::load(&scenario) {
             Ok(s) => {
                 println!(
-                    "{}: ok ({} businesses, {} phone numbers)",
+                    "{}: ok ({} businesses, {} phone numbers, {})",
                     scenario.display(),
                     s.world().businesses.len(),
                     s.world()
@@ -37,7 +38,11 @@ pub fn main(cli: Cli) -> i32 {
                         .iter()
                         .flat_map(|b| &b.wabas)
                         .map(|w| w.phone_numbers.len())
-                        .sum::<usize>()
+                        .sum::<usize>(),
+                    match &s.traffic {
+                        Some(t) => format!("{} traffic phases", t.phases.len()),
+                        None => "no traffic".to_string(),
+                    }
                 );
                 EXIT_OK
             }

@@ -22,6 +22,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Estimate what messages cost under a pricing model (quick form or a plan file).
     Cost(crate::pricing::cli::CostArgs),
+    /// Run a scenario's traffic over HTTP (embedded mock server unless --target) and report.
+    Run(crate::load::cli::RunArgs),
     /// Check a scenario file and report the first problem with file, line and field.
     Validate {
         /// The scenario file.

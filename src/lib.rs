@@ -16,6 +16,7 @@ pub mod clock;
 pub mod engine;
 pub mod load;
 pub mod pricing;
+pub mod run;
 pub mod scenario;
 pub mod serve;
 pub mod server;

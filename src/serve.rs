@@ -1,7 +1,7 @@
 //! `wabasim serve`: from validated options to a running mock server.
 
 use crate::cli::ServeArgs;
-use crate::clock::{Clock, SimTime};
+use crate::clock::{Clock, ClockMode, SimTime};
 use crate::engine::Engine;
 use crate::scenario::Scenario;
 use crate::server::errors::StatusTable;
@@ -49,28 +49,49 @@ impl ServePlan {
                 args.time_scale
             ));
         }
+        let overrides = WebhookOverrides {
+            url: args.webhook_url.clone(),
+            app_secret: args.app_secret.clone(),
+            verify_token: args.verify_token.clone(),
+            api_version: args.webhook_api_version.clone(),
+        };
+        let mut plan = ServePlan::from_scenario(scenario, args.clock, args.time_scale, overrides);
+        plan.server
+            .status_table
+            .extend(args.http_status.iter().copied());
+        if args.control_from_any {
+            plan.server.control_access = ControlAccess::Any;
+        }
+        Ok(plan)
+    }
+
+    /// A plan from a scenario alone (what `run` uses for its embedded server): the scenario's
+    /// `[webhooks]`, `[server]` and start time, with `overrides` winning over `[webhooks]`.
+    pub fn from_scenario(
+        scenario: Scenario,
+        clock: ClockMode,
+        time_scale: f64,
+        overrides: WebhookOverrides,
+    ) -> ServePlan {
         let start = scenario
             .start_unix
             .map(SimTime::from_secs)
             .unwrap_or_else(Clock::system_now);
-        let clock = Arc::new(Clock::new(args.clock, start, args.time_scale));
+        let clock = Arc::new(Clock::new(clock, start, time_scale));
         let w = &scenario.webhooks;
         let d = WebhookConfig::default();
         let webhooks = WebhookConfig {
-            url: args.webhook_url.clone().or_else(|| w.url.clone()),
-            app_secret: args
+            url: overrides.url.or_else(|| w.url.clone()),
+            app_secret: overrides
                 .app_secret
-                .clone()
                 .or_else(|| w.app_secret.clone())
                 .unwrap_or_else(|| "wabasim-app-secret".into()),
-            verify_token: args
+            verify_token: overrides
                 .verify_token
-                .clone()
                 .or_else(|| w.verify_token.clone())
                 .unwrap_or_else(|| "wabasim-verify-token".into()),
-            api_version: args
-                .webhook_api_version
-                .clone()
+            api_version: overrides
+                .api_version
                 .or_else(|| w.api_version.clone())
                 .unwrap_or(d.api_version),
             batch_max: w.batch_max.unwrap_or(d.batch_max),
@@ -81,25 +102,32 @@ impl ServePlan {
             timeout_ms: w.timeout_ms.unwrap_or(d.timeout_ms),
             max_pending: w.max_pending.unwrap_or(d.max_pending),
         };
-        let mut overrides = scenario.status_overrides();
-        overrides.extend(args.http_status.iter().copied());
         let server = ServerConfig {
-            status_table: StatusTable::new(overrides),
+            status_table: StatusTable::new(scenario.status_overrides()),
             max_body_bytes: scenario.server.max_body_bytes.unwrap_or(1 << 20),
-            control_access: if args.control_from_any || scenario.server.control_from_any {
+            control_access: if scenario.server.control_from_any {
                 ControlAccess::Any
             } else {
                 ControlAccess::Loopback
             },
             default_api_version: "v23.0".into(),
         };
-        Ok(ServePlan {
+        ServePlan {
             scenario,
             clock,
             webhooks,
             server,
-        })
+        }
     }
+}
+
+/// Webhook settings given outside the scenario (flags, or the load generator's receiver).
+#[derive(Clone, Debug, Default)]
+pub struct WebhookOverrides {
+    pub url: Option<String>,
+    pub app_secret: Option<String>,
+    pub verify_token: Option<String>,
+    pub api_version: Option<String>,
 }
 
 /// A started server: its address and state, for banners and in-process use (`run`, tests).

@@ -37,6 +37,12 @@ pub struct Scenario {
     pub businesses: Vec<BusinessSpec>,
     #[serde(default)]
     pub audience: AudienceSpec,
+    /// `[traffic]`: what `wabasim run` sends (see docs/load.md). `serve` ignores it.
+    #[serde(default)]
+    pub traffic: Option<crate::load::spec::Traffic>,
+    /// `[thresholds]`: checks a run must pass (see docs/load.md).
+    #[serde(default)]
+    pub thresholds: Option<crate::load::spec::Thresholds>,
 }
 
 fn default_seed() -> u64 {
@@ -176,7 +182,51 @@ impl Scenario {
             crate::clock::SimTime::ZERO,
         )
         .map_err(|e| invalid(e.field, e.message))?;
+        if let Some(traffic) = &self.traffic {
+            crate::load::LoadPlan::build(traffic, self.thresholds.as_ref(), self.plan_context())
+                .map_err(|e| invalid(e.path, e.message))?;
+        } else if self.thresholds.is_some() {
+            return Err(invalid(
+                "thresholds".into(),
+                "thresholds need a [traffic] table to check".into(),
+            ));
+        }
         Ok(())
+    }
+
+    /// What the load generator resolves a `[traffic]` table against: the world's phone numbers
+    /// in declaration order, its templates, and the audience as one segment named `audience`
+    /// (`first_number`, `first_number + 1`, … `size` users, generated on the fly).
+    pub fn plan_context(&self) -> crate::load::PlanContext {
+        let world = self.world();
+        let mut phone_numbers = Vec::new();
+        let mut templates = Vec::new();
+        for b in &world.businesses {
+            for w in &b.wabas {
+                phone_numbers.extend(w.phone_numbers.iter().map(|n| n.id.to_string()));
+                templates.extend(
+                    w.templates
+                        .iter()
+                        .map(|t| (t.name.clone(), t.language.clone())),
+                );
+            }
+        }
+        let first = &world.audience.first_number;
+        let digits: String = first.chars().filter(|c| c.is_ascii_digit()).collect();
+        let segments = vec![crate::load::Segment {
+            name: "audience".into(),
+            pool: crate::load::RecipientPool::Sequence {
+                prefix: String::new(),
+                start: digits.parse().unwrap_or(0),
+                count: world.audience.size,
+                digits: digits.len(),
+            },
+        }];
+        crate::load::PlanContext {
+            phone_numbers,
+            segments,
+            templates: Some(templates),
+        }
     }
 
     /// The world this scenario describes; the default world's businesses if it declares none.

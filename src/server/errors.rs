@@ -17,6 +17,11 @@ impl StatusTable {
         StatusTable { overrides }
     }
 
+    /// Adds (or replaces) overrides, e.g. command-line flags over the scenario's table.
+    pub fn extend(&mut self, more: impl IntoIterator<Item = (u32, u16)>) {
+        self.overrides.extend(more);
+    }
+
     pub fn status(&self, code: ErrorCode) -> u16 {
         self.overrides
             .get(&code.code())

@@ -1,0 +1,1193 @@
+//! The run report: one serde model (versioned), rendered to the terminal and to JSON, mergeable
+//! across machines; threshold checks and the exit codes.
+//!
+//! Histograms travel as base64 of the HdrHistogram V2 encoding (the format every HdrHistogram
+//! implementation reads), so merging reports adds histograms exactly instead of averaging
+//! percentiles, which would be wrong.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::load::metrics::{new_hist, CodeCounts, CodeKey, PhaseMetrics, Timeline};
+use crate::load::policy::{Class, RetryReason};
+
+/// Version of the JSON report layout. Bumped on any incompatible change; `merge` refuses to mix
+/// versions.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Process exit codes of `wabasim run` (documented in docs/load.md).
+pub mod exit_code {
+    /// The run completed and every threshold passed (or there were none).
+    pub const OK: i32 = 0;
+    /// The run completed and at least one threshold failed.
+    pub const THRESHOLDS_FAILED: i32 = 1;
+    /// Bad command line or scenario: nothing was run.
+    pub const USAGE: i32 = 2;
+    /// The run could not be carried out (target unreachable, report not writable, …).
+    pub const RUN_ERROR: i32 = 3;
+    /// Interrupted (Ctrl-C); the partial report was still written. Takes precedence over
+    /// threshold results, which are computed but cannot be trusted on a partial run.
+    pub const INTERRUPTED: i32 = 130;
+}
+
+/// What the report says about how latency was measured. Stated in every report because it
+/// changes how the numbers should be read.
+pub const LATENCY_NOTE: &str = "Open-model phases measure latency from each request's intended send time (the schedule, or \
+the end of its retry backoff), so a stalled server or a saturated generator shows up as latency instead of being hidden \
+(coordinated omission). Closed-model phases measure from the actual send.";
+
+/// A latency distribution: summary in ms for humans, the full histogram for machines.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Hist {
+    pub count: u64,
+    pub min_ms: f64,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+    /// Base64 of the HdrHistogram V2 encoding, values in µs.
+    pub hdr: String,
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+impl Hist {
+    pub fn from_hdr(h: &Histogram<u64>) -> Hist {
+        let mut buf = Vec::new();
+        let hdr = match V2Serializer::new().serialize(h, &mut buf) {
+            Ok(_) => base64::engine::general_purpose::STANDARD.encode(&buf),
+            Err(_) => String::new(),
+        };
+        let empty = h.is_empty();
+        let q = |x: f64| {
+            if empty {
+                0.0
+            } else {
+                ms(h.value_at_quantile(x))
+            }
+        };
+        Hist {
+            count: h.len(),
+            min_ms: if empty { 0.0 } else { ms(h.min()) },
+            mean_ms: if empty {
+                0.0
+            } else {
+                h.mean().round() / 1000.0
+            },
+            p50_ms: q(0.50),
+            p90_ms: q(0.90),
+            p95_ms: q(0.95),
+            p99_ms: q(0.99),
+            p999_ms: q(0.999),
+            max_ms: if empty { 0.0 } else { ms(h.max()) },
+            hdr,
+        }
+    }
+
+    /// Decodes the histogram (into the standard bounds, so any two merge).
+    pub fn to_hdr(&self) -> Result<Histogram<u64>, String> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&self.hdr)
+            .map_err(|e| format!("histogram is not base64: {e}"))?;
+        let h: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut &bytes[..])
+            .map_err(|e| format!("histogram does not decode: {e:?}"))?;
+        let mut out = new_hist();
+        out.add(&h)
+            .map_err(|e| format!("histogram out of range: {e:?}"))?;
+        Ok(out)
+    }
+}
+
+/// Counts by outcome class. `total = ok + throttled + refused + failed` always.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassCounts {
+    pub total: u64,
+    pub ok: u64,
+    pub throttled: u64,
+    pub refused: u64,
+    pub failed: u64,
+}
+
+impl ClassCounts {
+    fn from(a: &[u64; 4]) -> ClassCounts {
+        ClassCounts {
+            total: a.iter().sum(),
+            ok: a[0],
+            throttled: a[1],
+            refused: a[2],
+            failed: a[3],
+        }
+    }
+    fn array(&self) -> [u64; 4] {
+        [self.ok, self.throttled, self.refused, self.failed]
+    }
+}
+
+/// Codes by class: Graph codes as decimal strings, `http_<status>`, `timeout`, `connection`,
+/// `bad_response`, `other`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassCodes {
+    pub throttled: BTreeMap<String, u64>,
+    pub refused: BTreeMap<String, u64>,
+    pub failed: BTreeMap<String, u64>,
+}
+
+/// Latency histograms by class.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassHists {
+    pub ok: Hist,
+    pub throttled: Hist,
+    pub refused: Hist,
+    pub failed: Hist,
+}
+
+/// Retries sent, and how the retried messages ended.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retries {
+    pub total: u64,
+    /// throughput, pair_limit, server_error, timeout, connection.
+    pub by_reason: BTreeMap<String, u64>,
+    /// Messages that ended ok after at least one retry.
+    pub recovered: u64,
+    /// Messages whose retry budget ran out.
+    pub gave_up: u64,
+}
+
+/// Recipient draws by kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientCounts {
+    pub new: u64,
+    pub returning: u64,
+    pub hot: u64,
+}
+
+/// One phase (or the run total).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PhaseReport {
+    pub name: String,
+    /// "open" or "closed" ("mixed" for a total over both).
+    pub model: String,
+    /// How long the phase issued messages, ms.
+    pub active_ms: f64,
+    /// Expected arrivals over the active window per the rate function (open model).
+    pub expected: f64,
+    /// Mean target rate over the active window, messages/s (open model only).
+    pub target_rate: Option<f64>,
+    /// First attempts sent per second of active window.
+    pub achieved_rate: f64,
+    /// Arrivals the schedule produced in the active window (open model).
+    pub intended: u64,
+    /// Intended arrivals never sent (stop, or the generator fell behind).
+    pub unsent: u64,
+    /// Messages whose first attempt was sent.
+    pub messages: u64,
+    /// HTTP requests (attempts, retries included) by class.
+    pub requests: ClassCounts,
+    /// Final outcome per message by class (abandoned messages are in none).
+    pub finals: ClassCounts,
+    /// Messages cut short by a stop.
+    pub abandoned: u64,
+    pub retries: Retries,
+    pub codes: ClassCodes,
+    pub recipients: RecipientCounts,
+    /// Request latency by class.
+    pub latency: ClassHists,
+    /// Intended first send → final ok, backoffs included.
+    pub message_latency: Hist,
+    /// Intended first send → actual first send (open model): the generator's own lag, already
+    /// included in the open-model latencies.
+    pub send_lag: Hist,
+    /// Per-interval target vs achieved.
+    pub timeline: Timeline,
+}
+
+impl PhaseReport {
+    pub fn from_metrics(name: &str, model: &str, m: &PhaseMetrics) -> PhaseReport {
+        let secs = m.active_us as f64 / 1e6;
+        let per_sec = |n: f64| if secs > 0.0 { n / secs } else { 0.0 };
+        let codes_of = |c: Class| -> BTreeMap<String, u64> {
+            m.codes[c as usize]
+                .sorted()
+                .into_iter()
+                .map(|(k, n)| (k.to_string(), n))
+                .collect()
+        };
+        PhaseReport {
+            name: name.to_string(),
+            model: model.to_string(),
+            active_ms: m.active_us as f64 / 1000.0,
+            expected: m.expected,
+            target_rate: (model != "closed").then(|| per_sec(m.expected)),
+            achieved_rate: per_sec(m.messages as f64),
+            intended: m.intended,
+            unsent: m.unsent,
+            messages: m.messages,
+            requests: ClassCounts::from(&m.requests),
+            finals: ClassCounts::from(&m.finals),
+            abandoned: m.abandoned,
+            retries: Retries {
+                total: m.retries.iter().sum(),
+                by_reason: RetryReason::ALL
+                    .iter()
+                    .zip(m.retries.iter())
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(r, n)| (r.name().to_string(), *n))
+                    .collect(),
+                recovered: m.recovered,
+                gave_up: m.gave_up,
+            },
+            codes: ClassCodes {
+                throttled: codes_of(Class::Throttled),
+                refused: codes_of(Class::Refused),
+                failed: codes_of(Class::Failed),
+            },
+            recipients: RecipientCounts {
+                new: m.recipients_new,
+                returning: m.recipients_returning,
+                hot: m.recipients_hot,
+            },
+            latency: ClassHists {
+                ok: Hist::from_hdr(&m.latency[0]),
+                throttled: Hist::from_hdr(&m.latency[1]),
+                refused: Hist::from_hdr(&m.latency[2]),
+                failed: Hist::from_hdr(&m.latency[3]),
+            },
+            message_latency: Hist::from_hdr(&m.message_latency),
+            send_lag: Hist::from_hdr(&m.send_lag),
+            timeline: m.timeline.clone(),
+        }
+    }
+
+    /// Back to raw metrics (decoding histograms), to merge.
+    pub fn to_metrics(&self) -> Result<PhaseMetrics, String> {
+        let ctx = |what: &str, e: String| format!("phase {:?}: {what}: {e}", self.name);
+        let mut m = PhaseMetrics {
+            requests: self.requests.array(),
+            finals: self.finals.array(),
+            messages: self.messages,
+            intended: self.intended,
+            unsent: self.unsent,
+            abandoned: self.abandoned,
+            gave_up: self.retries.gave_up,
+            recovered: self.retries.recovered,
+            recipients_new: self.recipients.new,
+            recipients_returning: self.recipients.returning,
+            recipients_hot: self.recipients.hot,
+            timeline: self.timeline.clone(),
+            active_us: (self.active_ms * 1000.0).round() as u64,
+            expected: self.expected,
+            ..PhaseMetrics::default()
+        };
+        m.latency = [
+            self.latency.ok.to_hdr().map_err(|e| ctx("latency.ok", e))?,
+            self.latency
+                .throttled
+                .to_hdr()
+                .map_err(|e| ctx("latency.throttled", e))?,
+            self.latency
+                .refused
+                .to_hdr()
+                .map_err(|e| ctx("latency.refused", e))?,
+            self.latency
+                .failed
+                .to_hdr()
+                .map_err(|e| ctx("latency.failed", e))?,
+        ];
+        m.message_latency = self
+            .message_latency
+            .to_hdr()
+            .map_err(|e| ctx("message_latency", e))?;
+        m.send_lag = self.send_lag.to_hdr().map_err(|e| ctx("send_lag", e))?;
+        for (class, map) in [
+            (Class::Throttled, &self.codes.throttled),
+            (Class::Refused, &self.codes.refused),
+            (Class::Failed, &self.codes.failed),
+        ] {
+            let mut cc = CodeCounts::default();
+            for (k, n) in map {
+                let key = CodeKey::parse(k)
+                    .ok_or_else(|| ctx("codes", format!("unknown code key {k:?}")))?;
+                cc.add(key, *n);
+            }
+            m.codes[class as usize] = cc;
+        }
+        for (name, n) in &self.retries.by_reason {
+            let i = RetryReason::ALL
+                .iter()
+                .position(|r| r.name() == name)
+                .ok_or_else(|| ctx("retries.by_reason", format!("unknown reason {name:?}")))?;
+            m.retries[i] += n;
+        }
+        Ok(m)
+    }
+}
+
+/// What the embedded webhook receiver saw.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WebhookReport {
+    /// POSTs received.
+    pub posts: u64,
+    /// POSTs whose `X-Hub-Signature-256` was missing or wrong (not parsed further).
+    pub bad_signature: u64,
+    /// Signed POSTs whose body was not a webhook envelope.
+    pub malformed: u64,
+    /// Verification handshakes answered with the challenge / refused.
+    pub verify_ok: u64,
+    pub verify_refused: u64,
+    /// Statuses by kind: sent, delivered, read, failed, played, other.
+    pub statuses: BTreeMap<String, u64>,
+    /// Error codes carried by failed statuses.
+    pub failed_codes: BTreeMap<String, u64>,
+    /// Inbound user messages (`value.messages[]`).
+    pub inbound_messages: u64,
+    /// Delivered/failed statuses matched to a send of this run / not matched.
+    pub matched: u64,
+    pub unmatched: u64,
+    /// Sent ids forgotten to keep memory bounded before any status came for them.
+    pub evicted: u64,
+    /// Send (200 response) → delivered webhook received, for matched ids.
+    pub delivered_delay: Hist,
+}
+
+impl WebhookReport {
+    fn merge(&mut self, o: &WebhookReport) -> Result<(), String> {
+        self.posts += o.posts;
+        self.bad_signature += o.bad_signature;
+        self.malformed += o.malformed;
+        self.verify_ok += o.verify_ok;
+        self.verify_refused += o.verify_refused;
+        for (k, v) in &o.statuses {
+            *self.statuses.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &o.failed_codes {
+            *self.failed_codes.entry(k.clone()).or_default() += v;
+        }
+        self.inbound_messages += o.inbound_messages;
+        self.matched += o.matched;
+        self.unmatched += o.unmatched;
+        self.evicted += o.evicted;
+        let mut h = self.delivered_delay.to_hdr()?;
+        h.add(&o.delivered_delay.to_hdr()?)
+            .map_err(|e| format!("{e:?}"))?;
+        self.delivered_delay = Hist::from_hdr(&h);
+        Ok(())
+    }
+}
+
+/// One evaluated threshold.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdResult {
+    pub check: String,
+    /// The measured value; `null` when there was nothing to measure (which fails the check).
+    pub actual: Option<f64>,
+    pub passed: bool,
+}
+
+/// The whole report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Layout version, currently 1.
+    pub schema_version: u32,
+    /// "wabasim <version>".
+    pub tool: String,
+    /// Wall-clock start, Unix ms.
+    pub started_unix_ms: u64,
+    /// Wall-clock length of the run including the drain, ms.
+    pub elapsed_ms: f64,
+    /// True when the run was interrupted: later phases missing, counts cut short.
+    pub partial: bool,
+    /// "completed", "interrupted" or "duration_cap".
+    pub stop_reason: String,
+    pub seed: u64,
+    /// Number of runs merged into this report (1 for a single run).
+    pub sources: u32,
+    /// How latency was measured.
+    pub latency_note: String,
+    pub phases: Vec<PhaseReport>,
+    /// All phases together.
+    pub total: PhaseReport,
+    pub webhooks: Option<WebhookReport>,
+    /// Threshold results (empty when the scenario has none).
+    pub thresholds: Vec<ThresholdResult>,
+    /// Requests still in flight when the grace period ended (not in any class).
+    pub abandoned_in_flight: u64,
+    /// What the embedded mock server saw (absent with `--target`, whose server is not ours to
+    /// read). Its counts reconcile with the client's: every `ok` send is one `accepted`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerSide>,
+}
+
+/// The embedded server's side of a run, read from its engine when the traffic has stopped.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerSide {
+    /// Per business phone number, in scenario order.
+    pub numbers: Vec<ServerNumber>,
+    /// The server's webhook outbox counters (pushed, delivered, expired, …).
+    pub webhook_outbox: BTreeMap<String, u64>,
+    /// What the traffic cost under the scenario's pricing model (the engine's ledger totals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<serde_json::Value>,
+}
+
+/// One business number as the engine left it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerNumber {
+    pub id: String,
+    pub quality_rating: String,
+    pub status: String,
+    pub messaging_limit: String,
+    /// Sends accepted (HTTP 200 with a message id).
+    pub accepted: u64,
+    /// Sends refused synchronously, by error code.
+    pub rejected: BTreeMap<String, u64>,
+    pub delivered: u64,
+    pub read: u64,
+    /// Accepted sends that later failed (asynchronous errors), by error code.
+    pub failed: BTreeMap<String, u64>,
+    /// Messages users sent to this number.
+    pub inbound: u64,
+}
+
+impl Report {
+    /// True when every threshold passed.
+    pub fn thresholds_passed(&self) -> bool {
+        self.thresholds.iter().all(|t| t.passed)
+    }
+
+    /// The exit code for this report (see [`exit_code`]).
+    pub fn exit_code(&self) -> i32 {
+        if self.stop_reason == "interrupted" {
+            exit_code::INTERRUPTED
+        } else if !self.thresholds_passed() {
+            exit_code::THRESHOLDS_FAILED
+        } else {
+            exit_code::OK
+        }
+    }
+}
+
+/// Merges reports from runs executed in parallel (e.g. one shard per machine): counts and
+/// histograms add, phases match by name, the active window of a phase is the longest of its
+/// shards (so achieved rates add up). Threshold results are dropped: re-evaluate with
+/// [`evaluate`] on the merged report.
+pub fn merge(reports: &[Report]) -> Result<Report, String> {
+    let Some(first) = reports.first() else {
+        return Err("nothing to merge".into());
+    };
+    for (i, r) in reports.iter().enumerate() {
+        if r.schema_version != SCHEMA_VERSION {
+            return Err(format!(
+                "report {i}: schema_version {} (this build reads {SCHEMA_VERSION})",
+                r.schema_version
+            ));
+        }
+    }
+    let mut names: Vec<(String, String)> = Vec::new();
+    let mut phases: Vec<PhaseMetrics> = Vec::new();
+    let mut total = first.total.to_metrics()?;
+    for (i, r) in reports.iter().enumerate() {
+        if i > 0 {
+            total.merge(&r.total.to_metrics()?);
+        }
+        for p in &r.phases {
+            let m = p.to_metrics()?;
+            match names.iter().position(|(n, _)| n == &p.name) {
+                Some(k) => {
+                    if names[k].1 != p.model {
+                        return Err(format!(
+                            "phase {:?} is {} in one report and {} in another",
+                            p.name, names[k].1, p.model
+                        ));
+                    }
+                    phases[k].merge(&m);
+                }
+                None => {
+                    names.push((p.name.clone(), p.model.clone()));
+                    phases.push(m);
+                }
+            }
+        }
+    }
+    let mut webhooks: Option<WebhookReport> = None;
+    for r in reports {
+        if let Some(w) = &r.webhooks {
+            match webhooks.as_mut() {
+                Some(acc) => acc.merge(w)?,
+                None => webhooks = Some(w.clone()),
+            }
+        }
+    }
+    let interrupted = reports.iter().any(|r| r.stop_reason == "interrupted");
+    Ok(Report {
+        schema_version: SCHEMA_VERSION,
+        tool: first.tool.clone(),
+        started_unix_ms: reports.iter().map(|r| r.started_unix_ms).min().unwrap_or(0),
+        elapsed_ms: reports.iter().map(|r| r.elapsed_ms).fold(0.0, f64::max),
+        partial: reports.iter().any(|r| r.partial),
+        stop_reason: if interrupted {
+            "interrupted".into()
+        } else {
+            first.stop_reason.clone()
+        },
+        seed: first.seed,
+        sources: reports.iter().map(|r| r.sources).sum(),
+        latency_note: first.latency_note.clone(),
+        phases: names
+            .iter()
+            .zip(phases.iter())
+            .map(|((n, model), m)| PhaseReport::from_metrics(n, model, m))
+            .collect(),
+        total: PhaseReport::from_metrics("total", &first.total.model, &total),
+        webhooks,
+        thresholds: Vec::new(),
+        abandoned_in_flight: reports.iter().map(|r| r.abandoned_in_flight).sum(),
+        // Server sides describe different servers; a merged report keeps none of them.
+        server: None,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Thresholds
+
+/// A metric a threshold can check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    Requests,
+    Ok,
+    Throttled,
+    Refused,
+    Failed,
+    OkRatio,
+    ThrottledRatio,
+    RefusedRatio,
+    FailedRatio,
+    Messages,
+    Unsent,
+    Abandoned,
+    GaveUp,
+    Retries,
+    AchievedRate,
+    TargetRate,
+    /// achieved_rate / target_rate.
+    RateRatio,
+    /// Latency of ok requests.
+    P50Ms,
+    P90Ms,
+    P95Ms,
+    P99Ms,
+    P999Ms,
+    MaxMs,
+    MeanMs,
+    /// Intended first send → final ok, p99.
+    MessageP99Ms,
+    WebhookBadSignatures,
+    WebhookFailed,
+    WebhookDelivered,
+    DeliveredP50Ms,
+    DeliveredP99Ms,
+}
+
+/// (name, metric, whole-run only). The names are the threshold vocabulary.
+pub const METRICS: &[(&str, Metric, bool)] = &[
+    ("requests", Metric::Requests, false),
+    ("ok", Metric::Ok, false),
+    ("throttled", Metric::Throttled, false),
+    ("refused", Metric::Refused, false),
+    ("failed", Metric::Failed, false),
+    ("ok_ratio", Metric::OkRatio, false),
+    ("throttled_ratio", Metric::ThrottledRatio, false),
+    ("refused_ratio", Metric::RefusedRatio, false),
+    ("failed_ratio", Metric::FailedRatio, false),
+    ("messages", Metric::Messages, false),
+    ("unsent", Metric::Unsent, false),
+    ("abandoned", Metric::Abandoned, false),
+    ("gave_up", Metric::GaveUp, false),
+    ("retries", Metric::Retries, false),
+    ("achieved_rate", Metric::AchievedRate, false),
+    ("target_rate", Metric::TargetRate, false),
+    ("rate_ratio", Metric::RateRatio, false),
+    ("p50_ms", Metric::P50Ms, false),
+    ("p90_ms", Metric::P90Ms, false),
+    ("p95_ms", Metric::P95Ms, false),
+    ("p99_ms", Metric::P99Ms, false),
+    ("p999_ms", Metric::P999Ms, false),
+    ("max_ms", Metric::MaxMs, false),
+    ("mean_ms", Metric::MeanMs, false),
+    ("message_p99_ms", Metric::MessageP99Ms, false),
+    ("webhook_bad_signatures", Metric::WebhookBadSignatures, true),
+    ("webhook_failed", Metric::WebhookFailed, true),
+    ("webhook_delivered", Metric::WebhookDelivered, true),
+    ("delivered_p50_ms", Metric::DeliveredP50Ms, true),
+    ("delivered_p99_ms", Metric::DeliveredP99Ms, true),
+];
+
+/// Comparison operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+impl Op {
+    fn holds(self, a: f64, b: f64) -> bool {
+        match self {
+            Op::Lt => a < b,
+            Op::Le => a <= b,
+            Op::Gt => a > b,
+            Op::Ge => a >= b,
+            Op::Eq => a == b,
+            Op::Ne => a != b,
+        }
+    }
+}
+
+/// A parsed threshold: `metric[phase] op value`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Check {
+    pub text: String,
+    pub phase: Option<String>,
+    pub metric: Metric,
+    pub op: Op,
+    pub value: f64,
+}
+
+/// Parses one check; the error says what is wrong, without the index.
+pub fn parse_check(text: &str) -> Result<Check, String> {
+    let t = text.trim();
+    let known = || METRICS.iter().map(|m| m.0).collect::<Vec<_>>().join(", ");
+    let op_at = t
+        .find(['<', '>', '=', '!'])
+        .ok_or_else(|| format!("{text:?}: expected `metric op number` with op one of < <= > >= == !=, e.g. \"p99_ms < 250\""))?;
+    let (lhs, rest) = t.split_at(op_at);
+    let (op, rhs) = if let Some(r) = rest.strip_prefix("<=") {
+        (Op::Le, r)
+    } else if let Some(r) = rest.strip_prefix(">=") {
+        (Op::Ge, r)
+    } else if let Some(r) = rest.strip_prefix("==") {
+        (Op::Eq, r)
+    } else if let Some(r) = rest.strip_prefix("!=") {
+        (Op::Ne, r)
+    } else if let Some(r) = rest.strip_prefix('<') {
+        (Op::Lt, r)
+    } else if let Some(r) = rest.strip_prefix('>') {
+        (Op::Gt, r)
+    } else {
+        return Err(format!("{text:?}: unknown operator (use < <= > >= == !=)"));
+    };
+    let lhs = lhs.trim();
+    let (name, phase) = match lhs.find('[') {
+        Some(i) => {
+            let Some(inner) = lhs[i + 1..].strip_suffix(']') else {
+                return Err(format!(
+                    "{text:?}: `[` without a closing `]` after the phase name"
+                ));
+            };
+            if inner.trim().is_empty() {
+                return Err(format!("{text:?}: empty phase name in `[]`"));
+            }
+            (lhs[..i].trim(), Some(inner.trim().to_string()))
+        }
+        None => (lhs, None),
+    };
+    let Some(&(_, metric, whole_run)) = METRICS.iter().find(|m| m.0 == name) else {
+        return Err(format!(
+            "{text:?}: unknown metric {name:?} (known: {})",
+            known()
+        ));
+    };
+    if whole_run && phase.is_some() {
+        return Err(format!(
+            "{text:?}: {name} is measured for the whole run; remove `[..]`"
+        ));
+    }
+    let rhs = rhs.trim();
+    let value: f64 = rhs
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite())
+        .ok_or_else(|| format!("{text:?}: {rhs:?} is not a number"))?;
+    Ok(Check {
+        text: t.to_string(),
+        phase,
+        metric,
+        op,
+        value,
+    })
+}
+
+/// Parses all checks; the error carries the index of the bad one.
+pub fn parse_checks(texts: &[String]) -> Result<Vec<Check>, (usize, String)> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| parse_check(t).map_err(|e| (i, e)))
+        .collect()
+}
+
+fn ratio(n: u64, d: u64) -> Option<f64> {
+    (d > 0).then(|| n as f64 / d as f64)
+}
+
+/// The value of `metric` in `p` (and the run's webhooks), `None` when it cannot be measured
+/// (no samples, no target, no receiver).
+pub fn metric_value(
+    metric: Metric,
+    p: &PhaseReport,
+    webhooks: Option<&WebhookReport>,
+) -> Option<f64> {
+    let r = &p.requests;
+    let ok = &p.latency.ok;
+    let lat = |v: f64| (ok.count > 0).then_some(v);
+    Some(match metric {
+        Metric::Requests => r.total as f64,
+        Metric::Ok => r.ok as f64,
+        Metric::Throttled => r.throttled as f64,
+        Metric::Refused => r.refused as f64,
+        Metric::Failed => r.failed as f64,
+        Metric::OkRatio => ratio(r.ok, r.total)?,
+        Metric::ThrottledRatio => ratio(r.throttled, r.total)?,
+        Metric::RefusedRatio => ratio(r.refused, r.total)?,
+        Metric::FailedRatio => ratio(r.failed, r.total)?,
+        Metric::Messages => p.messages as f64,
+        Metric::Unsent => p.unsent as f64,
+        Metric::Abandoned => p.abandoned as f64,
+        Metric::GaveUp => p.retries.gave_up as f64,
+        Metric::Retries => p.retries.total as f64,
+        Metric::AchievedRate => p.achieved_rate,
+        Metric::TargetRate => p.target_rate?,
+        Metric::RateRatio => {
+            let t = p.target_rate?;
+            if t <= 0.0 {
+                return None;
+            }
+            p.achieved_rate / t
+        }
+        Metric::P50Ms => lat(ok.p50_ms)?,
+        Metric::P90Ms => lat(ok.p90_ms)?,
+        Metric::P95Ms => lat(ok.p95_ms)?,
+        Metric::P99Ms => lat(ok.p99_ms)?,
+        Metric::P999Ms => lat(ok.p999_ms)?,
+        Metric::MaxMs => lat(ok.max_ms)?,
+        Metric::MeanMs => lat(ok.mean_ms)?,
+        Metric::MessageP99Ms => {
+            if p.message_latency.count == 0 {
+                return None;
+            }
+            p.message_latency.p99_ms
+        }
+        Metric::WebhookBadSignatures => webhooks?.bad_signature as f64,
+        Metric::WebhookFailed => webhooks?.statuses.get("failed").copied().unwrap_or(0) as f64,
+        Metric::WebhookDelivered => {
+            webhooks?.statuses.get("delivered").copied().unwrap_or(0) as f64
+        }
+        Metric::DeliveredP50Ms => {
+            let w = webhooks?;
+            if w.delivered_delay.count == 0 {
+                return None;
+            }
+            w.delivered_delay.p50_ms
+        }
+        Metric::DeliveredP99Ms => {
+            let w = webhooks?;
+            if w.delivered_delay.count == 0 {
+                return None;
+            }
+            w.delivered_delay.p99_ms
+        }
+    })
+}
+
+/// Evaluates the checks against a report. A check whose metric has no value fails: a latency
+/// threshold with zero successful requests is not evidence of good latency.
+pub fn evaluate(checks: &[Check], report: &Report) -> Vec<ThresholdResult> {
+    checks
+        .iter()
+        .map(|c| {
+            let phase = match &c.phase {
+                Some(name) => report.phases.iter().find(|p| &p.name == name),
+                None => Some(&report.total),
+            };
+            let actual = phase.and_then(|p| metric_value(c.metric, p, report.webhooks.as_ref()));
+            ThresholdResult {
+                check: c.text.clone(),
+                actual,
+                passed: actual.is_some_and(|a| c.op.holds(a, c.value)),
+            }
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Terminal rendering
+
+fn fmt_rate(r: Option<f64>) -> String {
+    match r {
+        Some(v) => format!("{v:.1}"),
+        None => "-".into(),
+    }
+}
+
+fn fmt_codes(map: &BTreeMap<String, u64>) -> String {
+    map.iter()
+        .map(|(k, v)| format!("{k}×{v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The end-of-run summary, as plain text (no colours, so it reads the same in CI logs).
+pub fn render_summary(r: &Report) -> String {
+    let mut s = String::new();
+    let status = match r.stop_reason.as_str() {
+        "interrupted" => "INTERRUPTED (partial report)",
+        "duration_cap" => "stopped at --duration",
+        _ => "completed",
+    };
+    let _ = writeln!(
+        s,
+        "\nwabasim load run {status} in {:.1} s (seed {}, report schema {})",
+        r.elapsed_ms / 1000.0,
+        r.seed,
+        r.schema_version
+    );
+    let _ = writeln!(s, "{}\n", r.latency_note);
+    let _ = writeln!(
+        s,
+        "{:<16} {:>6} {:>10} {:>10} {:>9} {:>9} {:>9} {:>8} {:>7} {:>8} {:>8} {:>8} {:>8}",
+        "phase",
+        "model",
+        "target/s",
+        "achieved/s",
+        "requests",
+        "ok",
+        "throttled",
+        "refused",
+        "failed",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms"
+    );
+    for p in r.phases.iter().chain(std::iter::once(&r.total)) {
+        let l = &p.latency.ok;
+        let _ = writeln!(
+            s,
+            "{:<16} {:>6} {:>10} {:>10.1} {:>9} {:>9} {:>9} {:>8} {:>7} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+            truncate(&p.name, 16),
+            p.model,
+            fmt_rate(p.target_rate),
+            p.achieved_rate,
+            p.requests.total,
+            p.requests.ok,
+            p.requests.throttled,
+            p.requests.refused,
+            p.requests.failed,
+            l.p50_ms,
+            l.p90_ms,
+            l.p99_ms,
+            l.max_ms
+        );
+    }
+    let _ = writeln!(s);
+    for p in r.phases.iter() {
+        let mut lines = Vec::new();
+        if !p.codes.throttled.is_empty() {
+            lines.push(format!("throttled {}", fmt_codes(&p.codes.throttled)));
+        }
+        if !p.codes.refused.is_empty() {
+            lines.push(format!("refused {}", fmt_codes(&p.codes.refused)));
+        }
+        if !p.codes.failed.is_empty() {
+            lines.push(format!("failed {}", fmt_codes(&p.codes.failed)));
+        }
+        if p.retries.total > 0 {
+            lines.push(format!(
+                "retries {} ({}), recovered {}, gave up {}",
+                p.retries.total,
+                fmt_codes(&p.retries.by_reason),
+                p.retries.recovered,
+                p.retries.gave_up
+            ));
+        }
+        if p.unsent > 0 || p.abandoned > 0 {
+            lines.push(format!("unsent {}, abandoned {}", p.unsent, p.abandoned));
+        }
+        if p.model == "open" && p.send_lag.count > 0 {
+            lines.push(format!(
+                "generator lag (intended → sent) p50 {:.2} ms, p99 {:.2} ms",
+                p.send_lag.p50_ms, p.send_lag.p99_ms
+            ));
+        }
+        if p.message_latency.count > 0 && p.retries.total > 0 {
+            lines.push(format!(
+                "message latency (incl. backoff) p50 {:.1} ms, p99 {:.1} ms",
+                p.message_latency.p50_ms, p.message_latency.p99_ms
+            ));
+        }
+        if !lines.is_empty() {
+            let _ = writeln!(s, "{}: {}", p.name, lines.join("; "));
+        }
+    }
+    if r.abandoned_in_flight > 0 {
+        let _ = writeln!(
+            s,
+            "requests still in flight after the grace period: {}",
+            r.abandoned_in_flight
+        );
+    }
+    if let Some(w) = &r.webhooks {
+        let _ = writeln!(
+            s,
+            "webhooks: {} posts, statuses {}, inbound {}, bad signatures {}, malformed {}",
+            w.posts,
+            if w.statuses.is_empty() {
+                "none".to_string()
+            } else {
+                fmt_codes(&w.statuses)
+            },
+            w.inbound_messages,
+            w.bad_signature,
+            w.malformed
+        );
+        if w.delivered_delay.count > 0 {
+            let _ = writeln!(
+                s,
+                "          send→delivered p50 {:.1} ms, p99 {:.1} ms ({} matched, {} unmatched, {} evicted)",
+                w.delivered_delay.p50_ms, w.delivered_delay.p99_ms, w.matched, w.unmatched, w.evicted
+            );
+        }
+        if !w.failed_codes.is_empty() {
+            let _ = writeln!(
+                s,
+                "          failed status codes {}",
+                fmt_codes(&w.failed_codes)
+            );
+        }
+    }
+    if let Some(sv) = &r.server {
+        let _ = writeln!(s, "\nembedded server:");
+        for n in &sv.numbers {
+            let _ = writeln!(
+                s,
+                "  number {}: {} {} limit {}; accepted {}, delivered {}, read {}, inbound {}{}{}",
+                n.id,
+                n.status,
+                n.quality_rating,
+                n.messaging_limit,
+                n.accepted,
+                n.delivered,
+                n.read,
+                n.inbound,
+                if n.rejected.is_empty() {
+                    String::new()
+                } else {
+                    format!(", refused {}", fmt_codes(&n.rejected))
+                },
+                if n.failed.is_empty() {
+                    String::new()
+                } else {
+                    format!(", failed later {}", fmt_codes(&n.failed))
+                },
+            );
+        }
+        if !sv.webhook_outbox.is_empty() {
+            let _ = writeln!(
+                s,
+                "  webhook outbox: {}",
+                sv.webhook_outbox
+                    .iter()
+                    .filter(|(_, v)| **v > 0)
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    if !r.thresholds.is_empty() {
+        let _ = writeln!(s, "\nthresholds:");
+        for t in &r.thresholds {
+            let actual = t
+                .actual
+                .map(|a| format!("{a:.4}"))
+                .unwrap_or_else(|| "no data".into());
+            let _ = writeln!(
+                s,
+                "  {} {}  (actual {actual})",
+                if t.passed { "PASS" } else { "FAIL" },
+                t.check
+            );
+        }
+    }
+    s
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n - 1).chain(std::iter::once('…')).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::policy::Outcome;
+
+    fn report_with(m: &PhaseMetrics) -> Report {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            tool: "wabasim test".into(),
+            started_unix_ms: 0,
+            elapsed_ms: 1000.0,
+            partial: false,
+            stop_reason: "completed".into(),
+            seed: 1,
+            sources: 1,
+            latency_note: LATENCY_NOTE.into(),
+            phases: vec![PhaseReport::from_metrics("steady", "open", m)],
+            total: PhaseReport::from_metrics("total", "open", m),
+            webhooks: None,
+            thresholds: vec![],
+            abandoned_in_flight: 0,
+            server: None,
+        }
+    }
+
+    fn sample() -> PhaseMetrics {
+        let mut m = PhaseMetrics::default();
+        for i in 0..98 {
+            m.record_sent(i * 10_000);
+            m.record_request(Outcome::Ok, 10_000 + i * 100, i * 10_000);
+        }
+        m.record_request(Outcome::Throttled(130429), 5_000, 0);
+        m.record_request(Outcome::Refused(131047), 5_000, 0);
+        m.active_us = 1_000_000;
+        m.expected = 100.0;
+        m
+    }
+
+    #[test]
+    fn parse_checks_with_precise_errors() {
+        let c = parse_check("p99_ms[steady] <= 250").unwrap();
+        assert_eq!(c.metric, Metric::P99Ms);
+        assert_eq!(c.phase.as_deref(), Some("steady"));
+        assert_eq!(c.op, Op::Le);
+        assert_eq!(c.value, 250.0);
+        assert_eq!(parse_check("failed<1").unwrap().op, Op::Lt);
+        assert!(parse_check("p98_ms < 1")
+            .unwrap_err()
+            .contains("unknown metric \"p98_ms\""));
+        assert!(parse_check("p99_ms 250")
+            .unwrap_err()
+            .contains("expected `metric op number`"));
+        assert!(parse_check("p99_ms < fast")
+            .unwrap_err()
+            .contains("\"fast\" is not a number"));
+        assert!(parse_check("p99_ms[x < 1")
+            .unwrap_err()
+            .contains("without a closing"));
+        assert!(parse_check("delivered_p99_ms[x] < 1")
+            .unwrap_err()
+            .contains("whole run"));
+        assert!(parse_check("p99_ms =< 1")
+            .unwrap_err()
+            .contains("unknown operator"));
+        let (i, _) = parse_checks(&["ok > 1".into(), "nope".into()]).unwrap_err();
+        assert_eq!(i, 1);
+    }
+
+    #[test]
+    fn thresholds_give_documented_exit_codes() {
+        let m = sample();
+        let mut r = report_with(&m);
+        let checks: Vec<Check> = [
+            "p99_ms < 250",
+            "throttled_ratio < 0.02",
+            "failed < 1",
+            "ok == 98",
+            "rate_ratio >= 0.98",
+        ]
+        .iter()
+        .map(|t| parse_check(t).unwrap())
+        .collect();
+        r.thresholds = evaluate(&checks, &r);
+        assert!(r.thresholds.iter().all(|t| t.passed), "{:?}", r.thresholds);
+        assert_eq!(r.exit_code(), exit_code::OK);
+        assert_eq!(r.thresholds[1].actual, Some(0.01));
+
+        let failing = [parse_check("throttled_ratio < 0.005").unwrap()];
+        r.thresholds = evaluate(&failing, &r);
+        assert!(!r.thresholds[0].passed);
+        assert_eq!(r.exit_code(), exit_code::THRESHOLDS_FAILED);
+
+        r.stop_reason = "interrupted".into();
+        assert_eq!(r.exit_code(), exit_code::INTERRUPTED);
+    }
+
+    #[test]
+    fn missing_data_fails_the_check() {
+        let r = report_with(&PhaseMetrics::default());
+        let res = evaluate(
+            &[
+                parse_check("p99_ms < 250").unwrap(),
+                parse_check("delivered_p99_ms < 5").unwrap(),
+            ],
+            &r,
+        );
+        assert_eq!(res[0].actual, None);
+        assert!(!res[0].passed);
+        assert!(!res[1].passed, "no receiver: no evidence");
+    }
+
+    #[test]
+    fn json_roundtrip_and_merge_add_exactly() {
+        let m = sample();
+        let r = report_with(&m);
+        let json = serde_json::to_string(&r).unwrap();
+        let back: Report = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r);
+        let merged = merge(&[r.clone(), back]).unwrap();
+        assert_eq!(merged.sources, 2);
+        let p = &merged.phases[0];
+        assert_eq!(p.requests.total, 200);
+        assert_eq!(p.requests.ok, 196);
+        assert_eq!(p.codes.throttled.get("130429"), Some(&2));
+        assert_eq!(p.latency.ok.count, 196);
+        // Percentiles come from the merged histogram, identical inputs → identical percentiles.
+        assert_eq!(p.latency.ok.p99_ms, r.phases[0].latency.ok.p99_ms);
+        // Two shards in parallel: same window, twice the rate.
+        assert!((p.achieved_rate - 2.0 * r.phases[0].achieved_rate).abs() < 1e-9);
+        assert_eq!(merged.total.requests.total, 200);
+        let mut other = r.clone();
+        other.schema_version = 99;
+        assert!(merge(&[r, other])
+            .unwrap_err()
+            .contains("schema_version 99"));
+    }
+
+    #[test]
+    fn summary_mentions_the_essentials() {
+        let mut r = report_with(&sample());
+        r.thresholds = evaluate(&[parse_check("failed < 1").unwrap()], &r);
+        let s = render_summary(&r);
+        assert!(s.contains("intended send time"));
+        assert!(s.contains("steady"));
+        assert!(s.contains("throttled 130429×1"));
+        assert!(s.contains("PASS failed < 1"));
+    }
+}

@@ -1,0 +1,1107 @@
+//! The async driver: runs a [`LoadPlan`] against a target over a fixed pool of keep-alive HTTP/1.1
+//! connections and produces a [`Report`].
+//!
+//! Shape:
+//! - one dispatcher (the caller's task) walks the phases in order. Open phases pop due instants
+//!   from the [`OpenSchedule`] (waking at most once per millisecond and issuing everything due,
+//!   so 20,000/s costs 1,000 wake-ups, not 20,000) and spawn one task per message; closed phases
+//!   spawn one task per virtual user.
+//! - a message task owns the message's whole life: pacing, attempt, classification, the retry
+//!   decision, the backoff sleep. `max_in_flight` permits bound how many exist, which bounds
+//!   memory and models the BSP's send window.
+//! - requests borrow a connection from the pool (`connections` fixed, no per-request handshake);
+//!   a broken or timed-out connection is dropped and replaced on next use.
+//! - metrics go to one lock per phase; the progress line reads them four times a second.
+//! - stop (the `shutdown` future, i.e. Ctrl-C): nothing new is issued, pending retries are
+//!   abandoned, requests in flight get `grace` to finish, then are cut; the report is still
+//!   produced, marked partial.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use hyper::Uri;
+use indicatif::{ProgressBar, ProgressStyle};
+use parking_lot::Mutex;
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::clock::{Micros, SimTime, MICROS_PER_MS};
+use crate::load::http::{request_head, Conn};
+use crate::load::metrics::PhaseMetrics;
+use crate::load::plan::{Arrival, LoadPlan, MixKind, PhasePlan};
+use crate::load::policy::{classify, decide, Decision, FailKind, Outcome, Pacer};
+use crate::load::receiver::Receiver;
+use crate::load::report::{evaluate, PhaseReport, Report, LATENCY_NOTE, SCHEMA_VERSION};
+use crate::load::schedule::{ClosedSchedule, OpenSchedule};
+use crate::load::spec::ReplyTarget;
+
+/// Where to send: `POST {base_url}/{api_version}/{phone_number_id}/messages` with
+/// `Authorization: Bearer {token}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// `http://host:port` (optionally with a path prefix). Plain HTTP only: the generator targets
+    /// the mock server or a local proxy.
+    pub base_url: String,
+    pub token: String,
+    /// E.g. `"v23.0"`.
+    pub api_version: String,
+}
+
+/// Run-time options that are not part of the scenario.
+#[derive(Clone, Default)]
+pub struct RunOptions {
+    /// No progress line.
+    pub quiet: bool,
+    /// Seeds every random choice (mix, recipients, jitter, Poisson arrivals).
+    pub seed: u64,
+    /// Caps the whole run: phases are cut at this length from the start.
+    pub duration_cap: Option<Duration>,
+    /// The embedded webhook receiver, if any: sends are recorded for send→delivered delay and
+    /// its counts go into the report.
+    pub receiver: Option<Arc<Receiver>>,
+    /// How long to wait after the last response for trailing webhooks before reading the
+    /// receiver. Default (None) 1 s; ignored without a receiver.
+    pub webhook_settle: Option<Duration>,
+}
+
+/// Errors that prevent a run (as opposed to failed requests, which are measured).
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("target {url:?}: {reason}")]
+    Target { url: String, reason: String },
+    #[error("cannot connect to {addr}: {reason}")]
+    Connect { addr: String, reason: String },
+}
+
+/// How far past a phase's end the generator may still issue arrivals that were intended before
+/// the end (timer granularity); later than this they count as unsent.
+const LATE_SLACK: Micros = 50 * MICROS_PER_MS;
+/// Recent inbound senders remembered for free-form replies (a ring, bounded).
+const WINDOW_RING: usize = 4096;
+
+#[derive(Debug)]
+enum SendError {
+    Timeout,
+    Connection,
+}
+
+/// A fixed pool of HTTP/1.1 keep-alive connections ([`crate::load::http::Conn`]).
+struct ConnPool {
+    addr: String,
+    idle: Mutex<Vec<Conn>>,
+    permits: Semaphore,
+}
+
+impl ConnPool {
+    /// Sends on a pooled connection; the timeout covers connecting, sending and reading the whole
+    /// response, not waiting for a free connection (that wait shows in open-model latency anyway).
+    async fn send(
+        &self,
+        head: &[u8],
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<(u16, Vec<u8>), SendError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| SendError::Connection)?;
+        let pooled = self.idle.lock().pop();
+        let work = async {
+            let mut conn = match pooled {
+                Some(c) => c,
+                None => Conn::connect(&self.addr)
+                    .await
+                    .map_err(|_| SendError::Connection)?,
+            };
+            let resp = conn
+                .request(head, body)
+                .await
+                .map_err(|_| SendError::Connection)?;
+            Ok::<_, SendError>((conn, resp))
+        };
+        match tokio::time::timeout(timeout, work).await {
+            Ok(Ok((conn, resp))) => {
+                if resp.keep_alive {
+                    self.idle.lock().push(conn);
+                }
+                Ok((resp.status, resp.body))
+            }
+            // A broken connection is dropped here and replaced on next use.
+            Ok(Err(e)) => Err(e),
+            // The connection is in an unknown state: dropped with the future, replaced later.
+            Err(_) => Err(SendError::Timeout),
+        }
+    }
+}
+
+/// What the picker decided to send.
+struct Msg {
+    phase: usize,
+    number: usize,
+    body: Bytes,
+    /// For inbound simulation: (segment, index) of the user, remembered on success so replies
+    /// can go to users whose window is open.
+    inbound_from: Option<(usize, u64)>,
+    seq: u64,
+}
+
+/// Mix, recipient and number choices: one seeded RNG and the per-segment cursors of recipients
+/// already messaged (so "new" and "returning" need no per-recipient memory).
+struct Picker {
+    rng: Pcg64Mcg,
+    cursors: Vec<u64>,
+    seq: u64,
+    scratch: String,
+    wa_id: String,
+}
+
+struct Shared {
+    plan: Arc<LoadPlan>,
+    pool: ConnPool,
+    t0: Instant,
+    seed: u64,
+    /// Pre-built request heads (request line, Host, Authorization, Content-Type), one per
+    /// business number, and the inbound simulation's.
+    message_heads: Vec<Vec<u8>>,
+    inbound_head: Vec<u8>,
+    metrics: Vec<Mutex<PhaseMetrics>>,
+    /// Phase start instants (µs since t0), set when each phase starts.
+    origins: Vec<AtomicU64>,
+    picker: Mutex<Picker>,
+    window: Mutex<(Vec<(usize, u64)>, usize)>,
+    stop: watch::Receiver<bool>,
+    receiver: Option<Arc<Receiver>>,
+    current_phase: AtomicUsize,
+    abandoned_in_flight: AtomicU64,
+}
+
+impl Shared {
+    fn now(&self) -> SimTime {
+        SimTime(self.t0.elapsed().as_micros() as u64)
+    }
+    fn instant(&self, t: SimTime) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.t0 + Duration::from_micros(t.0))
+    }
+    fn stopped(&self) -> bool {
+        *self.stop.borrow()
+    }
+    fn origin(&self, phase: usize) -> SimTime {
+        SimTime(self.origins[phase].load(Ordering::Relaxed))
+    }
+    /// Sleeps until `t`; false if a stop came first.
+    async fn sleep_until(&self, t: SimTime) -> bool {
+        // Already due: no timer (tokio timers fire on a 1 ms tick, which would cap a closed-model
+        // user with no think time at 1,000 requests/s).
+        if t <= self.now() {
+            return !self.stopped();
+        }
+        let mut stop = self.stop.clone();
+        tokio::select! {
+            _ = tokio::time::sleep_until(self.instant(t)) => !self.stopped(),
+            _ = stop.wait_for(|s| *s) => false,
+        }
+    }
+}
+
+/// Accounts for a message that never reaches a final outcome: stopped during pacing or a
+/// backoff, or its task aborted after the grace period. Sent at least once → abandoned; never
+/// sent → unsent. Either way `finals + abandoned == messages` holds.
+struct MessageGuard {
+    sh: Arc<Shared>,
+    phase: usize,
+    sent: bool,
+    done: bool,
+}
+
+impl MessageGuard {
+    fn new(sh: &Arc<Shared>, phase: usize) -> MessageGuard {
+        MessageGuard {
+            sh: sh.clone(),
+            phase,
+            sent: false,
+            done: false,
+        }
+    }
+}
+
+impl Drop for MessageGuard {
+    fn drop(&mut self) {
+        if !self.done {
+            let mut m = self.sh.metrics[self.phase].lock();
+            if self.sent {
+                m.abandoned += 1;
+            } else {
+                m.unsent += 1;
+            }
+        }
+    }
+}
+
+/// Counts a request as cut in flight if dropped before its response.
+struct RequestGuard<'a> {
+    sh: &'a Shared,
+    done: bool,
+}
+
+impl Drop for RequestGuard<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.sh.abandoned_in_flight.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn target_err(url: &str, reason: impl Into<String>) -> LoadError {
+    LoadError::Target {
+        url: url.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// Runs the plan. Returns the report (also when interrupted: `partial` is then true); `Err` only
+/// when the run could not start (bad target URL, target unreachable).
+pub async fn run(
+    plan: &LoadPlan,
+    target: &Target,
+    opts: &RunOptions,
+    shutdown: impl Future,
+) -> Result<Report, LoadError> {
+    let url = target.base_url.trim_end_matches('/');
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| target_err(url, format!("not a URL: {e}")))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(target_err(url, "only http:// targets are supported"));
+    }
+    let Some(authority) = uri.authority() else {
+        return Err(target_err(url, "no host:port"));
+    };
+    let addr = if authority.port().is_some() {
+        authority.to_string()
+    } else {
+        format!("{}:80", authority.host())
+    };
+    let prefix = uri.path().trim_end_matches('/');
+    let host = authority.as_str();
+    let auth = format!("Bearer {}", target.token);
+    let mut message_heads = Vec::with_capacity(plan.numbers.len());
+    for n in &plan.numbers {
+        let p = format!("{prefix}/{}/{}/messages", target.api_version, n);
+        message_heads.push(request_head("POST", &p, host, &auth).map_err(|e| target_err(url, e))?);
+    }
+    let inbound_head = request_head("POST", &format!("{prefix}/_sim/inbound"), host, &auth)
+        .map_err(|e| target_err(url, e))?;
+
+    let pool = ConnPool {
+        addr: addr.clone(),
+        idle: Mutex::new(Vec::new()),
+        permits: Semaphore::new(plan.connections as usize),
+    };
+    // Fail fast when nothing listens: a run where every request is a connection error measures
+    // nothing useful.
+    let first = Conn::connect(&addr).await.map_err(|e| LoadError::Connect {
+        addr: addr.clone(),
+        reason: e.to_string(),
+    })?;
+    pool.idle.lock().push(first);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let plan_arc = Arc::new(plan.clone());
+    let sh = Arc::new(Shared {
+        plan: plan_arc.clone(),
+        pool,
+        t0: Instant::now(),
+        seed: opts.seed,
+        message_heads,
+        inbound_head,
+        metrics: plan
+            .phases
+            .iter()
+            .map(|_| Mutex::new(PhaseMetrics::default()))
+            .collect(),
+        origins: plan.phases.iter().map(|_| AtomicU64::new(0)).collect(),
+        picker: Mutex::new(Picker {
+            rng: Pcg64Mcg::seed_from_u64(opts.seed),
+            cursors: vec![0; plan.segments.len()],
+            seq: 0,
+            scratch: String::new(),
+            wa_id: String::new(),
+        }),
+        window: Mutex::new((Vec::with_capacity(64), 0)),
+        stop: stop_rx,
+        receiver: opts.receiver.clone(),
+        current_phase: AtomicUsize::new(0),
+        abandoned_in_flight: AtomicU64::new(0),
+    });
+    let started_unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+
+    let progress = if opts.quiet {
+        None
+    } else {
+        Some(spawn_progress(sh.clone()))
+    };
+
+    let cap_end = opts.duration_cap.map(|d| SimTime(d.as_micros() as u64));
+    let started = Arc::new(AtomicUsize::new(0));
+    let drive = drive(sh.clone(), cap_end, started.clone());
+    tokio::pin!(drive);
+    tokio::pin!(shutdown);
+    let ((mut tasks, capped), interrupted) = tokio::select! {
+        t = &mut drive => (t, false),
+        _ = &mut shutdown => {
+            let _ = stop_tx.send(true);
+            (drive.await, true)
+        }
+    };
+
+    // Drain: in-flight messages get the grace period. Pending retries are abandoned by a stop
+    // (interrupt), and waited for within the grace on normal completion.
+    let grace = Duration::from_micros(plan.grace);
+    let drained = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} })
+        .await
+        .is_ok();
+    if !drained {
+        let _ = stop_tx.send(true);
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+    }
+    let _ = stop_tx.send(true);
+    if let Some((bar, handle)) = progress {
+        handle.abort();
+        bar.finish_and_clear();
+    }
+
+    let webhooks = match &opts.receiver {
+        Some(r) => {
+            let settle = opts.webhook_settle.unwrap_or(Duration::from_secs(1));
+            tokio::time::sleep(settle).await;
+            Some(r.snapshot())
+        }
+        None => None,
+    };
+
+    let n_started = started.load(Ordering::Relaxed);
+    let mut phases = Vec::with_capacity(n_started);
+    let mut total = PhaseMetrics::default();
+    let mut total_active = 0;
+    let mut total_expected = 0.0;
+    let mut models = Vec::new();
+    for (i, p) in plan.phases.iter().enumerate().take(n_started) {
+        let m = sh.metrics[i].lock().clone();
+        let model = if p.is_open() { "open" } else { "closed" };
+        if !models.contains(&model) {
+            models.push(model);
+        }
+        total.merge(&m);
+        total_active += m.active_us;
+        total_expected += m.expected;
+        phases.push(PhaseReport::from_metrics(&p.name, model, &m));
+    }
+    total.active_us = total_active;
+    total.expected = total_expected;
+    let total_model = match models.as_slice() {
+        [one] => *one,
+        _ => "mixed",
+    };
+    let mut report = Report {
+        schema_version: SCHEMA_VERSION,
+        tool: format!("wabasim {}", env!("CARGO_PKG_VERSION")),
+        started_unix_ms,
+        elapsed_ms: sh.t0.elapsed().as_secs_f64() * 1000.0,
+        partial: interrupted,
+        stop_reason: if interrupted {
+            "interrupted"
+        } else if capped {
+            "duration_cap"
+        } else {
+            "completed"
+        }
+        .into(),
+        seed: opts.seed,
+        sources: 1,
+        latency_note: LATENCY_NOTE.into(),
+        phases,
+        total: PhaseReport::from_metrics("total", total_model, &total),
+        webhooks,
+        thresholds: Vec::new(),
+        abandoned_in_flight: sh.abandoned_in_flight.load(Ordering::Relaxed),
+        server: None,
+    };
+    report.thresholds = evaluate(&plan.checks, &report);
+    Ok(report)
+}
+
+/// Walks the phases in order. Returns the message tasks still running, and whether the
+/// `--duration` cap cut the run short.
+async fn drive(
+    sh: Arc<Shared>,
+    cap_end: Option<SimTime>,
+    started: Arc<AtomicUsize>,
+) -> (JoinSet<()>, bool) {
+    let mut tasks = JoinSet::new();
+    let mut capped = false;
+    let plan = sh.plan.clone();
+    for (i, phase) in plan.phases.iter().enumerate() {
+        if sh.stopped() {
+            break;
+        }
+        if cap_end.is_some_and(|c| sh.now() >= c) {
+            capped = true;
+            break;
+        }
+        started.store(i + 1, Ordering::Relaxed);
+        sh.current_phase.store(i, Ordering::Relaxed);
+        match &phase.arrival {
+            Arrival::Open { .. } => run_open(&sh, i, phase, cap_end, &mut tasks).await,
+            Arrival::Closed(c) => run_closed(&sh, i, phase, *c, cap_end, &mut tasks).await,
+        }
+        // Cut by the cap: the phase ran into it before its own end (message-limited phases
+        // have no end of their own).
+        if let Some(c) = cap_end {
+            let natural_end = phase.duration.map(|d| sh.origin(i).plus(d));
+            if !sh.stopped() && sh.now() >= c && natural_end.is_none_or(|e| e > c) {
+                capped = true;
+                break;
+            }
+        }
+    }
+    (tasks, capped)
+}
+
+/// Marks the phase start.
+fn start_phase(sh: &Shared, i: usize) -> SimTime {
+    let origin = sh.now();
+    sh.origins[i].store(origin.0, Ordering::Relaxed);
+    origin
+}
+
+fn phase_end(origin: SimTime, phase: &PhasePlan, cap_end: Option<SimTime>) -> Option<SimTime> {
+    let end = phase.duration.map(|d| origin.plus(d));
+    match (end, cap_end) {
+        (Some(e), Some(c)) => Some(e.min(c)),
+        (e, None) => e,
+        (None, c) => c,
+    }
+}
+
+async fn run_open(
+    sh: &Arc<Shared>,
+    i: usize,
+    phase: &PhasePlan,
+    cap_end: Option<SimTime>,
+    tasks: &mut JoinSet<()>,
+) {
+    let Arrival::Open { profile, process } = &phase.arrival else {
+        return;
+    };
+    let origin = start_phase(sh, i);
+    let end = phase_end(origin, phase, cap_end);
+    let mut sched = OpenSchedule::new(
+        profile.clone(),
+        origin,
+        end,
+        phase.messages,
+        *process,
+        sh.seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    );
+    let pacers = make_pacers(sh, phase);
+    let permits = Arc::new(Semaphore::new(phase.policy.max_in_flight as usize));
+    let mut stop = sh.stop.clone();
+    let mut issued_until = origin;
+    loop {
+        while tasks.try_join_next().is_some() {}
+        if sh.stopped() {
+            break;
+        }
+        let Some(next) = sched.peek() else { break };
+        let now = sh.now();
+        if next > now {
+            if !sh.sleep_until(next).await {
+                break;
+            }
+            continue;
+        }
+        if end.is_some_and(|e| now > e.plus(LATE_SLACK)) {
+            break;
+        }
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                tokio::select! {
+                    p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+            }
+        };
+        // Waiting for the window may have taken us past the end: then the rest is unsent.
+        if end.is_some_and(|e| sh.now() > e.plus(LATE_SLACK)) {
+            break;
+        }
+        let Some(t) = sched.pop() else { break };
+        issued_until = t;
+        let msg = pick(sh, i, phase);
+        sh.metrics[i].lock().record_intended(t.since(origin));
+        let sh2 = sh.clone();
+        let pacers = pacers.clone();
+        tasks.spawn(async move {
+            let mut guard = MessageGuard::new(&sh2, msg.phase);
+            deliver(&sh2, &msg, t, true, &pacers, &mut guard).await;
+            drop(guard);
+            drop(permit);
+        });
+    }
+    // A phase lasts its duration even when its schedule runs dry early (a ramp down to 0, or
+    // the last arrival falling just before the end), unless its message count is reached.
+    let limit_reached = phase.messages.is_some_and(|l| sched.issued() >= l);
+    if let (Some(e), false) = (end, limit_reached) {
+        if sched.peek().is_none() && !sh.stopped() {
+            sh.sleep_until(e).await;
+        }
+    }
+    // The active window: until the phase end, the stop, or (message-limited) the instant the
+    // schedule ran out.
+    let now = sh.now();
+    let mut active_end = match end {
+        Some(e) => e.min(now),
+        None => now,
+    };
+    if sched.peek().is_none() && !sh.stopped() {
+        if let Some(limit) = phase.messages {
+            if sched.issued() >= limit {
+                // The instant the next arrival would have been due, so n messages at rate r span
+                // exactly n / r.
+                let t = profile
+                    .inverse_from(limit as f64, 0)
+                    .map(|(t, _)| origin.plus(t))
+                    .unwrap_or(issued_until);
+                active_end = t.max(issued_until);
+            }
+        }
+    }
+    // Arrivals intended inside the window but never issued: the generator fell behind or was
+    // stopped. Counted, not hidden.
+    let mut unsent = 0;
+    {
+        let mut m = sh.metrics[i].lock();
+        while let Some(t) = sched.peek() {
+            if t >= active_end {
+                break;
+            }
+            sched.pop();
+            m.record_intended(t.since(origin));
+            unsent += 1;
+        }
+        m.unsent += unsent;
+        m.active_us = active_end.since(origin);
+        let expected = sched.expected_by(active_end);
+        m.expected = match phase.messages {
+            Some(l) => expected.min(l as f64),
+            None => expected,
+        };
+    }
+}
+
+async fn run_closed(
+    sh: &Arc<Shared>,
+    i: usize,
+    phase: &PhasePlan,
+    sched: ClosedSchedule,
+    cap_end: Option<SimTime>,
+    tasks: &mut JoinSet<()>,
+) {
+    let origin = start_phase(sh, i);
+    let end = phase_end(origin, phase, cap_end);
+    let pacers = make_pacers(sh, phase);
+    let issued = Arc::new(AtomicU64::new(0));
+    let limit = phase.messages;
+    let (alive_tx, mut alive_rx) = tokio::sync::mpsc::channel::<()>(1);
+    for vu in 0..sched.concurrency {
+        let sh2 = sh.clone();
+        let pacers = pacers.clone();
+        let issued = issued.clone();
+        let alive = alive_tx.clone();
+        tasks.spawn(async move {
+            let _alive = alive;
+            let mut next = sched.first_send(origin, vu);
+            loop {
+                if end.is_some_and(|e| next >= e) || !sh2.sleep_until(next).await {
+                    break;
+                }
+                if limit.is_some_and(|l| issued.fetch_add(1, Ordering::Relaxed) >= l) {
+                    break;
+                }
+                let phase = &sh2.plan.phases[i];
+                let msg = pick(&sh2, i, phase);
+                let mut guard = MessageGuard::new(&sh2, i);
+                let now = sh2.now();
+                let done = deliver(&sh2, &msg, now, false, &pacers, &mut guard).await;
+                drop(guard);
+                next = sched.next_send(done);
+            }
+        });
+    }
+    drop(alive_tx);
+    // The phase lasts until its end, until every user has stopped (message limit), or a stop.
+    let mut stop = sh.stop.clone();
+    let all_done = alive_rx.recv();
+    match end {
+        Some(e) => {
+            tokio::select! {
+                _ = tokio::time::sleep_until(sh.instant(e)) => {},
+                _ = all_done => {},
+                _ = stop.wait_for(|s| *s) => {},
+            }
+        }
+        None => {
+            tokio::select! {
+                _ = all_done => {},
+                _ = stop.wait_for(|s| *s) => {},
+            }
+        }
+    }
+    let now = sh.now();
+    let active_end = end.map(|e| e.min(now)).unwrap_or(now);
+    let mut m = sh.metrics[i].lock();
+    m.active_us = active_end.since(origin);
+}
+
+/// Per-number pacers for a phase (pacing is part of the phase's sender policy).
+fn make_pacers(sh: &Shared, phase: &PhasePlan) -> Arc<Vec<Option<Mutex<Pacer>>>> {
+    Arc::new(
+        sh.plan
+            .numbers
+            .iter()
+            .map(|_| {
+                phase
+                    .policy
+                    .per_number_rate
+                    .map(|r| Mutex::new(Pacer::new(r)))
+            })
+            .collect(),
+    )
+}
+
+/// Chooses what to send to whom from which number, and builds the body.
+fn pick(sh: &Shared, phase_idx: usize, phase: &PhasePlan) -> Msg {
+    let plan = &sh.plan;
+    let mut guard = sh.picker.lock();
+    let p = &mut *guard;
+    let seq = p.seq;
+    p.seq += 1;
+    let number = phase.numbers[(seq % phase.numbers.len().max(1) as u64) as usize];
+    let draw = p.rng.gen_range(0..phase.mix_total.max(1));
+    let kind = phase
+        .mix
+        .iter()
+        .find(|(cum, _)| draw < *cum)
+        .map(|(_, k)| k)
+        .unwrap_or(&phase.mix[0].1);
+
+    // Recipient: a window reply picks a recent inbound sender when there is one.
+    let mut recipient = None;
+    if let MixKind::Text {
+        to: ReplyTarget::Window,
+        ..
+    } = kind
+    {
+        let w = sh.window.lock();
+        if !w.0.is_empty() {
+            recipient = Some(w.0[p.rng.gen_range(0..w.0.len())]);
+        }
+    }
+    let (seg, idx) = match recipient {
+        Some(r) => {
+            sh.metrics[phase_idx].lock().recipients_returning += 1;
+            r
+        }
+        None => choose_recipient(sh, phase_idx, phase, p),
+    };
+    p.wa_id.clear();
+    plan.segments[seg].pool.write(idx, &mut p.wa_id);
+
+    let mut body = String::with_capacity(256);
+    match kind {
+        MixKind::Template {
+            name,
+            language,
+            params,
+        } => {
+            body.push_str(r#"{"messaging_product":"whatsapp","recipient_type":"individual","to":"#);
+            push_json_str(&mut body, &p.wa_id);
+            body.push_str(r#","type":"template","template":{"name":"#);
+            push_json_str(&mut body, name);
+            body.push_str(r#","language":{"code":"#);
+            push_json_str(&mut body, language);
+            body.push('}');
+            if !params.is_empty() {
+                body.push_str(r#","components":[{"type":"body","parameters":["#);
+                for (j, param) in params.iter().enumerate() {
+                    if j > 0 {
+                        body.push(',');
+                    }
+                    body.push_str(r#"{"type":"text","text":"#);
+                    expand(&mut p.scratch, param, seq, &p.wa_id, &phase.name);
+                    push_json_str(&mut body, &p.scratch);
+                    body.push('}');
+                }
+                body.push_str("]}]");
+            }
+            body.push_str("}}");
+        }
+        MixKind::Text { body: text, .. } => {
+            body.push_str(r#"{"messaging_product":"whatsapp","recipient_type":"individual","to":"#);
+            push_json_str(&mut body, &p.wa_id);
+            body.push_str(r#","type":"text","text":{"body":"#);
+            expand(&mut p.scratch, text, seq, &p.wa_id, &phase.name);
+            push_json_str(&mut body, &p.scratch);
+            body.push_str("}}");
+        }
+        MixKind::Inbound { text } => {
+            body.push_str(r#"{"from":"#);
+            push_json_str(&mut body, &p.wa_id);
+            body.push_str(r#","phone_number_id":"#);
+            push_json_str(&mut body, &plan.numbers[number]);
+            body.push_str(r#","text":"#);
+            expand(&mut p.scratch, text, seq, &p.wa_id, &phase.name);
+            push_json_str(&mut body, &p.scratch);
+            body.push('}');
+        }
+    }
+    Msg {
+        phase: phase_idx,
+        number,
+        body: Bytes::from(body),
+        inbound_from: matches!(kind, MixKind::Inbound { .. }).then_some((seg, idx)),
+        seq,
+    }
+}
+
+/// Draws a recipient: segment by weight, then hot / new / returning.
+fn choose_recipient(
+    sh: &Shared,
+    phase_idx: usize,
+    phase: &PhasePlan,
+    p: &mut Picker,
+) -> (usize, u64) {
+    let total = phase.segments.last().map(|s| s.1).unwrap_or(0.0);
+    let x = p.rng.gen::<f64>() * total;
+    let seg = phase
+        .segments
+        .iter()
+        .find(|(_, cum)| x < *cum)
+        .or(phase.segments.last())
+        .map(|s| s.0)
+        .unwrap_or(0);
+    let len = sh
+        .plan
+        .segments
+        .get(seg)
+        .map(|s| s.pool.len())
+        .unwrap_or(0)
+        .max(1);
+    let mut m = sh.metrics[phase_idx].lock();
+    if phase.hot > 0 && p.rng.gen::<f64>() < phase.hot_share {
+        m.recipients_hot += 1;
+        return (seg, p.rng.gen_range(0..phase.hot.min(len)));
+    }
+    let cursor = p.cursors[seg];
+    let returning = cursor > 0 && (cursor >= len || p.rng.gen::<f64>() < phase.returning);
+    if returning {
+        m.recipients_returning += 1;
+        (seg, p.rng.gen_range(0..cursor.min(len)))
+    } else {
+        m.recipients_new += 1;
+        p.cursors[seg] = cursor + 1;
+        (seg, cursor)
+    }
+}
+
+/// Writes `s` as a JSON string literal.
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                use std::fmt::Write;
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Replaces `{seq}`, `{wa_id}` and `{phase}` in `template` into `out` (cleared first).
+fn expand(out: &mut String, template: &str, seq: u64, wa_id: &str, phase: &str) {
+    use std::fmt::Write;
+    out.clear();
+    let mut rest = template;
+    while let Some(i) = rest.find('{') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i..];
+        if let Some(r) = after.strip_prefix("{seq}") {
+            let _ = write!(out, "{seq}");
+            rest = r;
+        } else if let Some(r) = after.strip_prefix("{wa_id}") {
+            out.push_str(wa_id);
+            rest = r;
+        } else if let Some(r) = after.strip_prefix("{phase}") {
+            out.push_str(phase);
+            rest = r;
+        } else {
+            out.push('{');
+            rest = &after[1..];
+        }
+    }
+    out.push_str(rest);
+}
+
+/// The message id in a 200 response, `messages[0].id`, borrowed from the body (no allocation
+/// on the hot path; the caller copies it only when a webhook receiver needs it).
+fn message_id(body: &[u8]) -> Option<&str> {
+    #[derive(serde::Deserialize)]
+    struct Resp<'a> {
+        #[serde(borrow)]
+        messages: Vec<Id<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Id<'a> {
+        #[serde(borrow)]
+        id: &'a str,
+    }
+    serde_json::from_slice::<Resp>(body)
+        .ok()?
+        .messages
+        .first()
+        .map(|m| m.id)
+}
+
+/// One message's life: attempts, classification, retries. Returns when it reached its final
+/// outcome (or was abandoned by a stop), with the instant.
+async fn deliver(
+    sh: &Arc<Shared>,
+    msg: &Msg,
+    intended: SimTime,
+    open: bool,
+    pacers: &[Option<Mutex<Pacer>>],
+    guard: &mut MessageGuard,
+) -> SimTime {
+    let phase = &sh.plan.phases[msg.phase];
+    let policy = &phase.policy;
+    let origin = sh.origin(msg.phase);
+    let timeout = Duration::from_micros(policy.timeout.0);
+    let is_inbound = msg.inbound_from.is_some();
+    let head = if is_inbound {
+        &sh.inbound_head
+    } else {
+        &sh.message_heads[msg.number]
+    };
+    let mut rng = Pcg64Mcg::seed_from_u64(sh.seed ^ msg.seq.wrapping_mul(0xD1B5_4A32_D192_ED03));
+    let mut retries = 0u32;
+    let mut attempt_intended = intended;
+    loop {
+        if !is_inbound {
+            if let Some(Some(pacer)) = pacers.get(msg.number) {
+                let slot = pacer.lock().reserve(sh.now());
+                if slot > sh.now() && !sh.sleep_until(slot).await {
+                    return sh.now(); // the guard counts it
+                }
+            }
+        }
+        let sent_at = sh.now();
+        if retries == 0 {
+            {
+                let mut m = sh.metrics[msg.phase].lock();
+                m.record_sent(sent_at.since(origin));
+                if open {
+                    crate::load::metrics::record(&mut m.send_lag, sent_at.since(intended));
+                }
+            }
+            guard.sent = true;
+        }
+        let mut rguard = RequestGuard { sh, done: false };
+        let result = sh.pool.send(head, &msg.body, timeout).await;
+        rguard.done = true;
+        drop(rguard);
+        let done = sh.now();
+        let outcome = match result {
+            Ok((status, body)) => {
+                let o = classify(status, &body);
+                if o == Outcome::Ok && !is_inbound {
+                    match message_id(&body) {
+                        Some(id) => {
+                            if let Some(r) = &sh.receiver {
+                                r.tracker().sent(id, Instant::now());
+                            }
+                            o
+                        }
+                        None => Outcome::Failed(FailKind::BadResponse),
+                    }
+                } else {
+                    o
+                }
+            }
+            Err(SendError::Timeout) => Outcome::Failed(FailKind::Timeout),
+            Err(SendError::Connection) => Outcome::Failed(FailKind::Connection),
+        };
+        if outcome == Outcome::Ok {
+            if let Some(from) = msg.inbound_from {
+                let mut w = sh.window.lock();
+                let (ring, pos) = &mut *w;
+                if ring.len() < WINDOW_RING {
+                    ring.push(from);
+                } else {
+                    ring[*pos] = from;
+                    *pos = (*pos + 1) % WINDOW_RING;
+                }
+            }
+        }
+        let start = if open { attempt_intended } else { sent_at };
+        let decision = decide(policy, outcome, retries, &mut rng);
+        {
+            let mut m = sh.metrics[msg.phase].lock();
+            m.record_request(outcome, done.since(start), done.since(origin));
+            match decision {
+                Decision::Done => {
+                    m.record_final(outcome, retries > 0, done.since(intended));
+                    guard.done = true;
+                }
+                Decision::GiveUp { .. } => {
+                    m.gave_up += 1;
+                    m.record_final(outcome, retries > 0, done.since(intended));
+                    guard.done = true;
+                }
+                // Counted when the retry is actually sent, below: a stop during the backoff
+                // abandons it.
+                Decision::Retry { .. } => {}
+            }
+        }
+        match decision {
+            Decision::Retry { after, reason } => {
+                attempt_intended = done.plus(after);
+                if !sh.sleep_until(attempt_intended).await {
+                    return sh.now(); // the guard counts it
+                }
+                sh.metrics[msg.phase].lock().record_retry(reason);
+                retries += 1;
+            }
+            _ => return done,
+        }
+    }
+}
+
+/// The live progress line: elapsed, phase, achieved vs target rate, p99, class counts.
+fn spawn_progress(sh: Arc<Shared>) -> (ProgressBar, tokio::task::JoinHandle<()>) {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    let b = bar.clone();
+    let handle = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        let mut last_sent = 0u64;
+        let mut last_t = Instant::now();
+        loop {
+            tick.tick().await;
+            let i = sh.current_phase.load(Ordering::Relaxed);
+            let mut counts = [0u64; 4];
+            let mut sent = 0;
+            for m in &sh.metrics {
+                let m = m.lock();
+                for (c, n) in counts.iter_mut().zip(m.requests.iter()) {
+                    *c += n;
+                }
+                sent += m.messages;
+            }
+            let (p99, target) = {
+                let m = sh.metrics[i].lock();
+                let p99 = if m.latency[0].is_empty() {
+                    0.0
+                } else {
+                    m.latency[0].value_at_quantile(0.99) as f64 / 1000.0
+                };
+                let phase = &sh.plan.phases[i];
+                let target = match &phase.arrival {
+                    Arrival::Open { profile, .. } => {
+                        format!(
+                            " (target {:.0}/s)",
+                            profile.rate_at(sh.now().since(sh.origin(i)))
+                        )
+                    }
+                    Arrival::Closed(c) => format!(" ({} users)", c.concurrency),
+                };
+                (p99, target)
+            };
+            let now = Instant::now();
+            let dt = now.duration_since(last_t).as_secs_f64();
+            let rate = if dt > 0.0 {
+                (sent - last_sent) as f64 / dt
+            } else {
+                0.0
+            };
+            last_sent = sent;
+            last_t = now;
+            b.set_message(format!(
+                "{} | {:.0} msg/s{} | p99 {:.1} ms | ok {} throttled {} refused {} failed {}",
+                sh.plan.phases[i].name,
+                rate,
+                target,
+                p99,
+                counts[0],
+                counts[1],
+                counts[2],
+                counts[3]
+            ));
+            b.tick();
+        }
+    });
+    (bar, handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_escaping_and_placeholders() {
+        let mut s = String::new();
+        push_json_str(&mut s, "a\"b\\c\nd\u{1}é");
+        assert_eq!(s, r#""a\"b\\c\nd\u0001é""#);
+        let v: String = serde_json::from_str(&s).unwrap();
+        assert_eq!(v, "a\"b\\c\nd\u{1}é");
+        let mut out = String::new();
+        expand(
+            &mut out,
+            "order {seq} for {wa_id} in {phase} {x} {",
+            42,
+            "4915",
+            "warm",
+        );
+        assert_eq!(out, "order 42 for 4915 in warm {x} {");
+    }
+
+    #[test]
+    fn message_id_parsing() {
+        assert_eq!(
+            message_id(br#"{"messaging_product":"whatsapp","contacts":[],"messages":[{"id":"wamid.X","message_status":"accepted"}]}"#),
+            Some("wamid.X")
+        );
+        assert_eq!(message_id(br#"{"messages":[]}"#), None);
+        assert_eq!(message_id(b"ok"), None);
+    }
+}

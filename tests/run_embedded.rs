@@ -1,0 +1,222 @@
+//! `wabasim run` end to end: the scenario's world served in-process on loopback, driven over
+//! real HTTP, with the client's counts reconciled against what the engine saw, and the exit
+//! codes of the command line.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use wabasim::load::cli::RunArgs;
+use wabasim::load::report::{exit_code, PhaseReport, Report};
+
+/// The default world (no `[[businesses]]`), one fast open phase that exceeds the number's
+/// 80 msg/s and a closed phase of replies; retries without jitter so the run is short.
+const SCENARIO: &str = r#"
+seed = 7
+[audience]
+size = 500
+delivered_delay_ms = [1, 5]
+read_ratio = 0.5
+read_delay_s = [0, 1]
+
+[traffic]
+connections = 8
+grace = "5s"
+[traffic.sender]
+max_retries = 2
+backoff_base = "20ms"
+backoff_max = "100ms"
+jitter = 0.0
+
+[[traffic.phases]]
+name = "burst"
+messages = 300
+open = { rate = 600 }
+[[traffic.phases.mix]]
+weight = 4
+template = { name = "order_shipped", language = "id", params = ["A-{seq}", "besok"] }
+[[traffic.phases.mix]]
+weight = 2
+inbound = { text = "halo" }
+[[traffic.phases.mix]]
+weight = 1
+text = { body = "terima kasih" }
+[[traffic.phases.mix]]
+weight = 1
+text = { body = "promo", to = "any" }
+
+[[traffic.phases]]
+name = "agents"
+messages = 40
+closed = { concurrency = 2, think = "5ms" }
+[[traffic.phases.mix]]
+template = { name = "hello_world" }
+"#;
+
+fn write(name: &str, text: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("run-embedded");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(format!("{}-{name}", std::process::id()));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn args(path: PathBuf, out: Option<PathBuf>) -> RunArgs {
+    RunArgs {
+        scenario: path,
+        target: None,
+        token: None,
+        api_version: "v23.0".into(),
+        duration: None,
+        seed: None,
+        out,
+        quiet: true,
+    }
+}
+
+fn reconcile(p: &PhaseReport) {
+    let r = &p.requests;
+    assert_eq!(
+        r.total,
+        r.ok + r.throttled + r.refused + r.failed,
+        "{}",
+        p.name
+    );
+    assert_eq!(r.total, p.messages + p.retries.total, "{}", p.name);
+    assert_eq!(p.finals.total + p.abandoned, p.messages, "{}", p.name);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_run_reconciles_with_the_engine() {
+    let out = write("report.json", "");
+    let a = args(write("s.toml", SCENARIO), Some(out.clone()));
+    let (scenario, plan) = wabasim::run::prepare(&a).unwrap();
+    assert!(plan.webhooks.is_some(), "embedded runs get a receiver");
+    let code = wabasim::run::execute(scenario, plan, a, std::future::pending::<()>()).await;
+    let report: Report = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(code, exit_code::OK);
+    assert_eq!(report.seed, 7, "the scenario's seed when --seed is absent");
+    for p in &report.phases {
+        reconcile(p);
+    }
+    reconcile(&report.total);
+    let t = &report.total.requests;
+    assert_eq!(report.phases[0].messages, 300);
+    assert_eq!(report.phases[1].messages, 40);
+    assert_eq!(t.failed, 0);
+    assert!(
+        report
+            .total
+            .codes
+            .throttled
+            .get("130429")
+            .copied()
+            .unwrap_or(0)
+            > 0,
+        "600/s against 80 msg/s must be throttled: {:?}",
+        report.total.codes
+    );
+    assert!(report.total.codes.refused.contains_key("131047"));
+    // The server saw exactly what the client counted.
+    let server = report.server.as_ref().expect("server side");
+    assert_eq!(server.numbers.len(), 1);
+    let n = &server.numbers[0];
+    assert_eq!(
+        n.accepted + n.inbound,
+        t.ok,
+        "every ok is an accepted send or an inbound"
+    );
+    let refused_by_server: u64 = n.rejected.values().sum();
+    assert_eq!(refused_by_server, t.throttled + t.refused);
+    assert_eq!(
+        n.rejected.get("130429").copied().unwrap_or(0),
+        report.total.codes.throttled["130429"]
+    );
+    // Webhooks reached the receiver, signed.
+    let w = report.webhooks.as_ref().expect("webhook section");
+    assert_eq!(w.bad_signature, 0);
+    assert!(w.statuses.get("sent").copied().unwrap_or(0) > 0, "{w:?}");
+    assert_eq!(w.inbound_messages, n.inbound);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_threshold_gives_exit_code_1_and_target_drives_another_server() {
+    // A separately started mock (as a BSP would run `wabasim serve`), driven with --target; the
+    // token defaults to the scenario's world token, which that server accepts.
+    let srv = common::start_server(None, &["--clock", "wall"]).await;
+    let text = format!(
+        "{SCENARIO}\n[thresholds]\nchecks = [\"failed < 1\", \"throttled_ratio < 0.0001\"]\n"
+    );
+    let mut a = args(write("t.toml", &text), None);
+    a.target = Some(srv.base.clone());
+    let (scenario, plan) = wabasim::run::prepare(&a).unwrap();
+    assert!(plan.webhooks.is_none(), "no receiver is added for --target");
+    let code = wabasim::run::execute(scenario, plan, a, std::future::pending::<()>()).await;
+    assert_eq!(code, exit_code::THRESHOLDS_FAILED);
+    let snap = srv.state.engine.snapshot();
+    assert!(snap.numbers[0].counters.accepted > 0);
+}
+
+fn wabasim(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_wabasim"))
+        .args(args)
+        .output()
+        .expect("run the binary");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn scenario_errors_name_file_line_and_field_and_exit_2() {
+    let bad = write(
+        "bad.toml",
+        "[traffic]\n[[traffic.phases]]\nname = \"a\"\nduration = \"1s\"\nopen = { rate = 5, burst = 3 }\n",
+    );
+    let (code, _, err) = wabasim(&["run", bad.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("bad.toml:5:"), "{err}");
+    assert!(err.contains("burst"), "{err}");
+
+    let bad = write(
+        "bad2.toml",
+        "[traffic]\n[[traffic.phases]]\nname = \"a\"\nduration = \"1s\"\nopen = { rate = -5 }\n[[traffic.phases.mix]]\ntemplate = { name = \"hello_world\" }\n",
+    );
+    let (code, _, err) = wabasim(&["validate", bad.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("traffic.phases[0]"), "{err}");
+    assert!(err.contains("rate"), "{err}");
+
+    let bad = write(
+        "bad3.toml",
+        "[traffic]\n[[traffic.phases]]\nname = \"a\"\nduration = \"1s\"\nopen = { rate = 5 }\n[[traffic.phases.mix]]\ntemplate = { name = \"no_such_template\" }\n",
+    );
+    let (code, _, err) = wabasim(&["validate", bad.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no_such_template"), "{err}");
+
+    let quiet = write("none.toml", "seed = 3\n");
+    let (code, _, err) = wabasim(&["run", quiet.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no [traffic] table"), "{err}");
+}
+
+#[test]
+fn every_shipped_scenario_validates() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "toml") {
+            let (code, out, err) = wabasim(&["validate", p.to_str().unwrap()]);
+            assert_eq!(code, 0, "{}: {out}{err}", p.display());
+            n += 1;
+        }
+    }
+    assert!(
+        n >= 5,
+        "quickstart, throughput-ceiling, pair-rate, customer-service, default"
+    );
+}
