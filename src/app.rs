@@ -27,6 +27,32 @@ pub fn main(cli: Cli) -> i32 {
             }
         },
         Command::Run(args) => crate::run::main(args),
+        Command::Simulate(args) => crate::simulate::main(args),
+        Command::Report { report, html } => {
+            let json = match std::fs::read(&report) {
+                Ok(j) => j,
+                Err(e) => {
+                    eprintln!("error: {}: {e}", report.display());
+                    return EXIT_USAGE;
+                }
+            };
+            match crate::render::html_from_json(&json) {
+                Ok(page) => match std::fs::write(&html, page) {
+                    Ok(()) => {
+                        println!("{}", html.display());
+                        EXIT_OK
+                    }
+                    Err(e) => {
+                        eprintln!("error: {}: {e}", html.display());
+                        EXIT_RUNTIME
+                    }
+                },
+                Err(e) => {
+                    eprintln!("error: {}: {e}", report.display());
+                    EXIT_USAGE
+                }
+            }
+        }
         Command::Validate { scenario } => match Scenario::load(&scenario) {
             Ok(s) => {
                 println!(

@@ -24,6 +24,16 @@ pub enum Command {
     Cost(crate::pricing::cli::CostArgs),
     /// Run a scenario's traffic over HTTP (embedded mock server unless --target) and report.
     Run(crate::load::cli::RunArgs),
+    /// Run a scenario's traffic in virtual time (days in seconds) and write JSON + HTML reports.
+    Simulate(crate::simulate::SimArgs),
+    /// Render a saved report (of `run` or `simulate`) as a self-contained HTML page.
+    Report {
+        /// The JSON report.
+        report: PathBuf,
+        /// Where to write the HTML page.
+        #[arg(long)]
+        html: PathBuf,
+    },
     /// Check a scenario file and report the first problem with file, line and field.
     Validate {
         /// The scenario file.

@@ -846,7 +846,7 @@ fn push_json_str(out: &mut String, s: &str) {
 }
 
 /// Replaces `{seq}`, `{wa_id}` and `{phase}` in `template` into `out` (cleared first).
-fn expand(out: &mut String, template: &str, seq: u64, wa_id: &str, phase: &str) {
+pub(crate) fn expand(out: &mut String, template: &str, seq: u64, wa_id: &str, phase: &str) {
     use std::fmt::Write;
     out.clear();
     let mut rest = template;

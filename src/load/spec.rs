@@ -58,9 +58,10 @@ impl Dur {
             "" | "s" => MICROS_PER_SEC as f64,
             "m" | "min" => 60.0 * MICROS_PER_SEC as f64,
             "h" => 3600.0 * MICROS_PER_SEC as f64,
+            "d" => 86_400.0 * MICROS_PER_SEC as f64,
             other => {
                 return Err(format!(
-                    "invalid duration {text:?}: unknown unit {other:?} (use us, ms, s, m or h)"
+                    "invalid duration {text:?}: unknown unit {other:?} (use us, ms, s, m, h or d)"
                 ))
             }
         };
@@ -524,6 +525,7 @@ mod tests {
         assert_eq!(Dur::parse("1.5s").unwrap(), Dur(1_500_000));
         assert_eq!(Dur::parse("2m").unwrap(), Dur(120_000_000));
         assert_eq!(Dur::parse("1h").unwrap(), Dur(3_600_000_000));
+        assert_eq!(Dur::parse("2d").unwrap(), Dur(172_800_000_000));
         assert_eq!(Dur::parse("7").unwrap(), Dur(7_000_000));
         assert_eq!(Dur::parse("50us").unwrap(), Dur(50));
         assert!(Dur::parse("5 parsecs")

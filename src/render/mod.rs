@@ -1,0 +1,331 @@
+//! HTML reports: one self-contained file per report (inline CSS and SVG, no script, nothing
+//! fetched), for simulation reports and load-run reports alike. `wabasim report FILE --html OUT`
+//! renders any saved report; `simulate` writes one next to its JSON.
+
+pub mod svg;
+
+use crate::load::report::Report;
+use crate::simulate::report::{fmt_time, SimReport};
+use std::fmt::Write as _;
+use svg::{bin, esc, lanes, lines, stacked_bars, Lane, Series};
+
+const OK: &str = "#2e7d32";
+const THROTTLED: &str = "#f9a825";
+const REFUSED: &str = "#c62828";
+const FAILED: &str = "#6a1b9a";
+const BLUE: &str = "#1565c0";
+const GREY: &str = "#757575";
+
+/// At most this many bars per chart; longer series are summed into bins.
+const MAX_BARS: usize = 360;
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        r#"<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{t}</title>
+<style>
+body{{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:920px;margin:24px auto;padding:0 16px;color:#222}}
+h1{{font-size:22px}} h2{{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}}
+figure{{margin:12px 0}} figcaption{{font-weight:600;font-size:13px;margin-bottom:4px}}
+table{{border-collapse:collapse;font-size:12px}} td,th{{border:1px solid #ddd;padding:3px 6px;text-align:right}}
+td:first-child,th:first-child{{text-align:left}} .note{{color:#555;font-size:12px}}
+</style></head><body>
+<h1>{t}</h1>
+{body}
+</body></html>
+"#,
+        t = esc(title)
+    )
+}
+
+fn f64s(v: &[u64]) -> Vec<f64> {
+    v.iter().map(|x| *x as f64).collect()
+}
+
+fn quality_color(q: &str) -> &'static str {
+    match q {
+        "GREEN" => OK,
+        "YELLOW" => THROTTLED,
+        "RED" => REFUSED,
+        _ => GREY,
+    }
+}
+
+fn template_color(s: &str) -> &'static str {
+    match s {
+        "APPROVED" => OK,
+        "PENDING" | "IN_APPEAL" => BLUE,
+        "PAUSED" => THROTTLED,
+        "REJECTED" | "DISABLED" => REFUSED,
+        _ => GREY,
+    }
+}
+
+/// The HTML page of a simulation report.
+pub fn simulation_html(r: &SimReport) -> String {
+    let mut b = String::new();
+    let hours = r.hours.max(1) as usize;
+    let _ = writeln!(
+        b,
+        "<p>{} <br><span class=\"note\">Simulated {} → {} ({} hours), seed {}. {}.</span></p>",
+        esc(&r.description),
+        fmt_time(r.start),
+        fmt_time(r.end),
+        r.hours,
+        r.seed,
+        esc(&r.tool)
+    );
+    let t = &r.totals;
+    let _ = writeln!(
+        b,
+        "<table><tr><th>messages</th><th>requests</th><th>ok</th><th>throttled</th><th>refused</th><th>failed</th><th>delivered</th><th>read</th><th>inbound</th><th>retries</th></tr>\
+         <tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></table>",
+        t.messages, t.requests, t.ok, t.throttled, t.refused, t.failed, t.delivered, t.read, t.inbound, t.retries
+    );
+    b.push_str("<h2>Traffic</h2>\n");
+    let (ok, per) = bin(&f64s(&r.hourly.ok), MAX_BARS);
+    let (th, _) = bin(&f64s(&r.hourly.throttled), MAX_BARS);
+    let (re, _) = bin(&f64s(&r.hourly.refused), MAX_BARS);
+    let (fa, _) = bin(&f64s(&r.hourly.failed), MAX_BARS);
+    let start = r.start;
+    let label = move |i: usize| fmt_time(start + (i * per) as u64 * 3600)[5..].to_string();
+    let unit = if per == 1 {
+        "per hour".to_string()
+    } else {
+        format!("per {per} hours")
+    };
+    b.push_str(&stacked_bars(
+        &format!("Requests {unit}, by outcome"),
+        "requests",
+        &[
+            Series { name: "ok", color: OK, values: &ok },
+            Series { name: "throttled", color: THROTTLED, values: &th },
+            Series { name: "refused", color: REFUSED, values: &re },
+            Series { name: "failed", color: FAILED, values: &fa },
+        ],
+        &label,
+    ));
+    let (de, _) = bin(&f64s(&r.hourly.delivered), MAX_BARS);
+    let (rd, _) = bin(&f64s(&r.hourly.read), MAX_BARS);
+    let (fl, _) = bin(&f64s(&r.hourly.failed_async), MAX_BARS);
+    b.push_str(&lines(
+        &format!("Statuses {unit}"),
+        "statuses",
+        &[
+            Series { name: "delivered", color: OK, values: &de },
+            Series { name: "read", color: BLUE, values: &rd },
+            Series { name: "failed later", color: FAILED, values: &fl },
+        ],
+        &label,
+    ));
+    // Numbers: quality lane and state lanes.
+    b.push_str("<h2>Phone numbers</h2>\n");
+    let mut q_rows = Vec::new();
+    let mut s_rows = Vec::new();
+    for n in &r.numbers {
+        let mut q = Lane { label: format!("{} quality", n.id), spans: Vec::new() };
+        let mut s = Lane { label: format!("{} limit", n.id), spans: Vec::new() };
+        for (i, c) in n.changes.iter().enumerate() {
+            let end = n.changes.get(i + 1).map_or(hours as f64, |d| d.hour as f64);
+            q.spans.push((
+                c.hour as f64,
+                end,
+                quality_color(&c.quality_rating).to_string(),
+                format!("{} {}", c.quality_rating, c.status),
+            ));
+            s.spans.push((
+                c.hour as f64,
+                end,
+                if c.status == "CONNECTED" { BLUE } else { REFUSED }.to_string(),
+                format!("{} {} msg/s", c.messaging_limit, c.throughput_mps),
+            ));
+        }
+        q_rows.push(q);
+        s_rows.push(s);
+    }
+    let hour_label = move |i: usize| fmt_time(start + i as u64 * 3600)[5..].to_string();
+    b.push_str(&lanes(
+        "Quality rating and status per number",
+        hours,
+        &q_rows,
+        &hour_label,
+    ));
+    b.push_str(&lanes(
+        "Messaging limit and throughput per number",
+        hours,
+        &s_rows,
+        &hour_label,
+    ));
+    // Templates.
+    b.push_str("<h2>Templates</h2>\n");
+    let rows: Vec<Lane> = r
+        .templates
+        .iter()
+        .map(|tl| Lane {
+            label: format!("{} ({}) {}", tl.name, tl.language, tl.category),
+            spans: tl
+                .changes
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let end = tl.changes.get(i + 1).map_or(hours as f64, |d| d.hour as f64);
+                    (
+                        c.hour as f64,
+                        end,
+                        template_color(&c.status).to_string(),
+                        c.status.clone(),
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    b.push_str(&lanes("Template status over time", hours, &rows, &hour_label));
+    // Phases and annotations.
+    b.push_str("<h2>Phases</h2>\n<table><tr><th>phase</th><th>model</th><th>from</th><th>to</th><th>messages</th><th>ok</th><th>throttled</th><th>refused</th><th>failed</th><th>codes</th></tr>\n");
+    for p in &r.phases {
+        let codes: Vec<String> = p.codes.iter().map(|(k, v)| format!("{k}×{v}")).collect();
+        let _ = writeln!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&p.name),
+            p.model,
+            fmt_time(p.start),
+            fmt_time(p.end),
+            p.messages,
+            p.ok,
+            p.throttled,
+            p.refused,
+            p.failed,
+            esc(&codes.join(" "))
+        );
+    }
+    b.push_str("</table>\n<h2>What happened, and which rule fired</h2>\n<table><tr><th>time</th><th>rule</th><th>on</th><th>what</th></tr>\n");
+    for a in &r.annotations {
+        let _ = writeln!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td style=\"text-align:left\">{}</td></tr>",
+            fmt_time(a.t),
+            esc(&a.rule),
+            esc(&a.subject),
+            esc(&a.text)
+        );
+    }
+    b.push_str("</table>\n");
+    if r.annotations_dropped > 0 {
+        let _ = writeln!(
+            b,
+            "<p class=\"note\">{} more annotations were counted but not kept.</p>",
+            r.annotations_dropped
+        );
+    }
+    page(&format!("wabasim simulation: {}", r.scenario), &b)
+}
+
+/// The HTML page of a load-run report.
+pub fn run_html(r: &Report) -> String {
+    let mut b = String::new();
+    let _ = writeln!(
+        b,
+        "<p class=\"note\">{} · seed {} · {:.1} s · {}{}</p><p class=\"note\">{}</p>",
+        esc(&r.tool),
+        r.seed,
+        r.elapsed_ms / 1000.0,
+        esc(&r.stop_reason),
+        if r.partial { " (partial)" } else { "" },
+        esc(&r.latency_note)
+    );
+    b.push_str("<table><tr><th>phase</th><th>model</th><th>target/s</th><th>achieved/s</th><th>requests</th><th>ok</th><th>throttled</th><th>refused</th><th>failed</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>max ms</th></tr>\n");
+    for p in r.phases.iter().chain(std::iter::once(&r.total)) {
+        let l = &p.latency.ok;
+        let _ = writeln!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td></tr>",
+            esc(&p.name),
+            p.model,
+            p.target_rate.map_or("-".into(), |t| format!("{t:.1}")),
+            p.achieved_rate,
+            p.requests.total,
+            p.requests.ok,
+            p.requests.throttled,
+            p.requests.refused,
+            p.requests.failed,
+            l.p50_ms,
+            l.p90_ms,
+            l.p99_ms,
+            l.max_ms
+        );
+    }
+    b.push_str("</table>\n");
+    for p in &r.phases {
+        let tl = &p.timeline;
+        let secs = tl.bucket_ms as f64 / 1000.0;
+        let target: Vec<f64> = tl.buckets.iter().map(|x| x.target as f64 / secs).collect();
+        let sent: Vec<f64> = tl.buckets.iter().map(|x| x.sent as f64 / secs).collect();
+        let _ = writeln!(b, "<h2>Phase {}</h2>", esc(&p.name));
+        let label = move |i: usize| format!("{:.0}s", i as f64 * secs);
+        let mut series = vec![Series { name: "achieved/s", color: OK, values: &sent }];
+        if p.model == "open" {
+            series.insert(0, Series { name: "target/s", color: GREY, values: &target });
+        }
+        b.push_str(&lines("Target vs achieved rate", "messages/s", &series, &label));
+        let ok: Vec<f64> = tl.buckets.iter().map(|x| x.ok as f64 / secs).collect();
+        let th: Vec<f64> = tl.buckets.iter().map(|x| x.throttled as f64 / secs).collect();
+        let re: Vec<f64> = tl.buckets.iter().map(|x| x.refused as f64 / secs).collect();
+        let fa: Vec<f64> = tl.buckets.iter().map(|x| x.failed as f64 / secs).collect();
+        b.push_str(&stacked_bars(
+            "Requests per second by outcome",
+            "requests/s",
+            &[
+                Series { name: "ok", color: OK, values: &ok },
+                Series { name: "throttled", color: THROTTLED, values: &th },
+                Series { name: "refused", color: REFUSED, values: &re },
+                Series { name: "failed", color: FAILED, values: &fa },
+            ],
+            &label,
+        ));
+    }
+    // Latency percentiles per phase (the histograms are per phase, not per second).
+    let names: Vec<String> = r.phases.iter().map(|p| p.name.clone()).collect();
+    let p50: Vec<f64> = r.phases.iter().map(|p| p.latency.ok.p50_ms).collect();
+    let p90: Vec<f64> = r.phases.iter().map(|p| p.latency.ok.p90_ms).collect();
+    let p99: Vec<f64> = r.phases.iter().map(|p| p.latency.ok.p99_ms).collect();
+    b.push_str("<h2>Latency</h2>\n");
+    b.push_str(&lines(
+        "Latency percentiles of ok requests, phase by phase",
+        "ms",
+        &[
+            Series { name: "p50", color: OK, values: &p50 },
+            Series { name: "p90", color: THROTTLED, values: &p90 },
+            Series { name: "p99", color: REFUSED, values: &p99 },
+        ],
+        &|i| names.get(i).cloned().unwrap_or_default(),
+    ));
+    if !r.thresholds.is_empty() {
+        b.push_str("<h2>Thresholds</h2>\n<table><tr><th>check</th><th>actual</th><th>result</th></tr>\n");
+        for t in &r.thresholds {
+            let _ = writeln!(
+                b,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&t.check),
+                t.actual.map_or("no data".into(), |a| format!("{a:.4}")),
+                if t.passed { "PASS" } else { "FAIL" }
+            );
+        }
+        b.push_str("</table>\n");
+    }
+    page("wabasim load run", &b)
+}
+
+/// Renders a saved report (simulation or run) by its shape.
+pub fn html_from_json(json: &[u8]) -> Result<String, String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(json).map_err(|e| format!("not a JSON report: {e}"))?;
+    if v.get("kind").and_then(|k| k.as_str()) == Some("simulation") {
+        let r: SimReport =
+            serde_json::from_value(v).map_err(|e| format!("simulation report: {e}"))?;
+        Ok(simulation_html(&r))
+    } else {
+        let r: Report = serde_json::from_value(v).map_err(|e| format!("run report: {e}"))?;
+        Ok(run_html(&r))
+    }
+}

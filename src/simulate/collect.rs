@@ -1,0 +1,384 @@
+//! Turns what the engine does during a simulation into the report's series: hourly counts by
+//! outcome, state timelines sampled every simulated hour, and annotations saying which rule
+//! fired where. Memory is one counter per hour per series plus one entry per state *change*,
+//! so it does not grow with the number of messages.
+
+use super::report::{
+    Annotation, NumberTimeline, PhaseResult, SimReport, StateChange, TemplateChange,
+    TemplateTimeline, Totals, REPORT_SCHEMA_VERSION,
+};
+use super::traffic::PhaseOutline;
+use crate::clock::{SimTime, MICROS_PER_HOUR};
+use crate::engine::events::{DeliveryStatus, EventBody};
+use crate::engine::{Effects, Engine};
+use crate::load::policy::{Class, Outcome, RetryReason};
+use crate::load::LoadPlan;
+use crate::scenario::Scenario;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// At most this many annotations are kept; later ones are counted in `annotations_dropped`.
+const MAX_ANNOTATIONS: usize = 2_000;
+
+/// Hourly series, one value per simulated hour since the start.
+#[derive(Default)]
+pub struct Hourly {
+    pub ok: Vec<u64>,
+    pub throttled: Vec<u64>,
+    pub refused: Vec<u64>,
+    pub failed: Vec<u64>,
+    pub delivered: Vec<u64>,
+    pub read: Vec<u64>,
+    pub failed_async: Vec<u64>,
+    pub inbound: Vec<u64>,
+}
+
+fn bump(v: &mut Vec<u64>, i: usize) {
+    if v.len() <= i {
+        v.resize(i + 1, 0);
+    }
+    v[i] += 1;
+}
+
+#[derive(Default)]
+struct PhaseCounts {
+    messages: u64,
+    requests: [u64; 4],
+    codes: BTreeMap<String, u64>,
+    retries: BTreeMap<String, u64>,
+    gave_up: u64,
+}
+
+struct NumberTrack {
+    id: String,
+    last: Option<StateChange>,
+    changes: Vec<StateChange>,
+}
+
+pub struct Collector {
+    start: SimTime,
+    hourly: Hourly,
+    phases: Vec<PhaseCounts>,
+    totals: Totals,
+    numbers: Vec<NumberTrack>,
+    templates: BTreeMap<u64, TemplateTimeline>,
+    annotations: Vec<Annotation>,
+    annotations_dropped: u64,
+    seen: BTreeSet<String>,
+    phase_names: Vec<String>,
+}
+
+impl Collector {
+    pub fn new(start: SimTime, engine: &Engine, plan: &LoadPlan) -> Collector {
+        let snap = engine.snapshot();
+        let mut c = Collector {
+            start,
+            hourly: Hourly::default(),
+            phases: plan.phases.iter().map(|_| PhaseCounts::default()).collect(),
+            totals: Totals::default(),
+            numbers: snap
+                .numbers
+                .iter()
+                .map(|n| NumberTrack {
+                    id: n.id.to_string(),
+                    last: None,
+                    changes: Vec::new(),
+                })
+                .collect(),
+            templates: BTreeMap::new(),
+            annotations: Vec::new(),
+            annotations_dropped: 0,
+            seen: BTreeSet::new(),
+            phase_names: plan.phases.iter().map(|p| p.name.clone()).collect(),
+        };
+        c.tick(start, engine);
+        c
+    }
+
+    fn hour(&self, t: SimTime) -> usize {
+        (t.since(self.start) / MICROS_PER_HOUR) as usize
+    }
+
+    fn annotate(&mut self, t: SimTime, rule: &str, subject: &str, text: String) {
+        if self.annotations.len() >= MAX_ANNOTATIONS {
+            self.annotations_dropped += 1;
+            return;
+        }
+        self.annotations.push(Annotation {
+            t: t.unix_secs(),
+            hour: self.hour(t) as u64,
+            rule: rule.to_string(),
+            subject: subject.to_string(),
+            text,
+        });
+    }
+
+    pub fn message(&mut self, phase: usize) {
+        self.phases[phase].messages += 1;
+        self.totals.messages += 1;
+    }
+
+    pub fn request(&mut self, now: SimTime, phase: usize, outcome: Outcome) {
+        let h = self.hour(now);
+        let class = outcome.class();
+        self.phases[phase].requests[class as usize] += 1;
+        self.totals.requests += 1;
+        let code = match outcome {
+            Outcome::Ok => {
+                bump(&mut self.hourly.ok, h);
+                self.totals.ok += 1;
+                return;
+            }
+            Outcome::Throttled(c) => {
+                bump(&mut self.hourly.throttled, h);
+                self.totals.throttled += 1;
+                c
+            }
+            Outcome::Refused(c) => {
+                bump(&mut self.hourly.refused, h);
+                self.totals.refused += 1;
+                c
+            }
+            Outcome::Failed(_) => {
+                bump(&mut self.hourly.failed, h);
+                self.totals.failed += 1;
+                0
+            }
+        };
+        let key = code.to_string();
+        *self.phases[phase].codes.entry(key.clone()).or_default() += 1;
+        *self.totals.codes.entry(key.clone()).or_default() += 1;
+        let first = format!("{}:{key}", self.phase_names[phase]);
+        if self.seen.insert(first) {
+            let name = self.phase_names[phase].clone();
+            self.annotate(
+                now,
+                &format!("{} {key}", class.name()),
+                &name,
+                format!(
+                    "first {} {key} in phase \"{name}\" ({})",
+                    class.name(),
+                    crate::engine::errors::ErrorCode::from_code(code as u32)
+                        .map_or("unknown code", |c| c.title())
+                ),
+            );
+        }
+    }
+
+    pub fn retry(&mut self, phase: usize, reason: RetryReason) {
+        *self.phases[phase]
+            .retries
+            .entry(reason.name().to_string())
+            .or_default() += 1;
+        self.totals.retries += 1;
+    }
+
+    pub fn gave_up(&mut self, phase: usize) {
+        self.phases[phase].gave_up += 1;
+        self.totals.gave_up += 1;
+    }
+
+    /// Counts the events one engine call produced.
+    pub fn effects(&mut self, fx: &Effects) {
+        for ev in &fx.events {
+            let h = self.hour(ev.at);
+            match &ev.body {
+                EventBody::Status { status, error, .. } => match status {
+                    DeliveryStatus::Sent => self.totals.sent += 1,
+                    DeliveryStatus::Delivered => {
+                        bump(&mut self.hourly.delivered, h);
+                        self.totals.delivered += 1;
+                    }
+                    DeliveryStatus::Read => {
+                        bump(&mut self.hourly.read, h);
+                        self.totals.read += 1;
+                    }
+                    DeliveryStatus::Failed => {
+                        bump(&mut self.hourly.failed_async, h);
+                        let code = error.as_ref().map_or(0, |(c, _)| c.code());
+                        *self.totals.failed_async.entry(code.to_string()).or_default() += 1;
+                    }
+                },
+                EventBody::Inbound { .. } => {
+                    bump(&mut self.hourly.inbound, h);
+                    self.totals.inbound += 1;
+                }
+                EventBody::UserChangedNumber { old, new, .. } => {
+                    self.totals.user_changed_number += 1;
+                    let subject = format!("{}", old.0);
+                    self.annotate(
+                        ev.at,
+                        "user_changed_number",
+                        &subject,
+                        format!("user {} re-registered as {}", old.0, new.0),
+                    );
+                }
+                EventBody::TemplateStatus {
+                    template,
+                    name,
+                    language,
+                    category,
+                    status,
+                    reason,
+                } => {
+                    let st = enum_text(status);
+                    let tl = self
+                        .templates
+                        .entry(template.0)
+                        .or_insert_with(|| TemplateTimeline {
+                            id: template.0.to_string(),
+                            name: name.clone(),
+                            language: language.clone(),
+                            category: enum_text(category),
+                            changes: Vec::new(),
+                        });
+                    if tl.changes.last().is_none_or(|c| c.status != st) {
+                        tl.changes.push(TemplateChange {
+                            t: ev.at.unix_secs(),
+                            hour: h as u64,
+                            status: st.clone(),
+                            reason: reason.map(str::to_string),
+                        });
+                    }
+                    let subject = format!("{name} ({language})");
+                    self.annotate(
+                        ev.at,
+                        "template_status",
+                        &subject,
+                        format!(
+                            "template {subject} is now {st}{}",
+                            reason.map(|r| format!(" ({r})")).unwrap_or_default()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Samples numbers and templates: records what changed since the last sample.
+    pub fn tick(&mut self, now: SimTime, engine: &Engine) {
+        let snap = engine.snapshot();
+        let h = self.hour(now) as u64;
+        let mut notes = Vec::new();
+        for (track, n) in self.numbers.iter_mut().zip(&snap.numbers) {
+            let state = StateChange {
+                t: now.unix_secs(),
+                hour: h,
+                quality_rating: enum_text(&n.quality_rating),
+                status: enum_text(&n.status),
+                messaging_limit: enum_text(&n.messaging_limit),
+                throughput_mps: n.throughput_mps,
+            };
+            if track.last.as_ref().is_some_and(|l| l.same_state(&state)) {
+                continue;
+            }
+            if let Some(prev) = &track.last {
+                notes.push((track.id.clone(), prev.describe_change(&state)));
+            }
+            track.last = Some(state.clone());
+            track.changes.push(state);
+        }
+        for (id, text) in notes {
+            self.annotate(now, "number_state", &id, format!("number {id}: {text}"));
+        }
+        for t in &snap.templates {
+            let tl = self
+                .templates
+                .entry(t.id.0)
+                .or_insert_with(|| TemplateTimeline {
+                    id: t.id.to_string(),
+                    name: t.name.clone(),
+                    language: t.language.clone(),
+                    category: t.category.to_string(),
+                    changes: Vec::new(),
+                });
+            if tl.changes.last().is_none_or(|c| c.status != t.status) {
+                tl.changes.push(TemplateChange {
+                    t: now.unix_secs(),
+                    hour: h,
+                    status: t.status.to_string(),
+                    reason: None,
+                });
+            }
+        }
+    }
+
+    pub fn finish(
+        self,
+        scenario: &Scenario,
+        seed: u64,
+        end: SimTime,
+        outlines: Vec<PhaseOutline>,
+    ) -> SimReport {
+        let hours = (end.since(self.start).div_ceil(MICROS_PER_HOUR)) as usize;
+        let pad = |mut v: Vec<u64>| {
+            v.resize(hours.max(v.len()), 0);
+            v
+        };
+        let phases = self
+            .phases
+            .into_iter()
+            .zip(self.phase_names)
+            .enumerate()
+            .map(|(i, (c, name))| {
+                let o = outlines.get(i);
+                PhaseResult {
+                    name,
+                    model: o.map_or("", |o| o.model).to_string(),
+                    start: o.map_or(0, |o| o.start.unix_secs()),
+                    end: o.map_or(0, |o| o.end.unix_secs()),
+                    messages: c.messages,
+                    ok: c.requests[Class::Ok as usize],
+                    throttled: c.requests[Class::Throttled as usize],
+                    refused: c.requests[Class::Refused as usize],
+                    failed: c.requests[Class::Failed as usize],
+                    codes: c.codes,
+                    retries: c.retries,
+                    gave_up: c.gave_up,
+                }
+            })
+            .collect();
+        SimReport {
+            schema_version: REPORT_SCHEMA_VERSION,
+            kind: "simulation".into(),
+            tool: format!("wabasim {}", env!("CARGO_PKG_VERSION")),
+            scenario: scenario.name.clone().unwrap_or_default(),
+            description: scenario.description.clone().unwrap_or_default(),
+            seed,
+            start: self.start.unix_secs(),
+            end: end.unix_secs(),
+            hours: hours as u64,
+            totals: self.totals,
+            phases,
+            hourly: super::report::HourlySeries {
+                ok: pad(self.hourly.ok),
+                throttled: pad(self.hourly.throttled),
+                refused: pad(self.hourly.refused),
+                failed: pad(self.hourly.failed),
+                delivered: pad(self.hourly.delivered),
+                read: pad(self.hourly.read),
+                failed_async: pad(self.hourly.failed_async),
+                inbound: pad(self.hourly.inbound),
+            },
+            numbers: self
+                .numbers
+                .into_iter()
+                .map(|n| NumberTimeline {
+                    id: n.id,
+                    changes: n.changes,
+                })
+                .collect(),
+            templates: self.templates.into_values().collect(),
+            annotations: self.annotations,
+            annotations_dropped: self.annotations_dropped,
+        }
+    }
+}
+
+/// The wire name of a serde enum value (e.g. `GREEN`, `TIER_1K`).
+pub fn enum_text<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
+}

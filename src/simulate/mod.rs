@@ -1,0 +1,263 @@
+//! `wabasim simulate`: the same engine and the same scenario as `run`, on a virtual clock.
+//!
+//! A discrete-event loop with four sources of events, always taking the earliest (ties broken
+//! in a fixed order, so the run is a pure function of the scenario and the seed):
+//! 1. the traffic: the scenario's phases one after another, open-model arrivals from the same
+//!    schedules the load generator uses, closed-model users sending again `think` after each
+//!    message's final outcome;
+//! 2. retries of throttled sends, on the sender policy's backoff schedule;
+//! 3. the engine's own timers (status ladder, template reviews, and whatever else the engine
+//!    schedules), found with `poll_timeout` and fired with `handle_timeouts`;
+//! 4. an hourly tick that samples numbers and templates for the report's timelines.
+//!
+//! No sockets, no sleeps, no wall clock: a month of traffic runs in seconds. Responses are
+//! instantaneous in virtual time, so latency is not measured here (that is `run`'s job).
+
+pub mod collect;
+pub mod report;
+pub mod traffic;
+
+use crate::clock::{SimTime, MICROS_PER_DAY, MICROS_PER_HOUR};
+use crate::engine::{Effects, Engine};
+use crate::load::LoadPlan;
+use crate::scenario::Scenario;
+use collect::Collector;
+pub use report::SimReport;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use traffic::{Attempt, Traffic};
+
+/// Simulated start when the scenario gives no `start_unix`: 2026-01-01T00:00:00Z. Fixed, so a
+/// scenario without a start date still gives the same bytes on every machine and every day.
+pub const DEFAULT_START_UNIX: u64 = 1_767_225_600;
+
+/// How long the engine keeps running after the last message when `--days` is not given: enough
+/// for statuses, reactions and reviews that follow the traffic to play out.
+pub const SETTLE: u64 = MICROS_PER_DAY;
+
+/// Options of one simulation.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Stop at `start + days` (traffic cut there). `None`: the traffic's own length + [`SETTLE`].
+    pub days: Option<f64>,
+    /// Seed of the traffic choices and of the engine's audience.
+    pub seed: u64,
+}
+
+/// Runs the scenario's traffic through a fresh engine in virtual time. `progress` is called
+/// about once per simulated hour with (elapsed, total-if-known) in µs.
+pub fn simulate(
+    scenario: &Scenario,
+    plan: &LoadPlan,
+    cfg: &SimConfig,
+    progress: &mut dyn FnMut(u64, Option<u64>),
+) -> Result<SimReport, String> {
+    let start = SimTime::from_secs(scenario.start_unix.unwrap_or(DEFAULT_START_UNIX));
+    let engine = Engine::new(&scenario.world(), scenario.rules.clone(), cfg.seed, start)
+        .map_err(|e| format!("{}: {}", e.field, e.message))?;
+    let horizon = cfg
+        .days
+        .map(|d| start.plus((d * MICROS_PER_DAY as f64).round() as u64));
+    let mut traffic = Traffic::new(plan, &engine, start, cfg.seed)?;
+    let mut col = Collector::new(start, &engine, plan);
+    let mut fx = Effects::default();
+    let mut retries: BinaryHeap<Reverse<(SimTime, u64, usize)>> = BinaryHeap::new();
+    let mut pending: Vec<Option<Attempt>> = Vec::new();
+    let mut free: Vec<usize> = Vec::new();
+    let mut retry_seq = 0u64;
+    let mut next_tick = start.plus(MICROS_PER_HOUR);
+    let mut traffic_end: Option<SimTime> = None;
+    let mut now = start;
+    loop {
+        let t_traffic = traffic.peek();
+        let t_retry = retries.peek().map(|Reverse((t, _, _))| *t);
+        let t_timer = engine.poll_timeout();
+        if t_traffic.is_none() && t_retry.is_none() && traffic_end.is_none() {
+            traffic_end = Some(now.max(traffic.ended_at()));
+        }
+        let end = horizon.unwrap_or_else(|| match traffic_end {
+            Some(e) => e.plus(SETTLE),
+            None => SimTime(u64::MAX),
+        });
+        // Earliest source; ties: engine timers, then retries, then new traffic, then the tick
+        // (a tick samples the state after everything due at that instant).
+        let mut t = end;
+        let mut which = 4u8;
+        for (cand, k) in [(t_timer, 0u8), (t_retry, 1), (t_traffic, 2), (Some(next_tick), 3)] {
+            if let Some(c) = cand {
+                if c < t || (c == t && k < which) {
+                    t = c;
+                    which = k;
+                }
+            }
+        }
+        if which == 4 || t >= end {
+            now = end.max(now);
+            break;
+        }
+        now = t;
+        match which {
+            0 => {
+                fx.clear();
+                engine.handle_timeouts(now, &mut fx);
+                col.effects(&fx);
+            }
+            1 => {
+                let Reverse((_, _, slot)) = retries.pop().expect("peeked");
+                let attempt = pending[slot].take().expect("pending retry");
+                free.push(slot);
+                let next = traffic.attempt(&engine, now, attempt, &mut fx, &mut col);
+                col.effects(&fx);
+                if let Some((at, a)) = next {
+                    push_retry(&mut retries, &mut pending, &mut free, &mut retry_seq, at, a);
+                }
+            }
+            2 => {
+                let next = traffic.issue(&engine, now, &mut fx, &mut col);
+                col.effects(&fx);
+                if let Some((at, a)) = next {
+                    push_retry(&mut retries, &mut pending, &mut free, &mut retry_seq, at, a);
+                }
+            }
+            3 => {
+                col.tick(now, &engine);
+                next_tick = next_tick.plus(MICROS_PER_HOUR);
+                progress(
+                    now.since(start),
+                    horizon.or(traffic_end.map(|e| e.plus(SETTLE))).map(|e| e.since(start)),
+                );
+            }
+            _ => unreachable!("no event source"),
+        }
+    }
+    col.tick(now, &engine);
+    Ok(col.finish(scenario, cfg.seed, now, traffic.phase_summaries()))
+}
+
+fn push_retry(
+    heap: &mut BinaryHeap<Reverse<(SimTime, u64, usize)>>,
+    pending: &mut Vec<Option<Attempt>>,
+    free: &mut Vec<usize>,
+    seq: &mut u64,
+    at: SimTime,
+    a: Attempt,
+) {
+    let slot = match free.pop() {
+        Some(s) => {
+            pending[s] = Some(a);
+            s
+        }
+        None => {
+            pending.push(Some(a));
+            pending.len() - 1
+        }
+    };
+    *seq += 1;
+    heap.push(Reverse((at, *seq, slot)));
+}
+
+/// Arguments of `wabasim simulate`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SimArgs {
+    /// Scenario file (TOML): the world and `[traffic]`, as for `run`.
+    pub scenario: std::path::PathBuf,
+    /// Simulated days to run (traffic is cut there). Default: the traffic's length + 1 day.
+    #[arg(long)]
+    pub days: Option<f64>,
+    /// Seed of every random draw (default: the scenario's `seed`).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Directory for `report.json` and `report.html` (created if missing).
+    #[arg(long, default_value = "wabasim-out")]
+    pub out: std::path::PathBuf,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `wabasim simulate`: returns the process exit code (0 ok, 2 bad scenario or flag, 3 cannot
+/// write the report).
+pub fn main(args: SimArgs) -> i32 {
+    let (scenario, plan, cfg) = match prepare(&args) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return crate::app::EXIT_USAGE;
+        }
+    };
+    let bar = if args.quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} simulated {msg} [{bar:30}] {percent}%  {elapsed}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    };
+    let report = simulate(&scenario, &plan, &cfg, &mut |done, total| {
+        if let Some(t) = total {
+            bar.set_length(t / MICROS_PER_HOUR);
+        }
+        bar.set_position(done / MICROS_PER_HOUR);
+        bar.set_message(format!("{} h", done / MICROS_PER_HOUR));
+    });
+    bar.finish_and_clear();
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return crate::app::EXIT_USAGE;
+        }
+    };
+    print!("{}", report::render_summary(&report));
+    match write_outputs(&report, &args.out) {
+        Ok((json, html)) => {
+            println!("report: {}  {}", json.display(), html.display());
+            crate::app::EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            crate::app::EXIT_RUNTIME
+        }
+    }
+}
+
+/// Reads and checks the scenario, resolves its traffic and the seed.
+pub fn prepare(args: &SimArgs) -> Result<(Scenario, LoadPlan, SimConfig), String> {
+    let scenario = Scenario::load(&args.scenario).map_err(|e| e.to_string())?;
+    let file = args.scenario.display().to_string();
+    let traffic = scenario.traffic.as_ref().ok_or_else(|| {
+        format!("{file}: no [traffic] table, nothing to simulate (see docs/load.md for its format)")
+    })?;
+    let plan = LoadPlan::build(traffic, scenario.thresholds.as_ref(), scenario.plan_context())
+        .map_err(|e| format!("{file}: {e}"))?;
+    if let Some(d) = args.days {
+        if !(d > 0.0 && d <= 3660.0) {
+            return Err(format!("--days: {d} is not between 0 and 3660"));
+        }
+    }
+    let cfg = SimConfig {
+        days: args.days,
+        seed: args.seed.unwrap_or(scenario.seed),
+    };
+    Ok((scenario, plan, cfg))
+}
+
+/// Writes `report.json` (pretty, byte-identical for the same scenario and seed) and
+/// `report.html` into `dir`.
+pub fn write_outputs(
+    report: &SimReport,
+    dir: &std::path::Path,
+) -> Result<(std::path::PathBuf, std::path::PathBuf), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let json_path = dir.join("report.json");
+    let html_path = dir.join("report.html");
+    let json = serde_json::to_vec_pretty(report).map_err(|e| e.to_string())?;
+    std::fs::write(&json_path, json).map_err(|e| format!("{}: {e}", json_path.display()))?;
+    std::fs::write(&html_path, crate::render::simulation_html(report))
+        .map_err(|e| format!("{}: {e}", html_path.display()))?;
+    Ok((json_path, html_path))
+}

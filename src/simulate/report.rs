@@ -1,0 +1,308 @@
+//! The simulation report: one model, rendered as a terminal summary (here), JSON (serde, field
+//! order fixed by the struct, maps ordered), and HTML (`crate::render`).
+//!
+//! Times are Unix seconds of simulated time; `hour` is the index into the hourly series.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Bumped on any incompatible change of the layout below.
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SimReport {
+    pub schema_version: u32,
+    /// Always `"simulation"` (run reports have no `kind`): how `wabasim report` tells them apart.
+    pub kind: String,
+    pub tool: String,
+    pub scenario: String,
+    pub description: String,
+    pub seed: u64,
+    /// Simulated start and end, Unix seconds.
+    pub start: u64,
+    pub end: u64,
+    pub hours: u64,
+    pub totals: Totals,
+    pub phases: Vec<PhaseResult>,
+    pub hourly: HourlySeries,
+    /// Per business number: its state at the start and every change after (sampled hourly).
+    pub numbers: Vec<NumberTimeline>,
+    /// Per template: its status at the start and every change after.
+    pub templates: Vec<TemplateTimeline>,
+    /// What happened and why, in time order: the first refusal of each code per phase, every
+    /// state change of a number or template, identity changes.
+    pub annotations: Vec<Annotation>,
+    /// Annotations beyond the cap (2,000), counted rather than kept.
+    pub annotations_dropped: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Messages issued by the traffic (first attempts).
+    pub messages: u64,
+    /// Attempts, retries included: `ok + throttled + refused + failed`.
+    pub requests: u64,
+    pub ok: u64,
+    pub throttled: u64,
+    pub refused: u64,
+    pub failed: u64,
+    /// Refusals and throttling by error code.
+    pub codes: BTreeMap<String, u64>,
+    pub retries: u64,
+    pub gave_up: u64,
+    /// Status events.
+    pub sent: u64,
+    pub delivered: u64,
+    pub read: u64,
+    /// Accepted messages that failed later, by code (e.g. 131026 not on WhatsApp).
+    pub failed_async: BTreeMap<String, u64>,
+    pub inbound: u64,
+    pub user_changed_number: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseResult {
+    pub name: String,
+    pub model: String,
+    pub start: u64,
+    pub end: u64,
+    pub messages: u64,
+    pub ok: u64,
+    pub throttled: u64,
+    pub refused: u64,
+    pub failed: u64,
+    pub codes: BTreeMap<String, u64>,
+    pub retries: BTreeMap<String, u64>,
+    pub gave_up: u64,
+}
+
+/// One value per simulated hour; all series have `hours` entries.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HourlySeries {
+    /// Accepted sends and inbound messages.
+    pub ok: Vec<u64>,
+    pub throttled: Vec<u64>,
+    pub refused: Vec<u64>,
+    pub failed: Vec<u64>,
+    pub delivered: Vec<u64>,
+    pub read: Vec<u64>,
+    pub failed_async: Vec<u64>,
+    pub inbound: Vec<u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NumberTimeline {
+    pub id: String,
+    pub changes: Vec<StateChange>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StateChange {
+    pub t: u64,
+    pub hour: u64,
+    pub quality_rating: String,
+    pub status: String,
+    pub messaging_limit: String,
+    pub throughput_mps: u32,
+}
+
+impl StateChange {
+    pub fn same_state(&self, o: &StateChange) -> bool {
+        self.quality_rating == o.quality_rating
+            && self.status == o.status
+            && self.messaging_limit == o.messaging_limit
+            && self.throughput_mps == o.throughput_mps
+    }
+
+    /// "quality GREEN → YELLOW, tier TIER_250 → TIER_2K".
+    pub fn describe_change(&self, to: &StateChange) -> String {
+        let mut parts = Vec::new();
+        if self.quality_rating != to.quality_rating {
+            parts.push(format!(
+                "quality {} → {}",
+                self.quality_rating, to.quality_rating
+            ));
+        }
+        if self.status != to.status {
+            parts.push(format!("status {} → {}", self.status, to.status));
+        }
+        if self.messaging_limit != to.messaging_limit {
+            parts.push(format!(
+                "messaging limit {} → {}",
+                self.messaging_limit, to.messaging_limit
+            ));
+        }
+        if self.throughput_mps != to.throughput_mps {
+            parts.push(format!(
+                "throughput {} → {} msg/s",
+                self.throughput_mps, to.throughput_mps
+            ));
+        }
+        parts.join(", ")
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TemplateTimeline {
+    pub id: String,
+    pub name: String,
+    pub language: String,
+    pub category: String,
+    pub changes: Vec<TemplateChange>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TemplateChange {
+    pub t: u64,
+    pub hour: u64,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Annotation {
+    pub t: u64,
+    pub hour: u64,
+    /// The rule or kind of event, e.g. `refused 131047`, `number_state`, `template_status`.
+    pub rule: String,
+    /// What it happened to: a phase, a number, a template, a user.
+    pub subject: String,
+    pub text: String,
+}
+
+/// `2026-01-03 14:00` from Unix seconds (UTC), without a date crate.
+pub fn fmt_time(t: u64) -> String {
+    let days = (t / 86_400) as i64;
+    let secs = t % 86_400;
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        secs / 3600,
+        (secs % 3600) / 60
+    )
+}
+
+fn fmt_codes(m: &BTreeMap<String, u64>) -> String {
+    m.iter()
+        .map(|(k, v)| format!("{k}×{v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The terminal summary.
+pub fn render_summary(r: &SimReport) -> String {
+    let mut s = String::new();
+    let t = &r.totals;
+    let _ = writeln!(
+        s,
+        "\nwabasim simulation of \"{}\" (seed {}): {} → {} ({} simulated hours)",
+        r.scenario,
+        r.seed,
+        fmt_time(r.start),
+        fmt_time(r.end),
+        r.hours
+    );
+    let _ = writeln!(
+        s,
+        "{:<20} {:>10} {:>10} {:>10} {:>10} {:>8}  codes",
+        "phase", "messages", "ok", "throttled", "refused", "failed"
+    );
+    for p in &r.phases {
+        let _ = writeln!(
+            s,
+            "{:<20} {:>10} {:>10} {:>10} {:>10} {:>8}  {}",
+            p.name,
+            p.messages,
+            p.ok,
+            p.throttled,
+            p.refused,
+            p.failed,
+            fmt_codes(&p.codes)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "statuses: sent {}, delivered {}, read {}, failed later {}; inbound {}; retries {}, gave up {}",
+        t.sent,
+        t.delivered,
+        t.read,
+        if t.failed_async.is_empty() {
+            "0".to_string()
+        } else {
+            fmt_codes(&t.failed_async)
+        },
+        t.inbound,
+        t.retries,
+        t.gave_up
+    );
+    for n in &r.numbers {
+        if let Some(last) = n.changes.last() {
+            let _ = writeln!(
+                s,
+                "number {}: {} {} limit {} at {} msg/s ({} state changes)",
+                n.id,
+                last.status,
+                last.quality_rating,
+                last.messaging_limit,
+                last.throughput_mps,
+                n.changes.len().saturating_sub(1)
+            );
+        }
+    }
+    for tl in &r.templates {
+        if tl.changes.len() > 1 {
+            let path: Vec<&str> = tl.changes.iter().map(|c| c.status.as_str()).collect();
+            let _ = writeln!(
+                s,
+                "template {} ({}): {}",
+                tl.name,
+                tl.language,
+                path.join(" → ")
+            );
+        }
+    }
+    let notable: Vec<&Annotation> = r
+        .annotations
+        .iter()
+        .filter(|a| a.rule != "template_status" || !a.text.ends_with("APPROVED"))
+        .take(12)
+        .collect();
+    if !notable.is_empty() {
+        let _ = writeln!(s, "what happened:");
+        for a in notable {
+            let _ = writeln!(s, "  {}  {}", fmt_time(a.t), a.text);
+        }
+        if r.annotations.len() > 12 {
+            let _ = writeln!(
+                s,
+                "  … {} more in the report",
+                r.annotations.len() - 12 + r.annotations_dropped as usize
+            );
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_time_formatting() {
+        assert_eq!(fmt_time(0), "1970-01-01 00:00");
+        assert_eq!(fmt_time(1_767_225_600), "2026-01-01 00:00");
+        assert_eq!(fmt_time(1_709_210_096), "2024-02-29 12:34");
+    }
+}
