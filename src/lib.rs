@@ -20,6 +20,6 @@ pub mod render;
 pub mod run;
 pub mod scenario;
 pub mod serve;
-pub mod simulate;
 pub mod server;
+pub mod simulate;
 pub mod webhooks;

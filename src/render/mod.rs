@@ -98,10 +98,26 @@ pub fn simulation_html(r: &SimReport) -> String {
         &format!("Requests {unit}, by outcome"),
         "requests",
         &[
-            Series { name: "ok", color: OK, values: &ok },
-            Series { name: "throttled", color: THROTTLED, values: &th },
-            Series { name: "refused", color: REFUSED, values: &re },
-            Series { name: "failed", color: FAILED, values: &fa },
+            Series {
+                name: "ok",
+                color: OK,
+                values: &ok,
+            },
+            Series {
+                name: "throttled",
+                color: THROTTLED,
+                values: &th,
+            },
+            Series {
+                name: "refused",
+                color: REFUSED,
+                values: &re,
+            },
+            Series {
+                name: "failed",
+                color: FAILED,
+                values: &fa,
+            },
         ],
         &label,
     ));
@@ -112,9 +128,21 @@ pub fn simulation_html(r: &SimReport) -> String {
         &format!("Statuses {unit}"),
         "statuses",
         &[
-            Series { name: "delivered", color: OK, values: &de },
-            Series { name: "read", color: BLUE, values: &rd },
-            Series { name: "failed later", color: FAILED, values: &fl },
+            Series {
+                name: "delivered",
+                color: OK,
+                values: &de,
+            },
+            Series {
+                name: "read",
+                color: BLUE,
+                values: &rd,
+            },
+            Series {
+                name: "failed later",
+                color: FAILED,
+                values: &fl,
+            },
         ],
         &label,
     ));
@@ -123,8 +151,14 @@ pub fn simulation_html(r: &SimReport) -> String {
     let mut q_rows = Vec::new();
     let mut s_rows = Vec::new();
     for n in &r.numbers {
-        let mut q = Lane { label: format!("{} quality", n.id), spans: Vec::new() };
-        let mut s = Lane { label: format!("{} limit", n.id), spans: Vec::new() };
+        let mut q = Lane {
+            label: format!("{} quality", n.id),
+            spans: Vec::new(),
+        };
+        let mut s = Lane {
+            label: format!("{} limit", n.id),
+            spans: Vec::new(),
+        };
         for (i, c) in n.changes.iter().enumerate() {
             let end = n.changes.get(i + 1).map_or(hours as f64, |d| d.hour as f64);
             q.spans.push((
@@ -136,7 +170,12 @@ pub fn simulation_html(r: &SimReport) -> String {
             s.spans.push((
                 c.hour as f64,
                 end,
-                if c.status == "CONNECTED" { BLUE } else { REFUSED }.to_string(),
+                if c.status == "CONNECTED" {
+                    BLUE
+                } else {
+                    REFUSED
+                }
+                .to_string(),
                 format!("{} {} msg/s", c.messaging_limit, c.throughput_mps),
             ));
         }
@@ -168,7 +207,10 @@ pub fn simulation_html(r: &SimReport) -> String {
                 .iter()
                 .enumerate()
                 .map(|(i, c)| {
-                    let end = tl.changes.get(i + 1).map_or(hours as f64, |d| d.hour as f64);
+                    let end = tl
+                        .changes
+                        .get(i + 1)
+                        .map_or(hours as f64, |d| d.hour as f64);
                     (
                         c.hour as f64,
                         end,
@@ -179,7 +221,12 @@ pub fn simulation_html(r: &SimReport) -> String {
                 .collect(),
         })
         .collect();
-    b.push_str(&lanes("Template status over time", hours, &rows, &hour_label));
+    b.push_str(&lanes(
+        "Template status over time",
+        hours,
+        &rows,
+        &hour_label,
+    ));
     // Phases and annotations.
     b.push_str("<h2>Phases</h2>\n<table><tr><th>phase</th><th>model</th><th>from</th><th>to</th><th>messages</th><th>ok</th><th>throttled</th><th>refused</th><th>failed</th><th>codes</th></tr>\n");
     for p in &r.phases {
@@ -263,23 +310,59 @@ pub fn run_html(r: &Report) -> String {
         let sent: Vec<f64> = tl.buckets.iter().map(|x| x.sent as f64 / secs).collect();
         let _ = writeln!(b, "<h2>Phase {}</h2>", esc(&p.name));
         let label = move |i: usize| format!("{:.0}s", i as f64 * secs);
-        let mut series = vec![Series { name: "achieved/s", color: OK, values: &sent }];
+        let mut series = vec![Series {
+            name: "achieved/s",
+            color: OK,
+            values: &sent,
+        }];
         if p.model == "open" {
-            series.insert(0, Series { name: "target/s", color: GREY, values: &target });
+            series.insert(
+                0,
+                Series {
+                    name: "target/s",
+                    color: GREY,
+                    values: &target,
+                },
+            );
         }
-        b.push_str(&lines("Target vs achieved rate", "messages/s", &series, &label));
+        b.push_str(&lines(
+            "Target vs achieved rate",
+            "messages/s",
+            &series,
+            &label,
+        ));
         let ok: Vec<f64> = tl.buckets.iter().map(|x| x.ok as f64 / secs).collect();
-        let th: Vec<f64> = tl.buckets.iter().map(|x| x.throttled as f64 / secs).collect();
+        let th: Vec<f64> = tl
+            .buckets
+            .iter()
+            .map(|x| x.throttled as f64 / secs)
+            .collect();
         let re: Vec<f64> = tl.buckets.iter().map(|x| x.refused as f64 / secs).collect();
         let fa: Vec<f64> = tl.buckets.iter().map(|x| x.failed as f64 / secs).collect();
         b.push_str(&stacked_bars(
             "Requests per second by outcome",
             "requests/s",
             &[
-                Series { name: "ok", color: OK, values: &ok },
-                Series { name: "throttled", color: THROTTLED, values: &th },
-                Series { name: "refused", color: REFUSED, values: &re },
-                Series { name: "failed", color: FAILED, values: &fa },
+                Series {
+                    name: "ok",
+                    color: OK,
+                    values: &ok,
+                },
+                Series {
+                    name: "throttled",
+                    color: THROTTLED,
+                    values: &th,
+                },
+                Series {
+                    name: "refused",
+                    color: REFUSED,
+                    values: &re,
+                },
+                Series {
+                    name: "failed",
+                    color: FAILED,
+                    values: &fa,
+                },
             ],
             &label,
         ));
@@ -294,14 +377,28 @@ pub fn run_html(r: &Report) -> String {
         "Latency percentiles of ok requests, phase by phase",
         "ms",
         &[
-            Series { name: "p50", color: OK, values: &p50 },
-            Series { name: "p90", color: THROTTLED, values: &p90 },
-            Series { name: "p99", color: REFUSED, values: &p99 },
+            Series {
+                name: "p50",
+                color: OK,
+                values: &p50,
+            },
+            Series {
+                name: "p90",
+                color: THROTTLED,
+                values: &p90,
+            },
+            Series {
+                name: "p99",
+                color: REFUSED,
+                values: &p99,
+            },
         ],
         &|i| names.get(i).cloned().unwrap_or_default(),
     ));
     if !r.thresholds.is_empty() {
-        b.push_str("<h2>Thresholds</h2>\n<table><tr><th>check</th><th>actual</th><th>result</th></tr>\n");
+        b.push_str(
+            "<h2>Thresholds</h2>\n<table><tr><th>check</th><th>actual</th><th>result</th></tr>\n",
+        );
         for t in &r.thresholds {
             let _ = writeln!(
                 b,

@@ -35,6 +35,16 @@ pub fn esc(s: &str) -> String {
     o
 }
 
+/// `s` cut to `max` characters with an ellipsis (lane labels have a fixed width).
+pub fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut o: String = s.chars().take(max.saturating_sub(1)).collect();
+    o.push('…');
+    o
+}
+
 /// A "nice" upper bound for an axis: 1, 2 or 5 × 10^k at or above `v`.
 pub fn nice_max(v: f64) -> f64 {
     if v <= 0.0 || !v.is_finite() {
@@ -141,7 +151,7 @@ impl Frame {
                 H - 3.0,
                 esc(name)
             );
-            x += 20.0 + 6.5 * name.len() as f64;
+            x += 24.0 + 7.0 * name.chars().count() as f64;
         }
     }
 
@@ -160,14 +170,14 @@ pub fn stacked_bars(
 ) -> String {
     let n = series.iter().map(|s| s.values.len()).max().unwrap_or(0);
     let tops: Vec<f64> = (0..n)
-        .map(|i| series.iter().map(|s| s.values.get(i).copied().unwrap_or(0.0)).sum())
+        .map(|i| {
+            series
+                .iter()
+                .map(|s| s.values.get(i).copied().unwrap_or(0.0))
+                .sum()
+        })
         .collect();
-    let mut f = Frame::new(
-        title,
-        n,
-        tops.iter().copied().fold(0.0, f64::max),
-        y_label,
-    );
+    let mut f = Frame::new(title, n, tops.iter().copied().fold(0.0, f64::max), y_label);
     let bw = ((W - L - R) / n.max(1) as f64).max(0.5);
     for i in 0..n {
         let mut base = 0.0;
@@ -260,7 +270,7 @@ pub fn lanes(title: &str, n: usize, rows: &[Lane], x_label: &dyn Fn(usize) -> St
             r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end" fill="#333">{}</text>"##,
             left - 6.0,
             y + 14.0,
-            esc(&row.label)
+            esc(&shorten(&row.label, 30))
         );
         for (a, b, color, text) in &row.spans {
             let _ = write!(
@@ -329,6 +339,10 @@ mod tests {
         );
         assert!(svg.contains("a &lt;b&gt;"));
         assert!(svg.contains("ok &amp; fine"));
-        assert_eq!(svg.matches("<rect x=").count(), 2 + 1, "two bars and one legend key");
+        assert_eq!(
+            svg.matches("<rect x=").count(),
+            2 + 1,
+            "two bars and one legend key"
+        );
     }
 }

@@ -195,7 +195,11 @@ impl Collector {
                     DeliveryStatus::Failed => {
                         bump(&mut self.hourly.failed_async, h);
                         let code = error.as_ref().map_or(0, |(c, _)| c.code());
-                        *self.totals.failed_async.entry(code.to_string()).or_default() += 1;
+                        *self
+                            .totals
+                            .failed_async
+                            .entry(code.to_string())
+                            .or_default() += 1;
                     }
                 },
                 EventBody::Inbound { .. } => {

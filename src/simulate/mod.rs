@@ -83,7 +83,12 @@ pub fn simulate(
         // (a tick samples the state after everything due at that instant).
         let mut t = end;
         let mut which = 4u8;
-        for (cand, k) in [(t_timer, 0u8), (t_retry, 1), (t_traffic, 2), (Some(next_tick), 3)] {
+        for (cand, k) in [
+            (t_timer, 0u8),
+            (t_retry, 1),
+            (t_traffic, 2),
+            (Some(next_tick), 3),
+        ] {
             if let Some(c) = cand {
                 if c < t || (c == t && k < which) {
                     t = c;
@@ -124,7 +129,9 @@ pub fn simulate(
                 next_tick = next_tick.plus(MICROS_PER_HOUR);
                 progress(
                     now.since(start),
-                    horizon.or(traffic_end.map(|e| e.plus(SETTLE))).map(|e| e.since(start)),
+                    horizon
+                        .or(traffic_end.map(|e| e.plus(SETTLE)))
+                        .map(|e| e.since(start)),
                 );
             }
             _ => unreachable!("no event source"),
@@ -232,8 +239,12 @@ pub fn prepare(args: &SimArgs) -> Result<(Scenario, LoadPlan, SimConfig), String
     let traffic = scenario.traffic.as_ref().ok_or_else(|| {
         format!("{file}: no [traffic] table, nothing to simulate (see docs/load.md for its format)")
     })?;
-    let plan = LoadPlan::build(traffic, scenario.thresholds.as_ref(), scenario.plan_context())
-        .map_err(|e| format!("{file}: {e}"))?;
+    let plan = LoadPlan::build(
+        traffic,
+        scenario.thresholds.as_ref(),
+        scenario.plan_context(),
+    )
+    .map_err(|e| format!("{file}: {e}"))?;
     if let Some(d) = args.days {
         if !(d > 0.0 && d <= 3660.0) {
             return Err(format!("--days: {d} is not between 0 and 3660"));

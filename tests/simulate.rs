@@ -1,0 +1,269 @@
+//! `wabasim simulate`: determinism, counts that reconcile, the sender policy in virtual time,
+//! and the HTML reports (self-contained; rendered by headless Chromium when it is installed).
+
+use std::path::PathBuf;
+use std::process::Command;
+use wabasim::scenario::Scenario;
+use wabasim::simulate::{simulate, SimConfig, SimReport};
+
+const SCENARIO: &str = r#"
+name = "sim-test"
+seed = 9
+[audience]
+size = 5000
+[traffic]
+[[traffic.phases]]
+name = "users"
+duration = "1h"
+open = { rate = 0.5 }
+[[traffic.phases.mix]]
+inbound = { text = "halo" }
+
+[[traffic.phases]]
+name = "campaign"
+duration = "2h"
+open = { rate = 2, arrivals = "poisson" }
+recipients = { returning = 0.1 }
+[[traffic.phases.mix]]
+weight = 3
+template = { name = "order_shipped", language = "id", params = ["A-{seq}", "besok"] }
+[[traffic.phases.mix]]
+weight = 1
+text = { body = "terima kasih" }
+[[traffic.phases.mix]]
+weight = 1
+text = { body = "promo", to = "any" }
+
+[[traffic.phases]]
+name = "burst"
+messages = 2000
+open = { rate = 200 }
+sender = { max_retries = 6, backoff_base = "1s", backoff_max = "30s", jitter = 0.2 }
+[[traffic.phases.mix]]
+template = { name = "hello_world" }
+
+[[traffic.phases]]
+name = "agents"
+duration = "10m"
+closed = { concurrency = 4, think = "30s" }
+[[traffic.phases.mix]]
+template = { name = "hello_world" }
+"#;
+
+fn run(text: &str, seed: Option<u64>) -> SimReport {
+    let sc = Scenario::parse(text, "sim.toml").unwrap();
+    let plan = wabasim::load::LoadPlan::build(
+        sc.traffic.as_ref().unwrap(),
+        sc.thresholds.as_ref(),
+        sc.plan_context(),
+    )
+    .unwrap();
+    let cfg = SimConfig {
+        days: None,
+        seed: seed.unwrap_or(sc.seed),
+    };
+    simulate(&sc, &plan, &cfg, &mut |_, _| {}).unwrap()
+}
+
+#[test]
+fn same_scenario_and_seed_give_identical_bytes() {
+    let a = serde_json::to_vec_pretty(&run(SCENARIO, None)).unwrap();
+    let b = serde_json::to_vec_pretty(&run(SCENARIO, None)).unwrap();
+    assert_eq!(a, b, "two runs, same seed");
+    let html_a = wabasim::render::simulation_html(&run(SCENARIO, None));
+    let html_b = wabasim::render::simulation_html(&run(SCENARIO, None));
+    assert_eq!(html_a, html_b);
+    let c = serde_json::to_vec_pretty(&run(SCENARIO, Some(10))).unwrap();
+    assert_ne!(a, c, "another seed draws other recipients and reactions");
+}
+
+#[test]
+fn counts_reconcile_and_rules_fire_in_virtual_time() {
+    let r = run(SCENARIO, None);
+    let t = &r.totals;
+    assert_eq!(t.requests, t.ok + t.throttled + t.refused + t.failed);
+    assert_eq!(t.requests, t.messages + t.retries);
+    let codes: u64 = t.codes.values().sum();
+    assert_eq!(codes, t.throttled + t.refused + t.failed);
+    // Every accepted send got a `sent` status; inbound messages were reported too.
+    assert_eq!(t.sent + t.inbound, t.ok);
+    let failed_later: u64 = t.failed_async.values().sum();
+    assert_eq!(
+        t.delivered + failed_later,
+        t.sent,
+        "the ladder completes within the settle day"
+    );
+    // Hourly series add up to the totals.
+    let sum = |v: &[u64]| v.iter().sum::<u64>();
+    assert_eq!(sum(&r.hourly.ok), t.ok);
+    assert_eq!(sum(&r.hourly.throttled), t.throttled);
+    assert_eq!(sum(&r.hourly.delivered), t.delivered);
+    assert!(r.hourly.ok.len() as u64 == r.hours);
+    // Phases: the users phase opened windows; replies inside them pass, "any" texts are refused.
+    let by = |n: &str| r.phases.iter().find(|p| p.name == n).unwrap();
+    assert_eq!(by("users").messages, 1800);
+    assert_eq!(by("users").refused, 0);
+    assert!(by("campaign").codes.get("131047").copied().unwrap_or(0) > 0);
+    // 200 msg/s against 80 msg/s: throttled, then recovered by backoff in virtual time.
+    let burst = by("burst");
+    assert_eq!(burst.messages, 2000);
+    assert!(burst.throttled > 0);
+    assert_eq!(burst.ok, 2000, "every message got through after retries");
+    assert!(burst.retries.get("throughput").copied().unwrap_or(0) >= burst.throttled);
+    // Closed model: 4 users, 30 s think, 10 minutes → 4 × 20 sends.
+    assert_eq!(by("agents").messages, 80);
+    // Phases follow each other in virtual time.
+    assert_eq!(by("campaign").start, by("users").end);
+    assert_eq!(by("campaign").end - by("campaign").start, 7200);
+    assert!(r
+        .annotations
+        .iter()
+        .any(|a| a.rule == "refused 131047" && a.subject == "campaign"));
+}
+
+#[test]
+fn days_cut_the_traffic_and_bad_scenarios_are_refused() {
+    let sc = Scenario::parse(SCENARIO, "sim.toml").unwrap();
+    let plan =
+        wabasim::load::LoadPlan::build(sc.traffic.as_ref().unwrap(), None, sc.plan_context())
+            .unwrap();
+    let cfg = SimConfig {
+        days: Some(1.0 / 48.0), // 30 minutes
+        seed: 1,
+    };
+    let r = simulate(&sc, &plan, &cfg, &mut |_, _| {}).unwrap();
+    assert_eq!(r.end - r.start, 1800);
+    assert_eq!(r.phases[0].messages, 900, "half of the 1-hour phase");
+    assert_eq!(r.phases[1].messages, 0);
+
+    let zero_think = SCENARIO.replace("think = \"30s\"", "think = \"0s\"");
+    let sc = Scenario::parse(&zero_think, "z.toml").unwrap();
+    let plan =
+        wabasim::load::LoadPlan::build(sc.traffic.as_ref().unwrap(), None, sc.plan_context())
+            .unwrap();
+    let err = simulate(
+        &sc,
+        &plan,
+        &SimConfig {
+            days: None,
+            seed: 1,
+        },
+        &mut |_, _| {},
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("traffic.phases[3]") && err.contains("think"),
+        "{err}"
+    );
+}
+
+fn wabasim(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_wabasim"))
+        .args(args)
+        .output()
+        .expect("run the binary");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// No external resource may be requested: no src/href/url() pointing anywhere, no script.
+fn assert_self_contained(html: &str) {
+    for bad in ["src=", "href=", "url(", "<script", "@import", "<link"] {
+        assert!(!html.contains(bad), "found {bad:?} in the page");
+    }
+    assert!(html.contains("<svg"));
+}
+
+#[test]
+fn the_cli_writes_json_and_html_and_report_renders_both_kinds() {
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("sim-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sc = dir.join("s.toml");
+    std::fs::write(&sc, SCENARIO).unwrap();
+    let out = dir.join("out");
+    let (code, stdout, err) = wabasim(&[
+        "simulate",
+        sc.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(stdout.contains("campaign"), "{stdout}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert_self_contained(&html);
+    assert!(html.contains("Requests per hour, by outcome"));
+    assert!(html.contains("Template status over time"));
+    // `wabasim report` re-renders the saved JSON to the same page.
+    let again = dir.join("again.html");
+    let (code, _, err) = wabasim(&[
+        "report",
+        out.join("report.json").to_str().unwrap(),
+        "--html",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read_to_string(&again).unwrap(), html);
+    // A run report renders with its own charts.
+    let run_sc = dir.join("run.toml");
+    std::fs::write(
+        &run_sc,
+        "[traffic]\n[[traffic.phases]]\nname = \"p\"\nmessages = 50\nopen = { rate = 100 }\n[[traffic.phases.mix]]\ntemplate = { name = \"hello_world\" }\n",
+    )
+    .unwrap();
+    let run_json = dir.join("run.json");
+    let (code, _, err) = wabasim(&[
+        "run",
+        run_sc.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        run_json.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let run_html = dir.join("run.html");
+    let (code, _, err) = wabasim(&[
+        "report",
+        run_json.to_str().unwrap(),
+        "--html",
+        run_html.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let page = std::fs::read_to_string(&run_html).unwrap();
+    assert_self_contained(&page);
+    assert!(page.contains("Target vs achieved rate"));
+    // Bad input: a clear error, exit 2.
+    let (code, _, err) = wabasim(&["report", sc.to_str().unwrap(), "--html", "/dev/null"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a JSON report"), "{err}");
+    // With Chromium installed (the CI installs Debian's package), the page renders headless to
+    // a non-empty screenshot.
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    if let Some(bin) = chromium {
+        let png = dir.join("shot.png");
+        let status = Command::new(bin)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                &format!("--screenshot={}", png.display()),
+                "--window-size=1000,1800",
+                &format!("file://{}", out.join("report.html").display()),
+            ])
+            .output()
+            .expect("chromium runs");
+        assert!(
+            png.exists() && std::fs::metadata(&png).unwrap().len() > 10_000,
+            "screenshot: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+    } else {
+        eprintln!("chromium not installed: HTML checked for self-containment only");
+    }
+}
