@@ -138,8 +138,35 @@ pub struct RateCard {
     prefixes: BTreeMap<String, usize>,
     #[serde(skip)]
     max_prefix_len: usize,
+    /// Prefixes of up to [`FAST_PREFIX_DIGITS`] digits as a flat table (index: the prefix's
+    /// offset for its length plus its value; entry: market index + 1, 0 = none), so the market
+    /// of a number is found with a few array reads on the send path instead of string
+    /// comparisons. Longer prefixes stay in `prefixes` only.
+    #[serde(skip)]
+    prefix_table: Vec<u16>,
     #[serde(skip)]
     other: Option<usize>,
+}
+
+/// Prefix lengths held in [`RateCard::prefix_table`]: 10 + 100 + 1,000 + 10,000 entries (22 KB
+/// per card) cover every calling code and NANP exception Meta lists.
+const FAST_PREFIX_DIGITS: usize = 4;
+
+/// Start of the entries for prefixes of `len` digits in the flat table.
+fn table_offset(len: usize) -> usize {
+    // 0, 10, 110, 1110 for len 1..=4
+    (1..len).map(|l| 10usize.pow(l as u32)).sum()
+}
+
+fn build_prefix_table(prefixes: &BTreeMap<String, usize>) -> Vec<u16> {
+    let mut t = vec![0u16; table_offset(FAST_PREFIX_DIGITS + 1)];
+    for (code, &idx) in prefixes {
+        if code.len() <= FAST_PREFIX_DIGITS {
+            let v: usize = code.parse().expect("validated digits");
+            t[table_offset(code.len()) + v] = u16::try_from(idx + 1).unwrap_or(0);
+        }
+    }
+    t
 }
 
 const REQUIRED: [&str; 5] = [
@@ -356,6 +383,7 @@ impl RateCard {
             .iter()
             .position(|m| m.name.eq_ignore_ascii_case("other"));
         let max_prefix_len = prefixes.keys().map(String::len).max().unwrap_or(0);
+        let prefix_table = build_prefix_table(&prefixes);
         Ok(RateCard {
             name: name.to_string(),
             currency,
@@ -368,6 +396,7 @@ impl RateCard {
             origin: "embedded".into(),
             prefixes,
             max_prefix_len,
+            prefix_table,
             other,
         })
     }
@@ -377,24 +406,45 @@ impl RateCard {
     /// prefix fall into `Other`, except on a partial card, where that would silently misprice
     /// a market the card simply does not list.
     pub fn market_for_number(&self, number: &str) -> Result<&Market, PricingError> {
-        let digits = normalize_number(number)?;
+        // The engine passes bare digits: look them up without copying.
+        let plain = !number.is_empty()
+            && number.len() <= 20
+            && number.bytes().all(|b| b.is_ascii_digit());
+        let owned;
+        let digits = if plain {
+            number
+        } else {
+            owned = normalize_number(number)?;
+            owned.as_str()
+        };
         let top = self.max_prefix_len.min(digits.len());
         for k in (1..=top).rev() {
-            if let Some(&i) = self.prefixes.get(&digits[..k]) {
+            let found = if k <= FAST_PREFIX_DIGITS {
+                let v: usize = digits.as_bytes()[..k]
+                    .iter()
+                    .fold(0, |a, b| a * 10 + (b - b'0') as usize);
+                match self.prefix_table.get(table_offset(k) + v) {
+                    Some(&e) if e > 0 => Some(e as usize - 1),
+                    _ => None,
+                }
+            } else {
+                self.prefixes.get(&digits[..k]).copied()
+            };
+            if let Some(i) = found {
                 return Ok(&self.markets[i]);
             }
         }
         if self.provenance == Provenance::Partial {
             return Err(PricingError::NotCovered {
                 card: self.name.clone(),
-                number: digits,
+                number: digits.to_string(),
             });
         }
         match self.other {
             Some(i) => Ok(&self.markets[i]),
             None => Err(PricingError::NoMarket {
                 card: self.name.clone(),
-                number: digits,
+                number: digits.to_string(),
             }),
         }
     }
@@ -642,6 +692,44 @@ impl RateBook {
                         .join(", ")
                 },
             })
+    }
+
+    /// The card a simulation uses when the scenario names none (`card = "auto"`): the newest
+    /// **complete** compatible card in effect on `date`; if none is in effect yet, the oldest
+    /// complete one that takes effect later (e.g. `pmp-2026-01` for July–December 2025, for
+    /// which only a six-row partial USD card is known); partial and example cards only when no
+    /// complete card exists for the model at all (`template-era-example`). So the default
+    /// prices every market instead of recording most messages as unpriced.
+    pub fn select_auto(
+        &self,
+        model: PricingModelId,
+        date: Date,
+        currency: Option<&str>,
+    ) -> Result<&RateCard, PricingError> {
+        let all = self.candidates(model, currency);
+        let complete: Vec<&RateCard> = all
+            .iter()
+            .copied()
+            .filter(|c| c.provenance == Provenance::Complete)
+            .collect();
+        if complete.is_empty() {
+            return self.select(model, date, currency);
+        }
+        let in_force = complete
+            .iter()
+            .copied()
+            .filter(|c| c.effective_from <= date)
+            .max_by(|a, b| {
+                (a.effective_from, std::cmp::Reverse(&a.name))
+                    .cmp(&(b.effective_from, std::cmp::Reverse(&b.name)))
+            });
+        Ok(in_force.unwrap_or_else(|| {
+            complete
+                .iter()
+                .copied()
+                .min_by(|a, b| (a.effective_from, &a.name).cmp(&(b.effective_from, &b.name)))
+                .expect("non-empty")
+        }))
     }
 
     /// The date a quick estimate for `model` uses when the user gives none: the effective date

@@ -219,6 +219,11 @@ pub enum CardChoice {
     ByDate {
         currency: Option<String>,
     },
+    /// By date, complete cards first (see [`RateBook::select_auto`]): what a simulation uses
+    /// unless the scenario names a card.
+    Auto {
+        currency: Option<String>,
+    },
 }
 
 /// One volume band: from the `from`-th billable message of the month on (1-based), the list
@@ -413,6 +418,9 @@ pub struct Pricer {
     free_service: BTreeMap<u64, (Month, u32)>,
     next_conversation: u64,
     ledger: Ledger,
+    /// The card chosen for the last (local day, model): choosing scans every card, so it is
+    /// done once per simulated day and model instead of once per message.
+    card_cache: Option<(i64, PricingModelId, String)>,
 }
 
 /// splitmix64: a fixed, well-mixed function, so ids look like Meta's opaque hex but are
@@ -424,8 +432,16 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// 32 lowercase hex digits from two mixed words (no `format!`: this runs for every message).
 fn hex_id(a: u64, b: u64) -> String {
-    format!("{:016x}{:016x}", mix(a), mix(b ^ 0x5DEE_CE66_D1CE_4E5B))
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 32];
+    for (i, w) in [mix(a), mix(b ^ 0x5DEE_CE66_D1CE_4E5B)].into_iter().enumerate() {
+        for j in 0..16 {
+            buf[i * 16 + j] = HEX[((w >> (60 - 4 * j)) & 0xF) as usize];
+        }
+    }
+    std::str::from_utf8(&buf).expect("hex digits").to_string()
 }
 
 struct Ctx<'c> {
@@ -456,6 +472,7 @@ impl Pricer {
             volume: BTreeMap::new(),
             free_service: BTreeMap::new(),
             next_conversation: 0,
+            card_cache: None,
         })
     }
 
@@ -525,9 +542,20 @@ impl Pricer {
         let tz = self.config.options.utc_offset_minutes;
         let date = Date::of_instant(now, tz);
         let model = self.model_at(now);
-        let card = match self.card_for_book(&book, model, date) {
-            Ok(c) => c,
-            Err(e) => return self.unpriced(now, msg, model, None, None, e),
+        let day = date.days_since_epoch();
+        let cached = match &self.card_cache {
+            Some((d, m, name)) if *d == day && *m == model => book.get(name).ok(),
+            _ => None,
+        };
+        let card = match cached {
+            Some(c) => c,
+            None => match self.card_for_book(&book, model, date) {
+                Ok(c) => {
+                    self.card_cache = Some((day, model, c.name.clone()));
+                    c
+                }
+                Err(e) => return self.unpriced(now, msg, model, None, None, e),
+            },
         };
         let market = match msg.market {
             Some(name) => card
@@ -578,6 +606,7 @@ impl Pricer {
                 Ok(c)
             }
             CardChoice::ByDate { currency } => book.select(model, date, currency.as_deref()),
+            CardChoice::Auto { currency } => book.select_auto(model, date, currency.as_deref()),
         }
     }
 
