@@ -86,15 +86,61 @@ pub struct PhoneMeta {
     pub display: Arc<str>,
 }
 
-/// How a message is billed, as far as the status webhook's `pricing` object shows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How a message is billed, as the status webhook's `pricing` and `conversation` objects show
+/// it. Built from the pricer's [`crate::pricing::Charge`] (see `engine/charging.rs`): the
+/// strings are `'static` wire names, so the only allocation is the conversation id.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Billing {
-    /// `pricing.category` / `conversation.origin.type`: marketing, utility, authentication,
-    /// service, referral_conversion.
+    /// `pricing.pricing_model` (`PMP`, `CBP`); `None` under the template era, which had no
+    /// `pricing` object.
+    pub pricing_model: Option<&'static str>,
+    /// `pricing.category`: marketing, utility, authentication, authentication-international,
+    /// service, referral_conversion, business_initiated, user_initiated.
     pub category: &'static str,
-    /// `pricing.type`: regular, free_customer_service, free_entry_point.
-    pub pricing_type: &'static str,
+    /// `pricing.type` (regular, free_customer_service, free_entry_point); `None` under CBP,
+    /// whose webhooks had no `type`.
+    pub pricing_type: Option<&'static str>,
     pub billable: bool,
+    /// The `conversation` object, if the message has one.
+    pub conversation: Option<BilledConversation>,
+}
+
+/// `statuses[].conversation`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BilledConversation {
+    pub id: Box<str>,
+    /// `expiration_timestamp`, shown on the `sent` status only.
+    pub expires_at: Option<SimTime>,
+    /// `origin.type`.
+    pub origin: &'static str,
+    /// Graph v24+ still shows it (CBP conversations, free-entry-point windows); otherwise only
+    /// v23 and earlier do.
+    pub kept_on_v24: bool,
+}
+
+impl Billing {
+    /// Per-message pricing with a per-message conversation (v23 semantics): for tests and for
+    /// callers that build events by hand.
+    pub fn pmp(
+        category: &'static str,
+        pricing_type: &'static str,
+        billable: bool,
+        conversation_id: &str,
+        expires_at: SimTime,
+    ) -> Billing {
+        Billing {
+            pricing_model: Some("PMP"),
+            category,
+            pricing_type: Some(pricing_type),
+            billable,
+            conversation: Some(BilledConversation {
+                id: conversation_id.into(),
+                expires_at: Some(expires_at),
+                origin: category,
+                kept_on_v24: pricing_type == "free_entry_point",
+            }),
+        }
+    }
 }
 
 /// What a status webhook needs to know about the message it reports on. Carried by the timers

@@ -148,7 +148,7 @@ fn template_send_accepted_emits_sent_then_delivered_then_read() {
     assert_eq!(out.events.len(), 1);
     assert!(
         matches!(&out.events[0].body, EventBody::Status { status: DeliveryStatus::Sent, info, .. }
-        if info.billing.category == "utility" && info.billing.pricing_type == "regular")
+        if info.billing.category == "utility" && info.billing.pricing_type == Some("regular"))
     );
     let wake = out.wake_at.expect("a delivered timer");
     assert_eq!(e.poll_timeout(), Some(wake));
@@ -338,9 +338,9 @@ fn service_messages_and_utility_in_window_are_free_marketing_is_not() {
     assert_eq!(
         billing,
         vec![
-            ("service", "free_customer_service"),
-            ("utility", "free_customer_service"),
-            ("marketing", "regular")
+            ("service", Some("free_customer_service")),
+            ("utility", Some("free_customer_service")),
+            ("marketing", Some("regular"))
         ]
     );
 }

@@ -15,6 +15,8 @@ use super::types::{Category, PricingModelId, PricingType, Unit};
 use crate::clock::SimTime;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// One delivered message as billed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,6 +150,9 @@ pub struct Ledger {
     lines_drained: u64,
     lines_dropped: u64,
     unpriced_lines: u64,
+    /// When set, line numbers come from this counter (shared by the ledgers of several WABAs,
+    /// so `GET /_sim/ledger` can page over all of them with one cursor).
+    sequence: Option<Arc<AtomicU64>>,
 }
 
 /// Default number of recent lines kept.
@@ -170,24 +175,48 @@ impl Ledger {
             lines_drained: 0,
             lines_dropped: 0,
             unpriced_lines: 0,
+            sequence: None,
         }
+    }
+
+    /// Numbers lines from `counter` (1-based, `counter` holds the last number given) instead of
+    /// from this ledger's own count.
+    pub fn set_sequence(&mut self, counter: Arc<AtomicU64>) {
+        self.sequence = Some(counter);
     }
 
     /// Records a line; its `seq` is assigned here.
     pub fn record(&mut self, mut line: LedgerLine) -> u64 {
         self.lines_total += 1;
-        line.seq = self.lines_total;
+        line.seq = match &self.sequence {
+            Some(c) => c.fetch_add(1, Ordering::Relaxed) + 1,
+            None => self.lines_total,
+        };
         if line.unpriced.is_some() {
             self.unpriced_lines += 1;
         }
+        // Look the key up with the line's own strings (moved in and back out), so the common
+        // case, a key already present, allocates nothing.
         let key = TotalKey {
             model: line.model,
             category: line.category,
-            market: line.market.clone(),
+            market: std::mem::take(&mut line.market),
             pricing_type: line.pricing_type,
-            currency: line.currency.clone(),
+            currency: std::mem::take(&mut line.currency),
         };
-        self.totals.entry(key).or_default().add(&line);
+        match self.totals.get_mut(&key) {
+            Some(v) => {
+                line.market = key.market;
+                line.currency = key.currency;
+                v.add(&line);
+            }
+            None => {
+                line.market = key.market.clone();
+                line.currency = key.currency.clone();
+                self.totals.entry(key).or_default().add(&line);
+            }
+        }
+        let line_seq = line.seq;
         if self.capacity == 0 {
             self.lines_dropped += 1;
         } else {
@@ -197,7 +226,7 @@ impl Ledger {
             }
             self.recent.push_back(line);
         }
-        self.lines_total
+        line_seq
     }
 
     /// Takes the recent lines out (oldest first), e.g. to stream them to a file.
@@ -209,6 +238,9 @@ impl Ledger {
 
     pub fn lines_total(&self) -> u64 {
         self.lines_total
+    }
+    pub fn lines_drained(&self) -> u64 {
+        self.lines_drained
     }
     pub fn lines_dropped(&self) -> u64 {
         self.lines_dropped

@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
+pub mod pricing;
+pub use pricing::PricingSection;
+
 /// The embedded default world (see `scenarios/default.toml`).
 pub const DEFAULT_WORLD: &str = include_str!("../../scenarios/default.toml");
 
@@ -37,6 +40,9 @@ pub struct Scenario {
     pub businesses: Vec<BusinessSpec>,
     #[serde(default)]
     pub audience: AudienceSpec,
+    /// Pricing model, rate card, markup and options (`[pricing]`, see `pricing.rs`).
+    #[serde(default)]
+    pub pricing: PricingSection,
 }
 
 fn default_seed() -> u64 {
@@ -175,6 +181,7 @@ impl Scenario {
             self.seed,
             crate::clock::SimTime::ZERO,
         )
+        .and_then(|e| e.with_pricing(&self.pricing))
         .map_err(|e| invalid(e.field, e.message))?;
         Ok(())
     }
