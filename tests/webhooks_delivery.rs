@@ -181,7 +181,7 @@ fn sent(seq: u64) -> Event {
                     "utility",
                     "regular",
                     true,
-                    "0123456789abcdef0123456789abcdef",
+                    0x0123456789abcdef0123456789abcdef,
                     SimTime::from_secs(T0 + 86_400),
                 ),
                 template: None,

@@ -192,7 +192,7 @@ pub fn billing(charge: Charge, sent_at: SimTime) -> Billing {
     let is_cbp = charge.model.is_cbp();
     let fep = charge.pricing_type == PricingType::FreeEntryPoint;
     let conversation = charge.conversation.map(|c| BilledConversation {
-        id: c.id.into_boxed_str(),
+        id: c.id,
         expires_at: Some(
             c.expires_at
                 .unwrap_or_else(|| sent_at.plus(24 * MICROS_PER_HOUR)),

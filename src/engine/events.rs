@@ -88,8 +88,9 @@ pub struct PhoneMeta {
 
 /// How a message is billed, as the status webhook's `pricing` and `conversation` objects show
 /// it. Built from the pricer's [`crate::pricing::Charge`] (see `engine/charging.rs`): the
-/// strings are `'static` wire names, so the only allocation is the conversation id.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// strings are `'static` wire names and the conversation id is a number, so it is `Copy` and
+/// costs no allocation on the send path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Billing {
     /// `pricing.pricing_model` (`PMP`, `CBP`); `None` under the template era, which had no
     /// `pricing` object.
@@ -106,9 +107,10 @@ pub struct Billing {
 }
 
 /// `statuses[].conversation`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BilledConversation {
-    pub id: Box<str>,
+    /// Written as 32 hex digits.
+    pub id: crate::pricing::ConversationId,
     /// `expiration_timestamp`, shown on the `sent` status only.
     pub expires_at: Option<SimTime>,
     /// `origin.type`.
@@ -125,7 +127,7 @@ impl Billing {
         category: &'static str,
         pricing_type: &'static str,
         billable: bool,
-        conversation_id: &str,
+        conversation_id: u128,
         expires_at: SimTime,
     ) -> Billing {
         Billing {
@@ -134,7 +136,7 @@ impl Billing {
             pricing_type: Some(pricing_type),
             billable,
             conversation: Some(BilledConversation {
-                id: conversation_id.into(),
+                id: crate::pricing::ConversationId(conversation_id),
                 expires_at: Some(expires_at),
                 origin: category,
                 kept_on_v24: pricing_type == "free_entry_point",

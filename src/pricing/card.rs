@@ -22,6 +22,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 /// A price column of a rate card.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -106,6 +107,9 @@ pub enum Provenance {
 #[derive(Clone, Debug, Serialize)]
 pub struct Market {
     pub name: String,
+    /// `name`, shared by every charge and ledger line of this market (no copy per message).
+    #[serde(skip)]
+    pub shared_name: Arc<str>,
     pub calling_codes: Vec<String>,
     pub rates: BTreeMap<RateColumn, Amount>,
     pub source: String,
@@ -124,6 +128,11 @@ impl Market {
 pub struct RateCard {
     pub name: String,
     pub currency: String,
+    /// `name` and `currency`, shared by every charge and ledger line priced with this card.
+    #[serde(skip)]
+    pub shared_name: Arc<str>,
+    #[serde(skip)]
+    pub shared_currency: Arc<str>,
     pub unit: Unit,
     pub effective_from: Date,
     pub provenance: Provenance,
@@ -370,6 +379,7 @@ impl RateCard {
             }
             markets.push(Market {
                 name: market.to_string(),
+                shared_name: Arc::from(market),
                 calling_codes: codes,
                 rates,
                 source,
@@ -386,6 +396,8 @@ impl RateCard {
         let prefix_table = build_prefix_table(&prefixes);
         Ok(RateCard {
             name: name.to_string(),
+            shared_name: Arc::from(name),
+            shared_currency: Arc::from(currency.as_str()),
             currency,
             unit,
             effective_from,

@@ -38,7 +38,7 @@ pub use ledger::{Ledger, LedgerLine, LedgerSnapshot, TotalRow};
 pub use markup::{Markup, MarkupRule};
 pub use money::{Amount, Percent, Share};
 pub use pricer::{
-    AuthIntlEligibility, CardChoice, Charge, ConversationInfo, MessageFacts, ModelChoice, Pricer,
+    AuthIntlEligibility, CardChoice, Charge, ConversationId, ConversationInfo, MessageFacts, ModelChoice, Pricer,
     PricerConfig, PricingOptions, TierBand, VolumeTiers, WebhookConversation, WebhookPricing,
 };
 pub use summary::CostSummary;

@@ -32,7 +32,7 @@ use super::markup::Markup;
 use super::money::{Amount, Percent};
 use super::types::{Category, Date, PricingModelId, PricingType, Unit};
 use crate::clock::{SimTime, MICROS_PER_HOUR};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -65,7 +65,7 @@ pub struct MessageFacts<'a> {
 /// The conversation a charge belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConversationInfo {
-    pub id: String,
+    pub id: ConversationId,
     /// When the conversation / window closes; `None` for PMP per-message ids. Serialized as
     /// microseconds since the epoch (`SimTime` itself is not serde).
     #[serde(rename = "expires_at_us", with = "opt_simtime")]
@@ -104,9 +104,9 @@ pub struct Charge {
     /// that opens it, zero on the others.
     pub amount: Amount,
     pub bsp_price: Amount,
-    pub currency: String,
-    pub market: String,
-    pub card: String,
+    pub currency: Arc<str>,
+    pub market: Arc<str>,
+    pub card: Arc<str>,
     /// Display precision of the card.
     pub decimals: u32,
     /// True when this call recorded the charge in the ledger (delivery).
@@ -184,7 +184,7 @@ impl Charge {
             return None;
         }
         Some(WebhookConversation {
-            id: conv.id.clone(),
+            id: conv.id.to_string(),
             expiration_timestamp: if for_sent_status {
                 conv.expires_at.map(|t| t.unix_secs().to_string())
             } else {
@@ -379,7 +379,7 @@ const FEP_HOURS_2023: u64 = 72;
 
 #[derive(Clone, Debug)]
 struct Conversation {
-    id: String,
+    id: ConversationId,
     /// The slot it occupies: its template category (authentication-international shares the
     /// authentication slot), `Service`, `ReferralConversion`, or for cbp-2022 `UserInitiated`
     /// / `BusinessInitiated` (one slot for both).
@@ -389,10 +389,10 @@ struct Conversation {
     expires_at: SimTime,
     amount: Amount,
     charged: bool,
-    market: String,
-    card: String,
+    market: Arc<str>,
+    card: Arc<str>,
     decimals: u32,
-    currency: String,
+    currency: Arc<str>,
     note: Option<String>,
     unpriced: Option<String>,
 }
@@ -401,7 +401,7 @@ struct Conversation {
 struct PairState {
     conversations: Vec<Conversation>,
     /// PMP: the free-entry-point window id and its end.
-    fep_window: Option<(String, SimTime)>,
+    fep_window: Option<(ConversationId, SimTime)>,
 }
 
 type Month = (i32, u8);
@@ -432,16 +432,36 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// 32 lowercase hex digits from two mixed words (no `format!`: this runs for every message).
-fn hex_id(a: u64, b: u64) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut buf = [0u8; 32];
-    for (i, w) in [mix(a), mix(b ^ 0x5DEE_CE66_D1CE_4E5B)].into_iter().enumerate() {
-        for j in 0..16 {
-            buf[i * 16 + j] = HEX[((w >> (60 - 4 * j)) & 0xF) as usize];
-        }
+/// A conversation id from two mixed words. Kept as a number (no allocation per message) and
+/// written as Meta's ids look, 32 lowercase hex digits.
+fn hex_id(a: u64, b: u64) -> ConversationId {
+    ConversationId(((mix(a) as u128) << 64) | mix(b ^ 0x5DEE_CE66_D1CE_4E5B) as u128)
+}
+
+/// A conversation id (`conversation.id` of status webhooks): 128 bits, shown as 32 lowercase
+/// hex digits in JSON and in `Display`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConversationId(pub u128);
+
+impl std::fmt::Display for ConversationId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:032x}", self.0)
     }
-    std::str::from_utf8(&buf).expect("hex digits").to_string()
+}
+
+impl Serialize for ConversationId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ConversationId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let t = String::deserialize(d)?;
+        u128::from_str_radix(&t, 16)
+            .map(ConversationId)
+            .map_err(|_| serde::de::Error::custom(format!("`{t}` is not a conversation id")))
+    }
 }
 
 struct Ctx<'c> {
@@ -620,9 +640,9 @@ impl Pricer {
             billable: true,
             amount: Amount::ZERO,
             bsp_price: Amount::ZERO,
-            currency: ctx.card.currency.clone(),
-            market: ctx.market.name.clone(),
-            card: ctx.card.name.clone(),
+            currency: ctx.card.shared_currency.clone(),
+            market: ctx.market.shared_name.clone(),
+            card: ctx.card.shared_name.clone(),
             decimals: ctx.card.decimals,
             recorded: false,
             conversation: None,
@@ -652,9 +672,9 @@ impl Pricer {
             billable: true,
             amount: Amount::ZERO,
             bsp_price: Amount::ZERO,
-            currency: card.map(|c| c.currency.clone()).unwrap_or_default(),
-            market: market.unwrap_or("unknown").to_string(),
-            card: card.map(|c| c.name.clone()).unwrap_or_default(),
+            currency: card.map_or_else(|| Arc::from(""), |c| c.shared_currency.clone()),
+            market: Arc::from(market.unwrap_or("unknown")),
+            card: card.map_or_else(|| Arc::from(""), |c| c.shared_name.clone()),
             decimals: card.map(|c| c.decimals).unwrap_or(4),
             recorded: false,
             conversation: None,
@@ -733,12 +753,11 @@ impl Pricer {
         rate: Amount,
         commit: bool,
     ) -> (Amount, Option<Percent>) {
-        let month = ctx.date.month_key();
-        let key = (msg.waba_id, ctx.market.name.clone(), column);
-        let tiered = !self.config.tiers.is_empty();
-        if !tiered {
+        if self.config.tiers.is_empty() {
             return (rate, None);
         }
+        let month = ctx.date.month_key();
+        let key = (msg.waba_id, ctx.market.name.clone(), column);
         let entry = self.volume.entry(key).or_insert((month, 0));
         if entry.0 != month {
             *entry = (month, 0);
@@ -1022,10 +1041,10 @@ impl Pricer {
             expires_at: now.plus(CONVERSATION_HOURS * MICROS_PER_HOUR),
             amount: Amount::ZERO,
             charged: false,
-            market: ctx.market.name.clone(),
-            card: ctx.card.name.clone(),
+            market: ctx.market.shared_name.clone(),
+            card: ctx.card.shared_name.clone(),
             decimals: ctx.card.decimals,
-            currency: ctx.card.currency.clone(),
+            currency: ctx.card.shared_currency.clone(),
             note: None,
             unpriced: None,
         };
@@ -1094,7 +1113,7 @@ impl Pricer {
         line.billable = c.billable;
         line.opened_conversation =
             c.model.is_cbp() && c.conversation.as_ref().is_some_and(|cv| cv.opened);
-        line.conversation_id = c.conversation.as_ref().map(|cv| cv.id.clone());
+        line.conversation_id = c.conversation.as_ref().map(|cv| cv.id);
         line.amount = c.amount;
         line.bsp_price = c.bsp_price;
         line.currency = c.currency.clone();

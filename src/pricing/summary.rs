@@ -53,7 +53,7 @@ impl CostSummary {
             }
         }
         for (k, v) in sum {
-            let c = out.by_currency.entry(k.currency.clone()).or_default();
+            let c = out.by_currency.entry(k.currency.to_string()).or_default();
             c.messages += v.messages;
             c.units += v.units;
             c.amount = c.amount.plus(v.amount);

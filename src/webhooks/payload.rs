@@ -227,7 +227,7 @@ pub fn user_id(wa: crate::engine::ids::WaId) -> String {
 /// `conversation`: id and origin from the charge; `expiration_timestamp` only on `sent`.
 fn conversation(c: &BilledConversation, with_expiration: bool) -> Value {
     let mut m = Map::new();
-    m.insert("id".into(), (*c.id).into());
+    m.insert("id".into(), c.id.to_string().into());
     if with_expiration {
         if let Some(t) = c.expires_at {
             m.insert("expiration_timestamp".into(), t.unix_secs().to_string().into());
@@ -313,7 +313,7 @@ mod tests {
         })
     }
 
-    const CONV: &str = "0123456789abcdef0123456789abcdef";
+    const CONV: u128 = 0x0123456789abcdef0123456789abcdef;
 
     fn marketing() -> Billing {
         Billing::pmp(
@@ -376,12 +376,12 @@ mod tests {
             SimTime::from_secs(T + 86_400),
         );
         let sent = render_change(
-            &status_ev(DeliveryStatus::Sent, service.clone(), T),
+            &status_ev(DeliveryStatus::Sent, service, T),
             "v23.0",
         )
         .1;
         let del = render_change(
-            &status_ev(DeliveryStatus::Delivered, service.clone(), T + 2),
+            &status_ev(DeliveryStatus::Delivered, service, T + 2),
             "v23.0",
         )
         .1;
@@ -409,7 +409,7 @@ mod tests {
             pricing_type: None,
             billable: true,
             conversation: Some(BilledConversation {
-                id: CONV.into(),
+                id: crate::pricing::ConversationId(CONV),
                 expires_at: Some(SimTime::from_secs(T + 86_400)),
                 origin: "business_initiated",
                 kept_on_v24: true,
@@ -421,7 +421,7 @@ mod tests {
             s["pricing"],
             json!({"billable": true, "pricing_model": "CBP", "category": "business_initiated"})
         );
-        assert_eq!(s["conversation"]["id"], CONV);
+        assert_eq!(s["conversation"]["id"], "0123456789abcdef0123456789abcdef");
         let era = Billing {
             pricing_model: None,
             conversation: None,
