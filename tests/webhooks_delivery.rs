@@ -178,10 +178,10 @@ fn sent(seq: u64) -> Event {
                 phone: phone(),
                 recipient: WaId(16505551234),
                 billing: Billing::pmp(
-                    "utility",
-                    "regular",
+                    wabasim::pricing::Category::Utility,
+                    wabasim::pricing::PricingType::Regular,
                     true,
-                    0x0123456789abcdef0123456789abcdef,
+                    wabasim::pricing::ConversationId(7, 42),
                     SimTime::from_secs(T0 + 86_400),
                 ),
                 template: None,

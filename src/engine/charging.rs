@@ -186,45 +186,22 @@ pub struct LedgerPage {
 /// The webhook objects of a charge. Under PMP the pricer gives per-message conversations no
 /// expiry; Meta's `sent` example shows one 24 h after sending (cloud-api.md §3), so that is
 /// used for the `sent` status.
-pub fn billing(charge: Charge, sent_at: SimTime) -> Billing {
-    let pricing_model = charge.model.webhook_name();
-    let category = pricing_wire(charge.category);
+pub fn billing(charge: &Charge, sent_at: SimTime) -> Billing {
     let is_cbp = charge.model.is_cbp();
     let fep = charge.pricing_type == PricingType::FreeEntryPoint;
-    let conversation = charge.conversation.map(|c| BilledConversation {
-        id: c.id,
-        expires_at: Some(
-            c.expires_at
-                .unwrap_or_else(|| sent_at.plus(24 * MICROS_PER_HOUR)),
-        ),
-        origin: c.origin.wire(),
-        kept_on_v24: is_cbp || fep,
-    });
     Billing {
-        pricing_model,
-        category,
-        pricing_type: (!is_cbp).then(|| charge.pricing_type.wire()),
+        model: Some(charge.model),
+        category: charge.category,
+        pricing_type: charge.pricing_type,
         billable: charge.billable,
-        conversation,
-    }
-}
-
-/// No `pricing` / `conversation` objects (a message refused asynchronously, before sending).
-pub fn billing_none() -> Billing {
-    Billing {
-        pricing_model: None,
-        category: "",
-        pricing_type: None,
-        billable: false,
-        conversation: None,
-    }
-}
-
-/// `pricing.category`: Meta's pricing table spells authentication-international with a hyphen.
-fn pricing_wire(c: Category) -> &'static str {
-    match c {
-        Category::AuthenticationInternational => "authentication-international",
-        c => c.wire(),
+        conversation: charge.conversation.as_ref().map(|c| BilledConversation {
+            id: c.id,
+            expires_at: c
+                .expires_at
+                .unwrap_or_else(|| sent_at.plus(24 * MICROS_PER_HOUR)),
+            origin: c.origin,
+            kept_on_v24: is_cbp || fep,
+        }),
     }
 }
 

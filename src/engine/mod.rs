@@ -745,7 +745,7 @@ impl Engine {
         // Priced at send (not charged) only when it will be sent: an asynchronous refusal gets
         // a `failed` status with no billing.
         let billing = match async_error {
-            Some(_) => charging::billing_none(),
+            Some(_) => events::Billing::NONE,
             None => self
                 .charging
                 .price(
@@ -757,7 +757,7 @@ impl Engine {
                     facts,
                     false,
                 )
-                .map_or_else(charging::billing_none, |c| charging::billing(c, now)),
+                .map_or(events::Billing::NONE, |c| charging::billing(&c, now)),
         };
         let info = Box::new(MessageInfo {
             wamid,
@@ -1003,7 +1003,7 @@ impl Engine {
                         self.charging
                             .price(at, s.waba, s.id.0, info.recipient, key, facts, true)
                     {
-                        info.billing = charging::billing(c, info.sent_at);
+                        info.billing = charging::billing(&c, info.sent_at);
                     }
                 }
                 match status {

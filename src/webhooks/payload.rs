@@ -8,6 +8,7 @@ use crate::engine::events::{
     BilledConversation, Billing, DeliveryStatus, Event, EventBody, MessageInfo, PhoneMeta,
 };
 use crate::engine::world::TemplateStatus;
+use crate::pricing::Category;
 use serde_json::{json, Map, Value};
 
 /// `field` of a change carrying message statuses, inbound and system messages.
@@ -228,26 +229,33 @@ pub fn user_id(wa: crate::engine::ids::WaId) -> String {
 fn conversation(c: &BilledConversation, with_expiration: bool) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), c.id.to_string().into());
-    if with_expiration {
-        if let Some(t) = c.expires_at {
-            m.insert("expiration_timestamp".into(), t.unix_secs().to_string().into());
-        }
+    if with_expiration && c.expires_at != SimTime::ZERO {
+        m.insert(
+            "expiration_timestamp".into(),
+            c.expires_at.unix_secs().to_string().into(),
+        );
     }
-    m.insert("origin".into(), json!({"type": c.origin}));
+    m.insert("origin".into(), json!({"type": c.origin.wire()}));
     Value::Object(m)
 }
 
-/// `pricing`, or `None` when the model has no such object (template era). `type` only under
-/// per-message pricing: CBP webhooks had none.
+/// `pricing`, or `None` when there is no such object (template era, or a message refused
+/// before sending). `type` only under per-message pricing: CBP webhooks had none. Meta's
+/// pricing table writes authentication-international with a hyphen.
 fn pricing(b: &Billing) -> Option<Value> {
-    let model = b.pricing_model?;
+    let model = b.model?;
+    let name = model.webhook_name()?;
+    let category = match b.category {
+        Category::AuthenticationInternational => "authentication-international",
+        c => c.wire(),
+    };
     let mut m = Map::new();
     m.insert("billable".into(), b.billable.into());
-    m.insert("pricing_model".into(), model.into());
-    if let Some(t) = b.pricing_type {
-        m.insert("type".into(), t.into());
+    m.insert("pricing_model".into(), name.into());
+    if !model.is_cbp() {
+        m.insert("type".into(), b.pricing_type.wire().into());
     }
-    m.insert("category".into(), b.category.into());
+    m.insert("category".into(), category.into());
     Some(Value::Object(m))
 }
 
@@ -313,12 +321,14 @@ mod tests {
         })
     }
 
-    const CONV: u128 = 0x0123456789abcdef0123456789abcdef;
+    use crate::pricing::{ConversationId, PricingModelId, PricingType};
+
+    const CONV: ConversationId = ConversationId(0x0123456789abcdef, 0x0123456789abcdef);
 
     fn marketing() -> Billing {
         Billing::pmp(
-            "marketing",
-            "regular",
+            Category::Marketing,
+            PricingType::Regular,
             true,
             CONV,
             SimTime::from_secs(T + 86_400),
@@ -369,8 +379,8 @@ mod tests {
     #[test]
     fn delivered_has_same_conversation_without_expiration_and_read_has_no_billing() {
         let service = Billing::pmp(
-            "service",
-            "free_customer_service",
+            Category::Service,
+            PricingType::FreeCustomerService,
             false,
             CONV,
             SimTime::from_secs(T + 86_400),
@@ -404,14 +414,14 @@ mod tests {
     #[test]
     fn cbp_pricing_has_no_type_and_template_era_has_no_pricing() {
         let cbp = Billing {
-            pricing_model: Some("CBP"),
-            category: "business_initiated",
-            pricing_type: None,
+            model: Some(PricingModelId::Cbp2022),
+            category: Category::BusinessInitiated,
+            pricing_type: PricingType::Regular,
             billable: true,
             conversation: Some(BilledConversation {
-                id: crate::pricing::ConversationId(CONV),
-                expires_at: Some(SimTime::from_secs(T + 86_400)),
-                origin: "business_initiated",
+                id: CONV,
+                expires_at: SimTime::from_secs(T + 86_400),
+                origin: Category::BusinessInitiated,
                 kept_on_v24: true,
             }),
         };
@@ -423,7 +433,7 @@ mod tests {
         );
         assert_eq!(s["conversation"]["id"], "0123456789abcdef0123456789abcdef");
         let era = Billing {
-            pricing_model: None,
+            model: Some(PricingModelId::TemplateEra),
             conversation: None,
             ..marketing()
         };
@@ -438,8 +448,8 @@ mod tests {
         assert!(first_status(&v).get("conversation").is_none());
         assert_eq!(first_status(&v)["pricing"]["category"], "marketing");
         let fep = Billing::pmp(
-            "referral_conversion",
-            "free_entry_point",
+            Category::ReferralConversion,
+            PricingType::FreeEntryPoint,
             false,
             CONV,
             SimTime::from_secs(T + 72 * 3600),
