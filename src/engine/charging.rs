@@ -69,6 +69,42 @@ pub const FREE_ENTRY_POINT_HOURS: u64 = 72;
 /// A user who came from an ad must get a reply within 24 h for the window to open [Meta].
 pub const REFERRAL_REPLY_HOURS: u64 = 24;
 
+/// A user who wrote from a Click-to-WhatsApp ad or a Page CTA [Meta: free entry point].
+/// 16 bytes per such user, dropped by the hourly sweep once both instants have passed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EntryPoint {
+    /// A business reply before this instant opens the window (the ad message + 24 h).
+    pub reply_by: SimTime,
+    /// End of the window the reply opened (+72 h); zero while none is open.
+    pub window_until: SimTime,
+}
+
+impl EntryPoint {
+    /// The user (again) writes from an ad.
+    pub fn user_came_from_ad(&mut self, now: SimTime) {
+        self.reply_by = now.plus(REFERRAL_REPLY_HOURS * MICROS_PER_HOUR);
+    }
+
+    /// Whether a message sent at `now` is inside a free entry point (or opens one).
+    pub fn open(&self, now: SimTime) -> bool {
+        now < self.window_until || now < self.reply_by
+    }
+
+    /// The business replies at `now` (with [`Self::open`] true): opens the 72 h window unless
+    /// one is running.
+    pub fn reply(&mut self, now: SimTime) {
+        if now >= self.window_until {
+            self.window_until = now.plus(FREE_ENTRY_POINT_HOURS * MICROS_PER_HOUR);
+            self.reply_by = SimTime::ZERO;
+        }
+    }
+
+    /// Still worth keeping.
+    pub fn live(&self, now: SimTime) -> bool {
+        self.open(now)
+    }
+}
+
 /// The embedded rate cards, parsed once per process (immutable, so sharing is deterministic).
 fn embedded_book() -> Arc<RateBook> {
     static BOOK: OnceLock<Arc<RateBook>> = OnceLock::new();

@@ -121,11 +121,6 @@ struct Conversation {
     /// End of the customer service window (the user's last message + 24 h); zero if never.
     window_until: SimTime,
     pair: Gcra,
-    /// The user wrote from a Click-to-WhatsApp ad / Page CTA: a reply before this instant
-    /// opens a free-entry-point window. Zero if never.
-    referral_until: SimTime,
-    /// End of the free-entry-point window the business's reply opened (72 h); zero if none.
-    free_entry_until: SimTime,
 }
 
 #[derive(Debug)]
@@ -191,6 +186,9 @@ struct NumberShard {
     official: bool,
     profile: BusinessProfile,
     conversations: HashMap<WaId, Conversation>,
+    /// Users who came from an ad, apart from `conversations` so the common entry stays small
+    /// and the send path skips this map while it is empty (see `charging::EntryPoint`).
+    entry_points: HashMap<WaId, charging::EntryPoint>,
     timers: BinaryHeap<Reverse<Timer>>,
     timer_seq: u64,
     msg_seq: u64,
@@ -379,6 +377,7 @@ impl Engine {
                         official: p.is_official_business_account,
                         profile: p.profile.clone(),
                         conversations: HashMap::new(),
+                        entry_points: HashMap::new(),
                         timers: BinaryHeap::new(),
                         timer_seq: 0,
                         msg_seq: 0,
@@ -710,8 +709,8 @@ impl Engine {
             }
         };
         let mut conv = conv;
-        // A reply to a user who came from an ad opens (or continues) a free-entry-point window.
-        let fep_open = conv.free_entry_until > now || conv.referral_until > now;
+        let fep_open = !s.entry_points.is_empty()
+            && s.entry_points.get(&msg.to).is_some_and(|e| e.open(now));
         if async_error.is_none() {
             if let Err(wait) = conv.pair.try_take(now, self.pair_rate) {
                 return Err(Rejection::rule(
@@ -724,9 +723,11 @@ impl Engine {
                     ),
                 ));
             }
-            if fep_open && conv.free_entry_until <= now {
-                conv.free_entry_until =
-                    now.plus(charging::FREE_ENTRY_POINT_HOURS * MICROS_PER_HOUR);
+            if fep_open {
+                // The business's reply opens the 72 h window (or continues it).
+                if let Some(e) = s.entry_points.get_mut(&msg.to) {
+                    e.reply(now);
+                }
             }
             s.conversations.insert(msg.to, conv);
         }
@@ -909,7 +910,10 @@ impl Engine {
         let conv = s.conversations.entry(from).or_default();
         conv.window_until = now.plus(self.window_len);
         if from_ad {
-            conv.referral_until = now.plus(charging::REFERRAL_REPLY_HOURS * MICROS_PER_HOUR);
+            s.entry_points
+                .entry(from)
+                .or_default()
+                .user_came_from_ad(now);
         }
         s.msg_seq += 1;
         let wamid = Wamid {
@@ -1439,12 +1443,9 @@ fn push_log(s: &mut NumberShard, cap: usize, e: LogEntry) {
 /// Forgets conversations whose window has closed and whose pair quota is whole again: they hold
 /// nothing a fresh entry would not.
 fn sweep(s: &mut NumberShard, now: SimTime) {
-    s.conversations.retain(|_, c| {
-        c.window_until > now
-            || !c.pair.is_idle(now)
-            || c.referral_until > now
-            || c.free_entry_until > now
-    });
+    s.conversations
+        .retain(|_, c| c.window_until > now || !c.pair.is_idle(now));
+    s.entry_points.retain(|_, e| e.live(now));
     s.last_sweep = now;
 }
 

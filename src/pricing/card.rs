@@ -161,10 +161,11 @@ pub struct RateCard {
 /// per card) cover every calling code and NANP exception Meta lists.
 const FAST_PREFIX_DIGITS: usize = 4;
 
-/// Start of the entries for prefixes of `len` digits in the flat table.
+/// Start of the entries for prefixes of `len` digits in the flat table (index = length).
+const TABLE_OFFSET: [usize; FAST_PREFIX_DIGITS + 2] = [0, 0, 10, 110, 1_110, 11_110];
+
 fn table_offset(len: usize) -> usize {
-    // 0, 10, 110, 1110 for len 1..=4
-    (1..len).map(|l| 10usize.pow(l as u32)).sum()
+    TABLE_OFFSET[len]
 }
 
 fn build_prefix_table(prefixes: &BTreeMap<String, usize>) -> Vec<u16> {
@@ -430,15 +431,16 @@ impl RateCard {
             owned.as_str()
         };
         let top = self.max_prefix_len.min(digits.len());
+        let fast = top.min(FAST_PREFIX_DIGITS);
+        // The first `fast` digits as a number; dropping a digit is a division by ten.
+        let mut v: usize = digits.as_bytes()[..fast]
+            .iter()
+            .fold(0, |a, b| a * 10 + (b - b'0') as usize);
         for k in (1..=top).rev() {
             let found = if k <= FAST_PREFIX_DIGITS {
-                let v: usize = digits.as_bytes()[..k]
-                    .iter()
-                    .fold(0, |a, b| a * 10 + (b - b'0') as usize);
-                match self.prefix_table.get(table_offset(k) + v) {
-                    Some(&e) if e > 0 => Some(e as usize - 1),
-                    _ => None,
-                }
+                let e = self.prefix_table[table_offset(k) + v];
+                v /= 10;
+                (e > 0).then(|| e as usize - 1)
             } else {
                 self.prefixes.get(&digits[..k]).copied()
             };
@@ -604,7 +606,8 @@ pub const EMBEDDED_CARDS: &[(&str, &str)] = &[
 /// embedded card's name replaces it).
 #[derive(Clone, Debug, Default)]
 pub struct RateBook {
-    cards: BTreeMap<String, RateCard>,
+    /// Shared so a pricer can keep the card of the day without a lookup per message.
+    cards: BTreeMap<String, Arc<RateCard>>,
 }
 
 impl RateBook {
@@ -625,12 +628,13 @@ impl RateBook {
 
     /// Adds or replaces a card.
     pub fn insert(&mut self, card: RateCard) {
-        self.cards.insert(card.name.clone(), card);
+        self.cards.insert(card.name.clone(), Arc::new(card));
     }
 
     pub fn get(&self, name: &str) -> Result<&RateCard, PricingError> {
         self.cards
             .get(name.trim())
+            .map(|c| &**c)
             .ok_or_else(|| PricingError::UnknownCard {
                 name: name.to_string(),
                 known: self.names().join(", "),
@@ -642,7 +646,12 @@ impl RateBook {
     }
 
     pub fn cards(&self) -> impl Iterator<Item = &RateCard> {
-        self.cards.values()
+        self.cards.values().map(|c| &**c)
+    }
+
+    /// A card by name, shared.
+    pub fn get_shared(&self, name: &str) -> Option<Arc<RateCard>> {
+        self.cards.get(name.trim()).cloned()
     }
 
     /// Cards able to price `model` in `currency` (or, with no currency given, in USD if any
@@ -652,6 +661,7 @@ impl RateBook {
         let ok: Vec<&RateCard> = self
             .cards
             .values()
+            .map(|c| &**c)
             .filter(|c| c.check_supports(model).is_ok())
             .collect();
         match currency {

@@ -418,9 +418,19 @@ pub struct Pricer {
     free_service: BTreeMap<u64, (Month, u32)>,
     next_conversation: u64,
     ledger: Ledger,
-    /// The card chosen for the last (local day, model): choosing scans every card, so it is
-    /// done once per simulated day and model instead of once per message.
-    card_cache: Option<(i64, PricingModelId, String)>,
+    /// Date, model and card of the local day the last message fell in: working them out
+    /// (calendar arithmetic, a scan of every card) is done once per simulated day instead of
+    /// once per message.
+    day: Option<DayCache>,
+}
+
+#[derive(Debug)]
+struct DayCache {
+    from: SimTime,
+    until: SimTime,
+    date: Date,
+    model: PricingModelId,
+    card: Arc<RateCard>,
 }
 
 /// splitmix64: a fixed, well-mixed function, so ids look like Meta's opaque hex but are
@@ -496,7 +506,7 @@ impl Pricer {
             volume: BTreeMap::new(),
             free_service: BTreeMap::new(),
             next_conversation: 0,
-            card_cache: None,
+            day: None,
         })
     }
 
@@ -562,25 +572,28 @@ impl Pricer {
     /// Prices one message; see the module documentation for when to call it.
     pub fn price(&mut self, now: SimTime, msg: &MessageFacts<'_>) -> Charge {
         self.expire(now);
-        let book = Arc::clone(&self.book);
-        let tz = self.config.options.utc_offset_minutes;
-        let date = Date::of_instant(now, tz);
-        let model = self.model_at(now);
-        let day = date.days_since_epoch();
-        let cached = match &self.card_cache {
-            Some((d, m, name)) if *d == day && *m == model => book.get(name).ok(),
-            _ => None,
+        let (date, model, card) = match &self.day {
+            Some(d) if d.from <= now && now < d.until => (d.date, d.model, d.card.clone()),
+            _ => {
+                let tz = self.config.options.utc_offset_minutes;
+                let date = Date::of_instant(now, tz);
+                let model = self.model_at(now);
+                let book = Arc::clone(&self.book);
+                let card = match self.card_for_book(&book, model, date) {
+                    Ok(c) => book.get_shared(&c.name).expect("the card is in the book"),
+                    Err(e) => return self.unpriced(now, msg, model, None, None, e),
+                };
+                self.day = Some(DayCache {
+                    from: date.midnight(tz),
+                    until: Date::from_days_since_epoch(date.days_since_epoch() + 1).midnight(tz),
+                    date,
+                    model,
+                    card: card.clone(),
+                });
+                (date, model, card)
+            }
         };
-        let card = match cached {
-            Some(c) => c,
-            None => match self.card_for_book(&book, model, date) {
-                Ok(c) => {
-                    self.card_cache = Some((day, model, c.name.clone()));
-                    c
-                }
-                Err(e) => return self.unpriced(now, msg, model, None, None, e),
-            },
-        };
+        let card: &RateCard = &card;
         let market = match msg.market {
             Some(name) => card
                 .market_by_name(name)
