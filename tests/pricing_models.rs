@@ -189,7 +189,7 @@ fn pmp_webhook_objects_agree_with_ledger() {
     assert_eq!(line.category, Category::Marketing);
     assert_eq!(line.pricing_type, PricingType::Regular);
     assert_eq!(line.amount, amt("0.0411"));
-    assert_eq!(line.market, "Indonesia");
+    assert_eq!(&*line.market, "Indonesia");
     // Free entry point: v24 keeps the conversation, one id per window, with its 72 h expiry.
     let f1 = p.price(now, &msg(44, BR, Category::Marketing).fep().facts(true));
     let f2 = p.price(
@@ -601,7 +601,7 @@ fn cbp_2022_business_and_user_initiated_with_free_tier() {
     // A template outside the window: business-initiated, EUR 0.0414.
     let c = deliver(&mut p, t, &msg(2, "5511000000002", Category::Utility));
     assert_eq!(
-        (c.amount, c.category, c.currency.as_str()),
+        (c.amount, c.category, &*c.currency),
         (amt("0.0414"), Category::BusinessInitiated, "EUR")
     );
     // A reply inside the window: user-initiated, EUR 0.0248.
@@ -844,9 +844,9 @@ fn model_and_card_switch_by_date_at_local_midnight() {
     // Cards: 2025-12-31 is the partial July card (Argentina known), 2026-01-01 the full card.
     let ar = "5491112345678";
     let c = deliver(&mut p, at("2025-12-31", 23), &msg(1, ar, Category::Utility));
-    assert_eq!((c.card.as_str(), c.amount), ("pmp-2025-07", amt("0.0289")));
+    assert_eq!((&*c.card, c.amount), ("pmp-2025-07", amt("0.0289")));
     let c = deliver(&mut p, at("2026-01-01", 0), &msg(2, ar, Category::Utility));
-    assert_eq!((c.card.as_str(), c.amount), ("pmp-2026-01", amt("0.026")));
+    assert_eq!((&*c.card, c.amount), ("pmp-2026-01", amt("0.026")));
     // The model switch changes the rules: in-window utility free in 2025-07, charged 2026-10.
     let c = deliver(
         &mut p,
@@ -860,7 +860,7 @@ fn model_and_card_switch_by_date_at_local_midnight() {
         &msg(4, ID, Category::Utility).csw(),
     );
     assert_eq!(
-        (c.model, c.card.as_str(), c.amount),
+        (c.model, &*c.card, c.amount),
         (PricingModelId::Pmp2026_10, "pmp-2026-10", amt("0.025"))
     );
 }
@@ -875,7 +875,7 @@ fn calling_code_edge_cases_in_prices() {
         amt("0.025")
     ); // US
     assert_eq!(
-        deliver(&mut p, t, &mk(2, "18765550100")).market,
+        &*deliver(&mut p, t, &mk(2, "18765550100")).market,
         "Rest of Latin America"
     ); // Jamaica
     assert_eq!(
@@ -883,21 +883,21 @@ fn calling_code_edge_cases_in_prices() {
         amt("0.074")
     ); // Dominican Republic
     assert_eq!(
-        deliver(&mut p, t, &mk(4, "14165550100")).market,
+        &*deliver(&mut p, t, &mk(4, "14165550100")).market,
         "North America"
     ); // Canada
     let mut oct = pricer(PricingModelId::Pmp2026_10, "pmp-2026-10");
     let t = at("2026-10-02", 0);
     let kz = deliver(&mut oct, t, &mk(5, "77012345678"));
     assert_eq!(
-        (kz.market.as_str(), kz.amount),
+        (&*kz.market, kz.amount),
         ("Kazakhstan", amt("0.0604"))
     );
     let ru = deliver(&mut oct, t, &mk(6, "74951234567"));
-    assert_eq!((ru.market.as_str(), ru.amount), ("Russia", amt("0.0802")));
+    assert_eq!((&*ru.market, ru.amount), ("Russia", amt("0.0802")));
     let hk = deliver(&mut oct, t, &mk(7, "85291234567"));
     assert_eq!(
-        (hk.market.as_str(), hk.amount),
+        (&*hk.market, hk.amount),
         ("Hong Kong", amt("0.0732"))
     );
 }

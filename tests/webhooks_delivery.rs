@@ -177,11 +177,13 @@ fn sent(seq: u64) -> Event {
                 },
                 phone: phone(),
                 recipient: WaId(16505551234),
-                billing: Billing {
-                    category: "utility",
-                    pricing_type: "regular",
-                    billable: true,
-                },
+                billing: Billing::pmp(
+                    wabasim::pricing::Category::Utility,
+                    wabasim::pricing::PricingType::Regular,
+                    true,
+                    wabasim::pricing::ConversationId(7, 42),
+                    SimTime::from_secs(T0 + 86_400),
+                ),
                 template: None,
                 biz_opaque_callback_data: None,
                 sent_at: SimTime::from_secs(T0),

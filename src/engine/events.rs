@@ -5,6 +5,7 @@ use super::errors::ErrorCode;
 use super::ids::{PhoneNumberId, TemplateId, WaId, WabaId};
 use super::world::{TemplateCategory, TemplateStatus};
 use crate::clock::SimTime;
+use crate::pricing::{Category, ConversationId, PricingModelId, PricingType};
 use base64::Engine as _;
 use serde::Serialize;
 use std::sync::Arc;
@@ -86,15 +87,70 @@ pub struct PhoneMeta {
     pub display: Arc<str>,
 }
 
-/// How a message is billed, as far as the status webhook's `pricing` object shows it.
+/// How a message is billed, as the status webhook's `pricing` and `conversation` objects show
+/// it. Built from the pricer's [`crate::pricing::Charge`] (see `engine/charging.rs`) and kept
+/// small and `Copy` (enums and numbers, 40 bytes): it rides in every status timer, so its size
+/// is paid per message in flight. The webhook payload writes the wire names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Billing {
-    /// `pricing.category` / `conversation.origin.type`: marketing, utility, authentication,
-    /// service, referral_conversion.
-    pub category: &'static str,
-    /// `pricing.type`: regular, free_customer_service, free_entry_point.
-    pub pricing_type: &'static str,
+    /// The pricing model; `None`: no `pricing` / `conversation` objects at all (a message
+    /// refused before it was sent). The template era has no `pricing` object either.
+    pub model: Option<PricingModelId>,
+    /// `pricing.category` (authentication-international is written with a hyphen there).
+    pub category: Category,
+    /// `pricing.type`; not written under CBP, whose webhooks had none.
+    pub pricing_type: PricingType,
     pub billable: bool,
+    /// The `conversation` object, if the message has one.
+    pub conversation: Option<BilledConversation>,
+}
+
+/// `statuses[].conversation`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BilledConversation {
+    /// Written as 32 hex digits.
+    pub id: ConversationId,
+    /// `expiration_timestamp`, shown on the `sent` status only; `SimTime::ZERO`: none.
+    pub expires_at: SimTime,
+    /// `origin.type`.
+    pub origin: Category,
+    /// Graph v24+ still shows it (CBP conversations, free-entry-point windows); otherwise only
+    /// v23 and earlier do.
+    pub kept_on_v24: bool,
+}
+
+impl Billing {
+    /// No `pricing` / `conversation` objects.
+    pub const NONE: Billing = Billing {
+        model: None,
+        category: Category::Service,
+        pricing_type: PricingType::Regular,
+        billable: false,
+        conversation: None,
+    };
+
+    /// Per-message pricing (`pmp-2025-07`) with a per-message conversation (v23 semantics):
+    /// for tests and for callers that build events by hand.
+    pub fn pmp(
+        category: Category,
+        pricing_type: PricingType,
+        billable: bool,
+        conversation_id: ConversationId,
+        expires_at: SimTime,
+    ) -> Billing {
+        Billing {
+            model: Some(PricingModelId::Pmp2025_07),
+            category,
+            pricing_type,
+            billable,
+            conversation: Some(BilledConversation {
+                id: conversation_id,
+                expires_at,
+                origin: category,
+                kept_on_v24: pricing_type == PricingType::FreeEntryPoint,
+            }),
+        }
+    }
 }
 
 /// What a status webhook needs to know about the message it reports on. Carried by the timers

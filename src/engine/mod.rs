@@ -10,6 +10,7 @@
 //! contend; templates are per WABA behind a read-mostly lock.
 
 pub mod audience;
+pub mod charging;
 pub mod config;
 pub mod errors;
 pub mod events;
@@ -23,9 +24,8 @@ use crate::clock::{SimTime, MICROS_PER_HOUR, MICROS_PER_SEC};
 use audience::Audience;
 use config::{ErrorTiming, RulesConfig};
 use errors::ErrorCode;
-use events::{
-    Billing, DeliveryStatus, Event, EventBody, LogEntry, MessageInfo, PhoneMeta, Rule, Wamid,
-};
+use charging::{Charging, PriceFacts};
+use events::{DeliveryStatus, Event, EventBody, LogEntry, MessageInfo, PhoneMeta, Rule, Wamid};
 use ids::{BusinessId, PhoneNumberId, TemplateId, WaId, WabaId};
 use limits::{Gcra, Rate};
 use message::{Content, Outbound};
@@ -130,6 +130,8 @@ enum TimerKind {
         info: Box<MessageInfo>,
         status: DeliveryStatus,
         error: Option<ErrorCode>,
+        /// Set until the message is priced at delivery.
+        pricing: Option<PriceFacts>,
     },
 }
 
@@ -184,6 +186,9 @@ struct NumberShard {
     official: bool,
     profile: BusinessProfile,
     conversations: HashMap<WaId, Conversation>,
+    /// Users who came from an ad, apart from `conversations` so the common entry stays small
+    /// and the send path skips this map while it is empty (see `charging::EntryPoint`).
+    entry_points: HashMap<WaId, charging::EntryPoint>,
     timers: BinaryHeap<Reverse<Timer>>,
     timer_seq: u64,
     msg_seq: u64,
@@ -237,6 +242,8 @@ pub struct Engine {
     reviews: Mutex<Vec<ReviewTimer>>,
     log_seq: AtomicU64,
     next_template_id: AtomicU64,
+    /// One pricer per WABA (lock order: number shard before pricer; see `charging.rs`).
+    charging: Charging,
 }
 
 /// A problem in a world description, naming the field.
@@ -370,6 +377,7 @@ impl Engine {
                         official: p.is_official_business_account,
                         profile: p.profile.clone(),
                         conversations: HashMap::new(),
+                        entry_points: HashMap::new(),
                         timers: BinaryHeap::new(),
                         timer_seq: 0,
                         msg_seq: 0,
@@ -410,6 +418,10 @@ impl Engine {
             );
         }
         number_order.sort();
+        let charging = Charging::new(
+            &crate::scenario::PricingSection::default(),
+            wabas.iter().map(|(id, w)| (*id, w.currency.as_str())),
+        )?;
         Ok(Engine {
             pair_rate: Rate::every(
                 (rules.pair_interval_s * MICROS_PER_SEC as f64) as u64,
@@ -427,7 +439,33 @@ impl Engine {
             reviews: Mutex::new(Vec::new()),
             log_seq: AtomicU64::new(0),
             next_template_id: AtomicU64::new(next_template_id + 1_000),
+            charging,
         })
+    }
+
+    /// Replaces the default pricing (`model = "by-date"`, `card = "auto"`, no markup) with a
+    /// scenario's `[pricing]`. Call before sharing the engine; ledgers start empty.
+    pub fn with_pricing(
+        mut self,
+        section: &crate::scenario::PricingSection,
+    ) -> Result<Engine, WorldError> {
+        self.charging = Charging::new(
+            section,
+            self.wabas.iter().map(|(id, w)| (*id, w.currency.as_str())),
+        )?;
+        Ok(self)
+    }
+
+    /// Exact cost totals of everything delivered so far, over every WABA, in a fixed order
+    /// (serde-serialisable; for the cost section of run and simulate reports).
+    pub fn cost_summary(&self) -> crate::pricing::CostSummary {
+        self.charging.cost_summary()
+    }
+
+    /// `GET /_sim/ledger`: totals plus ledger lines numbered `since` or later (at most
+    /// `limit`, oldest first).
+    pub fn ledger_page(&self, since: u64, limit: usize) -> charging::LedgerPage {
+        self.charging.ledger_page(since, limit)
     }
 
     pub fn rules(&self) -> &RulesConfig {
@@ -604,7 +642,7 @@ impl Engine {
         let conv = s.conversations.get(&msg.to).copied().unwrap_or_default();
         let in_window = conv.window_until > now;
         let mut async_error = None;
-        let (billing, template) = match &msg.content {
+        let (category, template) = match &msg.content {
             Content::Template(send) => {
                 let waba = &self.wabas[&s.waba];
                 let book = waba.templates.read();
@@ -653,7 +691,7 @@ impl Engine {
                 }
                 t.check_send(send)
                     .map_err(|(code, d)| Rejection::rule(code, Rule::TemplateParameters, d))?;
-                (billing_for_template(t.category, in_window), Some(t.id))
+                (charging::category_of(t.category), Some(t.id))
             }
             Content::FreeForm { .. } => {
                 if !in_window {
@@ -667,17 +705,12 @@ impl Engine {
                         ErrorTiming::Async => async_error = Some(ErrorCode::ReEngagement),
                     }
                 }
-                (
-                    Billing {
-                        category: "service",
-                        pricing_type: "free_customer_service",
-                        billable: false,
-                    },
-                    None,
-                )
+                (crate::pricing::Category::Service, None)
             }
         };
         let mut conv = conv;
+        let fep_open = !s.entry_points.is_empty()
+            && s.entry_points.get(&msg.to).is_some_and(|e| e.open(now));
         if async_error.is_none() {
             if let Err(wait) = conv.pair.try_take(now, self.pair_rate) {
                 return Err(Rejection::rule(
@@ -690,6 +723,12 @@ impl Engine {
                     ),
                 ));
             }
+            if fep_open {
+                // The business's reply opens the 72 h window (or continues it).
+                if let Some(e) = s.entry_points.get_mut(&msg.to) {
+                    e.reply(now);
+                }
+            }
             s.conversations.insert(msg.to, conv);
         }
         s.msg_seq += 1;
@@ -698,6 +737,28 @@ impl Engine {
             seq: s.msg_seq,
             tag: (s.id.0 & 0xFFFF) as u16,
             inbound: false,
+        };
+        let facts = PriceFacts {
+            category,
+            csw_open: in_window,
+            fep_open,
+        };
+        // Priced at send (not charged) only when it will be sent: an asynchronous refusal gets
+        // a `failed` status with no billing.
+        let billing = match async_error {
+            Some(_) => events::Billing::NONE,
+            None => self
+                .charging
+                .price(
+                    now,
+                    s.waba,
+                    s.id.0,
+                    msg.to,
+                    charging::message_key(wamid.tag, wamid.seq),
+                    facts,
+                    false,
+                )
+                .map_or(events::Billing::NONE, |c| charging::billing(&c, now)),
         };
         let info = Box::new(MessageInfo {
             wamid,
@@ -738,6 +799,7 @@ impl Engine {
                 info,
                 status,
                 error,
+                pricing: Some(facts),
             },
         );
         Ok(SendReceipt {
@@ -817,10 +879,42 @@ impl Engine {
         text: &str,
         out: &mut Effects,
     ) -> Result<Wamid, Rejection> {
+        self.inbound_with(now, phone, from, text, false, out)
+    }
+
+    /// As [`Self::inbound`], for a user who came from a Click-to-WhatsApp ad or a Page CTA:
+    /// a business reply within 24 h opens a 72 h free-entry-point window, in which every
+    /// message is free (`pricing.type = free_entry_point`).
+    pub fn inbound_from_ad(
+        &self,
+        now: SimTime,
+        phone: PhoneNumberId,
+        from: WaId,
+        text: &str,
+        out: &mut Effects,
+    ) -> Result<Wamid, Rejection> {
+        self.inbound_with(now, phone, from, text, true, out)
+    }
+
+    fn inbound_with(
+        &self,
+        now: SimTime,
+        phone: PhoneNumberId,
+        from: WaId,
+        text: &str,
+        from_ad: bool,
+        out: &mut Effects,
+    ) -> Result<Wamid, Rejection> {
         let shard = self.lookup(phone)?;
         let mut s = shard.lock();
         let conv = s.conversations.entry(from).or_default();
         conv.window_until = now.plus(self.window_len);
+        if from_ad {
+            s.entry_points
+                .entry(from)
+                .or_default()
+                .user_came_from_ad(now);
+        }
         s.msg_seq += 1;
         let wamid = Wamid {
             user: from,
@@ -901,10 +995,21 @@ impl Engine {
         let at = timer.at;
         match timer.kind {
             TimerKind::Status {
-                info,
+                mut info,
                 status,
                 error,
+                pricing,
             } => {
+                // The platform charges on delivery; failed messages are never priced again.
+                if let (DeliveryStatus::Delivered, Some(facts)) = (status, pricing) {
+                    let key = charging::message_key(info.wamid.tag, info.wamid.seq);
+                    if let Some(c) =
+                        self.charging
+                            .price(at, s.waba, s.id.0, info.recipient, key, facts, true)
+                    {
+                        info.billing = charging::billing(&c, info.sent_at);
+                    }
+                }
                 match status {
                     DeliveryStatus::Delivered => s.counters.delivered += 1,
                     DeliveryStatus::Read => s.counters.read += 1,
@@ -938,6 +1043,7 @@ impl Engine {
                             info,
                             status: DeliveryStatus::Read,
                             error: None,
+                            pricing: None,
                         },
                     );
                 }
@@ -1315,24 +1421,6 @@ fn rule_of_async(code: ErrorCode) -> Rule {
     }
 }
 
-/// How a template message is billed under per-message pricing (July 2025): utility inside an
-/// open service window is free; marketing and authentication always pay.
-fn billing_for_template(category: world::TemplateCategory, in_window: bool) -> Billing {
-    use world::TemplateCategory::*;
-    match (category, in_window) {
-        (Utility, true) => Billing {
-            category: "utility",
-            pricing_type: "free_customer_service",
-            billable: false,
-        },
-        (c, _) => Billing {
-            category: c.pricing_str(),
-            pricing_type: "regular",
-            billable: true,
-        },
-    }
-}
-
 fn schedule(s: &mut NumberShard, out: &mut Effects, at: SimTime, kind: TimerKind) {
     s.timer_seq += 1;
     let seq = s.timer_seq;
@@ -1357,6 +1445,7 @@ fn push_log(s: &mut NumberShard, cap: usize, e: LogEntry) {
 fn sweep(s: &mut NumberShard, now: SimTime) {
     s.conversations
         .retain(|_, c| c.window_until > now || !c.pair.is_idle(now));
+    s.entry_points.retain(|_, e| e.live(now));
     s.last_sweep = now;
 }
 

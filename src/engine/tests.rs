@@ -148,7 +148,7 @@ fn template_send_accepted_emits_sent_then_delivered_then_read() {
     assert_eq!(out.events.len(), 1);
     assert!(
         matches!(&out.events[0].body, EventBody::Status { status: DeliveryStatus::Sent, info, .. }
-        if info.billing.category == "utility" && info.billing.pricing_type == "regular")
+        if info.billing.category == crate::pricing::Category::Utility && info.billing.pricing_type == crate::pricing::PricingType::Regular)
     );
     let wake = out.wake_at.expect("a delivered timer");
     assert_eq!(e.poll_timeout(), Some(wake));
@@ -331,7 +331,10 @@ fn service_messages_and_utility_in_window_are_free_marketing_is_not() {
         .events
         .iter()
         .map(|ev| match &ev.body {
-            EventBody::Status { info, .. } => (info.billing.category, info.billing.pricing_type),
+            EventBody::Status { info, .. } => (
+                info.billing.category.wire(),
+                info.billing.pricing_type.wire()
+            ),
             _ => unreachable!(),
         })
         .collect();

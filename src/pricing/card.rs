@@ -22,6 +22,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 /// A price column of a rate card.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -106,6 +107,9 @@ pub enum Provenance {
 #[derive(Clone, Debug, Serialize)]
 pub struct Market {
     pub name: String,
+    /// `name`, shared by every charge and ledger line of this market (no copy per message).
+    #[serde(skip)]
+    pub shared_name: Arc<str>,
     pub calling_codes: Vec<String>,
     pub rates: BTreeMap<RateColumn, Amount>,
     pub source: String,
@@ -124,6 +128,11 @@ impl Market {
 pub struct RateCard {
     pub name: String,
     pub currency: String,
+    /// `name` and `currency`, shared by every charge and ledger line priced with this card.
+    #[serde(skip)]
+    pub shared_name: Arc<str>,
+    #[serde(skip)]
+    pub shared_currency: Arc<str>,
     pub unit: Unit,
     pub effective_from: Date,
     pub provenance: Provenance,
@@ -138,8 +147,36 @@ pub struct RateCard {
     prefixes: BTreeMap<String, usize>,
     #[serde(skip)]
     max_prefix_len: usize,
+    /// Prefixes of up to [`FAST_PREFIX_DIGITS`] digits as a flat table (index: the prefix's
+    /// offset for its length plus its value; entry: market index + 1, 0 = none), so the market
+    /// of a number is found with a few array reads on the send path instead of string
+    /// comparisons. Longer prefixes stay in `prefixes` only.
+    #[serde(skip)]
+    prefix_table: Vec<u16>,
     #[serde(skip)]
     other: Option<usize>,
+}
+
+/// Prefix lengths held in [`RateCard::prefix_table`]: 10 + 100 + 1,000 + 10,000 entries (22 KB
+/// per card) cover every calling code and NANP exception Meta lists.
+const FAST_PREFIX_DIGITS: usize = 4;
+
+/// Start of the entries for prefixes of `len` digits in the flat table (index = length).
+const TABLE_OFFSET: [usize; FAST_PREFIX_DIGITS + 2] = [0, 0, 10, 110, 1_110, 11_110];
+
+fn table_offset(len: usize) -> usize {
+    TABLE_OFFSET[len]
+}
+
+fn build_prefix_table(prefixes: &BTreeMap<String, usize>) -> Vec<u16> {
+    let mut t = vec![0u16; table_offset(FAST_PREFIX_DIGITS + 1)];
+    for (code, &idx) in prefixes {
+        if code.len() <= FAST_PREFIX_DIGITS {
+            let v: usize = code.parse().expect("validated digits");
+            t[table_offset(code.len()) + v] = u16::try_from(idx + 1).unwrap_or(0);
+        }
+    }
+    t
 }
 
 const REQUIRED: [&str; 5] = [
@@ -343,6 +380,7 @@ impl RateCard {
             }
             markets.push(Market {
                 name: market.to_string(),
+                shared_name: Arc::from(market),
                 calling_codes: codes,
                 rates,
                 source,
@@ -356,8 +394,11 @@ impl RateCard {
             .iter()
             .position(|m| m.name.eq_ignore_ascii_case("other"));
         let max_prefix_len = prefixes.keys().map(String::len).max().unwrap_or(0);
+        let prefix_table = build_prefix_table(&prefixes);
         Ok(RateCard {
             name: name.to_string(),
+            shared_name: Arc::from(name),
+            shared_currency: Arc::from(currency.as_str()),
             currency,
             unit,
             effective_from,
@@ -368,6 +409,7 @@ impl RateCard {
             origin: "embedded".into(),
             prefixes,
             max_prefix_len,
+            prefix_table,
             other,
         })
     }
@@ -377,24 +419,46 @@ impl RateCard {
     /// prefix fall into `Other`, except on a partial card, where that would silently misprice
     /// a market the card simply does not list.
     pub fn market_for_number(&self, number: &str) -> Result<&Market, PricingError> {
-        let digits = normalize_number(number)?;
+        // The engine passes bare digits: look them up without copying.
+        let plain = !number.is_empty()
+            && number.len() <= 20
+            && number.bytes().all(|b| b.is_ascii_digit());
+        let owned;
+        let digits = if plain {
+            number
+        } else {
+            owned = normalize_number(number)?;
+            owned.as_str()
+        };
         let top = self.max_prefix_len.min(digits.len());
+        let fast = top.min(FAST_PREFIX_DIGITS);
+        // The first `fast` digits as a number; dropping a digit is a division by ten.
+        let mut v: usize = digits.as_bytes()[..fast]
+            .iter()
+            .fold(0, |a, b| a * 10 + (b - b'0') as usize);
         for k in (1..=top).rev() {
-            if let Some(&i) = self.prefixes.get(&digits[..k]) {
+            let found = if k <= FAST_PREFIX_DIGITS {
+                let e = self.prefix_table[table_offset(k) + v];
+                v /= 10;
+                (e > 0).then(|| e as usize - 1)
+            } else {
+                self.prefixes.get(&digits[..k]).copied()
+            };
+            if let Some(i) = found {
                 return Ok(&self.markets[i]);
             }
         }
         if self.provenance == Provenance::Partial {
             return Err(PricingError::NotCovered {
                 card: self.name.clone(),
-                number: digits,
+                number: digits.to_string(),
             });
         }
         match self.other {
             Some(i) => Ok(&self.markets[i]),
             None => Err(PricingError::NoMarket {
                 card: self.name.clone(),
-                number: digits,
+                number: digits.to_string(),
             }),
         }
     }
@@ -542,7 +606,8 @@ pub const EMBEDDED_CARDS: &[(&str, &str)] = &[
 /// embedded card's name replaces it).
 #[derive(Clone, Debug, Default)]
 pub struct RateBook {
-    cards: BTreeMap<String, RateCard>,
+    /// Shared so a pricer can keep the card of the day without a lookup per message.
+    cards: BTreeMap<String, Arc<RateCard>>,
 }
 
 impl RateBook {
@@ -563,12 +628,13 @@ impl RateBook {
 
     /// Adds or replaces a card.
     pub fn insert(&mut self, card: RateCard) {
-        self.cards.insert(card.name.clone(), card);
+        self.cards.insert(card.name.clone(), Arc::new(card));
     }
 
     pub fn get(&self, name: &str) -> Result<&RateCard, PricingError> {
         self.cards
             .get(name.trim())
+            .map(|c| &**c)
             .ok_or_else(|| PricingError::UnknownCard {
                 name: name.to_string(),
                 known: self.names().join(", "),
@@ -580,7 +646,12 @@ impl RateBook {
     }
 
     pub fn cards(&self) -> impl Iterator<Item = &RateCard> {
-        self.cards.values()
+        self.cards.values().map(|c| &**c)
+    }
+
+    /// A card by name, shared.
+    pub fn get_shared(&self, name: &str) -> Option<Arc<RateCard>> {
+        self.cards.get(name.trim()).cloned()
     }
 
     /// Cards able to price `model` in `currency` (or, with no currency given, in USD if any
@@ -590,6 +661,7 @@ impl RateBook {
         let ok: Vec<&RateCard> = self
             .cards
             .values()
+            .map(|c| &**c)
             .filter(|c| c.check_supports(model).is_ok())
             .collect();
         match currency {
@@ -642,6 +714,44 @@ impl RateBook {
                         .join(", ")
                 },
             })
+    }
+
+    /// The card a simulation uses when the scenario names none (`card = "auto"`): the newest
+    /// **complete** compatible card in effect on `date`; if none is in effect yet, the oldest
+    /// complete one that takes effect later (e.g. `pmp-2026-01` for July–December 2025, for
+    /// which only a six-row partial USD card is known); partial and example cards only when no
+    /// complete card exists for the model at all (`template-era-example`). So the default
+    /// prices every market instead of recording most messages as unpriced.
+    pub fn select_auto(
+        &self,
+        model: PricingModelId,
+        date: Date,
+        currency: Option<&str>,
+    ) -> Result<&RateCard, PricingError> {
+        let all = self.candidates(model, currency);
+        let complete: Vec<&RateCard> = all
+            .iter()
+            .copied()
+            .filter(|c| c.provenance == Provenance::Complete)
+            .collect();
+        if complete.is_empty() {
+            return self.select(model, date, currency);
+        }
+        let in_force = complete
+            .iter()
+            .copied()
+            .filter(|c| c.effective_from <= date)
+            .max_by(|a, b| {
+                (a.effective_from, std::cmp::Reverse(&a.name))
+                    .cmp(&(b.effective_from, std::cmp::Reverse(&b.name)))
+            });
+        Ok(in_force.unwrap_or_else(|| {
+            complete
+                .iter()
+                .copied()
+                .min_by(|a, b| (a.effective_from, &a.name).cmp(&(b.effective_from, &b.name)))
+                .expect("non-empty")
+        }))
     }
 
     /// The date a quick estimate for `model` uses when the user gives none: the effective date

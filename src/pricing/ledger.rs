@@ -11,10 +11,13 @@
 //! are counted as `lines_drained`, not dropped).
 
 use super::money::Amount;
+use super::pricer::ConversationId;
 use super::types::{Category, PricingModelId, PricingType, Unit};
 use crate::clock::SimTime;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// One delivered message as billed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,13 +30,13 @@ pub struct LedgerLine {
     pub waba_id: u64,
     pub phone_number_id: u64,
     pub model: PricingModelId,
-    pub card: String,
+    pub card: Arc<str>,
     pub unit: Unit,
     /// The billed category (the webhook's `pricing.category`).
     pub category: Category,
     /// What the business sent (template category or `service`).
     pub message_category: Category,
-    pub market: String,
+    pub market: Arc<str>,
     #[serde(rename = "type")]
     pub pricing_type: PricingType,
     pub billable: bool,
@@ -41,12 +44,12 @@ pub struct LedgerLine {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub opened_conversation: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub conversation_id: Option<String>,
+    pub conversation_id: Option<ConversationId>,
     /// Platform (Meta) cost of this line.
     pub amount: Amount,
     /// What the BSP bills for this line.
     pub bsp_price: Amount,
-    pub currency: String,
+    pub currency: Arc<str>,
     /// Set when the message could not be priced (unknown market, missing rate cell): the
     /// amount is then zero and the reason is kept here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -58,9 +61,9 @@ pub struct LedgerLine {
 pub struct TotalKey {
     pub model: PricingModelId,
     pub category: Category,
-    pub market: String,
+    pub market: Arc<str>,
     pub pricing_type: PricingType,
-    pub currency: String,
+    pub currency: Arc<str>,
 }
 
 /// Sums for one key.
@@ -96,10 +99,10 @@ pub struct TotalRow {
     pub model: PricingModelId,
     pub unit: Unit,
     pub category: Category,
-    pub market: String,
+    pub market: Arc<str>,
     #[serde(rename = "type")]
     pub pricing_type: PricingType,
-    pub currency: String,
+    pub currency: Arc<str>,
     pub messages: u64,
     pub units: u64,
     pub amount: Amount,
@@ -148,6 +151,9 @@ pub struct Ledger {
     lines_drained: u64,
     lines_dropped: u64,
     unpriced_lines: u64,
+    /// When set, line numbers come from this counter (shared by the ledgers of several WABAs,
+    /// so `GET /_sim/ledger` can page over all of them with one cursor).
+    sequence: Option<Arc<AtomicU64>>,
 }
 
 /// Default number of recent lines kept.
@@ -170,16 +176,27 @@ impl Ledger {
             lines_drained: 0,
             lines_dropped: 0,
             unpriced_lines: 0,
+            sequence: None,
         }
+    }
+
+    /// Numbers lines from `counter` (1-based, `counter` holds the last number given) instead of
+    /// from this ledger's own count.
+    pub fn set_sequence(&mut self, counter: Arc<AtomicU64>) {
+        self.sequence = Some(counter);
     }
 
     /// Records a line; its `seq` is assigned here.
     pub fn record(&mut self, mut line: LedgerLine) -> u64 {
         self.lines_total += 1;
-        line.seq = self.lines_total;
+        line.seq = match &self.sequence {
+            Some(c) => c.fetch_add(1, Ordering::Relaxed) + 1,
+            None => self.lines_total,
+        };
         if line.unpriced.is_some() {
             self.unpriced_lines += 1;
         }
+        // Shared names: building the key costs two reference-count increments, no copy.
         let key = TotalKey {
             model: line.model,
             category: line.category,
@@ -188,6 +205,7 @@ impl Ledger {
             currency: line.currency.clone(),
         };
         self.totals.entry(key).or_default().add(&line);
+        let line_seq = line.seq;
         if self.capacity == 0 {
             self.lines_dropped += 1;
         } else {
@@ -197,7 +215,7 @@ impl Ledger {
             }
             self.recent.push_back(line);
         }
-        self.lines_total
+        line_seq
     }
 
     /// Takes the recent lines out (oldest first), e.g. to stream them to a file.
@@ -209,6 +227,9 @@ impl Ledger {
 
     pub fn lines_total(&self) -> u64 {
         self.lines_total
+    }
+    pub fn lines_drained(&self) -> u64 {
+        self.lines_drained
     }
     pub fn lines_dropped(&self) -> u64 {
         self.lines_dropped
@@ -227,7 +248,7 @@ impl Ledger {
     pub fn total_amount(&self, currency: &str) -> Amount {
         self.totals
             .iter()
-            .filter(|(k, _)| k.currency == currency)
+            .filter(|(k, _)| &*k.currency == currency)
             .fold(Amount::ZERO, |acc, (_, v)| acc.plus(v.amount))
     }
 
@@ -237,7 +258,7 @@ impl Ledger {
             .totals
             .iter()
             .map(|(k, v)| {
-                let c = by_currency.entry(k.currency.clone()).or_default();
+                let c = by_currency.entry(k.currency.to_string()).or_default();
                 c.messages += v.messages;
                 c.units += v.units;
                 c.amount = c.amount.plus(v.amount);
@@ -288,11 +309,11 @@ pub(crate) fn line_at(at: SimTime) -> LedgerLine {
         waba_id: 0,
         phone_number_id: 0,
         model: PricingModelId::Pmp2025_07,
-        card: String::new(),
+        card: Arc::from(""),
         unit: Unit::Message,
         category: Category::Marketing,
         message_category: Category::Marketing,
-        market: String::new(),
+        market: Arc::from(""),
         pricing_type: PricingType::Regular,
         billable: true,
         opened_conversation: false,
@@ -333,7 +354,7 @@ mod tests {
         assert_eq!(s.by_currency["USD"].amount, Amount(205_500));
         assert_eq!(s.by_currency["USD"].margin, Amount(5_000));
         assert_eq!(s.totals.len(), 2);
-        assert_eq!(s.totals[0].market, "Brazil");
+        assert_eq!(&*s.totals[0].market, "Brazil");
         assert_eq!(s.totals[0].messages, 2);
         assert_eq!(ledger.total_amount("USD"), Amount(205_500));
     }

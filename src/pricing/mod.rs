@@ -29,6 +29,7 @@ pub mod ledger;
 pub mod markup;
 pub mod money;
 pub mod pricer;
+pub mod summary;
 pub mod types;
 
 pub use card::{Market, Provenance, RateBook, RateCard, RateColumn, EMBEDDED_CARDS};
@@ -37,7 +38,8 @@ pub use ledger::{Ledger, LedgerLine, LedgerSnapshot, TotalRow};
 pub use markup::{Markup, MarkupRule};
 pub use money::{Amount, Percent, Share};
 pub use pricer::{
-    AuthIntlEligibility, CardChoice, Charge, ConversationInfo, MessageFacts, ModelChoice, Pricer,
+    AuthIntlEligibility, CardChoice, Charge, ConversationId, ConversationInfo, MessageFacts, ModelChoice, Pricer,
     PricerConfig, PricingOptions, TierBand, VolumeTiers, WebhookConversation, WebhookPricing,
 };
+pub use summary::CostSummary;
 pub use types::{Category, Date, PricingModelId, PricingType, Unit};

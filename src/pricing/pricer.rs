@@ -32,7 +32,7 @@ use super::markup::Markup;
 use super::money::{Amount, Percent};
 use super::types::{Category, Date, PricingModelId, PricingType, Unit};
 use crate::clock::{SimTime, MICROS_PER_HOUR};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -65,7 +65,7 @@ pub struct MessageFacts<'a> {
 /// The conversation a charge belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConversationInfo {
-    pub id: String,
+    pub id: ConversationId,
     /// When the conversation / window closes; `None` for PMP per-message ids. Serialized as
     /// microseconds since the epoch (`SimTime` itself is not serde).
     #[serde(rename = "expires_at_us", with = "opt_simtime")]
@@ -104,9 +104,9 @@ pub struct Charge {
     /// that opens it, zero on the others.
     pub amount: Amount,
     pub bsp_price: Amount,
-    pub currency: String,
-    pub market: String,
-    pub card: String,
+    pub currency: Arc<str>,
+    pub market: Arc<str>,
+    pub card: Arc<str>,
     /// Display precision of the card.
     pub decimals: u32,
     /// True when this call recorded the charge in the ledger (delivery).
@@ -184,7 +184,7 @@ impl Charge {
             return None;
         }
         Some(WebhookConversation {
-            id: conv.id.clone(),
+            id: conv.id.to_string(),
             expiration_timestamp: if for_sent_status {
                 conv.expires_at.map(|t| t.unix_secs().to_string())
             } else {
@@ -217,6 +217,11 @@ pub enum CardChoice {
     /// The newest compatible card in effect on the message's date, in `currency` (USD first
     /// when none is given).
     ByDate {
+        currency: Option<String>,
+    },
+    /// By date, complete cards first (see [`RateBook::select_auto`]): what a simulation uses
+    /// unless the scenario names a card.
+    Auto {
         currency: Option<String>,
     },
 }
@@ -374,7 +379,7 @@ const FEP_HOURS_2023: u64 = 72;
 
 #[derive(Clone, Debug)]
 struct Conversation {
-    id: String,
+    id: ConversationId,
     /// The slot it occupies: its template category (authentication-international shares the
     /// authentication slot), `Service`, `ReferralConversion`, or for cbp-2022 `UserInitiated`
     /// / `BusinessInitiated` (one slot for both).
@@ -384,10 +389,10 @@ struct Conversation {
     expires_at: SimTime,
     amount: Amount,
     charged: bool,
-    market: String,
-    card: String,
+    market: Arc<str>,
+    card: Arc<str>,
     decimals: u32,
-    currency: String,
+    currency: Arc<str>,
     note: Option<String>,
     unpriced: Option<String>,
 }
@@ -396,7 +401,7 @@ struct Conversation {
 struct PairState {
     conversations: Vec<Conversation>,
     /// PMP: the free-entry-point window id and its end.
-    fep_window: Option<(String, SimTime)>,
+    fep_window: Option<(ConversationId, SimTime)>,
 }
 
 type Month = (i32, u8);
@@ -413,6 +418,19 @@ pub struct Pricer {
     free_service: BTreeMap<u64, (Month, u32)>,
     next_conversation: u64,
     ledger: Ledger,
+    /// Date, model and card of the local day the last message fell in: working them out
+    /// (calendar arithmetic, a scan of every card) is done once per simulated day instead of
+    /// once per message.
+    day: Option<DayCache>,
+}
+
+#[derive(Debug)]
+struct DayCache {
+    from: SimTime,
+    until: SimTime,
+    date: Date,
+    model: PricingModelId,
+    card: Arc<RateCard>,
 }
 
 /// splitmix64: a fixed, well-mixed function, so ids look like Meta's opaque hex but are
@@ -424,8 +442,40 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn hex_id(a: u64, b: u64) -> String {
-    format!("{:016x}{:016x}", mix(a), mix(b ^ 0x5DEE_CE66_D1CE_4E5B))
+/// A conversation id from two mixed words, kept as numbers (no allocation per message).
+fn hex_id(a: u64, b: u64) -> ConversationId {
+    ConversationId(mix(a), mix(b ^ 0x5DEE_CE66_D1CE_4E5B))
+}
+
+/// A conversation id (`conversation.id` of status webhooks): 128 bits as two words (8-byte
+/// aligned, so it packs into the engine's per-message timers), shown as 32 lowercase hex
+/// digits in JSON and in `Display`, as Meta's ids look.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConversationId(pub u64, pub u64);
+
+impl std::fmt::Display for ConversationId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}{:016x}", self.0, self.1)
+    }
+}
+
+impl Serialize for ConversationId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ConversationId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let t = String::deserialize(d)?;
+        let bad = || serde::de::Error::custom(format!("`{t}` is not a conversation id"));
+        if t.len() != 32 || !t.is_ascii() {
+            return Err(bad());
+        }
+        let hi = u64::from_str_radix(&t[..16], 16).map_err(|_| bad())?;
+        let lo = u64::from_str_radix(&t[16..], 16).map_err(|_| bad())?;
+        Ok(ConversationId(hi, lo))
+    }
 }
 
 struct Ctx<'c> {
@@ -456,6 +506,7 @@ impl Pricer {
             volume: BTreeMap::new(),
             free_service: BTreeMap::new(),
             next_conversation: 0,
+            day: None,
         })
     }
 
@@ -521,14 +572,28 @@ impl Pricer {
     /// Prices one message; see the module documentation for when to call it.
     pub fn price(&mut self, now: SimTime, msg: &MessageFacts<'_>) -> Charge {
         self.expire(now);
-        let book = Arc::clone(&self.book);
-        let tz = self.config.options.utc_offset_minutes;
-        let date = Date::of_instant(now, tz);
-        let model = self.model_at(now);
-        let card = match self.card_for_book(&book, model, date) {
-            Ok(c) => c,
-            Err(e) => return self.unpriced(now, msg, model, None, None, e),
+        let (date, model, card) = match &self.day {
+            Some(d) if d.from <= now && now < d.until => (d.date, d.model, d.card.clone()),
+            _ => {
+                let tz = self.config.options.utc_offset_minutes;
+                let date = Date::of_instant(now, tz);
+                let model = self.model_at(now);
+                let book = Arc::clone(&self.book);
+                let card = match self.card_for_book(&book, model, date) {
+                    Ok(c) => book.get_shared(&c.name).expect("the card is in the book"),
+                    Err(e) => return self.unpriced(now, msg, model, None, None, e),
+                };
+                self.day = Some(DayCache {
+                    from: date.midnight(tz),
+                    until: Date::from_days_since_epoch(date.days_since_epoch() + 1).midnight(tz),
+                    date,
+                    model,
+                    card: card.clone(),
+                });
+                (date, model, card)
+            }
         };
+        let card: &RateCard = &card;
         let market = match msg.market {
             Some(name) => card
                 .market_by_name(name)
@@ -578,6 +643,7 @@ impl Pricer {
                 Ok(c)
             }
             CardChoice::ByDate { currency } => book.select(model, date, currency.as_deref()),
+            CardChoice::Auto { currency } => book.select_auto(model, date, currency.as_deref()),
         }
     }
 
@@ -591,9 +657,9 @@ impl Pricer {
             billable: true,
             amount: Amount::ZERO,
             bsp_price: Amount::ZERO,
-            currency: ctx.card.currency.clone(),
-            market: ctx.market.name.clone(),
-            card: ctx.card.name.clone(),
+            currency: ctx.card.shared_currency.clone(),
+            market: ctx.market.shared_name.clone(),
+            card: ctx.card.shared_name.clone(),
             decimals: ctx.card.decimals,
             recorded: false,
             conversation: None,
@@ -623,9 +689,9 @@ impl Pricer {
             billable: true,
             amount: Amount::ZERO,
             bsp_price: Amount::ZERO,
-            currency: card.map(|c| c.currency.clone()).unwrap_or_default(),
-            market: market.unwrap_or("unknown").to_string(),
-            card: card.map(|c| c.name.clone()).unwrap_or_default(),
+            currency: card.map_or_else(|| Arc::from(""), |c| c.shared_currency.clone()),
+            market: Arc::from(market.unwrap_or("unknown")),
+            card: card.map_or_else(|| Arc::from(""), |c| c.shared_name.clone()),
             decimals: card.map(|c| c.decimals).unwrap_or(4),
             recorded: false,
             conversation: None,
@@ -704,12 +770,11 @@ impl Pricer {
         rate: Amount,
         commit: bool,
     ) -> (Amount, Option<Percent>) {
-        let month = ctx.date.month_key();
-        let key = (msg.waba_id, ctx.market.name.clone(), column);
-        let tiered = !self.config.tiers.is_empty();
-        if !tiered {
+        if self.config.tiers.is_empty() {
             return (rate, None);
         }
+        let month = ctx.date.month_key();
+        let key = (msg.waba_id, ctx.market.name.clone(), column);
         let entry = self.volume.entry(key).or_insert((month, 0));
         if entry.0 != month {
             *entry = (month, 0);
@@ -993,10 +1058,10 @@ impl Pricer {
             expires_at: now.plus(CONVERSATION_HOURS * MICROS_PER_HOUR),
             amount: Amount::ZERO,
             charged: false,
-            market: ctx.market.name.clone(),
-            card: ctx.card.name.clone(),
+            market: ctx.market.shared_name.clone(),
+            card: ctx.card.shared_name.clone(),
             decimals: ctx.card.decimals,
-            currency: ctx.card.currency.clone(),
+            currency: ctx.card.shared_currency.clone(),
             note: None,
             unpriced: None,
         };
@@ -1065,7 +1130,7 @@ impl Pricer {
         line.billable = c.billable;
         line.opened_conversation =
             c.model.is_cbp() && c.conversation.as_ref().is_some_and(|cv| cv.opened);
-        line.conversation_id = c.conversation.as_ref().map(|cv| cv.id.clone());
+        line.conversation_id = c.conversation.as_ref().map(|cv| cv.id);
         line.amount = c.amount;
         line.bsp_price = c.bsp_price;
         line.currency = c.currency.clone();

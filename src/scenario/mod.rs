@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
+pub mod pricing;
+pub use pricing::PricingSection;
+
 /// The embedded default world (see `scenarios/default.toml`).
 pub const DEFAULT_WORLD: &str = include_str!("../../scenarios/default.toml");
 
@@ -43,6 +46,9 @@ pub struct Scenario {
     /// `[thresholds]`: checks a run must pass (see docs/load.md).
     #[serde(default)]
     pub thresholds: Option<crate::load::spec::Thresholds>,
+    /// Pricing model, rate card, markup and options (`[pricing]`, see `pricing.rs`).
+    #[serde(default)]
+    pub pricing: PricingSection,
 }
 
 fn default_seed() -> u64 {
@@ -181,6 +187,7 @@ impl Scenario {
             self.seed,
             crate::clock::SimTime::ZERO,
         )
+        .and_then(|e| e.with_pricing(&self.pricing))
         .map_err(|e| invalid(e.field, e.message))?;
         if let Some(traffic) = &self.traffic {
             crate::load::LoadPlan::build(traffic, self.thresholds.as_ref(), self.plan_context())

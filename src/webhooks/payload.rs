@@ -3,11 +3,13 @@
 //! Pure functions: no I/O, no clock. The dispatcher calls them once per POST; tests call them
 //! directly to check each shape against the reference (`cloud-api.md` §3).
 
-use crate::clock::{SimTime, MICROS_PER_HOUR};
-use crate::engine::events::{Billing, DeliveryStatus, Event, EventBody, MessageInfo, PhoneMeta};
+use crate::clock::SimTime;
+use crate::engine::events::{
+    BilledConversation, Billing, DeliveryStatus, Event, EventBody, MessageInfo, PhoneMeta,
+};
 use crate::engine::world::TemplateStatus;
+use crate::pricing::Category;
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
 /// `field` of a change carrying message statuses, inbound and system messages.
 pub const FIELD_MESSAGES: &str = "messages";
@@ -17,11 +19,6 @@ pub const FIELD_TEMPLATE_STATUS: &str = "message_template_status_update";
 /// Where `statuses[].errors[].href` points (Meta's error-code page).
 pub const ERROR_CODES_HREF: &str =
     "https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes";
-
-/// A conversation (service or marketing window) lasts 24 h from the first message; a free entry
-/// point window lasts 72 h.
-const CONVERSATION_LEN: u64 = 24 * MICROS_PER_HOUR;
-const FREE_ENTRY_POINT_LEN: u64 = 72 * MICROS_PER_HOUR;
 
 /// The major number of a Graph API version such as `"v23.0"` (also `"23"`, `"v24"`).
 /// `None` if it is not of that form.
@@ -38,13 +35,14 @@ pub fn api_major(api_version: &str) -> Option<u32> {
     major.parse().ok()
 }
 
-/// Whether statuses of this API version carry `conversation` for a message billed as
-/// `pricing_type`. v24.0 dropped it except inside a free entry point window; an unparseable
-/// version is treated as the newest behaviour (config validation rejects those anyway).
-fn includes_conversation(api_version: &str, pricing_type: &str) -> bool {
+/// Whether statuses of this API version carry a `conversation` object. v24.0 dropped it under
+/// per-message pricing except inside a free entry point window (`kept_on_v24`); an
+/// unparseable version is treated as the newest behaviour (config validation rejects those
+/// anyway).
+fn includes_conversation(api_version: &str, kept_on_v24: bool) -> bool {
     match api_major(api_version) {
         Some(m) if m <= 23 => true,
-        _ => pricing_type == "free_entry_point",
+        _ => kept_on_v24,
     }
 }
 
@@ -158,16 +156,22 @@ fn status_value(
     }
     // Billing information rides on `sent` and on the first of delivered/read; the engine always
     // emits `delivered` before `read`, so `delivered` is the one.
+    // The objects come from the engine's charge: at `sent` the preview, at `delivered` the
+    // charge recorded in the ledger.
     let billed = matches!(status, DeliveryStatus::Sent | DeliveryStatus::Delivered);
     if billed {
         let b = &info.billing;
-        if includes_conversation(api_version, b.pricing_type) {
-            st.insert(
-                "conversation".into(),
-                conversation(info, status == DeliveryStatus::Sent),
-            );
+        if let Some(c) = &b.conversation {
+            if includes_conversation(api_version, c.kept_on_v24) {
+                st.insert(
+                    "conversation".into(),
+                    conversation(c, status == DeliveryStatus::Sent),
+                );
+            }
         }
-        st.insert("pricing".into(), pricing(b));
+        if let Some(p) = pricing(b) {
+            st.insert("pricing".into(), p);
+        }
     }
     if status == DeliveryStatus::Failed {
         if let Some((code, details)) = error {
@@ -221,46 +225,38 @@ pub fn user_id(wa: crate::engine::ids::WaId) -> String {
     )
 }
 
-/// `conversation`: v23 semantics, one conversation per message, so its id is derived from the
-/// message id (deterministic: the same message always reports the same conversation, across
-/// retries and runs). `expiration_timestamp` only on `sent`.
-fn conversation(info: &MessageInfo, with_expiration: bool) -> Value {
-    let mut c = Map::new();
-    c.insert("id".into(), conversation_id(info).into());
-    if with_expiration {
-        let len = if info.billing.pricing_type == "free_entry_point" {
-            FREE_ENTRY_POINT_LEN
-        } else {
-            CONVERSATION_LEN
-        };
-        c.insert(
+/// `conversation`: id and origin from the charge; `expiration_timestamp` only on `sent`.
+fn conversation(c: &BilledConversation, with_expiration: bool) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), c.id.to_string().into());
+    if with_expiration && c.expires_at != SimTime::ZERO {
+        m.insert(
             "expiration_timestamp".into(),
-            info.sent_at.plus(len).unix_secs().to_string().into(),
+            c.expires_at.unix_secs().to_string().into(),
         );
     }
-    c.insert("origin".into(), json!({"type": info.billing.category}));
-    Value::Object(c)
+    m.insert("origin".into(), json!({"type": c.origin.wire()}));
+    Value::Object(m)
 }
 
-/// 32 lowercase hex digits (Meta's conversation ids look like that), from a hash of the wamid.
-pub fn conversation_id(info: &MessageInfo) -> String {
-    let w = &info.wamid;
-    let mut h = Sha256::new();
-    h.update(b"conversation");
-    h.update(w.user.0.to_be_bytes());
-    h.update(w.seq.to_be_bytes());
-    h.update(w.tag.to_be_bytes());
-    h.update([w.inbound as u8]);
-    hex::encode(&h.finalize()[..16])
-}
-
-fn pricing(b: &Billing) -> Value {
-    json!({
-        "billable": b.billable,
-        "pricing_model": "PMP",
-        "type": b.pricing_type,
-        "category": b.category,
-    })
+/// `pricing`, or `None` when there is no such object (template era, or a message refused
+/// before sending). `type` only under per-message pricing: CBP webhooks had none. Meta's
+/// pricing table writes authentication-international with a hyphen.
+fn pricing(b: &Billing) -> Option<Value> {
+    let model = b.model?;
+    let name = model.webhook_name()?;
+    let category = match b.category {
+        Category::AuthenticationInternational => "authentication-international",
+        c => c.wire(),
+    };
+    let mut m = Map::new();
+    m.insert("billable".into(), b.billable.into());
+    m.insert("pricing_model".into(), name.into());
+    if !model.is_cbp() {
+        m.insert("type".into(), b.pricing_type.wire().into());
+    }
+    m.insert("category".into(), category.into());
+    Some(Value::Object(m))
 }
 
 /// The whole webhook body for `events`, which must all belong to the same WABA (the dispatcher
@@ -325,11 +321,19 @@ mod tests {
         })
     }
 
-    const MARKETING: Billing = Billing {
-        category: "marketing",
-        pricing_type: "regular",
-        billable: true,
-    };
+    use crate::pricing::{ConversationId, PricingModelId, PricingType};
+
+    const CONV: ConversationId = ConversationId(0x0123456789abcdef, 0x0123456789abcdef);
+
+    fn marketing() -> Billing {
+        Billing::pmp(
+            Category::Marketing,
+            PricingType::Regular,
+            true,
+            CONV,
+            SimTime::from_secs(T + 86_400),
+        )
+    }
 
     fn status_ev(status: DeliveryStatus, billing: Billing, at: u64) -> Event {
         Event {
@@ -349,7 +353,7 @@ mod tests {
 
     #[test]
     fn sent_carries_conversation_with_expiration_and_pricing() {
-        let ev = status_ev(DeliveryStatus::Sent, MARKETING, T);
+        let ev = status_ev(DeliveryStatus::Sent, marketing(), T);
         let (field, v) = render_change(&ev, "v23.0");
         assert_eq!(field, "messages");
         assert_eq!(v["messaging_product"], "whatsapp");
@@ -374,12 +378,18 @@ mod tests {
 
     #[test]
     fn delivered_has_same_conversation_without_expiration_and_read_has_no_billing() {
-        let service = Billing {
-            category: "service",
-            pricing_type: "free_customer_service",
-            billable: false,
-        };
-        let sent = render_change(&status_ev(DeliveryStatus::Sent, service, T), "v23.0").1;
+        let service = Billing::pmp(
+            Category::Service,
+            PricingType::FreeCustomerService,
+            false,
+            CONV,
+            SimTime::from_secs(T + 86_400),
+        );
+        let sent = render_change(
+            &status_ev(DeliveryStatus::Sent, service, T),
+            "v23.0",
+        )
+        .1;
         let del = render_change(
             &status_ev(DeliveryStatus::Delivered, service, T + 2),
             "v23.0",
@@ -402,33 +412,57 @@ mod tests {
     }
 
     #[test]
-    fn conversation_ids_are_unique_per_message() {
-        let a = info(MARKETING);
-        let mut b = info(MARKETING);
-        b.wamid.seq += 1;
-        assert_ne!(conversation_id(&a), conversation_id(&b));
-        assert_eq!(conversation_id(&a), conversation_id(&info(MARKETING)));
+    fn cbp_pricing_has_no_type_and_template_era_has_no_pricing() {
+        let cbp = Billing {
+            model: Some(PricingModelId::Cbp2022),
+            category: Category::BusinessInitiated,
+            pricing_type: PricingType::Regular,
+            billable: true,
+            conversation: Some(BilledConversation {
+                id: CONV,
+                expires_at: SimTime::from_secs(T + 86_400),
+                origin: Category::BusinessInitiated,
+                kept_on_v24: true,
+            }),
+        };
+        let v = render_change(&status_ev(DeliveryStatus::Sent, cbp, T), "v24.0").1;
+        let s = first_status(&v);
+        assert_eq!(
+            s["pricing"],
+            json!({"billable": true, "pricing_model": "CBP", "category": "business_initiated"})
+        );
+        assert_eq!(s["conversation"]["id"], "0123456789abcdef0123456789abcdef");
+        let era = Billing {
+            model: Some(PricingModelId::TemplateEra),
+            conversation: None,
+            ..marketing()
+        };
+        let v = render_change(&status_ev(DeliveryStatus::Delivered, era, T), "v23.0").1;
+        assert!(first_status(&v).get("pricing").is_none());
+        assert!(first_status(&v).get("conversation").is_none());
     }
 
     #[test]
     fn v24_omits_conversation_unless_free_entry_point() {
-        let v = render_change(&status_ev(DeliveryStatus::Sent, MARKETING, T), "v24.0").1;
+        let v = render_change(&status_ev(DeliveryStatus::Sent, marketing(), T), "v24.0").1;
         assert!(first_status(&v).get("conversation").is_none());
         assert_eq!(first_status(&v)["pricing"]["category"], "marketing");
-        let fep = Billing {
-            category: "service",
-            pricing_type: "free_entry_point",
-            billable: false,
-        };
+        let fep = Billing::pmp(
+            Category::ReferralConversion,
+            PricingType::FreeEntryPoint,
+            false,
+            CONV,
+            SimTime::from_secs(T + 72 * 3600),
+        );
         let v = render_change(&status_ev(DeliveryStatus::Sent, fep, T), "v25.0").1;
         let c = &first_status(&v)["conversation"];
-        assert_eq!(c["origin"]["type"], "service");
+        assert_eq!(c["origin"]["type"], "referral_conversion");
         assert_eq!(c["expiration_timestamp"], (T + 72 * 3600).to_string());
     }
 
     #[test]
     fn failed_carries_errors_and_no_billing() {
-        let mut ev = status_ev(DeliveryStatus::Failed, MARKETING, T + 1);
+        let mut ev = status_ev(DeliveryStatus::Failed, marketing(), T + 1);
         if let EventBody::Status { error, .. } = &mut ev.body {
             *error = Some((ErrorCode::Undeliverable, None));
         }
@@ -571,8 +605,8 @@ mod tests {
     #[test]
     fn messages_envelope_has_no_time_and_one_change_per_event() {
         let evs = [
-            status_ev(DeliveryStatus::Sent, MARKETING, T),
-            status_ev(DeliveryStatus::Delivered, MARKETING, T + 1),
+            status_ev(DeliveryStatus::Sent, marketing(), T),
+            status_ev(DeliveryStatus::Delivered, marketing(), T + 1),
         ];
         let env = envelope(&evs, "v23.0");
         let entry = &env["entry"][0];

@@ -1,0 +1,271 @@
+//! Charging: the engine's side of pricing. One [`Pricer`] per WABA (its own mutex) prices every
+//! outbound message twice, as the pricer's contract asks:
+//!
+//! 1. when the message is accepted (`sent` status): nothing is charged, but the `sent` webhook
+//!    gets its `pricing` / `conversation` objects, and under CBP the conversation the message
+//!    belongs to opens (Meta's `sent` status already names it and its expiry);
+//! 2. when it is delivered: the charge is final, recorded in the WABA's ledger, and the
+//!    `delivered` webhook carries exactly that charge. Failed messages get no second call and
+//!    are never charged; under CBP a conversation is paid by its first delivered message.
+//!
+//! What the second call needs from the first (category, window, free entry point) rides in the
+//! status timer as a 3-byte [`PriceFacts`]; no per-message table is kept.
+//!
+//! # Lock order
+//! number shard → (template book read lock, released before pricing) → WABA pricer. A pricer
+//! lock is held only for one `price` call or one ledger read and never takes another lock, and
+//! ledger readers ([`Charging::ledger_page`], [`Charging::cost_summary`]) take pricer locks one
+//! at a time without holding a shard, so no cycle exists.
+//!
+//! # Memory
+//! Per WABA: the pricer's open conversations / free-entry-point windows (bounded by the
+//! recipients of the last 24–72 h, dropped on expiry), its monthly counters (current month
+//! only) and its ledger (exact totals, plus at most `ledger_lines` recent lines; older lines
+//! are counted as evicted).
+
+use super::events::{BilledConversation, Billing};
+use super::ids::{WaId, WabaId};
+use super::world::TemplateCategory;
+use super::WorldError;
+use crate::clock::{SimTime, MICROS_PER_HOUR};
+use crate::pricing::{
+    Category, Charge, CostSummary, LedgerLine, MessageFacts, Pricer, PricingType, RateBook,
+};
+use crate::scenario::PricingSection;
+use parking_lot::Mutex;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock};
+
+/// What the delivery-time pricing call needs to repeat the send-time facts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PriceFacts {
+    /// Template category, or `Service` for a free-form message.
+    pub category: Category,
+    /// The customer service window was open when the message was sent.
+    pub csw_open: bool,
+    /// A free-entry-point window was open (or opened by this message).
+    pub fep_open: bool,
+}
+
+/// The pricing category of a template category.
+pub fn category_of(t: TemplateCategory) -> Category {
+    match t {
+        TemplateCategory::Marketing => Category::Marketing,
+        TemplateCategory::Utility => Category::Utility,
+        TemplateCategory::Authentication => Category::Authentication,
+    }
+}
+
+/// The pricer's message key: the wamid's number tag and per-number sequence, so it is unique
+/// in the run and the ledger line can be matched to its message.
+pub fn message_key(tag: u16, seq: u64) -> u64 {
+    ((tag as u64) << 48) | (seq & ((1 << 48) - 1))
+}
+
+/// Free-entry-point windows last 72 h from the business's reply [Meta CBP doc; PMP doc].
+pub const FREE_ENTRY_POINT_HOURS: u64 = 72;
+/// A user who came from an ad must get a reply within 24 h for the window to open [Meta].
+pub const REFERRAL_REPLY_HOURS: u64 = 24;
+
+/// A user who wrote from a Click-to-WhatsApp ad or a Page CTA [Meta: free entry point].
+/// 16 bytes per such user, dropped by the hourly sweep once both instants have passed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EntryPoint {
+    /// A business reply before this instant opens the window (the ad message + 24 h).
+    pub reply_by: SimTime,
+    /// End of the window the reply opened (+72 h); zero while none is open.
+    pub window_until: SimTime,
+}
+
+impl EntryPoint {
+    /// The user (again) writes from an ad.
+    pub fn user_came_from_ad(&mut self, now: SimTime) {
+        self.reply_by = now.plus(REFERRAL_REPLY_HOURS * MICROS_PER_HOUR);
+    }
+
+    /// Whether a message sent at `now` is inside a free entry point (or opens one).
+    pub fn open(&self, now: SimTime) -> bool {
+        now < self.window_until || now < self.reply_by
+    }
+
+    /// The business replies at `now` (with [`Self::open`] true): opens the 72 h window unless
+    /// one is running.
+    pub fn reply(&mut self, now: SimTime) {
+        if now >= self.window_until {
+            self.window_until = now.plus(FREE_ENTRY_POINT_HOURS * MICROS_PER_HOUR);
+            self.reply_by = SimTime::ZERO;
+        }
+    }
+
+    /// Still worth keeping.
+    pub fn live(&self, now: SimTime) -> bool {
+        self.open(now)
+    }
+}
+
+/// The embedded rate cards, parsed once per process (immutable, so sharing is deterministic).
+fn embedded_book() -> Arc<RateBook> {
+    static BOOK: OnceLock<Arc<RateBook>> = OnceLock::new();
+    BOOK.get_or_init(|| Arc::new(RateBook::embedded().expect("embedded rate cards are valid")))
+        .clone()
+}
+
+/// The pricers of every WABA and the shared ledger line counter.
+pub struct Charging {
+    pricers: BTreeMap<WabaId, Mutex<Pricer>>,
+    /// Gives ledger lines one numbering across WABAs (the `since` cursor of the ledger API).
+    line_seq: Arc<AtomicU64>,
+    markup: bool,
+}
+
+impl Charging {
+    /// One pricer per WABA from `section`; `wabas` gives each WABA's billing currency.
+    pub fn new<'a>(
+        section: &PricingSection,
+        wabas: impl IntoIterator<Item = (WabaId, &'a str)>,
+    ) -> Result<Charging, WorldError> {
+        let book = embedded_book();
+        let line_seq = Arc::new(AtomicU64::new(0));
+        let mut pricers = BTreeMap::new();
+        let mut markup = false;
+        for (id, currency) in wabas {
+            let config = section
+                .config(&book, currency)
+                .map_err(|(field, message)| WorldError { field, message })?;
+            markup |= !config.markup.is_none();
+            let mut p = Pricer::new(book.clone(), config).map_err(|e| WorldError {
+                field: "pricing".into(),
+                message: e.to_string(),
+            })?;
+            p.ledger_mut().set_sequence(line_seq.clone());
+            pricers.insert(id, Mutex::new(p));
+        }
+        Ok(Charging {
+            pricers,
+            line_seq,
+            markup,
+        })
+    }
+
+    /// Prices one message of `waba` to `recipient` (see the module documentation for when).
+    /// `None` only for a WABA the engine does not know, which cannot happen for a shard's own.
+    pub fn price(
+        &self,
+        now: SimTime,
+        waba: WabaId,
+        phone: u64,
+        recipient: WaId,
+        key: u64,
+        facts: PriceFacts,
+        delivered: bool,
+    ) -> Option<Charge> {
+        let mut digits = [0u8; 20];
+        let recipient = wa_digits(recipient, &mut digits);
+        let facts = MessageFacts {
+            message_key: key,
+            waba_id: waba.0,
+            phone_number_id: phone,
+            recipient,
+            market: None,
+            category: facts.category,
+            csw_open: facts.csw_open,
+            fep_open: facts.fep_open,
+            delivered,
+        };
+        Some(self.pricers.get(&waba)?.lock().price(now, &facts))
+    }
+
+    /// Exact totals over every WABA.
+    pub fn cost_summary(&self) -> CostSummary {
+        let guards: Vec<_> = self.pricers.values().map(|p| p.lock()).collect();
+        CostSummary::from_ledgers(guards.iter().map(|g| g.ledger()), self.markup)
+    }
+
+    /// Ledger lines numbered `since` or later, oldest first, at most `limit`, with the totals.
+    /// Pricer locks are taken one at a time.
+    pub fn ledger_page(&self, since: u64, limit: usize) -> LedgerPage {
+        let mut lines: Vec<LedgerLine> = Vec::new();
+        for p in self.pricers.values() {
+            let p = p.lock();
+            lines.extend(p.ledger().recent().filter(|l| l.seq >= since).cloned());
+        }
+        lines.sort_by_key(|l| l.seq);
+        let more = lines.len() > limit;
+        lines.truncate(limit);
+        LedgerPage {
+            next: lines.last().map_or(since, |l| l.seq + 1),
+            more,
+            summary: self.cost_summary(),
+            lines,
+        }
+    }
+
+    /// Ledger lines ever numbered (for tests and metrics).
+    pub fn lines_numbered(&self) -> u64 {
+        self.line_seq.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// `GET /_sim/ledger`: the totals and one page of lines.
+#[derive(Clone, Debug, Serialize)]
+pub struct LedgerPage {
+    /// Pass as `since` for the next page.
+    pub next: u64,
+    /// More lines are held after this page.
+    pub more: bool,
+    pub summary: CostSummary,
+    pub lines: Vec<LedgerLine>,
+}
+
+/// The webhook objects of a charge. Under PMP the pricer gives per-message conversations no
+/// expiry; Meta's `sent` example shows one 24 h after sending (cloud-api.md §3), so that is
+/// used for the `sent` status.
+pub fn billing(charge: &Charge, sent_at: SimTime) -> Billing {
+    let is_cbp = charge.model.is_cbp();
+    let fep = charge.pricing_type == PricingType::FreeEntryPoint;
+    Billing {
+        model: Some(charge.model),
+        category: charge.category,
+        pricing_type: charge.pricing_type,
+        billable: charge.billable,
+        conversation: charge.conversation.as_ref().map(|c| BilledConversation {
+            id: c.id,
+            expires_at: c
+                .expires_at
+                .unwrap_or_else(|| sent_at.plus(24 * MICROS_PER_HOUR)),
+            origin: c.origin,
+            kept_on_v24: is_cbp || fep,
+        }),
+    }
+}
+
+/// A wa_id's digits in a stack buffer (the pricer finds the market by calling-code prefix).
+fn wa_digits(w: WaId, buf: &mut [u8; 20]) -> &str {
+    let mut v = w.0;
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[i..]).expect("ascii digits")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_and_keys() {
+        let mut b = [0u8; 20];
+        assert_eq!(wa_digits(WaId(6281300000001), &mut b), "6281300000001");
+        assert_eq!(wa_digits(WaId(0), &mut b), "0");
+        assert_ne!(message_key(1, 5), message_key(2, 5));
+        assert_eq!(message_key(0, 7), 7);
+    }
+}
