@@ -226,7 +226,7 @@ pub fn server_side(running: &Running) -> ServerSide {
     ServerSide {
         numbers,
         webhook_outbox,
-        cost: None,
+        cost: serde_json::to_value(running.state.engine.cost_summary()).ok(),
     }
 }
 

@@ -149,6 +149,7 @@ pub async fn start(
         plan.scenario.seed,
         plan.clock.now(),
     )
+    .and_then(|e| e.with_pricing(&plan.scenario.pricing))
     .map_err(|e| format!("scenario: {e}"))?;
     plan.webhooks
         .validate()

@@ -132,6 +132,9 @@ async fn embedded_run_reconciles_with_the_engine() {
         n.rejected.get("130429").copied().unwrap_or(0),
         report.total.codes.throttled["130429"]
     );
+    // The engine priced what it delivered: the report carries its ledger totals.
+    let cost = server.cost.as_ref().expect("cost section");
+    assert_eq!(cost["lines_total"].as_u64().unwrap(), n.delivered);
     // Webhooks reached the receiver, signed.
     let w = report.webhooks.as_ref().expect("webhook section");
     assert_eq!(w.bad_signature, 0);

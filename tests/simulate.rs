@@ -93,6 +93,16 @@ fn counts_reconcile_and_rules_fire_in_virtual_time() {
         t.sent,
         "the ladder completes within the settle day"
     );
+    // Pricing (default model by date: per-message pricing in 2026): one ledger line per
+    // delivered message, and the daily cumulative samples end at the final totals.
+    assert_eq!(r.cost.lines_total, t.delivered);
+    let usd = &r.cost.by_currency["USD"];
+    assert!(
+        usd.amount.micros() > 0,
+        "marketing/utility templates to Indonesia cost money"
+    );
+    let last: f64 = r.cost_daily.last().unwrap().by_category.values().sum();
+    assert!((last - usd.amount.micros() as f64 / 1e6).abs() < 1e-6);
     // Hourly series add up to the totals.
     let sum = |v: &[u64]| v.iter().sum::<u64>();
     assert_eq!(sum(&r.hourly.ok), t.ok);

@@ -22,9 +22,9 @@ pub mod world;
 
 use crate::clock::{SimTime, MICROS_PER_HOUR, MICROS_PER_SEC};
 use audience::Audience;
+use charging::{Charging, PriceFacts};
 use config::{ErrorTiming, RulesConfig};
 use errors::ErrorCode;
-use charging::{Charging, PriceFacts};
 use events::{DeliveryStatus, Event, EventBody, LogEntry, MessageInfo, PhoneMeta, Rule, Wamid};
 use ids::{BusinessId, PhoneNumberId, TemplateId, WaId, WabaId};
 use limits::{Gcra, Rate};
@@ -709,8 +709,8 @@ impl Engine {
             }
         };
         let mut conv = conv;
-        let fep_open = !s.entry_points.is_empty()
-            && s.entry_points.get(&msg.to).is_some_and(|e| e.open(now));
+        let fep_open =
+            !s.entry_points.is_empty() && s.entry_points.get(&msg.to).is_some_and(|e| e.open(now));
         if async_error.is_none() {
             if let Err(wait) = conv.pair.try_take(now, self.pair_rate) {
                 return Err(Rejection::rule(

@@ -1004,6 +1004,26 @@ pub fn render_summary(r: &Report) -> String {
                 },
             );
         }
+        if let Some(by) = sv
+            .cost
+            .as_ref()
+            .and_then(|c| c.get("by_currency"))
+            .and_then(|b| b.as_object())
+        {
+            for (cur, t) in by {
+                let _ = writeln!(
+                    s,
+                    "  cost: {} messages charged, platform {} {cur}, BSP price {} {cur}",
+                    t.get("messages").and_then(|v| v.as_u64()).unwrap_or(0),
+                    t.get("amount")
+                        .map(|v| v.to_string().trim_matches('"').to_string())
+                        .unwrap_or_default(),
+                    t.get("bsp_price")
+                        .map(|v| v.to_string().trim_matches('"').to_string())
+                        .unwrap_or_default(),
+                );
+            }
+        }
         if !sv.webhook_outbox.is_empty() {
             let _ = writeln!(
                 s,

@@ -227,6 +227,73 @@ pub fn simulation_html(r: &SimReport) -> String {
         &rows,
         &hour_label,
     ));
+    // Cost.
+    if !r.cost.by_currency.is_empty() {
+        b.push_str("<h2>Cost</h2>\n<table><tr><th>currency</th><th>messages charged</th><th>platform cost</th><th>BSP price</th><th>margin</th></tr>\n");
+        for (cur, c) in &r.cost.by_currency {
+            let _ = writeln!(
+                b,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(cur),
+                c.messages,
+                c.amount.format(2),
+                c.bsp_price.format(2),
+                c.margin.format(2)
+            );
+        }
+        b.push_str("</table>\n");
+        let day_label = |i: usize| format!("day {i}");
+        for (title, pick) in [
+            ("Cumulative cost by category", 0usize),
+            ("Cumulative cost by market", 1usize),
+        ] {
+            let mut keys: Vec<String> = Vec::new();
+            for c in &r.cost_daily {
+                let m = if pick == 0 {
+                    &c.by_category
+                } else {
+                    &c.by_market
+                };
+                for k in m.keys() {
+                    if !keys.contains(k) {
+                        keys.push(k.clone());
+                    }
+                }
+            }
+            keys.sort();
+            let palette = [OK, BLUE, THROTTLED, REFUSED, FAILED, GREY];
+            let values: Vec<Vec<f64>> = keys
+                .iter()
+                .map(|k| {
+                    r.cost_daily
+                        .iter()
+                        .map(|c| {
+                            let m = if pick == 0 {
+                                &c.by_category
+                            } else {
+                                &c.by_market
+                            };
+                            m.get(k).copied().unwrap_or(0.0)
+                        })
+                        .collect()
+                })
+                .collect();
+            let series: Vec<Series> = keys
+                .iter()
+                .zip(&values)
+                .enumerate()
+                .take(palette.len())
+                .map(|(i, (k, v))| Series {
+                    name: k,
+                    color: palette[i],
+                    values: v,
+                })
+                .collect();
+            if !series.is_empty() {
+                b.push_str(&lines(title, "cost", &series, &day_label));
+            }
+        }
+    }
     // Phases and annotations.
     b.push_str("<h2>Phases</h2>\n<table><tr><th>phase</th><th>model</th><th>from</th><th>to</th><th>messages</th><th>ok</th><th>throttled</th><th>refused</th><th>failed</th><th>codes</th></tr>\n");
     for p in &r.phases {

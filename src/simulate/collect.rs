@@ -4,7 +4,7 @@
 //! so it does not grow with the number of messages.
 
 use super::report::{
-    Annotation, NumberTimeline, PhaseResult, SimReport, StateChange, TemplateChange,
+    Annotation, CostSample, NumberTimeline, PhaseResult, SimReport, StateChange, TemplateChange,
     TemplateTimeline, Totals, REPORT_SCHEMA_VERSION,
 };
 use super::traffic::PhaseOutline;
@@ -65,6 +65,7 @@ pub struct Collector {
     annotations_dropped: u64,
     seen: BTreeSet<String>,
     phase_names: Vec<String>,
+    cost_daily: Vec<CostSample>,
 }
 
 impl Collector {
@@ -89,6 +90,7 @@ impl Collector {
             annotations_dropped: 0,
             seen: BTreeSet::new(),
             phase_names: plan.phases.iter().map(|p| p.name.clone()).collect(),
+            cost_daily: Vec::new(),
         };
         c.tick(start, engine);
         c
@@ -262,6 +264,9 @@ impl Collector {
     pub fn tick(&mut self, now: SimTime, engine: &Engine) {
         let snap = engine.snapshot();
         let h = self.hour(now) as u64;
+        if h % 24 == 0 && self.cost_daily.last().is_none_or(|c| c.hour != h) {
+            self.sample_cost(h, engine);
+        }
         let mut notes = Vec::new();
         for (track, n) in self.numbers.iter_mut().zip(&snap.numbers) {
             let state = StateChange {
@@ -306,14 +311,39 @@ impl Collector {
         }
     }
 
+    fn sample_cost(&mut self, hour: u64, engine: &Engine) {
+        let summary = engine.cost_summary();
+        let mut sample = CostSample {
+            hour,
+            ..Default::default()
+        };
+        for row in &summary.totals {
+            let v = row.amount.micros() as f64 / 1e6;
+            *sample
+                .by_category
+                .entry(enum_text(&row.category))
+                .or_default() += v;
+            *sample.by_market.entry(row.market.to_string()).or_default() += v;
+        }
+        self.cost_daily.push(sample);
+    }
+
     pub fn finish(
-        self,
+        mut self,
+        engine: &Engine,
         scenario: &Scenario,
         seed: u64,
         end: SimTime,
         outlines: Vec<PhaseOutline>,
     ) -> SimReport {
         let hours = (end.since(self.start).div_ceil(MICROS_PER_HOUR)) as usize;
+        if self
+            .cost_daily
+            .last()
+            .is_none_or(|c| c.hour != hours as u64)
+        {
+            self.sample_cost(hours as u64, engine);
+        }
         let pad = |mut v: Vec<u64>| {
             v.resize(hours.max(v.len()), 0);
             v
@@ -374,6 +404,8 @@ impl Collector {
             templates: self.templates.into_values().collect(),
             annotations: self.annotations,
             annotations_dropped: self.annotations_dropped,
+            cost: engine.cost_summary(),
+            cost_daily: self.cost_daily,
         }
     }
 }

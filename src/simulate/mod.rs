@@ -54,6 +54,7 @@ pub fn simulate(
 ) -> Result<SimReport, String> {
     let start = SimTime::from_secs(scenario.start_unix.unwrap_or(DEFAULT_START_UNIX));
     let engine = Engine::new(&scenario.world(), scenario.rules.clone(), cfg.seed, start)
+        .and_then(|e| e.with_pricing(&scenario.pricing))
         .map_err(|e| format!("{}: {}", e.field, e.message))?;
     let horizon = cfg
         .days
@@ -138,7 +139,7 @@ pub fn simulate(
         }
     }
     col.tick(now, &engine);
-    Ok(col.finish(scenario, cfg.seed, now, traffic.phase_summaries()))
+    Ok(col.finish(&engine, scenario, cfg.seed, now, traffic.phase_summaries()))
 }
 
 fn push_retry(

@@ -35,6 +35,20 @@ pub struct SimReport {
     pub annotations: Vec<Annotation>,
     /// Annotations beyond the cap (2,000), counted rather than kept.
     pub annotations_dropped: u64,
+    /// What the traffic cost under the scenario's `[pricing]`: the engine's exact ledger totals
+    /// at the end (platform cost, BSP price and margin per currency and per row).
+    pub cost: crate::pricing::CostSummary,
+    /// Cumulative platform cost sampled every simulated day (and at the end), for the charts.
+    pub cost_daily: Vec<CostSample>,
+}
+
+/// Cumulative cost at one instant, in currency units (summed over currencies: a scenario's
+/// WABAs normally share one), by category and by market.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CostSample {
+    pub hour: u64,
+    pub by_category: BTreeMap<String, f64>,
+    pub by_market: BTreeMap<String, f64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -247,6 +261,16 @@ pub fn render_summary(r: &SimReport) -> String {
         t.retries,
         t.gave_up
     );
+    for (cur, c) in &r.cost.by_currency {
+        let _ = writeln!(
+            s,
+            "cost: {} messages charged, platform {} {cur}, BSP price {} {cur}, margin {} {cur}",
+            c.messages,
+            c.amount.format(2),
+            c.bsp_price.format(2),
+            c.margin.format(2)
+        );
+    }
     for n in &r.numbers {
         if let Some(last) = n.changes.last() {
             let _ = writeln!(
