@@ -185,6 +185,7 @@ fn sent(seq: u64) -> Event {
                 template: None,
                 biz_opaque_callback_data: None,
                 sent_at: SimTime::from_secs(T0),
+                recipient_identity_key_hash: None,
             }),
             status: DeliveryStatus::Sent,
             error: None,

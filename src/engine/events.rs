@@ -108,6 +108,9 @@ pub struct MessageInfo {
     pub template: Option<TemplateId>,
     pub biz_opaque_callback_data: Option<Arc<str>>,
     pub sent_at: SimTime,
+    /// The recipient's identity key hash, set when the sending number has the identity check
+    /// on (statuses then carry `recipient_identity_key_hash`). 12 bytes inline, no allocation.
+    pub recipient_identity_key_hash: Option<super::identity::KeyHash>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -163,6 +166,9 @@ pub enum EventBody {
         new: WaId,
         wamid: Wamid,
     },
+    /// `account_update` field, event `DISABLED_UPDATE`: the WABA's portfolio was disabled for
+    /// repeated policy violations (or reinstated). One per WABA of the portfolio.
+    AccountDisabled { state: super::violations::BanState },
     /// `message_template_status_update` field.
     TemplateStatus {
         template: TemplateId,
@@ -205,6 +211,14 @@ pub enum Rule {
     TemplateReview,
     /// A user wrote to the business (opens the service window).
     InboundMessage,
+    /// Outbound text carried a sensitive identifier (card number, national id): 132007 / 368.
+    ContentPolicy,
+    /// The business portfolio is disabled for repeated violations (368).
+    AccountDisabled,
+    /// The identity key check (137000, or held until acknowledged).
+    IdentityCheck,
+    /// The platform detected a violation (prohibited vertical, unofficial BSP): a strike.
+    PolicyViolation,
 }
 
 impl Rule {
@@ -223,6 +237,10 @@ impl Rule {
             Rule::RecipientOnWhatsapp => "recipient_on_whatsapp",
             Rule::TemplateReview => "template_review",
             Rule::InboundMessage => "inbound_message",
+            Rule::ContentPolicy => "content_policy",
+            Rule::AccountDisabled => "account_disabled",
+            Rule::IdentityCheck => "identity_check",
+            Rule::PolicyViolation => "policy_violation",
         }
     }
 }

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 pub const FIELD_MESSAGES: &str = "messages";
 /// `field` of a template review/status change.
 pub const FIELD_TEMPLATE_STATUS: &str = "message_template_status_update";
+pub const FIELD_ACCOUNT_UPDATE: &str = "account_update";
 
 /// Where `statuses[].errors[].href` points (Meta's error-code page).
 pub const ERROR_CODES_HREF: &str =
@@ -104,6 +105,17 @@ pub fn render_change(ev: &Event, api_version: &str) -> (&'static str, Value) {
                 }],
             }),
         ),
+        // pywa fixture `account_update.json` ("account_disabled"): the date is an English string.
+        EventBody::AccountDisabled { state } => (
+            FIELD_ACCOUNT_UPDATE,
+            json!({
+                "event": "DISABLED_UPDATE",
+                "ban_info": {
+                    "waba_ban_state": state.as_str(),
+                    "waba_ban_date": crate::engine::violations::ban_date(ev.at.unix_secs()),
+                },
+            }),
+        ),
         EventBody::TemplateStatus {
             template,
             name,
@@ -155,6 +167,13 @@ fn status_value(
     st.insert("recipient_id".into(), info.recipient.to_string().into());
     if let Some(cb) = &info.biz_opaque_callback_data {
         st.insert("biz_opaque_callback_data".into(), (**cb).into());
+    }
+    // Only when the number has the identity key check on [M:status, M:numbers].
+    if let Some(h) = &info.recipient_identity_key_hash {
+        st.insert(
+            "recipient_identity_key_hash".into(),
+            crate::engine::identity::key_hash_string(h).into(),
+        );
     }
     // Billing information rides on `sent` and on the first of delivered/read; the engine always
     // emits `delivered` before `read`, so `delivered` is the one.
@@ -322,6 +341,7 @@ mod tests {
             template: None,
             biz_opaque_callback_data: Some(Arc::from("order-17")),
             sent_at: SimTime::from_secs(T),
+            recipient_identity_key_hash: None,
         })
     }
 
