@@ -1564,3 +1564,6 @@ pub struct EventLogPage {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod policy_tests;
