@@ -15,13 +15,17 @@ pub enum Route {
     Templates,
     Template,
     BusinessProfile,
+    /// `/{phone-number-id}/settings`.
+    Settings,
+    /// `/v1/contacts` (On-Premises style contact checks).
+    Contacts,
     Control,
     Metrics,
     Unknown,
 }
 
 impl Route {
-    pub const ALL: [Route; 10] = [
+    pub const ALL: [Route; 12] = [
         Route::Messages,
         Route::PhoneNumber,
         Route::PhoneNumbers,
@@ -29,6 +33,8 @@ impl Route {
         Route::Templates,
         Route::Template,
         Route::BusinessProfile,
+        Route::Settings,
+        Route::Contacts,
         Route::Control,
         Route::Metrics,
         Route::Unknown,
@@ -43,6 +49,8 @@ impl Route {
             Route::Templates => "message_templates",
             Route::Template => "template",
             Route::BusinessProfile => "whatsapp_business_profile",
+            Route::Settings => "settings",
+            Route::Contacts => "contacts",
             Route::Control => "control",
             Route::Metrics => "metrics",
             Route::Unknown => "unknown",
