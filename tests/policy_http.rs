@@ -323,3 +323,80 @@ async fn card_numbers_in_sends_are_refused_and_the_third_strike_disables_the_por
     let r = s.sim_post("businesses/nope/reinstate", &json!({})).await;
     assert_graph_error(&r, 404, 100);
 }
+
+// ----- Webhook payloads ----------------------------------------------------------------------
+
+mod payloads {
+    use serde_json::json;
+    use std::sync::Arc;
+    use wabasim::clock::SimTime;
+    use wabasim::engine::events::*;
+    use wabasim::engine::identity::key_hash;
+    use wabasim::engine::ids::{PhoneNumberId, WaId, WabaId};
+    use wabasim::engine::violations::BanState;
+    use wabasim::webhooks::payload::{envelope, render_change};
+
+    #[test]
+    fn account_disabled_is_account_update_disabled_update_with_ban_info() {
+        let ev = Event {
+            at: SimTime::from_secs(1_744_848_000 + 3_600),
+            waba: WabaId(102290129340398),
+            body: EventBody::AccountDisabled {
+                state: BanState::Disable,
+            },
+        };
+        let (field, v) = render_change(&ev, "v23.0");
+        assert_eq!(field, "account_update");
+        assert_eq!(
+            v,
+            json!({"event": "DISABLED_UPDATE",
+                   "ban_info": {"waba_ban_state": "DISABLE", "waba_ban_date": "April 17, 2025"}})
+        );
+        let env = envelope(&[ev], "v23.0");
+        assert_eq!(env["entry"][0]["id"], "102290129340398");
+        assert_eq!(env["entry"][0]["time"], 1_744_851_600u64);
+    }
+
+    #[test]
+    fn statuses_carry_the_identity_hash_only_when_set() {
+        let info = |hash| MessageInfo {
+            wamid: Wamid {
+                user: WaId(6281300000001),
+                seq: 1,
+                tag: 1,
+                inbound: false,
+            },
+            phone: PhoneMeta {
+                id: PhoneNumberId(106540352242922),
+                display: Arc::from("6281200000001"),
+            },
+            recipient: WaId(6281300000001),
+            billing: Billing {
+                category: "utility",
+                pricing_type: "regular",
+                billable: true,
+            },
+            template: None,
+            biz_opaque_callback_data: None,
+            sent_at: SimTime::from_secs(1_750_000_000),
+            recipient_identity_key_hash: hash,
+        };
+        let h = key_hash(1, WaId(6281300000001), 0);
+        for (hash, expect) in [
+            (Some(h), json!(String::from_utf8(h.to_vec()).unwrap())),
+            (None, serde_json::Value::Null),
+        ] {
+            let ev = Event {
+                at: SimTime::from_secs(1_750_000_000),
+                waba: WabaId(1),
+                body: EventBody::Status {
+                    info: Box::new(info(hash)),
+                    status: DeliveryStatus::Sent,
+                    error: None,
+                },
+            };
+            let v = render_change(&ev, "v23.0").1;
+            assert_eq!(v["statuses"][0]["recipient_identity_key_hash"], expect);
+        }
+    }
+}
