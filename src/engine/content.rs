@@ -115,7 +115,7 @@ pub fn luhn_valid(d: &[u8]) -> bool {
         }
         sum += v;
     }
-    !d.is_empty() && sum % 10 == 0
+    !d.is_empty() && sum.is_multiple_of(10)
 }
 
 fn prefix(d: &[u8], k: usize) -> u32 {

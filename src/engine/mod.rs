@@ -207,7 +207,9 @@ struct NumberShard {
     /// Identity key check on (`POST /{id}/settings`); statuses then carry the hash.
     identity_check: bool,
     /// Messages held until the business acknowledges a recipient's identity change; at most
-    /// `rules.identity.hold_capacity`.
+    /// `rules.identity.hold_capacity`. Boxed because a released message moves, as the same
+    /// allocation, into the status-ladder timers (which carry `Box<MessageInfo>`).
+    #[allow(clippy::vec_box)]
     held: Vec<Box<MessageInfo>>,
 }
 
