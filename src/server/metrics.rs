@@ -66,7 +66,7 @@ impl Route {
 const STATUSES: [u16; 11] = [200, 400, 401, 403, 404, 405, 409, 413, 429, 500, 503];
 
 pub struct Metrics {
-    requests: [[AtomicU64; STATUSES.len() + 1]; 10],
+    requests: [[AtomicU64; STATUSES.len() + 1]; Route::ALL.len()],
     accepted: AtomicU64,
     /// Indexed like [`ErrorCode::ALL`].
     rejected: Vec<AtomicU64>,
@@ -84,7 +84,10 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn request(&self, route: Route, status: u16) {
-        let r = Route::ALL.iter().position(|x| *x == route).unwrap_or(9);
+        let r = Route::ALL
+            .iter()
+            .position(|x| *x == route)
+            .unwrap_or(Route::ALL.len() - 1);
         let s = STATUSES
             .iter()
             .position(|x| *x == status)
