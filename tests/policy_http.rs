@@ -160,10 +160,7 @@ async fn contacts_answers_valid_and_invalid_then_blocks_unmessaged_checking() {
     let e = assert_graph_error(&r, 403, 368);
     assert!(details(&e).contains("without being messaged"), "{e}");
     // The new routes have their own metric labels.
-    let m = s
-        .request(Method::GET, "/metrics", None, None)
-        .await
-        .text();
+    let m = s.request(Method::GET, "/metrics", None, None).await.text();
     assert!(
         m.contains(r#"wabasim_http_requests_total{route="contacts",status="403"} 1"#),
         "{m}"

@@ -787,3 +787,33 @@ fn onboarding_refuses_p2p_lending_in_indonesia_and_accepts_a_shoe_shop() {
     let (list, dropped) = e.onboarded();
     assert_eq!((list.len(), dropped), (2, 0));
 }
+
+// ----- Scenario keys ---------------------------------------------------------------------
+
+#[test]
+fn scenario_keys_parse_with_defaults_and_unknown_keys_are_refused() {
+    use crate::scenario::{Scenario, DEFAULT_WORLD};
+    let d = Scenario::parse(DEFAULT_WORLD, "default.toml").unwrap();
+    assert!(!d.rules.identity.check);
+    assert_eq!(d.rules.violations.disable_after, 3);
+    assert_eq!(d.rules.contacts.max_unmessaged, 1_000);
+    assert!(d.world().businesses[0].bsp.official);
+
+    let text = DEFAULT_WORLD.replacen(
+        "messaging_limit = \"TIER_250\"\n",
+        "messaging_limit = \"TIER_250\"\nbsp = { official = false, name = \"Grey API\" }\n",
+        1,
+    ) + "\n[rules.identity]\ncheck = true\n[rules.violations]\ndisable_after = 5\n[rules.contacts]\nmax_unmessaged = 10\n";
+    let s = Scenario::parse(&text, "x.toml").unwrap();
+    assert!(s.rules.identity.check);
+    assert_eq!(s.rules.violations.disable_after, 5);
+    assert_eq!(s.rules.contacts.max_unmessaged, 10);
+    assert!(!s.world().businesses[0].bsp.official);
+
+    let bad = format!("{DEFAULT_WORLD}\n[rules.identity]\nchek = true\n");
+    let err = Scenario::parse(&bad, "bad.toml").unwrap_err().to_string();
+    assert!(err.contains("chek"), "{err}");
+    let bad = format!("{DEFAULT_WORLD}\n[rules.violations]\ndetection_rate = 2.0\n");
+    let err = Scenario::parse(&bad, "bad.toml").unwrap_err().to_string();
+    assert!(err.contains("detection_rate"), "{err}");
+}
