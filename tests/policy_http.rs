@@ -364,6 +364,39 @@ mod payloads {
     }
 
     #[test]
+    fn inbound_contacts_carry_identity_key_hash_only_when_set() {
+        let h = key_hash(1, WaId(6281300000001), 2);
+        for (hash, expect) in [
+            (Some(h), json!(String::from_utf8(h.to_vec()).unwrap())),
+            (None, serde_json::Value::Null),
+        ] {
+            let ev = Event {
+                at: SimTime::from_secs(1_750_000_000),
+                waba: WabaId(1),
+                body: EventBody::Inbound {
+                    phone: PhoneMeta {
+                        id: PhoneNumberId(106540352242922),
+                        display: Arc::from("6281200000001"),
+                    },
+                    from: WaId(6281300000001),
+                    profile_name: "Ayu".into(),
+                    wamid: Wamid {
+                        user: WaId(6281300000001),
+                        seq: 1,
+                        tag: 1,
+                        inbound: true,
+                    },
+                    text: "halo".into(),
+                    identity_key_hash: hash,
+                },
+            };
+            let v = render_change(&ev, "v23.0").1;
+            assert_eq!(v["contacts"][0]["identity_key_hash"], expect);
+            assert_eq!(v["contacts"][0]["wa_id"], "6281300000001");
+        }
+    }
+
+    #[test]
     fn statuses_carry_the_identity_hash_only_when_set() {
         let info = |hash| MessageInfo {
             wamid: Wamid {

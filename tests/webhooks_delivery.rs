@@ -208,6 +208,7 @@ fn inbound(seq: u64, text: &str) -> Event {
                 inbound: true,
             },
             text: text.into(),
+            identity_key_hash: None,
         },
     }
 }

@@ -158,6 +158,8 @@ pub enum EventBody {
         profile_name: String,
         wamid: Wamid,
         text: String,
+        /// `contacts[].identity_key_hash`: set when the number has the identity check on.
+        identity_key_hash: Option<super::identity::KeyHash>,
     },
     /// `messages` field: a system message (`user_changed_number`).
     UserChangedNumber {

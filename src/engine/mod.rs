@@ -955,6 +955,9 @@ impl Engine {
                 profile_name: self.audience.profile_name(from),
                 wamid,
                 text: text.to_string(),
+                identity_key_hash: s
+                    .identity_check
+                    .then(|| identity::key_hash(self.seed, from, self.identities.generation(from))),
             },
         });
         Ok(wamid)

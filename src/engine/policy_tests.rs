@@ -817,3 +817,29 @@ fn scenario_keys_parse_with_defaults_and_unknown_keys_are_refused() {
     let err = Scenario::parse(&bad, "bad.toml").unwrap_err().to_string();
     assert!(err.contains("detection_rate"), "{err}");
 }
+
+#[test]
+fn inbound_messages_carry_the_identity_hash_only_with_the_check_on() {
+    let inbound_hash = |e: &Engine, phone| {
+        let mut out = Effects::default();
+        e.inbound(T0, phone, USER, "halo", &mut out).unwrap();
+        match &out.events[0].body {
+            EventBody::Inbound {
+                identity_key_hash, ..
+            } => identity_key_hash.map(|h| identity::key_hash_string(&h)),
+            other => panic!("{other:?}"),
+        }
+    };
+    let e = engine();
+    assert_eq!(inbound_hash(&e, PHONE), None);
+    e.set_identity_check(BIZ, PHONE, true).unwrap();
+    let h0 = hash(&e, USER);
+    assert_eq!(inbound_hash(&e, PHONE), Some(h0.clone()));
+    // After re-registration the new owner's messages carry the new hash: the business learns
+    // it from them.
+    e.reregister(T0, USER, &mut Effects::default()).unwrap();
+    let h1 = inbound_hash(&e, PHONE).unwrap();
+    assert_ne!(h1, h0);
+    assert_eq!(h1, hash(&e, USER));
+    assert_eq!(inbound_hash(&e, PHONE_B), None, "PHONE_B has the check off");
+}

@@ -66,12 +66,13 @@ pub fn render_change(ev: &Event, api_version: &str) -> (&'static str, Value) {
             profile_name,
             wamid,
             text,
+            identity_key_hash,
         } => (
             FIELD_MESSAGES,
             json!({
                 "messaging_product": "whatsapp",
                 "metadata": metadata(phone),
-                "contacts": [{"profile": {"name": profile_name}, "wa_id": from.to_string(), "user_id": user_id(*from)}],
+                "contacts": [inbound_contact(profile_name, *from, identity_key_hash.as_ref())],
                 "messages": [{
                     "from": from.to_string(),
                     "id": wamid.render(),
@@ -144,6 +145,20 @@ pub fn render_change(ev: &Event, api_version: &str) -> (&'static str, Value) {
             )
         }
     }
+}
+
+/// `contacts[0]` of an inbound message; `identity_key_hash` only with the identity check on
+/// [M:numbers].
+fn inbound_contact(
+    profile_name: &str,
+    from: crate::engine::ids::WaId,
+    hash: Option<&crate::engine::identity::KeyHash>,
+) -> Value {
+    let mut c = json!({"profile": {"name": profile_name}, "wa_id": from.to_string(), "user_id": user_id(from)});
+    if let Some(h) = hash {
+        c["identity_key_hash"] = crate::engine::identity::key_hash_string(h).into();
+    }
+    c
 }
 
 fn metadata(phone: &PhoneMeta) -> Value {
@@ -484,6 +499,7 @@ mod tests {
                     inbound: true,
                 },
                 text: "Olá 😀".into(),
+                identity_key_hash: None,
             },
         };
         let (field, v) = render_change(&ev, "v23.0");
