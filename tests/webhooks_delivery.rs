@@ -187,6 +187,7 @@ fn sent(seq: u64) -> Event {
                 template: None,
                 biz_opaque_callback_data: None,
                 sent_at: SimTime::from_secs(T0),
+                recipient_identity_key_hash: None,
             }),
             status: DeliveryStatus::Sent,
             error: None,
@@ -209,6 +210,7 @@ fn inbound(seq: u64, text: &str) -> Event {
                 inbound: true,
             },
             text: text.into(),
+            identity_key_hash: None,
         },
     }
 }

@@ -21,6 +21,12 @@ pub struct RulesConfig {
     pub template_review_delay_s: u64,
     /// Decision-log lines kept in memory per phone number (older ones are counted, not kept).
     pub log_capacity_per_number: usize,
+    /// `[rules.identity]`: identity key check and held messages (docs/policy-model.md).
+    pub identity: super::identity::IdentityConfig,
+    /// `[rules.contacts]`: contact-check budget (docs/policy-model.md).
+    pub contacts: super::contacts::ContactsConfig,
+    /// `[rules.violations]`: strikes before a portfolio is disabled (docs/policy-model.md).
+    pub violations: super::violations::ViolationsConfig,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -40,6 +46,9 @@ impl Default for RulesConfig {
             window_errors: ErrorTiming::Sync,
             template_review_delay_s: 60,
             log_capacity_per_number: 10_000,
+            identity: Default::default(),
+            contacts: Default::default(),
+            violations: Default::default(),
         }
     }
 }
@@ -62,6 +71,8 @@ impl RulesConfig {
                 "must be at least 1".into(),
             ));
         }
+        self.contacts.validate()?;
+        self.violations.validate()?;
         Ok(())
     }
 }

@@ -164,6 +164,9 @@ pub struct MessageInfo {
     pub template: Option<TemplateId>,
     pub biz_opaque_callback_data: Option<Arc<str>>,
     pub sent_at: SimTime,
+    /// The recipient's identity key hash, set when the sending number has the identity check
+    /// on (statuses then carry `recipient_identity_key_hash`). 12 bytes inline, no allocation.
+    pub recipient_identity_key_hash: Option<super::identity::KeyHash>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -211,6 +214,8 @@ pub enum EventBody {
         profile_name: String,
         wamid: Wamid,
         text: String,
+        /// `contacts[].identity_key_hash`: set when the number has the identity check on.
+        identity_key_hash: Option<super::identity::KeyHash>,
     },
     /// `messages` field: a system message (`user_changed_number`).
     UserChangedNumber {
@@ -219,6 +224,9 @@ pub enum EventBody {
         new: WaId,
         wamid: Wamid,
     },
+    /// `account_update` field, event `DISABLED_UPDATE`: the WABA's portfolio was disabled for
+    /// repeated policy violations (or reinstated). One per WABA of the portfolio.
+    AccountDisabled { state: super::violations::BanState },
     /// `message_template_status_update` field.
     TemplateStatus {
         template: TemplateId,
@@ -261,6 +269,14 @@ pub enum Rule {
     TemplateReview,
     /// A user wrote to the business (opens the service window).
     InboundMessage,
+    /// Outbound text carried a sensitive identifier (card number, national id): 132007 / 368.
+    ContentPolicy,
+    /// The business portfolio is disabled for repeated violations (368).
+    AccountDisabled,
+    /// The identity key check (137000, or held until acknowledged).
+    IdentityCheck,
+    /// The platform detected a violation (prohibited vertical, unofficial BSP): a strike.
+    PolicyViolation,
 }
 
 impl Rule {
@@ -279,6 +295,10 @@ impl Rule {
             Rule::RecipientOnWhatsapp => "recipient_on_whatsapp",
             Rule::TemplateReview => "template_review",
             Rule::InboundMessage => "inbound_message",
+            Rule::ContentPolicy => "content_policy",
+            Rule::AccountDisabled => "account_disabled",
+            Rule::IdentityCheck => "identity_check",
+            Rule::PolicyViolation => "policy_violation",
         }
     }
 }

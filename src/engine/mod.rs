@@ -12,12 +12,20 @@
 pub mod audience;
 pub mod charging;
 pub mod config;
+pub mod contacts;
+pub mod content;
+pub mod eligibility;
 pub mod errors;
 pub mod events;
+pub mod identity;
 pub mod ids;
 pub mod limits;
 pub mod message;
+pub mod policy;
+pub mod portfolio;
+pub mod review;
 pub mod templates;
+pub mod violations;
 pub mod world;
 
 use crate::clock::{SimTime, MICROS_PER_HOUR, MICROS_PER_SEC};
@@ -199,6 +207,15 @@ struct NumberShard {
     last_sweep: SimTime,
     /// Latest instant seen by this shard: `now` never goes backwards inside it.
     latest: SimTime,
+    /// The portfolio's policy state (strikes, ban, contact checks), shared by its numbers.
+    policy: Arc<portfolio::PortfolioPolicy>,
+    /// Identity key check on (`POST /{id}/settings`); statuses then carry the hash.
+    identity_check: bool,
+    /// Messages held until the business acknowledges a recipient's identity change; at most
+    /// `rules.identity.hold_capacity`. Boxed because a released message moves, as the same
+    /// allocation, into the status-ladder timers (which carry `Box<MessageInfo>`).
+    #[allow(clippy::vec_box)]
+    held: Vec<(Box<MessageInfo>, charging::PriceFacts)>,
 }
 
 struct WabaShard {
@@ -224,6 +241,8 @@ struct ReviewTimer {
     at: SimTime,
     waba: WabaId,
     template: TemplateId,
+    /// Decided at creation from the content; announced at `at`.
+    verdict: review::Verdict,
 }
 
 /// The engine. Cheap to share (`Arc<Engine>`); every method takes `&self`.
@@ -244,6 +263,12 @@ pub struct Engine {
     next_template_id: AtomicU64,
     /// One pricer per WABA (lock order: number shard before pricer; see `charging.rs`).
     charging: Charging,
+    /// Policy state per portfolio (also reachable from each number shard).
+    portfolios: HashMap<BusinessId, Arc<portfolio::PortfolioPolicy>>,
+    /// Identity generations and acknowledgements (re-registration).
+    identities: identity::IdentityBook,
+    /// Businesses onboarded through the control API.
+    onboarding: Mutex<eligibility::Registry>,
 }
 
 /// A problem in a world description, naming the field.
@@ -279,6 +304,7 @@ impl Engine {
         let mut wabas = HashMap::new();
         let mut numbers = HashMap::new();
         let mut number_order = Vec::new();
+        let mut portfolios = HashMap::new();
         let mut template_ids: std::collections::HashSet<TemplateId> = Default::default();
         let mut next_template_id = 1_000_000_000_000_000u64;
         for (bi, b) in world.businesses.iter().enumerate() {
@@ -300,6 +326,15 @@ impl Engine {
                     ));
                 }
             }
+            let risk = if eligibility::prohibition(&b.vertical, &b.country).is_some() {
+                Some(violations::Violation::ProhibitedVertical)
+            } else if !b.bsp.official {
+                Some(violations::Violation::UnofficialBsp)
+            } else {
+                None
+            };
+            let policy = Arc::new(portfolio::PortfolioPolicy::new(risk));
+            portfolios.insert(b.id, policy.clone());
             let mut waba_ids = Vec::new();
             for (wi, w) in b.wabas.iter().enumerate() {
                 let wf = format!("{bf}.wabas[{wi}]");
@@ -387,6 +422,9 @@ impl Engine {
                         counters: NumberCounters::default(),
                         last_sweep: now,
                         latest: now,
+                        policy: policy.clone(),
+                        identity_check: rules.identity.check,
+                        held: Vec::new(),
                     };
                     numbers.insert(p.id, Arc::new(Mutex::new(shard)));
                     number_order.push(p.id);
@@ -440,6 +478,9 @@ impl Engine {
             log_seq: AtomicU64::new(0),
             next_template_id: AtomicU64::new(next_template_id + 1_000),
             charging,
+            portfolios,
+            identities: Default::default(),
+            onboarding: Default::default(),
         })
     }
 
@@ -560,6 +601,9 @@ impl Engine {
         let now = now.max(s.latest);
         s.latest = now;
         let result = self.send_locked(now, &mut s, msg, out);
+        if result.is_ok() {
+            s.policy.messaged(msg.to);
+        }
         let seq = self.next_log_seq();
         let cap = self.rules.log_capacity_per_number;
         match &result {
@@ -598,6 +642,16 @@ impl Engine {
                 );
             }
         }
+        // Sending with the current hash acknowledged an identity change: release what this
+        // business's other numbers hold for the user (after unlocking: one shard at a time).
+        let release = result.is_ok()
+            && s.identity_check
+            && msg.recipient_identity_key_hash.is_some()
+            && self.identities.generation(msg.to) > 0;
+        drop(s);
+        if release {
+            self.release_held(now, business, msg.to, out);
+        }
         result
     }
 
@@ -627,6 +681,9 @@ impl Engine {
                     ),
                 ))
             }
+        }
+        if s.policy.standing.is_disabled() {
+            return Err(policy::disabled_rejection());
         }
         if let Err(wait) = s.limiter.try_take(now, s.throughput) {
             return Err(Rejection::rule(
@@ -708,6 +765,36 @@ impl Engine {
                 (crate::pricing::Category::Service, None)
             }
         };
+        if let Some(kind) = policy::scan_outbound(&msg.content) {
+            return Err(self.content_violation(now, s, msg, kind, out));
+        }
+        let mut hold = false;
+        let mut key_hash = None;
+        if s.identity_check {
+            key_hash = Some(identity::key_hash(
+                self.seed,
+                msg.to,
+                self.identities.generation(msg.to),
+            ));
+            if async_error.is_none() {
+                match identity::decide(
+                    &self.identities,
+                    self.seed,
+                    s.business,
+                    msg.to,
+                    msg.recipient_identity_key_hash.as_deref(),
+                ) {
+                    identity::IdentityDecision::Pass => {}
+                    identity::IdentityDecision::Acknowledge(g) => {
+                        self.identities.acknowledge(s.business, msg.to, g);
+                    }
+                    identity::IdentityDecision::Mismatch => {
+                        async_error = Some(ErrorCode::IdentityKeyMismatch)
+                    }
+                    identity::IdentityDecision::Hold => hold = true,
+                }
+            }
+        }
         let mut conv = conv;
         let fep_open =
             !s.entry_points.is_empty() && s.entry_points.get(&msg.to).is_some_and(|e| e.open(now));
@@ -768,14 +855,40 @@ impl Engine {
             template,
             biz_opaque_callback_data: msg.biz_opaque_callback_data.clone(),
             sent_at: now,
+            recipient_identity_key_hash: key_hash,
         });
+        let receipt = SendReceipt {
+            wamid,
+            wa_id: msg.to,
+        };
         if let Some(code) = async_error {
             self.fail_now(now, s, info, code, out);
-            return Ok(SendReceipt {
-                wamid,
-                wa_id: msg.to,
-            });
+            return Ok(receipt);
         }
+        self.detect_violation(now, s, out);
+        if hold {
+            if s.held.len() >= self.rules.identity.hold_capacity {
+                self.fail_now(now, s, info, ErrorCode::IdentityKeyMismatch, out);
+            } else {
+                s.held.push((info, facts));
+            }
+            return Ok(receipt);
+        }
+        self.launch(now, s, info, facts, out);
+        Ok(receipt)
+    }
+
+    /// Starts the status ladder of an accepted message: `sent` now, then delivered (or failed
+    /// with 131026 for a number not on WhatsApp) after the audience's delay.
+    fn launch(
+        &self,
+        now: SimTime,
+        s: &mut NumberShard,
+        info: Box<MessageInfo>,
+        facts: charging::PriceFacts,
+        out: &mut Effects,
+    ) {
+        let to = info.recipient;
         out.events.push(Event {
             at: now,
             waba: s.waba,
@@ -786,7 +899,7 @@ impl Engine {
             },
         });
         let delay = self.audience.delivered_delay(&mut s.rng);
-        let (status, error) = if self.audience.on_whatsapp(msg.to) {
+        let (status, error) = if self.audience.on_whatsapp(to) {
             (DeliveryStatus::Delivered, None)
         } else {
             (DeliveryStatus::Failed, Some(ErrorCode::Undeliverable))
@@ -802,10 +915,6 @@ impl Engine {
                 pricing: Some(facts),
             },
         );
-        Ok(SendReceipt {
-            wamid,
-            wa_id: msg.to,
-        })
     }
 
     /// Counts and logs an asynchronous failure (a `failed` status) with the rule behind it.
@@ -947,6 +1056,9 @@ impl Engine {
                 profile_name: self.audience.profile_name(from),
                 wamid,
                 text: text.to_string(),
+                identity_key_hash: s
+                    .identity_check
+                    .then(|| identity::key_hash(self.seed, from, self.identities.generation(from))),
             },
         });
         Ok(wamid)
@@ -1074,7 +1186,12 @@ impl Engine {
             if tpl.status != TemplateStatus::Pending {
                 continue;
             }
-            tpl.status = TemplateStatus::Approved;
+            let (status, reason) = match t.verdict {
+                review::Verdict::Approve => (TemplateStatus::Approved, None),
+                review::Verdict::Reject(r) => (TemplateStatus::Rejected, Some(r)),
+            };
+            tpl.status = status;
+            tpl.rejected_reason = reason;
             out.events.push(Event {
                 at: t.at,
                 waba: t.waba,
@@ -1083,8 +1200,8 @@ impl Engine {
                     name: tpl.name.clone(),
                     language: tpl.language.clone(),
                     category: tpl.category,
-                    status: TemplateStatus::Approved,
-                    reason: None,
+                    status,
+                    reason,
                 },
             });
         }
@@ -1125,6 +1242,7 @@ impl Engine {
             at,
             waba,
             template: id,
+            verdict: review::review(&t),
         });
         out.wake(at);
         Ok(t)
@@ -1417,6 +1535,7 @@ fn rule_of_async(code: ErrorCode) -> Rule {
     match code {
         ErrorCode::Undeliverable => Rule::RecipientOnWhatsapp,
         ErrorCode::ReEngagement => Rule::ServiceWindow,
+        ErrorCode::IdentityKeyMismatch => Rule::IdentityCheck,
         _ => Rule::Accepted,
     }
 }
@@ -1546,3 +1665,6 @@ pub struct EventLogPage {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod policy_tests;

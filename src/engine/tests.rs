@@ -60,6 +60,7 @@ fn world_with(status: NumberStatus, mps: Option<u32>) -> WorldSpec {
                 verified: false,
                 tokens: vec!["tok".into()],
                 messaging_limit: MessagingLimitTier::Tier250,
+                bsp: Default::default(),
                 wabas: vec![WabaSpec {
                     id: WABA,
                     name: "w".into(),
@@ -82,6 +83,7 @@ fn world_with(status: NumberStatus, mps: Option<u32>) -> WorldSpec {
                 verified: false,
                 tokens: vec!["other".into()],
                 messaging_limit: MessagingLimitTier::Tier250,
+                bsp: Default::default(),
                 wabas: vec![WabaSpec {
                     id: WabaId(20),
                     name: "w2".into(),

@@ -40,6 +40,30 @@ pub struct BusinessSpec {
     pub messaging_limit: MessagingLimitTier,
     #[serde(default)]
     pub wabas: Vec<WabaSpec>,
+    /// How the business reaches the API (`[businesses.bsp]`): through an official BSP (the
+    /// default) or not (a policy violation the platform detects; docs/policy-model.md).
+    #[serde(default)]
+    pub bsp: BspSpec,
+}
+
+/// The provider a business's numbers are driven through.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BspSpec {
+    /// Whether the provider is an official Business Solution Provider (or Meta's Cloud API
+    /// directly). Default true.
+    pub official: bool,
+    /// Free-text provider name, for reports.
+    pub name: Option<String>,
+}
+
+impl Default for BspSpec {
+    fn default() -> Self {
+        BspSpec {
+            official: true,
+            name: None,
+        }
+    }
 }
 
 fn default_country() -> String {

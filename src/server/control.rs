@@ -8,6 +8,7 @@
 //! - `GET  /_sim/events`           `?since=SEQ&limit=N`: the decision log
 //! - `GET|POST|DELETE /_sim/faults` injected errors and latency per route
 //! - `GET  /_sim/webhooks`         delivery counters
+//! - policy routes (businesses, verticals, recipients): see `server/policy.rs`
 
 use super::metrics::Route;
 use super::query::Query;
@@ -235,12 +236,14 @@ fn route(
             .into_iter()
             .map(|(c, s, t)| json!({"code": c, "http_status": s, "title": t}))
             .collect::<Vec<_>>())),
-        _ => Err((
-            404,
-            Rejection::new(
-                ErrorCode::UnknownPath,
-                format!("Unknown control route: {} /_sim/{}", method, segs.join("/")),
-            ),
-        )),
+        _ => super::policy::control(ctx, method, segs, body).unwrap_or_else(|| {
+            Err((
+                404,
+                Rejection::new(
+                    ErrorCode::UnknownPath,
+                    format!("Unknown control route: {} /_sim/{}", method, segs.join("/")),
+                ),
+            ))
+        }),
     }
 }

@@ -15,13 +15,17 @@ pub enum Route {
     Templates,
     Template,
     BusinessProfile,
+    /// `/{phone-number-id}/settings`.
+    Settings,
+    /// `/v1/contacts` (On-Premises style contact checks).
+    Contacts,
     Control,
     Metrics,
     Unknown,
 }
 
 impl Route {
-    pub const ALL: [Route; 10] = [
+    pub const ALL: [Route; 12] = [
         Route::Messages,
         Route::PhoneNumber,
         Route::PhoneNumbers,
@@ -29,6 +33,8 @@ impl Route {
         Route::Templates,
         Route::Template,
         Route::BusinessProfile,
+        Route::Settings,
+        Route::Contacts,
         Route::Control,
         Route::Metrics,
         Route::Unknown,
@@ -43,6 +49,8 @@ impl Route {
             Route::Templates => "message_templates",
             Route::Template => "template",
             Route::BusinessProfile => "whatsapp_business_profile",
+            Route::Settings => "settings",
+            Route::Contacts => "contacts",
             Route::Control => "control",
             Route::Metrics => "metrics",
             Route::Unknown => "unknown",
@@ -58,7 +66,7 @@ impl Route {
 const STATUSES: [u16; 11] = [200, 400, 401, 403, 404, 405, 409, 413, 429, 500, 503];
 
 pub struct Metrics {
-    requests: [[AtomicU64; STATUSES.len() + 1]; 10],
+    requests: [[AtomicU64; STATUSES.len() + 1]; Route::ALL.len()],
     accepted: AtomicU64,
     /// Indexed like [`ErrorCode::ALL`].
     rejected: Vec<AtomicU64>,
@@ -76,7 +84,10 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn request(&self, route: Route, status: u16) {
-        let r = Route::ALL.iter().position(|x| *x == route).unwrap_or(9);
+        let r = Route::ALL
+            .iter()
+            .position(|x| *x == route)
+            .unwrap_or(Route::ALL.len() - 1);
         let s = STATUSES
             .iter()
             .position(|x| *x == status)

@@ -9,6 +9,7 @@ pub mod control;
 pub mod errors;
 pub mod graph;
 pub mod metrics;
+pub mod policy;
 pub mod query;
 pub mod wire;
 
@@ -402,6 +403,8 @@ fn route_of(state: &AppState, segs: &[&str]) -> Route {
         [_, "phone_numbers"] => Route::PhoneNumbers,
         [_, "message_templates"] => Route::Templates,
         [_, "whatsapp_business_profile"] => Route::BusinessProfile,
+        [_, "settings"] => Route::Settings,
+        ["contacts", ..] => Route::Contacts,
         [id] => match parse_id(id).and_then(|i| state.engine.kind_of(i)) {
             Some(ObjectKind::PhoneNumber) => Route::PhoneNumber,
             Some(ObjectKind::Waba) => Route::Waba,
@@ -436,6 +439,13 @@ fn graph_route(
     let e = &*ctx.state.engine;
     let now = ctx.state.clock.now();
     let id_of = |s: &str| parse_id(s).ok_or_else(|| unsupported(method, s));
+    if let Some(r) = policy::graph(ctx, biz, method, segs, body) {
+        return match r {
+            Ok(v) => Ok(ctx.ok(&v)),
+            Err((None, rej)) => Err(rej),
+            Err((Some(status), rej)) => Ok(ctx.err_status(&rej, status)),
+        };
+    }
     match (method, segs) {
         (&Method::POST, [id, "messages"]) => {
             let phone = PhoneNumberId(id_of(id)?);

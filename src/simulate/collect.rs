@@ -208,6 +208,14 @@ impl Collector {
                     bump(&mut self.hourly.inbound, h);
                     self.totals.inbound += 1;
                 }
+                EventBody::AccountDisabled { state } => {
+                    let text = format!(
+                        "account_update DISABLED_UPDATE: WABA {} {}",
+                        ev.waba,
+                        state.as_str()
+                    );
+                    self.annotate(ev.at, "account_update", &ev.waba.to_string(), text);
+                }
                 EventBody::UserChangedNumber { old, new, .. } => {
                     self.totals.user_changed_number += 1;
                     let subject = format!("{}", old.0);

@@ -15,6 +15,7 @@ use serde_json::{json, Map, Value};
 pub const FIELD_MESSAGES: &str = "messages";
 /// `field` of a template review/status change.
 pub const FIELD_TEMPLATE_STATUS: &str = "message_template_status_update";
+pub const FIELD_ACCOUNT_UPDATE: &str = "account_update";
 
 /// Where `statuses[].errors[].href` points (Meta's error-code page).
 pub const ERROR_CODES_HREF: &str =
@@ -63,12 +64,13 @@ pub fn render_change(ev: &Event, api_version: &str) -> (&'static str, Value) {
             profile_name,
             wamid,
             text,
+            identity_key_hash,
         } => (
             FIELD_MESSAGES,
             json!({
                 "messaging_product": "whatsapp",
                 "metadata": metadata(phone),
-                "contacts": [{"profile": {"name": profile_name}, "wa_id": from.to_string(), "user_id": user_id(*from)}],
+                "contacts": [inbound_contact(profile_name, *from, identity_key_hash.as_ref())],
                 "messages": [{
                     "from": from.to_string(),
                     "id": wamid.render(),
@@ -102,6 +104,17 @@ pub fn render_change(ev: &Event, api_version: &str) -> (&'static str, Value) {
                 }],
             }),
         ),
+        // pywa fixture `account_update.json` ("account_disabled"): the date is an English string.
+        EventBody::AccountDisabled { state } => (
+            FIELD_ACCOUNT_UPDATE,
+            json!({
+                "event": "DISABLED_UPDATE",
+                "ban_info": {
+                    "waba_ban_state": state.as_str(),
+                    "waba_ban_date": crate::engine::violations::ban_date(ev.at.unix_secs()),
+                },
+            }),
+        ),
         EventBody::TemplateStatus {
             template,
             name,
@@ -132,6 +145,20 @@ pub fn render_change(ev: &Event, api_version: &str) -> (&'static str, Value) {
     }
 }
 
+/// `contacts[0]` of an inbound message; `identity_key_hash` only with the identity check on
+/// [M:numbers].
+fn inbound_contact(
+    profile_name: &str,
+    from: crate::engine::ids::WaId,
+    hash: Option<&crate::engine::identity::KeyHash>,
+) -> Value {
+    let mut c = json!({"profile": {"name": profile_name}, "wa_id": from.to_string(), "user_id": user_id(from)});
+    if let Some(h) = hash {
+        c["identity_key_hash"] = crate::engine::identity::key_hash_string(h).into();
+    }
+    c
+}
+
 fn metadata(phone: &PhoneMeta) -> Value {
     json!({
         "display_phone_number": &*phone.display,
@@ -153,6 +180,13 @@ fn status_value(
     st.insert("recipient_id".into(), info.recipient.to_string().into());
     if let Some(cb) = &info.biz_opaque_callback_data {
         st.insert("biz_opaque_callback_data".into(), (**cb).into());
+    }
+    // Only when the number has the identity key check on [M:status, M:numbers].
+    if let Some(h) = &info.recipient_identity_key_hash {
+        st.insert(
+            "recipient_identity_key_hash".into(),
+            crate::engine::identity::key_hash_string(h).into(),
+        );
     }
     // Billing information rides on `sent` and on the first of delivered/read; the engine always
     // emits `delivered` before `read`, so `delivered` is the one.
@@ -318,6 +352,7 @@ mod tests {
             template: None,
             biz_opaque_callback_data: Some(Arc::from("order-17")),
             sent_at: SimTime::from_secs(T),
+            recipient_identity_key_hash: None,
         })
     }
 
@@ -494,6 +529,7 @@ mod tests {
                     inbound: true,
                 },
                 text: "Olá 😀".into(),
+                identity_key_hash: None,
             },
         };
         let (field, v) = render_change(&ev, "v23.0");

@@ -1,0 +1,845 @@
+//! Policy rules (content, strikes and bans, template review, identity, contact checks,
+//! onboarding) with a manual clock: each firing and not firing.
+
+use super::*;
+use crate::clock::MICROS_PER_SEC;
+use templates::{TemplateParam, TemplateSend};
+use violations::BanState;
+use world::*;
+
+const BIZ: BusinessId = BusinessId(1);
+const OTHER_BIZ: BusinessId = BusinessId(2);
+const PHONE: PhoneNumberId = PhoneNumberId(100);
+const PHONE_B: PhoneNumberId = PhoneNumberId(101);
+const OTHER_PHONE: PhoneNumberId = PhoneNumberId(200);
+const WABA: WabaId = WabaId(10);
+const WABA_B: WabaId = WabaId(11);
+const OTHER_WABA: WabaId = WabaId(20);
+const T0: SimTime = SimTime(1_760_000_000 * MICROS_PER_SEC);
+const USER: WaId = WaId(6281300000001);
+const NOT_ON_WA: &str = "6289999999999";
+
+fn number(id: PhoneNumberId) -> PhoneNumberSpec {
+    PhoneNumberSpec {
+        id,
+        display_phone_number: format!("+62 812-0000-{:04}", id.0),
+        verified_name: "Toko".into(),
+        status: NumberStatus::Connected,
+        quality_rating: QualityRating::Green,
+        throughput_mps: None,
+        name_status: "APPROVED".into(),
+        is_official_business_account: false,
+        profile: Default::default(),
+    }
+}
+
+fn waba(id: WabaId, phone: PhoneNumberId) -> WabaSpec {
+    WabaSpec {
+        id,
+        name: "w".into(),
+        currency: "USD".into(),
+        phone_numbers: vec![number(phone)],
+        templates: vec![TemplateSpec {
+            id: None,
+            name: "order_update".into(),
+            language: "en_US".into(),
+            category: TemplateCategory::Utility,
+            status: TemplateStatus::Approved,
+            parameter_format: ParameterFormat::Positional,
+            header: None,
+            body: "Hi {{1}}, order {{2}} shipped.".into(),
+            footer: None,
+            quick_replies: vec![],
+        }],
+    }
+}
+
+/// Business 1 (two WABAs, one number each) of `vertical`, through an official BSP or not;
+/// business 2 an ordinary retailer.
+fn world(vertical: &str, official: bool) -> WorldSpec {
+    WorldSpec {
+        businesses: vec![
+            BusinessSpec {
+                id: BIZ,
+                name: "Toko".into(),
+                country: "ID".into(),
+                vertical: vertical.into(),
+                verified: false,
+                tokens: vec!["tok".into()],
+                messaging_limit: MessagingLimitTier::Tier250,
+                bsp: BspSpec {
+                    official,
+                    name: None,
+                },
+                wabas: vec![waba(WABA, PHONE), waba(WABA_B, PHONE_B)],
+            },
+            BusinessSpec {
+                id: OTHER_BIZ,
+                name: "Other".into(),
+                country: "ID".into(),
+                vertical: "retail".into(),
+                verified: false,
+                tokens: vec!["other".into()],
+                messaging_limit: MessagingLimitTier::Tier250,
+                bsp: Default::default(),
+                wabas: vec![waba(OTHER_WABA, OTHER_PHONE)],
+            },
+        ],
+        audience: audience::AudienceSpec {
+            not_on_whatsapp_ratio: 0.0,
+            not_on_whatsapp: vec![NOT_ON_WA.into()],
+            read_ratio: 1.0,
+            ..Default::default()
+        },
+    }
+}
+
+fn engine_with(rules: RulesConfig) -> Engine {
+    Engine::new(&world("retail", true), rules, 42, T0).unwrap()
+}
+
+fn engine() -> Engine {
+    engine_with(RulesConfig::default())
+}
+
+fn order(to: WaId, name: &str, order: &str) -> Outbound {
+    Outbound::template(
+        to,
+        TemplateSend {
+            name: "order_update".into(),
+            language: "en_US".into(),
+            header: vec![],
+            body: [name, order]
+                .iter()
+                .map(|t| TemplateParam {
+                    name: None,
+                    text: Some(t.to_string()),
+                })
+                .collect(),
+        },
+    )
+}
+
+/// Opens the service window of `phone` with `user`.
+fn open_window(e: &Engine, phone: PhoneNumberId, user: WaId) {
+    e.inbound(T0, phone, user, "halo", &mut Effects::default())
+        .unwrap();
+}
+
+fn bans(out: &Effects) -> Vec<(WabaId, BanState)> {
+    out.events
+        .iter()
+        .filter_map(|ev| match ev.body {
+            EventBody::AccountDisabled { state } => Some((ev.waba, state)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn statuses(out: &Effects) -> Vec<(DeliveryStatus, Option<u32>)> {
+    out.events
+        .iter()
+        .filter_map(|ev| match &ev.body {
+            EventBody::Status { status, error, .. } => {
+                Some((*status, error.as_ref().map(|(c, _)| c.code())))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+// ----- Content ---------------------------------------------------------------------------
+
+#[test]
+fn luhn_valid_card_in_a_template_parameter_is_a_violation_and_an_invalid_one_is_not() {
+    let e = engine();
+    let mut out = Effects::default();
+    let err = e
+        .send(
+            T0,
+            BIZ,
+            PHONE,
+            &order(USER, "Ayu", "4111 1111 1111 1111"),
+            &mut out,
+        )
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::TemplatePolicy);
+    assert_eq!(err.rule, Some(Rule::ContentPolicy));
+    assert!(err.details.contains("payment card"), "{}", err.details);
+    assert!(out.events.is_empty());
+    e.send(
+        T0,
+        BIZ,
+        PHONE,
+        &order(USER, "Ayu", "1234567812345678"),
+        &mut out,
+    )
+    .expect("a Luhn-invalid 16-digit order number is fine");
+    assert_eq!(e.standings()[0].strikes, 1);
+}
+
+#[test]
+fn card_numbers_and_niks_in_free_form_text_are_368() {
+    let e = engine();
+    open_window(&e, PHONE, USER);
+    let mut out = Effects::default();
+    for text in [
+        "Your card 5555555555554444 is on file",
+        "NIK anda 3273015205900001 sudah terdaftar",
+    ] {
+        let err = e
+            .send(T0, BIZ, PHONE, &Outbound::text(USER, text), &mut out)
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::PolicyBlocked, "{text}");
+        assert_eq!(err.rule, Some(Rule::ContentPolicy));
+    }
+    e.send(
+        T0.plus(10 * MICROS_PER_SEC),
+        BIZ,
+        PHONE,
+        &Outbound::text(USER, "Your order 1234567812345678 ships today"),
+        &mut out,
+    )
+    .unwrap();
+}
+
+// ----- Strikes and bans ------------------------------------------------------------------
+
+#[test]
+fn third_content_violation_disables_every_waba_of_the_portfolio_and_then_every_send_fails() {
+    let e = engine();
+    let mut out = Effects::default();
+    let card = order(USER, "Ayu", "4111111111111111");
+    for i in 0..2 {
+        e.send(T0, BIZ, PHONE, &card, &mut out).unwrap_err();
+        assert!(bans(&out).is_empty(), "strike {i} does not disable");
+    }
+    // A clean send still works before the third strike.
+    e.send(T0, BIZ, PHONE, &order(USER, "Ayu", "A-17"), &mut out)
+        .unwrap();
+    out.clear();
+    e.send(T0, BIZ, PHONE_B, &card, &mut out).unwrap_err();
+    assert_eq!(
+        bans(&out),
+        vec![(WABA, BanState::Disable), (WABA_B, BanState::Disable)]
+    );
+    // Every number of the portfolio is refused; the other business is not.
+    for phone in [PHONE, PHONE_B] {
+        let err = e
+            .send(
+                T0,
+                BIZ,
+                phone,
+                &order(WaId(6281300000002), "B", "1"),
+                &mut out,
+            )
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::PolicyBlocked);
+        assert_eq!(err.rule, Some(Rule::AccountDisabled));
+    }
+    e.send(
+        T0,
+        OTHER_BIZ,
+        OTHER_PHONE,
+        &order(USER, "Ayu", "1"),
+        &mut out,
+    )
+    .unwrap();
+    assert!(e.standings()[0].disabled);
+    assert!(!e.standings()[1].disabled);
+
+    // Reinstated: REINSTATE for each WABA and sends work again.
+    out.clear();
+    assert!(e.reinstate(T0, BIZ, &mut out).unwrap());
+    assert_eq!(
+        bans(&out),
+        vec![(WABA, BanState::Reinstate), (WABA_B, BanState::Reinstate)]
+    );
+    e.send(
+        T0,
+        BIZ,
+        PHONE,
+        &order(WaId(6281300000003), "C", "1"),
+        &mut out,
+    )
+    .unwrap();
+    assert!(!e.reinstate(T0, BIZ, &mut out).unwrap());
+}
+
+#[test]
+fn disable_after_zero_never_disables() {
+    let mut rules = RulesConfig::default();
+    rules.violations.disable_after = 0;
+    let e = engine_with(rules);
+    let mut out = Effects::default();
+    for _ in 0..10 {
+        e.send(
+            T0,
+            BIZ,
+            PHONE,
+            &order(USER, "Ayu", "4111111111111111"),
+            &mut out,
+        )
+        .unwrap_err();
+    }
+    assert!(bans(&out).is_empty());
+    e.send(T0, BIZ, PHONE, &order(USER, "Ayu", "1"), &mut out)
+        .unwrap();
+}
+
+fn detecting(rate: f64) -> RulesConfig {
+    let mut rules = RulesConfig::default();
+    rules.violations.detection_rate = rate;
+    rules
+}
+
+fn send_n(e: &Engine, n: u64) -> Vec<Option<u32>> {
+    let mut out = Effects::default();
+    (0..n)
+        .map(|k| {
+            e.send(
+                T0,
+                BIZ,
+                PHONE,
+                &order(WaId(6281300000000 + k), "A", "1"),
+                &mut out,
+            )
+            .err()
+            .map(|r| r.code.code())
+        })
+        .collect()
+}
+
+#[test]
+fn prohibited_vertical_is_detected_while_sending_and_disables_the_portfolio() {
+    let e = Engine::new(&world("p2p_lending", true), detecting(1.0), 42, T0).unwrap();
+    assert_eq!(
+        e.standings()[0].detected_risk,
+        Some(violations::Violation::ProhibitedVertical)
+    );
+    // Every send detected: three go out (each a strike), then the ban.
+    assert_eq!(send_n(&e, 4), vec![None, None, None, Some(368)]);
+    let log = e.events(0, 100);
+    assert_eq!(
+        log.events
+            .iter()
+            .filter(|l| l.rule == Rule::PolicyViolation)
+            .count(),
+        3
+    );
+    // Not detected at rate 0; an allowed vertical never is.
+    let e = Engine::new(&world("p2p_lending", true), detecting(0.0), 42, T0).unwrap();
+    assert_eq!(send_n(&e, 10), vec![None; 10]);
+    let e = Engine::new(&world("retail", true), detecting(1.0), 42, T0).unwrap();
+    assert_eq!(send_n(&e, 10), vec![None; 10]);
+    assert_eq!(e.standings()[0].strikes, 0);
+    // P2P lending is refused in Indonesia only.
+    let mut w = world("p2p_lending", true);
+    w.businesses[0].country = "SG".into();
+    let e = Engine::new(&w, detecting(1.0), 42, T0).unwrap();
+    assert_eq!(send_n(&e, 10), vec![None; 10]);
+}
+
+#[test]
+fn unofficial_bsp_is_detected_and_disables_the_portfolio() {
+    let e = Engine::new(&world("retail", false), detecting(1.0), 42, T0).unwrap();
+    assert_eq!(
+        e.standings()[0].detected_risk,
+        Some(violations::Violation::UnofficialBsp)
+    );
+    assert_eq!(send_n(&e, 4), vec![None, None, None, Some(368)]);
+    let e = Engine::new(&world("retail", true), detecting(1.0), 42, T0).unwrap();
+    assert_eq!(e.standings()[0].detected_risk, None);
+}
+
+#[test]
+fn detection_at_a_partial_rate_is_deterministic_per_seed() {
+    let run = || {
+        let e = Engine::new(&world("gambling", true), detecting(0.05), 7, T0).unwrap();
+        send_n(&e, 400)
+    };
+    let a = run();
+    assert_eq!(a, run());
+    let first_ban = a
+        .iter()
+        .position(Option::is_some)
+        .expect("banned within 400");
+    assert!(first_ban > 3, "{first_ban}");
+}
+
+// ----- Template review -------------------------------------------------------------------
+
+fn request(name: &str, category: TemplateCategory, body: &str) -> templates::TemplateRequest {
+    templates::TemplateRequest {
+        name: name.into(),
+        language: "en_US".into(),
+        category,
+        parameter_format: ParameterFormat::Positional,
+        components: serde_json::json!([{"type": "BODY", "text": body}]),
+    }
+}
+
+fn review_events(out: &Effects) -> Vec<(String, TemplateStatus, Option<&'static str>)> {
+    out.events
+        .iter()
+        .filter_map(|ev| match &ev.body {
+            EventBody::TemplateStatus {
+                name,
+                status,
+                reason,
+                ..
+            } => Some((name.clone(), *status, *reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn template_review_rejects_with_reasons_after_the_delay_and_approves_clean_ones() {
+    let e = engine();
+    let mut out = Effects::default();
+    use TemplateCategory::*;
+    for (name, cat, body) in [
+        ("shipped", Utility, "Order {{1}} shipped."),
+        (
+            "shipped_promo",
+            Utility,
+            "Order {{1}} shipped. Use coupon SHOE10!",
+        ),
+        (
+            "card_please",
+            Utility,
+            "Reply with your card number to pay {{1}}",
+        ),
+        ("prize", Marketing, "You have won! Claim your prize {{1}}"),
+        ("vapes", Marketing, "New vape stock {{1}}"),
+    ] {
+        e.create_template(T0, BIZ, WABA, &request(name, cat, body), &mut out)
+            .unwrap();
+    }
+    let delay = e.rules().template_review_delay_s * MICROS_PER_SEC;
+    out.clear();
+    e.handle_timeouts(T0.plus(delay - 1), &mut out);
+    assert!(review_events(&out).is_empty(), "not before the delay");
+    e.handle_timeouts(T0.plus(delay), &mut out);
+    assert_eq!(
+        review_events(&out),
+        vec![
+            ("shipped".into(), TemplateStatus::Approved, None),
+            (
+                "shipped_promo".into(),
+                TemplateStatus::Rejected,
+                Some("INCORRECT_CATEGORY")
+            ),
+            (
+                "card_please".into(),
+                TemplateStatus::Rejected,
+                Some("ABUSIVE_CONTENT")
+            ),
+            ("prize".into(), TemplateStatus::Rejected, Some("SCAM")),
+            (
+                "vapes".into(),
+                TemplateStatus::Rejected,
+                Some("ABUSIVE_CONTENT")
+            ),
+        ]
+    );
+    let list = e.templates(BIZ, WABA).unwrap();
+    let promo = list.iter().find(|t| t.name == "shipped_promo").unwrap();
+    assert_eq!(promo.status, TemplateStatus::Rejected);
+    assert_eq!(promo.rejected_reason, Some("INCORRECT_CATEGORY"));
+    // A rejected template cannot be sent; the approved one can.
+    let send = |name: &str| {
+        e.send(
+            T0.plus(delay),
+            BIZ,
+            PHONE,
+            &Outbound::template(
+                USER,
+                TemplateSend {
+                    name: name.into(),
+                    language: "en_US".into(),
+                    header: vec![],
+                    body: vec![TemplateParam {
+                        name: None,
+                        text: Some("A-1".into()),
+                    }],
+                },
+            ),
+            &mut Effects::default(),
+        )
+    };
+    assert_eq!(
+        send("shipped_promo").unwrap_err().code,
+        ErrorCode::TemplateMissing
+    );
+    send("shipped").unwrap();
+}
+
+// ----- Identity --------------------------------------------------------------------------
+
+fn with_identity_check() -> Engine {
+    let mut rules = RulesConfig::default();
+    rules.identity.check = true;
+    engine_with(rules)
+}
+
+fn hash(e: &Engine, user: WaId) -> String {
+    e.identity_of(user).1
+}
+
+fn with_hash(mut m: Outbound, h: &str) -> Outbound {
+    m.recipient_identity_key_hash = Some(h.into());
+    m
+}
+
+#[test]
+fn reregistration_sends_user_changed_number_to_numbers_that_know_the_user() {
+    let e = engine();
+    open_window(&e, PHONE, USER);
+    let mut out = Effects::default();
+    let r = e.reregister(T0, USER, &mut out).unwrap();
+    assert_eq!(r.generation, 1);
+    assert_eq!(r.notified, vec![PHONE]);
+    assert_eq!(out.events.len(), 1);
+    match &out.events[0].body {
+        EventBody::UserChangedNumber {
+            old, new, phone, ..
+        } => {
+            assert_eq!(*old, USER);
+            assert_eq!(new.to_string(), r.previous_owner_moved_to);
+            assert_ne!(*new, USER);
+            assert_eq!(phone.id, PHONE);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(out.events[0].waba, WABA);
+    // The window was the previous owner's: it is closed now.
+    assert!(!e.window_open(T0, PHONE, USER));
+    // A user nobody talked to notifies nobody.
+    out.clear();
+    let r = e.reregister(T0, WaId(6281300000099), &mut out).unwrap();
+    assert!(r.notified.is_empty() && out.events.is_empty());
+}
+
+#[test]
+fn stale_identity_hash_fails_with_137000_when_the_check_is_on() {
+    let e = with_identity_check();
+    let mut out = Effects::default();
+    let h0 = hash(&e, USER);
+    // Current hash: delivered normally, and statuses carry the hash.
+    e.send(
+        T0,
+        BIZ,
+        PHONE,
+        &with_hash(order(USER, "A", "1"), &h0),
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(statuses(&out), vec![(DeliveryStatus::Sent, None)]);
+    match &out.events[0].body {
+        EventBody::Status { info, .. } => assert_eq!(
+            info.recipient_identity_key_hash
+                .map(|h| identity::key_hash_string(&h)),
+            Some(h0.clone())
+        ),
+        other => panic!("{other:?}"),
+    }
+    e.reregister(T0, USER, &mut Effects::default()).unwrap();
+    out.clear();
+    let receipt = e.send(
+        T0.plus(60 * MICROS_PER_SEC),
+        BIZ,
+        PHONE,
+        &with_hash(order(USER, "A", "2"), &h0),
+        &mut out,
+    );
+    assert!(receipt.is_ok(), "accepted, then failed by webhook");
+    assert_eq!(statuses(&out), vec![(DeliveryStatus::Failed, Some(137000))]);
+    assert!(e
+        .events(0, 100)
+        .events
+        .iter()
+        .any(|l| l.rule == Rule::IdentityCheck && l.code == Some(ErrorCode::IdentityKeyMismatch)));
+}
+
+#[test]
+fn stale_hash_is_ignored_when_the_check_is_off() {
+    let e = engine();
+    let h0 = hash(&e, USER);
+    e.reregister(T0, USER, &mut Effects::default()).unwrap();
+    let mut out = Effects::default();
+    e.send(
+        T0,
+        BIZ,
+        PHONE,
+        &with_hash(order(USER, "A", "1"), &h0),
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(statuses(&out), vec![(DeliveryStatus::Sent, None)]);
+    match &out.events[0].body {
+        EventBody::Status { info, .. } => assert!(info.recipient_identity_key_hash.is_none()),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn sends_to_a_changed_user_are_held_until_the_business_acknowledges() {
+    let e = with_identity_check();
+    e.reregister(T0, USER, &mut Effects::default()).unwrap();
+    let mut out = Effects::default();
+    e.send(T0, BIZ, PHONE, &order(USER, "A", "1"), &mut out)
+        .unwrap();
+    e.send(T0, BIZ, PHONE_B, &order(USER, "A", "2"), &mut out)
+        .unwrap();
+    assert!(statuses(&out).is_empty(), "held: no status yet");
+    assert_eq!(e.held_count(PHONE) + e.held_count(PHONE_B), 2);
+    // Another business is not affected by this business's pending acknowledgement... but it
+    // has not acknowledged either, so it holds too.
+    e.send(T0, OTHER_BIZ, OTHER_PHONE, &order(USER, "A", "3"), &mut out)
+        .unwrap();
+    assert_eq!(e.held_count(OTHER_PHONE), 1);
+    // A user who did not change is not held.
+    e.send(
+        T0,
+        BIZ,
+        PHONE,
+        &order(WaId(6281300000002), "B", "1"),
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(statuses(&out), vec![(DeliveryStatus::Sent, None)]);
+
+    // A wrong hash does not acknowledge.
+    let err = e
+        .acknowledge_identity(T0, BIZ, USER, "AAAAAAAAAAA=", &mut out)
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::IdentityKeyMismatch);
+    out.clear();
+    let t1 = T0.plus(5 * MICROS_PER_SEC);
+    let released = e
+        .acknowledge_identity(t1, BIZ, USER, &hash(&e, USER), &mut out)
+        .unwrap();
+    assert_eq!(released, 2);
+    assert_eq!(
+        statuses(&out),
+        vec![(DeliveryStatus::Sent, None), (DeliveryStatus::Sent, None)]
+    );
+    assert_eq!(
+        e.held_count(OTHER_PHONE),
+        1,
+        "only the acknowledging business"
+    );
+    // Later sends go straight out.
+    out.clear();
+    e.send(
+        t1.plus(10 * MICROS_PER_SEC),
+        BIZ,
+        PHONE,
+        &order(USER, "A", "4"),
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(statuses(&out), vec![(DeliveryStatus::Sent, None)]);
+}
+
+#[test]
+fn sending_with_the_new_hash_acknowledges_and_releases_other_numbers() {
+    let e = with_identity_check();
+    e.reregister(T0, USER, &mut Effects::default()).unwrap();
+    let mut out = Effects::default();
+    e.send(T0, BIZ, PHONE_B, &order(USER, "A", "1"), &mut out)
+        .unwrap();
+    assert_eq!(e.held_count(PHONE_B), 1);
+    let h1 = hash(&e, USER);
+    e.send(
+        T0,
+        BIZ,
+        PHONE,
+        &with_hash(order(USER, "A", "2"), &h1),
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(e.held_count(PHONE_B), 0);
+    assert_eq!(
+        statuses(&out),
+        vec![(DeliveryStatus::Sent, None), (DeliveryStatus::Sent, None)]
+    );
+}
+
+#[test]
+fn holds_beyond_capacity_fail_with_137000() {
+    let mut rules = RulesConfig::default();
+    rules.identity.check = true;
+    rules.identity.hold_capacity = 1;
+    let e = engine_with(rules);
+    e.reregister(T0, USER, &mut Effects::default()).unwrap();
+    let mut out = Effects::default();
+    e.send(T0, BIZ, PHONE, &order(USER, "A", "1"), &mut out)
+        .unwrap();
+    e.send(
+        T0.plus(10 * MICROS_PER_SEC),
+        BIZ,
+        PHONE,
+        &order(USER, "A", "2"),
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(e.held_count(PHONE), 1);
+    assert_eq!(statuses(&out), vec![(DeliveryStatus::Failed, Some(137000))]);
+}
+
+#[test]
+fn identity_check_is_switched_per_number() {
+    let e = engine();
+    assert!(!e.identity_check(BIZ, PHONE).unwrap());
+    e.set_identity_check(BIZ, PHONE, true).unwrap();
+    assert!(e.identity_check(BIZ, PHONE).unwrap());
+    assert!(!e.identity_check(BIZ, PHONE_B).unwrap());
+    assert_eq!(
+        e.set_identity_check(OTHER_BIZ, PHONE, true)
+            .unwrap_err()
+            .code,
+        ErrorCode::PermissionError
+    );
+}
+
+// ----- Contact checks --------------------------------------------------------------------
+
+fn contacts_rules(max: usize) -> RulesConfig {
+    let mut rules = RulesConfig::default();
+    rules.contacts.max_unmessaged = max;
+    rules
+}
+
+fn inputs(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn contact_check_answers_valid_and_invalid_per_number() {
+    let e = engine();
+    let r = e
+        .check_contacts(T0, BIZ, &inputs(&["+62 813-0000-0001", NOT_ON_WA, "hello"]))
+        .unwrap();
+    assert_eq!(r[0].status, "valid");
+    assert_eq!(r[0].wa_id.as_deref(), Some("6281300000001"));
+    assert_eq!(r[0].input, "+62 813-0000-0001");
+    assert_eq!(r[1].status, "invalid");
+    assert_eq!(r[2].status, "invalid");
+    assert_eq!(e.standings()[0].contact_checks_outstanding, 2);
+}
+
+#[test]
+fn checking_many_numbers_that_are_never_messaged_blocks_further_checks() {
+    let e = engine_with(contacts_rules(3));
+    let three = inputs(&["6281300000001", "6281300000002", "6281300000003"]);
+    e.check_contacts(T0, BIZ, &three).unwrap();
+    let err = e
+        .check_contacts(T0, BIZ, &inputs(&["6281300000004"]))
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::PolicyBlocked);
+    // The block is per business.
+    e.check_contacts(T0, OTHER_BIZ, &three).unwrap();
+    // Still blocked an hour later.
+    assert!(e
+        .check_contacts(T0.plus(MICROS_PER_HOUR), BIZ, &inputs(&["6281300000004"]))
+        .is_err());
+}
+
+#[test]
+fn messaging_the_checked_numbers_keeps_checks_open() {
+    let e = engine_with(contacts_rules(3));
+    let three = ["6281300000001", "6281300000002", "6281300000003"];
+    e.check_contacts(T0, BIZ, &inputs(&three)).unwrap();
+    let mut out = Effects::default();
+    for n in three {
+        e.send(
+            T0,
+            BIZ,
+            PHONE,
+            &order(WaId(n.parse().unwrap()), "A", "1"),
+            &mut out,
+        )
+        .unwrap();
+    }
+    assert_eq!(e.standings()[0].contact_checks_outstanding, 0);
+    e.check_contacts(
+        T0,
+        BIZ,
+        &inputs(&["6281300000004", "6281300000005", "6281300000006"]),
+    )
+    .unwrap();
+}
+
+// ----- Onboarding ------------------------------------------------------------------------
+
+#[test]
+fn onboarding_refuses_p2p_lending_in_indonesia_and_accepts_a_shoe_shop() {
+    let e = engine();
+    let (o, v) = e.onboard(T0, "Pinjam Cepat", "p2p_lending", "ID");
+    assert_eq!(o.decision, "REJECTED");
+    assert!(matches!(v, Err(eligibility::Refusal::Prohibited(_))));
+    let (o, v) = e.onboard(T0, "Toko Sepatu", "shoes", "ID");
+    assert_eq!(o.decision, "APPROVED");
+    assert_eq!(v, Ok("shoes"));
+    let (list, dropped) = e.onboarded();
+    assert_eq!((list.len(), dropped), (2, 0));
+}
+
+// ----- Scenario keys ---------------------------------------------------------------------
+
+#[test]
+fn scenario_keys_parse_with_defaults_and_unknown_keys_are_refused() {
+    use crate::scenario::{Scenario, DEFAULT_WORLD};
+    let d = Scenario::parse(DEFAULT_WORLD, "default.toml").unwrap();
+    assert!(!d.rules.identity.check);
+    assert_eq!(d.rules.violations.disable_after, 3);
+    assert_eq!(d.rules.contacts.max_unmessaged, 1_000);
+    assert!(d.world().businesses[0].bsp.official);
+
+    let text = DEFAULT_WORLD.replacen(
+        "messaging_limit = \"TIER_250\"\n",
+        "messaging_limit = \"TIER_250\"\nbsp = { official = false, name = \"Grey API\" }\n",
+        1,
+    ) + "\n[rules.identity]\ncheck = true\n[rules.violations]\ndisable_after = 5\n[rules.contacts]\nmax_unmessaged = 10\n";
+    let s = Scenario::parse(&text, "x.toml").unwrap();
+    assert!(s.rules.identity.check);
+    assert_eq!(s.rules.violations.disable_after, 5);
+    assert_eq!(s.rules.contacts.max_unmessaged, 10);
+    assert!(!s.world().businesses[0].bsp.official);
+
+    let bad = format!("{DEFAULT_WORLD}\n[rules.identity]\nchek = true\n");
+    let err = Scenario::parse(&bad, "bad.toml").unwrap_err().to_string();
+    assert!(err.contains("chek"), "{err}");
+    let bad = format!("{DEFAULT_WORLD}\n[rules.violations]\ndetection_rate = 2.0\n");
+    let err = Scenario::parse(&bad, "bad.toml").unwrap_err().to_string();
+    assert!(err.contains("detection_rate"), "{err}");
+}
+
+#[test]
+fn inbound_messages_carry_the_identity_hash_only_with_the_check_on() {
+    let inbound_hash = |e: &Engine, phone| {
+        let mut out = Effects::default();
+        e.inbound(T0, phone, USER, "halo", &mut out).unwrap();
+        match &out.events[0].body {
+            EventBody::Inbound {
+                identity_key_hash, ..
+            } => identity_key_hash.map(|h| identity::key_hash_string(&h)),
+            other => panic!("{other:?}"),
+        }
+    };
+    let e = engine();
+    assert_eq!(inbound_hash(&e, PHONE), None);
+    e.set_identity_check(BIZ, PHONE, true).unwrap();
+    let h0 = hash(&e, USER);
+    assert_eq!(inbound_hash(&e, PHONE), Some(h0.clone()));
+    // After re-registration the new owner's messages carry the new hash: the business learns
+    // it from them.
+    e.reregister(T0, USER, &mut Effects::default()).unwrap();
+    let h1 = inbound_hash(&e, PHONE).unwrap();
+    assert_ne!(h1, h0);
+    assert_eq!(h1, hash(&e, USER));
+    assert_eq!(inbound_hash(&e, PHONE_B), None, "PHONE_B has the check off");
+}

@@ -1,0 +1,42 @@
+//! Per-portfolio policy state the send path reads without a lookup: each number shard holds an
+//! `Arc` of its portfolio's. Kept apart from `BusinessState` (immutable after start) because it
+//! changes while the engine runs.
+
+use super::contacts::ContactChecks;
+use super::violations::{Standing, Violation};
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[derive(Debug, Default)]
+pub struct PortfolioPolicy {
+    /// Strikes and the ban.
+    pub standing: Standing,
+    /// What the platform keeps detecting about this business while it sends: a prohibited
+    /// vertical or an unofficial provider (the first that applies), if any.
+    pub risk: Option<Violation>,
+    /// Contact checks (`POST /v1/contacts`).
+    pub contacts: Mutex<ContactChecks>,
+    /// Outstanding contact checks, readable without the lock: accepted sends look at the
+    /// contact checks only when this is non-zero.
+    pub contacts_outstanding: AtomicUsize,
+}
+
+impl PortfolioPolicy {
+    pub fn new(risk: Option<Violation>) -> PortfolioPolicy {
+        PortfolioPolicy {
+            risk,
+            ..Default::default()
+        }
+    }
+
+    /// An accepted send to `user`: a contact check of that user is used.
+    pub fn messaged(&self, user: super::ids::WaId) {
+        if self.contacts_outstanding.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let mut c = self.contacts.lock();
+        c.messaged(user);
+        self.contacts_outstanding
+            .store(c.outstanding(), Ordering::Release);
+    }
+}
