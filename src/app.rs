@@ -27,6 +27,10 @@ pub fn main(cli: Cli) -> i32 {
             }
         },
         Command::Run(args) => crate::run::main(args),
+        Command::Schema => {
+            println!("{}", crate::scenario::schema::json_schema_text());
+            EXIT_OK
+        }
         Command::Simulate(args) => crate::simulate::main(args),
         Command::Report { report, html } => {
             let json = match std::fs::read(&report) {

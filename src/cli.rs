@@ -34,6 +34,8 @@ pub enum Command {
         #[arg(long)]
         html: PathBuf,
     },
+    /// Print the JSON Schema of the scenario format (for editors).
+    Schema,
     /// Check a scenario file and report the first problem with file, line and field.
     Validate {
         /// The scenario file.

@@ -223,3 +223,32 @@ fn every_shipped_scenario_validates() {
         "quickstart, throughput-ceiling, pair-rate, customer-service, default"
     );
 }
+
+#[test]
+fn the_schema_accepts_every_shipped_scenario_and_flags_unknown_keys() {
+    let (code, out, err) = wabasim(&["schema"]);
+    assert_eq!(code, 0, "{err}");
+    let schema: serde_json::Value = serde_json::from_str(&out).expect("schema is JSON");
+    assert_eq!(schema["title"], "Scenario");
+    let compiled = jsonschema::JSONSchema::options()
+        .with_draft(jsonschema::Draft::Draft7)
+        .compile(&schema)
+        .expect("a valid JSON Schema");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "toml") {
+            let v: toml::Value = toml::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            let json = serde_json::to_value(v).unwrap();
+            let msgs: Vec<String> = match compiled.validate(&json) {
+                Ok(()) => Vec::new(),
+                Err(errors) => errors
+                    .map(|e| format!("{e} at {}", e.instance_path))
+                    .collect(),
+            };
+            assert!(msgs.is_empty(), "{}: {msgs:?}", p.display());
+        }
+    }
+    let bad = serde_json::json!({"traffic": {"phases": [], "bogus": 1}});
+    assert!(compiled.validate(&bad).is_err(), "unknown keys are refused");
+}

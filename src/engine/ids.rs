@@ -22,6 +22,11 @@ macro_rules! graph_id {
             }
         }
 
+        crate::scenario::schema::string_schema!(
+            $name,
+            "A Graph object id: digits, as a string (a bare integer is accepted too)."
+        );
+
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 d.deserialize_any(IdVisitor).map($name)

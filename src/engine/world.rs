@@ -18,7 +18,7 @@ pub struct WorldSpec {
 }
 
 /// A business portfolio: the unit that owns tokens and (since 2025) the messaging limit.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BusinessSpec {
     pub id: BusinessId,
@@ -47,7 +47,7 @@ pub struct BusinessSpec {
 }
 
 /// The provider a business's numbers are driven through.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BspSpec {
     /// Whether the provider is an official Business Solution Provider (or Meta's Cloud API
@@ -74,7 +74,7 @@ fn default_vertical() -> String {
 }
 
 /// A WhatsApp Business Account.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WabaSpec {
     pub id: WabaId,
@@ -94,7 +94,7 @@ fn default_currency() -> String {
 }
 
 /// A business phone number registered on the Cloud API.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PhoneNumberSpec {
     pub id: PhoneNumberId,
@@ -121,7 +121,7 @@ fn default_name_status() -> String {
 }
 
 /// The `whatsapp_business_profile` of a number. Field limits follow the OAS.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BusinessProfile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,7 +141,7 @@ pub struct BusinessProfile {
 }
 
 /// A message template as a scenario declares it (the API creates them from `components`).
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateSpec {
     #[serde(default)]
@@ -169,7 +169,9 @@ fn approved() -> TemplateStatus {
     TemplateStatus::Approved
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum NumberStatus {
     #[default]
@@ -194,7 +196,19 @@ impl NumberStatus {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Deserialize,
+    Serialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum QualityRating {
     #[default]
@@ -216,7 +230,19 @@ impl QualityRating {
 }
 
 /// Messaging limit tiers (unique users outside a service window per moving 24 h).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Deserialize,
+    Serialize,
+    schemars::JsonSchema,
+)]
 pub enum MessagingLimitTier {
     #[serde(rename = "TIER_50")]
     Tier50,
@@ -268,7 +294,19 @@ impl MessagingLimitTier {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Deserialize,
+    Serialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TemplateCategory {
     Marketing,
@@ -302,7 +340,7 @@ impl TemplateCategory {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TemplateStatus {
     Approved,
@@ -337,7 +375,9 @@ impl TemplateStatus {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ParameterFormat {
     #[default]

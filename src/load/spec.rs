@@ -90,6 +90,11 @@ impl fmt::Display for Dur {
     }
 }
 
+crate::scenario::schema::string_schema!(
+    Dur,
+    "A duration with a unit: \"500us\", \"250ms\", \"30s\", \"2m\", \"1h\", \"7d\" (or a bare number of seconds)."
+);
+
 impl Serialize for Dur {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -125,7 +130,7 @@ impl<'de> Deserialize<'de> for Dur {
 }
 
 /// The `[traffic]` table: the phases run one after another, plus settings shared by all phases.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Traffic {
     /// Keep-alive HTTP/1.1 connections the generator keeps open to the target, shared by all
@@ -156,7 +161,7 @@ fn default_grace() -> Dur {
 
 /// One `[[traffic.phases]]` entry. Exactly one of `open` or `closed`; at least one of `duration`
 /// or `messages` (both: whichever comes first ends the phase).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Phase {
     /// Name used in the report, in thresholds (`p99_ms[name]`) and progress. Unique. Required.
@@ -190,7 +195,7 @@ pub struct Phase {
 }
 
 /// A phone number reference: its id (`"106540352242922"`) or its index in the scenario (`0`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum NumberRef {
     Index(usize),
@@ -199,7 +204,7 @@ pub enum NumberRef {
 
 /// `open = { ... }`: the arrival rate is a function of time since the phase started. Exactly one
 /// of `rate` or `ramp`; `spikes` replace the rate during their interval.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenArrival {
     /// Constant arrival rate in messages per second.
@@ -218,7 +223,9 @@ pub struct OpenArrival {
 }
 
 /// Spacing of open-model arrivals.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ArrivalProcess {
     #[default]
@@ -228,7 +235,7 @@ pub enum ArrivalProcess {
 
 /// `ramp = { from = 10, to = 500, over = "30s" }`: the rate goes linearly from `from` to `to`
 /// over `over` (default: the phase duration), then stays at `to`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Ramp {
     /// Rate at the start of the phase, messages per second (may be 0).
@@ -242,7 +249,7 @@ pub struct Ramp {
 
 /// `{ at = "10s", duration = "2s", rate = 1000 }`: from `at` (since the phase start) for
 /// `duration`, the rate is `rate` messages per second instead of the base rate.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Spike {
     pub at: Dur,
@@ -251,7 +258,7 @@ pub struct Spike {
 }
 
 /// `closed = { concurrency = 50, think = "100ms" }`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClosedArrival {
     /// Virtual users. Each has at most one message in progress (including its retries).
@@ -263,7 +270,7 @@ pub struct ClosedArrival {
 }
 
 /// One `[[traffic.phases.mix]]` entry: exactly one of `template`, `text` or `inbound`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MixEntry {
     /// Relative weight. Default 1.
@@ -286,7 +293,7 @@ fn default_weight() -> u32 {
 
 /// A template send. Parameters may use `{seq}` (message sequence number in the run),
 /// `{wa_id}` (the recipient) and `{phase}` (the phase name).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateSend {
     /// Template name, as registered.
@@ -304,7 +311,7 @@ fn default_language() -> String {
 }
 
 /// A free-form text send.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TextSend {
     /// Message body; the same placeholders as template parameters.
@@ -317,7 +324,9 @@ pub struct TextSend {
 }
 
 /// Who a free-form text goes to.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ReplyTarget {
     #[default]
@@ -326,7 +335,7 @@ pub enum ReplyTarget {
 }
 
 /// A simulated inbound user message.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InboundSend {
     /// The user's text. Default `"hi"`.
@@ -339,7 +348,7 @@ fn default_inbound_text() -> String {
 }
 
 /// `[traffic.phases.recipients]`: how recipients are drawn from the audience.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RecipientSelection {
     /// Audience segment name → relative weight. Default (empty): every segment, weighted by its
@@ -368,7 +377,7 @@ impl Default for RecipientSelection {
 }
 
 /// `[traffic.sender]`: the BSP sender policy being tested.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SenderPolicy {
     /// Messages in progress at once, counting those waiting out a retry backoff. Bounds memory
@@ -415,7 +424,7 @@ impl Default for SenderPolicy {
 }
 
 /// `[traffic.sender.retry_on]`: which outcome kinds are retried. All default to `true`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetryOn {
     /// Throughput limits: 130429, 4, 80007, and HTTP 429 without a known code.
@@ -443,7 +452,7 @@ impl Default for RetryOn {
 }
 
 /// `[traffic.webhooks]`: the embedded webhook receiver.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSpec {
     /// Address to listen on. Default `"127.0.0.1:0"` (an ephemeral port, printed at start).
@@ -475,7 +484,7 @@ fn default_track() -> usize {
 /// `checks = ["p99_ms < 250", "throttled_ratio < 0.02", "failed < 1", "p99_ms[steady] < 100"]`:
 /// `metric[phase] op number`; without `[phase]` the metric is over the whole run. The list of
 /// metrics is in `docs/load.md` and [`crate::load::report::Metric`].
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Thresholds {
     /// The checks; all must pass. Default none.

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 /// A fixed fee and/or a percentage; in a per-category override, an absent field falls back to
 /// the default rule.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MarkupRule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -27,7 +27,7 @@ pub struct MarkupRule {
 /// currency. The fixed fee is charged on every delivered message, free ones included (that is
 /// how Gupshup and Twilio bill), unless `fixed_on_free_messages` is false; the percentage of a
 /// free message is zero either way.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Markup {
     #[serde(default)]

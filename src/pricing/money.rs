@@ -342,3 +342,9 @@ mod tests {
         assert!(Share::parse("-0.1").is_err());
     }
 }
+
+crate::scenario::schema::string_schema!(Amount, "A decimal amount of money, e.g. \"0.0411\".");
+crate::scenario::schema::string_schema!(
+    Percent,
+    "A percentage as a decimal string, e.g. \"12.5\"."
+);

@@ -228,7 +228,7 @@ pub enum CardChoice {
 
 /// One volume band: from the `from`-th billable message of the month on (1-based), the list
 /// rate is reduced by `discount`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TierBand {
     pub from: u64,

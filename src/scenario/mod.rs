@@ -12,12 +12,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub mod pricing;
+pub mod schema;
 pub use pricing::PricingSection;
 
 /// The embedded default world (see `scenarios/default.toml`).
 pub const DEFAULT_WORLD: &str = include_str!("../../scenarios/default.toml");
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     #[serde(default)]
@@ -56,7 +57,7 @@ fn default_seed() -> u64 {
 }
 
 /// `[server]`: how the mock answers.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSection {
     /// HTTP status per error code, overriding the defaults (e.g. `"130429" = 400`).
@@ -71,7 +72,7 @@ pub struct ServerSection {
 }
 
 /// `[webhooks]`: where and how events are delivered. Command-line flags win over these.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSection {
     pub url: Option<String>,
