@@ -34,6 +34,10 @@ pub struct AudienceSpec {
     /// Delay from `delivered` to `read`, drawn uniformly from [min, max] seconds.
     #[serde(default = "default_read_delay")]
     pub read_delay_s: [u64; 2],
+    /// How users react per message category (`[audience.profiles.<category>]`), with opt-in
+    /// shares and the multipliers for users who never opted in.
+    #[serde(default)]
+    pub profiles: super::reactions::Profiles,
 }
 
 fn default_first() -> String {
@@ -65,6 +69,7 @@ impl Default for AudienceSpec {
             delivered_delay_ms: default_delivered_delay(),
             read_ratio: default_read_ratio(),
             read_delay_s: default_read_delay(),
+            profiles: Default::default(),
         }
     }
 }
@@ -102,7 +107,7 @@ impl AudienceSpec {
                 return Err((field.into(), format!("min {lo} is above max {hi}")));
             }
         }
-        Ok(())
+        self.profiles.validate()
     }
 }
 
@@ -118,6 +123,7 @@ pub struct Audience {
     delivered: [Micros; 2],
     read_ratio: f64,
     read: [Micros; 2],
+    pub profiles: super::reactions::Profiles,
 }
 
 impl Audience {
@@ -137,6 +143,7 @@ impl Audience {
             delivered: spec.delivered_delay_ms.map(|v| v * MICROS_PER_MS),
             read_ratio: spec.read_ratio,
             read: spec.read_delay_s.map(|v| v * MICROS_PER_SEC),
+            profiles: spec.profiles.clone(),
         }
     }
 
@@ -181,6 +188,33 @@ impl Audience {
         let h = splitmix(wa_id.0);
         format!("{} {}", FIRST[(h % 8) as usize], (h >> 8) % 1000)
     }
+}
+
+/// Markets where Meta does not apply the per-user marketing limit: the EEA, the UK, Japan and
+/// South Korea (by calling code; the EEA list is the member states' codes).
+pub fn per_user_limit_exempt(wa_id: WaId) -> bool {
+    const CODES: [&str; 33] = [
+        "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46", "47", "48",
+        "49", "81", "82", "351", "352", "353", "354", "356", "357", "358", "359", "370", "371",
+        "372", "385", "386", "420", "421",
+    ];
+    let d = wa_id.0.to_string();
+    CODES.iter().any(|c| d.starts_with(c))
+}
+
+/// +1 numbers: marketing templates are not delivered to US numbers (Meta, April 2025). The
+/// North American plan also covers Canada and the Caribbean; we treat all of +1 as US.
+pub fn is_us(wa_id: WaId) -> bool {
+    wa_id.0.to_string().starts_with('1')
+}
+
+/// How many marketing templates `wa_id` accepts from one number per 24 h: a stable per-user
+/// draw in `[lo, hi]` (Meta's limit depends on the user's engagement and is unpublished).
+pub fn marketing_cap(seed: u64, wa_id: WaId, [lo, hi]: [u8; 2]) -> u8 {
+    if hi <= lo {
+        return lo;
+    }
+    lo + (splitmix(seed ^ wa_id.0.rotate_left(29)) % (hi - lo + 1) as u64) as u8
 }
 
 fn uniform(rng: &mut impl Rng, [lo, hi]: [Micros; 2]) -> Micros {

@@ -5,7 +5,7 @@
 
 use crate::clock::{SimTime, MICROS_PER_HOUR};
 use crate::engine::events::{Billing, DeliveryStatus, Event, EventBody, MessageInfo, PhoneMeta};
-use crate::engine::world::TemplateStatus;
+use crate::engine::world::{MessagingLimitTier, QualityRating, TemplateStatus};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -13,6 +13,15 @@ use sha2::{Digest, Sha256};
 pub const FIELD_MESSAGES: &str = "messages";
 /// `field` of a template review/status change.
 pub const FIELD_TEMPLATE_STATUS: &str = "message_template_status_update";
+
+/// `field` of a template quality change.
+pub const FIELD_TEMPLATE_QUALITY: &str = "message_template_quality_update";
+/// `field` of a phone number quality/limit/throughput change.
+pub const FIELD_PHONE_QUALITY: &str = "phone_number_quality_update";
+/// `field` of a portfolio messaging-limit change.
+pub const FIELD_BUSINESS_CAPABILITY: &str = "business_capability_update";
+/// `field` of account-level notices (restrictions, bans).
+pub const FIELD_ACCOUNT_UPDATE: &str = "account_update";
 
 /// Where `statuses[].errors[].href` points (Meta's error-code page).
 pub const ERROR_CODES_HREF: &str =
@@ -131,6 +140,99 @@ pub fn render_change(ev: &Event, api_version: &str) -> (&'static str, Value) {
                 }),
             )
         }
+        EventBody::TemplatePause {
+            template,
+            name,
+            language,
+            category,
+            status,
+            title,
+            description,
+        } => {
+            let mut v = json!({
+                "event": status.as_str(),
+                "message_template_id": template.0,
+                "message_template_name": name,
+                "message_template_language": language,
+                "reason": "NONE",
+                "message_template_category": category.as_str(),
+                "other_info": {"title": title, "description": description},
+            });
+            if *status == TemplateStatus::Disabled {
+                v["disable_info"] = json!({"disable_date": ev.at.unix_secs()});
+            }
+            (FIELD_TEMPLATE_STATUS, v)
+        }
+        EventBody::TemplateQuality {
+            template,
+            name,
+            language,
+            previous,
+            new,
+        } => {
+            let score = |q: &Option<QualityRating>| q.map_or("UNKNOWN", |q| q.as_str());
+            (
+                FIELD_TEMPLATE_QUALITY,
+                json!({
+                    "previous_quality_score": score(previous),
+                    "new_quality_score": score(new),
+                    "message_template_id": template.0,
+                    "message_template_name": name,
+                    "message_template_language": language,
+                }),
+            )
+        }
+        EventBody::PhoneQuality {
+            display,
+            event,
+            current_limit,
+            old_limit,
+        } => {
+            let mut v = Map::new();
+            v.insert("display_phone_number".into(), (**display).into());
+            v.insert("event".into(), (*event).into());
+            if let Some(old) = old_limit {
+                v.insert("old_limit".into(), old.as_str().into());
+            }
+            v.insert("current_limit".into(), current_limit.as_str().into());
+            v.insert(
+                "max_daily_conversations_per_business".into(),
+                current_limit.as_str().into(),
+            );
+            (FIELD_PHONE_QUALITY, Value::Object(v))
+        }
+        // Meta's table says TIER_* strings for the per-business figure but its own example
+        // sends the integer; we send integers (-1 = unlimited), as the example does.
+        EventBody::BusinessCapability {
+            limit,
+            max_phone_numbers,
+        } => {
+            let n = limit.limit().map_or(-1, i64::from);
+            let mut v = json!({
+                "max_daily_conversation_per_phone": n,
+                "max_daily_conversations_per_business": n,
+            });
+            let key = if *limit <= MessagingLimitTier::Tier250 {
+                "max_phone_numbers_per_business"
+            } else {
+                "max_phone_numbers_per_waba"
+            };
+            v[key] = json!(max_phone_numbers);
+            (FIELD_BUSINESS_CAPABILITY, v)
+        }
+        EventBody::AccountRestriction {
+            restriction_type,
+            expiration,
+        } => (
+            FIELD_ACCOUNT_UPDATE,
+            json!({
+                "event": "ACCOUNT_RESTRICTION",
+                "restriction_info": [{
+                    "restriction_type": restriction_type,
+                    "expiration": expiration.unix_secs(),
+                }],
+            }),
+        ),
     }
 }
 
