@@ -1641,4 +1641,6 @@ pub struct EventLogPage {
 }
 
 #[cfg(test)]
+mod dynamics_tests;
+#[cfg(test)]
 mod tests;
