@@ -231,6 +231,7 @@ fn route(
             });
             v["webhooks"] = serde_json::to_value(st.outbox.stats()).unwrap_or_default();
             v["sends_accepted"] = json!(st.metrics.accepted());
+            v["policy"] = serde_json::to_value(st.engine.policy()).unwrap_or_default();
             Ok(v)
         }
         (&Method::POST, ["clock", "advance"]) => {
