@@ -6,7 +6,9 @@ use wabasim::clock::SimTime;
 use wabasim::engine::config::RulesConfig;
 use wabasim::engine::ids::{BusinessId, PhoneNumberId, WaId};
 use wabasim::engine::message::Outbound;
+use wabasim::engine::policy::PolicyConfig;
 use wabasim::engine::templates::{TemplateParam, TemplateSend};
+use wabasim::engine::world::MessagingLimitTier;
 use wabasim::engine::{Effects, Engine};
 use wabasim::scenario::Scenario;
 
@@ -20,7 +22,16 @@ fn engine(mps: u32) -> Engine {
         log_capacity_per_number: 10_000,
         ..RulesConfig::default()
     };
-    Engine::new(&s.world(), rules, 1, SimTime::from_secs(1_760_000_000)).unwrap()
+    // Accepted sends must stay accepted for millions of iterations: an unlimited messaging
+    // limit (the default world's 250 would fail most with 131048) and a per-user marketing
+    // limit high enough never to fire (the check still runs on every send).
+    let mut world = s.world();
+    world.businesses[0].messaging_limit = MessagingLimitTier::Unlimited;
+    let policy = PolicyConfig {
+        per_user_marketing: [255, 255],
+        ..PolicyConfig::default()
+    };
+    Engine::with_policy(&world, rules, policy, 1, SimTime::from_secs(1_760_000_000)).unwrap()
 }
 
 fn promo(to: u64) -> Outbound {

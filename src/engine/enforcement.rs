@@ -168,6 +168,20 @@ impl Engine {
         if marketing && self.policy.us_marketing_blocked && is_us(user) {
             return Ok(Some(ErrorCode::EcosystemEngagement));
         }
+        // Per-user marketing limit: checked before the messaging limit so that a message
+        // failing it does not use the portfolio's quota.
+        let [lo, hi] = self.policy.per_user_marketing;
+        let per_user = marketing && !in_window && hi > 0 && !per_user_limit_exempt(user);
+        if per_user {
+            let day = (now.as_micros() / MICROS_PER_DAY) as u32;
+            if conv.marketing_day != day {
+                conv.marketing_day = day;
+                conv.marketing_today = 0;
+            }
+            if conv.marketing_today >= marketing_cap(self.seed, user, [lo, hi]) {
+                return Ok(Some(ErrorCode::EcosystemEngagement));
+            }
+        }
         if !in_window {
             let legacy = self.policy.limits_mode == LimitsMode::PerNumber;
             let idx = s.dynamics.idx;
@@ -190,17 +204,7 @@ impl Engine {
                 Reach::AlreadyCounted => {}
             }
         }
-        drop(p);
-        let [lo, hi] = self.policy.per_user_marketing;
-        if marketing && !in_window && hi > 0 && !per_user_limit_exempt(user) {
-            let day = (now.as_micros() / MICROS_PER_DAY) as u32;
-            if conv.marketing_day != day {
-                conv.marketing_day = day;
-                conv.marketing_today = 0;
-            }
-            if conv.marketing_today >= marketing_cap(self.seed, user, [lo, hi]) {
-                return Ok(Some(ErrorCode::EcosystemEngagement));
-            }
+        if per_user {
             conv.marketing_today += 1;
         }
         Ok(None)
