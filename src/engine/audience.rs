@@ -190,22 +190,32 @@ impl Audience {
     }
 }
 
+/// The first `k` digits of a number (no allocation: the market checks run on every send).
+fn leading(n: u64, k: u32) -> u64 {
+    let digits = n.checked_ilog10().unwrap_or(0) + 1;
+    if digits <= k {
+        n
+    } else {
+        n / 10u64.pow(digits - k)
+    }
+}
+
 /// Markets where Meta does not apply the per-user marketing limit: the EEA, the UK, Japan and
 /// South Korea (by calling code; the EEA list is the member states' codes).
 pub fn per_user_limit_exempt(wa_id: WaId) -> bool {
-    const CODES: [&str; 33] = [
-        "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46", "47", "48",
-        "49", "81", "82", "351", "352", "353", "354", "356", "357", "358", "359", "370", "371",
-        "372", "385", "386", "420", "421",
+    const TWO: [u64; 18] = [
+        30, 31, 32, 33, 34, 36, 39, 40, 41, 43, 44, 45, 46, 47, 48, 49, 81, 82,
     ];
-    let d = wa_id.0.to_string();
-    CODES.iter().any(|c| d.starts_with(c))
+    const THREE: [u64; 15] = [
+        351, 352, 353, 354, 356, 357, 358, 359, 370, 371, 372, 385, 386, 420, 421,
+    ];
+    TWO.contains(&leading(wa_id.0, 2)) || THREE.contains(&leading(wa_id.0, 3))
 }
 
 /// +1 numbers: marketing templates are not delivered to US numbers (Meta, April 2025). The
 /// North American plan also covers Canada and the Caribbean; we treat all of +1 as US.
 pub fn is_us(wa_id: WaId) -> bool {
-    wa_id.0.to_string().starts_with('1')
+    leading(wa_id.0, 1) == 1
 }
 
 /// How many marketing templates `wa_id` accepts from one number per 24 h: a stable per-user
@@ -262,6 +272,17 @@ mod tests {
         let a = Audience::new(&spec, 1);
         assert!(!a.on_whatsapp(WaId(6281300000005)));
         assert!((0..5).all(|i| a.on_whatsapp(a.member(i))));
+    }
+
+    #[test]
+    fn markets_by_calling_code() {
+        assert!(is_us(WaId(16505551234)));
+        assert!(!is_us(WaId(6281300000000)));
+        assert!(per_user_limit_exempt(WaId(4915100000000)));
+        assert!(per_user_limit_exempt(WaId(447700900000)));
+        assert!(per_user_limit_exempt(WaId(35312345678)));
+        assert!(!per_user_limit_exempt(WaId(6281300000000)));
+        assert!(!per_user_limit_exempt(WaId(5511999999999)));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::errors::ErrorCode;
 use super::events::{Event, EventBody, Rule};
 use super::ids::{BusinessId, PhoneNumberId, TemplateId, WaId, WabaId};
 use super::policy::{LimitBehavior, LimitsMode};
-use super::tiers::{next_tier, LimitState, Reach};
+use super::tiers::{next_tier, IdBuild, LimitState, Reach};
 use super::world::{MessagingLimitTier, NumberStatus, QualityRating, TemplateCategory};
 use super::{schedule, Conversation, Effects, Engine, NumberShard, Rejection, TimerKind};
 use crate::clock::{SimTime, MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_SEC};
@@ -25,23 +25,26 @@ use std::sync::atomic::Ordering;
 #[derive(Debug)]
 pub struct Portfolio {
     pub limit: LimitState,
-    pub opted_out: HashSet<WaId>,
+    pub opted_out: HashSet<WaId, IdBuild>,
     /// Business-initiated messaging is refused until then (ACCOUNT_RESTRICTION).
     pub restricted_until: SimTime,
     /// Numbers currently RED or FLAGGED: scaling needs none.
     pub low_quality: BTreeSet<PhoneNumberId>,
     /// Limit changes so far (shown in `/_sim/state`).
     pub tier_changes: u32,
+    /// Business verification done (the 250 → 2,000 step then follows the half-use rule).
+    pub verified: bool,
 }
 
 impl Portfolio {
-    pub fn new(tier: MessagingLimitTier, numbers: usize) -> Portfolio {
+    pub fn new(tier: MessagingLimitTier, numbers: usize, verified: bool) -> Portfolio {
         Portfolio {
             limit: LimitState::new(tier, numbers),
-            opted_out: HashSet::new(),
+            opted_out: HashSet::default(),
             restricted_until: SimTime::ZERO,
             low_quality: BTreeSet::new(),
             tier_changes: 0,
+            verified,
         }
     }
 }
@@ -133,8 +136,8 @@ impl Engine {
         conv: &mut Conversation,
         out: &mut Effects,
     ) -> Result<Option<ErrorCode>, Rejection> {
-        let biz = &self.businesses[&s.business];
-        let mut p = biz.portfolio.lock();
+        let portfolio = s.portfolio.clone();
+        let mut p = portfolio.lock();
         let marketing = category == TemplateCategory::Marketing;
         if !in_window && p.restricted_until > now {
             return Err(Rejection::rule(
@@ -173,7 +176,7 @@ impl Engine {
         let [lo, hi] = self.policy.per_user_marketing;
         let per_user = marketing && !in_window && hi > 0 && !per_user_limit_exempt(user);
         if per_user {
-            let day = (now.as_micros() / MICROS_PER_DAY) as u32;
+            let day = (now.as_micros() / MICROS_PER_DAY) as u16;
             if conv.marketing_day != day {
                 conv.marketing_day = day;
                 conv.marketing_today = 0;
@@ -182,12 +185,20 @@ impl Engine {
                 return Ok(Some(ErrorCode::EcosystemEngagement));
             }
         }
-        if !in_window {
+        let now_s = now.unix_secs() as u32;
+        // Counted by this number less than 24 h ago: the portfolio map would say so too.
+        let known = conv.counted_at_s != 0 && now_s < conv.counted_at_s.saturating_add(86_399);
+        if !in_window && !known {
             let legacy = self.policy.limits_mode == LimitsMode::PerNumber;
             let idx = s.dynamics.idx;
             let reach = match s.dynamics.legacy_limit.as_mut() {
                 Some(l) if legacy => l.reach(now, user, idx),
                 _ => p.limit.reach(now, user, idx),
+            };
+            conv.counted_at_s = match reach {
+                Reach::AlreadyCounted(start) => start.unix_secs() as u32,
+                Reach::Counted => now_s,
+                Reach::AtLimit => 0,
             };
             match reach {
                 Reach::AtLimit => {
@@ -200,8 +211,8 @@ impl Engine {
                         LimitBehavior::FailAsync => Ok(Some(ErrorCode::SpamRateLimit)),
                     };
                 }
-                Reach::Counted => self.after_counted(now, s, &mut p, biz.verified, out),
-                Reach::AlreadyCounted => {}
+                Reach::Counted => self.after_counted(now, s, &mut p, out),
+                Reach::AlreadyCounted(_) => {}
             }
         }
         if per_user {
@@ -217,9 +228,9 @@ impl Engine {
         now: SimTime,
         s: &mut NumberShard,
         p: &mut Portfolio,
-        verified: bool,
         out: &mut Effects,
     ) {
+        let verified = p.verified;
         let legacy = self.policy.limits_mode == LimitsMode::PerNumber;
         let good = if legacy {
             s.quality != QualityRating::Red && s.status != NumberStatus::Flagged
@@ -419,7 +430,7 @@ impl Engine {
                 return (l.tier, l.used(now));
             }
         }
-        let mut p = self.businesses[&s.business].portfolio.lock();
+        let mut p = s.portfolio.lock();
         let tier = p.limit.tier;
         (tier, p.limit.used(now))
     }

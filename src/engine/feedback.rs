@@ -189,11 +189,7 @@ impl Engine {
             }
             ReactionKind::OptOut => {
                 s.counters.opt_outs += 1;
-                self.businesses[&s.business]
-                    .portfolio
-                    .lock()
-                    .opted_out
-                    .insert(user);
+                s.portfolio.lock().opted_out.insert(user);
                 self.inbound_locked(at, s, user, "STOP", out);
                 (0.0, 0)
             }
@@ -246,11 +242,7 @@ impl Engine {
             let (tier, _) = self.limit_of(at, s);
             if new == QualityRating::Red {
                 s.dynamics.red_since = Some(at);
-                self.businesses[&s.business]
-                    .portfolio
-                    .lock()
-                    .low_quality
-                    .insert(s.id);
+                s.portfolio.lock().low_quality.insert(s.id);
                 if s.status == NumberStatus::Connected {
                     s.status = NumberStatus::Flagged;
                     s.dynamics.flagged_since = Some(at);
@@ -260,11 +252,7 @@ impl Engine {
                 }
             } else if old == QualityRating::Red {
                 s.dynamics.red_since = None;
-                self.businesses[&s.business]
-                    .portfolio
-                    .lock()
-                    .low_quality
-                    .remove(&s.id);
+                s.portfolio.lock().low_quality.remove(&s.id);
                 if s.status == NumberStatus::Flagged {
                     s.status = NumberStatus::Connected;
                     s.dynamics.flagged_since = None;
@@ -312,11 +300,7 @@ impl Engine {
             if at.since(since) >= self.policy.flag_days * MICROS_PER_DAY {
                 s.status = NumberStatus::Connected;
                 s.dynamics.flagged_since = None;
-                self.businesses[&s.business]
-                    .portfolio
-                    .lock()
-                    .low_quality
-                    .remove(&s.id);
+                s.portfolio.lock().low_quality.remove(&s.id);
                 if let Some(l) = s.dynamics.legacy_limit.as_mut() {
                     let old = l.tier;
                     l.set_tier(lower_tier(old, true));
@@ -517,11 +501,7 @@ impl Engine {
                 // Same effect as the drawn reaction, with the caller's text.
                 if matches!(action, UserAction::OptOut(_)) {
                     s.counters.opt_outs += 1;
-                    self.businesses[&s.business]
-                        .portfolio
-                        .lock()
-                        .opted_out
-                        .insert(user);
+                    s.portfolio.lock().opted_out.insert(user);
                 } else {
                     s.counters.replies += 1;
                 }

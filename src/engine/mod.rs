@@ -131,8 +131,11 @@ struct Conversation {
     pair: Gcra,
     /// Last template sent to the user (raw id, 0 = none): forced reactions are charged to it.
     last_template: u64,
-    /// UTC day of `marketing_today` (per-user marketing limit).
-    marketing_day: u32,
+    /// Unix second at which the user's messaging-limit slot started (0 = unknown): while it
+    /// is less than 24 h old the portfolio's map need not be consulted.
+    counted_at_s: u32,
+    /// UTC day (since the epoch) of `marketing_today` (per-user marketing limit).
+    marketing_day: u16,
     marketing_today: u8,
     /// `feedback::BLOCKED`, `feedback::REPORTED`, `feedback::MUTED`.
     flags: u8,
@@ -225,6 +228,8 @@ struct NumberShard {
     counters: NumberCounters,
     /// Quality, flagging, legacy limit and throughput-upgrade state (fixed size).
     dynamics: feedback::NumberDynamics,
+    /// The portfolio's shared state (same `Arc` as `BusinessState::portfolio`).
+    portfolio: Arc<Mutex<enforcement::Portfolio>>,
     last_sweep: SimTime,
     /// Latest instant seen by this shard: `now` never goes backwards inside it.
     latest: SimTime,
@@ -249,7 +254,7 @@ struct BusinessState {
     verified: bool,
     wabas: Vec<WabaId>,
     /// Messaging limit, opt-outs, restriction: taken after a number shard's lock, never before.
-    portfolio: Mutex<enforcement::Portfolio>,
+    portfolio: Arc<Mutex<enforcement::Portfolio>>,
 }
 
 #[derive(Debug)]
@@ -350,6 +355,11 @@ impl Engine {
             }
             let mut waba_ids = Vec::new();
             let mut biz_numbers: u16 = 0;
+            let portfolio = Arc::new(Mutex::new(enforcement::Portfolio::new(
+                b.messaging_limit,
+                b.wabas.iter().map(|w| w.phone_numbers.len()).sum(),
+                b.verified,
+            )));
             for (wi, w) in b.wabas.iter().enumerate() {
                 let wf = format!("{bf}.wabas[{wi}]");
                 if wabas.contains_key(&w.id) {
@@ -438,6 +448,7 @@ impl Engine {
                             b.messaging_limit,
                             biz_numbers,
                         ),
+                        portfolio: portfolio.clone(),
                         last_sweep: now,
                         latest: now,
                     };
@@ -468,10 +479,7 @@ impl Engine {
                     vertical: b.vertical.clone(),
                     verified: b.verified,
                     wabas: waba_ids,
-                    portfolio: Mutex::new(enforcement::Portfolio::new(
-                        b.messaging_limit,
-                        biz_numbers as usize,
-                    )),
+                    portfolio,
                 },
             );
         }
@@ -1517,7 +1525,7 @@ fn sweep(s: &mut NumberShard, now: SimTime) {
         c.window_until > now
             || !c.pair.is_idle(now)
             || c.flags != 0
-            || (c.marketing_today > 0 && c.marketing_day == today)
+            || (c.marketing_today > 0 && c.marketing_day == today as u16)
     });
     s.last_sweep = now;
 }
