@@ -340,3 +340,77 @@ async fn bad_actions_get_graph_errors() {
         .await;
     assert_graph_error(&r, 400, 100);
 }
+
+/// The demo scenario parses and does what its header says, on the engine with a manual clock.
+#[test]
+fn careless_campaign_scenario_pauses_then_disables_the_template() {
+    use wabasim::clock::{SimTime, MICROS_PER_SEC};
+    use wabasim::engine::ids::{BusinessId, PhoneNumberId, WaId};
+    use wabasim::engine::message::Outbound;
+    use wabasim::engine::templates::{TemplateParam, TemplateSend};
+    use wabasim::engine::{Effects, Engine};
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/careless-campaign.toml"
+    ))
+    .unwrap();
+    let sc = wabasim::scenario::Scenario::parse(&text, "careless-campaign.toml").unwrap();
+    let t0 = SimTime::from_secs(1_760_000_000);
+    let e = Engine::with_policy(
+        &sc.world(),
+        sc.rules.clone(),
+        sc.policy.clone(),
+        sc.seed,
+        t0,
+    )
+    .unwrap();
+    let (biz, phone) = (BusinessId(100000000000001), PhoneNumberId(106540352242922));
+    let mut out = Effects::default();
+    let mut first_pause = None;
+    let mut ratings = Vec::new();
+    let mut statuses = Vec::new();
+    for day in 0..4u64 {
+        let start = t0.plus(day * 86_400 * MICROS_PER_SEC);
+        for i in 0..240u64 {
+            let m = Outbound::template(
+                WaId(6281300000000 + day * 1_000 + i),
+                TemplateSend {
+                    name: "promo_diskon".into(),
+                    language: "id".into(),
+                    header: vec![],
+                    body: vec![TemplateParam {
+                        name: None,
+                        text: Some("Ayu".into()),
+                    }],
+                },
+            );
+            let _ = e.send(
+                start.plus(i * 60 * MICROS_PER_SEC),
+                biz,
+                phone,
+                &m,
+                &mut out,
+            );
+            e.handle_timeouts(start.plus(i * 60 * MICROS_PER_SEC), &mut out);
+        }
+        e.handle_timeouts(start.plus(86_399 * MICROS_PER_SEC), &mut out);
+        let st = e.snapshot();
+        let t = st
+            .templates
+            .iter()
+            .find(|t| t.name == "promo_diskon" && t.language == "id")
+            .unwrap();
+        if first_pause.is_none() && t.pauses > 0 {
+            first_pause = Some(day);
+        }
+        ratings.push(st.numbers[0].quality_rating.as_str());
+        statuses.push(t.status);
+    }
+    assert_eq!(first_pause, Some(0), "the template is paused on day 0");
+    assert_eq!(statuses.last(), Some(&"DISABLED"), "{statuses:?}");
+    // The pauses protect the number: its rating falls to YELLOW, then recovers once the
+    // disabled template stops the campaign.
+    assert_eq!(ratings[0], "GREEN", "{ratings:?}");
+    assert!(ratings.contains(&"YELLOW"), "{ratings:?}");
+    assert_eq!(ratings.last(), Some(&"GREEN"), "{ratings:?}");
+}
