@@ -30,8 +30,6 @@ pub struct Portfolio {
     pub restricted_until: SimTime,
     /// Numbers currently RED or FLAGGED: scaling needs none.
     pub low_quality: BTreeSet<PhoneNumberId>,
-    /// Limit changes so far (shown in `/_sim/state`).
-    pub tier_changes: u32,
     /// Business verification done (the 250 → 2,000 step then follows the half-use rule).
     pub verified: bool,
 }
@@ -43,7 +41,6 @@ impl Portfolio {
             opted_out: HashSet::default(),
             restricted_until: SimTime::ZERO,
             low_quality: BTreeSet::new(),
-            tier_changes: 0,
             verified,
         }
     }
@@ -406,7 +403,6 @@ impl Engine {
                 }
                 let new = next_tier(p.limit.tier, false);
                 p.limit.set_tier(new);
-                p.tier_changes += 1;
                 drop(p);
                 for w in &biz.wabas {
                     out.events.push(Event {
@@ -433,37 +429,5 @@ impl Engine {
         let mut p = s.portfolio.lock();
         let tier = p.limit.tier;
         (tier, p.limit.used(now))
-    }
-
-    /// Sets a portfolio's messaging limit (control API and scenario scripting); announces it.
-    pub fn set_messaging_limit(
-        &self,
-        now: SimTime,
-        business: BusinessId,
-        tier: MessagingLimitTier,
-        out: &mut Effects,
-    ) -> Result<(), Rejection> {
-        let biz = self
-            .businesses
-            .get(&business)
-            .ok_or_else(|| Rejection::unknown_object(&business.to_string()))?;
-        let mut p = biz.portfolio.lock();
-        if p.limit.tier == tier {
-            return Ok(());
-        }
-        p.limit.set_tier(tier);
-        p.tier_changes += 1;
-        drop(p);
-        for w in &biz.wabas {
-            out.events.push(Event {
-                at: now,
-                waba: *w,
-                body: EventBody::BusinessCapability {
-                    limit: tier,
-                    max_phone_numbers: max_numbers(tier),
-                },
-            });
-        }
-        Ok(())
     }
 }
