@@ -442,11 +442,14 @@ fn pauses_last_exactly_3h_then_6h_and_the_third_disables() {
         pause_titles(&out.events),
         vec![("FIRST_PAUSE", TemplateStatus::Paused)]
     );
-    // Paused: 132015; the utility template is unaffected.
+    // Paused: 132015, and the attempt does not count toward the messaging limit; the utility
+    // template is unaffected.
+    let used = view(&e).messaging_limit_used;
     assert_eq!(
         code(e.send(T0, BIZ, PHONE, &promo(U + 50), &mut out)),
         Some(132015)
     );
+    assert_eq!(view(&e).messaging_limit_used, used);
     assert!(e.send(T0, BIZ, PHONE, &notice(U + 50), &mut out).is_ok());
     out.clear();
     e.handle_timeouts(T0.plus(3 * H - 1), &mut out);
