@@ -6,7 +6,9 @@ use wabasim::clock::SimTime;
 use wabasim::engine::config::RulesConfig;
 use wabasim::engine::ids::{BusinessId, PhoneNumberId, WaId};
 use wabasim::engine::message::Outbound;
+use wabasim::engine::policy::PolicyConfig;
 use wabasim::engine::templates::{TemplateParam, TemplateSend};
+use wabasim::engine::world::MessagingLimitTier;
 use wabasim::engine::{Effects, Engine};
 use wabasim::scenario::Scenario;
 
@@ -20,7 +22,18 @@ fn engine(mps: u32) -> Engine {
         log_capacity_per_number: 10_000,
         ..RulesConfig::default()
     };
-    Engine::new(&s.world(), rules, 1, SimTime::from_secs(1_760_000_000)).unwrap()
+    // Accepted sends must stay accepted for millions of iterations: an unlimited messaging
+    // limit (the default world's 250 would fail most with 131048), a per-user marketing
+    // limit high enough never to fire (the check still runs on every send), and no throughput
+    // upgrade (100K users at an unlimited tier would put the number in maintenance, 131057).
+    let mut world = s.world();
+    world.businesses[0].messaging_limit = MessagingLimitTier::Unlimited;
+    let policy = PolicyConfig {
+        per_user_marketing: [255, 255],
+        throughput_upgrade_users: u32::MAX,
+        ..PolicyConfig::default()
+    };
+    Engine::with_policy(&world, rules, policy, 1, SimTime::from_secs(1_760_000_000)).unwrap()
 }
 
 fn promo(to: u64) -> Outbound {

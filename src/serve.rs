@@ -143,9 +143,10 @@ pub async fn start(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, String> {
-    let engine = Engine::new(
+    let engine = Engine::with_policy(
         &plan.scenario.world(),
         plan.scenario.rules.clone(),
+        plan.scenario.policy.clone(),
         plan.scenario.seed,
         plan.clock.now(),
     )

@@ -1095,9 +1095,12 @@ async fn pair_rate_131056_after_45_sends_to_one_user() {
     assert_graph_error(&s.send(&hello_world(USER)).await, 429, 131056);
 }
 
+/// Users who never react on their own (a drawn reply would reopen the service window).
+const QUIET_AUDIENCE: &str = "[audience.profiles.utility]\n[audience.profiles.service]\n";
+
 #[tokio::test]
 async fn free_form_outside_window_131047_then_ok_after_inbound() {
-    let s = start_default().await;
+    let s = start_scenario(&world("", "", QUIET_AUDIENCE)).await;
     let r = s.send(&text_msg(USER, "hi")).await;
     let e = assert_graph_error(&r, 400, 131047);
     assert!(details(&e).contains("24 hours"), "{e}");

@@ -85,13 +85,18 @@ fn counts_reconcile_and_rules_fire_in_virtual_time() {
     assert_eq!(t.requests, t.messages + t.retries);
     let codes: u64 = t.codes.values().sum();
     assert_eq!(codes, t.throttled + t.refused + t.failed);
-    // Every accepted send got a `sent` status; inbound messages were reported too.
-    assert_eq!(t.sent + t.inbound, t.ok);
+    // Every accepted send ends delivered, failed later (e.g. 131048 past the default world's
+    // 250-user messaging limit, 131026 not on WhatsApp), or `sent` and then nothing (a user who
+    // blocked the number); inbound events include the audience's own replies.
     let failed_later: u64 = t.failed_async.values().sum();
-    assert_eq!(
-        t.delivered + failed_later,
-        t.sent,
-        "the ladder completes within the settle day"
+    let traffic_inbound = r.phases[0].ok;
+    assert!(t.delivered + failed_later <= t.ok - traffic_inbound + t.inbound);
+    assert!(t.delivered <= t.sent);
+    assert!(t.inbound >= traffic_inbound);
+    assert!(
+        t.failed_async.get("131048").copied().unwrap_or(0) > 0,
+        "the default world's 250-user limit bites a 16,000-message run: {:?}",
+        t.failed_async
     );
     // Pricing (default model by date: per-message pricing in 2026): one ledger line per
     // delivered message, and the daily cumulative samples end at the final totals.

@@ -34,6 +34,10 @@ pub struct AudienceSpec {
     /// Delay from `delivered` to `read`, drawn uniformly from [min, max] seconds.
     #[serde(default = "default_read_delay")]
     pub read_delay_s: [u64; 2],
+    /// How users react per message category (`[audience.profiles.<category>]`), with opt-in
+    /// shares and the multipliers for users who never opted in.
+    #[serde(default)]
+    pub profiles: super::reactions::Profiles,
 }
 
 fn default_first() -> String {
@@ -65,6 +69,7 @@ impl Default for AudienceSpec {
             delivered_delay_ms: default_delivered_delay(),
             read_ratio: default_read_ratio(),
             read_delay_s: default_read_delay(),
+            profiles: Default::default(),
         }
     }
 }
@@ -102,7 +107,7 @@ impl AudienceSpec {
                 return Err((field.into(), format!("min {lo} is above max {hi}")));
             }
         }
-        Ok(())
+        self.profiles.validate()
     }
 }
 
@@ -118,6 +123,7 @@ pub struct Audience {
     delivered: [Micros; 2],
     read_ratio: f64,
     read: [Micros; 2],
+    pub profiles: super::reactions::Profiles,
 }
 
 impl Audience {
@@ -137,6 +143,7 @@ impl Audience {
             delivered: spec.delivered_delay_ms.map(|v| v * MICROS_PER_MS),
             read_ratio: spec.read_ratio,
             read: spec.read_delay_s.map(|v| v * MICROS_PER_SEC),
+            profiles: spec.profiles.clone(),
         }
     }
 
@@ -181,6 +188,49 @@ impl Audience {
         let h = splitmix(wa_id.0);
         format!("{} {}", FIRST[(h % 8) as usize], (h >> 8) % 1000)
     }
+}
+
+/// The first three digits of a number (no allocation, no loop: the market checks run on
+/// every marketing send). Numbers shorter than three digits are returned whole.
+fn first3(n: u64) -> u64 {
+    const POW10: [u64; 20] = {
+        let mut t = [1u64; 20];
+        let mut i = 1;
+        while i < 20 {
+            t[i] = t[i - 1] * 10;
+            i += 1;
+        }
+        t
+    };
+    let digits = n.checked_ilog10().unwrap_or(0) as usize + 1;
+    if digits <= 3 {
+        n
+    } else {
+        n / POW10[digits - 3]
+    }
+}
+
+/// Markets where Meta does not apply the per-user marketing limit: the EEA, the UK, Japan and
+/// South Korea (by calling code; the EEA list is the member states' codes).
+pub fn per_user_limit_exempt(wa_id: WaId) -> bool {
+    let p3 = first3(wa_id.0);
+    matches!(p3 / 10, 30..=34 | 36 | 39 | 40 | 41 | 43..=49 | 81 | 82)
+        || matches!(p3, 351..=354 | 356..=359 | 370..=372 | 385 | 386 | 420 | 421)
+}
+
+/// +1 numbers: marketing templates are not delivered to US numbers (Meta, April 2025). The
+/// North American plan also covers Canada and the Caribbean; we treat all of +1 as US.
+pub fn is_us(wa_id: WaId) -> bool {
+    (100..200).contains(&first3(wa_id.0))
+}
+
+/// How many marketing templates `wa_id` accepts from one number per 24 h: a stable per-user
+/// draw in `[lo, hi]` (Meta's limit depends on the user's engagement and is unpublished).
+pub fn marketing_cap(seed: u64, wa_id: WaId, [lo, hi]: [u8; 2]) -> u8 {
+    if hi <= lo {
+        return lo;
+    }
+    lo + (splitmix(seed ^ wa_id.0.rotate_left(29)) % (hi - lo + 1) as u64) as u8
 }
 
 fn uniform(rng: &mut impl Rng, [lo, hi]: [Micros; 2]) -> Micros {
@@ -228,6 +278,17 @@ mod tests {
         let a = Audience::new(&spec, 1);
         assert!(!a.on_whatsapp(WaId(6281300000005)));
         assert!((0..5).all(|i| a.on_whatsapp(a.member(i))));
+    }
+
+    #[test]
+    fn markets_by_calling_code() {
+        assert!(is_us(WaId(16505551234)));
+        assert!(!is_us(WaId(6281300000000)));
+        assert!(per_user_limit_exempt(WaId(4915100000000)));
+        assert!(per_user_limit_exempt(WaId(447700900000)));
+        assert!(per_user_limit_exempt(WaId(35312345678)));
+        assert!(!per_user_limit_exempt(WaId(6281300000000)));
+        assert!(!per_user_limit_exempt(WaId(5511999999999)));
     }
 
     #[test]

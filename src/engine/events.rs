@@ -3,7 +3,7 @@
 
 use super::errors::ErrorCode;
 use super::ids::{PhoneNumberId, TemplateId, WaId, WabaId};
-use super::world::{TemplateCategory, TemplateStatus};
+use super::world::{MessagingLimitTier, QualityRating, TemplateCategory, TemplateStatus};
 use crate::clock::SimTime;
 use crate::pricing::{Category, ConversationId, PricingModelId, PricingType};
 use base64::Engine as _;
@@ -236,6 +236,47 @@ pub enum EventBody {
         status: TemplateStatus,
         reason: Option<&'static str>,
     },
+    /// `message_template_status_update` for quality pauses: PAUSED with `other_info.title`
+    /// FIRST_PAUSE / SECOND_PAUSE, APPROVED with UNPAUSE, DISABLED with `disable_info`.
+    TemplatePause {
+        template: TemplateId,
+        name: String,
+        language: String,
+        category: TemplateCategory,
+        status: TemplateStatus,
+        /// `other_info.title`.
+        title: &'static str,
+        /// `other_info.description`.
+        description: String,
+    },
+    /// `message_template_quality_update` field. `None` is UNKNOWN (quality pending).
+    TemplateQuality {
+        template: TemplateId,
+        name: String,
+        language: String,
+        previous: Option<QualityRating>,
+        new: Option<QualityRating>,
+    },
+    /// `phone_number_quality_update` field: THROUGHPUT_UPGRADE, and behind the legacy switch
+    /// FLAGGED / UNFLAGGED / DOWNGRADE / UPGRADE.
+    PhoneQuality {
+        display: Arc<str>,
+        event: &'static str,
+        current_limit: MessagingLimitTier,
+        old_limit: Option<MessagingLimitTier>,
+    },
+    /// `business_capability_update` field: the portfolio's messaging limit changed.
+    BusinessCapability {
+        limit: MessagingLimitTier,
+        /// Registered numbers the portfolio may have (2 at 250, 20 from 2,000 on).
+        max_phone_numbers: u32,
+    },
+    /// `account_update` field, event ACCOUNT_RESTRICTION: business-initiated messaging
+    /// restricted until `expiration` after sustained low quality.
+    AccountRestriction {
+        restriction_type: &'static str,
+        expiration: SimTime,
+    },
 }
 
 /// The rule behind a decision. Every rejection names one; the event log and the metrics count
@@ -277,6 +318,20 @@ pub enum Rule {
     IdentityCheck,
     /// The platform detected a violation (prohibited vertical, unofficial BSP): a strike.
     PolicyViolation,
+    /// Strict opt-in mode: business-initiated templates need the user's opt-in (131005).
+    OptIn,
+    /// The user opted out of marketing from this business (131050, asynchronous).
+    MarketingOptOut,
+    /// The messaging limit (unique users per moving 24 h) is used up (131048).
+    MessagingLimit,
+    /// Per-user marketing template limit (131049, asynchronous).
+    PerUserMarketingLimit,
+    /// Business-initiated messaging restricted after sustained low quality (131048).
+    AccountRestriction,
+    /// The number is being upgraded to higher throughput (131057).
+    ThroughputUpgrade,
+    /// A user reacted (block, report, opt-out, mute, reply).
+    UserFeedback,
 }
 
 impl Rule {
@@ -299,6 +354,13 @@ impl Rule {
             Rule::AccountDisabled => "account_disabled",
             Rule::IdentityCheck => "identity_check",
             Rule::PolicyViolation => "policy_violation",
+            Rule::OptIn => "opt_in",
+            Rule::MarketingOptOut => "marketing_opt_out",
+            Rule::MessagingLimit => "messaging_limit",
+            Rule::PerUserMarketingLimit => "per_user_marketing_limit",
+            Rule::AccountRestriction => "account_restriction",
+            Rule::ThroughputUpgrade => "throughput_upgrade",
+            Rule::UserFeedback => "user_feedback",
         }
     }
 }

@@ -15,20 +15,26 @@ pub mod config;
 pub mod contacts;
 pub mod content;
 pub mod eligibility;
+pub mod enforcement;
 pub mod errors;
 pub mod events;
+pub mod feedback;
 pub mod identity;
 pub mod ids;
+pub mod integrity;
 pub mod limits;
 pub mod message;
 pub mod policy;
 pub mod portfolio;
+pub mod quality;
+pub mod reactions;
 pub mod review;
 pub mod templates;
+pub mod tiers;
 pub mod violations;
 pub mod world;
 
-use crate::clock::{SimTime, MICROS_PER_HOUR, MICROS_PER_SEC};
+use crate::clock::{self, SimTime, MICROS_PER_HOUR, MICROS_PER_SEC};
 use audience::Audience;
 use charging::{Charging, PriceFacts};
 use config::{ErrorTiming, RulesConfig};
@@ -38,6 +44,7 @@ use ids::{BusinessId, PhoneNumberId, TemplateId, WaId, WabaId};
 use limits::{Gcra, Rate};
 use message::{Content, Outbound};
 use parking_lot::{Mutex, RwLock};
+use policy::PolicyConfig;
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use serde::Serialize;
@@ -69,7 +76,7 @@ impl Rejection {
         }
     }
 
-    fn rule(code: ErrorCode, rule: Rule, details: impl Into<String>) -> Rejection {
+    pub(crate) fn rule(code: ErrorCode, rule: Rule, details: impl Into<String>) -> Rejection {
         Rejection {
             code,
             subcode: None,
@@ -123,12 +130,23 @@ impl Effects {
     }
 }
 
-/// Per-(number, user) state. Small on purpose: it exists for every user a number talks to.
+/// Per-(number, user) state. Small on purpose (32 bytes): it exists for every user a number
+/// talks to, and is forgotten by the hourly sweep once it holds nothing a fresh entry would not.
 #[derive(Clone, Copy, Debug, Default)]
 struct Conversation {
     /// End of the customer service window (the user's last message + 24 h); zero if never.
     window_until: SimTime,
     pair: Gcra,
+    /// Last template sent to the user (raw id, 0 = none): forced reactions are charged to it.
+    last_template: u64,
+    /// Unix second at which the user's messaging-limit slot started (0 = unknown): while it
+    /// is less than 24 h old the portfolio's map need not be consulted.
+    counted_at_s: u32,
+    /// UTC day (since the epoch) of `marketing_today` (per-user marketing limit).
+    marketing_day: u16,
+    marketing_today: u8,
+    /// `feedback::BLOCKED`, `feedback::REPORTED`, `feedback::MUTED`.
+    flags: u8,
 }
 
 #[derive(Debug)]
@@ -141,6 +159,17 @@ enum TimerKind {
         /// Set until the message is priced at delivery.
         pricing: Option<PriceFacts>,
     },
+    /// A user's reaction to a delivered message.
+    Reaction {
+        user: WaId,
+        template: Option<TemplateId>,
+        kind: reactions::ReactionKind,
+    },
+    /// Hourly re-evaluation of the quality rating while there is feedback in the window
+    /// (ratings recover as signals age; FLAGGED and restriction deadlines are checked here).
+    QualityTick,
+    /// End of the throughput upgrade's maintenance period.
+    ThroughputUpgraded,
 }
 
 #[derive(Debug)]
@@ -176,6 +205,12 @@ pub struct NumberCounters {
     pub read: u64,
     pub failed: std::collections::BTreeMap<u32, u64>,
     pub inbound: u64,
+    /// User feedback received by this number.
+    pub blocks: u64,
+    pub reports: u64,
+    pub opt_outs: u64,
+    pub mutes: u64,
+    pub replies: u64,
 }
 
 /// One phone number and everything only it touches: one lock.
@@ -204,6 +239,10 @@ struct NumberShard {
     log_evicted: u64,
     rng: Pcg64Mcg,
     counters: NumberCounters,
+    /// Quality, flagging, legacy limit and throughput-upgrade state (fixed size).
+    dynamics: feedback::NumberDynamics,
+    /// The portfolio's shared state (same `Arc` as `BusinessState::portfolio`).
+    portfolio: Arc<Mutex<enforcement::Portfolio>>,
     last_sweep: SimTime,
     /// Latest instant seen by this shard: `now` never goes backwards inside it.
     latest: SimTime,
@@ -225,6 +264,9 @@ struct WabaShard {
     currency: String,
     numbers: Vec<PhoneNumberId>,
     templates: RwLock<TemplateBook>,
+    /// Feedback per template (quality, pauses). Taken after `templates`, never while it is
+    /// held for writing.
+    feedback: Mutex<std::collections::BTreeMap<TemplateId, feedback::TemplateFeedback>>,
 }
 
 struct BusinessState {
@@ -232,8 +274,9 @@ struct BusinessState {
     country: String,
     vertical: String,
     verified: bool,
-    messaging_limit: MessagingLimitTier,
     wabas: Vec<WabaId>,
+    /// Messaging limit, opt-outs, restriction: taken after a number shard's lock, never before.
+    portfolio: Arc<Mutex<enforcement::Portfolio>>,
 }
 
 #[derive(Debug)]
@@ -259,6 +302,10 @@ pub struct Engine {
     /// Number ids in a fixed order, for deterministic iteration.
     number_order: Vec<PhoneNumberId>,
     reviews: Mutex<Vec<ReviewTimer>>,
+    policy: PolicyConfig,
+    /// Timers that belong to no number: template unpauses, tier scaling. A leaf lock.
+    dyn_timers: Mutex<BinaryHeap<Reverse<enforcement::DynTimer>>>,
+    dyn_seq: AtomicU64,
     log_seq: AtomicU64,
     next_template_id: AtomicU64,
     /// One pricer per WABA (lock order: number shard before pricer; see `charging.rs`).
@@ -287,14 +334,27 @@ fn world_err(field: impl Into<String>, message: impl Into<String>) -> WorldError
 }
 
 impl Engine {
-    /// Builds the engine from a world description. `now` stamps template creation times.
+    /// Builds the engine from a world description with the default `[policy]`. `now` stamps
+    /// template creation times.
     pub fn new(
         world: &WorldSpec,
         rules: RulesConfig,
         seed: u64,
         now: SimTime,
     ) -> Result<Engine, WorldError> {
+        Engine::with_policy(world, rules, PolicyConfig::default(), seed, now)
+    }
+
+    /// Builds the engine with explicit platform-dynamics knobs (`[policy]`).
+    pub fn with_policy(
+        world: &WorldSpec,
+        rules: RulesConfig,
+        policy: PolicyConfig,
+        seed: u64,
+        now: SimTime,
+    ) -> Result<Engine, WorldError> {
         rules.validate().map_err(|(f, m)| world_err(f, m))?;
+        policy.validate().map_err(|(f, m)| world_err(f, m))?;
         world
             .audience
             .validate()
@@ -333,9 +393,15 @@ impl Engine {
             } else {
                 None
             };
-            let policy = Arc::new(portfolio::PortfolioPolicy::new(risk));
-            portfolios.insert(b.id, policy.clone());
+            let standing = Arc::new(portfolio::PortfolioPolicy::new(risk));
+            portfolios.insert(b.id, standing.clone());
             let mut waba_ids = Vec::new();
+            let mut biz_numbers: u16 = 0;
+            let portfolio = Arc::new(Mutex::new(enforcement::Portfolio::new(
+                b.messaging_limit,
+                b.wabas.iter().map(|w| w.phone_numbers.len()).sum(),
+                b.verified,
+            )));
             for (wi, w) in b.wabas.iter().enumerate() {
                 let wf = format!("{bf}.wabas[{wi}]");
                 if wabas.contains_key(&w.id) {
@@ -420,15 +486,22 @@ impl Engine {
                         log_evicted: 0,
                         rng: Pcg64Mcg::seed_from_u64(seed ^ p.id.0.rotate_left(17)),
                         counters: NumberCounters::default(),
+                        dynamics: feedback::NumberDynamics::new(
+                            &policy,
+                            b.messaging_limit,
+                            biz_numbers,
+                        ),
+                        portfolio: portfolio.clone(),
                         last_sweep: now,
                         latest: now,
-                        policy: policy.clone(),
+                        policy: standing.clone(),
                         identity_check: rules.identity.check,
                         held: Vec::new(),
                     };
                     numbers.insert(p.id, Arc::new(Mutex::new(shard)));
                     number_order.push(p.id);
                     nums.push(p.id);
+                    biz_numbers += 1;
                 }
                 wabas.insert(
                     w.id,
@@ -439,6 +512,7 @@ impl Engine {
                         currency: w.currency.clone(),
                         numbers: nums,
                         templates: RwLock::new(book),
+                        feedback: Mutex::new(Default::default()),
                     }),
                 );
                 waba_ids.push(w.id);
@@ -450,8 +524,8 @@ impl Engine {
                     country: b.country.clone(),
                     vertical: b.vertical.clone(),
                     verified: b.verified,
-                    messaging_limit: b.messaging_limit,
                     wabas: waba_ids,
+                    portfolio,
                 },
             );
         }
@@ -475,6 +549,9 @@ impl Engine {
             numbers,
             number_order,
             reviews: Mutex::new(Vec::new()),
+            policy,
+            dyn_timers: Mutex::new(BinaryHeap::new()),
+            dyn_seq: AtomicU64::new(0),
             log_seq: AtomicU64::new(0),
             next_template_id: AtomicU64::new(next_template_id + 1_000),
             charging,
@@ -511,6 +588,10 @@ impl Engine {
 
     pub fn rules(&self) -> &RulesConfig {
         &self.rules
+    }
+
+    pub fn policy(&self) -> &PolicyConfig {
+        &self.policy
     }
 
     pub fn audience(&self) -> &Audience {
@@ -683,8 +764,9 @@ impl Engine {
             }
         }
         if s.policy.standing.is_disabled() {
-            return Err(policy::disabled_rejection());
+            return Err(integrity::disabled_rejection());
         }
+        self.check_maintenance(now, s)?;
         if let Err(wait) = s.limiter.try_take(now, s.throughput) {
             return Err(Rejection::rule(
                 ErrorCode::ThroughputLimit,
@@ -748,7 +830,7 @@ impl Engine {
                 }
                 t.check_send(send)
                     .map_err(|(code, d)| Rejection::rule(code, Rule::TemplateParameters, d))?;
-                (charging::category_of(t.category), Some(t.id))
+                (charging::category_of(t.category), Some((t.id, t.category)))
             }
             Content::FreeForm { .. } => {
                 if !in_window {
@@ -765,7 +847,7 @@ impl Engine {
                 (crate::pricing::Category::Service, None)
             }
         };
-        if let Some(kind) = policy::scan_outbound(&msg.content) {
+        if let Some(kind) = integrity::scan_outbound(&msg.content) {
             return Err(self.content_violation(now, s, msg, kind, out));
         }
         let mut hold = false;
@@ -798,6 +880,14 @@ impl Engine {
         let mut conv = conv;
         let fep_open =
             !s.entry_points.is_empty() && s.entry_points.get(&msg.to).is_some_and(|e| e.open(now));
+        if let Some((id, category)) = template {
+            // An earlier asynchronous failure (window, identity) wins over the template rules.
+            let template_error =
+                self.check_template_send(now, s, msg.to, category, in_window, &mut conv, out)?;
+            async_error = async_error.or(template_error);
+            conv.last_template = id.0;
+        }
+        let template = template.map(|(id, _)| id);
         if async_error.is_none() {
             if let Err(wait) = conv.pair.try_take(now, self.pair_rate) {
                 return Err(Rejection::rule(
@@ -898,6 +988,13 @@ impl Engine {
                 error: None,
             },
         });
+        if s.conversations
+            .get(&to)
+            .is_some_and(|c| c.flags & feedback::BLOCKED != 0)
+        {
+            // A user who blocked the number never gets its messages: `sent`, then nothing.
+            return;
+        }
         let delay = self.audience.delivered_delay(&mut s.rng);
         let (status, error) = if self.audience.on_whatsapp(to) {
             (DeliveryStatus::Delivered, None)
@@ -1016,6 +1113,22 @@ impl Engine {
     ) -> Result<Wamid, Rejection> {
         let shard = self.lookup(phone)?;
         let mut s = shard.lock();
+        let now = now.max(s.latest);
+        s.latest = now;
+        Ok(self.inbound_locked(now, &mut s, from, text, from_ad, out))
+    }
+
+    /// [`Self::inbound`] with the number's lock held (reactions reply from inside a timer).
+    fn inbound_locked(
+        &self,
+        now: SimTime,
+        s: &mut NumberShard,
+        from: WaId,
+        text: &str,
+        from_ad: bool,
+        out: &mut Effects,
+    ) -> Wamid {
+        let phone = s.id;
         let conv = s.conversations.entry(from).or_default();
         conv.window_until = now.plus(self.window_len);
         if from_ad {
@@ -1034,7 +1147,7 @@ impl Engine {
         s.counters.inbound += 1;
         let seq = self.next_log_seq();
         push_log(
-            &mut s,
+            s,
             self.rules.log_capacity_per_number,
             LogEntry {
                 seq,
@@ -1061,7 +1174,7 @@ impl Engine {
                     .then(|| identity::key_hash(self.seed, from, self.identities.generation(from))),
             },
         });
-        Ok(wamid)
+        wamid
     }
 
     /// Whether the customer service window between `phone` and `user` is open at `now`.
@@ -1085,6 +1198,9 @@ impl Engine {
         for r in self.reviews.lock().iter() {
             best = Some(best.map_or(r.at, |b| b.min(r.at)));
         }
+        if let Some(at) = self.dyn_next() {
+            best = Some(best.map_or(at, |b| b.min(at)));
+        }
         best
     }
 
@@ -1093,6 +1209,8 @@ impl Engine {
         self.fire_reviews(now, out);
         for id in &self.number_order {
             let mut s = self.numbers[id].lock();
+            // Views (limit usage, maintenance) read `latest` as the shard's notion of now.
+            s.latest = s.latest.max(now);
             while s.timers.peek().is_some_and(|Reverse(t)| t.at <= now) {
                 let Reverse(timer) = s.timers.pop().expect("peeked");
                 self.fire(&mut s, timer, out);
@@ -1101,6 +1219,7 @@ impl Engine {
                 sweep(&mut s, now);
             }
         }
+        self.fire_dyn_timers(now, out);
     }
 
     fn fire(&self, s: &mut NumberShard, timer: Timer, out: &mut Effects) {
@@ -1146,6 +1265,9 @@ impl Engine {
                     },
                 };
                 out.events.push(ev);
+                if status == DeliveryStatus::Delivered {
+                    self.on_delivered(at, s, &info, out);
+                }
                 if let Some(d) = next {
                     schedule(
                         s,
@@ -1160,6 +1282,13 @@ impl Engine {
                     );
                 }
             }
+            TimerKind::Reaction {
+                user,
+                template,
+                kind,
+            } => self.apply_reaction(at, s, user, template, kind, out),
+            TimerKind::QualityTick => self.quality_tick(at, s, out),
+            TimerKind::ThroughputUpgraded => self.finish_upgrade(at, s, out),
         }
     }
 
@@ -1349,21 +1478,31 @@ impl Engine {
         id: PhoneNumberId,
     ) -> Result<PhoneNumberView, Rejection> {
         let shard = self.shard(business, id)?;
-        Ok(self.view(&shard.lock()))
+        Ok(self.view(&mut shard.lock()))
     }
 
-    fn view(&self, s: &NumberShard) -> PhoneNumberView {
-        let b = &self.businesses[&s.business];
+    fn view(&self, s: &mut NumberShard) -> PhoneNumberView {
+        let (messaging_limit, used) = self.limit_of(s.latest, s);
+        // RESTRICTED is what older material calls a number whose limit is used up: it can
+        // only answer users who wrote first until the moving 24 h frees capacity.
+        let status = match (s.status, messaging_limit.limit()) {
+            (NumberStatus::Connected, Some(l)) if used >= l => NumberStatus::Restricted,
+            (st, _) => st,
+        };
         PhoneNumberView {
             id: s.id,
             waba_id: s.waba,
             business_id: s.business,
             display_phone_number: s.display.clone(),
             verified_name: s.verified_name.clone(),
-            status: s.status,
+            status,
             quality_rating: s.quality,
             throughput_mps: (1_000_000 / s.throughput.interval.max(1)) as u32,
-            messaging_limit: b.messaging_limit,
+            messaging_limit,
+            messaging_limit_used: used,
+            quality_score: s.dynamics.score,
+            throughput_upgrading: s.dynamics.upgrading_until > s.latest,
+            flagged_since: s.dynamics.flagged_since.map(|t| t.unix_secs()),
             name_status: s.name_status.clone(),
             is_official_business_account: s.official,
             country_dial_code: dial_code(&s.meta.display),
@@ -1381,7 +1520,7 @@ impl Engine {
         let w = self.waba(business, waba)?;
         Ok(w.numbers
             .iter()
-            .map(|id| self.view(&self.numbers[id].lock()))
+            .map(|id| self.view(&mut self.numbers[id].lock()))
             .collect())
     }
 
@@ -1469,38 +1608,56 @@ impl Engine {
             .map(|id| self.numbers[id].lock().timers.len())
             .sum::<usize>()
             + self.reviews.lock().len()
+            + self.dyn_len()
     }
 
     /// Everything `GET /_sim/state` shows.
     pub fn snapshot(&self) -> StateSnapshot {
+        // The latest instant any number has seen stands for `now` (the engine has no clock).
+        let latest = self
+            .number_order
+            .iter()
+            .map(|id| self.numbers[id].lock().latest)
+            .max()
+            .unwrap_or_default();
         let mut businesses: Vec<BusinessView> = self
             .businesses
             .iter()
-            .map(|(id, b)| BusinessView {
-                id: *id,
-                name: b.name.clone(),
-                country: b.country.clone(),
-                vertical: b.vertical.clone(),
-                verified: b.verified,
-                messaging_limit: b.messaging_limit.as_str(),
-                wabas: b.wabas.clone(),
-                tokens: {
-                    let mut t: Vec<String> = self
-                        .tokens
-                        .iter()
-                        .filter(|(_, b)| *b == id)
-                        .map(|(t, _)| t.clone())
-                        .collect();
-                    t.sort();
-                    t
-                },
+            .map(|(id, b)| {
+                let now = latest;
+                let mut p = b.portfolio.lock();
+                BusinessView {
+                    id: *id,
+                    name: b.name.clone(),
+                    country: b.country.clone(),
+                    vertical: b.vertical.clone(),
+                    verified: b.verified,
+                    messaging_limit: p.limit.tier.as_str(),
+                    messaging_limit_used: p.limit.used(now),
+                    scale_due: p.limit.scale_due.map(|t| t.unix_secs()),
+                    restricted_until: (p.restricted_until > now)
+                        .then(|| p.restricted_until.unix_secs()),
+                    opted_out_users: p.opted_out.len(),
+                    low_quality_numbers: p.low_quality.iter().copied().collect(),
+                    wabas: b.wabas.clone(),
+                    tokens: {
+                        let mut t: Vec<String> = self
+                            .tokens
+                            .iter()
+                            .filter(|(_, b)| *b == id)
+                            .map(|(t, _)| t.clone())
+                            .collect();
+                        t.sort();
+                        t
+                    },
+                }
             })
             .collect();
         businesses.sort_by_key(|b| b.id);
         let numbers = self
             .number_order
             .iter()
-            .map(|id| self.view(&self.numbers[id].lock()))
+            .map(|id| self.view(&mut self.numbers[id].lock()))
             .collect();
         let mut templates: Vec<TemplateView> = self
             .wabas
@@ -1510,13 +1667,18 @@ impl Engine {
                     .read()
                     .templates
                     .iter()
-                    .map(|t| TemplateView {
-                        id: t.id,
-                        waba_id: t.waba,
-                        name: t.name.clone(),
-                        language: t.language.clone(),
-                        category: t.category.as_str(),
-                        status: t.status.as_str(),
+                    .map(|t| {
+                        let (q, pauses) = self.template_quality(t.waba, t.id);
+                        TemplateView {
+                            id: t.id,
+                            waba_id: t.waba,
+                            name: t.name.clone(),
+                            language: t.language.clone(),
+                            category: t.category.as_str(),
+                            status: t.status.as_str(),
+                            quality_score: q.map_or("UNKNOWN", |q| q.as_str()),
+                            pauses,
+                        }
                     })
                     .collect::<Vec<_>>()
             })
@@ -1536,6 +1698,9 @@ fn rule_of_async(code: ErrorCode) -> Rule {
         ErrorCode::Undeliverable => Rule::RecipientOnWhatsapp,
         ErrorCode::ReEngagement => Rule::ServiceWindow,
         ErrorCode::IdentityKeyMismatch => Rule::IdentityCheck,
+        ErrorCode::MarketingOptOut => Rule::MarketingOptOut,
+        ErrorCode::SpamRateLimit => Rule::MessagingLimit,
+        ErrorCode::EcosystemEngagement => Rule::PerUserMarketingLimit,
         _ => Rule::Accepted,
     }
 }
@@ -1562,8 +1727,13 @@ fn push_log(s: &mut NumberShard, cap: usize, e: LogEntry) {
 /// Forgets conversations whose window has closed and whose pair quota is whole again: they hold
 /// nothing a fresh entry would not.
 fn sweep(s: &mut NumberShard, now: SimTime) {
-    s.conversations
-        .retain(|_, c| c.window_until > now || !c.pair.is_idle(now));
+    let today = (now.as_micros() / clock::MICROS_PER_DAY) as u32;
+    s.conversations.retain(|_, c| {
+        c.window_until > now
+            || !c.pair.is_idle(now)
+            || c.flags != 0
+            || (c.marketing_today > 0 && c.marketing_day == today as u16)
+    });
     s.entry_points.retain(|_, e| e.live(now));
     s.last_sweep = now;
 }
@@ -1605,6 +1775,16 @@ pub struct PhoneNumberView {
     pub quality_rating: QualityRating,
     pub throughput_mps: u32,
     pub messaging_limit: MessagingLimitTier,
+    /// Unique users reached outside a service window in the moving 24 h (of the portfolio, or
+    /// of the number in legacy per-number mode).
+    pub messaging_limit_used: u32,
+    /// Recency-weighted negative signals per delivered message (the rating's input).
+    pub quality_score: f64,
+    /// In the throughput upgrade's maintenance minute (sends get 131057).
+    pub throughput_upgrading: bool,
+    /// Unix seconds since the number is FLAGGED.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flagged_since: Option<u64>,
     pub name_status: String,
     pub is_official_business_account: bool,
     pub country_dial_code: String,
@@ -1630,6 +1810,15 @@ pub struct BusinessView {
     pub vertical: String,
     pub verified: bool,
     pub messaging_limit: &'static str,
+    pub messaging_limit_used: u32,
+    /// Unix seconds at which the pending one-step scaling happens (if quality stays good).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale_due: Option<u64>,
+    /// Unix seconds until which business-initiated messaging is restricted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restricted_until: Option<u64>,
+    pub opted_out_users: usize,
+    pub low_quality_numbers: Vec<PhoneNumberId>,
     pub wabas: Vec<WabaId>,
     pub tokens: Vec<String>,
 }
@@ -1642,6 +1831,10 @@ pub struct TemplateView {
     pub language: String,
     pub category: &'static str,
     pub status: &'static str,
+    /// GREEN / YELLOW / RED, or UNKNOWN until there is enough feedback.
+    pub quality_score: &'static str,
+    /// Quality pauses so far (the third disables).
+    pub pauses: u8,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -1663,6 +1856,8 @@ pub struct EventLogPage {
     pub events: Vec<LogEntry>,
 }
 
+#[cfg(test)]
+mod dynamics_tests;
 #[cfg(test)]
 mod tests;
 

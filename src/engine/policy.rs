@@ -1,424 +1,262 @@
-//! The engine's policy entry points beyond the send path: content violations and strikes,
-//! bans, re-registration and identity acknowledgement, contact checks and onboarding. The rules
-//! themselves live in their own modules (`content`, `violations`, `identity`, `contacts`,
-//! `eligibility`); this file wires them to the engine's state.
+//! Platform-dynamics knobs (`[policy]` in a scenario): quality rating, messaging limits,
+//! throughput upgrade, template pausing, opt-in, per-user marketing limit, account restriction.
+//!
+//! Defaults are Meta's documented figures where Meta gives one (7-day quality window, tiers,
+//! half-the-limit-in-7-days scaling within 6 h, 3 h / 6 h / disabled pausing, 100K users for the
+//! 1,000 msg/s upgrade) and our documented choice where it does not (thresholds, weights). Every
+//! default is listed with its source and confidence in `docs/policy-model.md`.
 
-use super::contacts::CheckRefusal;
-use super::content::{self, Sensitive};
-use super::eligibility::{self, Onboarding, Refusal};
-use super::errors::ErrorCode;
-use super::events::{Event, EventBody, LogEntry, Rule};
-use super::identity;
-use super::ids::{BusinessId, PhoneNumberId, WaId};
-use super::message::{Content, Outbound};
-use super::violations::{BanState, Violation};
-use super::{push_log, Effects, Engine, NumberShard, Rejection};
-use crate::clock::SimTime;
-use serde::Serialize;
-use std::sync::atomic::Ordering;
+use serde::{Deserialize, Serialize};
 
-/// The content rule: the first sensitive identifier in the text a message shows the user.
-pub(super) fn scan_outbound(c: &Content) -> Option<Sensitive> {
-    match c {
-        Content::Template(send) => content::scan_template(send),
-        Content::FreeForm {
-            text: Some(text), ..
-        } => content::scan(text),
-        Content::FreeForm { text: None, .. } => None,
-    }
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Quality rating of phone numbers.
+    pub quality: QualityModel,
+    /// Quality of templates (drives pausing).
+    pub template_quality: QualityModel,
+    /// Signal weight of one block, by block reason.
+    pub block_weight: BlockWeights,
+    /// Signal weight of a report (on top of the block it comes with).
+    pub report_weight: f64,
+    /// Signal weight of a mute (Meta names mutes and archives as weak signals).
+    pub mute_weight: f64,
+    /// Emit the historical `phone_number_quality_update` events (FLAGGED, UNFLAGGED, DOWNGRADE,
+    /// UPGRADE) that current Meta docs no longer list but older BSP code still handles.
+    pub legacy_webhooks: bool,
+    /// Days a RED number stays FLAGGED before it returns to CONNECTED one tier lower (legacy
+    /// per-number mode) or simply CONNECTED (portfolio mode).
+    pub flag_days: u64,
+    /// `portfolio` (2025+: one limit per business portfolio, 250 → 2K → 10K → 100K →
+    /// unlimited) or `per_number` (legacy: 250 → 1K → 10K → 100K → unlimited per number, with
+    /// downgrade after `flag_days` flagged).
+    pub limits_mode: LimitsMode,
+    /// What a business-initiated send beyond the messaging limit gets (Meta documents no code).
+    pub limit_behavior: LimitBehavior,
+    /// Hours from meeting the scaling condition to the new tier (Meta: "within 6 hours").
+    pub scale_delay_hours: u64,
+    /// Share of the current limit that must be used in the last 7 days to scale (Meta: half).
+    pub scale_usage_ratio: f64,
+    /// Unverified portfolios at 250 scale to 2,000 after reaching this many users outside a
+    /// service window in 30 days (Meta: 2,000).
+    pub initial_scale_users_30d: u32,
+    /// Unique users in a moving 24 h a number must reach for the 1,000 msg/s upgrade (Meta: 100K).
+    pub throughput_upgrade_users: u32,
+    /// Seconds the number is in maintenance (131057) during the upgrade (Meta: up to 1 minute).
+    pub throughput_upgrade_s: u64,
+    /// Messages per second after the upgrade (Meta: 1,000).
+    pub throughput_high_mps: u32,
+    /// Pause lengths in hours for the first and second pause; the third disables (Meta: 3, 6).
+    pub pause_hours: [u64; 2],
+    /// Reject business-initiated templates to users without opt-in (sync 131005). Off by
+    /// default: the real API accepts them; those users just block and report more.
+    pub require_opt_in: bool,
+    /// Per-user marketing limit (131049, asynchronous): marketing templates a user accepts per
+    /// 24 h from one number, drawn per user from [min, max] (Meta: dynamic, unpublished).
+    /// `[0, 0]` turns the limit off.
+    pub per_user_marketing: [u8; 2],
+    /// Marketing templates to +1 numbers fail with 131049 (Meta, since April 2025).
+    pub us_marketing_blocked: bool,
+    /// Hours a number must stay RED before business-initiated messaging of its portfolio is
+    /// restricted (`account_update` ACCOUNT_RESTRICTION). 0 disables restrictions.
+    pub restrict_after_red_hours: u64,
+    /// How long such a restriction lasts.
+    pub restriction_hours: u64,
 }
 
-/// What a send of a disabled portfolio gets: 368, synchronously (our choice; 131031 is the
-/// other code the reference links to locked accounts, seen asynchronously).
-pub(super) fn disabled_rejection() -> Rejection {
-    Rejection::rule(
-        ErrorCode::PolicyBlocked,
-        Rule::AccountDisabled,
-        "The WhatsApp Business Account is disabled for repeated violations of WhatsApp's Business and Commerce policies (account_update DISABLED_UPDATE).",
-    )
+/// How a rating is computed from feedback: negative signals over delivered messages in a
+/// window of hourly buckets, weighted by recency (weight halves every `half_life_hours`).
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct QualityModel {
+    /// Window length in hours (Meta: 7 days).
+    pub window_hours: u32,
+    /// Recency weighting: a signal `half_life_hours` old counts half.
+    pub half_life_hours: f64,
+    /// Weighted delivered messages below which the denominator is this floor, so a handful of
+    /// messages cannot swing the rating (and a template stays UNKNOWN).
+    pub min_volume: f64,
+    /// Weighted negative rate at or above which the rating is YELLOW.
+    pub yellow_at: f64,
+    /// Weighted negative rate at or above which the rating is RED.
+    pub red_at: f64,
 }
 
-/// Result of re-registering a user's number.
-#[derive(Clone, Debug, Serialize)]
-pub struct Reregistration {
-    pub wa_id: String,
-    /// How many times the number has been re-registered.
-    pub generation: u32,
-    /// The new identity key hash (what `recipient_identity_key_hash` must now be).
-    pub identity_key_hash: String,
-    /// Where the previous owner moved (`system.wa_id` of `user_changed_number`).
-    pub previous_owner_moved_to: String,
-    /// Numbers that were told (they had a conversation with the user in memory).
-    pub notified: Vec<PhoneNumberId>,
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlockWeights {
+    pub spam: f64,
+    pub didnt_sign_up: f64,
+    pub offensive: f64,
+    pub no_longer_needed: f64,
+    pub other: f64,
 }
 
-/// One answer of `POST /v1/contacts`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ContactStatus {
-    pub input: String,
-    /// `valid` or `invalid`.
-    pub status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub wa_id: Option<String>,
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitsMode {
+    #[default]
+    Portfolio,
+    PerNumber,
 }
 
-/// A portfolio's standing, for `GET /_sim/businesses`.
-#[derive(Clone, Debug, Serialize)]
-pub struct StandingView {
-    pub id: BusinessId,
-    pub name: String,
-    pub vertical: String,
-    pub country: String,
-    pub strikes: u32,
-    pub disabled: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detected_risk: Option<Violation>,
-    pub contact_checks_outstanding: usize,
-    pub contact_checks_wasted: u64,
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitBehavior {
+    /// Accepted (HTTP 200), then a `failed` status with 131048.
+    #[default]
+    FailAsync,
+    /// Refused at once with 131048.
+    RejectSync,
 }
 
-impl Engine {
-    /// A content hit: a strike for the portfolio, and the rejection for the caller. Template
-    /// sends get 132007 (template content violates a policy), free-form sends 368.
-    pub(super) fn content_violation(
-        &self,
-        now: SimTime,
-        s: &mut NumberShard,
-        msg: &Outbound,
-        kind: Sensitive,
-        out: &mut Effects,
-    ) -> Rejection {
-        self.strike(now, s.business, out);
-        let code = match msg.content {
-            Content::Template(_) => ErrorCode::TemplatePolicy,
-            Content::FreeForm { .. } => ErrorCode::PolicyBlocked,
-        };
-        Rejection::rule(
-            code,
-            Rule::ContentPolicy,
-            format!(
-                "Message blocked: it contains {}. WhatsApp's Business Policy forbids sharing or asking for full payment card numbers and national identity numbers (strike {} of {}).",
-                kind.description(),
-                s.policy.standing.strikes(),
-                self.rules.violations.disable_after
-            ),
-        )
-    }
-
-    /// For a business with a detected risk (prohibited vertical, unofficial BSP): maybe a
-    /// strike for this accepted send, logged with the rule.
-    pub(super) fn detect_violation(&self, now: SimTime, s: &mut NumberShard, out: &mut Effects) {
-        let Some(v) = s.policy.risk else {
-            return;
-        };
-        let key = s.id.0 ^ (s.msg_seq << 20);
-        if !self.rules.violations.detected(self.seed, key) {
-            return;
-        }
-        self.strike(now, s.business, out);
-        let entry = LogEntry {
-            seq: self.next_log_seq(),
-            at: now,
-            phone_number_id: s.id,
-            recipient: None,
-            rule: Rule::PolicyViolation,
-            code: None,
-            wamid: None,
-            detail: Some(v.as_str().into()),
-        };
-        push_log(s, self.rules.log_capacity_per_number, entry);
-    }
-
-    /// Adds a strike; on the disabling one, tells every WABA of the portfolio.
-    fn strike(&self, now: SimTime, business: BusinessId, out: &mut Effects) {
-        let p = &self.portfolios[&business];
-        if p.standing.strike(self.rules.violations.disable_after) {
-            self.announce_ban(now, business, BanState::Disable, out);
+impl Default for QualityModel {
+    fn default() -> Self {
+        QualityModel {
+            window_hours: 7 * 24,
+            half_life_hours: 48.0,
+            min_volume: 1_000.0,
+            yellow_at: 0.01,
+            red_at: 0.03,
         }
     }
+}
 
-    fn announce_ban(&self, now: SimTime, business: BusinessId, state: BanState, out: &mut Effects) {
-        for w in &self.businesses[&business].wabas {
-            out.events.push(Event {
-                at: now,
-                waba: *w,
-                body: EventBody::AccountDisabled { state },
-            });
+impl Default for BlockWeights {
+    fn default() -> Self {
+        BlockWeights {
+            spam: 1.0,
+            didnt_sign_up: 1.0,
+            offensive: 1.0,
+            no_longer_needed: 0.5,
+            other: 0.75,
         }
     }
+}
 
-    /// Lifts a portfolio's ban (control API). Returns whether it was disabled.
-    pub fn reinstate(
-        &self,
-        now: SimTime,
-        business: BusinessId,
-        out: &mut Effects,
-    ) -> Result<bool, Rejection> {
-        let p = self
-            .portfolios
-            .get(&business)
-            .ok_or_else(|| Rejection::unknown_object(&business.to_string()))?;
-        let was = p.standing.reinstate();
-        if was {
-            self.announce_ban(now, business, BanState::Reinstate, out);
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            quality: QualityModel::default(),
+            template_quality: QualityModel {
+                min_volume: 200.0,
+                ..QualityModel::default()
+            },
+            block_weight: BlockWeights::default(),
+            report_weight: 1.0,
+            mute_weight: 0.05,
+            legacy_webhooks: false,
+            flag_days: 7,
+            limits_mode: LimitsMode::Portfolio,
+            limit_behavior: LimitBehavior::FailAsync,
+            scale_delay_hours: 6,
+            scale_usage_ratio: 0.5,
+            initial_scale_users_30d: 2_000,
+            throughput_upgrade_users: 100_000,
+            throughput_upgrade_s: 60,
+            throughput_high_mps: 1_000,
+            pause_hours: [3, 6],
+            require_opt_in: false,
+            per_user_marketing: [2, 6],
+            us_marketing_blocked: true,
+            restrict_after_red_hours: 72,
+            restriction_hours: 7 * 24,
         }
-        Ok(was)
     }
+}
 
-    /// Standing of every scenario portfolio, by id.
-    pub fn standings(&self) -> Vec<StandingView> {
-        let mut v: Vec<StandingView> = self
-            .businesses
-            .iter()
-            .map(|(id, b)| {
-                let p = &self.portfolios[id];
-                let c = p.contacts.lock();
-                StandingView {
-                    id: *id,
-                    name: b.name.clone(),
-                    vertical: b.vertical.clone(),
-                    country: b.country.clone(),
-                    strikes: p.standing.strikes(),
-                    disabled: p.standing.is_disabled(),
-                    detected_risk: p.risk,
-                    contact_checks_outstanding: c.outstanding(),
-                    contact_checks_wasted: c.wasted,
-                }
-            })
-            .collect();
-        v.sort_by_key(|s| s.id);
-        v
-    }
-
-    // ----- Identity ----------------------------------------------------------------------
-
-    /// A user's number is re-registered (a recycled number gets a new owner): the identity key
-    /// changes, numbers that had a conversation with the user get a `user_changed_number`
-    /// system message (the previous owner moved to another number), and their customer
-    /// service window with the user closes (it was the previous owner's).
-    pub fn reregister(
-        &self,
-        now: SimTime,
-        user: WaId,
-        out: &mut Effects,
-    ) -> Result<Reregistration, Rejection> {
-        if user.0 < 10_000_000 {
-            return Err(Rejection::new(
-                ErrorCode::ParameterValueInvalid,
-                format!("wa_id: '{user}' is not a phone number"),
+impl QualityModel {
+    fn validate(&self, f: &str) -> Result<(), (String, String)> {
+        if self.window_hours == 0 || self.window_hours > 24 * 90 {
+            return Err((format!("{f}.window_hours"), "must be 1..=2160".into()));
+        }
+        if !(self.half_life_hours > 0.0 && self.half_life_hours.is_finite()) {
+            return Err((format!("{f}.half_life_hours"), "must be above 0".into()));
+        }
+        if !(self.min_volume >= 1.0 && self.min_volume.is_finite()) {
+            return Err((format!("{f}.min_volume"), "must be at least 1".into()));
+        }
+        if !(self.yellow_at > 0.0 && self.yellow_at <= self.red_at && self.red_at.is_finite()) {
+            return Err((
+                format!("{f}.yellow_at"),
+                "need 0 < yellow_at <= red_at".into(),
             ));
         }
-        let generation = self.identities.reregister(user);
-        let moved = identity::moved_to(self.seed, user, generation);
-        let mut notified = Vec::new();
-        for id in &self.number_order {
-            let mut s = self.numbers[id].lock();
-            let known = s.conversations.contains_key(&user)
-                || s.held.iter().any(|(m, _)| m.recipient == user);
-            if !known {
-                continue;
-            }
-            let at = now.max(s.latest);
-            if let Some(c) = s.conversations.get_mut(&user) {
-                c.window_until = SimTime(0);
-            }
-            s.msg_seq += 1;
-            let wamid = super::events::Wamid {
-                user,
-                seq: s.msg_seq,
-                tag: (s.id.0 & 0xFFFF) as u16,
-                inbound: true,
-            };
-            out.events.push(Event {
-                at,
-                waba: s.waba,
-                body: EventBody::UserChangedNumber {
-                    phone: s.meta.clone(),
-                    old: user,
-                    new: moved,
-                    wamid,
-                },
-            });
-            notified.push(*id);
-        }
-        Ok(Reregistration {
-            wa_id: user.to_string(),
-            generation,
-            identity_key_hash: identity::key_hash_string(&identity::key_hash(
-                self.seed, user, generation,
-            )),
-            previous_owner_moved_to: moved.to_string(),
-            notified,
-        })
-    }
-
-    /// The user's current identity: (generation, key hash).
-    pub fn identity_of(&self, user: WaId) -> (u32, String) {
-        let g = self.identities.generation(user);
-        (
-            g,
-            identity::key_hash_string(&identity::key_hash(self.seed, user, g)),
-        )
-    }
-
-    /// The business acknowledges a user's current identity (On-Premises style
-    /// `PUT /v1/contacts/{wa_id}/identity {"hash"}`). Releases held messages; returns how many.
-    pub fn acknowledge_identity(
-        &self,
-        now: SimTime,
-        business: BusinessId,
-        user: WaId,
-        hash: &str,
-        out: &mut Effects,
-    ) -> Result<usize, Rejection> {
-        let g = self.identities.generation(user);
-        if hash.as_bytes() != identity::key_hash(self.seed, user, g) {
-            return Err(Rejection::rule(
-                ErrorCode::IdentityKeyMismatch,
-                Rule::IdentityCheck,
-                format!("hash: '{hash}' is not the current identity key hash of {user}"),
-            ));
-        }
-        self.identities.acknowledge(business, user, g);
-        Ok(self.release_held(now, business, user, out))
-    }
-
-    /// Starts delivery of the messages the business's numbers hold for `user`.
-    pub(super) fn release_held(
-        &self,
-        now: SimTime,
-        business: BusinessId,
-        user: WaId,
-        out: &mut Effects,
-    ) -> usize {
-        let (g, _) = self.identity_of(user);
-        let hash = identity::key_hash(self.seed, user, g);
-        let mut released = 0;
-        for w in &self.businesses[&business].wabas {
-            for id in &self.wabas[w].numbers {
-                let mut s = self.numbers[id].lock();
-                if s.held.is_empty() {
-                    continue;
-                }
-                let at = now.max(s.latest);
-                let (go, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut s.held)
-                    .into_iter()
-                    .partition(|(m, _)| m.recipient == user);
-                s.held = keep;
-                for (mut m, facts) in go {
-                    m.recipient_identity_key_hash = Some(hash);
-                    self.launch(at, &mut s, m, facts, out);
-                    released += 1;
-                }
-            }
-        }
-        released
-    }
-
-    /// Switches the identity key check of a number (`POST /{id}/settings`).
-    pub fn set_identity_check(
-        &self,
-        business: BusinessId,
-        phone: PhoneNumberId,
-        on: bool,
-    ) -> Result<(), Rejection> {
-        self.shard(business, phone)?.lock().identity_check = on;
         Ok(())
     }
+}
 
-    pub fn identity_check(
-        &self,
-        business: BusinessId,
-        phone: PhoneNumberId,
-    ) -> Result<bool, Rejection> {
-        Ok(self.shard(business, phone)?.lock().identity_check)
-    }
-
-    /// Messages a number holds for identity acknowledgements.
-    pub fn held_count(&self, phone: PhoneNumberId) -> usize {
-        self.numbers.get(&phone).map_or(0, |s| s.lock().held.len())
-    }
-
-    // ----- Contacts ----------------------------------------------------------------------
-
-    /// On-Premises style contact check: valid/invalid per number, within the business's
-    /// contact-check budget (see `contacts`).
-    pub fn check_contacts(
-        &self,
-        now: SimTime,
-        business: BusinessId,
-        inputs: &[String],
-    ) -> Result<Vec<ContactStatus>, Rejection> {
-        let p = &self.portfolios[&business];
-        if p.standing.is_disabled() {
-            return Err(disabled_rejection());
-        }
-        let parsed: Vec<Option<WaId>> = inputs.iter().map(|i| WaId::parse_lenient(i)).collect();
-        let users: Vec<WaId> = parsed.iter().flatten().copied().collect();
-        let mut c = p.contacts.lock();
-        match c.check(now, &self.rules.contacts, &users) {
-            Ok(()) => {}
-            Err(CheckRefusal::TooMany) => {
-                return Err(Rejection::new(
-                    ErrorCode::InvalidParameter,
-                    format!(
-                        "contacts: at most {} numbers per request",
-                        self.rules.contacts.max_per_request
-                    ),
-                ))
-            }
-            Err(CheckRefusal::Blocked { until }) => {
-                return Err(Rejection::new(
-                    ErrorCode::PolicyBlocked,
-                    format!(
-                        "Contact checks are blocked until {} (unix seconds): too many numbers were checked without being messaged (more than {} outstanding within {} h).",
-                        until.unix_secs(),
-                        self.rules.contacts.max_unmessaged,
-                        self.rules.contacts.window_hours
-                    ),
-                ))
+impl PolicyConfig {
+    /// Checks ranges; returns `(field, problem)`.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        self.quality.validate("policy.quality")?;
+        self.template_quality.validate("policy.template_quality")?;
+        let w = &self.block_weight;
+        for (f, v) in [
+            ("policy.block_weight.spam", w.spam),
+            ("policy.block_weight.didnt_sign_up", w.didnt_sign_up),
+            ("policy.block_weight.offensive", w.offensive),
+            ("policy.block_weight.no_longer_needed", w.no_longer_needed),
+            ("policy.block_weight.other", w.other),
+            ("policy.report_weight", self.report_weight),
+            ("policy.mute_weight", self.mute_weight),
+        ] {
+            if !(v >= 0.0 && v.is_finite()) {
+                return Err((f.into(), format!("{v} must be a non-negative number")));
             }
         }
-        p.contacts_outstanding
-            .store(c.outstanding(), Ordering::Release);
-        drop(c);
-        Ok(inputs
-            .iter()
-            .zip(parsed)
-            .map(|(input, wa)| match wa {
-                Some(w) if self.audience.on_whatsapp(w) => ContactStatus {
-                    input: input.clone(),
-                    status: "valid",
-                    wa_id: Some(w.to_string()),
-                },
-                _ => ContactStatus {
-                    input: input.clone(),
-                    status: "invalid",
-                    wa_id: None,
-                },
-            })
-            .collect())
-    }
-
-    // ----- Onboarding --------------------------------------------------------------------
-
-    /// Onboards a business (control API): the eligibility decision, recorded.
-    pub fn onboard(
-        &self,
-        now: SimTime,
-        name: &str,
-        vertical: &str,
-        country: &str,
-    ) -> (Onboarding, Result<&'static str, Refusal>) {
-        self.onboarding.lock().record(now, name, vertical, country)
-    }
-
-    /// Businesses onboarded so far (oldest first) and how many were dropped from memory.
-    pub fn onboarded(&self) -> (Vec<Onboarding>, u64) {
-        let r = self.onboarding.lock();
-        (r.list.clone(), r.dropped)
+        if !(self.scale_usage_ratio > 0.0 && self.scale_usage_ratio <= 1.0) {
+            return Err((
+                "policy.scale_usage_ratio".into(),
+                "must be in (0, 1]".into(),
+            ));
+        }
+        if self.throughput_high_mps == 0 {
+            return Err((
+                "policy.throughput_high_mps".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        if self.pause_hours[0] == 0 || self.pause_hours[1] == 0 {
+            return Err(("policy.pause_hours".into(), "must be at least 1".into()));
+        }
+        let [lo, hi] = self.per_user_marketing;
+        {
+            if (lo == 0) != (hi == 0) || lo > hi {
+                return Err((
+                    "policy.per_user_marketing".into(),
+                    "need 1 <= min <= max, or [0, 0] for off".into(),
+                ));
+            }
+        }
+        if self.restrict_after_red_hours > 0 && self.restriction_hours == 0 {
+            return Err((
+                "policy.restriction_hours".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
-/// Re-exported for the control API.
-pub use eligibility::{ALLOWED as ALLOWED_VERTICALS, PROHIBITED as PROHIBITED_VERTICALS};
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_bad_values_are_named() {
+        PolicyConfig::default().validate().unwrap();
+        let mut p = PolicyConfig::default();
+        p.quality.red_at = 0.001;
+        assert_eq!(p.validate().unwrap_err().0, "policy.quality.yellow_at");
+        let p = PolicyConfig {
+            per_user_marketing: [3, 2],
+            ..Default::default()
+        };
+        assert_eq!(p.validate().unwrap_err().0, "policy.per_user_marketing");
+    }
+}

@@ -6,6 +6,7 @@
 
 use crate::engine::audience::AudienceSpec;
 use crate::engine::config::RulesConfig;
+use crate::engine::policy::PolicyConfig;
 use crate::engine::world::{BusinessSpec, WorldSpec};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -33,6 +34,9 @@ pub struct Scenario {
     pub start_unix: Option<u64>,
     #[serde(default)]
     pub rules: RulesConfig,
+    /// Platform dynamics: quality, messaging limits, pausing, opt-in, restriction.
+    #[serde(default)]
+    pub policy: PolicyConfig,
     #[serde(default)]
     pub server: ServerSection,
     #[serde(default)]
@@ -182,9 +186,10 @@ impl Scenario {
             }
         }
         // Build an engine once to surface world errors (duplicate ids, bad placeholders).
-        crate::engine::Engine::new(
+        crate::engine::Engine::with_policy(
             &self.world(),
             self.rules.clone(),
+            self.policy.clone(),
             self.seed,
             crate::clock::SimTime::ZERO,
         )
@@ -299,6 +304,20 @@ mod tests {
         let text = "[audience]\nread_ratio = 2.0\n";
         let e = Scenario::parse(text, "z.toml").unwrap_err().to_string();
         assert_eq!(e, "z.toml: audience.read_ratio: 2 is not between 0 and 1");
+        let text = "[policy.quality]\nred_at = 0.001\n";
+        let e = Scenario::parse(text, "z.toml").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "z.toml: policy.quality.yellow_at: need 0 < yellow_at <= red_at"
+        );
+        let text = "[audience.profiles.marketing]\nblock = 2\n";
+        let e = Scenario::parse(text, "z.toml").unwrap_err().to_string();
+        assert!(e.contains("audience.profiles.marketing.block"), "{e}");
+        let text = "[policy]\nbogus = 1\n";
+        assert!(Scenario::parse(text, "z.toml")
+            .unwrap_err()
+            .to_string()
+            .contains("bogus"));
         let text = "[server.http_status]\n\"999\" = 400\n";
         assert!(Scenario::parse(text, "z.toml")
             .unwrap_err()

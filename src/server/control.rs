@@ -9,13 +9,17 @@
 //! - `GET|POST|DELETE /_sim/faults` injected errors and latency per route
 //! - `GET  /_sim/webhooks`         delivery counters
 //! - policy routes (businesses, verticals, recipients): see `server/policy.rs`
+//! - `POST /_sim/recipients/{wa_id}/actions` `{"action": "block"|"report"|"reply"|"opt_out",
+//!   "reason"?, "text"?, "phone_number_id"?}`: force a user's reaction
 
 use super::metrics::Route;
 use super::query::Query;
 use super::{with_effects, Ctx, Resp};
 use crate::clock::{ClockMode, MICROS_PER_SEC};
 use crate::engine::errors::ErrorCode;
+use crate::engine::feedback::UserAction;
 use crate::engine::ids::{PhoneNumberId, WaId};
+use crate::engine::reactions::BlockReason;
 use crate::engine::Rejection;
 use hyper::Method;
 use parking_lot::RwLock;
@@ -99,6 +103,80 @@ fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Rejection> {
     })
 }
 
+/// `POST /_sim/recipients/{wa_id}/actions`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecipientAction {
+    action: String,
+    /// Block reason for block/report: spam (default), didnt_sign_up, offensive,
+    /// no_longer_needed, other.
+    #[serde(default)]
+    reason: Option<String>,
+    /// Text of a reply or opt-out message (a canned reply / "STOP" when absent).
+    #[serde(default)]
+    text: Option<String>,
+    /// The number the user reacts to (default: the one talking to the user).
+    #[serde(default)]
+    phone_number_id: Option<String>,
+}
+
+fn recipient_action(
+    ctx: &Ctx<'_>,
+    wa_id: &str,
+    body: &[u8],
+) -> Result<serde_json::Value, (u16, Rejection)> {
+    let st = ctx.state;
+    let a: RecipientAction = parse(body).map_err(|r| (400, r))?;
+    let user = WaId::parse_lenient(wa_id)
+        .ok_or_else(|| (400, bad(format!("wa_id: '{wa_id}' is not a phone number"))))?;
+    let phone = match &a.phone_number_id {
+        None => None,
+        Some(p) => Some(
+            p.parse::<PhoneNumberId>()
+                .map_err(|_| (400, bad(format!("phone_number_id: '{p}' is not an id"))))?,
+        ),
+    };
+    let reason = || {
+        match a.reason.as_deref() {
+        None => Ok(BlockReason::Spam),
+        Some(r) => BlockReason::parse(r).ok_or_else(|| {
+            (400, bad(format!("reason: '{r}' is not one of spam, didnt_sign_up, offensive, no_longer_needed, other")))
+        }),
+    }
+    };
+    let text = a.text.clone().unwrap_or_default();
+    let action = match a.action.as_str() {
+        "block" => UserAction::Block(reason()?),
+        "report" => UserAction::Report(reason()?),
+        "reply" => UserAction::Reply(text),
+        "opt_out" => UserAction::OptOut(text),
+        // Identity changes live on the dynamics-edges branch (`Engine::reregister`); the lead
+        // wires it in here at merge.
+        "reregister" => {
+            return Err((
+                400,
+                bad("action: 'reregister' is not available yet in this build (identity changes are not simulated here)."),
+            ))
+        }
+        other => {
+            return Err((
+                400,
+                bad(format!(
+                    "action: '{other}' is not one of block, report, reply, opt_out, reregister"
+                )),
+            ))
+        }
+    };
+    let now = st.clock.now();
+    let outcome = with_effects(|fx| {
+        let r = st.engine.user_action(now, phone, user, action, fx);
+        st.commit(fx);
+        r
+    })
+    .map_err(|r| (400, r))?;
+    Ok(serde_json::to_value(outcome).unwrap_or_default())
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Advance {
@@ -154,6 +232,7 @@ fn route(
             });
             v["webhooks"] = serde_json::to_value(st.outbox.stats()).unwrap_or_default();
             v["sends_accepted"] = json!(st.metrics.accepted());
+            v["policy"] = serde_json::to_value(st.engine.policy()).unwrap_or_default();
             Ok(v)
         }
         (&Method::POST, ["clock", "advance"]) => {
@@ -191,6 +270,7 @@ fn route(
                 json!({"message_id": wamid.render(), "window_open_until": now.plus(st.engine.rules().service_window_hours * 3_600 * MICROS_PER_SEC).unix_secs()}),
             )
         }
+        (&Method::POST, ["recipients", wa_id, "actions"]) => recipient_action(ctx, wa_id, body),
         (&Method::GET, ["events"]) => {
             let since = q.get("since").and_then(|s| s.parse().ok()).unwrap_or(0);
             let limit = q

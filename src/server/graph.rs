@@ -279,7 +279,7 @@ pub fn list_templates(
                 .as_ref()
                 .is_none_or(|l| l.iter().any(|l| t.language.eq_ignore_ascii_case(l)))
         })
-        .map(|t| template_json(t, &fl))
+        .map(|t| template_json(t, &fl).map(|v| with_quality(e, t, v)))
         .collect::<Result<Vec<_>, _>>()?;
     let total = items.len();
     let mut out = page(items, q)?;
@@ -310,7 +310,16 @@ pub fn get_template(
     q: &Query,
 ) -> Result<Value, Rejection> {
     let t = e.template(biz, id)?;
-    template_json(&t, &fields(q, TEMPLATE_DEFAULT))
+    template_json(&t, &fields(q, TEMPLATE_DEFAULT)).map(|v| with_quality(e, &t, v))
+}
+
+/// Fills `quality_score.score` from the template's feedback (UNKNOWN until rated).
+fn with_quality(e: &Engine, t: &Template, mut v: Value) -> Value {
+    if let Some(q) = v.get_mut("quality_score") {
+        let (rating, _) = e.template_quality(t.waba, t.id);
+        q["score"] = json!(rating.map_or("UNKNOWN", |r| r.as_str()));
+    }
+    v
 }
 
 pub fn create_template(

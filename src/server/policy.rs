@@ -19,7 +19,7 @@ use super::{with_effects, Ctx};
 use crate::engine::eligibility::Refusal;
 use crate::engine::errors::ErrorCode;
 use crate::engine::ids::{BusinessId, PhoneNumberId, WaId};
-use crate::engine::policy::{ALLOWED_VERTICALS, PROHIBITED_VERTICALS};
+use crate::engine::integrity::{ALLOWED_VERTICALS, PROHIBITED_VERTICALS};
 use crate::engine::Rejection;
 use hyper::Method;
 use serde_json::{json, Value};

@@ -208,6 +208,99 @@ impl Collector {
                     bump(&mut self.hourly.inbound, h);
                     self.totals.inbound += 1;
                 }
+                EventBody::TemplatePause {
+                    template,
+                    name,
+                    language,
+                    category,
+                    status,
+                    title,
+                    description,
+                } => {
+                    let st = enum_text(status);
+                    let tl = self
+                        .templates
+                        .entry(template.0)
+                        .or_insert_with(|| TemplateTimeline {
+                            id: template.0.to_string(),
+                            name: name.clone(),
+                            language: language.clone(),
+                            category: enum_text(category),
+                            changes: Vec::new(),
+                        });
+                    tl.changes.push(TemplateChange {
+                        t: ev.at.unix_secs(),
+                        hour: h as u64,
+                        status: st.clone(),
+                        reason: Some(title.to_string()),
+                    });
+                    let subject = format!("{name} ({language})");
+                    self.annotate(
+                        ev.at,
+                        "template_pausing",
+                        &subject,
+                        format!("template {subject}: {title} → {st} ({description})"),
+                    );
+                }
+                EventBody::TemplateQuality {
+                    name,
+                    language,
+                    previous,
+                    new,
+                    ..
+                } => {
+                    let subject = format!("{name} ({language})");
+                    let q = |r: &Option<crate::engine::world::QualityRating>| {
+                        r.as_ref().map_or("UNKNOWN".to_string(), enum_text)
+                    };
+                    self.annotate(
+                        ev.at,
+                        "template_quality",
+                        &subject,
+                        format!("template {subject} quality {} → {}", q(previous), q(new)),
+                    );
+                }
+                EventBody::PhoneQuality {
+                    display,
+                    event,
+                    current_limit,
+                    ..
+                } => {
+                    self.annotate(
+                        ev.at,
+                        "phone_number_quality_update",
+                        display,
+                        format!(
+                            "number {display}: {event} (limit {})",
+                            enum_text(current_limit)
+                        ),
+                    );
+                }
+                EventBody::BusinessCapability { limit, .. } => {
+                    self.annotate(
+                        ev.at,
+                        "business_capability_update",
+                        &ev.waba.to_string(),
+                        format!(
+                            "messaging limit of the portfolio is now {}",
+                            enum_text(limit)
+                        ),
+                    );
+                }
+                EventBody::AccountRestriction {
+                    restriction_type,
+                    expiration,
+                } => {
+                    self.annotate(
+                        ev.at,
+                        "account_update",
+                        &ev.waba.to_string(),
+                        format!(
+                            "ACCOUNT_RESTRICTION {restriction_type} until {}",
+                            super::report::fmt_time(expiration.unix_secs())
+                        ),
+                    );
+                }
                 EventBody::AccountDisabled { state } => {
                     let text = format!(
                         "account_update DISABLED_UPDATE: WABA {} {}",

@@ -315,7 +315,10 @@ impl Dispatcher {
 
 /// Whether the event goes out under the `messages` field (statuses, inbound, system).
 fn field_is_messages(ev: &Event) -> bool {
-    !matches!(ev.body, EventBody::TemplateStatus { .. })
+    matches!(
+        ev.body,
+        EventBody::Status { .. } | EventBody::Inbound { .. } | EventBody::UserChangedNumber { .. }
+    )
 }
 
 /// Events that may share one POST: same WABA (one `entry`) and same field.

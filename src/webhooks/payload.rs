@@ -7,7 +7,7 @@ use crate::clock::SimTime;
 use crate::engine::events::{
     BilledConversation, Billing, DeliveryStatus, Event, EventBody, MessageInfo, PhoneMeta,
 };
-use crate::engine::world::TemplateStatus;
+use crate::engine::world::{MessagingLimitTier, QualityRating, TemplateStatus};
 use crate::pricing::Category;
 use serde_json::{json, Map, Value};
 
@@ -15,7 +15,14 @@ use serde_json::{json, Map, Value};
 pub const FIELD_MESSAGES: &str = "messages";
 /// `field` of a template review/status change.
 pub const FIELD_TEMPLATE_STATUS: &str = "message_template_status_update";
+/// `field` of account-level notices (restrictions, bans).
 pub const FIELD_ACCOUNT_UPDATE: &str = "account_update";
+/// `field` of a template quality change.
+pub const FIELD_TEMPLATE_QUALITY: &str = "message_template_quality_update";
+/// `field` of a phone number quality/limit/throughput change.
+pub const FIELD_PHONE_QUALITY: &str = "phone_number_quality_update";
+/// `field` of a portfolio messaging-limit change.
+pub const FIELD_BUSINESS_CAPABILITY: &str = "business_capability_update";
 
 /// Where `statuses[].errors[].href` points (Meta's error-code page).
 pub const ERROR_CODES_HREF: &str =
@@ -142,6 +149,99 @@ pub fn render_change(ev: &Event, api_version: &str) -> (&'static str, Value) {
                 }),
             )
         }
+        EventBody::TemplatePause {
+            template,
+            name,
+            language,
+            category,
+            status,
+            title,
+            description,
+        } => {
+            let mut v = json!({
+                "event": status.as_str(),
+                "message_template_id": template.0,
+                "message_template_name": name,
+                "message_template_language": language,
+                "reason": "NONE",
+                "message_template_category": category.as_str(),
+                "other_info": {"title": title, "description": description},
+            });
+            if *status == TemplateStatus::Disabled {
+                v["disable_info"] = json!({"disable_date": ev.at.unix_secs()});
+            }
+            (FIELD_TEMPLATE_STATUS, v)
+        }
+        EventBody::TemplateQuality {
+            template,
+            name,
+            language,
+            previous,
+            new,
+        } => {
+            let score = |q: &Option<QualityRating>| q.map_or("UNKNOWN", |q| q.as_str());
+            (
+                FIELD_TEMPLATE_QUALITY,
+                json!({
+                    "previous_quality_score": score(previous),
+                    "new_quality_score": score(new),
+                    "message_template_id": template.0,
+                    "message_template_name": name,
+                    "message_template_language": language,
+                }),
+            )
+        }
+        EventBody::PhoneQuality {
+            display,
+            event,
+            current_limit,
+            old_limit,
+        } => {
+            let mut v = Map::new();
+            v.insert("display_phone_number".into(), (**display).into());
+            v.insert("event".into(), (*event).into());
+            if let Some(old) = old_limit {
+                v.insert("old_limit".into(), old.as_str().into());
+            }
+            v.insert("current_limit".into(), current_limit.as_str().into());
+            v.insert(
+                "max_daily_conversations_per_business".into(),
+                current_limit.as_str().into(),
+            );
+            (FIELD_PHONE_QUALITY, Value::Object(v))
+        }
+        // Meta's table says TIER_* strings for the per-business figure but its own example
+        // sends the integer; we send integers (-1 = unlimited), as the example does.
+        EventBody::BusinessCapability {
+            limit,
+            max_phone_numbers,
+        } => {
+            let n = limit.limit().map_or(-1, i64::from);
+            let mut v = json!({
+                "max_daily_conversation_per_phone": n,
+                "max_daily_conversations_per_business": n,
+            });
+            let key = if *limit <= MessagingLimitTier::Tier250 {
+                "max_phone_numbers_per_business"
+            } else {
+                "max_phone_numbers_per_waba"
+            };
+            v[key] = json!(max_phone_numbers);
+            (FIELD_BUSINESS_CAPABILITY, v)
+        }
+        EventBody::AccountRestriction {
+            restriction_type,
+            expiration,
+        } => (
+            FIELD_ACCOUNT_UPDATE,
+            json!({
+                "event": "ACCOUNT_RESTRICTION",
+                "restriction_info": [{
+                    "restriction_type": restriction_type,
+                    "expiration": expiration.unix_secs(),
+                }],
+            }),
+        ),
     }
 }
 
@@ -657,5 +757,153 @@ mod tests {
         assert_eq!(api_major("19.0"), Some(19));
         assert_eq!(api_major("latest"), None);
         assert_eq!(api_major("v23."), None);
+    }
+}
+
+/// Shapes of the platform-dynamics webhooks (reference §3: wh-pnqu, wh-mtsu, wh-mtqu, wh-bcu,
+/// account_update).
+#[cfg(test)]
+mod dynamics_shape_tests {
+    use super::*;
+    use crate::engine::ids::{TemplateId, WabaId};
+    use crate::engine::world::TemplateCategory;
+    use std::sync::Arc;
+
+    const T: u64 = 1_750_030_073;
+
+    fn ev(body: EventBody) -> Event {
+        Event {
+            at: SimTime::from_secs(T),
+            waba: WabaId(102290129340398),
+            body,
+        }
+    }
+
+    fn pause(status: TemplateStatus, title: &'static str) -> Event {
+        ev(EventBody::TemplatePause {
+            template: TemplateId(806312974732579),
+            name: "promo".into(),
+            language: "id".into(),
+            category: TemplateCategory::Marketing,
+            status,
+            title,
+            description: "d".into(),
+        })
+    }
+
+    #[test]
+    fn pause_unpause_and_disable() {
+        let (f, v) = render_change(&pause(TemplateStatus::Paused, "FIRST_PAUSE"), "v23.0");
+        assert_eq!(f, "message_template_status_update");
+        assert_eq!(
+            v,
+            json!({
+                "event": "PAUSED",
+                "message_template_id": 806312974732579u64,
+                "message_template_name": "promo",
+                "message_template_language": "id",
+                "reason": "NONE",
+                "message_template_category": "MARKETING",
+                "other_info": {"title": "FIRST_PAUSE", "description": "d"},
+            })
+        );
+        let v = render_change(&pause(TemplateStatus::Approved, "UNPAUSE"), "v23.0").1;
+        assert_eq!(v["event"], "APPROVED");
+        assert!(v.get("disable_info").is_none());
+        let v = render_change(&pause(TemplateStatus::Disabled, "DISABLED"), "v23.0").1;
+        assert_eq!(v["event"], "DISABLED");
+        assert_eq!(v["disable_info"], json!({"disable_date": T}));
+    }
+
+    #[test]
+    fn template_quality_update() {
+        let e = ev(EventBody::TemplateQuality {
+            template: TemplateId(806312974732579),
+            name: "welcome_template".into(),
+            language: "en-US".into(),
+            previous: None,
+            new: Some(QualityRating::Yellow),
+        });
+        let (f, v) = render_change(&e, "v23.0");
+        assert_eq!(f, "message_template_quality_update");
+        assert_eq!(
+            v,
+            json!({"previous_quality_score": "UNKNOWN", "new_quality_score": "YELLOW",
+                   "message_template_id": 806312974732579u64,
+                   "message_template_name": "welcome_template",
+                   "message_template_language": "en-US"})
+        );
+    }
+
+    #[test]
+    fn phone_quality_throughput_upgrade_and_legacy_downgrade() {
+        let e = ev(EventBody::PhoneQuality {
+            display: Arc::from("15550783881"),
+            event: "THROUGHPUT_UPGRADE",
+            current_limit: MessagingLimitTier::Unlimited,
+            old_limit: None,
+        });
+        let (f, v) = render_change(&e, "v23.0");
+        assert_eq!(f, "phone_number_quality_update");
+        assert_eq!(
+            v,
+            json!({"display_phone_number": "15550783881", "event": "THROUGHPUT_UPGRADE",
+                   "current_limit": "TIER_UNLIMITED",
+                   "max_daily_conversations_per_business": "TIER_UNLIMITED"})
+        );
+        let e = ev(EventBody::PhoneQuality {
+            display: Arc::from("15550783881"),
+            event: "DOWNGRADE",
+            current_limit: MessagingLimitTier::Tier1K,
+            old_limit: Some(MessagingLimitTier::Tier10K),
+        });
+        let v = render_change(&e, "v23.0").1;
+        assert_eq!(v["old_limit"], "TIER_10K");
+        assert_eq!(v["current_limit"], "TIER_1K");
+        assert_eq!(envelope(&[e], "v23.0")["entry"][0]["time"], T);
+    }
+
+    #[test]
+    fn business_capability_and_account_restriction() {
+        let cap = |limit| {
+            render_change(
+                &ev(EventBody::BusinessCapability {
+                    limit,
+                    max_phone_numbers: if limit == MessagingLimitTier::Tier250 {
+                        2
+                    } else {
+                        20
+                    },
+                }),
+                "v23.0",
+            )
+        };
+        let (f, v) = cap(MessagingLimitTier::Tier2K);
+        assert_eq!(f, "business_capability_update");
+        assert_eq!(
+            v,
+            json!({"max_daily_conversation_per_phone": 2000,
+                   "max_daily_conversations_per_business": 2000,
+                   "max_phone_numbers_per_waba": 20})
+        );
+        let v = cap(MessagingLimitTier::Tier250).1;
+        assert_eq!(v["max_phone_numbers_per_business"], 2);
+        assert!(v.get("max_phone_numbers_per_waba").is_none());
+        assert_eq!(
+            cap(MessagingLimitTier::Unlimited).1["max_daily_conversations_per_business"],
+            -1
+        );
+
+        let e = ev(EventBody::AccountRestriction {
+            restriction_type: "RESTRICTED_BIZ_INITIATED_MESSAGING",
+            expiration: SimTime::from_secs(1_641_330_498),
+        });
+        let (f, v) = render_change(&e, "v23.0");
+        assert_eq!(f, "account_update");
+        assert_eq!(
+            v,
+            json!({"event": "ACCOUNT_RESTRICTION", "restriction_info": [
+                {"restriction_type": "RESTRICTED_BIZ_INITIATED_MESSAGING", "expiration": 1_641_330_498u64}]})
+        );
     }
 }

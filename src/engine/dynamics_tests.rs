@@ -1,0 +1,1082 @@
+//! Platform dynamics with a manual clock: every rule firing and not firing. Time only moves
+//! when a test says so (`handle_timeouts(t)`), so "3 hours" means exactly 3 hours.
+
+use super::feedback::UserAction;
+use super::policy::{LimitBehavior, LimitsMode, PolicyConfig};
+use super::reactions::{BlockReason, Profiles, ReactionProfile};
+use super::*;
+use crate::clock::{MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_SEC};
+use templates::{TemplateParam, TemplateSend};
+use world::*;
+
+const BIZ: BusinessId = BusinessId(1);
+const PHONE: PhoneNumberId = PhoneNumberId(100);
+const WABA: WabaId = WabaId(10);
+const T0: SimTime = SimTime(1_760_000_000 * MICROS_PER_SEC);
+const H: u64 = MICROS_PER_HOUR;
+const D: u64 = MICROS_PER_DAY;
+
+fn tpl(name: &str, cat: TemplateCategory, body: &str) -> TemplateSpec {
+    TemplateSpec {
+        id: None,
+        name: name.into(),
+        language: "id".into(),
+        category: cat,
+        status: TemplateStatus::Approved,
+        parameter_format: ParameterFormat::Positional,
+        header: None,
+        body: body.into(),
+        footer: None,
+        quick_replies: vec![],
+    }
+}
+
+/// Users who never react.
+fn quiet() -> Profiles {
+    let none = ReactionProfile::default();
+    Profiles {
+        marketing: none.clone(),
+        utility: none.clone(),
+        authentication: none.clone(),
+        service: none,
+        no_opt_in: Default::default(),
+    }
+}
+
+fn world(tier: MessagingLimitTier, verified: bool, profiles: Profiles) -> WorldSpec {
+    WorldSpec {
+        businesses: vec![BusinessSpec {
+            id: BIZ,
+            name: "Toko".into(),
+            country: "ID".into(),
+            vertical: "retail".into(),
+            verified,
+            tokens: vec!["tok".into()],
+            messaging_limit: tier,
+            bsp: Default::default(),
+            wabas: vec![WabaSpec {
+                id: WABA,
+                name: "w".into(),
+                currency: "USD".into(),
+                phone_numbers: vec![PhoneNumberSpec {
+                    id: PHONE,
+                    display_phone_number: "+62 812-0000-0100".into(),
+                    verified_name: "Toko".into(),
+                    status: NumberStatus::Connected,
+                    quality_rating: QualityRating::Green,
+                    throughput_mps: Some(10_000),
+                    name_status: "APPROVED".into(),
+                    is_official_business_account: false,
+                    profile: Default::default(),
+                }],
+                templates: vec![
+                    tpl("promo", TemplateCategory::Marketing, "Halo {{1}}"),
+                    tpl("notice", TemplateCategory::Utility, "Pesanan dikirim"),
+                ],
+            }],
+        }],
+        audience: audience::AudienceSpec {
+            not_on_whatsapp_ratio: 0.0,
+            read_ratio: 0.0,
+            delivered_delay_ms: [100, 100],
+            profiles,
+            ..Default::default()
+        },
+    }
+}
+
+/// Default policy minus the per-user marketing limit (tested on its own).
+fn policy() -> PolicyConfig {
+    PolicyConfig {
+        per_user_marketing: [0, 0],
+        ..Default::default()
+    }
+}
+
+fn engine_with(w: WorldSpec, p: PolicyConfig) -> Engine {
+    Engine::with_policy(&w, RulesConfig::default(), p, 7, T0).unwrap()
+}
+
+fn promo(to: u64) -> Outbound {
+    Outbound::template(
+        WaId(to),
+        TemplateSend {
+            name: "promo".into(),
+            language: "id".into(),
+            header: vec![],
+            body: vec![TemplateParam {
+                name: None,
+                text: Some("Ayu".into()),
+            }],
+        },
+    )
+}
+
+fn notice(to: u64) -> Outbound {
+    Outbound::template(
+        WaId(to),
+        TemplateSend {
+            name: "notice".into(),
+            language: "id".into(),
+            header: vec![],
+            body: vec![],
+        },
+    )
+}
+
+const U: u64 = 6281300000000;
+
+fn code(r: Result<SendReceipt, Rejection>) -> Option<u32> {
+    r.err().map(|e| e.code.code())
+}
+
+fn failed_codes(events: &[Event]) -> Vec<u32> {
+    events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::Status {
+                status: DeliveryStatus::Failed,
+                error: Some((c, _)),
+                ..
+            } => Some(c.code()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn delivered(events: &[Event]) -> usize {
+    events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.body,
+                EventBody::Status {
+                    status: DeliveryStatus::Delivered,
+                    ..
+                }
+            )
+        })
+        .count()
+}
+
+fn view(e: &Engine) -> PhoneNumberView {
+    e.phone_number(BIZ, PHONE).unwrap()
+}
+
+fn template_status(e: &Engine, name: &str) -> TemplateStatus {
+    e.templates(BIZ, WABA)
+        .unwrap()
+        .into_iter()
+        .find(|t| t.name == name)
+        .unwrap()
+        .status
+}
+
+fn force(e: &Engine, at: SimTime, user: u64, a: UserAction, out: &mut Effects) {
+    e.user_action(at, Some(PHONE), WaId(user), a, out).unwrap();
+}
+
+// ----- Quality rating -----------------------------------------------------------------------
+
+/// 400 marketing templates a day, 5% of users block (reason spam, weight 1). The model
+/// (floor 1,000 delivered, half-life 48 h, YELLOW ≥ 1%, RED ≥ 3%), read at the end of each day
+/// (the day's blocks are then ~23 h old, weight 0.72), predicts a block weight of
+/// 20 · 0.72 · (1 + 0.71 + 0.5 + …): 14 on day 0 (YELLOW), 25 on day 1 (YELLOW), 32 on day 2
+/// (RED). Sampling noise can move RED by a day.
+#[test]
+fn five_percent_block_campaign_goes_green_yellow_red_on_the_predicted_days() {
+    let mut profiles = quiet();
+    profiles.marketing.block = 0.05;
+    profiles.marketing.block_reasons = [1.0, 0.0, 0.0, 0.0, 0.0]; // spam: weight 1
+                                                                  // Templates are rated too (and would pause); keep this test about the number.
+    let mut p = policy();
+    p.template_quality.yellow_at = 0.5;
+    p.template_quality.red_at = 0.5;
+    let e = engine_with(world(MessagingLimitTier::Unlimited, true, profiles), p);
+    let mut out = Effects::default();
+    let mut ratings = Vec::new();
+    for day in 0..4u64 {
+        let start = T0.plus(day * D);
+        for i in 0..400 {
+            e.send(
+                start.plus(i * MICROS_PER_SEC),
+                BIZ,
+                PHONE,
+                &promo(U + day * 1_000 + i),
+                &mut out,
+            )
+            .unwrap();
+        }
+        if day == 0 {
+            assert_eq!(
+                view(&e).quality_rating,
+                QualityRating::Green,
+                "before any feedback"
+            );
+        }
+        e.handle_timeouts(start.plus(D - 1), &mut out);
+        ratings.push(view(&e).quality_rating);
+    }
+    let first = |q| ratings.iter().position(|r| *r == q);
+    let blocks = view(&e).counters.blocks;
+    assert!((60..100).contains(&blocks), "{blocks} blocks of 1,600");
+    let yellow = first(QualityRating::Yellow).expect("turns YELLOW");
+    let red = first(QualityRating::Red).expect("turns RED");
+    assert_eq!(yellow, 0, "{ratings:?}");
+    assert!((1..=3).contains(&red), "RED on day {red}: {ratings:?}");
+    // RED flags the number; sending still works while FLAGGED.
+    assert_eq!(view(&e).status, NumberStatus::Flagged);
+    assert!(e
+        .send(T0.plus(4 * D), BIZ, PHONE, &promo(U + 99_999), &mut out)
+        .is_ok());
+}
+
+#[test]
+fn the_same_campaign_without_blocks_stays_green() {
+    let e = engine_with(
+        world(MessagingLimitTier::Unlimited, true, quiet()),
+        policy(),
+    );
+    let mut out = Effects::default();
+    for day in 0..7u64 {
+        for i in 0..200 {
+            let at = T0.plus(day * D + i * MICROS_PER_SEC);
+            e.send(at, BIZ, PHONE, &promo(U + day * 1_000 + i), &mut out)
+                .unwrap();
+        }
+        e.handle_timeouts(T0.plus((day + 1) * D - 1), &mut out);
+        assert_eq!(view(&e).quality_rating, QualityRating::Green);
+    }
+    assert_eq!(view(&e).status, NumberStatus::Connected);
+}
+
+#[test]
+fn red_recovers_as_signals_age_and_legacy_webhooks_flag_and_unflag() {
+    let p = PolicyConfig {
+        legacy_webhooks: true,
+        restrict_after_red_hours: 0,
+        ..policy()
+    };
+    let e = engine_with(world(MessagingLimitTier::Tier250, false, quiet()), p);
+    let mut out = Effects::default();
+    // 15 reports with reason spam: weight 2 each = 30 over the floor of 1,000 = 3% = RED.
+    for i in 0..14 {
+        force(
+            &e,
+            T0,
+            U + i,
+            UserAction::Report(BlockReason::Spam),
+            &mut out,
+        );
+    }
+    assert_eq!(view(&e).quality_rating, QualityRating::Yellow);
+    force(
+        &e,
+        T0,
+        U + 14,
+        UserAction::Report(BlockReason::Spam),
+        &mut out,
+    );
+    assert_eq!(view(&e).quality_rating, QualityRating::Red);
+    assert_eq!(view(&e).status, NumberStatus::Flagged);
+    let phone_events = |out: &Effects| {
+        out.events
+            .iter()
+            .filter_map(|e| match &e.body {
+                EventBody::PhoneQuality { event, .. } => Some(*event),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(phone_events(&out), vec!["FLAGGED"]);
+    // 25 reports = 50: RED while 50 · 0.5^(h/48) ≥ 30, i.e. up to 35 h; YELLOW from 36 h.
+    for i in 15..25 {
+        force(
+            &e,
+            T0,
+            U + i,
+            UserAction::Report(BlockReason::Spam),
+            &mut out,
+        );
+    }
+    out.clear();
+    e.handle_timeouts(T0.plus(35 * H), &mut out);
+    assert_eq!(view(&e).quality_rating, QualityRating::Red);
+    e.handle_timeouts(T0.plus(36 * H), &mut out);
+    assert_eq!(view(&e).quality_rating, QualityRating::Yellow);
+    assert_eq!(view(&e).status, NumberStatus::Connected);
+    assert_eq!(phone_events(&out), vec!["UNFLAGGED"]);
+    // Without the legacy switch no FLAGGED/UNFLAGGED webhooks are sent.
+    let e = engine_with(world(MessagingLimitTier::Tier250, false, quiet()), policy());
+    let mut out = Effects::default();
+    for i in 0..15 {
+        force(
+            &e,
+            T0,
+            U + i,
+            UserAction::Report(BlockReason::Spam),
+            &mut out,
+        );
+    }
+    assert_eq!(view(&e).status, NumberStatus::Flagged);
+    assert!(phone_events(&out).is_empty());
+}
+
+#[test]
+fn block_reasons_weigh_differently() {
+    let e = engine_with(world(MessagingLimitTier::Tier250, false, quiet()), policy());
+    let mut out = Effects::default();
+    // "No longer needed" weighs 0.5: 19 such blocks = 9.5 < 10 → still GREEN.
+    for i in 0..19 {
+        force(
+            &e,
+            T0,
+            U + i,
+            UserAction::Block(BlockReason::NoLongerNeeded),
+            &mut out,
+        );
+    }
+    assert_eq!(view(&e).quality_rating, QualityRating::Green);
+    force(
+        &e,
+        T0,
+        U + 19,
+        UserAction::Block(BlockReason::NoLongerNeeded),
+        &mut out,
+    );
+    assert_eq!(view(&e).quality_rating, QualityRating::Yellow);
+}
+
+#[test]
+fn a_user_who_blocked_never_gets_delivered() {
+    let e = engine_with(world(MessagingLimitTier::Tier250, false, quiet()), policy());
+    let mut out = Effects::default();
+    e.send(T0, BIZ, PHONE, &notice(U), &mut out).unwrap();
+    e.handle_timeouts(T0.plus(MICROS_PER_SEC), &mut out);
+    force(
+        &e,
+        T0.plus(MICROS_PER_SEC),
+        U,
+        UserAction::Block(BlockReason::Spam),
+        &mut out,
+    );
+    out.clear();
+    e.send(
+        T0.plus(20 * MICROS_PER_SEC),
+        BIZ,
+        PHONE,
+        &notice(U),
+        &mut out,
+    )
+    .unwrap();
+    e.send(
+        T0.plus(20 * MICROS_PER_SEC),
+        BIZ,
+        PHONE,
+        &notice(U + 1),
+        &mut out,
+    )
+    .unwrap();
+    e.handle_timeouts(T0.plus(H), &mut out);
+    assert_eq!(delivered(&out.events), 1, "only the user who did not block");
+}
+
+// ----- Template quality and pausing ---------------------------------------------------------
+
+fn pause_titles(events: &[Event]) -> Vec<(&'static str, TemplateStatus)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::TemplatePause { title, status, .. } => Some((*title, *status)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Sends `promo` to three fresh users and has them report it: 3 × weight 2 over the
+/// template floor of 200 = 3% = RED.
+fn three_reports(e: &Engine, at: SimTime, base: u64, out: &mut Effects) {
+    for i in 0..3 {
+        e.send(at, BIZ, PHONE, &promo(base + i), out).unwrap();
+        force(e, at, base + i, UserAction::Report(BlockReason::Spam), out);
+    }
+}
+
+#[test]
+fn pauses_last_exactly_3h_then_6h_and_the_third_disables() {
+    let p = PolicyConfig {
+        restrict_after_red_hours: 0,
+        ..policy()
+    };
+    let e = engine_with(world(MessagingLimitTier::Unlimited, true, quiet()), p);
+    let mut out = Effects::default();
+    // Two reports: YELLOW, not paused.
+    for i in 0..2 {
+        e.send(T0, BIZ, PHONE, &promo(U + i), &mut out).unwrap();
+        force(
+            &e,
+            T0,
+            U + i,
+            UserAction::Report(BlockReason::Spam),
+            &mut out,
+        );
+    }
+    assert_eq!(template_status(&e, "promo"), TemplateStatus::Approved);
+    assert!(out.events.iter().any(|e| matches!(
+        e.body,
+        EventBody::TemplateQuality {
+            previous: None,
+            new: Some(QualityRating::Yellow),
+            ..
+        }
+    )));
+    e.send(T0, BIZ, PHONE, &promo(U + 2), &mut out).unwrap();
+    force(
+        &e,
+        T0,
+        U + 2,
+        UserAction::Report(BlockReason::Spam),
+        &mut out,
+    );
+    assert_eq!(template_status(&e, "promo"), TemplateStatus::Paused);
+    assert_eq!(
+        pause_titles(&out.events),
+        vec![("FIRST_PAUSE", TemplateStatus::Paused)]
+    );
+    // Paused: 132015, and the attempt does not count toward the messaging limit; the utility
+    // template is unaffected.
+    let used = view(&e).messaging_limit_used;
+    assert_eq!(
+        code(e.send(T0, BIZ, PHONE, &promo(U + 50), &mut out)),
+        Some(132015)
+    );
+    assert_eq!(view(&e).messaging_limit_used, used);
+    assert!(e.send(T0, BIZ, PHONE, &notice(U + 50), &mut out).is_ok());
+    out.clear();
+    e.handle_timeouts(T0.plus(3 * H - 1), &mut out);
+    assert_eq!(template_status(&e, "promo"), TemplateStatus::Paused);
+    e.handle_timeouts(T0.plus(3 * H), &mut out);
+    assert_eq!(template_status(&e, "promo"), TemplateStatus::Approved);
+    assert_eq!(
+        pause_titles(&out.events),
+        vec![("UNPAUSE", TemplateStatus::Approved)]
+    );
+    // Second strike: 6 hours.
+    let t1 = T0.plus(4 * H);
+    out.clear();
+    three_reports(&e, t1, U + 100, &mut out);
+    assert_eq!(
+        pause_titles(&out.events),
+        vec![("SECOND_PAUSE", TemplateStatus::Paused)]
+    );
+    e.handle_timeouts(t1.plus(6 * H - 1), &mut out);
+    assert_eq!(template_status(&e, "promo"), TemplateStatus::Paused);
+    e.handle_timeouts(t1.plus(6 * H), &mut out);
+    assert_eq!(template_status(&e, "promo"), TemplateStatus::Approved);
+    // Third strike: disabled for good.
+    let t2 = t1.plus(7 * H);
+    out.clear();
+    three_reports(&e, t2, U + 200, &mut out);
+    assert_eq!(
+        pause_titles(&out.events),
+        vec![("DISABLED", TemplateStatus::Disabled)]
+    );
+    e.handle_timeouts(t2.plus(30 * D), &mut out);
+    assert_eq!(template_status(&e, "promo"), TemplateStatus::Disabled);
+    assert_eq!(
+        code(e.send(t2.plus(30 * D), BIZ, PHONE, &promo(U + 999), &mut out)),
+        Some(132016)
+    );
+    assert_eq!(e.template_quality(WABA, template_id(&e, "promo")).1, 3);
+}
+
+fn template_id(e: &Engine, name: &str) -> TemplateId {
+    e.templates(BIZ, WABA)
+        .unwrap()
+        .into_iter()
+        .find(|t| t.name == name)
+        .unwrap()
+        .id
+}
+
+#[test]
+fn good_templates_become_green_and_are_never_paused() {
+    let e = engine_with(
+        world(MessagingLimitTier::Unlimited, true, quiet()),
+        policy(),
+    );
+    let mut out = Effects::default();
+    for i in 0..250 {
+        e.send(T0.plus(i * 1_000), BIZ, PHONE, &promo(U + i), &mut out)
+            .unwrap();
+    }
+    // Blocks that are not charged to a template (no template sent to these users) do not
+    // touch it.
+    for i in 0..5 {
+        force(
+            &e,
+            T0.plus(MICROS_PER_SEC),
+            U + 10_000 + i,
+            UserAction::Report(BlockReason::Spam),
+            &mut out,
+        );
+    }
+    e.handle_timeouts(T0.plus(H), &mut out);
+    let id = template_id(&e, "promo");
+    assert_eq!(
+        e.template_quality(WABA, id),
+        (Some(QualityRating::Green), 0)
+    );
+    assert_eq!(template_status(&e, "promo"), TemplateStatus::Approved);
+}
+
+// ----- Messaging limits ---------------------------------------------------------------------
+
+#[test]
+fn limit_fails_new_users_beyond_250_asynchronously_and_frees_after_24h() {
+    let e = engine_with(world(MessagingLimitTier::Tier250, false, quiet()), policy());
+    let mut out = Effects::default();
+    for i in 0..250 {
+        e.send(T0.plus(i), BIZ, PHONE, &notice(U + i), &mut out)
+            .unwrap();
+    }
+    assert_eq!(view(&e).messaging_limit_used, 250);
+    assert_eq!(view(&e).status, NumberStatus::Restricted);
+    out.clear();
+    // A 251st user: accepted, then failed with 131048. A user already reached: free.
+    e.send(
+        T0.plus(MICROS_PER_SEC),
+        BIZ,
+        PHONE,
+        &notice(U + 250),
+        &mut out,
+    )
+    .unwrap();
+    e.send(
+        T0.plus(MICROS_PER_SEC),
+        BIZ,
+        PHONE,
+        &notice(U + 3),
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(failed_codes(&out.events), vec![131048]);
+    // A user who writes first can be answered (inside the window nothing is counted).
+    e.inbound(
+        T0.plus(MICROS_PER_SEC),
+        PHONE,
+        WaId(U + 777),
+        "halo",
+        &mut out,
+    )
+    .unwrap();
+    out.clear();
+    e.send(
+        T0.plus(2 * MICROS_PER_SEC),
+        BIZ,
+        PHONE,
+        &notice(U + 777),
+        &mut out,
+    )
+    .unwrap();
+    assert!(failed_codes(&out.events).is_empty());
+    // 24 h later the moving window is free again.
+    out.clear();
+    let later = T0.plus(D + MICROS_PER_SEC);
+    e.send(later, BIZ, PHONE, &notice(U + 251), &mut out)
+        .unwrap();
+    assert!(failed_codes(&out.events).is_empty());
+    assert_eq!(view(&e).status, NumberStatus::Connected);
+}
+
+#[test]
+fn limit_can_be_a_synchronous_rejection() {
+    let p = PolicyConfig {
+        limit_behavior: LimitBehavior::RejectSync,
+        ..policy()
+    };
+    let e = engine_with(world(MessagingLimitTier::Tier250, false, quiet()), p);
+    let mut out = Effects::default();
+    for i in 0..250 {
+        e.send(T0.plus(i), BIZ, PHONE, &notice(U + i), &mut out)
+            .unwrap();
+    }
+    let r = e.send(
+        T0.plus(MICROS_PER_SEC),
+        BIZ,
+        PHONE,
+        &notice(U + 250),
+        &mut out,
+    );
+    assert_eq!(
+        r.as_ref().err().and_then(|r| r.rule),
+        Some(Rule::MessagingLimit)
+    );
+    assert_eq!(code(r), Some(131048));
+}
+
+fn capability_events(events: &[Event]) -> Vec<MessagingLimitTier> {
+    events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::BusinessCapability { limit, .. } => Some(*limit),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_portfolio_that_sends_well_scales_250_2k_10k_six_hours_after_half_use() {
+    let e = engine_with(world(MessagingLimitTier::Tier250, true, quiet()), policy());
+    let mut out = Effects::default();
+    // 124 users: below half of 250, nothing happens.
+    for i in 0..124 {
+        e.send(T0, BIZ, PHONE, &notice(U + i), &mut out).unwrap();
+    }
+    e.handle_timeouts(T0.plus(D), &mut out);
+    assert!(capability_events(&out.events).is_empty());
+    assert_eq!(view(&e).messaging_limit, MessagingLimitTier::Tier250);
+    // Day 1: 125 users → scaling 6 h later, exactly.
+    let t1 = T0.plus(D);
+    for i in 0..125 {
+        e.send(t1, BIZ, PHONE, &notice(U + 1_000 + i), &mut out)
+            .unwrap();
+    }
+    out.clear();
+    e.handle_timeouts(t1.plus(6 * H - 1), &mut out);
+    assert_eq!(view(&e).messaging_limit, MessagingLimitTier::Tier250);
+    e.handle_timeouts(t1.plus(6 * H), &mut out);
+    assert_eq!(view(&e).messaging_limit, MessagingLimitTier::Tier2K);
+    assert_eq!(
+        capability_events(&out.events),
+        vec![MessagingLimitTier::Tier2K]
+    );
+    // 1,000 more users (half of 2,000) → 10K.
+    let t2 = t1.plus(7 * H);
+    for i in 0..1_000 {
+        e.send(t2, BIZ, PHONE, &notice(U + 10_000 + i), &mut out)
+            .unwrap();
+    }
+    out.clear();
+    e.handle_timeouts(t2.plus(6 * H - 1), &mut out);
+    assert_eq!(view(&e).messaging_limit, MessagingLimitTier::Tier2K);
+    e.handle_timeouts(t2.plus(6 * H), &mut out);
+    assert_eq!(view(&e).messaging_limit, MessagingLimitTier::Tier10K);
+    assert_eq!(
+        capability_events(&out.events),
+        vec![MessagingLimitTier::Tier10K]
+    );
+}
+
+#[test]
+fn a_red_portfolio_does_not_scale() {
+    let e = engine_with(world(MessagingLimitTier::Tier250, true, quiet()), policy());
+    let mut out = Effects::default();
+    for i in 0..15 {
+        force(
+            &e,
+            T0,
+            U + 50_000 + i,
+            UserAction::Report(BlockReason::Spam),
+            &mut out,
+        );
+    }
+    assert_eq!(view(&e).quality_rating, QualityRating::Red);
+    for i in 0..125 {
+        e.send(T0, BIZ, PHONE, &notice(U + i), &mut out).unwrap();
+    }
+    e.handle_timeouts(T0.plus(12 * H), &mut out);
+    assert_eq!(view(&e).messaging_limit, MessagingLimitTier::Tier250);
+    assert!(capability_events(&out.events).is_empty());
+}
+
+#[test]
+fn unverified_portfolio_reaches_2k_after_2000_users_in_30_days() {
+    let e = engine_with(world(MessagingLimitTier::Tier250, false, quiet()), policy());
+    let mut out = Effects::default();
+    for day in 0..10u64 {
+        let t = T0.plus(day * D);
+        for i in 0..200 {
+            e.send(
+                t.plus(i),
+                BIZ,
+                PHONE,
+                &notice(U + day * 1_000 + i),
+                &mut out,
+            )
+            .unwrap();
+        }
+        e.handle_timeouts(t.plus(D - 1), &mut out);
+        let tier = view(&e).messaging_limit;
+        if day < 9 {
+            assert_eq!(tier, MessagingLimitTier::Tier250, "day {day}");
+        } else {
+            assert_eq!(tier, MessagingLimitTier::Tier2K, "day {day}");
+        }
+    }
+}
+
+#[test]
+fn legacy_per_number_mode_scales_250_1k_and_downgrades_after_7_days_flagged() {
+    let p = PolicyConfig {
+        limits_mode: LimitsMode::PerNumber,
+        restrict_after_red_hours: 0,
+        ..policy()
+    };
+    let e = engine_with(world(MessagingLimitTier::Tier250, true, quiet()), p);
+    let mut out = Effects::default();
+    for i in 0..125 {
+        e.send(T0, BIZ, PHONE, &notice(U + i), &mut out).unwrap();
+    }
+    out.clear();
+    e.handle_timeouts(T0.plus(6 * H), &mut out);
+    assert_eq!(view(&e).messaging_limit, MessagingLimitTier::Tier1K);
+    let ev: Vec<_> = out
+        .events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::PhoneQuality {
+                event,
+                current_limit,
+                old_limit,
+                ..
+            } => Some((*event, *current_limit, *old_limit)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        ev,
+        vec![(
+            "UPGRADE",
+            MessagingLimitTier::Tier1K,
+            Some(MessagingLimitTier::Tier250)
+        )]
+    );
+    // RED and kept RED by fresh reports every day: after 7 days FLAGGED → CONNECTED, 250.
+    let t = T0.plus(D);
+    for day in 0..8u64 {
+        for i in 0..25 {
+            let at = t.plus(day * D);
+            force(
+                &e,
+                at,
+                U + 100_000 + day * 100 + i,
+                UserAction::Report(BlockReason::Spam),
+                &mut out,
+            );
+        }
+        if day < 7 {
+            assert_eq!(view(&e).status, NumberStatus::Flagged, "day {day}");
+        }
+        e.handle_timeouts(t.plus((day + 1) * D - 1), &mut out);
+    }
+    assert_eq!(view(&e).messaging_limit, MessagingLimitTier::Tier250);
+    assert_eq!(view(&e).status, NumberStatus::Connected);
+}
+
+// ----- Throughput upgrade -------------------------------------------------------------------
+
+#[test]
+fn throughput_upgrade_at_unlimited_with_enough_users_then_1000_mps() {
+    let p = PolicyConfig {
+        throughput_upgrade_users: 50,
+        ..policy()
+    };
+    let e = engine_with(
+        world(MessagingLimitTier::Unlimited, true, quiet()),
+        p.clone(),
+    );
+    let mut out = Effects::default();
+    for i in 0..49 {
+        e.send(T0, BIZ, PHONE, &notice(U + i), &mut out).unwrap();
+    }
+    assert!(!view(&e).throughput_upgrading);
+    e.send(T0, BIZ, PHONE, &notice(U + 49), &mut out).unwrap();
+    assert!(view(&e).throughput_upgrading);
+    // During the upgrade (60 s) the number answers 131057.
+    assert_eq!(
+        code(e.send(
+            T0.plus(59 * MICROS_PER_SEC),
+            BIZ,
+            PHONE,
+            &notice(U),
+            &mut out
+        )),
+        Some(131057)
+    );
+    out.clear();
+    e.handle_timeouts(T0.plus(60 * MICROS_PER_SEC), &mut out);
+    assert!(out.events.iter().any(|e| matches!(
+        &e.body,
+        EventBody::PhoneQuality {
+            event: "THROUGHPUT_UPGRADE",
+            current_limit: MessagingLimitTier::Unlimited,
+            ..
+        }
+    )));
+    assert_eq!(view(&e).throughput_mps, 1_000);
+    assert!(e
+        .send(
+            T0.plus(60 * MICROS_PER_SEC),
+            BIZ,
+            PHONE,
+            &notice(U),
+            &mut out
+        )
+        .is_ok());
+    // Not at the unlimited tier: no upgrade however many users.
+    let e = engine_with(world(MessagingLimitTier::Tier100K, true, quiet()), p);
+    for i in 0..100 {
+        e.send(T0, BIZ, PHONE, &notice(U + i), &mut out).unwrap();
+    }
+    assert!(!view(&e).throughput_upgrading);
+    assert_eq!(view(&e).throughput_mps, 10_000);
+}
+
+// ----- Opt-in, opt-out, per-user marketing limit --------------------------------------------
+
+#[test]
+fn opted_out_users_get_131050_for_marketing_only() {
+    let e = engine_with(
+        world(MessagingLimitTier::Unlimited, true, quiet()),
+        policy(),
+    );
+    let mut out = Effects::default();
+    force(&e, T0, U, UserAction::OptOut(String::new()), &mut out);
+    assert!(out
+        .events
+        .iter()
+        .any(|e| matches!(&e.body, EventBody::Inbound { text, .. } if text == "STOP")));
+    out.clear();
+    e.send(T0.plus(1), BIZ, PHONE, &promo(U), &mut out).unwrap();
+    e.send(T0.plus(1), BIZ, PHONE, &notice(U), &mut out)
+        .unwrap();
+    e.send(T0.plus(1), BIZ, PHONE, &promo(U + 1), &mut out)
+        .unwrap();
+    e.handle_timeouts(T0.plus(H), &mut out);
+    assert_eq!(failed_codes(&out.events), vec![131050]);
+    assert_eq!(delivered(&out.events), 2);
+}
+
+#[test]
+fn strict_opt_in_rejects_users_without_opt_in_and_default_mode_accepts_them() {
+    let mut profiles = quiet();
+    profiles.marketing.opt_in_ratio = 0.5;
+    let strict = PolicyConfig {
+        require_opt_in: true,
+        ..policy()
+    };
+    let e = engine_with(
+        world(MessagingLimitTier::Unlimited, true, profiles.clone()),
+        strict,
+    );
+    let mut out = Effects::default();
+    let rejected = (0..200)
+        .filter(|i| code(e.send(T0.plus(*i), BIZ, PHONE, &promo(U + i), &mut out)) == Some(131005))
+        .count();
+    assert!((70..130).contains(&rejected), "{rejected}");
+    // Utility opt-in ratio is 1.0 here: never rejected.
+    assert!((0..50).all(|i| e
+        .send(T0.plus(i), BIZ, PHONE, &notice(U + i), &mut out)
+        .is_ok()));
+    let e = engine_with(
+        world(MessagingLimitTier::Unlimited, true, profiles),
+        policy(),
+    );
+    assert!((0..200).all(|i| e
+        .send(T0.plus(i), BIZ, PHONE, &promo(U + i), &mut out)
+        .is_ok()));
+}
+
+#[test]
+fn users_without_opt_in_block_more() {
+    let mut profiles = quiet();
+    profiles.marketing.block = 0.02;
+    let run = |opt_in: f64| {
+        let mut p = profiles.clone();
+        p.marketing.opt_in_ratio = opt_in;
+        let e = engine_with(world(MessagingLimitTier::Unlimited, true, p), policy());
+        let mut out = Effects::default();
+        for i in 0..5_000 {
+            e.send(T0.plus(i * 100), BIZ, PHONE, &promo(U + i), &mut out)
+                .unwrap();
+        }
+        e.handle_timeouts(T0.plus(D), &mut out);
+        view(&e).counters.blocks
+    };
+    let (with, without) = (run(1.0), run(0.0));
+    assert!((70..130).contains(&with), "{with}");
+    assert!((400..600).contains(&without), "{without}");
+}
+
+#[test]
+fn per_user_marketing_limit_fails_asynchronously_with_131049() {
+    let p = PolicyConfig {
+        per_user_marketing: [2, 2],
+        ..policy()
+    };
+    let e = engine_with(world(MessagingLimitTier::Unlimited, true, quiet()), p);
+    let mut out = Effects::default();
+    for k in 0..3 {
+        e.send(
+            T0.plus(k * 10 * MICROS_PER_SEC),
+            BIZ,
+            PHONE,
+            &promo(U),
+            &mut out,
+        )
+        .unwrap();
+    }
+    // Utility templates do not count.
+    e.send(
+        T0.plus(40 * MICROS_PER_SEC),
+        BIZ,
+        PHONE,
+        &notice(U),
+        &mut out,
+    )
+    .unwrap();
+    // EEA (+49) users are exempt; US (+1) users get no marketing at all.
+    for k in 0..3 {
+        e.send(
+            T0.plus(k * 10 * MICROS_PER_SEC),
+            BIZ,
+            PHONE,
+            &promo(4915100000000),
+            &mut out,
+        )
+        .unwrap();
+    }
+    e.send(T0, BIZ, PHONE, &promo(16505551234), &mut out)
+        .unwrap();
+    e.handle_timeouts(T0.plus(H), &mut out);
+    assert_eq!(failed_codes(&out.events), vec![131049, 131049]);
+    assert_eq!(delivered(&out.events), 2 + 1 + 3);
+    // The next day the user can receive marketing again.
+    out.clear();
+    let day = T0.plus(D);
+    e.send(day, BIZ, PHONE, &promo(U), &mut out).unwrap();
+    e.handle_timeouts(day.plus(H), &mut out);
+    assert!(failed_codes(&out.events).is_empty());
+}
+
+// ----- Account restriction ------------------------------------------------------------------
+
+#[test]
+fn sustained_red_restricts_business_initiated_messaging_until_expiration() {
+    let e = engine_with(
+        world(MessagingLimitTier::Unlimited, true, quiet()),
+        policy(),
+    );
+    let mut out = Effects::default();
+    // 60 reports: 120 weight = 12%; after 72 h of halving every 48 h still ≥ 3% → RED.
+    for i in 0..60 {
+        force(
+            &e,
+            T0,
+            U + 10_000 + i,
+            UserAction::Report(BlockReason::Spam),
+            &mut out,
+        );
+    }
+    out.clear();
+    e.handle_timeouts(T0.plus(72 * H - 1), &mut out);
+    assert!(e
+        .send(T0.plus(72 * H - 1), BIZ, PHONE, &notice(U), &mut out)
+        .is_ok());
+    e.handle_timeouts(T0.plus(72 * H), &mut out);
+    let restriction: Vec<_> = out
+        .events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::AccountRestriction {
+                restriction_type,
+                expiration,
+            } => Some((*restriction_type, *expiration)),
+            _ => None,
+        })
+        .collect();
+    let until = T0.plus(72 * H + 7 * D);
+    assert_eq!(
+        restriction,
+        vec![("RESTRICTED_BIZ_INITIATED_MESSAGING", until)]
+    );
+    let r = e.send(T0.plus(73 * H), BIZ, PHONE, &notice(U + 1), &mut out);
+    assert_eq!(
+        r.as_ref().err().and_then(|r| r.rule),
+        Some(Rule::AccountRestriction)
+    );
+    assert_eq!(code(r), Some(131048));
+    // Replies inside a customer service window are still allowed.
+    e.inbound(T0.plus(73 * H), PHONE, WaId(U + 2), "halo", &mut out)
+        .unwrap();
+    assert!(e
+        .send(T0.plus(73 * H), BIZ, PHONE, &notice(U + 2), &mut out)
+        .is_ok());
+    // After the expiration business-initiated messages go again.
+    e.handle_timeouts(until, &mut out);
+    assert!(e.send(until, BIZ, PHONE, &notice(U + 3), &mut out).is_ok());
+}
+
+#[test]
+fn red_that_recovers_before_the_deadline_is_not_restricted() {
+    let e = engine_with(
+        world(MessagingLimitTier::Unlimited, true, quiet()),
+        policy(),
+    );
+    let mut out = Effects::default();
+    for i in 0..15 {
+        force(
+            &e,
+            T0,
+            U + 10_000 + i,
+            UserAction::Report(BlockReason::Spam),
+            &mut out,
+        );
+    }
+    e.handle_timeouts(T0.plus(10 * D), &mut out);
+    assert!(!out
+        .events
+        .iter()
+        .any(|e| matches!(e.body, EventBody::AccountRestriction { .. })));
+    assert!(e
+        .send(T0.plus(10 * D), BIZ, PHONE, &notice(U), &mut out)
+        .is_ok());
+    assert_eq!(view(&e).quality_rating, QualityRating::Green);
+    assert_eq!(e.pending_timers(), 1, "only the delivery of that last send");
+}
+
+// ----- Determinism --------------------------------------------------------------------------
+
+#[test]
+fn same_seed_same_reactions_however_the_clock_is_stepped() {
+    let mut profiles = quiet();
+    profiles.marketing.block = 0.1;
+    profiles.marketing.reply = 0.2;
+    profiles.marketing.opt_out = 0.05;
+    let run = |steps: u64| {
+        let e = engine_with(
+            world(MessagingLimitTier::Unlimited, true, profiles.clone()),
+            policy(),
+        );
+        let mut out = Effects::default();
+        for i in 0..300u64 {
+            e.send(T0.plus(i), BIZ, PHONE, &promo(U + i), &mut out)
+                .unwrap();
+        }
+        // One big step or many small ones: the same reactions at the same instants.
+        for k in 1..=steps {
+            e.handle_timeouts(T0.plus(D * k / steps), &mut out);
+        }
+        let mut lines: Vec<String> = out
+            .events
+            .iter()
+            .map(|ev| format!("{}:{:?}", ev.at.as_micros(), ev.body))
+            .collect();
+        lines.sort();
+        (view(&e).counters.blocks, view(&e).counters.replies, lines)
+    };
+    let (a, b) = (run(1), run(97));
+    assert_eq!(a, b);
+    assert!(a.0 > 10 && a.1 > 30, "{} {}", a.0, a.1);
+}

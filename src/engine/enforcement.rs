@@ -1,0 +1,433 @@
+//! Rules on business-initiated messages and what the platform does about a portfolio over
+//! time: the messaging limit (and its automatic scaling), marketing opt-outs (131050), the
+//! per-user marketing limit and US marketing block (131049), strict opt-in, the account
+//! restriction after sustained low quality (`account_update` ACCOUNT_RESTRICTION, 131048), and
+//! the throughput upgrade to 1,000 msg/s (131057 during it, `THROUGHPUT_UPGRADE` after).
+//!
+//! Lock order everywhere: number shard → WABA templates → WABA feedback → portfolio →
+//! dynamics timers. Portfolio-wide timers (scaling) run with no lock held.
+
+use super::audience::{is_us, marketing_cap, per_user_limit_exempt};
+use super::errors::ErrorCode;
+use super::events::{Event, EventBody, Rule};
+use super::ids::{BusinessId, PhoneNumberId, TemplateId, WaId, WabaId};
+use super::policy::{LimitBehavior, LimitsMode};
+use super::tiers::{next_tier, IdBuild, LimitState, Reach};
+use super::world::{MessagingLimitTier, NumberStatus, QualityRating, TemplateCategory};
+use super::{schedule, Conversation, Effects, Engine, NumberShard, Rejection, TimerKind};
+use crate::clock::{SimTime, MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_SEC};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, HashSet};
+use std::sync::atomic::Ordering;
+
+/// Portfolio-wide state. Memory: the limit's moving-24 h slots (bounded by the tier), one
+/// entry per user who opted out of marketing, one per number currently at low quality.
+#[derive(Debug)]
+pub struct Portfolio {
+    pub limit: LimitState,
+    pub opted_out: HashSet<WaId, IdBuild>,
+    /// Business-initiated messaging is refused until then (ACCOUNT_RESTRICTION).
+    pub restricted_until: SimTime,
+    /// Numbers currently RED or FLAGGED: scaling needs none.
+    pub low_quality: BTreeSet<PhoneNumberId>,
+    /// Business verification done (the 250 → 2,000 step then follows the half-use rule).
+    pub verified: bool,
+}
+
+impl Portfolio {
+    pub fn new(tier: MessagingLimitTier, numbers: usize, verified: bool) -> Portfolio {
+        Portfolio {
+            limit: LimitState::new(tier, numbers),
+            opted_out: HashSet::default(),
+            restricted_until: SimTime::ZERO,
+            low_quality: BTreeSet::new(),
+            verified,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum DynKind {
+    /// A paused template's pause ends.
+    Unpause { waba: WabaId, template: TemplateId },
+    /// The scaling condition was met `scale_delay_hours` ago: move up one tier if quality is
+    /// still good. `number` is set in legacy per-number mode.
+    Scale {
+        business: BusinessId,
+        number: Option<PhoneNumberId>,
+    },
+}
+
+#[derive(Debug)]
+pub struct DynTimer {
+    pub at: SimTime,
+    pub seq: u64,
+    pub kind: DynKind,
+}
+
+impl PartialEq for DynTimer {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for DynTimer {}
+impl PartialOrd for DynTimer {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for DynTimer {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(o.at, o.seq))
+    }
+}
+
+/// Registered numbers a portfolio may have at a tier (Meta: 2, then 20 from 2,000 on).
+fn max_numbers(t: MessagingLimitTier) -> u32 {
+    if t <= MessagingLimitTier::Tier250 {
+        2
+    } else {
+        20
+    }
+}
+
+impl Engine {
+    pub(super) fn push_dyn(&self, at: SimTime, kind: DynKind, out: &mut Effects) {
+        let seq = self.dyn_seq.fetch_add(1, Ordering::Relaxed);
+        self.dyn_timers
+            .lock()
+            .push(Reverse(DynTimer { at, seq, kind }));
+        out.wake(at);
+    }
+
+    /// Whether the number is in the throughput upgrade's maintenance period (131057).
+    pub(super) fn check_maintenance(&self, now: SimTime, s: &NumberShard) -> Result<(), Rejection> {
+        if s.dynamics.upgrading_until > now {
+            return Err(Rejection::rule(
+                ErrorCode::MaintenanceMode,
+                Rule::ThroughputUpgrade,
+                format!(
+                    "The phone number is being upgraded to higher throughput; retry in {} s.",
+                    s.dynamics
+                        .upgrading_until
+                        .since(now)
+                        .div_ceil(MICROS_PER_SEC)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The rules a template send passes after the template checks: restriction, strict opt-in
+    /// (both synchronous), then the asynchronous ones, whose code is returned: marketing
+    /// opt-out (131050), US marketing (131049), messaging limit (131048), per-user marketing
+    /// limit (131049). Counts the user toward the messaging limit when business-initiated.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn check_template_send(
+        &self,
+        now: SimTime,
+        s: &mut NumberShard,
+        user: WaId,
+        category: TemplateCategory,
+        in_window: bool,
+        conv: &mut Conversation,
+        out: &mut Effects,
+    ) -> Result<Option<ErrorCode>, Rejection> {
+        let portfolio = s.portfolio.clone();
+        let mut p = portfolio.lock();
+        let marketing = category == TemplateCategory::Marketing;
+        if !in_window && p.restricted_until > now {
+            return Err(Rejection::rule(
+                ErrorCode::SpamRateLimit,
+                Rule::AccountRestriction,
+                format!(
+                    "Business-initiated messaging is restricted after sustained low quality until {} (account_update ACCOUNT_RESTRICTION).",
+                    p.restricted_until.unix_secs()
+                ),
+            ));
+        }
+        if !in_window
+            && self.policy.require_opt_in
+            && !self
+                .audience
+                .profiles
+                .opted_in(self.seed, s.business, user, category.into())
+        {
+            return Err(Rejection::rule(
+                ErrorCode::AccessDenied,
+                Rule::OptIn,
+                format!(
+                    "Strict opt-in mode: {user} has no recorded opt-in for {} messages from this business.",
+                    category.pricing_str()
+                ),
+            ));
+        }
+        if marketing && p.opted_out.contains(&user) {
+            return Ok(Some(ErrorCode::MarketingOptOut));
+        }
+        if marketing && self.policy.us_marketing_blocked && is_us(user) {
+            return Ok(Some(ErrorCode::EcosystemEngagement));
+        }
+        // Per-user marketing limit: checked before the messaging limit so that a message
+        // failing it does not use the portfolio's quota.
+        let [lo, hi] = self.policy.per_user_marketing;
+        let per_user = marketing && !in_window && hi > 0 && !per_user_limit_exempt(user);
+        if per_user {
+            let day = (now.as_micros() / MICROS_PER_DAY) as u16;
+            if conv.marketing_day != day {
+                conv.marketing_day = day;
+                conv.marketing_today = 0;
+            }
+            if conv.marketing_today >= marketing_cap(self.seed, user, [lo, hi]) {
+                return Ok(Some(ErrorCode::EcosystemEngagement));
+            }
+        }
+        let now_s = now.unix_secs() as u32;
+        // Counted by this number less than 24 h ago: the portfolio map would say so too.
+        let known = conv.counted_at_s != 0 && now_s < conv.counted_at_s.saturating_add(86_399);
+        if !in_window && !known {
+            let legacy = self.policy.limits_mode == LimitsMode::PerNumber;
+            let idx = s.dynamics.idx;
+            let reach = match s.dynamics.legacy_limit.as_mut() {
+                Some(l) if legacy => l.reach(now, user, idx),
+                _ => p.limit.reach(now, user, idx),
+            };
+            conv.counted_at_s = match reach {
+                Reach::AlreadyCounted(start) => start.unix_secs() as u32,
+                Reach::Counted => now_s,
+                Reach::AtLimit => 0,
+            };
+            match reach {
+                Reach::AtLimit => {
+                    return match self.policy.limit_behavior {
+                        LimitBehavior::RejectSync => Err(Rejection::rule(
+                            ErrorCode::SpamRateLimit,
+                            Rule::MessagingLimit,
+                            "Messaging limit reached: the business has reached the unique users it may message outside a customer service window in a moving 24 hours.",
+                        )),
+                        LimitBehavior::FailAsync => Ok(Some(ErrorCode::SpamRateLimit)),
+                    };
+                }
+                Reach::Counted => self.after_counted(now, s, &mut p, out),
+                Reach::AlreadyCounted(_) => {}
+            }
+        }
+        if per_user {
+            conv.marketing_today += 1;
+        }
+        Ok(None)
+    }
+
+    /// A new user was counted: arm tier scaling when the usage condition is met, and start the
+    /// throughput upgrade when its three conditions hold.
+    fn after_counted(
+        &self,
+        now: SimTime,
+        s: &mut NumberShard,
+        p: &mut Portfolio,
+        out: &mut Effects,
+    ) {
+        let verified = p.verified;
+        let legacy = self.policy.limits_mode == LimitsMode::PerNumber;
+        let good = if legacy {
+            s.quality != QualityRating::Red && s.status != NumberStatus::Flagged
+        } else {
+            p.low_quality.is_empty()
+        };
+        let idx = s.dynamics.idx;
+        let holder = match s.dynamics.legacy_limit.as_mut() {
+            Some(l) if legacy => l,
+            _ => &mut p.limit,
+        };
+        if good && holder.scale_due.is_none() {
+            let met = match holder.tier.limit() {
+                None => false,
+                Some(_) if holder.tier == MessagingLimitTier::Tier250 && !legacy && !verified => {
+                    holder.new_users_30d(now) >= self.policy.initial_scale_users_30d
+                }
+                Some(limit) => {
+                    holder.used(now) as f64 >= (limit as f64 * self.policy.scale_usage_ratio).ceil()
+                }
+            };
+            if met {
+                let at = now.plus(self.policy.scale_delay_hours * MICROS_PER_HOUR);
+                holder.scale_due = Some(at);
+                let kind = DynKind::Scale {
+                    business: s.business,
+                    number: legacy.then_some(s.id),
+                };
+                self.push_dyn(at, kind, out);
+            }
+        }
+        // Throughput upgrade [M:throughput]: unlimited tier, ≥ N unique users from this number
+        // in the moving 24 h, quality YELLOW or better.
+        if holder.tier == MessagingLimitTier::Unlimited
+            && !s.dynamics.upgraded
+            && s.dynamics.upgrading_until == SimTime::ZERO
+            && s.quality != QualityRating::Red
+            && holder.used_by(now, idx) >= self.policy.throughput_upgrade_users
+        {
+            let until = now.plus(self.policy.throughput_upgrade_s * MICROS_PER_SEC);
+            s.dynamics.upgrading_until = until;
+            schedule(s, out, until, TimerKind::ThroughputUpgraded);
+        }
+    }
+
+    /// The maintenance period is over: the number sends at the higher rate.
+    pub(super) fn finish_upgrade(&self, at: SimTime, s: &mut NumberShard, out: &mut Effects) {
+        s.dynamics.upgrading_until = SimTime::ZERO;
+        s.dynamics.upgraded = true;
+        s.throughput = super::limits::Rate::per_second(self.policy.throughput_high_mps);
+        out.events.push(Event {
+            at,
+            waba: s.waba,
+            body: EventBody::PhoneQuality {
+                display: s.meta.display.clone(),
+                event: "THROUGHPUT_UPGRADE",
+                current_limit: MessagingLimitTier::Unlimited,
+                old_limit: None,
+            },
+        });
+    }
+
+    /// Sustained RED: restrict business-initiated messaging of the portfolio for
+    /// `restriction_hours`, once per restriction.
+    pub(super) fn maybe_restrict(&self, at: SimTime, s: &mut NumberShard, out: &mut Effects) {
+        let after = self.policy.restrict_after_red_hours;
+        let Some(since) = s.dynamics.red_since else {
+            return;
+        };
+        if after == 0 || at.since(since) < after * MICROS_PER_HOUR {
+            return;
+        }
+        let biz = &self.businesses[&s.business];
+        let mut p = biz.portfolio.lock();
+        if p.restricted_until > at {
+            return;
+        }
+        let until = at.plus(self.policy.restriction_hours * MICROS_PER_HOUR);
+        p.restricted_until = until;
+        drop(p);
+        // The next restriction needs another full period of RED.
+        s.dynamics.red_since = Some(until);
+        for w in &biz.wabas {
+            out.events.push(Event {
+                at,
+                waba: *w,
+                body: EventBody::AccountRestriction {
+                    restriction_type: "RESTRICTED_BIZ_INITIATED_MESSAGING",
+                    expiration: until,
+                },
+            });
+        }
+    }
+
+    /// Fires the portfolio/template timers due at `now`. Called with no lock held.
+    pub(super) fn fire_dyn_timers(&self, now: SimTime, out: &mut Effects) {
+        loop {
+            let t = {
+                let mut h = self.dyn_timers.lock();
+                match h.peek() {
+                    Some(Reverse(t)) if t.at <= now => h.pop().map(|Reverse(t)| t),
+                    _ => None,
+                }
+            };
+            let Some(t) = t else { break };
+            match t.kind {
+                DynKind::Unpause { waba, template } => self.unpause(t.at, waba, template, out),
+                DynKind::Scale { business, number } => self.scale(t.at, business, number, out),
+            }
+        }
+    }
+
+    pub(super) fn dyn_next(&self) -> Option<SimTime> {
+        self.dyn_timers.lock().peek().map(|Reverse(t)| t.at)
+    }
+
+    pub(super) fn dyn_len(&self) -> usize {
+        self.dyn_timers.lock().len()
+    }
+
+    fn scale(
+        &self,
+        at: SimTime,
+        business: BusinessId,
+        number: Option<PhoneNumberId>,
+        out: &mut Effects,
+    ) {
+        let Some(biz) = self.businesses.get(&business) else {
+            return;
+        };
+        match number {
+            // Legacy per-number ladder: the number's own tier, announced per number.
+            Some(id) => {
+                let Some(shard) = self.numbers.get(&id) else {
+                    return;
+                };
+                let mut s = shard.lock();
+                let good = s.quality != QualityRating::Red && s.status != NumberStatus::Flagged;
+                let display = s.meta.display.clone();
+                let waba = s.waba;
+                let Some(l) = s.dynamics.legacy_limit.as_mut() else {
+                    return;
+                };
+                if l.scale_due != Some(at) {
+                    return;
+                }
+                let old = l.tier;
+                if !good {
+                    l.scale_due = None;
+                    return;
+                }
+                l.set_tier(next_tier(old, true));
+                let new = l.tier;
+                out.events.push(Event {
+                    at,
+                    waba,
+                    body: EventBody::PhoneQuality {
+                        display,
+                        event: "UPGRADE",
+                        current_limit: new,
+                        old_limit: Some(old),
+                    },
+                });
+            }
+            None => {
+                let mut p = biz.portfolio.lock();
+                if p.limit.scale_due != Some(at) {
+                    return;
+                }
+                if !p.low_quality.is_empty() {
+                    p.limit.scale_due = None;
+                    return;
+                }
+                let new = next_tier(p.limit.tier, false);
+                p.limit.set_tier(new);
+                drop(p);
+                for w in &biz.wabas {
+                    out.events.push(Event {
+                        at,
+                        waba: *w,
+                        body: EventBody::BusinessCapability {
+                            limit: new,
+                            max_phone_numbers: max_numbers(new),
+                        },
+                    });
+                }
+            }
+        }
+    }
+
+    /// The messaging limit a number works under (its portfolio's, or its own in legacy mode)
+    /// and how much of it is used at `now`.
+    pub(super) fn limit_of(&self, now: SimTime, s: &mut NumberShard) -> (MessagingLimitTier, u32) {
+        if self.policy.limits_mode == LimitsMode::PerNumber {
+            if let Some(l) = s.dynamics.legacy_limit.as_mut() {
+                return (l.tier, l.used(now));
+            }
+        }
+        let mut p = s.portfolio.lock();
+        let tier = p.limit.tier;
+        (tier, p.limit.used(now))
+    }
+}

@@ -1,0 +1,531 @@
+//! What users do with delivered messages, and what it does to the number and the template:
+//! reactions are drawn at delivery (see `reactions`), fire later as timers, and feed the
+//! number's quality rating (GREEN / YELLOW / RED, FLAGGED) and the template's quality (which
+//! pauses it: 3 h, 6 h, then DISABLED).
+
+use super::errors::ErrorCode;
+use super::events::{Event, EventBody, LogEntry, MessageInfo, Rule};
+use super::ids::{PhoneNumberId, TemplateId, WaId, WabaId};
+use super::policy::{LimitsMode, PolicyConfig};
+use super::quality::SignalWindow;
+use super::reactions::{BlockReason, FeedbackCategory, ReactionKind};
+use super::tiers::{lower_tier, LimitState};
+use super::world::{MessagingLimitTier, NumberStatus, QualityRating, TemplateStatus};
+use super::{push_log, schedule, Effects, Engine, NumberShard, Rejection, TimerKind};
+use crate::clock::{SimTime, MICROS_PER_DAY, MICROS_PER_HOUR};
+
+/// `Conversation::flags`: the user blocked this number.
+pub const BLOCKED: u8 = 1;
+/// The user reported this number.
+pub const REPORTED: u8 = 2;
+/// The user muted this number.
+pub const MUTED: u8 = 4;
+
+/// Per-number dynamics. Fixed size: the feedback window is one 8-byte bucket per hour.
+#[derive(Debug)]
+pub struct NumberDynamics {
+    /// This number's index in its portfolio (per-number counts of the messaging limit).
+    pub idx: u16,
+    pub feedback: SignalWindow,
+    /// Since when the rating is RED (restriction clock).
+    pub red_since: Option<SimTime>,
+    /// Since when the number is FLAGGED.
+    pub flagged_since: Option<SimTime>,
+    pub tick_pending: bool,
+    /// Latest computed negative rate (shown in `/_sim/state`).
+    pub score: f64,
+    /// The number's own tier in legacy per-number mode.
+    pub legacy_limit: Option<LimitState>,
+    /// End of the throughput upgrade's maintenance period (ZERO when none is running).
+    pub upgrading_until: SimTime,
+    pub upgraded: bool,
+}
+
+impl NumberDynamics {
+    pub fn new(policy: &PolicyConfig, tier: MessagingLimitTier, idx: u16) -> NumberDynamics {
+        let legacy = (policy.limits_mode == LimitsMode::PerNumber).then(|| {
+            // The per-number ladder has 1K where the portfolio ladder has 2K.
+            let t = if tier == MessagingLimitTier::Tier2K {
+                MessagingLimitTier::Tier1K
+            } else {
+                tier
+            };
+            LimitState::new(t, 1)
+        });
+        NumberDynamics {
+            idx: if legacy.is_some() { 0 } else { idx },
+            feedback: SignalWindow::new(policy.quality.window_hours),
+            red_since: None,
+            flagged_since: None,
+            tick_pending: false,
+            score: 0.0,
+            legacy_limit: legacy,
+            upgrading_until: SimTime::ZERO,
+            upgraded: false,
+        }
+    }
+}
+
+/// Per-template feedback (1.3 KB per template that has had deliveries).
+#[derive(Debug)]
+pub struct TemplateFeedback {
+    pub window: SignalWindow,
+    /// `None` = UNKNOWN (not enough traffic yet).
+    pub rating: Option<QualityRating>,
+    /// Quality pauses so far: the third disables.
+    pub pauses: u8,
+}
+
+/// What the control API (or a test) makes a user do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum UserAction {
+    Block(BlockReason),
+    Report(BlockReason),
+    Reply(String),
+    OptOut(String),
+}
+
+/// What a forced action did, for the control API's answer.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ActionOutcome {
+    pub phone_number_id: PhoneNumberId,
+    pub wa_id: WaId,
+    pub action: &'static str,
+    /// The template the feedback was charged to, if the user had received one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template_id: Option<TemplateId>,
+    pub quality_rating: QualityRating,
+    pub status: NumberStatus,
+}
+
+impl Engine {
+    fn template_category(&self, waba: WabaId, id: TemplateId) -> Option<FeedbackCategory> {
+        self.wabas
+            .get(&waba)?
+            .templates
+            .read()
+            .get(id)
+            .map(|t| t.category.into())
+    }
+
+    /// A message was delivered: it counts for quality, and its recipient may react.
+    pub(super) fn on_delivered(
+        &self,
+        at: SimTime,
+        s: &mut NumberShard,
+        info: &MessageInfo,
+        out: &mut Effects,
+    ) {
+        s.dynamics.feedback.add_delivered(at);
+        let category = match info.template {
+            Some(t) => {
+                self.template_signal(at, s.waba, t, None, out);
+                self.template_category(s.waba, t)
+                    .unwrap_or(FeedbackCategory::Utility)
+            }
+            None => FeedbackCategory::Service,
+        };
+        let profiles = &self.audience.profiles;
+        let opted_in = profiles.opted_in(self.seed, s.business, info.recipient, category);
+        if let Some((kind, delay)) = profiles.draw(
+            self.seed,
+            s.id,
+            info.recipient,
+            info.wamid.seq,
+            category,
+            opted_in,
+        ) {
+            schedule(
+                s,
+                out,
+                at.plus(delay),
+                TimerKind::Reaction {
+                    user: info.recipient,
+                    template: info.template,
+                    kind,
+                },
+            );
+        }
+    }
+
+    fn block_weight(&self, r: BlockReason) -> f64 {
+        let w = &self.policy.block_weight;
+        match r {
+            BlockReason::Spam => w.spam,
+            BlockReason::DidntSignUp => w.didnt_sign_up,
+            BlockReason::Offensive => w.offensive,
+            BlockReason::NoLongerNeeded => w.no_longer_needed,
+            BlockReason::Other => w.other,
+        }
+    }
+
+    /// Applies a reaction: flags on the conversation, signals on the number and the template,
+    /// an inbound message for replies and STOP opt-outs.
+    pub(super) fn apply_reaction(
+        &self,
+        at: SimTime,
+        s: &mut NumberShard,
+        user: WaId,
+        template: Option<TemplateId>,
+        kind: ReactionKind,
+        out: &mut Effects,
+    ) {
+        let (weight, flag) = match kind {
+            ReactionKind::Block(r) => {
+                s.counters.blocks += 1;
+                (self.block_weight(r), BLOCKED)
+            }
+            ReactionKind::Report(r) => {
+                s.counters.blocks += 1;
+                s.counters.reports += 1;
+                (
+                    self.block_weight(r) + self.policy.report_weight,
+                    BLOCKED | REPORTED,
+                )
+            }
+            ReactionKind::Mute => {
+                s.counters.mutes += 1;
+                (self.policy.mute_weight, MUTED)
+            }
+            ReactionKind::OptOut => {
+                s.counters.opt_outs += 1;
+                s.portfolio.lock().opted_out.insert(user);
+                self.inbound_locked(at, s, user, "STOP", false, out);
+                (0.0, 0)
+            }
+            ReactionKind::Reply => {
+                s.counters.replies += 1;
+                const REPLIES: [&str; 4] = ["Terima kasih!", "OK", "Berapa harganya?", "Thanks"];
+                let text = REPLIES[(user.0 % REPLIES.len() as u64) as usize];
+                self.inbound_locked(at, s, user, text, false, out);
+                (0.0, 0)
+            }
+        };
+        if flag != 0 {
+            s.conversations.entry(user).or_default().flags |= flag;
+        }
+        let seq = self.next_log_seq();
+        push_log(
+            s,
+            self.rules.log_capacity_per_number,
+            LogEntry {
+                seq,
+                at,
+                phone_number_id: s.id,
+                recipient: Some(user),
+                rule: Rule::UserFeedback,
+                code: None,
+                wamid: None,
+                detail: Some(format!("{kind:?}").into()),
+            },
+        );
+        if weight > 0.0 {
+            s.dynamics.feedback.add_negative(at, weight);
+            if let Some(t) = template {
+                self.template_signal(at, s.waba, t, Some(weight), out);
+            }
+            self.eval_quality(at, s, out);
+        }
+    }
+
+    /// Recomputes the number's rating and applies the transitions: RED flags the number (and
+    /// stops tier scaling), recovery unflags it. Keeps the hourly tick going while needed.
+    pub(super) fn eval_quality(&self, at: SimTime, s: &mut NumberShard, out: &mut Effects) {
+        let m = &self.policy.quality;
+        let w = s.dynamics.feedback.weighted(at, m);
+        s.dynamics.score = w.rate(m);
+        let new = w.rating(m);
+        let old = s.quality;
+        if new != old && old != QualityRating::Na {
+            s.quality = new;
+            let legacy_events = self.policy.legacy_webhooks;
+            let (tier, _) = self.limit_of(at, s);
+            if new == QualityRating::Red {
+                s.dynamics.red_since = Some(at);
+                s.portfolio.lock().low_quality.insert(s.id);
+                if s.status == NumberStatus::Connected {
+                    s.status = NumberStatus::Flagged;
+                    s.dynamics.flagged_since = Some(at);
+                    if legacy_events {
+                        self.phone_event(at, s, "FLAGGED", tier, None, out);
+                    }
+                }
+            } else if old == QualityRating::Red {
+                s.dynamics.red_since = None;
+                s.portfolio.lock().low_quality.remove(&s.id);
+                if s.status == NumberStatus::Flagged {
+                    s.status = NumberStatus::Connected;
+                    s.dynamics.flagged_since = None;
+                    if legacy_events {
+                        self.phone_event(at, s, "UNFLAGGED", tier, None, out);
+                    }
+                }
+            }
+        }
+        let needs_tick = s.dynamics.feedback.has_negative(at)
+            || s.quality != QualityRating::Green
+            || s.status == NumberStatus::Flagged;
+        if needs_tick && !s.dynamics.tick_pending {
+            s.dynamics.tick_pending = true;
+            schedule(s, out, at.plus(MICROS_PER_HOUR), TimerKind::QualityTick);
+        }
+    }
+
+    fn phone_event(
+        &self,
+        at: SimTime,
+        s: &NumberShard,
+        event: &'static str,
+        current: MessagingLimitTier,
+        old: Option<MessagingLimitTier>,
+        out: &mut Effects,
+    ) {
+        out.events.push(Event {
+            at,
+            waba: s.waba,
+            body: EventBody::PhoneQuality {
+                display: s.meta.display.clone(),
+                event,
+                current_limit: current,
+                old_limit: old,
+            },
+        });
+    }
+
+    /// The hourly tick: ratings recover as signals age; a number FLAGGED for `flag_days`
+    /// returns to CONNECTED (one tier lower in legacy per-number mode); sustained RED restricts.
+    pub(super) fn quality_tick(&self, at: SimTime, s: &mut NumberShard, out: &mut Effects) {
+        s.dynamics.tick_pending = false;
+        if let Some(since) = s.dynamics.flagged_since {
+            if at.since(since) >= self.policy.flag_days * MICROS_PER_DAY {
+                s.status = NumberStatus::Connected;
+                s.dynamics.flagged_since = None;
+                s.portfolio.lock().low_quality.remove(&s.id);
+                if let Some(l) = s.dynamics.legacy_limit.as_mut() {
+                    let old = l.tier;
+                    l.set_tier(lower_tier(old, true));
+                    let new = l.tier;
+                    if new != old {
+                        self.phone_event(at, s, "DOWNGRADE", new, Some(old), out);
+                    }
+                }
+            }
+        }
+        self.maybe_restrict(at, s, out);
+        self.eval_quality(at, s, out);
+    }
+
+    /// Feeds a template's quality: a delivery (`weight` None) or a negative signal. A template
+    /// reaching RED is paused (3 h, then 6 h) and disabled the third time.
+    fn template_signal(
+        &self,
+        at: SimTime,
+        waba: WabaId,
+        id: TemplateId,
+        weight: Option<f64>,
+        out: &mut Effects,
+    ) {
+        let Some(w) = self.wabas.get(&waba) else {
+            return;
+        };
+        let m = &self.policy.template_quality;
+        // Only an APPROVED template can be paused (deliveries of messages sent before a pause
+        // still come in while it is paused).
+        let approved = w
+            .templates
+            .read()
+            .get(id)
+            .is_some_and(|t| t.status == TemplateStatus::Approved);
+        let (old, new, pauses) = {
+            let mut fb = w.feedback.lock();
+            let f = fb.entry(id).or_insert_with(|| TemplateFeedback {
+                window: SignalWindow::new(m.window_hours),
+                rating: None,
+                pauses: 0,
+            });
+            match weight {
+                None => f.window.add_delivered(at),
+                Some(x) => f.window.add_negative(at, x),
+            }
+            // Deliveries only move a rating that is not yet GREEN (UNKNOWN → GREEN, recovery).
+            if weight.is_none() && f.rating == Some(QualityRating::Green) {
+                return;
+            }
+            let ws = f.window.weighted(at, m);
+            let new = ws.is_known(m).then(|| ws.rating(m));
+            let old = f.rating;
+            if new == old {
+                return;
+            }
+            f.rating = new;
+            if new == Some(QualityRating::Red) && approved {
+                f.pauses = f.pauses.saturating_add(1);
+                // A paused template starts afresh: the next pause needs new bad feedback.
+                f.window.clear();
+                f.rating = None;
+            }
+            (old, new, f.pauses)
+        };
+        let mut book = w.templates.write();
+        let Some(t) = book.get_mut(id) else {
+            return;
+        };
+        out.events.push(Event {
+            at,
+            waba,
+            body: EventBody::TemplateQuality {
+                template: id,
+                name: t.name.clone(),
+                language: t.language.clone(),
+                previous: old,
+                new,
+            },
+        });
+        if new != Some(QualityRating::Red) || t.status != TemplateStatus::Approved {
+            return;
+        }
+        let (status, title, description) = match pauses {
+            1 | 2 => {
+                let hours = self.policy.pause_hours[pauses as usize - 1];
+                (
+                    TemplateStatus::Paused,
+                    if pauses == 1 { "FIRST_PAUSE" } else { "SECOND_PAUSE" },
+                    format!("Your message template has been paused for {hours} hours due to low quality."),
+                )
+            }
+            _ => (
+                TemplateStatus::Disabled,
+                "DISABLED",
+                "Your message template has been disabled after repeated low quality.".to_string(),
+            ),
+        };
+        t.status = status;
+        out.events.push(Event {
+            at,
+            waba,
+            body: EventBody::TemplatePause {
+                template: id,
+                name: t.name.clone(),
+                language: t.language.clone(),
+                category: t.category,
+                status,
+                title,
+                description,
+            },
+        });
+        drop(book);
+        if status == TemplateStatus::Paused {
+            let hours = self.policy.pause_hours[pauses as usize - 1];
+            self.push_dyn(
+                at.plus(hours * MICROS_PER_HOUR),
+                super::enforcement::DynKind::Unpause { waba, template: id },
+                out,
+            );
+        }
+    }
+
+    /// A pause is over: the template is APPROVED again (`other_info.title` UNPAUSE).
+    pub(super) fn unpause(&self, at: SimTime, waba: WabaId, id: TemplateId, out: &mut Effects) {
+        let Some(w) = self.wabas.get(&waba) else {
+            return;
+        };
+        let mut book = w.templates.write();
+        let Some(t) = book.get_mut(id) else {
+            return;
+        };
+        if t.status != TemplateStatus::Paused {
+            return; // changed by hand meanwhile
+        }
+        t.status = TemplateStatus::Approved;
+        out.events.push(Event {
+            at,
+            waba,
+            body: EventBody::TemplatePause {
+                template: id,
+                name: t.name.clone(),
+                language: t.language.clone(),
+                category: t.category,
+                status: TemplateStatus::Approved,
+                title: "UNPAUSE",
+                description: "Your message template has been unpaused and can be sent again."
+                    .into(),
+            },
+        });
+    }
+
+    /// Template quality as `/_sim/state` and the template's `quality_score` show it.
+    pub fn template_quality(&self, waba: WabaId, id: TemplateId) -> (Option<QualityRating>, u8) {
+        self.wabas
+            .get(&waba)
+            .and_then(|w| w.feedback.lock().get(&id).map(|f| (f.rating, f.pauses)))
+            .unwrap_or((None, 0))
+    }
+
+    /// Makes a user react now (control API). `phone` defaults to the number that last had a
+    /// conversation with the user, or the only number of the world.
+    pub fn user_action(
+        &self,
+        now: SimTime,
+        phone: Option<PhoneNumberId>,
+        user: WaId,
+        action: UserAction,
+        out: &mut Effects,
+    ) -> Result<ActionOutcome, Rejection> {
+        let phone = match phone {
+            Some(p) => p,
+            None => self.number_for(user).ok_or_else(|| {
+                Rejection::new(
+                    ErrorCode::RequiredParameterMissing,
+                    format!("phone_number_id: {user} has no conversation with any number; say which number the user reacts to."),
+                )
+            })?,
+        };
+        let shard = self.lookup(phone)?;
+        let mut s = shard.lock();
+        let now = now.max(s.latest);
+        s.latest = now;
+        let template = s
+            .conversations
+            .get(&user)
+            .map(|c| c.last_template)
+            .filter(|t| *t != 0)
+            .map(TemplateId);
+        let (kind, name) = match &action {
+            UserAction::Block(r) => (ReactionKind::Block(*r), "block"),
+            UserAction::Report(r) => (ReactionKind::Report(*r), "report"),
+            UserAction::OptOut(_) => (ReactionKind::OptOut, "opt_out"),
+            UserAction::Reply(_) => (ReactionKind::Reply, "reply"),
+        };
+        match &action {
+            UserAction::Reply(text) | UserAction::OptOut(text) if !text.is_empty() => {
+                // Same effect as the drawn reaction, with the caller's text.
+                if matches!(action, UserAction::OptOut(_)) {
+                    s.counters.opt_outs += 1;
+                    s.portfolio.lock().opted_out.insert(user);
+                } else {
+                    s.counters.replies += 1;
+                }
+                self.inbound_locked(now, &mut s, user, text, false, out);
+            }
+            _ => self.apply_reaction(now, &mut s, user, template, kind, out),
+        }
+        Ok(ActionOutcome {
+            phone_number_id: phone,
+            wa_id: user,
+            action: name,
+            template_id: template,
+            quality_rating: s.quality,
+            status: s.status,
+        })
+    }
+
+    fn number_for(&self, user: WaId) -> Option<PhoneNumberId> {
+        if self.number_order.len() == 1 {
+            return self.number_order.first().copied();
+        }
+        self.number_order
+            .iter()
+            .find(|id| self.numbers[*id].lock().conversations.contains_key(&user))
+            .copied()
+    }
+}
