@@ -300,7 +300,8 @@ impl Serialize for Ledger {
     }
 }
 
-/// Builds a line; used by the pricer and by tests.
+/// A blank line at `at`, for tests.
+#[cfg(test)]
 pub(crate) fn line_at(at: SimTime) -> LedgerLine {
     LedgerLine {
         seq: 0,

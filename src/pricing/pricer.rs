@@ -27,7 +27,7 @@
 
 use super::card::{Market, RateBook, RateCard, RateColumn};
 use super::error::PricingError;
-use super::ledger::{line_at, Ledger, LedgerLine, DEFAULT_LEDGER_LINES};
+use super::ledger::{Ledger, LedgerLine, DEFAULT_LEDGER_LINES};
 use super::markup::Markup;
 use super::money::{Amount, Percent};
 use super::types::{Category, Date, PricingModelId, PricingType, Unit};
@@ -1116,25 +1116,29 @@ impl Pricer {
         if !msg.delivered {
             return;
         }
-        let mut line: LedgerLine = line_at(now);
-        line.message_key = msg.message_key;
-        line.waba_id = msg.waba_id;
-        line.phone_number_id = msg.phone_number_id;
-        line.model = c.model;
-        line.card = c.card.clone();
-        line.unit = c.unit;
-        line.category = c.category;
-        line.message_category = c.message_category;
-        line.market = c.market.clone();
-        line.pricing_type = c.pricing_type;
-        line.billable = c.billable;
-        line.opened_conversation =
-            c.model.is_cbp() && c.conversation.as_ref().is_some_and(|cv| cv.opened);
-        line.conversation_id = c.conversation.as_ref().map(|cv| cv.id);
-        line.amount = c.amount;
-        line.bsp_price = c.bsp_price;
-        line.currency = c.currency.clone();
-        line.unpriced = c.unpriced.clone();
+        // Built field by field from the charge (shared names: no string copies).
+        let line = LedgerLine {
+            seq: 0,
+            at_us: now.as_micros(),
+            message_key: msg.message_key,
+            waba_id: msg.waba_id,
+            phone_number_id: msg.phone_number_id,
+            model: c.model,
+            card: c.card.clone(),
+            unit: c.unit,
+            category: c.category,
+            message_category: c.message_category,
+            market: c.market.clone(),
+            pricing_type: c.pricing_type,
+            billable: c.billable,
+            opened_conversation: c.model.is_cbp()
+                && c.conversation.as_ref().is_some_and(|cv| cv.opened),
+            conversation_id: c.conversation.as_ref().map(|cv| cv.id),
+            amount: c.amount,
+            bsp_price: c.bsp_price,
+            currency: c.currency.clone(),
+            unpriced: c.unpriced.clone(),
+        };
         self.ledger.record(line);
         c.recorded = true;
     }
