@@ -13,6 +13,7 @@
 use super::money::Amount;
 use super::pricer::ConversationId;
 use super::types::{Category, PricingModelId, PricingType, Unit};
+#[cfg(test)]
 use crate::clock::SimTime;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};

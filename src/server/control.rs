@@ -8,6 +8,7 @@
 //! - `GET  /_sim/events`           `?since=SEQ&limit=N`: the decision log
 //! - `GET|POST|DELETE /_sim/faults` injected errors and latency per route
 //! - `GET  /_sim/webhooks`         delivery counters
+//! - `GET  /_sim/ledger`           `?since=SEQ&limit=N`: cost totals and ledger lines
 
 use super::metrics::Route;
 use super::query::Query;
@@ -111,6 +112,10 @@ struct Inbound {
     phone_number_id: String,
     #[serde(default)]
     text: String,
+    /// The user came from a Click-to-WhatsApp ad / Page CTA: a reply within 24 h opens a
+    /// 72 h free-entry-point window.
+    #[serde(default)]
+    from_ad: bool,
 }
 
 pub(super) fn handle(
@@ -181,7 +186,11 @@ fn route(
             })?;
             let now = st.clock.now();
             let wamid = with_effects(|fx| {
-                let r = st.engine.inbound(now, phone, from, &i.text, fx);
+                let r = if i.from_ad {
+                    st.engine.inbound_from_ad(now, phone, from, &i.text, fx)
+                } else {
+                    st.engine.inbound(now, phone, from, &i.text, fx)
+                };
                 st.commit(fx);
                 r
             })
@@ -198,6 +207,22 @@ fn route(
                 .unwrap_or(1000usize)
                 .min(100_000);
             Ok(serde_json::to_value(st.engine.events(since, limit)).unwrap_or_default())
+        }
+        (&Method::GET, ["ledger"]) => {
+            let since = match q.get("since") {
+                None => 0,
+                Some(s) => s.parse().map_err(|_| {
+                    e400(bad(format!("since: '{s}' is not a ledger line number")))
+                })?,
+            };
+            let limit = match q.get("limit") {
+                None => 1000usize,
+                Some(s) => s.parse().map_err(|_| {
+                    e400(bad(format!("limit: '{s}' is not a number")))
+                })?,
+            }
+            .min(100_000);
+            Ok(serde_json::to_value(st.engine.ledger_page(since, limit)).unwrap_or_default())
         }
         (&Method::GET, ["faults"]) => Ok(json!({"faults": *st.faults.list.read()})),
         (&Method::POST, ["faults"]) => {
