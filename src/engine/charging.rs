@@ -269,3 +269,7 @@ mod tests {
         assert_eq!(message_key(0, 7), 7);
     }
 }
+
+#[cfg(test)]
+#[path = "charging_tests.rs"]
+mod engine_tests;
