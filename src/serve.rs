@@ -121,6 +121,7 @@ pub async fn start(
         plan.scenario.seed,
         plan.clock.now(),
     )
+    .and_then(|e| e.with_pricing(&plan.scenario.pricing))
     .map_err(|e| format!("scenario: {e}"))?;
     plan.webhooks
         .validate()
