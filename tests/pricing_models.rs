@@ -889,17 +889,11 @@ fn calling_code_edge_cases_in_prices() {
     let mut oct = pricer(PricingModelId::Pmp2026_10, "pmp-2026-10");
     let t = at("2026-10-02", 0);
     let kz = deliver(&mut oct, t, &mk(5, "77012345678"));
-    assert_eq!(
-        (&*kz.market, kz.amount),
-        ("Kazakhstan", amt("0.0604"))
-    );
+    assert_eq!((&*kz.market, kz.amount), ("Kazakhstan", amt("0.0604")));
     let ru = deliver(&mut oct, t, &mk(6, "74951234567"));
     assert_eq!((&*ru.market, ru.amount), ("Russia", amt("0.0802")));
     let hk = deliver(&mut oct, t, &mk(7, "85291234567"));
-    assert_eq!(
-        (&*hk.market, hk.amount),
-        ("Hong Kong", amt("0.0732"))
-    );
+    assert_eq!((&*hk.market, hk.amount), ("Hong Kong", amt("0.0732")));
 }
 
 #[test]

@@ -179,7 +179,10 @@ async fn status_webhook_pricing_equals_the_ledger_and_totals_add_up() {
     let amount: f64 = usd["amount"].as_str().unwrap().parse().unwrap();
     let bsp: f64 = usd["bsp_price"].as_str().unwrap().parse().unwrap();
     assert!((amount - sum("amount")).abs() < 1e-9);
-    assert!((amount - 0.0411).abs() < 1e-9, "one marketing message to ID");
+    assert!(
+        (amount - 0.0411).abs() < 1e-9,
+        "one marketing message to ID"
+    );
     assert!((bsp - sum("bsp_price")).abs() < 1e-9);
     assert!(
         (bsp - (0.0411 + 3.0 * 0.001)).abs() < 1e-9,

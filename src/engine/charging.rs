@@ -49,6 +49,16 @@ pub struct PriceFacts {
     pub fep_open: bool,
 }
 
+/// Which message is priced: its WABA, business number, recipient and pricer key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MessageRef {
+    pub waba: WabaId,
+    pub phone: u64,
+    pub recipient: WaId,
+    /// See [`message_key`].
+    pub key: u64,
+}
+
 /// The pricing category of a template category.
 pub fn category_of(t: TemplateCategory) -> Category {
     match t {
@@ -149,18 +159,21 @@ impl Charging {
         })
     }
 
-    /// Prices one message of `waba` to `recipient` (see the module documentation for when).
-    /// `None` only for a WABA the engine does not know, which cannot happen for a shard's own.
+    /// Prices one message (see the module documentation for when). `None` only for a WABA
+    /// the engine does not know, which cannot happen for a shard's own.
     pub fn price(
         &self,
         now: SimTime,
-        waba: WabaId,
-        phone: u64,
-        recipient: WaId,
-        key: u64,
+        m: MessageRef,
         facts: PriceFacts,
         delivered: bool,
     ) -> Option<Charge> {
+        let MessageRef {
+            waba,
+            phone,
+            recipient,
+            key,
+        } = m;
         let mut digits = [0u8; 20];
         let recipient = wa_digits(recipient, &mut digits);
         let facts = MessageFacts {

@@ -71,8 +71,14 @@ fn tpl(name: &str) -> TemplateSend {
 /// the `sent` and the `delivered`/`failed` statuses.
 fn send_and_settle(e: &Engine, at: SimTime, to: WaId, template: &str) -> (Billing, Billing) {
     let mut fx = Effects::default();
-    e.send(at, BIZ, PHONE, &Outbound::template(to, tpl(template)), &mut fx)
-        .expect("accepted");
+    e.send(
+        at,
+        BIZ,
+        PHONE,
+        &Outbound::template(to, tpl(template)),
+        &mut fx,
+    )
+    .expect("accepted");
     e.handle_timeouts(at.plus(MICROS_PER_HOUR), &mut fx);
     statuses(&fx)
 }
@@ -119,8 +125,14 @@ fn rate(card: &str, number: &str, column: RateColumn) -> Amount {
 fn delivered_marketing_template_is_one_ledger_line_at_the_cards_rate() {
     let e = engine("model = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"");
     let mut fx = Effects::default();
-    e.send(T0, BIZ, PHONE, &Outbound::template(USER, tpl("promo")), &mut fx)
-        .unwrap();
+    e.send(
+        T0,
+        BIZ,
+        PHONE,
+        &Outbound::template(USER, tpl("promo")),
+        &mut fx,
+    )
+    .unwrap();
     // Sent but not delivered: priced for the webhook, not charged.
     assert_eq!(e.cost_summary().lines_total, 0);
     e.handle_timeouts(T0.plus(MICROS_PER_HOUR), &mut fx);
@@ -139,7 +151,11 @@ fn delivered_marketing_template_is_one_ledger_line_at_the_cards_rate() {
     // The delivered webhook carries exactly the ledger's charge; the sent one agrees.
     assert_eq!(delivered.model, Some(PricingModelId::Pmp2025_07));
     assert_eq!(
-        (delivered.category, delivered.pricing_type, delivered.billable),
+        (
+            delivered.category,
+            delivered.pricing_type,
+            delivered.billable
+        ),
         (line.category, line.pricing_type, line.billable)
     );
     assert_eq!(
@@ -159,12 +175,7 @@ fn utility_in_an_open_window_is_free_until_october_2026_then_charged() {
     let (_, d) = send_and_settle(&e, T0.plus(60 * MICROS_PER_SEC), USER, "order_update");
     assert_eq!(d.pricing_type, PricingType::FreeCustomerService);
     assert!(!d.billable);
-    let (_, d) = send_and_settle(
-        &e,
-        T0.plus(60 * MICROS_PER_SEC),
-        OTHER_USER,
-        "order_update",
-    );
+    let (_, d) = send_and_settle(&e, T0.plus(60 * MICROS_PER_SEC), OTHER_USER, "order_update");
     assert_eq!(d.pricing_type, PricingType::Regular);
     let s = e.cost_summary();
     assert_eq!(
@@ -185,7 +196,10 @@ fn utility_in_an_open_window_is_free_until_october_2026_then_charged() {
     );
     // ...and so is a free-form service reply (utility rate: the card has no service column).
     let (_, d) = send_text_and_settle(&e, T0.plus(120 * MICROS_PER_SEC), USER);
-    assert_eq!((d.category, d.pricing_type), (Category::Service, PricingType::Regular));
+    assert_eq!(
+        (d.category, d.pricing_type),
+        (Category::Service, PricingType::Regular)
+    );
     assert_eq!(e.cost_summary().lines_total, 2);
 }
 
@@ -193,7 +207,11 @@ fn utility_in_an_open_window_is_free_until_october_2026_then_charged() {
 fn failed_messages_are_not_charged() {
     let e = engine("model = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"");
     let (sent, failed) = send_and_settle(&e, T0, NOT_ON_WA, "promo");
-    assert_eq!(sent.pricing_type, PricingType::Regular, "sent shows the preview");
+    assert_eq!(
+        sent.pricing_type,
+        PricingType::Regular,
+        "sent shows the preview"
+    );
     assert_eq!(
         failed.model, sent.model,
         "the failed status keeps the send-time billing, which the payload never writes"
@@ -212,7 +230,10 @@ fn cbp_conversation_is_charged_once_for_several_messages_in_24_hours() {
     for k in 0..3 {
         let (sent, d) = send_and_settle(&e, T0.plus(k * 600 * MICROS_PER_SEC), USER, "promo");
         assert_eq!(d.model, Some(PricingModelId::Cbp2023));
-        assert_eq!(sent.conversation.map(|c| c.id), d.conversation.map(|c| c.id));
+        assert_eq!(
+            sent.conversation.map(|c| c.id),
+            d.conversation.map(|c| c.id)
+        );
         ids.push(d.conversation.unwrap().id);
     }
     assert!(ids.windows(2).all(|w| w[0] == w[1]), "one conversation");
@@ -222,7 +243,10 @@ fn cbp_conversation_is_charged_once_for_several_messages_in_24_hours() {
     assert_eq!(amounts, vec![r, Amount::ZERO, Amount::ZERO]);
     assert_eq!(page.summary.totals.len(), 1);
     assert_eq!(
-        (page.summary.totals[0].messages, page.summary.totals[0].units),
+        (
+            page.summary.totals[0].messages,
+            page.summary.totals[0].units
+        ),
         (3, 1)
     );
     // 25 h later the conversation has closed: the next template opens and pays a new one.
@@ -281,7 +305,10 @@ fn bounded_ledger_keeps_exact_totals_and_pages_by_line_number() {
     assert_eq!(page.lines[0].seq, 4);
     assert!(page.more);
     let page = e.ledger_page(page.next, 10);
-    assert_eq!(page.lines.iter().map(|l| l.seq).collect::<Vec<_>>(), vec![5]);
+    assert_eq!(
+        page.lines.iter().map(|l| l.seq).collect::<Vec<_>>(),
+        vec![5]
+    );
     assert!(!page.more);
 }
 

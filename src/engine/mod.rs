@@ -22,9 +22,9 @@ pub mod world;
 
 use crate::clock::{SimTime, MICROS_PER_HOUR, MICROS_PER_SEC};
 use audience::Audience;
+use charging::{Charging, PriceFacts};
 use config::{ErrorTiming, RulesConfig};
 use errors::ErrorCode;
-use charging::{Charging, PriceFacts};
 use events::{DeliveryStatus, Event, EventBody, LogEntry, MessageInfo, PhoneMeta, Rule, Wamid};
 use ids::{BusinessId, PhoneNumberId, TemplateId, WaId, WabaId};
 use limits::{Gcra, Rate};
@@ -709,8 +709,8 @@ impl Engine {
             }
         };
         let mut conv = conv;
-        let fep_open = !s.entry_points.is_empty()
-            && s.entry_points.get(&msg.to).is_some_and(|e| e.open(now));
+        let fep_open =
+            !s.entry_points.is_empty() && s.entry_points.get(&msg.to).is_some_and(|e| e.open(now));
         if async_error.is_none() {
             if let Err(wait) = conv.pair.try_take(now, self.pair_rate) {
                 return Err(Rejection::rule(
@@ -751,10 +751,12 @@ impl Engine {
                 .charging
                 .price(
                     now,
-                    s.waba,
-                    s.id.0,
-                    msg.to,
-                    charging::message_key(wamid.tag, wamid.seq),
+                    charging::MessageRef {
+                        waba: s.waba,
+                        phone: s.id.0,
+                        recipient: msg.to,
+                        key: charging::message_key(wamid.tag, wamid.seq),
+                    },
                     facts,
                     false,
                 )
@@ -1002,11 +1004,13 @@ impl Engine {
             } => {
                 // The platform charges on delivery; failed messages are never priced again.
                 if let (DeliveryStatus::Delivered, Some(facts)) = (status, pricing) {
-                    let key = charging::message_key(info.wamid.tag, info.wamid.seq);
-                    if let Some(c) =
-                        self.charging
-                            .price(at, s.waba, s.id.0, info.recipient, key, facts, true)
-                    {
+                    let m = charging::MessageRef {
+                        waba: s.waba,
+                        phone: s.id.0,
+                        recipient: info.recipient,
+                        key: charging::message_key(info.wamid.tag, info.wamid.seq),
+                    };
+                    if let Some(c) = self.charging.price(at, m, facts, true) {
                         info.billing = charging::billing(&c, info.sent_at);
                     }
                 }

@@ -333,7 +333,7 @@ fn service_messages_and_utility_in_window_are_free_marketing_is_not() {
         .map(|ev| match &ev.body {
             EventBody::Status { info, .. } => (
                 info.billing.category.wire(),
-                info.billing.pricing_type.wire()
+                info.billing.pricing_type.wire(),
             ),
             _ => unreachable!(),
         })

@@ -420,9 +420,8 @@ impl RateCard {
     /// a market the card simply does not list.
     pub fn market_for_number(&self, number: &str) -> Result<&Market, PricingError> {
         // The engine passes bare digits: look them up without copying.
-        let plain = !number.is_empty()
-            && number.len() <= 20
-            && number.bytes().all(|b| b.is_ascii_digit());
+        let plain =
+            !number.is_empty() && number.len() <= 20 && number.bytes().all(|b| b.is_ascii_digit());
         let owned;
         let digits = if plain {
             number

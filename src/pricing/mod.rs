@@ -38,8 +38,9 @@ pub use ledger::{Ledger, LedgerLine, LedgerSnapshot, TotalRow};
 pub use markup::{Markup, MarkupRule};
 pub use money::{Amount, Percent, Share};
 pub use pricer::{
-    AuthIntlEligibility, CardChoice, Charge, ConversationId, ConversationInfo, MessageFacts, ModelChoice, Pricer,
-    PricerConfig, PricingOptions, TierBand, VolumeTiers, WebhookConversation, WebhookPricing,
+    AuthIntlEligibility, CardChoice, Charge, ConversationId, ConversationInfo, MessageFacts,
+    ModelChoice, Pricer, PricerConfig, PricingOptions, TierBand, VolumeTiers, WebhookConversation,
+    WebhookPricing,
 };
 pub use summary::CostSummary;
 pub use types::{Category, Date, PricingModelId, PricingType, Unit};

@@ -844,14 +844,14 @@ impl Pricer {
             let key = (msg.phone_number_id, msg.recipient.to_string());
             let pair = self.pairs.entry(key.clone()).or_default();
             let (id, end) = match &pair.fep_window {
-                Some(w) => w.clone(),
+                Some(w) => *w,
                 None => {
                     self.next_conversation += 1;
                     let w = (
                         hex_id(self.next_conversation, msg.phone_number_id),
                         now.plus(FEP_HOURS_2023 * MICROS_PER_HOUR),
                     );
-                    pair.fep_window = Some(w.clone());
+                    pair.fep_window = Some(w);
                     self.expiry.insert((w.1, key.0, key.1));
                     w
                 }
@@ -1031,7 +1031,7 @@ impl Pricer {
             conv.charged = true;
         }
         c.conversation = Some(ConversationInfo {
-            id: conv.id.clone(),
+            id: conv.id,
             expires_at: Some(conv.expires_at),
             origin: conv.category,
             opened: pays_now || opened,

@@ -122,7 +122,8 @@ impl PricingSection {
             name => {
                 let c = book.get(name).map_err(|e| err("card", e.to_string()))?;
                 if let ModelChoice::Fixed(m) = model {
-                    c.check_supports(m).map_err(|e| err("card", e.to_string()))?;
+                    c.check_supports(m)
+                        .map_err(|e| err("card", e.to_string()))?;
                 }
                 CardChoice::Named(name.to_string())
             }

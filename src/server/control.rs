@@ -211,15 +211,15 @@ fn route(
         (&Method::GET, ["ledger"]) => {
             let since = match q.get("since") {
                 None => 0,
-                Some(s) => s.parse().map_err(|_| {
-                    e400(bad(format!("since: '{s}' is not a ledger line number")))
-                })?,
+                Some(s) => s
+                    .parse()
+                    .map_err(|_| e400(bad(format!("since: '{s}' is not a ledger line number"))))?,
             };
             let limit = match q.get("limit") {
                 None => 1000usize,
-                Some(s) => s.parse().map_err(|_| {
-                    e400(bad(format!("limit: '{s}' is not a number")))
-                })?,
+                Some(s) => s
+                    .parse()
+                    .map_err(|_| e400(bad(format!("limit: '{s}' is not a number"))))?,
             }
             .min(100_000);
             Ok(serde_json::to_value(st.engine.ledger_page(since, limit)).unwrap_or_default())

@@ -385,11 +385,7 @@ mod tests {
             CONV,
             SimTime::from_secs(T + 86_400),
         );
-        let sent = render_change(
-            &status_ev(DeliveryStatus::Sent, service, T),
-            "v23.0",
-        )
-        .1;
+        let sent = render_change(&status_ev(DeliveryStatus::Sent, service, T), "v23.0").1;
         let del = render_change(
             &status_ev(DeliveryStatus::Delivered, service, T + 2),
             "v23.0",
