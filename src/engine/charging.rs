@@ -174,13 +174,12 @@ impl Charging {
             recipient,
             key,
         } = m;
-        let mut digits = [0u8; 20];
-        let recipient = wa_digits(recipient, &mut digits);
         let facts = MessageFacts {
             message_key: key,
             waba_id: waba.0,
             phone_number_id: phone,
-            recipient,
+            recipient: "",
+            recipient_number: Some(recipient.0),
             market: None,
             category: facts.category,
             csw_open: facts.csw_open,
@@ -254,30 +253,12 @@ pub fn billing(charge: &Charge, sent_at: SimTime) -> Billing {
     }
 }
 
-/// A wa_id's digits in a stack buffer (the pricer finds the market by calling-code prefix).
-fn wa_digits(w: WaId, buf: &mut [u8; 20]) -> &str {
-    let mut v = w.0;
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    std::str::from_utf8(&buf[i..]).expect("ascii digits")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn digits_and_keys() {
-        let mut b = [0u8; 20];
-        assert_eq!(wa_digits(WaId(6281300000001), &mut b), "6281300000001");
-        assert_eq!(wa_digits(WaId(0), &mut b), "0");
+    fn message_keys_are_unique_per_number_and_sequence() {
         assert_ne!(message_key(1, 5), message_key(2, 5));
         assert_eq!(message_key(0, 7), 7);
     }

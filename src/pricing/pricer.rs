@@ -47,6 +47,9 @@ pub struct MessageFacts<'a> {
     /// Recipient wa_id: digits of the international number. Its market is found by longest
     /// calling-code prefix in the rate card in force.
     pub recipient: &'a str,
+    /// The same number as an integer, when the caller holds it that way (the engine): the
+    /// market is then found without parsing text, and `recipient` may be left empty.
+    pub recipient_number: Option<u64>,
     /// A market name of the card in force, if already known; skips the calling-code lookup.
     pub market: Option<&'a str>,
     /// The template's category, or [`Category::Service`] for a free-form (non-template)
@@ -433,6 +436,14 @@ struct DayCache {
     card: Arc<RateCard>,
 }
 
+/// The recipient as the key of per-user state (conversations, free-entry-point windows).
+fn recipient_key(msg: &MessageFacts<'_>) -> String {
+    match (msg.recipient, msg.recipient_number) {
+        ("", Some(n)) => n.to_string(),
+        (r, _) => r.to_string(),
+    }
+}
+
 /// splitmix64: a fixed, well-mixed function, so ids look like Meta's opaque hex but are
 /// reproducible.
 fn mix(mut z: u64) -> u64 {
@@ -607,7 +618,10 @@ impl Pricer {
                         .collect::<Vec<_>>()
                         .join(", "),
                 }),
-            None => card.market_for_number(msg.recipient),
+            None => match msg.recipient_number {
+                Some(n) => card.market_for_wa(n),
+                None => card.market_for_number(msg.recipient),
+            },
         };
         let market = match market {
             Ok(m) => m,
@@ -841,7 +855,7 @@ impl Pricer {
             return c;
         }
         if msg.fep_open {
-            let key = (msg.phone_number_id, msg.recipient.to_string());
+            let key = (msg.phone_number_id, recipient_key(msg));
             let pair = self.pairs.entry(key.clone()).or_default();
             let (id, end) = match &pair.fep_window {
                 Some(w) => *w,
@@ -944,7 +958,7 @@ impl Pricer {
             ));
             return c;
         }
-        let key = (msg.phone_number_id, msg.recipient.to_string());
+        let key = (msg.phone_number_id, recipient_key(msg));
         let is_2022 = ctx.model == PricingModelId::Cbp2022;
         // The slot this message would occupy, and the billed category if it opens one.
         let mut category = match msg.category {
