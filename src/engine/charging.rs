@@ -49,6 +49,16 @@ pub struct PriceFacts {
     pub fep_open: bool,
 }
 
+/// Which message is priced: its WABA, business number, recipient and pricer key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MessageRef {
+    pub waba: WabaId,
+    pub phone: u64,
+    pub recipient: WaId,
+    /// See [`message_key`].
+    pub key: u64,
+}
+
 /// The pricing category of a template category.
 pub fn category_of(t: TemplateCategory) -> Category {
     match t {
@@ -149,25 +159,27 @@ impl Charging {
         })
     }
 
-    /// Prices one message of `waba` to `recipient` (see the module documentation for when).
-    /// `None` only for a WABA the engine does not know, which cannot happen for a shard's own.
+    /// Prices one message (see the module documentation for when). `None` only for a WABA
+    /// the engine does not know, which cannot happen for a shard's own.
     pub fn price(
         &self,
         now: SimTime,
-        waba: WabaId,
-        phone: u64,
-        recipient: WaId,
-        key: u64,
+        m: MessageRef,
         facts: PriceFacts,
         delivered: bool,
     ) -> Option<Charge> {
-        let mut digits = [0u8; 20];
-        let recipient = wa_digits(recipient, &mut digits);
+        let MessageRef {
+            waba,
+            phone,
+            recipient,
+            key,
+        } = m;
         let facts = MessageFacts {
             message_key: key,
             waba_id: waba.0,
             phone_number_id: phone,
-            recipient,
+            recipient: "",
+            recipient_number: Some(recipient.0),
             market: None,
             category: facts.category,
             csw_open: facts.csw_open,
@@ -241,31 +253,17 @@ pub fn billing(charge: &Charge, sent_at: SimTime) -> Billing {
     }
 }
 
-/// A wa_id's digits in a stack buffer (the pricer finds the market by calling-code prefix).
-fn wa_digits(w: WaId, buf: &mut [u8; 20]) -> &str {
-    let mut v = w.0;
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    std::str::from_utf8(&buf[i..]).expect("ascii digits")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn digits_and_keys() {
-        let mut b = [0u8; 20];
-        assert_eq!(wa_digits(WaId(6281300000001), &mut b), "6281300000001");
-        assert_eq!(wa_digits(WaId(0), &mut b), "0");
+    fn message_keys_are_unique_per_number_and_sequence() {
         assert_ne!(message_key(1, 5), message_key(2, 5));
         assert_eq!(message_key(0, 7), 7);
     }
 }
+
+#[cfg(test)]
+#[path = "charging_tests.rs"]
+mod engine_tests;

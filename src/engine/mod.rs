@@ -928,10 +928,12 @@ impl Engine {
                 .charging
                 .price(
                     now,
-                    s.waba,
-                    s.id.0,
-                    msg.to,
-                    charging::message_key(wamid.tag, wamid.seq),
+                    charging::MessageRef {
+                        waba: s.waba,
+                        phone: s.id.0,
+                        recipient: msg.to,
+                        key: charging::message_key(wamid.tag, wamid.seq),
+                    },
                     facts,
                     false,
                 )
@@ -1233,11 +1235,13 @@ impl Engine {
             } => {
                 // The platform charges on delivery; failed messages are never priced again.
                 if let (DeliveryStatus::Delivered, Some(facts)) = (status, pricing) {
-                    let key = charging::message_key(info.wamid.tag, info.wamid.seq);
-                    if let Some(c) =
-                        self.charging
-                            .price(at, s.waba, s.id.0, info.recipient, key, facts, true)
-                    {
+                    let m = charging::MessageRef {
+                        waba: s.waba,
+                        phone: s.id.0,
+                        recipient: info.recipient,
+                        key: charging::message_key(info.wamid.tag, info.wamid.seq),
+                    };
+                    if let Some(c) = self.charging.price(at, m, facts, true) {
                         info.billing = charging::billing(&c, info.sent_at);
                     }
                 }

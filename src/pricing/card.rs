@@ -462,6 +462,37 @@ impl RateCard {
         }
     }
 
+    /// As [`Self::market_for_number`], for a number held as an integer (a wa_id): no text is
+    /// built or parsed unless the card has prefixes longer than the fast table covers.
+    pub fn market_for_wa(&self, number: u64) -> Result<&Market, PricingError> {
+        if self.max_prefix_len > FAST_PREFIX_DIGITS || number == 0 {
+            return self.market_for_number(&number.to_string());
+        }
+        let digits = number.ilog10() as usize + 1;
+        let top = self.max_prefix_len.min(digits);
+        let mut v = (number / 10u64.pow((digits - top) as u32)) as usize;
+        for k in (1..=top).rev() {
+            let e = self.prefix_table[table_offset(k) + v];
+            if e > 0 {
+                return Ok(&self.markets[e as usize - 1]);
+            }
+            v /= 10;
+        }
+        if self.provenance == Provenance::Partial {
+            return Err(PricingError::NotCovered {
+                card: self.name.clone(),
+                number: number.to_string(),
+            });
+        }
+        match self.other {
+            Some(i) => Ok(&self.markets[i]),
+            None => Err(PricingError::NoMarket {
+                card: self.name.clone(),
+                number: number.to_string(),
+            }),
+        }
+    }
+
     /// A market by its name in this card (case-insensitive).
     pub fn market_by_name(&self, name: &str) -> Option<&Market> {
         let name = name.trim();
@@ -772,6 +803,31 @@ mod tests {
 
     fn book() -> RateBook {
         RateBook::embedded().expect("embedded cards are valid")
+    }
+
+    #[test]
+    fn market_of_an_integer_number_matches_the_text_lookup() {
+        let b = book();
+        for card in ["pmp-2026-01", "pmp-2026-10", "pmp-2025-07", "cbp-2024-10"] {
+            let c = b.get(card).unwrap();
+            for n in [
+                6281300000001u64, // Indonesia
+                18765550100,      // Jamaica: Rest of Latin America (4-digit prefix)
+                14165550100,      // Canada: North America
+                77012345678,      // Kazakhstan on 2026-10, Russia before
+                85291234567,      // Hong Kong split in 2026
+                2250700000000,    // Rest of Africa
+                6761234567,       // Tonga: Other (or not covered on a partial card)
+            ] {
+                let text = c.market_for_number(&n.to_string()).map(|m| &m.name);
+                let int = c.market_for_wa(n).map(|m| &m.name);
+                match (text, int) {
+                    (Ok(a), Ok(b)) => assert_eq!(a, b, "{card} {n}"),
+                    (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+                    (a, b) => panic!("{card} {n}: {a:?} vs {b:?}"),
+                }
+            }
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@
 use super::money::Amount;
 use super::pricer::ConversationId;
 use super::types::{Category, PricingModelId, PricingType, Unit};
+#[cfg(test)]
 use crate::clock::SimTime;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
@@ -300,7 +301,8 @@ impl Serialize for Ledger {
     }
 }
 
-/// Builds a line; used by the pricer and by tests.
+/// A blank line at `at`, for tests.
+#[cfg(test)]
 pub(crate) fn line_at(at: SimTime) -> LedgerLine {
     LedgerLine {
         seq: 0,

@@ -27,7 +27,7 @@
 
 use super::card::{Market, RateBook, RateCard, RateColumn};
 use super::error::PricingError;
-use super::ledger::{line_at, Ledger, LedgerLine, DEFAULT_LEDGER_LINES};
+use super::ledger::{Ledger, LedgerLine, DEFAULT_LEDGER_LINES};
 use super::markup::Markup;
 use super::money::{Amount, Percent};
 use super::types::{Category, Date, PricingModelId, PricingType, Unit};
@@ -47,6 +47,9 @@ pub struct MessageFacts<'a> {
     /// Recipient wa_id: digits of the international number. Its market is found by longest
     /// calling-code prefix in the rate card in force.
     pub recipient: &'a str,
+    /// The same number as an integer, when the caller holds it that way (the engine): the
+    /// market is then found without parsing text, and `recipient` may be left empty.
+    pub recipient_number: Option<u64>,
     /// A market name of the card in force, if already known; skips the calling-code lookup.
     pub market: Option<&'a str>,
     /// The template's category, or [`Category::Service`] for a free-form (non-template)
@@ -433,6 +436,14 @@ struct DayCache {
     card: Arc<RateCard>,
 }
 
+/// The recipient as the key of per-user state (conversations, free-entry-point windows).
+fn recipient_key(msg: &MessageFacts<'_>) -> String {
+    match (msg.recipient, msg.recipient_number) {
+        ("", Some(n)) => n.to_string(),
+        (r, _) => r.to_string(),
+    }
+}
+
 /// splitmix64: a fixed, well-mixed function, so ids look like Meta's opaque hex but are
 /// reproducible.
 fn mix(mut z: u64) -> u64 {
@@ -607,7 +618,10 @@ impl Pricer {
                         .collect::<Vec<_>>()
                         .join(", "),
                 }),
-            None => card.market_for_number(msg.recipient),
+            None => match msg.recipient_number {
+                Some(n) => card.market_for_wa(n),
+                None => card.market_for_number(msg.recipient),
+            },
         };
         let market = match market {
             Ok(m) => m,
@@ -841,17 +855,17 @@ impl Pricer {
             return c;
         }
         if msg.fep_open {
-            let key = (msg.phone_number_id, msg.recipient.to_string());
+            let key = (msg.phone_number_id, recipient_key(msg));
             let pair = self.pairs.entry(key.clone()).or_default();
             let (id, end) = match &pair.fep_window {
-                Some(w) => w.clone(),
+                Some(w) => *w,
                 None => {
                     self.next_conversation += 1;
                     let w = (
                         hex_id(self.next_conversation, msg.phone_number_id),
                         now.plus(FEP_HOURS_2023 * MICROS_PER_HOUR),
                     );
-                    pair.fep_window = Some(w.clone());
+                    pair.fep_window = Some(w);
                     self.expiry.insert((w.1, key.0, key.1));
                     w
                 }
@@ -944,7 +958,7 @@ impl Pricer {
             ));
             return c;
         }
-        let key = (msg.phone_number_id, msg.recipient.to_string());
+        let key = (msg.phone_number_id, recipient_key(msg));
         let is_2022 = ctx.model == PricingModelId::Cbp2022;
         // The slot this message would occupy, and the billed category if it opens one.
         let mut category = match msg.category {
@@ -1031,7 +1045,7 @@ impl Pricer {
             conv.charged = true;
         }
         c.conversation = Some(ConversationInfo {
-            id: conv.id.clone(),
+            id: conv.id,
             expires_at: Some(conv.expires_at),
             origin: conv.category,
             opened: pays_now || opened,
@@ -1116,25 +1130,29 @@ impl Pricer {
         if !msg.delivered {
             return;
         }
-        let mut line: LedgerLine = line_at(now);
-        line.message_key = msg.message_key;
-        line.waba_id = msg.waba_id;
-        line.phone_number_id = msg.phone_number_id;
-        line.model = c.model;
-        line.card = c.card.clone();
-        line.unit = c.unit;
-        line.category = c.category;
-        line.message_category = c.message_category;
-        line.market = c.market.clone();
-        line.pricing_type = c.pricing_type;
-        line.billable = c.billable;
-        line.opened_conversation =
-            c.model.is_cbp() && c.conversation.as_ref().is_some_and(|cv| cv.opened);
-        line.conversation_id = c.conversation.as_ref().map(|cv| cv.id);
-        line.amount = c.amount;
-        line.bsp_price = c.bsp_price;
-        line.currency = c.currency.clone();
-        line.unpriced = c.unpriced.clone();
+        // Built field by field from the charge (shared names: no string copies).
+        let line = LedgerLine {
+            seq: 0,
+            at_us: now.as_micros(),
+            message_key: msg.message_key,
+            waba_id: msg.waba_id,
+            phone_number_id: msg.phone_number_id,
+            model: c.model,
+            card: c.card.clone(),
+            unit: c.unit,
+            category: c.category,
+            message_category: c.message_category,
+            market: c.market.clone(),
+            pricing_type: c.pricing_type,
+            billable: c.billable,
+            opened_conversation: c.model.is_cbp()
+                && c.conversation.as_ref().is_some_and(|cv| cv.opened),
+            conversation_id: c.conversation.as_ref().map(|cv| cv.id),
+            amount: c.amount,
+            bsp_price: c.bsp_price,
+            currency: c.currency.clone(),
+            unpriced: c.unpriced.clone(),
+        };
         self.ledger.record(line);
         c.recorded = true;
     }

@@ -11,6 +11,7 @@
 //! - policy routes (businesses, verticals, recipients): see `server/policy.rs`
 //! - `POST /_sim/recipients/{wa_id}/actions` `{"action": "block"|"report"|"reply"|"opt_out",
 //!   "reason"?, "text"?, "phone_number_id"?}`: force a user's reaction
+//! - `GET  /_sim/ledger`           `?since=SEQ&limit=N`: cost totals and ledger lines
 
 use super::metrics::Route;
 use super::query::Query;
@@ -150,13 +151,17 @@ fn recipient_action(
         "report" => UserAction::Report(reason()?),
         "reply" => UserAction::Reply(text),
         "opt_out" => UserAction::OptOut(text),
-        // Identity changes live on the dynamics-edges branch (`Engine::reregister`); the lead
-        // wires it in here at merge.
+        // A recycled number: the user gets a new identity (`user_changed_number`, 137000 for
+        // stale hashes, held sends), the same as `POST /_sim/recipients/{wa_id}/reregister`.
         "reregister" => {
-            return Err((
-                400,
-                bad("action: 'reregister' is not available yet in this build (identity changes are not simulated here)."),
-            ))
+            let now = st.clock.now();
+            let r = with_effects(|fx| {
+                let r = st.engine.reregister(now, user, fx);
+                st.commit(fx);
+                r
+            })
+            .map_err(|r| (400, r))?;
+            return Ok(serde_json::to_value(&r).unwrap_or_default());
         }
         other => {
             return Err((
@@ -190,6 +195,10 @@ struct Inbound {
     phone_number_id: String,
     #[serde(default)]
     text: String,
+    /// The user came from a Click-to-WhatsApp ad / Page CTA: a reply within 24 h opens a
+    /// 72 h free-entry-point window.
+    #[serde(default)]
+    from_ad: bool,
 }
 
 pub(super) fn handle(
@@ -261,7 +270,11 @@ fn route(
             })?;
             let now = st.clock.now();
             let wamid = with_effects(|fx| {
-                let r = st.engine.inbound(now, phone, from, &i.text, fx);
+                let r = if i.from_ad {
+                    st.engine.inbound_from_ad(now, phone, from, &i.text, fx)
+                } else {
+                    st.engine.inbound(now, phone, from, &i.text, fx)
+                };
                 st.commit(fx);
                 r
             })
@@ -279,6 +292,22 @@ fn route(
                 .unwrap_or(1000usize)
                 .min(100_000);
             Ok(serde_json::to_value(st.engine.events(since, limit)).unwrap_or_default())
+        }
+        (&Method::GET, ["ledger"]) => {
+            let since = match q.get("since") {
+                None => 0,
+                Some(s) => s
+                    .parse()
+                    .map_err(|_| e400(bad(format!("since: '{s}' is not a ledger line number"))))?,
+            };
+            let limit = match q.get("limit") {
+                None => 1000usize,
+                Some(s) => s
+                    .parse()
+                    .map_err(|_| e400(bad(format!("limit: '{s}' is not a number"))))?,
+            }
+            .min(100_000);
+            Ok(serde_json::to_value(st.engine.ledger_page(since, limit)).unwrap_or_default())
         }
         (&Method::GET, ["faults"]) => Ok(json!({"faults": *st.faults.list.read()})),
         (&Method::POST, ["faults"]) => {

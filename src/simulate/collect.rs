@@ -365,7 +365,7 @@ impl Collector {
     pub fn tick(&mut self, now: SimTime, engine: &Engine) {
         let snap = engine.snapshot();
         let h = self.hour(now) as u64;
-        if h % 24 == 0 && self.cost_daily.last().is_none_or(|c| c.hour != h) {
+        if h.is_multiple_of(24) && self.cost_daily.last().is_none_or(|c| c.hour != h) {
             self.sample_cost(h, engine);
         }
         let mut notes = Vec::new();

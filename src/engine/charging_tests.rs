@@ -1,0 +1,346 @@
+//! Charging rules at the engine level, with a manual clock: each rule firing and not firing.
+
+use crate::clock::{SimTime, MICROS_PER_HOUR, MICROS_PER_SEC};
+use crate::engine::events::{Billing, DeliveryStatus, EventBody};
+use crate::engine::ids::{BusinessId, PhoneNumberId, WaId};
+use crate::engine::message::Outbound;
+use crate::engine::templates::{TemplateParam, TemplateSend};
+use crate::engine::{Effects, Engine};
+use crate::pricing::{Amount, Category, PricingModelId, PricingType, RateBook, RateColumn};
+use crate::scenario::Scenario;
+
+const BIZ: BusinessId = BusinessId(1);
+const PHONE: PhoneNumberId = PhoneNumberId(100);
+const USER: WaId = WaId(6281300000001);
+const OTHER_USER: WaId = WaId(6281300000002);
+const NOT_ON_WA: WaId = WaId(6289999999999);
+/// 2026-01-15 12:00 UTC.
+const T0: SimTime = SimTime(1_768_478_400 * MICROS_PER_SEC);
+
+const WORLD: &str = r#"
+seed = 7
+[[businesses]]
+id = "1"
+name = "Toko"
+tokens = ["tok"]
+[[businesses.wabas]]
+id = "10"
+currency = "USD"
+[[businesses.wabas.phone_numbers]]
+id = "100"
+display_phone_number = "+62 812-0000-0001"
+verified_name = "Toko"
+[[businesses.wabas.templates]]
+name = "promo"
+language = "id"
+category = "MARKETING"
+body = "Halo {{1}}"
+[[businesses.wabas.templates]]
+name = "order_update"
+language = "id"
+category = "UTILITY"
+body = "Pesanan {{1}}"
+[audience]
+not_on_whatsapp_ratio = 0.0
+not_on_whatsapp = ["6289999999999"]
+read_ratio = 0.0
+"#;
+
+/// An engine for the test world with `pricing` as the scenario's `[pricing]` body.
+fn engine(pricing: &str) -> Engine {
+    let text = format!("{WORLD}\n[pricing]\n{pricing}\n");
+    let sc = Scenario::parse(&text, "test.toml").expect("scenario parses");
+    Engine::new(&sc.world(), sc.rules.clone(), sc.seed, T0)
+        .and_then(|e| e.with_pricing(&sc.pricing))
+        .expect("engine builds")
+}
+
+fn tpl(name: &str) -> TemplateSend {
+    TemplateSend {
+        name: name.into(),
+        language: "id".into(),
+        header: vec![],
+        body: vec![TemplateParam {
+            name: None,
+            text: Some("Ayu".into()),
+        }],
+    }
+}
+
+/// Sends a template at `at` and fires every timer up to an hour later; returns the billing of
+/// the `sent` and the `delivered`/`failed` statuses.
+fn send_and_settle(e: &Engine, at: SimTime, to: WaId, template: &str) -> (Billing, Billing) {
+    let mut fx = Effects::default();
+    e.send(
+        at,
+        BIZ,
+        PHONE,
+        &Outbound::template(to, tpl(template)),
+        &mut fx,
+    )
+    .expect("accepted");
+    e.handle_timeouts(at.plus(MICROS_PER_HOUR), &mut fx);
+    statuses(&fx)
+}
+
+fn send_text_and_settle(e: &Engine, at: SimTime, to: WaId) -> (Billing, Billing) {
+    let mut fx = Effects::default();
+    e.send(at, BIZ, PHONE, &Outbound::text(to, "hi"), &mut fx)
+        .expect("accepted");
+    e.handle_timeouts(at.plus(MICROS_PER_HOUR), &mut fx);
+    statuses(&fx)
+}
+
+fn statuses(fx: &Effects) -> (Billing, Billing) {
+    let mut sent = None;
+    let mut last = None;
+    for ev in &fx.events {
+        if let EventBody::Status { info, status, .. } = &ev.body {
+            match status {
+                DeliveryStatus::Sent => sent = Some(info.billing),
+                DeliveryStatus::Delivered | DeliveryStatus::Failed => last = Some(info.billing),
+                DeliveryStatus::Read => {}
+            }
+        }
+    }
+    (sent.expect("a sent status"), last.expect("a final status"))
+}
+
+fn user_writes(e: &Engine, at: SimTime, from: WaId, from_ad: bool) {
+    let mut fx = Effects::default();
+    if from_ad {
+        e.inbound_from_ad(at, PHONE, from, "halo", &mut fx).unwrap();
+    } else {
+        e.inbound(at, PHONE, from, "halo", &mut fx).unwrap();
+    }
+}
+
+fn rate(card: &str, number: &str, column: RateColumn) -> Amount {
+    let book = RateBook::embedded().unwrap();
+    let c = book.get(card).unwrap();
+    c.market_for_number(number).unwrap().rate(column).unwrap()
+}
+
+#[test]
+fn delivered_marketing_template_is_one_ledger_line_at_the_cards_rate() {
+    let e = engine("model = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"");
+    let mut fx = Effects::default();
+    e.send(
+        T0,
+        BIZ,
+        PHONE,
+        &Outbound::template(USER, tpl("promo")),
+        &mut fx,
+    )
+    .unwrap();
+    // Sent but not delivered: priced for the webhook, not charged.
+    assert_eq!(e.cost_summary().lines_total, 0);
+    e.handle_timeouts(T0.plus(MICROS_PER_HOUR), &mut fx);
+    let (sent, delivered) = statuses(&fx);
+    let page = e.ledger_page(0, 100);
+    assert_eq!(page.lines.len(), 1);
+    let line = &page.lines[0];
+    let expected = rate("pmp-2026-01", "6281300000001", RateColumn::Marketing);
+    assert_eq!(expected, "0.0411".parse().unwrap());
+    assert_eq!(line.amount, expected);
+    assert_eq!(&*line.market, "Indonesia");
+    assert_eq!(&*line.card, "pmp-2026-01");
+    assert_eq!(line.category, Category::Marketing);
+    assert_eq!(line.pricing_type, PricingType::Regular);
+    assert!(line.billable);
+    // The delivered webhook carries exactly the ledger's charge; the sent one agrees.
+    assert_eq!(delivered.model, Some(PricingModelId::Pmp2025_07));
+    assert_eq!(
+        (
+            delivered.category,
+            delivered.pricing_type,
+            delivered.billable
+        ),
+        (line.category, line.pricing_type, line.billable)
+    );
+    assert_eq!(
+        delivered.conversation.map(|c| c.id),
+        line.conversation_id,
+        "conversation id of the webhook is the ledger line's"
+    );
+    assert_eq!(sent.conversation.map(|c| c.id), line.conversation_id);
+    assert_eq!(e.cost_summary().amount("USD"), expected);
+}
+
+#[test]
+fn utility_in_an_open_window_is_free_until_october_2026_then_charged() {
+    // pmp-2025-07: free inside the window, charged outside it.
+    let e = engine("model = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"");
+    user_writes(&e, T0, USER, false);
+    let (_, d) = send_and_settle(&e, T0.plus(60 * MICROS_PER_SEC), USER, "order_update");
+    assert_eq!(d.pricing_type, PricingType::FreeCustomerService);
+    assert!(!d.billable);
+    let (_, d) = send_and_settle(&e, T0.plus(60 * MICROS_PER_SEC), OTHER_USER, "order_update");
+    assert_eq!(d.pricing_type, PricingType::Regular);
+    let s = e.cost_summary();
+    assert_eq!(
+        s.amount("USD"),
+        rate("pmp-2026-01", "6281300000002", RateColumn::Utility)
+    );
+    assert_eq!(s.lines_total, 2);
+
+    // pmp-2026-10: charged inside the window too, at the card's utility rate.
+    let e = engine("model = \"pmp-2026-10\"\ncard = \"pmp-2026-10\"");
+    user_writes(&e, T0, USER, false);
+    let (_, d) = send_and_settle(&e, T0.plus(60 * MICROS_PER_SEC), USER, "order_update");
+    assert_eq!(d.pricing_type, PricingType::Regular);
+    assert!(d.billable);
+    assert_eq!(
+        e.cost_summary().amount("USD"),
+        rate("pmp-2026-10", "6281300000001", RateColumn::Utility)
+    );
+    // ...and so is a free-form service reply (utility rate: the card has no service column).
+    let (_, d) = send_text_and_settle(&e, T0.plus(120 * MICROS_PER_SEC), USER);
+    assert_eq!(
+        (d.category, d.pricing_type),
+        (Category::Service, PricingType::Regular)
+    );
+    assert_eq!(e.cost_summary().lines_total, 2);
+}
+
+#[test]
+fn failed_messages_are_not_charged() {
+    let e = engine("model = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"");
+    let (sent, failed) = send_and_settle(&e, T0, NOT_ON_WA, "promo");
+    assert_eq!(
+        sent.pricing_type,
+        PricingType::Regular,
+        "sent shows the preview"
+    );
+    assert_eq!(
+        failed.model, sent.model,
+        "the failed status keeps the send-time billing, which the payload never writes"
+    );
+    let s = e.cost_summary();
+    assert_eq!((s.lines_total, s.amount("USD")), (0, Amount::ZERO));
+    // The same message to a reachable user is charged (the rule does not fire).
+    send_and_settle(&e, T0, USER, "promo");
+    assert_eq!(e.cost_summary().lines_total, 1);
+}
+
+#[test]
+fn cbp_conversation_is_charged_once_for_several_messages_in_24_hours() {
+    let e = engine("model = \"cbp-2023\"\ncard = \"cbp-2024-10\"");
+    let mut ids = Vec::new();
+    for k in 0..3 {
+        let (sent, d) = send_and_settle(&e, T0.plus(k * 600 * MICROS_PER_SEC), USER, "promo");
+        assert_eq!(d.model, Some(PricingModelId::Cbp2023));
+        assert_eq!(
+            sent.conversation.map(|c| c.id),
+            d.conversation.map(|c| c.id)
+        );
+        ids.push(d.conversation.unwrap().id);
+    }
+    assert!(ids.windows(2).all(|w| w[0] == w[1]), "one conversation");
+    let page = e.ledger_page(0, 100);
+    let amounts: Vec<Amount> = page.lines.iter().map(|l| l.amount).collect();
+    let r = rate("cbp-2024-10", "6281300000001", RateColumn::Marketing);
+    assert_eq!(amounts, vec![r, Amount::ZERO, Amount::ZERO]);
+    assert_eq!(page.summary.totals.len(), 1);
+    assert_eq!(
+        (
+            page.summary.totals[0].messages,
+            page.summary.totals[0].units
+        ),
+        (3, 1)
+    );
+    // 25 h later the conversation has closed: the next template opens and pays a new one.
+    let (_, d) = send_and_settle(&e, T0.plus(25 * MICROS_PER_HOUR), USER, "promo");
+    assert_ne!(d.conversation.unwrap().id, ids[0]);
+    assert_eq!(e.cost_summary().amount("USD"), r.plus(r));
+}
+
+#[test]
+fn a_reply_to_an_ad_user_is_free_for_72_hours() {
+    let e = engine("model = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"");
+    user_writes(&e, T0, USER, true);
+    user_writes(&e, T0, OTHER_USER, false);
+    let t1 = T0.plus(MICROS_PER_HOUR);
+    let (_, d) = send_text_and_settle(&e, t1, USER);
+    assert_eq!(
+        (d.category, d.pricing_type, d.billable),
+        (
+            Category::ReferralConversion,
+            PricingType::FreeEntryPoint,
+            false
+        )
+    );
+    assert!(d.conversation.unwrap().kept_on_v24);
+    // Not from an ad: the same kind of reply is an ordinary service message.
+    let (_, d) = send_text_and_settle(&e, t1.plus(MICROS_PER_SEC), OTHER_USER);
+    assert_eq!(d.pricing_type, PricingType::FreeCustomerService);
+    // A marketing template two days later is still inside the window: free.
+    let (_, d) = send_and_settle(&e, t1.plus(48 * MICROS_PER_HOUR), USER, "promo");
+    assert_eq!(d.pricing_type, PricingType::FreeEntryPoint);
+    // After 72 h the window is over.
+    let (_, d) = send_and_settle(&e, t1.plus(73 * MICROS_PER_HOUR), USER, "promo");
+    assert_eq!(d.pricing_type, PricingType::Regular);
+}
+
+#[test]
+fn a_reply_after_24_hours_does_not_open_a_free_entry_point() {
+    let e = engine("model = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"");
+    user_writes(&e, T0, USER, true);
+    let (_, d) = send_and_settle(&e, T0.plus(25 * MICROS_PER_HOUR), USER, "promo");
+    assert_eq!(d.pricing_type, PricingType::Regular);
+}
+
+#[test]
+fn bounded_ledger_keeps_exact_totals_and_pages_by_line_number() {
+    let e = engine("model = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"\nledger_lines = 2");
+    for k in 0..5u64 {
+        send_and_settle(&e, T0.plus(k * MICROS_PER_SEC), WaId(USER.0 + k), "promo");
+    }
+    let s = e.cost_summary();
+    assert_eq!((s.lines_total, s.lines_kept, s.lines_evicted), (5, 2, 3));
+    let r = rate("pmp-2026-01", "6281300000001", RateColumn::Marketing);
+    assert_eq!(s.amount("USD"), Amount(r.micros() * 5));
+    let page = e.ledger_page(0, 1);
+    assert_eq!(page.lines.len(), 1);
+    assert_eq!(page.lines[0].seq, 4);
+    assert!(page.more);
+    let page = e.ledger_page(page.next, 10);
+    assert_eq!(
+        page.lines.iter().map(|l| l.seq).collect::<Vec<_>>(),
+        vec![5]
+    );
+    assert!(!page.more);
+}
+
+#[test]
+fn markup_gives_bsp_price_and_margin() {
+    let e = engine(
+        "model = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"\n[pricing.markup]\nfixed_per_message = \"0.001\"\n[pricing.markup.category.marketing]\npercent = 10",
+    );
+    send_and_settle(&e, T0, USER, "promo");
+    let s = e.cost_summary();
+    assert!(s.markup);
+    let c = &s.by_currency["USD"];
+    // 0.0411 + 0.001 + 10 % of 0.0411
+    assert_eq!(c.bsp_price, "0.04621".parse().unwrap());
+    assert_eq!(c.margin, "0.00511".parse().unwrap());
+}
+
+#[test]
+fn default_pricing_follows_the_calendar_and_same_seed_gives_the_same_costs() {
+    let run = || {
+        let e = engine("");
+        user_writes(&e, T0, USER, false);
+        send_and_settle(&e, T0, USER, "order_update");
+        send_and_settle(&e, T0.plus(MICROS_PER_SEC), OTHER_USER, "promo");
+        serde_json::to_string(&e.ledger_page(0, 100)).unwrap()
+    };
+    let a = run();
+    assert_eq!(a, run());
+    // 2026-01-15 is under pmp-2025-07, priced with the complete January 2026 card.
+    let v: serde_json::Value = serde_json::from_str(&a).unwrap();
+    assert_eq!(v["lines"][0]["model"], "pmp-2025-07");
+    assert_eq!(v["lines"][0]["card"], "pmp-2026-01");
+    assert_eq!(v["lines"][0]["type"], "free_customer_service");
+    assert_eq!(v["summary"]["by_currency"]["USD"]["amount"], "0.0411");
+}
