@@ -13,6 +13,7 @@ use crate::load::spec::WebhookSpec;
 use crate::load::LoadPlan;
 use crate::scenario::Scenario;
 use crate::serve::{start, Running, ServePlan, WebhookOverrides};
+use crate::simulate::collect::enum_text;
 use std::time::Duration;
 
 /// Runs `wabasim run` and returns the process exit code (see docs/load.md).
@@ -226,15 +227,6 @@ pub fn server_side(running: &Running) -> ServerSide {
     ServerSide {
         numbers,
         webhook_outbox,
-        cost: serde_json::to_value(running.state.engine.cost_summary()).ok(),
-    }
-}
-
-/// The wire name of a serde enum value (e.g. `GREEN`, `TIER_1K`).
-fn enum_text<T: serde::Serialize>(v: &T) -> String {
-    match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(s)) => s,
-        Ok(other) => other.to_string(),
-        Err(_) => String::new(),
+        cost: Some(running.state.engine.cost_summary()),
     }
 }

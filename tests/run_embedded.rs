@@ -134,7 +134,7 @@ async fn embedded_run_reconciles_with_the_engine() {
     );
     // The engine priced what it delivered: the report carries its ledger totals.
     let cost = server.cost.as_ref().expect("cost section");
-    assert_eq!(cost["lines_total"].as_u64().unwrap(), n.delivered);
+    assert_eq!(cost.lines_total, n.delivered);
     // Webhooks reached the receiver, signed.
     let w = report.webhooks.as_ref().expect("webhook section");
     assert_eq!(w.bad_signature, 0);

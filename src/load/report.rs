@@ -437,7 +437,7 @@ pub struct ServerSide {
     pub webhook_outbox: BTreeMap<String, u64>,
     /// What the traffic cost under the scenario's pricing model (the engine's ledger totals).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost: Option<serde_json::Value>,
+    pub cost: Option<crate::pricing::CostSummary>,
 }
 
 /// One business number as the engine left it.
@@ -1004,25 +1004,14 @@ pub fn render_summary(r: &Report) -> String {
                 },
             );
         }
-        if let Some(by) = sv
-            .cost
-            .as_ref()
-            .and_then(|c| c.get("by_currency"))
-            .and_then(|b| b.as_object())
-        {
-            for (cur, t) in by {
-                let _ = writeln!(
-                    s,
-                    "  cost: {} messages charged, platform {} {cur}, BSP price {} {cur}",
-                    t.get("messages").and_then(|v| v.as_u64()).unwrap_or(0),
-                    t.get("amount")
-                        .map(|v| v.to_string().trim_matches('"').to_string())
-                        .unwrap_or_default(),
-                    t.get("bsp_price")
-                        .map(|v| v.to_string().trim_matches('"').to_string())
-                        .unwrap_or_default(),
-                );
-            }
+        for (cur, t) in sv.cost.iter().flat_map(|c| &c.by_currency) {
+            let _ = writeln!(
+                s,
+                "  cost: {} messages charged, platform {} {cur}, BSP price {} {cur}",
+                t.messages,
+                t.amount.format(2),
+                t.bsp_price.format(2)
+            );
         }
         if !sv.webhook_outbox.is_empty() {
             let _ = writeln!(
