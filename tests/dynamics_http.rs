@@ -253,7 +253,19 @@ async fn careless_campaign_turns_the_number_red_and_pauses_the_template() {
 
 #[tokio::test]
 async fn opt_out_then_marketing_fails_with_131050() {
-    let s = start_scenario(&scenario()).await;
+    let (got, url) = receiver().await;
+    let s = start_server(
+        Some(&scenario()),
+        &[
+            "--webhook-url",
+            &url,
+            "--verify-token",
+            VERIFY,
+            "--app-secret",
+            "x",
+        ],
+    )
+    .await;
     let u = "6281300000042";
     let r = s
         .sim_post(
@@ -263,6 +275,16 @@ async fn opt_out_then_marketing_fails_with_131050() {
         .await
         .ok();
     assert_eq!(r["action"], "opt_out");
+    let pref = |value: &'static str| {
+        move |c: &[(String, Value)]| {
+            c.iter().any(|(f, v)| {
+                f == "user_preferences"
+                    && v["user_preferences"][0]["wa_id"] == u
+                    && v["user_preferences"][0]["value"] == value
+            })
+        }
+    };
+    wait_for(&got, "user_preferences stop", pref("stop")).await;
     let ok = s.send(&promo(u)).await.ok();
     let id = ok["messages"][0]["id"].as_str().unwrap().to_string();
     s.advance(1.0).await;
@@ -285,6 +307,22 @@ async fn opt_out_then_marketing_fails_with_131050() {
         .await
         .iter()
         .any(|e| e["rule"] == "inbound_message" && e["recipient"].to_string().contains(u)));
+    // Resume: the webhook says so and marketing is delivered again.
+    s.sim_post(
+        &format!("recipients/{u}/actions"),
+        &json!({"action": "resume"}),
+    )
+    .await
+    .ok();
+    wait_for(&got, "user_preferences resume", pref("resume")).await;
+    let ok = s.send(&promo(u)).await.ok();
+    let id = ok["messages"][0]["id"].as_str().unwrap().to_string();
+    s.advance(5.0).await;
+    assert!(!s
+        .all_events()
+        .await
+        .iter()
+        .any(|e| e["wamid"] == id.as_str() && e["code"] == 131050));
 }
 
 #[tokio::test]

@@ -212,6 +212,47 @@ fn pmp_webhook_objects_agree_with_ledger() {
     assert_eq!(fp.category, "referral_conversion");
 }
 
+/// The engine's send-time preview skips the market and rate lookups under PMP (only the amount
+/// needs them); its webhook objects must still be exactly those of the delivered charge.
+#[test]
+fn pmp_send_time_preview_shows_what_delivery_charges() {
+    for (model, card, date) in [
+        (PricingModelId::Pmp2025_07, "pmp-2026-01", "2026-02-10"),
+        (PricingModelId::Pmp2026_10, "pmp-2026-10", "2026-11-10"),
+    ] {
+        let mut p = pricer(model, card);
+        let now = at(date, 9);
+        let cases = [
+            msg(1, ID, Category::Marketing),
+            msg(2, BR, Category::Utility),
+            msg(3, BR, Category::Utility).csw(),
+            msg(4, IN, Category::Service).csw(),
+            msg(5, ID, Category::Authentication),
+            msg(6, BR, Category::Marketing).fep(),
+        ];
+        for m in &cases {
+            let sent = p.preview(now, &m.facts(false));
+            let done = p.price(now, &m.facts(true));
+            let what = format!("{model} {:?} csw={} fep={}", m.category, m.csw, m.fep);
+            assert_eq!(sent.webhook_pricing(), done.webhook_pricing(), "{what}");
+            assert_eq!(
+                sent.webhook_conversation(23, true).map(|c| c.id),
+                done.webhook_conversation(23, true).map(|c| c.id),
+                "{what}"
+            );
+            assert_eq!(
+                (sent.billable, sent.pricing_type),
+                (done.billable, done.pricing_type),
+                "{what}"
+            );
+            assert!(!sent.recorded && done.recorded, "{what}");
+        }
+        // Only delivery charges, and with the market's rate.
+        assert_eq!(p.ledger().lines_total(), cases.len() as u64);
+        assert!(p.ledger().total_amount("USD") > Amount::ZERO);
+    }
+}
+
 #[test]
 fn unknown_market_and_bad_numbers_are_unpriced_not_panics() {
     let mut p = pricer(PricingModelId::Pmp2025_07, "pmp-2025-07"); // partial card

@@ -186,7 +186,13 @@ impl Charging {
             fep_open: facts.fep_open,
             delivered,
         };
-        Some(self.pricers.get(&waba)?.lock().price(now, &facts))
+        let mut p = self.pricers.get(&waba)?.lock();
+        // At send only the `sent` webhook's objects are needed: the cheaper preview.
+        Some(if delivered {
+            p.price(now, &facts)
+        } else {
+            p.preview(now, &facts)
+        })
     }
 
     /// Exact totals over every WABA.

@@ -16,7 +16,7 @@
 use super::ids::WaId;
 use crate::clock::{SimTime, MICROS_PER_HOUR};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 /// `[rules.contacts]`.
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
@@ -74,7 +74,7 @@ pub enum CheckRefusal {
 #[derive(Debug, Default)]
 pub struct ContactChecks {
     /// Outstanding numbers and when their check expires.
-    outstanding: HashMap<WaId, SimTime>,
+    outstanding: super::ids::IdMap<WaId, SimTime>,
     /// (expiry, number) in check order, to expire without scanning the map.
     expiry: VecDeque<(SimTime, WaId)>,
     blocked_until: SimTime,

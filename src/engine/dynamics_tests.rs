@@ -858,6 +858,63 @@ fn opted_out_users_get_131050_for_marketing_only() {
     assert_eq!(delivered(&out.events), 2);
 }
 
+fn preferences(events: &[Event]) -> Vec<(u64, bool)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::UserPreference { user, stop, .. } => Some((user.0, *stop)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn stop_and_resume_send_user_preferences_and_switch_131050() {
+    let e = engine_with(
+        world(MessagingLimitTier::Unlimited, true, quiet()),
+        policy(),
+    );
+    let mut out = Effects::default();
+    // Plain traffic and a reply: no preference change is reported.
+    e.send(T0, BIZ, PHONE, &promo(U), &mut out).unwrap();
+    force(&e, T0.plus(1), U, UserAction::Reply("hi".into()), &mut out);
+    e.handle_timeouts(T0.plus(H), &mut out);
+    assert!(preferences(&out.events).is_empty());
+    out.clear();
+    force(
+        &e,
+        T0.plus(H),
+        U,
+        UserAction::OptOut("berhenti".into()),
+        &mut out,
+    );
+    assert_eq!(preferences(&out.events), vec![(U, true)]);
+    out.clear();
+    e.send(T0.plus(2 * H), BIZ, PHONE, &promo(U), &mut out)
+        .unwrap();
+    e.handle_timeouts(T0.plus(3 * H), &mut out);
+    assert_eq!(failed_codes(&out.events), vec![131050]);
+    out.clear();
+    force(
+        &e,
+        T0.plus(3 * H),
+        U,
+        UserAction::Resume(String::new()),
+        &mut out,
+    );
+    assert_eq!(preferences(&out.events), vec![(U, false)]);
+    assert!(out
+        .events
+        .iter()
+        .any(|e| matches!(&e.body, EventBody::Inbound { text, .. } if text == "START")));
+    out.clear();
+    e.send(T0.plus(4 * H), BIZ, PHONE, &promo(U), &mut out)
+        .unwrap();
+    e.handle_timeouts(T0.plus(5 * H), &mut out);
+    assert!(failed_codes(&out.events).is_empty());
+    assert_eq!(delivered(&out.events), 1);
+}
+
 #[test]
 fn strict_opt_in_rejects_users_without_opt_in_and_default_mode_accepts_them() {
     let mut profiles = quiet();

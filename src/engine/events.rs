@@ -224,6 +224,15 @@ pub enum EventBody {
         new: WaId,
         wamid: Wamid,
     },
+    /// `user_preferences` field: the user stopped (STOP, or the opt-out button) or resumed
+    /// marketing messages from the business.
+    UserPreference {
+        phone: PhoneMeta,
+        user: WaId,
+        profile_name: String,
+        /// `value`: `stop` (true) or `resume` (false).
+        stop: bool,
+    },
     /// `account_update` field, event `DISABLED_UPDATE`: the WABA's portfolio was disabled for
     /// repeated policy violations (or reinstated). One per WABA of the portfolio.
     AccountDisabled { state: super::violations::BanState },

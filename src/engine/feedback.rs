@@ -83,6 +83,8 @@ pub enum UserAction {
     Report(BlockReason),
     Reply(String),
     OptOut(String),
+    /// The user asks for marketing messages again (`resume`); the text defaults to "START".
+    Resume(String),
 }
 
 /// What a forced action did, for the control API's answer.
@@ -188,9 +190,7 @@ impl Engine {
                 (self.policy.mute_weight, MUTED)
             }
             ReactionKind::OptOut => {
-                s.counters.opt_outs += 1;
-                s.portfolio.lock().opted_out.insert(user);
-                self.inbound_locked(at, s, user, "STOP", false, out);
+                self.marketing_preference(at, s, user, "STOP", true, out);
                 (0.0, 0)
             }
             ReactionKind::Reply => {
@@ -495,16 +495,19 @@ impl Engine {
             UserAction::Report(r) => (ReactionKind::Report(*r), "report"),
             UserAction::OptOut(_) => (ReactionKind::OptOut, "opt_out"),
             UserAction::Reply(_) => (ReactionKind::Reply, "reply"),
+            UserAction::Resume(_) => (ReactionKind::OptOut, "resume"),
         };
         match &action {
-            UserAction::Reply(text) | UserAction::OptOut(text) if !text.is_empty() => {
-                // Same effect as the drawn reaction, with the caller's text.
-                if matches!(action, UserAction::OptOut(_)) {
-                    s.counters.opt_outs += 1;
-                    s.portfolio.lock().opted_out.insert(user);
-                } else {
-                    s.counters.replies += 1;
-                }
+            // Same effect as the drawn reaction, with the caller's text.
+            UserAction::OptOut(text) if !text.is_empty() => {
+                self.marketing_preference(now, &mut s, user, text, true, out);
+            }
+            UserAction::Resume(text) => {
+                let text = if text.is_empty() { "START" } else { text };
+                self.marketing_preference(now, &mut s, user, text, false, out);
+            }
+            UserAction::Reply(text) if !text.is_empty() => {
+                s.counters.replies += 1;
                 self.inbound_locked(now, &mut s, user, text, false, out);
             }
             _ => self.apply_reaction(now, &mut s, user, template, kind, out),
@@ -517,6 +520,39 @@ impl Engine {
             quality_rating: s.quality,
             status: s.status,
         })
+    }
+
+    /// The user stops (`stop`) or resumes marketing messages from the business, writing
+    /// `text` (which opens a customer service window, as any message does): the portfolio's
+    /// opt-out set changes (131050 applies to marketing while the user is in it) and a
+    /// `user_preferences` webhook reports it [M:errors 131050; Meta `user_preferences`
+    /// reference]. A resume from a user who had not stopped changes nothing but still reports.
+    fn marketing_preference(
+        &self,
+        at: SimTime,
+        s: &mut NumberShard,
+        user: WaId,
+        text: &str,
+        stop: bool,
+        out: &mut Effects,
+    ) {
+        if stop {
+            s.counters.opt_outs += 1;
+            s.portfolio.lock().opted_out.insert(user);
+        } else {
+            s.portfolio.lock().opted_out.remove(&user);
+        }
+        self.inbound_locked(at, s, user, text, false, out);
+        out.events.push(Event {
+            at,
+            waba: s.waba,
+            body: EventBody::UserPreference {
+                phone: s.meta.clone(),
+                user,
+                profile_name: self.audience.profile_name(user),
+                stop,
+            },
+        });
     }
 
     fn number_for(&self, user: WaId) -> Option<PhoneNumberId> {

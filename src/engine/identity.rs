@@ -25,7 +25,6 @@ use super::ids::{BusinessId, WaId};
 use base64::Engine as _;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// `[rules.identity]`.
@@ -84,11 +83,11 @@ pub fn moved_to(seed: u64, user: WaId, generation: u32) -> WaId {
 #[derive(Debug, Default)]
 pub struct IdentityBook {
     /// Users that re-registered at least once, with their registration count.
-    generations: RwLock<HashMap<WaId, u32>>,
+    generations: RwLock<super::ids::IdMap<WaId, u32>>,
     /// How many users re-registered: the send path skips the map while this is zero.
     changed: AtomicUsize,
     /// The generation each business last acknowledged, per user (only for changed users).
-    acks: Mutex<HashMap<(BusinessId, WaId), u32>>,
+    acks: Mutex<super::ids::IdMap<(BusinessId, WaId), u32>>,
 }
 
 impl IdentityBook {

@@ -40,6 +40,7 @@ use charging::{Charging, PriceFacts};
 use config::{ErrorTiming, RulesConfig};
 use errors::ErrorCode;
 use events::{DeliveryStatus, Event, EventBody, LogEntry, MessageInfo, PhoneMeta, Rule, Wamid};
+use ids::IdMap;
 use ids::{BusinessId, PhoneNumberId, TemplateId, WaId, WabaId};
 use limits::{Gcra, Rate};
 use message::{Content, Outbound};
@@ -49,7 +50,7 @@ use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use serde::Serialize;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use templates::{Lookup, Template, TemplateBook, TemplateRequest};
@@ -228,10 +229,10 @@ struct NumberShard {
     name_status: String,
     official: bool,
     profile: BusinessProfile,
-    conversations: HashMap<WaId, Conversation>,
+    conversations: IdMap<WaId, Conversation>,
     /// Users who came from an ad, apart from `conversations` so the common entry stays small
     /// and the send path skips this map while it is empty (see `charging::EntryPoint`).
-    entry_points: HashMap<WaId, charging::EntryPoint>,
+    entry_points: IdMap<WaId, charging::EntryPoint>,
     timers: BinaryHeap<Reverse<Timer>>,
     timer_seq: u64,
     msg_seq: u64,
@@ -295,10 +296,10 @@ pub struct Engine {
     window_len: u64,
     audience: Audience,
     seed: u64,
-    tokens: HashMap<String, BusinessId>,
-    businesses: HashMap<BusinessId, BusinessState>,
-    wabas: HashMap<WabaId, Arc<WabaShard>>,
-    numbers: HashMap<PhoneNumberId, Arc<Mutex<NumberShard>>>,
+    tokens: rustc_hash::FxHashMap<String, BusinessId>,
+    businesses: IdMap<BusinessId, BusinessState>,
+    wabas: IdMap<WabaId, Arc<WabaShard>>,
+    numbers: IdMap<PhoneNumberId, Arc<Mutex<NumberShard>>>,
     /// Number ids in a fixed order, for deterministic iteration.
     number_order: Vec<PhoneNumberId>,
     reviews: Mutex<Vec<ReviewTimer>>,
@@ -311,7 +312,7 @@ pub struct Engine {
     /// One pricer per WABA (lock order: number shard before pricer; see `charging.rs`).
     charging: Charging,
     /// Policy state per portfolio (also reachable from each number shard).
-    portfolios: HashMap<BusinessId, Arc<portfolio::PortfolioPolicy>>,
+    portfolios: IdMap<BusinessId, Arc<portfolio::PortfolioPolicy>>,
     /// Identity generations and acknowledgements (re-registration).
     identities: identity::IdentityBook,
     /// Businesses onboarded through the control API.
@@ -359,12 +360,12 @@ impl Engine {
             .audience
             .validate()
             .map_err(|(f, m)| world_err(f, m))?;
-        let mut tokens = HashMap::new();
-        let mut businesses = HashMap::new();
-        let mut wabas = HashMap::new();
-        let mut numbers = HashMap::new();
+        let mut tokens = rustc_hash::FxHashMap::default();
+        let mut businesses = IdMap::default();
+        let mut wabas = IdMap::default();
+        let mut numbers = IdMap::default();
         let mut number_order = Vec::new();
-        let mut portfolios = HashMap::new();
+        let mut portfolios = IdMap::default();
         let mut template_ids: std::collections::HashSet<TemplateId> = Default::default();
         let mut next_template_id = 1_000_000_000_000_000u64;
         for (bi, b) in world.businesses.iter().enumerate() {
@@ -477,8 +478,8 @@ impl Engine {
                         name_status: p.name_status.clone(),
                         official: p.is_official_business_account,
                         profile: p.profile.clone(),
-                        conversations: HashMap::new(),
-                        entry_points: HashMap::new(),
+                        conversations: IdMap::default(),
+                        entry_points: IdMap::default(),
                         timers: BinaryHeap::new(),
                         timer_seq: 0,
                         msg_seq: 0,

@@ -6,7 +6,6 @@ use super::ids::{TemplateId, WabaId};
 use super::world::{ParameterFormat, TemplateCategory, TemplateSpec, TemplateStatus};
 use crate::clock::SimTime;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 
 /// The parameters a template text expects.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -360,7 +359,7 @@ pub struct TemplateSend {
 #[derive(Debug, Default)]
 pub struct TemplateBook {
     pub templates: Vec<Template>,
-    by_name: HashMap<Box<str>, Vec<usize>>,
+    by_name: rustc_hash::FxHashMap<Box<str>, Vec<usize>>,
 }
 
 /// Why a template send was refused.

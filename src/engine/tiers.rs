@@ -9,29 +9,8 @@ use super::ids::WaId;
 use super::world::MessagingLimitTier;
 use crate::clock::{SimTime, MICROS_PER_DAY};
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
 
-/// Hasher for maps keyed by one integer id (`WaId`): a SplitMix64 finaliser, several times
-/// cheaper than the default SipHash on the send path. Keys are phone numbers, not secrets.
-#[derive(Default, Clone, Copy)]
-pub struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        super::audience::splitmix(self.0)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ *b as u64;
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 ^= n;
-    }
-}
-
-/// A map or set keyed by ids, hashed with [`IdHasher`].
-pub type IdBuild = BuildHasherDefault<IdHasher>;
+pub use super::ids::IdBuild;
 
 use MessagingLimitTier::*;
 

@@ -425,6 +425,8 @@ pub struct Pricer {
     /// (calendar arithmetic, a scan of every card) is done once per simulated day instead of
     /// once per message.
     day: Option<DayCache>,
+    /// The empty market name of send-time previews (shared: no allocation per message).
+    no_market: Arc<str>,
 }
 
 #[derive(Debug)]
@@ -518,6 +520,7 @@ impl Pricer {
             free_service: BTreeMap::new(),
             next_conversation: 0,
             day: None,
+            no_market: Arc::from(""),
         })
     }
 
@@ -582,6 +585,20 @@ impl Pricer {
 
     /// Prices one message; see the module documentation for when to call it.
     pub fn price(&mut self, now: SimTime, msg: &MessageFacts<'_>) -> Charge {
+        self.price_inner(now, msg, false)
+    }
+
+    /// The send-time call (`delivered: false`) when only the `sent` webhook's objects are
+    /// wanted, as in the engine: the same as [`Self::price`] except that under PMP (for every
+    /// category but authentication, whose international rate depends on the market) the
+    /// market and rate are not looked up, so the amount is 0, the market empty and there is
+    /// no volume-tier quote. That lookup is half of the pricer's cost on the send path, and
+    /// no `sent` webhook shows an amount. With `delivered: true` this is [`Self::price`].
+    pub fn preview(&mut self, now: SimTime, msg: &MessageFacts<'_>) -> Charge {
+        self.price_inner(now, msg, true)
+    }
+
+    fn price_inner(&mut self, now: SimTime, msg: &MessageFacts<'_>, preview_only: bool) -> Charge {
         self.expire(now);
         let (date, model, card) = match &self.day {
             Some(d) if d.from <= now && now < d.until => (d.date, d.model, d.card.clone()),
@@ -605,6 +622,13 @@ impl Pricer {
             }
         };
         let card: &RateCard = &card;
+        if preview_only
+            && !msg.delivered
+            && model.is_pmp()
+            && msg.category != Category::Authentication
+        {
+            return self.preview_pmp(now, msg, model, card, date);
+        }
         let market = match msg.market {
             Some(name) => card
                 .market_by_name(name)
@@ -834,9 +858,51 @@ impl Pricer {
         c
     }
 
-    fn price_pmp(&mut self, now: SimTime, msg: &MessageFacts<'_>, ctx: &Ctx<'_>) -> Charge {
-        let mut c = self.base_charge(msg, ctx);
-        let model = ctx.model;
+    /// [`Self::preview`] under PMP: what the `sent` webhook shows (category, pricing type,
+    /// billable, conversation), without the market and rate lookups.
+    fn preview_pmp(
+        &mut self,
+        now: SimTime,
+        msg: &MessageFacts<'_>,
+        model: PricingModelId,
+        card: &RateCard,
+        date: Date,
+    ) -> Charge {
+        let mut c = Charge {
+            model,
+            unit: model.unit(),
+            category: msg.category,
+            message_category: msg.category,
+            pricing_type: PricingType::Regular,
+            billable: true,
+            amount: Amount::ZERO,
+            bsp_price: Amount::ZERO,
+            currency: card.shared_currency.clone(),
+            market: self.no_market.clone(),
+            card: card.shared_name.clone(),
+            decimals: card.decimals,
+            recorded: false,
+            conversation: None,
+            tier_discount: None,
+            note: None,
+            unpriced: None,
+        };
+        self.pmp_kind(now, msg, model, date, None, &mut c);
+        c
+    }
+
+    /// The PMP decisions that need no rate: the conversation id, the free entry point, the
+    /// authentication-international category (needs `ctx`'s market) and free customer
+    /// service. Returns whether the message is paid at a rate (false: free or unpriced).
+    fn pmp_kind(
+        &mut self,
+        now: SimTime,
+        msg: &MessageFacts<'_>,
+        model: PricingModelId,
+        date: Date,
+        ctx: Option<&Ctx<'_>>,
+        c: &mut Charge,
+    ) -> bool {
         // Per-message conversation id (v23 and earlier), or the free-entry-point window id.
         c.conversation = Some(ConversationInfo {
             id: hex_id(
@@ -852,7 +918,7 @@ impl Pricer {
                 "category {} cannot be sent under {model}",
                 msg.category
             ));
-            return c;
+            return false;
         }
         if msg.fep_open {
             let key = (msg.phone_number_id, recipient_key(msg));
@@ -879,10 +945,12 @@ impl Pricer {
                 origin: Category::ReferralConversion,
                 opened: false,
             });
-            return c;
+            return false;
         }
         let mut category = msg.category;
-        if category == Category::Authentication && self.auth_intl_applies(now, msg.waba_id, ctx) {
+        if category == Category::Authentication
+            && ctx.is_some_and(|ctx| self.auth_intl_applies(now, msg.waba_id, ctx))
+        {
             category = Category::AuthenticationInternational;
         }
         c.category = category;
@@ -892,7 +960,7 @@ impl Pricer {
         let free_cs = match category {
             Category::Service => match model {
                 PricingModelId::Pmp2025_07 => true,
-                _ => self.take_free_service(msg, ctx.date, msg.delivered),
+                _ => self.take_free_service(msg, date, msg.delivered),
             },
             Category::Utility => msg.csw_open && model == PricingModelId::Pmp2025_07,
             _ => false,
@@ -900,8 +968,17 @@ impl Pricer {
         if free_cs {
             c.pricing_type = PricingType::FreeCustomerService;
             c.billable = false;
+            return false;
+        }
+        true
+    }
+
+    fn price_pmp(&mut self, now: SimTime, msg: &MessageFacts<'_>, ctx: &Ctx<'_>) -> Charge {
+        let mut c = self.base_charge(msg, ctx);
+        if !self.pmp_kind(now, msg, ctx.model, ctx.date, Some(ctx), &mut c) {
             return c;
         }
+        let category = c.category;
         let Some(column) = RateColumn::for_category(category) else {
             c.unpriced = Some(format!("category {category} has no rate column"));
             return c;

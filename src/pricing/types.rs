@@ -286,6 +286,14 @@ impl PricingModelId {
         self.unit() == Unit::Conversation
     }
 
+    /// Per-message pricing (July 2025 onwards).
+    pub fn is_pmp(self) -> bool {
+        matches!(
+            self,
+            PricingModelId::Pmp2025_07 | PricingModelId::Pmp2026_10
+        )
+    }
+
     /// The `pricing.pricing_model` value in status webhooks. The template era predates the
     /// `pricing` object in the reference material, so it has none.
     pub fn webhook_name(self) -> Option<&'static str> {

@@ -151,6 +151,7 @@ fn recipient_action(
         "report" => UserAction::Report(reason()?),
         "reply" => UserAction::Reply(text),
         "opt_out" => UserAction::OptOut(text),
+        "resume" => UserAction::Resume(text),
         // A recycled number: the user gets a new identity (`user_changed_number`, 137000 for
         // stale hashes, held sends), the same as `POST /_sim/recipients/{wa_id}/reregister`.
         "reregister" => {
@@ -167,8 +168,8 @@ fn recipient_action(
             return Err((
                 400,
                 bad(format!(
-                    "action: '{other}' is not one of block, report, reply, opt_out, reregister"
-                )),
+                "action: '{other}' is not one of block, report, reply, opt_out, resume, reregister"
+            )),
             ))
         }
     };

@@ -208,6 +208,8 @@ impl Collector {
                     bump(&mut self.hourly.inbound, h);
                     self.totals.inbound += 1;
                 }
+                // Opt-outs are counted from the engine's counters; the STOP itself is inbound.
+                EventBody::UserPreference { .. } => {}
                 EventBody::TemplatePause {
                     template,
                     name,

@@ -111,6 +111,31 @@ pub fn render_change(ev: &Event, api_version: &str) -> (&'static str, Value) {
                 }],
             }),
         ),
+        // Meta's `user_preferences` webhook reference: contacts plus one preference entry.
+        EventBody::UserPreference {
+            phone,
+            user,
+            profile_name,
+            stop,
+        } => (
+            "user_preferences",
+            json!({
+                "messaging_product": "whatsapp",
+                "metadata": metadata(phone),
+                "contacts": [{"profile": {"name": profile_name}, "wa_id": user.to_string()}],
+                "user_preferences": [{
+                    "wa_id": user.to_string(),
+                    "detail": if *stop {
+                        "User requested to stop marketing messages"
+                    } else {
+                        "User requested to resume marketing messages"
+                    },
+                    "category": "marketing_messages",
+                    "value": if *stop { "stop" } else { "resume" },
+                    "timestamp": ev.at.unix_secs(),
+                }],
+            }),
+        ),
         // pywa fixture `account_update.json` ("account_disabled"): the date is an English string.
         EventBody::AccountDisabled { state } => (
             FIELD_ACCOUNT_UPDATE,
@@ -765,7 +790,8 @@ mod tests {
 #[cfg(test)]
 mod dynamics_shape_tests {
     use super::*;
-    use crate::engine::ids::{TemplateId, WabaId};
+    use crate::engine::events::PhoneMeta;
+    use crate::engine::ids::{PhoneNumberId, TemplateId, WaId, WabaId};
     use crate::engine::world::TemplateCategory;
     use std::sync::Arc;
 
@@ -904,6 +930,42 @@ mod dynamics_shape_tests {
             v,
             json!({"event": "ACCOUNT_RESTRICTION", "restriction_info": [
                 {"restriction_type": "RESTRICTED_BIZ_INITIATED_MESSAGING", "expiration": 1_641_330_498u64}]})
+        );
+    }
+
+    /// Meta's `user_preferences` reference shape: contacts plus one preference entry.
+    #[test]
+    fn user_preferences_stop_and_resume() {
+        let pref = |stop| {
+            render_change(
+                &ev(EventBody::UserPreference {
+                    phone: PhoneMeta {
+                        id: PhoneNumberId(106540352242922),
+                        display: Arc::from("15550783881"),
+                    },
+                    user: WaId(16505551234),
+                    profile_name: "Ayu".into(),
+                    stop,
+                }),
+                "v23.0",
+            )
+        };
+        let (f, v) = pref(true);
+        assert_eq!(f, "user_preferences");
+        assert_eq!(
+            v,
+            json!({"messaging_product": "whatsapp",
+                   "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+                   "contacts": [{"profile": {"name": "Ayu"}, "wa_id": "16505551234"}],
+                   "user_preferences": [{"wa_id": "16505551234",
+                       "detail": "User requested to stop marketing messages",
+                       "category": "marketing_messages", "value": "stop", "timestamp": T}]})
+        );
+        let v = pref(false).1;
+        assert_eq!(v["user_preferences"][0]["value"], "resume");
+        assert_eq!(
+            v["user_preferences"][0]["detail"],
+            "User requested to resume marketing messages"
         );
     }
 }
