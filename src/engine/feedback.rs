@@ -347,8 +347,12 @@ impl Engine {
                 None => f.window.add_delivered(at),
                 Some(x) => f.window.add_negative(at, x),
             }
-            // Deliveries only move a rating that is not yet GREEN (UNKNOWN → GREEN, recovery).
-            if weight.is_none() && f.rating == Some(QualityRating::Green) {
+            // Deliveries only move a rating that is not yet GREEN (UNKNOWN → GREEN, recovery),
+            // and an UNKNOWN one only once the window may hold enough feedback.
+            if weight.is_none()
+                && (f.rating == Some(QualityRating::Green)
+                    || (f.rating.is_none() && !f.window.may_be_known(m)))
+            {
                 return;
             }
             let ws = f.window.weighted(at, m);

@@ -31,6 +31,7 @@ pub mod reactions;
 pub mod review;
 pub mod templates;
 pub mod tiers;
+pub mod timers;
 pub mod violations;
 pub mod world;
 
@@ -173,30 +174,6 @@ enum TimerKind {
     ThroughputUpgraded,
 }
 
-#[derive(Debug)]
-struct Timer {
-    at: SimTime,
-    seq: u64,
-    kind: TimerKind,
-}
-
-impl PartialEq for Timer {
-    fn eq(&self, o: &Self) -> bool {
-        (self.at, self.seq) == (o.at, o.seq)
-    }
-}
-impl Eq for Timer {}
-impl PartialOrd for Timer {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Timer {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(o.at, o.seq))
-    }
-}
-
 /// Counters per number, by rule.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct NumberCounters {
@@ -233,7 +210,7 @@ struct NumberShard {
     /// Users who came from an ad, apart from `conversations` so the common entry stays small
     /// and the send path skips this map while it is empty (see `charging::EntryPoint`).
     entry_points: IdMap<WaId, charging::EntryPoint>,
-    timers: BinaryHeap<Reverse<Timer>>,
+    timers: timers::TimerQueue<TimerKind>,
     timer_seq: u64,
     msg_seq: u64,
     log: VecDeque<LogEntry>,
@@ -480,7 +457,7 @@ impl Engine {
                         profile: p.profile.clone(),
                         conversations: IdMap::default(),
                         entry_points: IdMap::default(),
-                        timers: BinaryHeap::new(),
+                        timers: Default::default(),
                         timer_seq: 0,
                         msg_seq: 0,
                         log: VecDeque::new(),
@@ -1194,8 +1171,8 @@ impl Engine {
     pub fn poll_timeout(&self) -> Option<SimTime> {
         let mut best: Option<SimTime> = None;
         for id in &self.number_order {
-            if let Some(Reverse(t)) = self.numbers[id].lock().timers.peek() {
-                best = Some(best.map_or(t.at, |b| b.min(t.at)));
+            if let Some(at) = self.numbers[id].lock().timers.next_at() {
+                best = Some(best.map_or(at, |b| b.min(at)));
             }
         }
         for r in self.reviews.lock().iter() {
@@ -1214,8 +1191,7 @@ impl Engine {
             let mut s = self.numbers[id].lock();
             // Views (limit usage, maintenance) read `latest` as the shard's notion of now.
             s.latest = s.latest.max(now);
-            while s.timers.peek().is_some_and(|Reverse(t)| t.at <= now) {
-                let Reverse(timer) = s.timers.pop().expect("peeked");
+            while let Some(timer) = s.timers.pop_due(now) {
                 self.fire(&mut s, timer, out);
             }
             if now.since(s.last_sweep) >= MICROS_PER_HOUR {
@@ -1225,9 +1201,9 @@ impl Engine {
         self.fire_dyn_timers(now, out);
     }
 
-    fn fire(&self, s: &mut NumberShard, timer: Timer, out: &mut Effects) {
+    fn fire(&self, s: &mut NumberShard, timer: timers::Timed<TimerKind>, out: &mut Effects) {
         let at = timer.at;
-        match timer.kind {
+        match timer.item {
             TimerKind::Status {
                 mut info,
                 status,
@@ -1713,7 +1689,7 @@ fn rule_of_async(code: ErrorCode) -> Rule {
 fn schedule(s: &mut NumberShard, out: &mut Effects, at: SimTime, kind: TimerKind) {
     s.timer_seq += 1;
     let seq = s.timer_seq;
-    s.timers.push(Reverse(Timer { at, seq, kind }));
+    s.timers.push(at, seq, kind);
     out.wake(at);
 }
 

@@ -21,6 +21,10 @@ pub struct SignalWindow {
     buckets: Box<[Bucket]>,
     /// Absolute hour (since the epoch) of the newest bucket.
     head: u64,
+    /// Unweighted sums over the buckets: an upper bound of the weighted ones (every weight is
+    /// at most 1), so that [`Self::may_be_known`] answers without the 168-bucket pass.
+    raw_delivered: u64,
+    raw_negative: f64,
 }
 
 /// The weighted sums a rating is computed from.
@@ -63,6 +67,8 @@ impl SignalWindow {
         SignalWindow {
             buckets: vec![Bucket::default(); window_hours.max(1) as usize].into_boxed_slice(),
             head: 0,
+            raw_delivered: 0,
+            raw_negative: 0.0,
         }
     }
 
@@ -80,7 +86,13 @@ impl SignalWindow {
         let steps = (h - self.head).min(n);
         for k in 1..=steps {
             let idx = ((self.head + k) % n) as usize;
-            self.buckets[idx] = Bucket::default();
+            let b = std::mem::take(&mut self.buckets[idx]);
+            self.raw_delivered -= b.delivered as u64;
+            self.raw_negative -= b.negative as f64;
+        }
+        if steps == n {
+            // The whole window went by: exact zeros, no rounding left over.
+            self.raw_negative = 0.0;
         }
         self.head = h;
     }
@@ -99,19 +111,36 @@ impl SignalWindow {
 
     pub fn add_delivered(&mut self, at: SimTime) {
         if let Some(b) = self.bucket(at) {
-            b.delivered = b.delivered.saturating_add(1);
+            if b.delivered < u32::MAX {
+                b.delivered += 1;
+                self.raw_delivered += 1;
+            }
         }
     }
 
     pub fn add_negative(&mut self, at: SimTime, weight: f64) {
         if let Some(b) = self.bucket(at) {
             b.negative += weight as f32;
+            self.raw_negative += weight as f32 as f64;
         }
     }
 
     /// Forgets everything (a template starts afresh after a pause).
     pub fn clear(&mut self) {
         self.buckets.iter_mut().for_each(|b| *b = Bucket::default());
+        self.raw_delivered = 0;
+        self.raw_negative = 0.0;
+    }
+
+    /// False when the window certainly holds too little feedback for a rating
+    /// ([`Weighted::is_known`] would be false at any `now`): the weighted sums are at most the
+    /// unweighted ones. Lets a new template's deliveries skip the weighted pass.
+    pub fn may_be_known(&self, m: &QualityModel) -> bool {
+        let bound = Weighted {
+            negative: self.raw_negative * (1.0 + 1e-9),
+            delivered: self.raw_delivered as f64,
+        };
+        bound.is_known(m)
     }
 
     /// Whether any negative signal is still inside the window at `now`.
@@ -127,8 +156,10 @@ impl SignalWindow {
         let decay = 0.5f64.powf(1.0 / m.half_life_hours);
         let mut w = 1.0;
         let mut out = Weighted::default();
-        for age in 0..n {
-            let b = self.buckets[((self.head + n - age) % n) as usize];
+        // Newest first: from the head's slot down to 0, then from the end down past it.
+        let head = (self.head % n) as usize;
+        let (recent, rest) = self.buckets.split_at(head + 1);
+        for b in recent.iter().rev().chain(rest.iter().rev()) {
             out.negative += w * b.negative as f64;
             out.delivered += w * b.delivered as f64;
             w *= decay;
@@ -187,5 +218,58 @@ mod tests {
         w.add_negative(hours(10), 1.0); // far older than the head: dropped
         assert_eq!(w.weighted(hours(200), &m).negative, 0.0);
         assert_eq!(w.weighted(hours(200), &m).delivered, 1.0);
+    }
+
+    /// The ring walk equals the definition (a bucket `a` hours old weighs `decay^a`), and the
+    /// quick bound never says "not known" when the weighted sums are known.
+    #[test]
+    fn weighted_matches_the_definition_and_the_bound_is_safe() {
+        let m = QualityModel {
+            min_volume: 50.0,
+            ..QualityModel::default()
+        };
+        let mut w = SignalWindow::new(m.window_hours);
+        let mut log: Vec<(u64, f64, u32)> = Vec::new(); // (hour, negative, delivered)
+        let mut x = 12345u64;
+        let mut saw_unknown = false;
+        let mut saw_known = false;
+        let mut head = 0u64; // the window never moves back in time
+        for step in 0..2_000u64 {
+            x = super::super::audience::splitmix(x);
+            let h = step / 3 + (x % 2);
+            let at = hours(h);
+            if x.is_multiple_of(7) {
+                w.add_negative(at, 0.5);
+                log.push((h, 0.5, 0));
+            } else {
+                w.add_delivered(at);
+                log.push((h, 0.0, 1));
+            }
+            head = head.max(h).max(h + (x >> 8) % 3);
+            let got = w.weighted(hours(head), &m);
+            let now_h = head;
+            let decay = 0.5f64.powf(1.0 / m.half_life_hours);
+            let mut want = Weighted::default();
+            for (lh, neg, del) in &log {
+                // Signals older than the window, or dropped on arrival, do not count.
+                if now_h - lh < m.window_hours as u64 && now_h >= *lh {
+                    let f = decay.powi((now_h - lh) as i32);
+                    want.negative += f * neg;
+                    want.delivered += f * *del as f64;
+                }
+            }
+            assert!((got.negative - want.negative).abs() < 1e-6, "{step}");
+            assert!((got.delivered - want.delivered).abs() < 1e-6, "{step}");
+            if got.is_known(&m) {
+                assert!(w.may_be_known(&m), "{step}");
+                saw_known = true;
+            } else {
+                saw_unknown = true;
+            }
+            log.retain(|(lh, _, _)| now_h - lh < m.window_hours as u64);
+        }
+        assert!(saw_known && saw_unknown);
+        // An empty window is certainly unknown.
+        assert!(!SignalWindow::new(m.window_hours).may_be_known(&m));
     }
 }
