@@ -16,6 +16,10 @@ const BIZ: BusinessId = BusinessId(100000000000001);
 const PHONE: PhoneNumberId = PhoneNumberId(106540352242922);
 
 fn engine(mps: u32) -> Engine {
+    engine_at(mps, MessagingLimitTier::Unlimited)
+}
+
+fn engine_at(mps: u32, tier: MessagingLimitTier) -> Engine {
     let s = Scenario::default_world();
     let rules = RulesConfig {
         throughput_mps: mps,
@@ -27,7 +31,7 @@ fn engine(mps: u32) -> Engine {
     // limit high enough never to fire (the check still runs on every send), and no throughput
     // upgrade (100K users at an unlimited tier would put the number in maintenance, 131057).
     let mut world = s.world();
-    world.businesses[0].messaging_limit = MessagingLimitTier::Unlimited;
+    world.businesses[0].messaging_limit = tier;
     let policy = PolicyConfig {
         per_user_marketing: [255, 255],
         throughput_upgrade_users: u32::MAX,
@@ -65,6 +69,20 @@ fn bench(c: &mut Criterion) {
             i += 1;
             let now = SimTime::from_secs(1_760_000_000).plus(i);
             let r = e.send(now, BIZ, PHONE, &msgs[(i % 100_000) as usize], &mut fx);
+            fx.clear();
+            black_box(r).ok();
+        })
+    });
+
+    // The same at the 100K tier: each new user is counted in the portfolio's moving 24 h
+    // (the unlimited engine above skips that count once nothing can read it).
+    let e = engine_at(2_000_000, MessagingLimitTier::Tier100K);
+    let mut j = 0u64;
+    g.bench_function("send_accepted_counted", |b| {
+        b.iter(|| {
+            j += 1;
+            let now = SimTime::from_secs(1_760_000_000).plus(j);
+            let r = e.send(now, BIZ, PHONE, &msgs[(j % 100_000) as usize], &mut fx);
             fx.clear();
             black_box(r).ok();
         })

@@ -159,15 +159,18 @@ impl Charging {
         })
     }
 
-    /// Prices one message (see the module documentation for when). `None` only for a WABA
-    /// the engine does not know, which cannot happen for a shard's own.
+    /// Prices one message (see the module documentation for when) and gives its webhook
+    /// objects; the charge itself stays in the pricer (and its ledger at delivery), so only
+    /// the small [`Billing`] leaves the lock. `None` only for a WABA the engine does not
+    /// know, which cannot happen for a shard's own.
     pub fn price(
         &self,
         now: SimTime,
         m: MessageRef,
         facts: PriceFacts,
         delivered: bool,
-    ) -> Option<Charge> {
+        sent_at: SimTime,
+    ) -> Option<Billing> {
         let MessageRef {
             waba,
             phone,
@@ -188,11 +191,12 @@ impl Charging {
         };
         let mut p = self.pricers.get(&waba)?.lock();
         // At send only the `sent` webhook's objects are needed: the cheaper preview.
-        Some(if delivered {
+        let charge = if delivered {
             p.price(now, &facts)
         } else {
             p.preview(now, &facts)
-        })
+        };
+        Some(billing(&charge, sent_at))
     }
 
     /// Exact totals over every WABA.

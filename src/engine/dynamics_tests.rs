@@ -824,6 +824,21 @@ fn throughput_upgrade_at_unlimited_with_enough_users_then_1000_mps() {
             &mut out
         )
         .is_ok());
+    // Upgraded at the unlimited tier: nothing reads the unique-user count any more, so new
+    // users are no longer counted (before the upgrade each one was).
+    let used = view(&e).messaging_limit_used;
+    assert_eq!(used, 50);
+    for i in 100..110 {
+        e.send(
+            T0.plus(61 * MICROS_PER_SEC),
+            BIZ,
+            PHONE,
+            &notice(U + i),
+            &mut out,
+        )
+        .unwrap();
+    }
+    assert_eq!(view(&e).messaging_limit_used, used);
     // Not at the unlimited tier: no upgrade however many users.
     let e = engine_with(world(MessagingLimitTier::Tier100K, true, quiet()), p);
     for i in 0..100 {

@@ -185,8 +185,13 @@ impl Engine {
         let now_s = now.unix_secs() as u32;
         // Counted by this number less than 24 h ago: the portfolio map would say so too.
         let known = conv.counted_at_s != 0 && now_s < conv.counted_at_s.saturating_add(86_399);
-        if !in_window && !known {
-            let legacy = self.policy.limits_mode == LimitsMode::PerNumber;
+        let legacy = self.policy.limits_mode == LimitsMode::PerNumber;
+        // At the unlimited tier (portfolio mode: it never goes down) the count only feeds this
+        // number's throughput upgrade; once that is done or out of reach, nothing reads it.
+        let settled = !legacy
+            && p.limit.tier == MessagingLimitTier::Unlimited
+            && (s.dynamics.upgraded || self.policy.throughput_upgrade_users == u32::MAX);
+        if !in_window && !known && !settled {
             let idx = s.dynamics.idx;
             let reach = match s.dynamics.legacy_limit.as_mut() {
                 Some(l) if legacy => l.reach(now, user, idx),

@@ -914,8 +914,9 @@ impl Engine {
                     },
                     facts,
                     false,
+                    now,
                 )
-                .map_or(events::Billing::NONE, |c| charging::billing(&c, now)),
+                .unwrap_or(events::Billing::NONE),
         };
         let info = Box::new(MessageInfo {
             wamid,
@@ -1218,8 +1219,8 @@ impl Engine {
                         recipient: info.recipient,
                         key: charging::message_key(info.wamid.tag, info.wamid.seq),
                     };
-                    if let Some(c) = self.charging.price(at, m, facts, true) {
-                        info.billing = charging::billing(&c, info.sent_at);
+                    if let Some(b) = self.charging.price(at, m, facts, true, info.sent_at) {
+                        info.billing = b;
                     }
                 }
                 match status {
