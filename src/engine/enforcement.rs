@@ -94,9 +94,10 @@ fn max_numbers(t: MessagingLimitTier) -> u32 {
 impl Engine {
     pub(super) fn push_dyn(&self, at: SimTime, kind: DynKind, out: &mut Effects) {
         let seq = self.dyn_seq.fetch_add(1, Ordering::Relaxed);
-        self.dyn_timers
-            .lock()
-            .push(Reverse(DynTimer { at, seq, kind }));
+        let mut h = self.dyn_timers.lock();
+        h.push(Reverse(DynTimer { at, seq, kind }));
+        self.side_next.fetch_min(at.as_micros(), Ordering::AcqRel);
+        drop(h);
         out.wake(at);
     }
 
@@ -343,10 +344,6 @@ impl Engine {
                 DynKind::Scale { business, number } => self.scale(t.at, business, number, out),
             }
         }
-    }
-
-    pub(super) fn dyn_next(&self) -> Option<SimTime> {
-        self.dyn_timers.lock().peek().map(|Reverse(t)| t.at)
     }
 
     pub(super) fn dyn_len(&self) -> usize {

@@ -284,6 +284,11 @@ pub struct Engine {
     /// Timers that belong to no number: template unpauses, tier scaling. A leaf lock.
     dyn_timers: Mutex<BinaryHeap<Reverse<enforcement::DynTimer>>>,
     dyn_seq: AtomicU64,
+    /// Earliest template review or dynamics timer, in µs (`u64::MAX`: none), so that polling
+    /// and firing take those two locks only when something there is due. Lowered by every
+    /// push while holding that queue's lock; recomputed with both locks held (reviews, then
+    /// dynamics timers), so no push is lost between the two.
+    side_next: AtomicU64,
     log_seq: AtomicU64,
     next_template_id: AtomicU64,
     /// One pricer per WABA (lock order: number shard before pricer; see `charging.rs`).
@@ -530,6 +535,7 @@ impl Engine {
             policy,
             dyn_timers: Mutex::new(BinaryHeap::new()),
             dyn_seq: AtomicU64::new(0),
+            side_next: AtomicU64::new(u64::MAX),
             log_seq: AtomicU64::new(0),
             next_template_id: AtomicU64::new(next_template_id + 1_000),
             charging,
@@ -1176,18 +1182,37 @@ impl Engine {
                 best = Some(best.map_or(at, |b| b.min(at)));
             }
         }
-        for r in self.reviews.lock().iter() {
-            best = Some(best.map_or(r.at, |b| b.min(r.at)));
-        }
-        if let Some(at) = self.dyn_next() {
+        let side = self.side_next.load(Ordering::Acquire);
+        if side != u64::MAX {
+            let at = SimTime(side);
             best = Some(best.map_or(at, |b| b.min(at)));
         }
         best
     }
 
+    /// Whether a review or dynamics timer may be due at `now`.
+    fn side_due(&self, now: SimTime) -> bool {
+        self.side_next.load(Ordering::Acquire) <= now.as_micros()
+    }
+
+    /// Recomputes [`Self::side_next`] (see there for the locking).
+    fn refresh_side_next(&self) {
+        let r = self.reviews.lock();
+        let d = self.dyn_timers.lock();
+        let next = r
+            .iter()
+            .map(|t| t.at)
+            .chain(d.peek().map(|Reverse(t)| t.at))
+            .min()
+            .map_or(u64::MAX, |t| t.as_micros());
+        self.side_next.store(next, Ordering::Release);
+    }
+
     /// Fires every timer due at or before `now`, in time order per number.
     pub fn handle_timeouts(&self, now: SimTime, out: &mut Effects) {
-        self.fire_reviews(now, out);
+        if self.side_due(now) {
+            self.fire_reviews(now, out);
+        }
         for id in &self.number_order {
             let mut s = self.numbers[id].lock();
             // Views (limit usage, maintenance) read `latest` as the shard's notion of now.
@@ -1199,7 +1224,10 @@ impl Engine {
                 sweep(&mut s, now);
             }
         }
-        self.fire_dyn_timers(now, out);
+        if self.side_due(now) {
+            self.fire_dyn_timers(now, out);
+            self.refresh_side_next();
+        }
     }
 
     fn fire(&self, s: &mut NumberShard, timer: timers::Timed<TimerKind>, out: &mut Effects) {
@@ -1349,12 +1377,16 @@ impl Engine {
         book.insert(t.clone());
         drop(book);
         let at = now.plus(self.rules.template_review_delay_s * MICROS_PER_SEC);
-        self.reviews.lock().push(ReviewTimer {
-            at,
-            waba,
-            template: id,
-            verdict: review::review(&t),
-        });
+        {
+            let mut r = self.reviews.lock();
+            r.push(ReviewTimer {
+                at,
+                waba,
+                template: id,
+                verdict: review::review(&t),
+            });
+            self.side_next.fetch_min(at.as_micros(), Ordering::AcqRel);
+        }
         out.wake(at);
         Ok(t)
     }

@@ -458,10 +458,14 @@ fn created_template_is_pending_then_approved_after_review_delay() {
     // Duplicate name+language refused.
     assert!(e.create_template(T0, BIZ, WABA, &req, &mut out).is_err());
     let due = T0.plus(60 * MICROS_PER_SEC);
+    // The review is the only pending timer: the driver is told to wake for it.
+    assert_eq!(e.poll_timeout(), Some(due));
     out.clear();
     e.handle_timeouts(due.minus(1), &mut out);
     assert!(out.events.is_empty());
+    assert_eq!(e.poll_timeout(), Some(due));
     e.handle_timeouts(due, &mut out);
+    assert_eq!(e.poll_timeout(), None);
     assert!(matches!(
         &out.events[0].body,
         EventBody::TemplateStatus {
