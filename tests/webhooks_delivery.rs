@@ -168,7 +168,7 @@ fn sent(seq: u64) -> Event {
         at: SimTime::from_secs(T0),
         waba: WabaId(102290129340398),
         body: EventBody::Status {
-            info: Box::new(MessageInfo {
+            info: Arc::new(MessageInfo {
                 wamid: Wamid {
                     user: WaId(16505551234),
                     seq,

@@ -202,7 +202,7 @@ pub struct Event {
 pub enum EventBody {
     /// `messages` field: a status of an outbound message.
     Status {
-        info: Box<MessageInfo>,
+        info: Arc<MessageInfo>,
         status: DeliveryStatus,
         /// For `failed`: the code and details.
         error: Option<(ErrorCode, Option<String>)>,

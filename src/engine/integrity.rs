@@ -306,7 +306,7 @@ impl Engine {
                     .partition(|(m, _)| m.recipient == user);
                 s.held = keep;
                 for (mut m, facts) in go {
-                    m.recipient_identity_key_hash = Some(hash);
+                    std::sync::Arc::make_mut(&mut m).recipient_identity_key_hash = Some(hash);
                     self.launch(at, &mut s, m, facts, out);
                     released += 1;
                 }

@@ -155,7 +155,7 @@ struct Conversation {
 enum TimerKind {
     /// Next rung of the status ladder for a sent message.
     Status {
-        info: Box<MessageInfo>,
+        info: Arc<MessageInfo>,
         status: DeliveryStatus,
         error: Option<ErrorCode>,
         /// Set until the message is priced at delivery.
@@ -230,9 +230,10 @@ struct NumberShard {
     identity_check: bool,
     /// Messages held until the business acknowledges a recipient's identity change; at most
     /// `rules.identity.hold_capacity`. Boxed because a released message moves, as the same
-    /// allocation, into the status-ladder timers (which carry `Box<MessageInfo>`).
+    /// allocation, into the status-ladder timers (which carry `Arc<MessageInfo>`, shared
+    /// with the status events: a status costs a reference count, not a copy).
     #[allow(clippy::vec_box)]
-    held: Vec<(Box<MessageInfo>, charging::PriceFacts)>,
+    held: Vec<(Arc<MessageInfo>, charging::PriceFacts)>,
 }
 
 struct WabaShard {
@@ -924,7 +925,7 @@ impl Engine {
                 )
                 .unwrap_or(events::Billing::NONE),
         };
-        let info = Box::new(MessageInfo {
+        let info = Arc::new(MessageInfo {
             wamid,
             phone: s.meta.clone(),
             recipient: msg.to,
@@ -961,7 +962,7 @@ impl Engine {
         &self,
         now: SimTime,
         s: &mut NumberShard,
-        info: Box<MessageInfo>,
+        info: Arc<MessageInfo>,
         facts: charging::PriceFacts,
         out: &mut Effects,
     ) {
@@ -1027,7 +1028,7 @@ impl Engine {
         &self,
         now: SimTime,
         s: &mut NumberShard,
-        info: Box<MessageInfo>,
+        info: Arc<MessageInfo>,
         code: ErrorCode,
         out: &mut Effects,
     ) {
@@ -1248,7 +1249,8 @@ impl Engine {
                         key: charging::message_key(info.wamid.tag, info.wamid.seq),
                     };
                     if let Some(b) = self.charging.price(at, m, facts, true, info.sent_at) {
-                        info.billing = b;
+                        // Copied only if a `sent` event still holds the message.
+                        Arc::make_mut(&mut info).billing = b;
                     }
                 }
                 match status {

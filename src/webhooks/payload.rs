@@ -463,8 +463,8 @@ mod tests {
         }
     }
 
-    fn info(billing: Billing) -> Box<MessageInfo> {
-        Box::new(MessageInfo {
+    fn info(billing: Billing) -> Arc<MessageInfo> {
+        Arc::new(MessageInfo {
             wamid: Wamid {
                 user: WaId(16505551234),
                 seq: 42,
