@@ -316,6 +316,9 @@ pub struct Engine {
     identities: identity::IdentityBook,
     /// Businesses onboarded through the control API.
     onboarding: Mutex<eligibility::Registry>,
+    /// Recycled numbers drawn by the audience (`[audience.profiles.reregistration]`) while a
+    /// shard was locked, applied at the end of `handle_timeouts`.
+    pending_reregistrations: Mutex<Vec<(SimTime, WaId)>>,
 }
 
 /// A problem in a world description, naming the field.
@@ -393,7 +396,13 @@ impl Engine {
             } else {
                 None
             };
-            let standing = Arc::new(portfolio::PortfolioPolicy::new(risk));
+            let mut policy_state = portfolio::PortfolioPolicy::new(risk);
+            if rules.onboarding.check {
+                if let Some(p) = eligibility::prohibition(&b.vertical, &b.country) {
+                    policy_state.refuse_at_onboarding(p.reason);
+                }
+            }
+            let standing = Arc::new(policy_state);
             portfolios.insert(b.id, standing.clone());
             let mut waba_ids = Vec::new();
             let mut biz_numbers: u16 = 0;
@@ -558,6 +567,7 @@ impl Engine {
             portfolios,
             identities: Default::default(),
             onboarding: Default::default(),
+            pending_reregistrations: Default::default(),
         })
     }
 
@@ -764,7 +774,7 @@ impl Engine {
             }
         }
         if s.policy.standing.is_disabled() {
-            return Err(integrity::disabled_rejection());
+            return Err(integrity::disabled_rejection(&s.policy));
         }
         self.check_maintenance(now, s)?;
         if let Err(wait) = s.limiter.try_take(now, s.throughput) {
@@ -1222,6 +1232,7 @@ impl Engine {
             }
         }
         self.fire_dyn_timers(now, out);
+        self.apply_pending_reregistrations(out);
     }
 
     fn fire(&self, s: &mut NumberShard, timer: Timer, out: &mut Effects) {
