@@ -335,7 +335,10 @@ impl Collector {
                         ev.at,
                         "user_changed_number",
                         &subject,
-                        format!("user {} re-registered as {}", old.0, new.0),
+                        format!(
+                            "number {} re-registered by a new owner (user_changed_number: the previous owner moved to {})",
+                            old.0, new.0
+                        ),
                     );
                 }
                 EventBody::TemplateStatus {
@@ -521,6 +524,12 @@ impl Collector {
         self.totals.blocks = prev[0];
         self.totals.reports = prev[1];
         self.totals.opt_outs = prev[2];
+        self.totals.held_at_end = engine
+            .snapshot()
+            .numbers
+            .iter()
+            .map(|n| engine.held_count(n.id) as u64)
+            .sum();
         let checked = engine.rules().onboarding.check;
         let businesses = engine
             .standings()

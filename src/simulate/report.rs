@@ -134,6 +134,10 @@ pub struct Totals {
     pub reports: u64,
     #[serde(default)]
     pub opt_outs: u64,
+    /// Sends still held at the end for an identity change the business has not acknowledged
+    /// (`[rules.identity] check = true`; docs/policy-model.md "Held until acknowledged").
+    #[serde(default)]
+    pub held_at_end: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
