@@ -370,6 +370,7 @@ impl Engine {
         let mut portfolios = HashMap::new();
         let mut template_ids: std::collections::HashSet<TemplateId> = Default::default();
         let mut next_template_id = 1_000_000_000_000_000u64;
+        let mut pending_reviews = Vec::new();
         for (bi, b) in world.businesses.iter().enumerate() {
             let bf = format!("businesses[{bi}]");
             if businesses.contains_key(&b.id) {
@@ -440,6 +441,16 @@ impl Engine {
                     }
                     let tpl = Template::from_spec(t, id, w.id, now)
                         .map_err(|m| world_err(tf.clone(), m))?;
+                    // A template the scenario declares PENDING was just submitted: it gets
+                    // its review verdict after the delay, like one created through the API.
+                    if tpl.status == TemplateStatus::Pending {
+                        pending_reviews.push(ReviewTimer {
+                            at: now.plus(rules.template_review_delay_s * MICROS_PER_SEC),
+                            waba: w.id,
+                            template: id,
+                            verdict: review::review(&tpl),
+                        });
+                    }
                     book.insert(tpl);
                 }
                 let mut nums = Vec::new();
@@ -557,7 +568,7 @@ impl Engine {
             wabas,
             numbers,
             number_order,
-            reviews: Mutex::new(Vec::new()),
+            reviews: Mutex::new(pending_reviews),
             policy,
             dyn_timers: Mutex::new(BinaryHeap::new()),
             dyn_seq: AtomicU64::new(0),

@@ -185,6 +185,16 @@ impl Collector {
         }
     }
 
+    /// The rule behind a synchronous refusal or throttle (see `Totals::refused_by_rule`).
+    pub fn refusal_rule(&mut self, rule: Option<crate::engine::events::Rule>) {
+        let name = rule.map_or("unknown", |r| r.as_str());
+        if let Some(n) = self.totals.refused_by_rule.get_mut(name) {
+            *n += 1;
+        } else {
+            self.totals.refused_by_rule.insert(name.to_string(), 1);
+        }
+    }
+
     pub fn retry(&mut self, phase: usize, reason: RetryReason) {
         *self.phases[phase]
             .retries

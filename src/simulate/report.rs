@@ -138,6 +138,11 @@ pub struct Totals {
     /// (`[rules.identity] check = true`; docs/policy-model.md "Held until acknowledged").
     #[serde(default)]
     pub held_at_end: u64,
+    /// Synchronous refusals by the engine rule that fired (`content_policy`,
+    /// `account_disabled`, `onboarding`, `service_window`, ...): one code can come from
+    /// several rules (368 does), the rule says which.
+    #[serde(default)]
+    pub refused_by_rule: BTreeMap<String, u64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -415,7 +415,10 @@ impl Traffic {
         let outcome = match &a.what {
             What::Send(msg) => match engine.send(now, biz, phone, msg, fx) {
                 Ok(_) => Outcome::Ok,
-                Err(rej) => outcome_of(rej.code.code() as i64),
+                Err(rej) => {
+                    col.refusal_rule(rej.rule);
+                    outcome_of(rej.code.code() as i64)
+                }
             },
             What::Inbound { from, text } => match engine.inbound(now, phone, *from, text, fx) {
                 Ok(_) => {
