@@ -409,7 +409,8 @@ impl Collector {
                 cum[2] += n.counters.opt_outs;
             }
             let fill = self.feedback_cum.last().copied().unwrap_or_default();
-            self.feedback_cum.resize(day.max(self.feedback_cum.len()), fill);
+            self.feedback_cum
+                .resize(day.max(self.feedback_cum.len()), fill);
             if self.feedback_cum.len() == day {
                 self.feedback_cum.push(cum);
             } else {

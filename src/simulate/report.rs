@@ -342,7 +342,10 @@ pub fn render_summary(r: &SimReport) -> String {
         );
     }
     if t.blocks + t.reports + t.opt_outs > 0 {
-        let worst = r.feedback_daily.iter().max_by_key(|d| (d.blocks, std::cmp::Reverse(d.day)));
+        let worst = r
+            .feedback_daily
+            .iter()
+            .max_by_key(|d| (d.blocks, std::cmp::Reverse(d.day)));
         let _ = writeln!(
             s,
             "feedback: {} blocks ({} with a report), {} marketing opt-outs{}",
@@ -366,7 +369,11 @@ pub fn render_summary(r: &SimReport) -> String {
             );
         }
     }
-    for b in r.businesses.iter().filter(|b| b.onboarding == "REJECTED" || b.disabled) {
+    for b in r
+        .businesses
+        .iter()
+        .filter(|b| b.onboarding == "REJECTED" || b.disabled)
+    {
         let _ = writeln!(
             s,
             "business {} ({}, {}): onboarding {}{}, {} strikes{}",
@@ -374,7 +381,9 @@ pub fn render_summary(r: &SimReport) -> String {
             b.vertical,
             b.country,
             b.onboarding,
-            b.reason.as_ref().map_or(String::new(), |r| format!(" ({r})")),
+            b.reason
+                .as_ref()
+                .map_or(String::new(), |r| format!(" ({r})")),
             b.strikes,
             if b.disabled { ", disabled" } else { "" }
         );
