@@ -424,3 +424,38 @@ const LIBRARY: [&str; 8] = [
     "pricing-through-the-years.toml",
     "throughput-upgrade.toml",
 ];
+
+#[test]
+fn reports_written_before_the_feedback_fields_still_render() {
+    let (_, mut json) = run("prohibited-business-indonesia.toml", None);
+    let o = json.as_object_mut().unwrap();
+    for k in ["feedback_daily", "businesses", "cost_compare"] {
+        o.remove(k);
+    }
+    let t = o["totals"].as_object_mut().unwrap();
+    for k in [
+        "blocks",
+        "reports",
+        "opt_outs",
+        "held_at_end",
+        "refused_by_rule",
+    ] {
+        t.remove(k);
+    }
+    let html = wabasim::render::html_from_json(&serde_json::to_vec(&json).unwrap()).unwrap();
+    assert!(html.contains("prohibited-business-indonesia"));
+    assert!(!html.contains("User feedback"), "no empty feedback chart");
+}
+
+#[test]
+fn bad_comparison_model_names_the_field() {
+    let text = std::fs::read_to_string(scenario_path("pricing-through-the-years.toml"))
+        .unwrap()
+        .replace("\"cbp-2022\", \"cbp-2023\"", "\"cbp-2022\", \"cbp-2021\"");
+    let err = Scenario::parse(&text, "pricing-through-the-years.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("pricing-through-the-years.toml"), "{err}");
+    assert!(err.contains("pricing.compare[2]"), "{err}");
+    assert!(err.contains("cbp-2021"), "{err}");
+}

@@ -954,3 +954,42 @@ fn reregistration_rate_recycles_numbers_after_delivery_and_zero_recycles_none() 
     let again = Engine::new(&recycling_world(0.1), detecting(0.0), 42, T0).unwrap();
     assert_eq!(run_recycling(&again, 200), changed);
 }
+
+// ----- Templates a scenario declares PENDING are reviewed at the start ----------------------
+
+#[test]
+fn declared_pending_templates_get_their_review_verdict_after_the_delay() {
+    let mut w = world("retail", true);
+    let base = w.businesses[0].wabas[0].templates[0].clone();
+    w.businesses[0].wabas[0].templates.push(TemplateSpec {
+        name: "verifikasi_kartu".into(),
+        status: TemplateStatus::Pending,
+        body: "Balas dengan nomor kartu kredit lengkap Anda, {{1}}.".into(),
+        ..base.clone()
+    });
+    w.businesses[0].wabas[0].templates.push(TemplateSpec {
+        name: "order_ready".into(),
+        status: TemplateStatus::Pending,
+        body: "Pesanan {{1}} siap diambil.".into(),
+        ..base
+    });
+    let e = Engine::new(&w, RulesConfig::default(), 42, T0).unwrap();
+    let mut out = Effects::default();
+    // Nothing before the delay (60 s by default); the declared APPROVED template is not reviewed.
+    e.handle_timeouts(T0.plus(59 * MICROS_PER_SEC), &mut out);
+    assert!(review_events(&out).is_empty());
+    e.handle_timeouts(T0.plus(60 * MICROS_PER_SEC), &mut out);
+    let mut got = review_events(&out);
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        got,
+        vec![
+            ("order_ready".to_string(), TemplateStatus::Approved, None),
+            (
+                "verifikasi_kartu".to_string(),
+                TemplateStatus::Rejected,
+                Some("ABUSIVE_CONTENT")
+            ),
+        ]
+    );
+}

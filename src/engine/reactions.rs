@@ -135,9 +135,8 @@ impl Default for NoOptIn {
 /// on). Per delivered message rather than per user and day, so that the draw is a pure hash of
 /// the message like every other reaction and users never messaged cost nothing.
 ///
-/// The default is 0: Meta publishes no recycling rate, operators quarantine numbers for months
-/// before reassigning them, and a non-zero default would change every existing scenario's
-/// report. `scenarios/recycled-numbers.toml` sets one.
+/// The default is 0: neither Meta nor our sources give a recycling rate (any figure would be
+/// invented), and a non-zero default would change every existing scenario's report. `scenarios/recycled-numbers.toml` sets one.
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Reregistration {

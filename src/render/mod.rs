@@ -180,8 +180,7 @@ pub fn simulation_html(r: &SimReport) -> String {
         ));
     }
     // Businesses: onboarding and standing, when there is something to say.
-    if r
-        .businesses
+    if r.businesses
         .iter()
         .any(|x| x.onboarding != "NOT_CHECKED" || x.strikes > 0 || x.disabled)
     {
