@@ -119,6 +119,12 @@ fn spam_without_opt_in_ends_red_paused_disabled_restricted() {
     );
     // And the 250-user messaging limit bit all along.
     assert!(failed_async(&r, "131048") > 1000);
+    // The HTML shows the feedback per day.
+    let html = wabasim::render::simulation_html(&r);
+    assert!(html.contains(&format!(
+        "Blocks, reports and marketing opt-outs per day (total {} blocks",
+        r.totals.blocks
+    )));
 }
 
 #[test]
@@ -360,6 +366,8 @@ fn pricing_through_the_years_five_costs() {
     assert!(cost("template-era").1 < cost("cbp-2023").1);
     assert!(cost("cbp-2023").1 < cost("pmp-2025-07").1);
     assert_eq!(json["cost_compare"].as_array().unwrap().len(), 5);
+    let html = wabasim::render::simulation_html(&r);
+    assert!(html.contains("<td>cbp-2022</td><td>3250</td><td>EUR</td>"));
 }
 
 #[test]
