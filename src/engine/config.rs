@@ -27,6 +27,8 @@ pub struct RulesConfig {
     pub contacts: super::contacts::ContactsConfig,
     /// `[rules.violations]`: strikes before a portfolio is disabled (docs/policy-model.md).
     pub violations: super::violations::ViolationsConfig,
+    /// `[rules.onboarding]`: refuse the scenario's prohibited businesses (docs/policy-model.md).
+    pub onboarding: super::eligibility::OnboardingConfig,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
@@ -49,6 +51,7 @@ impl Default for RulesConfig {
             identity: Default::default(),
             contacts: Default::default(),
             violations: Default::default(),
+            onboarding: Default::default(),
         }
     }
 }

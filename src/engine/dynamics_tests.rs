@@ -40,6 +40,7 @@ fn quiet() -> Profiles {
         authentication: none.clone(),
         service: none,
         no_opt_in: Default::default(),
+        reregistration: Default::default(),
     }
 }
 

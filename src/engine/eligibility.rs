@@ -11,6 +11,18 @@ use super::ids::BusinessId;
 use crate::clock::SimTime;
 use serde::Serialize;
 
+/// `[rules.onboarding]`.
+#[derive(Clone, Debug, Default, serde::Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct OnboardingConfig {
+    /// Put the scenario's own businesses through the onboarding decision: a business whose
+    /// `vertical` is prohibited (in its `country`) is refused, and every send of its numbers
+    /// gets 368 (rule `onboarding`). Off by default, so that a scenario can still show a
+    /// prohibited business that slipped through and is caught by detection
+    /// (`[rules.violations] detection_rate`).
+    pub check: bool,
+}
+
 /// A vertical the Commerce Policy (or a regional rule) refuses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Prohibited {

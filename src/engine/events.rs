@@ -341,6 +341,8 @@ pub enum Rule {
     ThroughputUpgrade,
     /// A user reacted (block, report, opt-out, mute, reply).
     UserFeedback,
+    /// The business was refused at onboarding (prohibited vertical): 368 on every send.
+    Onboarding,
 }
 
 impl Rule {
@@ -370,6 +372,7 @@ impl Rule {
             Rule::AccountRestriction => "account_restriction",
             Rule::ThroughputUpgrade => "throughput_upgrade",
             Rule::UserFeedback => "user_feedback",
+            Rule::Onboarding => "onboarding",
         }
     }
 }

@@ -148,6 +148,20 @@ impl Engine {
                 },
             );
         }
+        if let Some(delay) =
+            profiles.draw_reregistration(self.seed, s.id, info.recipient, info.wamid.seq)
+        {
+            schedule(
+                s,
+                out,
+                at.plus(delay),
+                TimerKind::Reaction {
+                    user: info.recipient,
+                    template: None,
+                    kind: ReactionKind::Reregister,
+                },
+            );
+        }
     }
 
     fn block_weight(&self, r: BlockReason) -> f64 {
@@ -173,6 +187,13 @@ impl Engine {
         out: &mut Effects,
     ) {
         let (weight, flag) = match kind {
+            // Re-registration touches every number that talked to the user, so it cannot run
+            // under this shard's lock: queued, and applied by `handle_timeouts` once the
+            // shards are released (same instant).
+            ReactionKind::Reregister => {
+                self.pending_reregistrations.lock().push((at, user));
+                return;
+            }
             ReactionKind::Block(r) => {
                 s.counters.blocks += 1;
                 (self.block_weight(r), BLOCKED)

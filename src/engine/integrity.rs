@@ -29,8 +29,17 @@ pub(super) fn scan_outbound(c: &Content) -> Option<Sensitive> {
 }
 
 /// What a send of a disabled portfolio gets: 368, synchronously (our choice; 131031 is the
-/// other code the reference links to locked accounts, seen asynchronously).
-pub(super) fn disabled_rejection() -> Rejection {
+/// other code the reference links to locked accounts, seen asynchronously). A portfolio
+/// refused at onboarding (`[rules.onboarding] check = true`) is disabled from the start and
+/// says why, under rule `onboarding`.
+pub(super) fn disabled_rejection(policy: &super::portfolio::PortfolioPolicy) -> Rejection {
+    if let Some(reason) = policy.refused_at_onboarding {
+        return Rejection::rule(
+            ErrorCode::PolicyBlocked,
+            Rule::Onboarding,
+            format!("The business was refused at onboarding and cannot use the WhatsApp Business Platform: {reason}."),
+        );
+    }
     Rejection::rule(
         ErrorCode::PolicyBlocked,
         Rule::AccountDisabled,
@@ -252,6 +261,16 @@ impl Engine {
         })
     }
 
+    /// Applies the re-registrations the audience drew (see `reactions::Reregistration`), in
+    /// the order they fell due.
+    pub(super) fn apply_pending_reregistrations(&self, out: &mut Effects) {
+        let due = std::mem::take(&mut *self.pending_reregistrations.lock());
+        for (at, user) in due {
+            // A wa_id the audience delivered to is a phone number: this cannot be refused.
+            let _ = self.reregister(at, user, out);
+        }
+    }
+
     /// The user's current identity: (generation, key hash).
     pub fn identity_of(&self, user: WaId) -> (u32, String) {
         let g = self.identities.generation(user);
@@ -351,7 +370,7 @@ impl Engine {
     ) -> Result<Vec<ContactStatus>, Rejection> {
         let p = &self.portfolios[&business];
         if p.standing.is_disabled() {
-            return Err(disabled_rejection());
+            return Err(disabled_rejection(p));
         }
         let parsed: Vec<Option<WaId>> = inputs.iter().map(|i| WaId::parse_lenient(i)).collect();
         let users: Vec<WaId> = parsed.iter().flatten().copied().collect();

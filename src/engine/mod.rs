@@ -300,6 +300,9 @@ pub struct Engine {
     identities: identity::IdentityBook,
     /// Businesses onboarded through the control API.
     onboarding: Mutex<eligibility::Registry>,
+    /// Recycled numbers drawn by the audience (`[audience.profiles.reregistration]`) while a
+    /// shard was locked, applied at the end of `handle_timeouts`.
+    pending_reregistrations: Mutex<Vec<(SimTime, WaId)>>,
 }
 
 /// A problem in a world description, naming the field.
@@ -351,6 +354,7 @@ impl Engine {
         let mut portfolios = IdMap::default();
         let mut template_ids: std::collections::HashSet<TemplateId> = Default::default();
         let mut next_template_id = 1_000_000_000_000_000u64;
+        let mut pending_reviews = Vec::new();
         for (bi, b) in world.businesses.iter().enumerate() {
             let bf = format!("businesses[{bi}]");
             if businesses.contains_key(&b.id) {
@@ -377,7 +381,13 @@ impl Engine {
             } else {
                 None
             };
-            let standing = Arc::new(portfolio::PortfolioPolicy::new(risk));
+            let mut policy_state = portfolio::PortfolioPolicy::new(risk);
+            if rules.onboarding.check {
+                if let Some(p) = eligibility::prohibition(&b.vertical, &b.country) {
+                    policy_state.refuse_at_onboarding(p.reason);
+                }
+            }
+            let standing = Arc::new(policy_state);
             portfolios.insert(b.id, standing.clone());
             let mut waba_ids = Vec::new();
             let mut biz_numbers: u16 = 0;
@@ -415,6 +425,16 @@ impl Engine {
                     }
                     let tpl = Template::from_spec(t, id, w.id, now)
                         .map_err(|m| world_err(tf.clone(), m))?;
+                    // A template the scenario declares PENDING was just submitted: it gets
+                    // its review verdict after the delay, like one created through the API.
+                    if tpl.status == TemplateStatus::Pending {
+                        pending_reviews.push(ReviewTimer {
+                            at: now.plus(rules.template_review_delay_s * MICROS_PER_SEC),
+                            waba: w.id,
+                            template: id,
+                            verdict: review::review(&tpl),
+                        });
+                    }
                     book.insert(tpl);
                 }
                 let mut nums = Vec::new();
@@ -532,7 +552,7 @@ impl Engine {
             wabas,
             numbers,
             number_order,
-            reviews: Mutex::new(Vec::new()),
+            reviews: Mutex::new(pending_reviews),
             policy,
             dyn_timers: Mutex::new(BinaryHeap::new()),
             dyn_seq: AtomicU64::new(0),
@@ -543,6 +563,7 @@ impl Engine {
             portfolios,
             identities: Default::default(),
             onboarding: Default::default(),
+            pending_reregistrations: Default::default(),
         })
     }
 
@@ -749,7 +770,7 @@ impl Engine {
             }
         }
         if s.policy.standing.is_disabled() {
-            return Err(integrity::disabled_rejection());
+            return Err(integrity::disabled_rejection(&s.policy));
         }
         self.check_maintenance(now, s)?;
         if let Err(wait) = s.limiter.try_take(now, s.throughput) {
@@ -1229,6 +1250,7 @@ impl Engine {
             self.fire_dyn_timers(now, out);
             self.refresh_side_next();
         }
+        self.apply_pending_reregistrations(out);
     }
 
     fn fire(&self, s: &mut NumberShard, timer: timers::Timed<TimerKind>, out: &mut Effects) {

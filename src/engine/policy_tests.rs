@@ -843,3 +843,153 @@ fn inbound_messages_carry_the_identity_hash_only_with_the_check_on() {
     assert_eq!(h1, hash(&e, USER));
     assert_eq!(inbound_hash(&e, PHONE_B), None, "PHONE_B has the check off");
 }
+
+// ----- Onboarding of the scenario's own businesses ([rules.onboarding] check) ---------------
+
+fn onboarding_check(on: bool) -> RulesConfig {
+    let mut rules = detecting(0.0);
+    rules.onboarding.check = on;
+    rules
+}
+
+#[test]
+fn onboarding_check_refuses_a_prohibited_business_with_its_reason_and_spares_others() {
+    let e = Engine::new(
+        &world("herbal_medicine", true),
+        onboarding_check(true),
+        42,
+        T0,
+    )
+    .unwrap();
+    let mut out = Effects::default();
+    let r = e
+        .send(T0, BIZ, PHONE, &order(USER, "A", "1"), &mut out)
+        .unwrap_err();
+    assert_eq!(r.code.code(), 368);
+    assert_eq!(r.rule, Some(Rule::Onboarding));
+    assert!(r.details.contains("herbal"), "{}", r.details);
+    assert!(
+        bans(&out).is_empty(),
+        "refused at onboarding: no ban webhook"
+    );
+    // The other business of the world (a retailer) is accepted.
+    assert!(e
+        .send(T0, OTHER_BIZ, OTHER_PHONE, &order(USER, "A", "2"), &mut out)
+        .is_ok());
+    // Check off: the same business sends (and would only be caught by detection).
+    let e = Engine::new(
+        &world("herbal_medicine", true),
+        onboarding_check(false),
+        42,
+        T0,
+    )
+    .unwrap();
+    assert_eq!(send_n(&e, 3), vec![None; 3]);
+    // Check on, allowed vertical: sends.
+    let e = Engine::new(&world("retail", true), onboarding_check(true), 42, T0).unwrap();
+    assert_eq!(send_n(&e, 3), vec![None; 3]);
+    // Leasing is refused in Indonesia only.
+    let mut w = world("leasing", true);
+    w.businesses[0].country = "MY".into();
+    let e = Engine::new(&w, onboarding_check(true), 42, T0).unwrap();
+    assert_eq!(send_n(&e, 3), vec![None; 3]);
+}
+
+// ----- Re-registration rate ([audience.profiles.reregistration]) ----------------------------
+
+fn recycling_world(rate: f64) -> WorldSpec {
+    let mut w = world("retail", true);
+    w.audience.profiles.reregistration.rate = rate;
+    w.audience.profiles.reregistration.delay_s = [60, 60];
+    w
+}
+
+/// Sends `n` templates to distinct users and runs every timer for two hours; returns the
+/// user_changed_number events.
+fn run_recycling(e: &Engine, n: u64) -> Vec<(WaId, PhoneNumberId)> {
+    let mut out = Effects::default();
+    let mut changed = Vec::new();
+    for k in 0..n {
+        e.send(
+            T0.plus(k * 20_000),
+            BIZ,
+            PHONE,
+            &order(WaId(6281300000000 + k), "A", "1"),
+            &mut out,
+        )
+        .unwrap();
+    }
+    let mut now = T0;
+    while let Some(t) = e.poll_timeout() {
+        if t > T0.plus(2 * MICROS_PER_HOUR) {
+            break;
+        }
+        now = now.max(t);
+        out.clear();
+        e.handle_timeouts(now, &mut out);
+        for ev in &out.events {
+            if let EventBody::UserChangedNumber { old, phone, .. } = &ev.body {
+                changed.push((*old, phone.id));
+            }
+        }
+    }
+    changed
+}
+
+#[test]
+fn reregistration_rate_recycles_numbers_after_delivery_and_zero_recycles_none() {
+    let e = Engine::new(&recycling_world(0.0), detecting(0.0), 42, T0).unwrap();
+    assert!(
+        run_recycling(&e, 200).is_empty(),
+        "rate 0: no number recycled"
+    );
+    let e = Engine::new(&recycling_world(0.1), detecting(0.0), 42, T0).unwrap();
+    let changed = run_recycling(&e, 200);
+    assert!((8..=35).contains(&changed.len()), "{}", changed.len());
+    assert!(changed.iter().all(|(_, p)| *p == PHONE));
+    // The recycled users have a new identity: the first hash is stale.
+    let (user, _) = changed[0];
+    assert_eq!(e.identity_of(user).0, 1);
+    // Deterministic: the same seed recycles the same users.
+    let again = Engine::new(&recycling_world(0.1), detecting(0.0), 42, T0).unwrap();
+    assert_eq!(run_recycling(&again, 200), changed);
+}
+
+// ----- Templates a scenario declares PENDING are reviewed at the start ----------------------
+
+#[test]
+fn declared_pending_templates_get_their_review_verdict_after_the_delay() {
+    let mut w = world("retail", true);
+    let base = w.businesses[0].wabas[0].templates[0].clone();
+    w.businesses[0].wabas[0].templates.push(TemplateSpec {
+        name: "verifikasi_kartu".into(),
+        status: TemplateStatus::Pending,
+        body: "Balas dengan nomor kartu kredit lengkap Anda, {{1}}.".into(),
+        ..base.clone()
+    });
+    w.businesses[0].wabas[0].templates.push(TemplateSpec {
+        name: "order_ready".into(),
+        status: TemplateStatus::Pending,
+        body: "Pesanan {{1}} siap diambil.".into(),
+        ..base
+    });
+    let e = Engine::new(&w, RulesConfig::default(), 42, T0).unwrap();
+    let mut out = Effects::default();
+    // Nothing before the delay (60 s by default); the declared APPROVED template is not reviewed.
+    e.handle_timeouts(T0.plus(59 * MICROS_PER_SEC), &mut out);
+    assert!(review_events(&out).is_empty());
+    e.handle_timeouts(T0.plus(60 * MICROS_PER_SEC), &mut out);
+    let mut got = review_events(&out);
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        got,
+        vec![
+            ("order_ready".to_string(), TemplateStatus::Approved, None),
+            (
+                "verifikasi_kartu".to_string(),
+                TemplateStatus::Rejected,
+                Some("ABUSIVE_CONTENT")
+            ),
+        ]
+    );
+}

@@ -19,6 +19,9 @@ pub struct PortfolioPolicy {
     /// Outstanding contact checks, readable without the lock: accepted sends look at the
     /// contact checks only when this is non-zero.
     pub contacts_outstanding: AtomicUsize,
+    /// Why onboarding refused this business (`[rules.onboarding] check = true` and a prohibited
+    /// vertical): the portfolio is disabled from the start and every send says so.
+    pub refused_at_onboarding: Option<&'static str>,
 }
 
 impl PortfolioPolicy {
@@ -27,6 +30,13 @@ impl PortfolioPolicy {
             risk,
             ..Default::default()
         }
+    }
+
+    /// Refuses the business at onboarding: disabled from the start (no strike, no webhook:
+    /// it never got access), with the policy reason.
+    pub fn refuse_at_onboarding(&mut self, reason: &'static str) {
+        self.refused_at_onboarding = Some(reason);
+        self.standing.disable();
     }
 
     /// An accepted send to `user`: a contact check of that user is used.

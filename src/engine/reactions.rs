@@ -66,6 +66,9 @@ pub enum ReactionKind {
     /// Marketing opt-out (STOP reply or the template's opt-out button).
     OptOut,
     Mute,
+    /// Not a reaction of the user: their number was recycled to a new owner (drawn
+    /// independently of the others, from `[audience.profiles.reregistration]`).
+    Reregister,
 }
 
 /// Reaction probabilities for one category. The kinds are exclusive: one draw picks at most
@@ -123,7 +126,37 @@ impl Default for NoOptIn {
     }
 }
 
-/// `[audience.profiles]`: one profile per category, and the no-opt-in multipliers.
+/// `[audience.profiles.reregistration]`: numbers recycled to a new owner.
+///
+/// After each delivered message (any category), with probability `rate`, the recipient's number
+/// is re-registered by a new owner `delay_s` later: the engine then does what
+/// `POST /_sim/recipients/{wa_id}/reregister` does (`user_changed_number` to the numbers that
+/// talked to the user, a new identity key hash, held sends and 137000 with the identity check
+/// on). Per delivered message rather than per user and day, so that the draw is a pure hash of
+/// the message like every other reaction and users never messaged cost nothing.
+///
+/// The default is 0: neither Meta nor our sources give a recycling rate (any figure would be
+/// invented), and a non-zero default would change every existing scenario's report. `scenarios/recycled-numbers.toml` sets one.
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Reregistration {
+    /// Probability, per delivered message, that the recipient's number is recycled.
+    pub rate: f64,
+    /// Delay from delivery to the re-registration, uniform in [min, max] seconds.
+    pub delay_s: [u64; 2],
+}
+
+impl Default for Reregistration {
+    fn default() -> Self {
+        Reregistration {
+            rate: 0.0,
+            delay_s: [3_600, 86_400],
+        }
+    }
+}
+
+/// `[audience.profiles]`: one profile per category, the no-opt-in multipliers, and the
+/// re-registration (recycled number) rate.
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Profiles {
@@ -132,6 +165,7 @@ pub struct Profiles {
     pub authentication: ReactionProfile,
     pub service: ReactionProfile,
     pub no_opt_in: NoOptIn,
+    pub reregistration: Reregistration,
 }
 
 impl Default for Profiles {
@@ -166,6 +200,7 @@ impl Default for Profiles {
                 ..Default::default()
             },
             no_opt_in: NoOptIn::default(),
+            reregistration: Reregistration::default(),
         }
     }
 }
@@ -226,6 +261,19 @@ impl Profiles {
                 ));
             }
         }
+        let r = &self.reregistration;
+        if !(0.0..=1.0).contains(&r.rate) {
+            return Err((
+                "audience.profiles.reregistration.rate".into(),
+                format!("{} is not between 0 and 1", r.rate),
+            ));
+        }
+        if r.delay_s[0] > r.delay_s[1] {
+            return Err((
+                "audience.profiles.reregistration.delay_s".into(),
+                "min is above max".into(),
+            ));
+        }
         let m = &self.no_opt_in;
         for (k, v) in [
             ("block", m.block),
@@ -258,6 +306,35 @@ impl Profiles {
         }
         let h = splitmix(seed ^ splitmix(business.0 ^ splitmix(user.0 ^ category as u64)));
         unit(h) < ratio
+    }
+
+    /// Whether the number of `user` is recycled after message `seq` of `phone` was delivered,
+    /// and when (delay after delivery). Pure in its arguments, and drawn from a hash apart from
+    /// [`Profiles::draw`]'s, so turning it on leaves every other reaction as it was.
+    pub fn draw_reregistration(
+        &self,
+        seed: u64,
+        phone: PhoneNumberId,
+        user: WaId,
+        seq: u64,
+    ) -> Option<Micros> {
+        let r = &self.reregistration;
+        if r.rate <= 0.0 {
+            return None;
+        }
+        let h =
+            splitmix(seed ^ splitmix(phone.0 ^ splitmix(user.0 ^ splitmix(seq ^ 0x2E_2E61_5700))));
+        if unit(h) >= r.rate {
+            return None;
+        }
+        let [lo, hi] = r.delay_s;
+        let delay = lo
+            + if hi > lo {
+                splitmix(h) % (hi - lo + 1)
+            } else {
+                0
+            };
+        Some(delay * MICROS_PER_SEC)
     }
 
     /// The reaction (if any) of `user` to message `seq` of `phone`, and its delay after
@@ -363,6 +440,36 @@ mod tests {
         assert!((23_500..26_500).contains(&blocks), "{blocks}");
         p.marketing.block = 0.0;
         assert_eq!(count(&p, false, |k| matches!(k, ReactionKind::Block(_))), 0);
+    }
+
+    #[test]
+    fn reregistration_rate_off_by_default_and_share_matches_when_set() {
+        let mut p = Profiles::default();
+        let hits = |p: &Profiles| {
+            (0..100_000u64)
+                .filter_map(|i| {
+                    p.draw_reregistration(7, PhoneNumberId(1), WaId(6281300000000 + i), i)
+                })
+                .count()
+        };
+        assert_eq!(hits(&p), 0, "rate 0: nobody's number is recycled");
+        p.reregistration.rate = 0.02;
+        p.reregistration.delay_s = [10, 20];
+        let n = hits(&p);
+        assert!((1_800..2_200).contains(&n), "{n}");
+        let d = p
+            .draw_reregistration(7, PhoneNumberId(1), WaId(6281300000000), 0)
+            .into_iter()
+            .chain((1..1000).filter_map(|i| p.draw_reregistration(7, PhoneNumberId(1), WaId(i), i)))
+            .collect::<Vec<_>>();
+        assert!(d
+            .iter()
+            .all(|d| (10 * MICROS_PER_SEC..=20 * MICROS_PER_SEC).contains(d)));
+        p.reregistration.rate = 1.5;
+        assert_eq!(
+            p.validate().unwrap_err().0,
+            "audience.profiles.reregistration.rate"
+        );
     }
 
     #[test]

@@ -165,8 +165,13 @@ fn template_send_accepted_emits_sent_then_delivered_then_read() {
     ));
     out.clear();
     e.handle_timeouts(T0.plus(3_600 * MICROS_PER_SEC), &mut out);
+    // (The world's PENDING template gets its review verdict in the same hour: skip it.)
     assert!(matches!(
-        &out.events[0].body,
+        &out.events
+            .iter()
+            .find(|ev| matches!(ev.body, EventBody::Status { .. }))
+            .expect("a status")
+            .body,
         EventBody::Status {
             status: DeliveryStatus::Read,
             ..

@@ -104,6 +104,11 @@ impl Standing {
         disable_after > 0 && n >= disable_after && !self.disabled.swap(true, Ordering::AcqRel)
     }
 
+    /// Disables without a strike (a business refused at onboarding).
+    pub fn disable(&self) {
+        self.disabled.store(true, Ordering::Release);
+    }
+
     /// Lifts a ban (control API): strikes reset. Returns whether it was disabled.
     pub fn reinstate(&self) -> bool {
         self.strikes.store(0, Ordering::Release);

@@ -89,6 +89,8 @@ pub enum MixKind {
         name: String,
         language: String,
         params: Vec<String>,
+        /// Send the recipient's first-seen identity key hash (`identity_hash = "first_seen"`).
+        identity_first_seen: bool,
     },
     Text {
         body: String,
@@ -418,6 +420,7 @@ fn build_phase(
                 name: t.name.clone(),
                 language: t.language.clone(),
                 params: t.params.clone(),
+                identity_first_seen: t.identity_hash.is_some(),
             }
         } else if let Some(t) = &m.text {
             MixKind::Text {

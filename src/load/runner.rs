@@ -734,9 +734,18 @@ fn pick(sh: &Shared, phase_idx: usize, phase: &PhasePlan) -> Msg {
             name,
             language,
             params,
+            identity_first_seen,
         } => {
             body.push_str(r#"{"messaging_product":"whatsapp","recipient_type":"individual","to":"#);
             push_json_str(&mut body, &p.wa_id);
+            if *identity_first_seen {
+                // The hash the embedded server (same seed) gave this user's first registration.
+                if let Some(w) = crate::engine::ids::WaId::parse_lenient(&p.wa_id) {
+                    let h = crate::engine::identity::key_hash(sh.seed, w, 0);
+                    body.push_str(r#","recipient_identity_key_hash":"#);
+                    push_json_str(&mut body, &crate::engine::identity::key_hash_string(&h));
+                }
+            }
             body.push_str(r#","type":"template","template":{"name":"#);
             push_json_str(&mut body, name);
             body.push_str(r#","language":{"code":"#);

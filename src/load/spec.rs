@@ -304,6 +304,21 @@ pub struct TemplateSend {
     /// Body text parameters, in order. Default none (no `components` sent).
     #[serde(default)]
     pub params: Vec<String>,
+    /// `"first_seen"`: send `recipient_identity_key_hash` = the recipient's identity key hash
+    /// as it was when the BSP first saw them (their first registration), as a BSP that stores
+    /// the hash once and never refreshes it would. Matters only with the identity key check on
+    /// (`[rules.identity] check = true`): after the user's number is recycled the hash is stale
+    /// and the send fails with 137000. Default: no hash.
+    #[serde(default)]
+    pub identity_hash: Option<IdentityHash>,
+}
+
+/// Which `recipient_identity_key_hash` a template send carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityHash {
+    /// The hash of the recipient's first registration (generation 0).
+    FirstSeen,
 }
 
 fn default_language() -> String {

@@ -146,6 +146,67 @@ pub fn simulation_html(r: &SimReport) -> String {
         ],
         &label,
     ));
+    // User feedback per day: what drives the quality rating.
+    if !r.feedback_daily.is_empty() {
+        b.push_str("<h2>User feedback</h2>\n");
+        let blocks: Vec<f64> = r.feedback_daily.iter().map(|d| d.blocks as f64).collect();
+        let reports: Vec<f64> = r.feedback_daily.iter().map(|d| d.reports as f64).collect();
+        let opt_outs: Vec<f64> = r.feedback_daily.iter().map(|d| d.opt_outs as f64).collect();
+        let day_label = |i: usize| format!("day {i}");
+        b.push_str(&lines(
+            &format!(
+                "Blocks, reports and marketing opt-outs per day (total {} blocks, {} with a report, {} opt-outs)",
+                t.blocks, t.reports, t.opt_outs
+            ),
+            "users",
+            &[
+                Series {
+                    name: "blocks (reports included)",
+                    color: REFUSED,
+                    values: &blocks,
+                },
+                Series {
+                    name: "reports",
+                    color: FAILED,
+                    values: &reports,
+                },
+                Series {
+                    name: "opt-outs",
+                    color: THROTTLED,
+                    values: &opt_outs,
+                },
+            ],
+            &day_label,
+        ));
+    }
+    // Businesses: onboarding and standing, when there is something to say.
+    if r.businesses
+        .iter()
+        .any(|x| x.onboarding != "NOT_CHECKED" || x.strikes > 0 || x.disabled)
+    {
+        b.push_str("<h2>Businesses</h2>\n<table><tr><th>business</th><th>vertical</th><th>country</th><th>onboarding</th><th>reason</th><th>strikes</th><th>disabled</th></tr>\n");
+        for x in &r.businesses {
+            let _ = writeln!(
+                b,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td style=\"text-align:left\">{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&x.name),
+                esc(&x.vertical),
+                esc(&x.country),
+                esc(&x.onboarding),
+                esc(x.reason.as_deref().unwrap_or("")),
+                x.strikes,
+                if x.disabled { "yes" } else { "no" }
+            );
+        }
+        b.push_str("</table>\n");
+    }
+    if !t.refused_by_rule.is_empty() {
+        b.push_str("<table><tr><th>refused by rule</th><th>requests</th></tr>\n");
+        for (rule, n) in &t.refused_by_rule {
+            let _ = writeln!(b, "<tr><td>{}</td><td>{n}</td></tr>", esc(rule));
+        }
+        b.push_str("</table>\n");
+    }
     // Numbers: quality lane and state lanes.
     b.push_str("<h2>Phone numbers</h2>\n");
     let mut q_rows = Vec::new();
@@ -242,6 +303,24 @@ pub fn simulation_html(r: &SimReport) -> String {
             );
         }
         b.push_str("</table>\n");
+        if !r.cost_compare.is_empty() {
+            b.push_str("<p>The same traffic under each pricing model (one re-run per model, same seed, same deliveries):</p>\n<table><tr><th>pricing model</th><th>delivered</th><th>currency</th><th>messages charged</th><th>charged units</th><th>platform cost</th></tr>\n");
+            for c in &r.cost_compare {
+                for (cur, v) in &c.cost.by_currency {
+                    let _ = writeln!(
+                        b,
+                        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                        esc(&c.model),
+                        c.delivered,
+                        esc(cur),
+                        v.messages,
+                        v.units,
+                        v.amount.format(2)
+                    );
+                }
+            }
+            b.push_str("</table>\n");
+        }
         let day_label = |i: usize| format!("day {i}");
         for (title, pick) in [
             ("Cumulative cost by category", 0usize),

@@ -195,6 +195,16 @@ impl Scenario {
         )
         .and_then(|e| e.with_pricing(&self.pricing))
         .map_err(|e| invalid(e.field, e.message))?;
+        for (i, m) in self.pricing.compare.iter().enumerate() {
+            crate::engine::Engine::new(
+                &self.world(),
+                self.rules.clone(),
+                self.seed,
+                crate::clock::SimTime::ZERO,
+            )
+            .and_then(|e| e.with_pricing(&self.pricing.for_comparison(m)))
+            .map_err(|e| invalid(format!("pricing.compare[{i}]"), e.message))?;
+        }
         if let Some(traffic) = &self.traffic {
             crate::load::LoadPlan::build(traffic, self.thresholds.as_ref(), self.plan_context())
                 .map_err(|e| invalid(e.path, e.message))?;

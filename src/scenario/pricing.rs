@@ -67,6 +67,9 @@ pub struct PricingSection {
     pub tiers: BTreeMap<String, Vec<TierBand>>,
     /// Per-market tier overrides: market name → rate column → bands.
     pub market_tiers: BTreeMap<String, BTreeMap<String, Vec<TierBand>>>,
+    /// `simulate` only: more pricing models to price the same traffic under, side by side in
+    /// the report's `cost_compare` (`serve` and `run` ignore it). See [`Self::for_comparison`].
+    pub compare: Vec<String>,
 }
 
 impl Default for PricingSection {
@@ -84,6 +87,7 @@ impl Default for PricingSection {
             markup: None,
             tiers: BTreeMap::new(),
             market_tiers: BTreeMap::new(),
+            compare: Vec::new(),
         }
     }
 }
@@ -96,6 +100,20 @@ fn err(field: &str, message: impl Into<String>) -> FieldError {
 }
 
 impl PricingSection {
+    /// The section a comparison under `model` uses: this one with the model replaced, the card
+    /// chosen by date (`auto`: the newest complete card for that model at the simulated date)
+    /// and any currency (USD first; CBP 2022 only has a EUR card), since one named card or
+    /// currency cannot price every era.
+    pub fn for_comparison(&self, model: &str) -> PricingSection {
+        PricingSection {
+            model: model.to_string(),
+            card: "auto".into(),
+            currency: Some("any".into()),
+            compare: Vec::new(),
+            ..self.clone()
+        }
+    }
+
     /// The pricer configuration for a WABA billed in `waba_currency`. Checks every key against
     /// the rate `book`, naming the field on error.
     pub fn config(&self, book: &RateBook, waba_currency: &str) -> Result<PricerConfig, FieldError> {

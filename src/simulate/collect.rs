@@ -4,8 +4,8 @@
 //! so it does not grow with the number of messages.
 
 use super::report::{
-    Annotation, CostSample, NumberTimeline, PhaseResult, SimReport, StateChange, TemplateChange,
-    TemplateTimeline, Totals, REPORT_SCHEMA_VERSION,
+    Annotation, BusinessResult, CostSample, FeedbackDay, NumberTimeline, PhaseResult, SimReport,
+    StateChange, TemplateChange, TemplateTimeline, Totals, REPORT_SCHEMA_VERSION,
 };
 use super::traffic::PhaseOutline;
 use crate::clock::{SimTime, MICROS_PER_HOUR};
@@ -66,6 +66,9 @@ pub struct Collector {
     seen: BTreeSet<String>,
     phase_names: Vec<String>,
     cost_daily: Vec<CostSample>,
+    /// Cumulative (blocks, reports, opt-outs) over all numbers at the last sample of each day:
+    /// the engine counts feedback per number, and a day's figure is the difference.
+    feedback_cum: Vec<[u64; 3]>,
 }
 
 impl Collector {
@@ -91,8 +94,24 @@ impl Collector {
             seen: BTreeSet::new(),
             phase_names: plan.phases.iter().map(|p| p.name.clone()).collect(),
             cost_daily: Vec::new(),
+            feedback_cum: Vec::new(),
         };
         c.tick(start, engine);
+        if engine.rules().onboarding.check {
+            for b in engine.standings() {
+                if let Some(p) = crate::engine::eligibility::prohibition(&b.vertical, &b.country) {
+                    c.annotate(
+                        start,
+                        "onboarding",
+                        &b.name,
+                        format!(
+                            "business {} ({}, {}) refused at onboarding: {}; its sends get 368",
+                            b.name, b.vertical, b.country, p.reason
+                        ),
+                    );
+                }
+            }
+        }
         c
     }
 
@@ -163,6 +182,16 @@ impl Collector {
                         .map_or("unknown code", |c| c.title())
                 ),
             );
+        }
+    }
+
+    /// The rule behind a synchronous refusal or throttle (see `Totals::refused_by_rule`).
+    pub fn refusal_rule(&mut self, rule: Option<crate::engine::events::Rule>) {
+        let name = rule.map_or("unknown", |r| r.as_str());
+        if let Some(n) = self.totals.refused_by_rule.get_mut(name) {
+            *n += 1;
+        } else {
+            self.totals.refused_by_rule.insert(name.to_string(), 1);
         }
     }
 
@@ -318,7 +347,10 @@ impl Collector {
                         ev.at,
                         "user_changed_number",
                         &subject,
-                        format!("user {} re-registered as {}", old.0, new.0),
+                        format!(
+                            "number {} re-registered by a new owner (user_changed_number: the previous owner moved to {})",
+                            old.0, new.0
+                        ),
                     );
                 }
                 EventBody::TemplateStatus {
@@ -369,6 +401,23 @@ impl Collector {
         let h = self.hour(now) as u64;
         if h.is_multiple_of(24) && self.cost_daily.last().is_none_or(|c| c.hour != h) {
             self.sample_cost(h, engine);
+        }
+        if h > 0 {
+            let day = ((h - 1) / 24) as usize;
+            let mut cum = [0u64; 3];
+            for n in &snap.numbers {
+                cum[0] += n.counters.blocks;
+                cum[1] += n.counters.reports;
+                cum[2] += n.counters.opt_outs;
+            }
+            let fill = self.feedback_cum.last().copied().unwrap_or_default();
+            self.feedback_cum
+                .resize(day.max(self.feedback_cum.len()), fill);
+            if self.feedback_cum.len() == day {
+                self.feedback_cum.push(cum);
+            } else {
+                self.feedback_cum[day] = cum;
+            }
         }
         let mut notes = Vec::new();
         for (track, n) in self.numbers.iter_mut().zip(&snap.numbers) {
@@ -474,6 +523,49 @@ impl Collector {
                 }
             })
             .collect();
+        let mut feedback_daily = Vec::with_capacity(self.feedback_cum.len());
+        let mut prev = [0u64; 3];
+        for (day, cum) in self.feedback_cum.iter().enumerate() {
+            feedback_daily.push(FeedbackDay {
+                day: day as u64,
+                blocks: cum[0] - prev[0],
+                reports: cum[1] - prev[1],
+                opt_outs: cum[2] - prev[2],
+            });
+            prev = *cum;
+        }
+        self.totals.blocks = prev[0];
+        self.totals.reports = prev[1];
+        self.totals.opt_outs = prev[2];
+        self.totals.held_at_end = engine
+            .snapshot()
+            .numbers
+            .iter()
+            .map(|n| engine.held_count(n.id) as u64)
+            .sum();
+        let checked = engine.rules().onboarding.check;
+        let businesses = engine
+            .standings()
+            .into_iter()
+            .map(|b| {
+                let prohibited = crate::engine::eligibility::prohibition(&b.vertical, &b.country);
+                BusinessResult {
+                    id: b.id.to_string(),
+                    onboarding: match (checked, prohibited.is_some()) {
+                        (false, _) => "NOT_CHECKED",
+                        (true, true) => "REJECTED",
+                        (true, false) => "APPROVED",
+                    }
+                    .to_string(),
+                    reason: prohibited.map(|p| p.reason.to_string()),
+                    name: b.name,
+                    vertical: b.vertical,
+                    country: b.country,
+                    strikes: b.strikes,
+                    disabled: b.disabled,
+                }
+            })
+            .collect();
         SimReport {
             schema_version: REPORT_SCHEMA_VERSION,
             kind: "simulation".into(),
@@ -509,6 +601,9 @@ impl Collector {
             annotations_dropped: self.annotations_dropped,
             cost: engine.cost_summary(),
             cost_daily: self.cost_daily,
+            feedback_daily,
+            businesses,
+            cost_compare: Vec::new(),
         }
     }
 }

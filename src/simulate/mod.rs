@@ -139,7 +139,34 @@ pub fn simulate(
         }
     }
     col.tick(now, &engine);
-    Ok(col.finish(&engine, scenario, cfg.seed, now, traffic.phase_summaries()))
+    let mut report = col.finish(&engine, scenario, cfg.seed, now, traffic.phase_summaries());
+    report.cost_compare = compare_costs(scenario, plan, cfg)?;
+    Ok(report)
+}
+
+/// `[pricing] compare`: runs the same scenario again under each model and keeps its cost. The
+/// pricing model changes no rule, so with the same seed the same messages are delivered (each
+/// comparison records its `delivered` so the report shows it); the cost comes from the
+/// engine's own pricers and the embedded rate cards, as in the main run. Costs one more
+/// simulation per model, outside the main run's loop.
+fn compare_costs(
+    scenario: &Scenario,
+    plan: &LoadPlan,
+    cfg: &SimConfig,
+) -> Result<Vec<report::CostComparison>, String> {
+    let mut out = Vec::new();
+    for model in &scenario.pricing.compare {
+        let mut alt = scenario.clone();
+        alt.pricing = scenario.pricing.for_comparison(model);
+        let r = simulate(&alt, plan, cfg, &mut |_, _| {})
+            .map_err(|e| format!("pricing.compare ({model}): {e}"))?;
+        out.push(report::CostComparison {
+            model: model.clone(),
+            delivered: r.totals.delivered,
+            cost: r.cost,
+        });
+    }
+    Ok(out)
 }
 
 fn push_retry(

@@ -40,6 +40,60 @@ pub struct SimReport {
     pub cost: crate::pricing::CostSummary,
     /// Cumulative platform cost sampled every simulated day (and at the end), for the charts.
     pub cost_daily: Vec<CostSample>,
+    /// User feedback per simulated day (UTC days from the start; the last one may be partial):
+    /// blocks, reports and marketing opt-outs, summed over the numbers. Added after schema 1
+    /// was published: absent (empty) in older files.
+    #[serde(default)]
+    pub feedback_daily: Vec<FeedbackDay>,
+    /// The scenario's businesses: onboarding decision, strikes, ban. Absent in older files.
+    #[serde(default)]
+    pub businesses: Vec<BusinessResult>,
+    /// `[pricing] compare`: the same traffic priced under other models (one re-run per model,
+    /// same seed, so the same messages are delivered). Empty, and not written, without it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cost_compare: Vec<CostComparison>,
+}
+
+/// Feedback received by the business numbers during one simulated day.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackDay {
+    /// Day index since the start (day 0 = the first 24 simulated hours).
+    pub day: u64,
+    /// Users who blocked a number, reporters included (reporting blocks too).
+    pub blocks: u64,
+    /// Users who reported a number (a subset of `blocks`).
+    pub reports: u64,
+    /// Marketing opt-outs (STOP or the opt-out button).
+    pub opt_outs: u64,
+}
+
+/// One business of the scenario and how the platform treated it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BusinessResult {
+    pub id: String,
+    pub name: String,
+    pub vertical: String,
+    pub country: String,
+    /// `APPROVED` or `REJECTED` with `[rules.onboarding] check = true`; `NOT_CHECKED` without.
+    pub onboarding: String,
+    /// The policy behind a prohibited vertical (also when not checked: what a check would say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Policy strikes at the end (content violations, detected prohibited vertical, ...).
+    pub strikes: u32,
+    /// Disabled at the end (a ban after strikes, or refused at onboarding).
+    pub disabled: bool,
+}
+
+/// The simulated traffic's cost under one more pricing model.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CostComparison {
+    /// The pricing model id (`template-era`, `cbp-2022`, ...).
+    pub model: String,
+    /// Messages delivered in that run (equal to the main run's: the model changes no rule).
+    pub delivered: u64,
+    /// The engine's ledger totals under that model.
+    pub cost: crate::pricing::CostSummary,
 }
 
 /// Cumulative cost at one instant, in currency units (summed over currencies: a scenario's
@@ -73,6 +127,22 @@ pub struct Totals {
     pub failed_async: BTreeMap<String, u64>,
     pub inbound: u64,
     pub user_changed_number: u64,
+    /// User feedback over the whole run (sums of `feedback_daily`).
+    #[serde(default)]
+    pub blocks: u64,
+    #[serde(default)]
+    pub reports: u64,
+    #[serde(default)]
+    pub opt_outs: u64,
+    /// Sends still held at the end for an identity change the business has not acknowledged
+    /// (`[rules.identity] check = true`; docs/policy-model.md "Held until acknowledged").
+    #[serde(default)]
+    pub held_at_end: u64,
+    /// Synchronous refusals by the engine rule that fired (`content_policy`,
+    /// `account_disabled`, `onboarding`, `service_window`, ...): one code can come from
+    /// several rules (368 does), the rule says which.
+    #[serde(default)]
+    pub refused_by_rule: BTreeMap<String, u64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -269,6 +339,53 @@ pub fn render_summary(r: &SimReport) -> String {
             c.amount.format(2),
             c.bsp_price.format(2),
             c.margin.format(2)
+        );
+    }
+    if t.blocks + t.reports + t.opt_outs > 0 {
+        let worst = r
+            .feedback_daily
+            .iter()
+            .max_by_key(|d| (d.blocks, std::cmp::Reverse(d.day)));
+        let _ = writeln!(
+            s,
+            "feedback: {} blocks ({} with a report), {} marketing opt-outs{}",
+            t.blocks,
+            t.reports,
+            t.opt_outs,
+            worst.map_or(String::new(), |d| format!(
+                "; most blocks on day {} ({})",
+                d.day, d.blocks
+            ))
+        );
+    }
+    for c in &r.cost_compare {
+        for (cur, v) in &c.cost.by_currency {
+            let _ = writeln!(
+                s,
+                "  under {:<12} {} messages charged, platform {} {cur}",
+                c.model,
+                v.messages,
+                v.amount.format(2)
+            );
+        }
+    }
+    for b in r
+        .businesses
+        .iter()
+        .filter(|b| b.onboarding == "REJECTED" || b.disabled)
+    {
+        let _ = writeln!(
+            s,
+            "business {} ({}, {}): onboarding {}{}, {} strikes{}",
+            b.name,
+            b.vertical,
+            b.country,
+            b.onboarding,
+            b.reason
+                .as_ref()
+                .map_or(String::new(), |r| format!(" ({r})")),
+            b.strikes,
+            if b.disabled { ", disabled" } else { "" }
         );
     }
     for n in &r.numbers {

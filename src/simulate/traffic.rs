@@ -314,6 +314,7 @@ impl Traffic {
                 name,
                 language,
                 params,
+                identity_first_seen,
             } => {
                 let body = params
                     .iter()
@@ -325,7 +326,7 @@ impl Traffic {
                         }
                     })
                     .collect();
-                What::Send(Box::new(Outbound::template(
+                let mut msg = Outbound::template(
                     to,
                     TemplateSend {
                         name: name.clone(),
@@ -333,7 +334,13 @@ impl Traffic {
                         header: Vec::new(),
                         body,
                     },
-                )))
+                );
+                if *identity_first_seen {
+                    let h = crate::engine::identity::key_hash(self.seed, to, 0);
+                    msg.recipient_identity_key_hash =
+                        Some(crate::engine::identity::key_hash_string(&h).into());
+                }
+                What::Send(Box::new(msg))
             }
             MixKind::Text { body, .. } => {
                 expand(&mut self.scratch, body, self.seq, &self.wa, &p.name);
@@ -408,7 +415,10 @@ impl Traffic {
         let outcome = match &a.what {
             What::Send(msg) => match engine.send(now, biz, phone, msg, fx) {
                 Ok(_) => Outcome::Ok,
-                Err(rej) => outcome_of(rej.code.code() as i64),
+                Err(rej) => {
+                    col.refusal_rule(rej.rule);
+                    outcome_of(rej.code.code() as i64)
+                }
             },
             What::Inbound { from, text } => match engine.inbound(now, phone, *from, text, fx) {
                 Ok(_) => {
