@@ -538,6 +538,12 @@ impl Engine {
             &crate::scenario::PricingSection::default(),
             wabas.iter().map(|(id, w)| (*id, w.currency.as_str())),
         )?;
+        // Templates a scenario declares PENDING are under review from the start.
+        let first_review = pending_reviews
+            .iter()
+            .map(|r| r.at.as_micros())
+            .min()
+            .unwrap_or(u64::MAX);
         Ok(Engine {
             pair_rate: Rate::every(
                 (rules.pair_interval_s * MICROS_PER_SEC as f64) as u64,
@@ -556,7 +562,7 @@ impl Engine {
             policy,
             dyn_timers: Mutex::new(BinaryHeap::new()),
             dyn_seq: AtomicU64::new(0),
-            side_next: AtomicU64::new(u64::MAX),
+            side_next: AtomicU64::new(first_review),
             log_seq: AtomicU64::new(0),
             next_template_id: AtomicU64::new(next_template_id + 1_000),
             charging,
