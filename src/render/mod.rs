@@ -97,28 +97,7 @@ pub fn simulation_html(r: &SimReport) -> String {
     b.push_str(&stacked_bars(
         &format!("Requests {unit}, by outcome"),
         "requests",
-        &[
-            Series {
-                name: "ok",
-                color: OK,
-                values: &ok,
-            },
-            Series {
-                name: "throttled",
-                color: THROTTLED,
-                values: &th,
-            },
-            Series {
-                name: "refused",
-                color: REFUSED,
-                values: &re,
-            },
-            Series {
-                name: "failed",
-                color: FAILED,
-                values: &fa,
-            },
-        ],
+        &outcomes(&ok, &th, &re, &fa),
         &label,
     ));
     let (de, _) = bin(&f64s(&r.hourly.delivered), MAX_BARS);
@@ -488,28 +467,7 @@ pub fn run_html(r: &Report) -> String {
         b.push_str(&stacked_bars(
             "Requests per second by outcome",
             "requests/s",
-            &[
-                Series {
-                    name: "ok",
-                    color: OK,
-                    values: &ok,
-                },
-                Series {
-                    name: "throttled",
-                    color: THROTTLED,
-                    values: &th,
-                },
-                Series {
-                    name: "refused",
-                    color: REFUSED,
-                    values: &re,
-                },
-                Series {
-                    name: "failed",
-                    color: FAILED,
-                    values: &fa,
-                },
-            ],
+            &outcomes(&ok, &th, &re, &fa),
             &label,
         ));
     }
@@ -571,4 +529,30 @@ pub fn html_from_json(json: &[u8]) -> Result<String, String> {
         let r: Report = serde_json::from_value(v).map_err(|e| format!("run report: {e}"))?;
         Ok(run_html(&r))
     }
+}
+
+/// The four request outcomes as chart series, in the order and colours every chart uses.
+fn outcomes<'a>(ok: &'a [f64], th: &'a [f64], re: &'a [f64], fa: &'a [f64]) -> [Series<'a>; 4] {
+    [
+        Series {
+            name: "ok",
+            color: OK,
+            values: ok,
+        },
+        Series {
+            name: "throttled",
+            color: THROTTLED,
+            values: th,
+        },
+        Series {
+            name: "refused",
+            color: REFUSED,
+            values: re,
+        },
+        Series {
+            name: "failed",
+            color: FAILED,
+            values: fa,
+        },
+    ]
 }
