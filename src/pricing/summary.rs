@@ -44,12 +44,7 @@ impl CostSummary {
             out.lines_evicted += l.lines_dropped() + l.lines_drained();
             out.unpriced_lines += l.unpriced_lines();
             for (k, v) in l.totals() {
-                let e = sum.entry(k.clone()).or_default();
-                e.messages += v.messages;
-                e.units += v.units;
-                e.amount = e.amount.plus(v.amount);
-                e.bsp_price = e.bsp_price.plus(v.bsp_price);
-                e.unpriced += v.unpriced;
+                sum.entry(k).or_default().merge(&v);
             }
         }
         for (k, v) in sum {
