@@ -486,7 +486,8 @@ impl Engine {
                         timers: Default::default(),
                         timer_seq: 0,
                         msg_seq: 0,
-                        log: VecDeque::new(),
+                        // Room for the first decisions: growing the ring copies it.
+                        log: VecDeque::with_capacity(rules.log_capacity_per_number.min(1024)),
                         log_evicted: 0,
                         rng: Pcg64Mcg::seed_from_u64(seed ^ p.id.0.rotate_left(17)),
                         counters: NumberCounters::default(),

@@ -73,7 +73,8 @@ pub struct TimerQueue<T> {
 impl<T> Default for TimerQueue<T> {
     fn default() -> Self {
         TimerQueue {
-            active: BinaryHeap::new(),
+            // Room for the first timers: growing the heap copies it.
+            active: BinaryHeap::with_capacity(1024),
             active_slot: u64::MAX,
             later: BTreeMap::new(),
             spare: Vec::new(),
