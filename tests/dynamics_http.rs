@@ -118,8 +118,8 @@ async fn phone(s: &TestServer) -> Value {
         .ok()
 }
 
-#[tokio::test]
-async fn careless_campaign_turns_the_number_red_and_pauses_the_template() {
+/// The scenario's server, delivering its webhooks to a fresh receiver.
+async fn start_with_receiver() -> (TestServer, Arc<Mutex<Vec<Value>>>) {
     let (got, url) = receiver().await;
     let s = start_server(
         Some(&scenario()),
@@ -133,6 +133,12 @@ async fn careless_campaign_turns_the_number_red_and_pauses_the_template() {
         ],
     )
     .await;
+    (s, got)
+}
+
+#[tokio::test]
+async fn careless_campaign_turns_the_number_red_and_pauses_the_template() {
+    let (s, got) = start_with_receiver().await;
     let users: Vec<String> = (0..20).map(|i| format!("62813000001{i:02}")).collect();
     for u in &users {
         s.send(&promo(u)).await.ok();
@@ -253,19 +259,7 @@ async fn careless_campaign_turns_the_number_red_and_pauses_the_template() {
 
 #[tokio::test]
 async fn opt_out_then_marketing_fails_with_131050() {
-    let (got, url) = receiver().await;
-    let s = start_server(
-        Some(&scenario()),
-        &[
-            "--webhook-url",
-            &url,
-            "--verify-token",
-            VERIFY,
-            "--app-secret",
-            "x",
-        ],
-    )
-    .await;
+    let (s, got) = start_with_receiver().await;
     let u = "6281300000042";
     let r = s
         .sim_post(

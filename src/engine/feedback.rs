@@ -515,28 +515,40 @@ impl Engine {
             .map(|c| c.last_template)
             .filter(|t| *t != 0)
             .map(TemplateId);
-        let (kind, name) = match &action {
-            UserAction::Block(r) => (ReactionKind::Block(*r), "block"),
-            UserAction::Report(r) => (ReactionKind::Report(*r), "report"),
-            UserAction::OptOut(_) => (ReactionKind::OptOut, "opt_out"),
-            UserAction::Reply(_) => (ReactionKind::Reply, "reply"),
-            UserAction::Resume(_) => (ReactionKind::OptOut, "resume"),
-        };
-        match &action {
-            // Same effect as the drawn reaction, with the caller's text.
-            UserAction::OptOut(text) if !text.is_empty() => {
+        // A text given with an opt-out or a reply is the user's message; without one, the
+        // action is the drawn reaction itself.
+        let name = match &action {
+            UserAction::Block(r) => {
+                self.apply_reaction(now, &mut s, user, template, ReactionKind::Block(*r), out);
+                "block"
+            }
+            UserAction::Report(r) => {
+                self.apply_reaction(now, &mut s, user, template, ReactionKind::Report(*r), out);
+                "report"
+            }
+            UserAction::OptOut(text) if text.is_empty() => {
+                self.apply_reaction(now, &mut s, user, template, ReactionKind::OptOut, out);
+                "opt_out"
+            }
+            UserAction::Reply(text) if text.is_empty() => {
+                self.apply_reaction(now, &mut s, user, template, ReactionKind::Reply, out);
+                "reply"
+            }
+            UserAction::OptOut(text) => {
                 self.marketing_preference(now, &mut s, user, text, true, out);
+                "opt_out"
+            }
+            UserAction::Reply(text) => {
+                s.counters.replies += 1;
+                self.inbound_locked(now, &mut s, user, text, false, out);
+                "reply"
             }
             UserAction::Resume(text) => {
                 let text = if text.is_empty() { "START" } else { text };
                 self.marketing_preference(now, &mut s, user, text, false, out);
+                "resume"
             }
-            UserAction::Reply(text) if !text.is_empty() => {
-                s.counters.replies += 1;
-                self.inbound_locked(now, &mut s, user, text, false, out);
-            }
-            _ => self.apply_reaction(now, &mut s, user, template, kind, out),
-        }
+        };
         Ok(ActionOutcome {
             phone_number_id: phone,
             wa_id: user,

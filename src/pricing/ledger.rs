@@ -288,8 +288,9 @@ impl Ledger {
 
     /// Sum of platform cost in `currency`.
     pub fn total_amount(&self, currency: &str) -> Amount {
-        self.totals()
+        self.totals
             .iter()
+            .chain(self.pending.as_ref().map(|(k, v)| (k, v)))
             .filter(|(k, _)| &*k.currency == currency)
             .fold(Amount::ZERO, |acc, (_, v)| acc.plus(v.amount))
     }
