@@ -54,7 +54,7 @@ impl NumberDynamics {
         });
         NumberDynamics {
             idx: if legacy.is_some() { 0 } else { idx },
-            feedback: SignalWindow::new(policy.quality.window_hours),
+            feedback: SignalWindow::new(&policy.quality),
             red_since: None,
             flagged_since: None,
             tick_pending: false,
@@ -360,7 +360,7 @@ impl Engine {
         let (old, new, pauses) = {
             let mut fb = w.feedback.lock();
             let f = fb.entry(id).or_insert_with(|| TemplateFeedback {
-                window: SignalWindow::new(m.window_hours),
+                window: SignalWindow::new(m),
                 rating: None,
                 pauses: 0,
             });

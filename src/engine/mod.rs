@@ -1278,8 +1278,12 @@ impl Engine {
                         key: charging::message_key(info.wamid.tag, info.wamid.seq),
                     };
                     if let Some(b) = self.charging.price(at, m, facts, true, info.sent_at) {
-                        // Copied only if a `sent` event still holds the message.
-                        Arc::make_mut(&mut info).billing = b;
+                        // Usually what the `sent` status showed; when not (a model or free
+                        // allowance changed in between), copied if a `sent` event still holds
+                        // the message.
+                        if b != info.billing {
+                            Arc::make_mut(&mut info).billing = b;
+                        }
                     }
                 }
                 match status {
