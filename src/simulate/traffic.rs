@@ -10,10 +10,10 @@
 use super::collect::Collector;
 use crate::clock::SimTime;
 use crate::engine::ids::{BusinessId, PhoneNumberId, WaId};
-use crate::engine::message::Outbound;
+use crate::engine::message::{Content, FreeFormKind, Outbound};
 use crate::engine::templates::{TemplateParam, TemplateSend};
 use crate::engine::{Effects, Engine};
-use crate::load::plan::{Arrival, MixKind, PhasePlan};
+use crate::load::plan::{Arrival, MixKind, PhasePlan, RecipientPool};
 use crate::load::policy::THROTTLE_CODES;
 use crate::load::policy::{decide, Decision, FailKind, Outcome, Pacer, SERVER_ERROR_CODES};
 use crate::load::runner::expand;
@@ -42,10 +42,15 @@ pub struct Attempt {
     paced: bool,
 }
 
+/// A message as its recipe: the mix entry, the recipient and the sequence number its
+/// placeholders expand with. The message itself is written into [`Traffic`]'s reusable scratch
+/// when it is tried (again on a retry, with the same result), so a message in flight costs 24
+/// bytes and no allocation.
 #[derive(Debug)]
-enum What {
-    Send(Box<Outbound>),
-    Inbound { from: WaId, text: Box<str> },
+struct What {
+    kind: usize,
+    to: WaId,
+    seq: u64,
 }
 
 enum PhaseState {
@@ -88,6 +93,63 @@ pub struct Traffic {
     seed: u64,
     scratch: String,
     wa: String,
+    /// The outbound message being tried, rewritten in place (its strings keep their capacity).
+    out: Outbound,
+    /// Per pool (segment): how to compute a recipient's id without formatting it.
+    numeric: Vec<Option<NumericPool>>,
+}
+
+/// A `Sequence` pool whose ids are `prefix` digits then `start + i` zero-padded: its
+/// [`WaId`]s are computed arithmetically, exactly as parsing the formatted id would give.
+#[derive(Clone, Copy, Debug)]
+struct NumericPool {
+    prefix: u64,
+    prefix_digits: u32,
+    start: u64,
+    count: u64,
+    digits: u32,
+}
+
+impl NumericPool {
+    /// `None` for pools whose text needs [`WaId::parse_lenient`]'s full rules (lists,
+    /// prefixes with punctuation, a `+` then `0`).
+    fn of(pool: &RecipientPool) -> Option<NumericPool> {
+        let RecipientPool::Sequence {
+            prefix,
+            start,
+            count,
+            digits,
+        } = pool
+        else {
+            return None;
+        };
+        if prefix.len() > 15 || !prefix.bytes().all(|b| b.is_ascii_digit()) || *digits > 15 {
+            return None;
+        }
+        Some(NumericPool {
+            prefix: if prefix.is_empty() {
+                0
+            } else {
+                prefix.parse().ok()?
+            },
+            prefix_digits: prefix.len() as u32,
+            start: *start,
+            count: *count,
+            digits: *digits as u32,
+        })
+    }
+
+    /// The id of recipient `i`; `WaId(0)` where the text would not parse (too few or too
+    /// many digits), as the text path gives.
+    fn wa_id(&self, i: u64) -> WaId {
+        let n = self.start.saturating_add(i % self.count.max(1));
+        let n_digits = n.checked_ilog10().map_or(1, |d| d + 1).max(self.digits);
+        let total = self.prefix_digits + n_digits;
+        if !(5..=15).contains(&total) {
+            return WaId(0);
+        }
+        WaId(self.prefix * 10u64.pow(n_digits) + n)
+    }
 }
 
 impl Traffic {
@@ -136,6 +198,12 @@ impl Traffic {
             seed,
             scratch: String::new(),
             wa: String::new(),
+            out: Outbound::text(WaId(0), ""),
+            numeric: plan
+                .segments
+                .iter()
+                .map(|s| NumericPool::of(&s.pool))
+                .collect(),
         };
         t.enter_phase(0, start);
         Ok(t)
@@ -304,60 +372,14 @@ impl Traffic {
             }
             _ => self.recipient(phase_i),
         };
-        let p: &PhasePlan = &self.plan.phases[phase_i];
-        let kind = &p.mix[kind_idx].1;
-        self.wa.clear();
-        use std::fmt::Write;
-        let _ = write!(self.wa, "{}", to.0);
-        let what = match kind {
-            MixKind::Template {
-                name,
-                language,
-                params,
-                identity_first_seen,
-            } => {
-                let body = params
-                    .iter()
-                    .map(|t| {
-                        expand(&mut self.scratch, t, self.seq, &self.wa, &p.name);
-                        TemplateParam {
-                            name: None,
-                            text: Some(self.scratch.clone()),
-                        }
-                    })
-                    .collect();
-                let mut msg = Outbound::template(
-                    to,
-                    TemplateSend {
-                        name: name.clone(),
-                        language: language.clone(),
-                        header: Vec::new(),
-                        body,
-                    },
-                );
-                if *identity_first_seen {
-                    let h = crate::engine::identity::key_hash(self.seed, to, 0);
-                    msg.recipient_identity_key_hash =
-                        Some(crate::engine::identity::key_hash_string(&h).into());
-                }
-                What::Send(Box::new(msg))
-            }
-            MixKind::Text { body, .. } => {
-                expand(&mut self.scratch, body, self.seq, &self.wa, &p.name);
-                What::Send(Box::new(Outbound::text(to, &self.scratch)))
-            }
-            MixKind::Inbound { text } => {
-                expand(&mut self.scratch, text, self.seq, &self.wa, &p.name);
-                What::Inbound {
-                    from: to,
-                    text: self.scratch.as_str().into(),
-                }
-            }
-        };
         Attempt {
             phase: phase_i,
             number,
-            what,
+            what: What {
+                kind: kind_idx,
+                to,
+                seq: self.seq,
+            },
             retries_done: 0,
             vu,
             paced: false,
@@ -386,9 +408,91 @@ impl Traffic {
             *cursor += 1;
             *cursor - 1
         };
+        if let Some(n) = &self.numeric[seg] {
+            return n.wa_id(i);
+        }
         self.wa.clear();
         pool.write(i, &mut self.wa);
         WaId::parse_lenient(&self.wa).unwrap_or(WaId(0))
+    }
+
+    /// Writes the message of `what` (phase `phase_i`) into `self.out`, or returns the inbound
+    /// text (in `self.scratch`) for an inbound mix entry.
+    fn materialize(&mut self, phase_i: usize, what: &What) -> Option<&str> {
+        let p: &PhasePlan = &self.plan.phases[phase_i];
+        let to = what.to;
+        let expand_into = |out: &mut String, wa: &mut String, text: &str| {
+            // The recipient's digits only when a placeholder needs them.
+            if wa.is_empty() && text.contains("{wa_id}") {
+                use std::fmt::Write;
+                let _ = write!(wa, "{}", to.0);
+            }
+            expand(out, text, what.seq, wa, &p.name);
+        };
+        self.wa.clear();
+        self.out.to = to;
+        self.out.recipient_identity_key_hash = None;
+        match &p.mix[what.kind].1 {
+            MixKind::Template {
+                name,
+                language,
+                params,
+                identity_first_seen,
+            } => {
+                if !matches!(&self.out.content, Content::Template(t) if t.name == *name && t.language == *language && t.header.is_empty())
+                {
+                    self.out.content = Content::Template(TemplateSend {
+                        name: name.clone(),
+                        language: language.clone(),
+                        header: Vec::new(),
+                        body: Vec::new(),
+                    });
+                }
+                let Content::Template(t) = &mut self.out.content else {
+                    unreachable!("set just above")
+                };
+                t.body.resize_with(params.len(), || TemplateParam {
+                    name: None,
+                    text: Some(String::new()),
+                });
+                for (param, text) in t.body.iter_mut().zip(params) {
+                    param.name = None;
+                    expand_into(
+                        param.text.get_or_insert_with(String::new),
+                        &mut self.wa,
+                        text,
+                    );
+                }
+                if *identity_first_seen {
+                    let h = crate::engine::identity::key_hash(self.seed, to, 0);
+                    self.out.recipient_identity_key_hash =
+                        Some(crate::engine::identity::key_hash_string(&h).into());
+                }
+                None
+            }
+            MixKind::Text { body, .. } => {
+                if !matches!(
+                    &self.out.content,
+                    Content::FreeForm {
+                        kind: FreeFormKind::Text,
+                        text: Some(_)
+                    }
+                ) {
+                    self.out.content = Content::FreeForm {
+                        kind: FreeFormKind::Text,
+                        text: Some(String::new()),
+                    };
+                }
+                if let Content::FreeForm { text: Some(t), .. } = &mut self.out.content {
+                    expand_into(t, &mut self.wa, body);
+                }
+                None
+            }
+            MixKind::Inbound { text } => {
+                expand_into(&mut self.scratch, &mut self.wa, text);
+                Some(self.scratch.as_str())
+            }
+        }
     }
 
     /// Tries `a` now; returns when to try again (a retry or a pacing slot), if ever.
@@ -402,7 +506,11 @@ impl Traffic {
     ) -> Option<(SimTime, Attempt)> {
         fx.clear();
         let (biz, phone) = self.numbers[a.number];
-        if let (What::Send(_), false) = (&a.what, a.paced) {
+        let inbound = matches!(
+            self.plan.phases[a.phase].mix[a.what.kind].1,
+            MixKind::Inbound { .. }
+        );
+        if let (false, false) = (inbound, a.paced) {
             if let Some(Some(pacer)) = self.pacers.get_mut(a.number) {
                 let slot = pacer.reserve(now);
                 if slot > now {
@@ -412,20 +520,21 @@ impl Traffic {
             }
         }
         a.paced = false;
-        let outcome = match &a.what {
-            What::Send(msg) => match engine.send(now, biz, phone, msg, fx) {
+        let from = a.what.to;
+        let outcome = match self.materialize(a.phase, &a.what) {
+            None => match engine.send(now, biz, phone, &self.out, fx) {
                 Ok(_) => Outcome::Ok,
                 Err(rej) => {
                     col.refusal_rule(rej.rule);
                     outcome_of(rej.code.code() as i64)
                 }
             },
-            What::Inbound { from, text } => match engine.inbound(now, phone, *from, text, fx) {
+            Some(text) => match engine.inbound(now, phone, from, text, fx) {
                 Ok(_) => {
                     if self.window.len() == WINDOW_RING {
                         self.window.pop_front();
                     }
-                    self.window.push_back(*from);
+                    self.window.push_back(from);
                     Outcome::Ok
                 }
                 Err(rej) => outcome_of(rej.code.code() as i64),
@@ -477,5 +586,56 @@ fn outcome_of(code: i64) -> Outcome {
         Outcome::Failed(FailKind::ServerCode(code))
     } else {
         Outcome::Refused(code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The arithmetic ids equal what formatting and parsing the text gives, including the
+    /// edges (too few or too many digits, padding, wrap-around), and pools it cannot do are
+    /// left to the text path.
+    #[test]
+    fn numeric_pool_ids_equal_the_parsed_text() {
+        let pools = [
+            ("62812", 0, 1_000_000, 7),
+            ("4915", 990, 20, 8),
+            ("", 12_345, 10, 0),
+            ("", 7, 3, 2),             // 2 digits: too short, WaId(0)
+            ("1", 999_999_999, 5, 12), // 13 digits
+            ("123456", 5, 10, 10),     // 16 digits: too long, WaId(0)
+            ("9", 95, 10, 1),          // grows past `digits`
+            ("62", 0, 0, 9),           // empty pool indexes as one
+            ("0812", 3, 100, 6),       // leading zero: counted as a digit, not in the value
+        ];
+        for (prefix, start, count, digits) in pools {
+            let pool = RecipientPool::Sequence {
+                prefix: prefix.into(),
+                start,
+                count,
+                digits,
+            };
+            let n = NumericPool::of(&pool).expect("a digit prefix is numeric");
+            for i in [0, 1, 2, 9, 10, 11, 999, 1_000_001, u64::MAX / 3] {
+                let mut text = String::new();
+                pool.write(i, &mut text);
+                let want = WaId::parse_lenient(&text).unwrap_or(WaId(0));
+                assert_eq!(n.wa_id(i), want, "{prefix:?} {start} {count} {digits} {i}");
+            }
+        }
+        for prefix in ["+62", "+0", "62-81", "abc"] {
+            let pool = RecipientPool::Sequence {
+                prefix: prefix.into(),
+                start: 0,
+                count: 10,
+                digits: 8,
+            };
+            assert!(NumericPool::of(&pool).is_none(), "{prefix}");
+        }
+        let list = RecipientPool::List {
+            wa_ids: vec!["628120000001".into()],
+        };
+        assert!(NumericPool::of(&list).is_none());
     }
 }
