@@ -396,7 +396,9 @@ pub struct LogEntry {
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_wamid")]
     pub wamid: Option<Wamid>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<Box<str>>,
+    /// Why, in words: a rejection's details (owned), or a fixed label such as a reaction's
+    /// (borrowed, so the common case allocates nothing).
+    pub detail: Option<std::borrow::Cow<'static, str>>,
 }
 
 fn ser_time<S: serde::Serializer>(t: &SimTime, s: S) -> Result<S::Ok, S::Error> {

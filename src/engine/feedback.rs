@@ -237,7 +237,7 @@ impl Engine {
                 rule: Rule::UserFeedback,
                 code: None,
                 wamid: None,
-                detail: Some(format!("{kind:?}").into()),
+                detail: Some(kind.label().into()),
             },
         );
         if weight > 0.0 {

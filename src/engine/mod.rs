@@ -731,7 +731,7 @@ impl Engine {
                         rule: rej.rule.unwrap_or(Rule::Accepted),
                         code: Some(rej.code),
                         wamid: None,
-                        detail: Some(rej.details.as_str().into()),
+                        detail: Some(rej.details.clone().into()),
                     },
                 );
             }

@@ -71,6 +71,30 @@ pub enum ReactionKind {
     Reregister,
 }
 
+impl ReactionKind {
+    /// The decision log's label, the same text as `Debug` (e.g. `Block(Spam)`) without
+    /// formatting at run time.
+    pub fn label(self) -> &'static str {
+        use BlockReason::*;
+        match self {
+            ReactionKind::Reply => "Reply",
+            ReactionKind::Block(Spam) => "Block(Spam)",
+            ReactionKind::Block(DidntSignUp) => "Block(DidntSignUp)",
+            ReactionKind::Block(Offensive) => "Block(Offensive)",
+            ReactionKind::Block(NoLongerNeeded) => "Block(NoLongerNeeded)",
+            ReactionKind::Block(Other) => "Block(Other)",
+            ReactionKind::Report(Spam) => "Report(Spam)",
+            ReactionKind::Report(DidntSignUp) => "Report(DidntSignUp)",
+            ReactionKind::Report(Offensive) => "Report(Offensive)",
+            ReactionKind::Report(NoLongerNeeded) => "Report(NoLongerNeeded)",
+            ReactionKind::Report(Other) => "Report(Other)",
+            ReactionKind::OptOut => "OptOut",
+            ReactionKind::Mute => "Mute",
+            ReactionKind::Reregister => "Reregister",
+        }
+    }
+}
+
 /// Reaction probabilities for one category. The kinds are exclusive: one draw picks at most
 /// one of them, in the order report, block, opt-out, mute, reply.
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
@@ -412,6 +436,24 @@ impl Profiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_read_as_debug() {
+        use BlockReason::*;
+        for r in [Spam, DidntSignUp, Offensive, NoLongerNeeded, Other] {
+            for k in [ReactionKind::Block(r), ReactionKind::Report(r)] {
+                assert_eq!(k.label(), format!("{k:?}"));
+            }
+        }
+        for k in [
+            ReactionKind::Reply,
+            ReactionKind::OptOut,
+            ReactionKind::Mute,
+            ReactionKind::Reregister,
+        ] {
+            assert_eq!(k.label(), format!("{k:?}"));
+        }
+    }
 
     fn count(p: &Profiles, opted_in: bool, f: impl Fn(ReactionKind) -> bool) -> usize {
         (0..100_000u64)

@@ -856,27 +856,72 @@ fn push_json_str(out: &mut String, s: &str) {
 
 /// Replaces `{seq}`, `{wa_id}` and `{phase}` in `template` into `out` (cleared first).
 pub(crate) fn expand(out: &mut String, template: &str, seq: u64, wa_id: &str, phase: &str) {
-    use std::fmt::Write;
-    out.clear();
-    let mut rest = template;
-    while let Some(i) = rest.find('{') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i..];
-        if let Some(r) = after.strip_prefix("{seq}") {
-            let _ = write!(out, "{seq}");
+    Pattern::parse(template).expand(out, seq, wa_id, phase);
+}
+
+/// One piece of a text with placeholders.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Piece {
+    Text(Box<str>),
+    Seq,
+    WaId,
+    Phase,
+}
+
+/// A text with `{seq}`, `{wa_id}` and `{phase}` placeholders, parsed once so that expanding
+/// it per message is a few appends (any other `{` is kept as written).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Pattern(Vec<Piece>);
+
+impl Pattern {
+    pub(crate) fn parse(template: &str) -> Pattern {
+        let mut pieces = Vec::new();
+        let mut text = String::new();
+        let mut rest = template;
+        while let Some(i) = rest.find('{') {
+            text.push_str(&rest[..i]);
+            let after = &rest[i..];
+            let (piece, r) = if let Some(r) = after.strip_prefix("{seq}") {
+                (Piece::Seq, r)
+            } else if let Some(r) = after.strip_prefix("{wa_id}") {
+                (Piece::WaId, r)
+            } else if let Some(r) = after.strip_prefix("{phase}") {
+                (Piece::Phase, r)
+            } else {
+                text.push('{');
+                rest = &after[1..];
+                continue;
+            };
+            if !text.is_empty() {
+                pieces.push(Piece::Text(std::mem::take(&mut text).into()));
+            }
+            pieces.push(piece);
             rest = r;
-        } else if let Some(r) = after.strip_prefix("{wa_id}") {
-            out.push_str(wa_id);
-            rest = r;
-        } else if let Some(r) = after.strip_prefix("{phase}") {
-            out.push_str(phase);
-            rest = r;
-        } else {
-            out.push('{');
-            rest = &after[1..];
+        }
+        text.push_str(rest);
+        if !text.is_empty() {
+            pieces.push(Piece::Text(text.into()));
+        }
+        Pattern(pieces)
+    }
+
+    /// Whether expanding needs the recipient's id (the caller may skip formatting it).
+    pub(crate) fn uses_wa_id(&self) -> bool {
+        self.0.contains(&Piece::WaId)
+    }
+
+    /// Writes the text into `out` (cleared first).
+    pub(crate) fn expand(&self, out: &mut String, seq: u64, wa_id: &str, phase: &str) {
+        out.clear();
+        for p in &self.0 {
+            match p {
+                Piece::Text(t) => out.push_str(t),
+                Piece::Seq => out.push_str(itoa::Buffer::new().format(seq)),
+                Piece::WaId => out.push_str(wa_id),
+                Piece::Phase => out.push_str(phase),
+            }
         }
     }
-    out.push_str(rest);
 }
 
 /// The message id in a 200 response, `messages[0].id`, borrowed from the body (no allocation
@@ -1102,6 +1147,26 @@ mod tests {
             "warm",
         );
         assert_eq!(out, "order 42 for 4915 in warm {x} {");
+        for t in [
+            "",
+            "{",
+            "}{",
+            "{seq}",
+            "{{seq}}",
+            "a{phase}{seq}{wa_id}b",
+            "{wa_i{seq}",
+            "x{",
+        ] {
+            let p = Pattern::parse(t);
+            let mut once = String::new();
+            p.expand(&mut once, 7, "62", "p");
+            let want = t
+                .replace("{seq}", "7")
+                .replace("{wa_id}", "62")
+                .replace("{phase}", "p");
+            assert_eq!(once, want, "{t}");
+            assert_eq!(p.uses_wa_id(), t.contains("{wa_id}"), "{t}");
+        }
     }
 
     #[test]

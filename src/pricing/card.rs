@@ -465,16 +465,37 @@ impl RateCard {
     /// As [`Self::market_for_number`], for a number held as an integer (a wa_id): no text is
     /// built or parsed unless the card has prefixes longer than the fast table covers.
     pub fn market_for_wa(&self, number: u64) -> Result<&Market, PricingError> {
+        self.market_span_for_wa(number)
+            .map(|(i, _)| &self.markets[i])
+    }
+
+    /// The index in [`Self::markets`] of `number`'s market, and, when the fast table answered,
+    /// the span `lo..hi` of numbers that certainly have the same market (the same length and
+    /// the same leading digits, as many as the longest prefix), so that a caller can remember
+    /// the answer for the numbers of one country without looking again.
+    pub fn market_span_for_wa(
+        &self,
+        number: u64,
+    ) -> Result<(usize, Option<(u64, u64)>), PricingError> {
         if self.max_prefix_len > FAST_PREFIX_DIGITS || number == 0 {
-            return self.market_for_number(&number.to_string());
+            let m = self.market_for_number(&number.to_string())?;
+            let i = self
+                .markets
+                .iter()
+                .position(|x| std::ptr::eq(x, m))
+                .expect("the market is one of this card's");
+            return Ok((i, None));
         }
         let digits = number.ilog10() as usize + 1;
         let top = self.max_prefix_len.min(digits);
-        let mut v = (number / 10u64.pow((digits - top) as u32)) as usize;
+        let scale = 10u64.pow((digits - top) as u32);
+        let lead = number / scale;
+        let span = Some((lead * scale, (lead + 1).saturating_mul(scale)));
+        let mut v = lead as usize;
         for k in (1..=top).rev() {
             let e = self.prefix_table[table_offset(k) + v];
             if e > 0 {
-                return Ok(&self.markets[e as usize - 1]);
+                return Ok((e as usize - 1, span));
             }
             v /= 10;
         }
@@ -485,7 +506,7 @@ impl RateCard {
             });
         }
         match self.other {
-            Some(i) => Ok(&self.markets[i]),
+            Some(i) => Ok((i, span)),
             None => Err(PricingError::NoMarket {
                 card: self.name.clone(),
                 number: number.to_string(),
@@ -825,6 +846,31 @@ mod tests {
                     (Ok(a), Ok(b)) => assert_eq!(a, b, "{card} {n}"),
                     (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
                     (a, b) => panic!("{card} {n}: {a:?} vs {b:?}"),
+                }
+            }
+        }
+    }
+
+    /// Every number inside the span a lookup reports has the market the text lookup gives
+    /// (checked at the span's ends and inside, across prefixes of every length).
+    #[test]
+    fn numbers_inside_a_market_span_share_the_market() {
+        let b = book();
+        for card in ["pmp-2026-01", "pmp-2026-10", "cbp-2024-10"] {
+            let c = b.get(card).unwrap();
+            for n in [
+                6281300000001u64,
+                18765550100,
+                14165550100,
+                77012345678,
+                85291234567,
+            ] {
+                let (i, span) = c.market_span_for_wa(n).unwrap();
+                let (lo, hi) = span.expect("the fast table answers for these cards");
+                assert!(lo <= n && n < hi, "{card} {n}");
+                for m in [lo, lo + 1, (lo + hi) / 2, hi - 1] {
+                    let text = c.market_for_number(&m.to_string()).unwrap();
+                    assert_eq!(c.markets[i].name, text.name, "{card} {n} → {m}");
                 }
             }
         }

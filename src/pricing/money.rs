@@ -174,6 +174,19 @@ impl Percent {
     }
     /// `amount × percent`, rounded half away from zero to the nearest millionth.
     pub fn of(self, amount: Amount) -> Amount {
+        // Most prices have no percentage, and most products fit 64 bits: no 128-bit division.
+        if self.0 == 0 || amount.0 == 0 {
+            return Amount::ZERO;
+        }
+        if let Some(p) = amount.0.checked_mul(self.0) {
+            let (q, r) = (p / 1_000_000, p % 1_000_000);
+            // |r| < 1e6, so doubling it cannot overflow.
+            return Amount(if r.abs() * 2 >= 1_000_000 {
+                q + p.signum()
+            } else {
+                q
+            });
+        }
         let p = i128::from(amount.0) * i128::from(self.0);
         let q = p / 1_000_000;
         let r = p % 1_000_000;
@@ -330,6 +343,41 @@ mod tests {
         assert_eq!(Percent::parse("50").unwrap().of(Amount(3)), Amount(2));
         assert_eq!(Percent::parse("50").unwrap().of(Amount(-3)), Amount(-2));
         assert_eq!(Percent::parse("12.5").unwrap().format(), "12.5");
+        // Products past 64 bits take the 128-bit path and saturate like it.
+        let half = Percent::parse("50").unwrap();
+        assert_eq!(half.of(Amount(i64::MAX)), Amount(i64::MAX / 2 + 1));
+        assert_eq!(
+            Percent::parse("300").unwrap().of(Amount(i64::MAX)),
+            Amount(i64::MAX)
+        );
+        assert_eq!(
+            Percent::parse("300").unwrap().of(Amount(i64::MIN)),
+            Amount(i64::MIN)
+        );
+    }
+
+    /// The 64-bit shortcut gives what the 128-bit definition gives.
+    #[test]
+    fn percent_shortcut_equals_the_wide_arithmetic() {
+        let wide = |a: i64, p: i64| {
+            let x = i128::from(a) * i128::from(p);
+            let (q, r) = (x / 1_000_000, x % 1_000_000);
+            let q = if r.abs() * 2 >= 1_000_000 {
+                q + x.signum()
+            } else {
+                q
+            };
+            Amount(i64::try_from(q).unwrap_or(if q > 0 { i64::MAX } else { i64::MIN }))
+        };
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let a = (x as i64) >> (x % 50);
+            let p = ((x >> 20) as i64 % 2_000_000) - 500_000;
+            assert_eq!(Percent(p).of(Amount(a)), wide(a, p), "{a} {p}");
+        }
     }
 
     #[test]

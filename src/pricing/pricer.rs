@@ -427,6 +427,10 @@ pub struct Pricer {
     day: Option<DayCache>,
     /// The empty market name of send-time previews (shared: no allocation per message).
     no_market: Arc<str>,
+    /// The last market found by number, with the span of numbers sure to share it (see
+    /// [`RateCard::market_span_for_wa`]), for the day card: recipients of one country skip the
+    /// lookup. Cleared with the day cache.
+    market_span: Option<(u64, u64, usize)>,
 }
 
 #[derive(Debug)]
@@ -521,6 +525,7 @@ impl Pricer {
             next_conversation: 0,
             day: None,
             no_market: Arc::from(""),
+            market_span: None,
         })
     }
 
@@ -611,6 +616,7 @@ impl Pricer {
                     Ok(c) => book.get_shared(&c.name).expect("the card is in the book"),
                     Err(e) => return self.unpriced(now, msg, model, None, None, e),
                 };
+                self.market_span = None;
                 self.day = Some(DayCache {
                     from: date.midnight(tz),
                     until: Date::from_days_since_epoch(date.days_since_epoch() + 1).midnight(tz),
@@ -643,7 +649,15 @@ impl Pricer {
                         .join(", "),
                 }),
             None => match msg.recipient_number {
-                Some(n) => card.market_for_wa(n),
+                Some(n) => match self.market_span {
+                    Some((lo, hi, i)) if lo <= n && n < hi => Ok(&card.markets[i]),
+                    _ => card.market_span_for_wa(n).map(|(i, span)| {
+                        if let Some((lo, hi)) = span {
+                            self.market_span = Some((lo, hi, i));
+                        }
+                        &card.markets[i]
+                    }),
+                },
                 None => card.market_for_number(msg.recipient),
             },
         };

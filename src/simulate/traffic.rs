@@ -16,7 +16,7 @@ use crate::engine::{Effects, Engine};
 use crate::load::plan::{Arrival, MixKind, PhasePlan, RecipientPool};
 use crate::load::policy::THROTTLE_CODES;
 use crate::load::policy::{decide, Decision, FailKind, Outcome, Pacer, SERVER_ERROR_CODES};
-use crate::load::runner::expand;
+use crate::load::runner::Pattern;
 use crate::load::schedule::{ClosedSchedule, OpenSchedule};
 use crate::load::spec::ReplyTarget;
 use crate::load::LoadPlan;
@@ -97,6 +97,8 @@ pub struct Traffic {
     out: Outbound,
     /// Per pool (segment): how to compute a recipient's id without formatting it.
     numeric: Vec<Option<NumericPool>>,
+    /// Per phase, per mix entry: its texts (template parameters, or the one body) parsed.
+    patterns: Vec<Vec<Vec<Pattern>>>,
 }
 
 /// A `Sequence` pool whose ids are `prefix` digits then `start + i` zero-padded: its
@@ -203,6 +205,23 @@ impl Traffic {
                 .segments
                 .iter()
                 .map(|s| NumericPool::of(&s.pool))
+                .collect(),
+            patterns: plan
+                .phases
+                .iter()
+                .map(|p| {
+                    p.mix
+                        .iter()
+                        .map(|(_, kind)| match kind {
+                            MixKind::Template { params, .. } => {
+                                params.iter().map(|t| Pattern::parse(t)).collect()
+                            }
+                            MixKind::Text { body: t, .. } | MixKind::Inbound { text: t } => {
+                                vec![Pattern::parse(t)]
+                            }
+                        })
+                        .collect()
+                })
                 .collect(),
         };
         t.enter_phase(0, start);
@@ -420,14 +439,15 @@ impl Traffic {
     /// text (in `self.scratch`) for an inbound mix entry.
     fn materialize(&mut self, phase_i: usize, what: &What) -> Option<&str> {
         let p: &PhasePlan = &self.plan.phases[phase_i];
+        let patterns = &self.patterns[phase_i][what.kind];
         let to = what.to;
-        let expand_into = |out: &mut String, wa: &mut String, text: &str| {
+        let expand_into = |out: &mut String, wa: &mut String, i: usize| {
+            let pattern = &patterns[i];
             // The recipient's digits only when a placeholder needs them.
-            if wa.is_empty() && text.contains("{wa_id}") {
-                use std::fmt::Write;
-                let _ = write!(wa, "{}", to.0);
+            if wa.is_empty() && pattern.uses_wa_id() {
+                wa.push_str(itoa::Buffer::new().format(to.0));
             }
-            expand(out, text, what.seq, wa, &p.name);
+            pattern.expand(out, what.seq, wa, &p.name);
         };
         self.wa.clear();
         self.out.to = to;
@@ -455,13 +475,9 @@ impl Traffic {
                     name: None,
                     text: Some(String::new()),
                 });
-                for (param, text) in t.body.iter_mut().zip(params) {
+                for (i, param) in t.body.iter_mut().enumerate() {
                     param.name = None;
-                    expand_into(
-                        param.text.get_or_insert_with(String::new),
-                        &mut self.wa,
-                        text,
-                    );
+                    expand_into(param.text.get_or_insert_with(String::new), &mut self.wa, i);
                 }
                 if *identity_first_seen {
                     let h = crate::engine::identity::key_hash(self.seed, to, 0);
@@ -470,7 +486,7 @@ impl Traffic {
                 }
                 None
             }
-            MixKind::Text { body, .. } => {
+            MixKind::Text { .. } => {
                 if !matches!(
                     &self.out.content,
                     Content::FreeForm {
@@ -484,12 +500,12 @@ impl Traffic {
                     };
                 }
                 if let Content::FreeForm { text: Some(t), .. } = &mut self.out.content {
-                    expand_into(t, &mut self.wa, body);
+                    expand_into(t, &mut self.wa, 0);
                 }
                 None
             }
-            MixKind::Inbound { text } => {
-                expand_into(&mut self.scratch, &mut self.wa, text);
+            MixKind::Inbound { .. } => {
+                expand_into(&mut self.scratch, &mut self.wa, 0);
                 Some(self.scratch.as_str())
             }
         }
