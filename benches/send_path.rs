@@ -73,6 +73,8 @@ fn bench(c: &mut Criterion) {
             black_box(r).ok();
         })
     });
+    // Its millions of pending timers must not weigh on the next benches' allocations.
+    drop(e);
 
     // The same at the 100K tier: each new user is counted in the portfolio's moving 24 h
     // (the unlimited engine above skips that count once nothing can read it).
@@ -87,6 +89,8 @@ fn bench(c: &mut Criterion) {
             black_box(r).ok();
         })
     });
+    // Its millions of pending timers must not weigh on the next benches' allocations.
+    drop(e);
 
     // Sends refused by the throughput limiter (the cheapest path that still takes the lock).
     let e = engine(1);
@@ -99,6 +103,8 @@ fn bench(c: &mut Criterion) {
             black_box(r).err();
         })
     });
+    // Its millions of pending timers must not weigh on the next benches' allocations.
+    drop(e);
 
     // The full lifecycle: send + delivered + read timers fired.
     g.bench_function("lifecycle_send_deliver_read", |b| {

@@ -412,6 +412,7 @@ mod payloads {
             recipient: WaId(6281300000001),
             billing: Billing::NONE,
             template: None,
+            feedback_category: wabasim::engine::reactions::FeedbackCategory::Service,
             biz_opaque_callback_data: None,
             sent_at: SimTime::from_secs(1_750_000_000),
             recipient_identity_key_hash: hash,

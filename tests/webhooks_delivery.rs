@@ -185,6 +185,7 @@ fn sent(seq: u64) -> Event {
                     SimTime::from_secs(T0 + 86_400),
                 ),
                 template: None,
+                feedback_category: wabasim::engine::reactions::FeedbackCategory::Service,
                 biz_opaque_callback_data: None,
                 sent_at: SimTime::from_secs(T0),
                 recipient_identity_key_hash: None,

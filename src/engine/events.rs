@@ -162,6 +162,9 @@ pub struct MessageInfo {
     pub recipient: WaId,
     pub billing: Billing,
     pub template: Option<TemplateId>,
+    /// What the recipient reacts to: the template's category when it was sent, or service
+    /// for a free-form message (saves a template lookup per delivery).
+    pub feedback_category: super::reactions::FeedbackCategory,
     pub biz_opaque_callback_data: Option<Arc<str>>,
     pub sent_at: SimTime,
     /// The recipient's identity key hash, set when the sending number has the identity check

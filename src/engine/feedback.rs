@@ -8,7 +8,7 @@ use super::events::{Event, EventBody, LogEntry, MessageInfo, Rule};
 use super::ids::{PhoneNumberId, TemplateId, WaId, WabaId};
 use super::policy::{LimitsMode, PolicyConfig};
 use super::quality::SignalWindow;
-use super::reactions::{BlockReason, FeedbackCategory, ReactionKind};
+use super::reactions::{BlockReason, ReactionKind};
 use super::tiers::{lower_tier, LimitState};
 use super::world::{MessagingLimitTier, NumberStatus, QualityRating, TemplateStatus};
 use super::{push_log, schedule, Effects, Engine, NumberShard, Rejection, TimerKind};
@@ -101,15 +101,6 @@ pub struct ActionOutcome {
 }
 
 impl Engine {
-    fn template_category(&self, waba: WabaId, id: TemplateId) -> Option<FeedbackCategory> {
-        self.wabas
-            .get(&waba)?
-            .templates
-            .read()
-            .get(id)
-            .map(|t| t.category.into())
-    }
-
     /// A message was delivered: it counts for quality, and its recipient may react.
     pub(super) fn on_delivered(
         &self,
@@ -119,14 +110,10 @@ impl Engine {
         out: &mut Effects,
     ) {
         s.dynamics.feedback.add_delivered(at);
-        let category = match info.template {
-            Some(t) => {
-                self.template_signal(at, s.waba, t, None, out);
-                self.template_category(s.waba, t)
-                    .unwrap_or(FeedbackCategory::Utility)
-            }
-            None => FeedbackCategory::Service,
-        };
+        if let Some(t) = info.template {
+            self.template_signal(at, s.waba, t, None, out);
+        }
+        let category = info.feedback_category;
         let profiles = &self.audience.profiles;
         let opted_in = profiles.opted_in(self.seed, s.business, info.recipient, category);
         if let Some((kind, delay)) = profiles.draw(
@@ -350,14 +337,7 @@ impl Engine {
             return;
         };
         let m = &self.policy.template_quality;
-        // Only an APPROVED template can be paused (deliveries of messages sent before a pause
-        // still come in while it is paused).
-        let approved = w
-            .templates
-            .read()
-            .get(id)
-            .is_some_and(|t| t.status == TemplateStatus::Approved);
-        let (old, new, pauses) = {
+        let (old, new) = {
             let mut fb = w.feedback.lock();
             let f = fb.entry(id).or_insert_with(|| TemplateFeedback {
                 window: SignalWindow::new(m),
@@ -383,14 +363,30 @@ impl Engine {
                 return;
             }
             f.rating = new;
-            if new == Some(QualityRating::Red) && approved {
-                f.pauses = f.pauses.saturating_add(1);
-                // A paused template starts afresh: the next pause needs new bad feedback.
-                f.window.clear();
-                f.rating = None;
-            }
-            (old, new, f.pauses)
+            (old, new)
         };
+        let mut pauses = 0;
+        if new == Some(QualityRating::Red) {
+            // Only an APPROVED template can be paused (deliveries of messages sent before a
+            // pause still come in while it is paused). Read here, on the rare way to RED, and
+            // without the feedback lock: the template book is locked before feedback elsewhere.
+            let approved = w
+                .templates
+                .read()
+                .get(id)
+                .is_some_and(|t| t.status == TemplateStatus::Approved);
+            let mut fb = w.feedback.lock();
+            if let Some(f) = fb.get_mut(&id) {
+                // Still RED: no other number's delivery paused it in between.
+                if approved && f.rating == Some(QualityRating::Red) {
+                    f.pauses = f.pauses.saturating_add(1);
+                    // A paused template starts afresh: the next pause needs new bad feedback.
+                    f.window.clear();
+                    f.rating = None;
+                }
+                pauses = f.pauses;
+            }
+        }
         let mut book = w.templates.write();
         let Some(t) = book.get_mut(id) else {
             return;

@@ -900,6 +900,9 @@ impl Engine {
             async_error = async_error.or(template_error);
             conv.last_template = id.0;
         }
+        let feedback_category = template.map_or(reactions::FeedbackCategory::Service, |(_, c)| {
+            reactions::FeedbackCategory::from(c)
+        });
         let template = template.map(|(id, _)| id);
         if async_error.is_none() {
             if let Err(wait) = conv.pair.try_take(now, self.pair_rate) {
@@ -959,6 +962,7 @@ impl Engine {
             recipient: msg.to,
             billing,
             template,
+            feedback_category,
             biz_opaque_callback_data: msg.biz_opaque_callback_data.clone(),
             sent_at: now,
             recipient_identity_key_hash: key_hash,

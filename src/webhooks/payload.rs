@@ -475,6 +475,7 @@ mod tests {
             recipient: WaId(16505551234),
             billing,
             template: None,
+            feedback_category: crate::engine::reactions::FeedbackCategory::Service,
             biz_opaque_callback_data: Some(Arc::from("order-17")),
             sent_at: SimTime::from_secs(T),
             recipient_identity_key_hash: None,
