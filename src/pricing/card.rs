@@ -14,6 +14,7 @@
 //! empty list means the market is reachable by name only (the `Other` row catches every number
 //! no prefix matches).
 
+use super::name::Name;
 use super::countries;
 use super::error::PricingError;
 use super::money::Amount;
@@ -107,9 +108,9 @@ pub enum Provenance {
 #[derive(Clone, Debug, Serialize)]
 pub struct Market {
     pub name: String,
-    /// `name`, shared by every charge and ledger line of this market (no copy per message).
+    /// `name` interned: every charge and ledger line of this market points to it.
     #[serde(skip)]
-    pub shared_name: Arc<str>,
+    pub shared_name: Name,
     pub calling_codes: Vec<String>,
     pub rates: BTreeMap<RateColumn, Amount>,
     pub source: String,
@@ -128,11 +129,11 @@ impl Market {
 pub struct RateCard {
     pub name: String,
     pub currency: String,
-    /// `name` and `currency`, shared by every charge and ledger line priced with this card.
+    /// `name` and `currency` interned, for the charges and ledger lines priced with this card.
     #[serde(skip)]
-    pub shared_name: Arc<str>,
+    pub shared_name: Name,
     #[serde(skip)]
-    pub shared_currency: Arc<str>,
+    pub shared_currency: Name,
     pub unit: Unit,
     pub effective_from: Date,
     pub provenance: Provenance,
@@ -380,7 +381,7 @@ impl RateCard {
             }
             markets.push(Market {
                 name: market.to_string(),
-                shared_name: Arc::from(market),
+                shared_name: Name::new(market),
                 calling_codes: codes,
                 rates,
                 source,
@@ -397,8 +398,8 @@ impl RateCard {
         let prefix_table = build_prefix_table(&prefixes);
         Ok(RateCard {
             name: name.to_string(),
-            shared_name: Arc::from(name),
-            shared_currency: Arc::from(currency.as_str()),
+            shared_name: Name::new(name),
+            shared_currency: Name::new(&currency),
             currency,
             unit,
             effective_from,

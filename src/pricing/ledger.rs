@@ -10,6 +10,7 @@
 //! A consumer that needs every line calls [`Ledger::drain_lines`] regularly (the lines it takes
 //! are counted as `lines_drained`, not dropped).
 
+use super::name::Name;
 use super::money::Amount;
 use super::pricer::ConversationId;
 use super::types::{Category, PricingModelId, PricingType, Unit};
@@ -31,13 +32,13 @@ pub struct LedgerLine {
     pub waba_id: u64,
     pub phone_number_id: u64,
     pub model: PricingModelId,
-    pub card: Arc<str>,
+    pub card: Name,
     pub unit: Unit,
     /// The billed category (the webhook's `pricing.category`).
     pub category: Category,
     /// What the business sent (template category or `service`).
     pub message_category: Category,
-    pub market: Arc<str>,
+    pub market: Name,
     #[serde(rename = "type")]
     pub pricing_type: PricingType,
     pub billable: bool,
@@ -50,7 +51,7 @@ pub struct LedgerLine {
     pub amount: Amount,
     /// What the BSP bills for this line.
     pub bsp_price: Amount,
-    pub currency: Arc<str>,
+    pub currency: Name,
     /// Set when the message could not be priced (unknown market, missing rate cell): the
     /// amount is then zero and the reason is kept here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -62,9 +63,9 @@ pub struct LedgerLine {
 pub struct TotalKey {
     pub model: PricingModelId,
     pub category: Category,
-    pub market: Arc<str>,
+    pub market: Name,
     pub pricing_type: PricingType,
-    pub currency: Arc<str>,
+    pub currency: Name,
 }
 
 /// Sums for one key.
@@ -104,15 +105,13 @@ impl TotalValue {
 }
 
 impl TotalKey {
-    /// Whether `line` falls under this key. Names from one card share their `Arc`, so the
-    /// string comparison is usually skipped.
+    /// Whether `line` falls under this key (interned names compare by pointer first).
     fn matches(&self, line: &LedgerLine) -> bool {
-        let same = |a: &Arc<str>, b: &Arc<str>| Arc::ptr_eq(a, b) || **a == **b;
         self.model == line.model
             && self.category == line.category
             && self.pricing_type == line.pricing_type
-            && same(&self.market, &line.market)
-            && same(&self.currency, &line.currency)
+            && self.market == line.market
+            && self.currency == line.currency
     }
 }
 
@@ -122,10 +121,10 @@ pub struct TotalRow {
     pub model: PricingModelId,
     pub unit: Unit,
     pub category: Category,
-    pub market: Arc<str>,
+    pub market: Name,
     #[serde(rename = "type")]
     pub pricing_type: PricingType,
-    pub currency: Arc<str>,
+    pub currency: Name,
     pub messages: u64,
     pub units: u64,
     pub amount: Amount,
@@ -227,13 +226,13 @@ impl Ledger {
         match &mut self.pending {
             Some((k, v)) if k.matches(&line) => v.add(&line),
             _ => {
-                // Shared names: building the key costs two reference-count increments.
+                // Interned names: building the key copies two pointers.
                 let key = TotalKey {
                     model: line.model,
                     category: line.category,
-                    market: line.market.clone(),
+                    market: line.market,
                     pricing_type: line.pricing_type,
-                    currency: line.currency.clone(),
+                    currency: line.currency,
                 };
                 let mut v = TotalValue::default();
                 v.add(&line);
@@ -312,9 +311,9 @@ impl Ledger {
                     model: k.model,
                     unit: k.model.unit(),
                     category: k.category,
-                    market: k.market.clone(),
+                    market: k.market,
                     pricing_type: k.pricing_type,
-                    currency: k.currency.clone(),
+                    currency: k.currency,
                     messages: v.messages,
                     units: v.units,
                     amount: v.amount,
@@ -353,11 +352,11 @@ pub(crate) fn line_at(at: SimTime) -> LedgerLine {
         waba_id: 0,
         phone_number_id: 0,
         model: PricingModelId::Pmp2025_07,
-        card: Arc::from(""),
+        card: Name::new(""),
         unit: Unit::Message,
         category: Category::Marketing,
         message_category: Category::Marketing,
-        market: Arc::from(""),
+        market: Name::new(""),
         pricing_type: PricingType::Regular,
         billable: true,
         opened_conversation: false,
@@ -408,7 +407,7 @@ mod tests {
     #[test]
     fn totals_are_exact_whatever_the_order_of_keys() {
         let mut ledger = Ledger::with_capacity(4);
-        let id: Arc<str> = Arc::from("Indonesia");
+        let id: Name = Name::new("Indonesia");
         let order = ["ID", "ID", "BR", "ID", "BR", "BR", "IN", "ID"];
         let mut want: BTreeMap<String, (u64, i64)> = BTreeMap::new();
         for (i, m) in order.iter().enumerate() {
@@ -416,7 +415,7 @@ mod tests {
                 "ID" if i % 2 == 0 => line("Indonesia", 10),
                 "ID" => {
                     let mut l = line("", 10);
-                    l.market = id.clone();
+                    l.market = id;
                     l
                 }
                 "BR" => line("Brazil", 20),

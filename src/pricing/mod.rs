@@ -28,6 +28,7 @@ pub mod estimate;
 pub mod ledger;
 pub mod markup;
 pub mod money;
+pub mod name;
 pub mod pricer;
 pub mod summary;
 pub mod types;
@@ -37,6 +38,7 @@ pub use error::PricingError;
 pub use ledger::{Ledger, LedgerLine, LedgerSnapshot, TotalRow};
 pub use markup::{Markup, MarkupRule};
 pub use money::{Amount, Percent, Share};
+pub use name::Name;
 pub use pricer::{
     AuthIntlEligibility, CardChoice, Charge, ConversationId, ConversationInfo, MessageFacts,
     ModelChoice, Pricer, PricerConfig, PricingOptions, TierBand, VolumeTiers, WebhookConversation,

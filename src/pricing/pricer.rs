@@ -25,6 +25,7 @@
 //!   free service messages per phone number) keep only the current month: a counter is reset
 //!   the first time it is touched in a new month.
 
+use super::name::Name;
 use super::card::{Market, RateBook, RateCard, RateColumn};
 use super::error::PricingError;
 use super::ledger::{Ledger, LedgerLine, DEFAULT_LEDGER_LINES};
@@ -107,9 +108,9 @@ pub struct Charge {
     /// that opens it, zero on the others.
     pub amount: Amount,
     pub bsp_price: Amount,
-    pub currency: Arc<str>,
-    pub market: Arc<str>,
-    pub card: Arc<str>,
+    pub currency: Name,
+    pub market: Name,
+    pub card: Name,
     /// Display precision of the card.
     pub decimals: u32,
     /// True when this call recorded the charge in the ledger (delivery).
@@ -392,10 +393,10 @@ struct Conversation {
     expires_at: SimTime,
     amount: Amount,
     charged: bool,
-    market: Arc<str>,
-    card: Arc<str>,
+    market: Name,
+    card: Name,
     decimals: u32,
-    currency: Arc<str>,
+    currency: Name,
     note: Option<String>,
     unpriced: Option<String>,
 }
@@ -426,7 +427,7 @@ pub struct Pricer {
     /// once per message.
     day: Option<DayCache>,
     /// The empty market name of send-time previews (shared: no allocation per message).
-    no_market: Arc<str>,
+    no_market: Name,
     /// The last market found by number, with the span of numbers sure to share it (see
     /// [`RateCard::market_span_for_wa`]), for the day card: recipients of one country skip the
     /// lookup. Cleared with the day cache.
@@ -524,7 +525,7 @@ impl Pricer {
             free_service: BTreeMap::new(),
             next_conversation: 0,
             day: None,
-            no_market: Arc::from(""),
+            no_market: Name::new(""),
             market_span: None,
         })
     }
@@ -709,9 +710,9 @@ impl Pricer {
             billable: true,
             amount: Amount::ZERO,
             bsp_price: Amount::ZERO,
-            currency: ctx.card.shared_currency.clone(),
-            market: ctx.market.shared_name.clone(),
-            card: ctx.card.shared_name.clone(),
+            currency: ctx.card.shared_currency,
+            market: ctx.market.shared_name,
+            card: ctx.card.shared_name,
             decimals: ctx.card.decimals,
             recorded: false,
             conversation: None,
@@ -741,9 +742,9 @@ impl Pricer {
             billable: true,
             amount: Amount::ZERO,
             bsp_price: Amount::ZERO,
-            currency: card.map_or_else(|| Arc::from(""), |c| c.shared_currency.clone()),
-            market: Arc::from(market.unwrap_or("unknown")),
-            card: card.map_or_else(|| Arc::from(""), |c| c.shared_name.clone()),
+            currency: card.map_or_else(|| Name::new(""), |c| c.shared_currency),
+            market: Name::new(market.unwrap_or("unknown")),
+            card: card.map_or_else(|| Name::new(""), |c| c.shared_name),
             decimals: card.map(|c| c.decimals).unwrap_or(4),
             recorded: false,
             conversation: None,
@@ -891,9 +892,9 @@ impl Pricer {
             billable: true,
             amount: Amount::ZERO,
             bsp_price: Amount::ZERO,
-            currency: card.shared_currency.clone(),
-            market: self.no_market.clone(),
-            card: card.shared_name.clone(),
+            currency: card.shared_currency,
+            market: self.no_market,
+            card: card.shared_name,
             decimals: card.decimals,
             recorded: false,
             conversation: None,
@@ -1124,10 +1125,10 @@ impl Pricer {
             conv.pricing_type,
             PricingType::FreeEntryPoint | PricingType::FreeCustomerService
         );
-        c.market = conv.market.clone();
-        c.card = conv.card.clone();
+        c.market = conv.market;
+        c.card = conv.card;
         c.decimals = conv.decimals;
-        c.currency = conv.currency.clone();
+        c.currency = conv.currency;
         c.note = conv.note.clone();
         c.unpriced = conv.unpriced.clone();
         let pays_now = !conv.charged;
@@ -1163,10 +1164,10 @@ impl Pricer {
             expires_at: now.plus(CONVERSATION_HOURS * MICROS_PER_HOUR),
             amount: Amount::ZERO,
             charged: false,
-            market: ctx.market.shared_name.clone(),
-            card: ctx.card.shared_name.clone(),
+            market: ctx.market.shared_name,
+            card: ctx.card.shared_name,
             decimals: ctx.card.decimals,
-            currency: ctx.card.shared_currency.clone(),
+            currency: ctx.card.shared_currency,
             note: None,
             unpriced: None,
         };
@@ -1221,7 +1222,7 @@ impl Pricer {
         if !msg.delivered {
             return;
         }
-        // Built field by field from the charge (shared names: no string copies).
+        // Built field by field from the charge (interned names: no string copies).
         let line = LedgerLine {
             seq: 0,
             at_us: now.as_micros(),
@@ -1229,11 +1230,11 @@ impl Pricer {
             waba_id: msg.waba_id,
             phone_number_id: msg.phone_number_id,
             model: c.model,
-            card: c.card.clone(),
+            card: c.card,
             unit: c.unit,
             category: c.category,
             message_category: c.message_category,
-            market: c.market.clone(),
+            market: c.market,
             pricing_type: c.pricing_type,
             billable: c.billable,
             opened_conversation: c.model.is_cbp()
@@ -1241,7 +1242,7 @@ impl Pricer {
             conversation_id: c.conversation.as_ref().map(|cv| cv.id),
             amount: c.amount,
             bsp_price: c.bsp_price,
-            currency: c.currency.clone(),
+            currency: c.currency,
             unpriced: c.unpriced.clone(),
         };
         self.ledger.record(line);
