@@ -11,7 +11,9 @@ use super::quality::SignalWindow;
 use super::reactions::{BlockReason, ReactionKind};
 use super::tiers::{lower_tier, LimitState};
 use super::world::{MessagingLimitTier, NumberStatus, QualityRating, TemplateStatus};
-use super::{push_log, schedule, Effects, Engine, NumberShard, Rejection, TimerKind};
+use super::{
+    push_log, schedule, Effects, Engine, NumberShard, ReactionTimer, Rejection, TimerKind,
+};
 use crate::clock::{SimTime, MICROS_PER_DAY, MICROS_PER_HOUR};
 
 /// `Conversation::flags`: the user blocked this number.
@@ -128,11 +130,11 @@ impl Engine {
                 s,
                 out,
                 at.plus(delay),
-                TimerKind::Reaction {
+                TimerKind::Reaction(Box::new(ReactionTimer {
                     user: info.recipient,
                     template: info.template,
                     kind,
-                },
+                })),
             );
         }
         if let Some(delay) =
@@ -142,11 +144,11 @@ impl Engine {
                 s,
                 out,
                 at.plus(delay),
-                TimerKind::Reaction {
+                TimerKind::Reaction(Box::new(ReactionTimer {
                     user: info.recipient,
                     template: None,
                     kind: ReactionKind::Reregister,
-                },
+                })),
             );
         }
     }

@@ -161,17 +161,23 @@ enum TimerKind {
         /// Set until the message is priced at delivery.
         pricing: Option<PriceFacts>,
     },
-    /// A user's reaction to a delivered message.
-    Reaction {
-        user: WaId,
-        template: Option<TemplateId>,
-        kind: reactions::ReactionKind,
-    },
+    /// A user's reaction to a delivered message. Boxed: most timers are statuses, and the
+    /// heap moves every timer on each push and pop, so the common kind sets the size (a
+    /// 32-byte timer instead of 48).
+    Reaction(Box<ReactionTimer>),
     /// Hourly re-evaluation of the quality rating while there is feedback in the window
     /// (ratings recover as signals age; FLAGGED and restriction deadlines are checked here).
     QualityTick,
     /// End of the throughput upgrade's maintenance period.
     ThroughputUpgraded,
+}
+
+/// What a reaction timer carries.
+#[derive(Debug)]
+struct ReactionTimer {
+    user: WaId,
+    template: Option<TemplateId>,
+    kind: reactions::ReactionKind,
 }
 
 /// Counters per number, by rule.
@@ -1331,11 +1337,14 @@ impl Engine {
                     );
                 }
             }
-            TimerKind::Reaction {
-                user,
-                template,
-                kind,
-            } => self.apply_reaction(at, s, user, template, kind, out),
+            TimerKind::Reaction(r) => {
+                let ReactionTimer {
+                    user,
+                    template,
+                    kind,
+                } = *r;
+                self.apply_reaction(at, s, user, template, kind, out)
+            }
             TimerKind::QualityTick => self.quality_tick(at, s, out),
             TimerKind::ThroughputUpgraded => self.finish_upgrade(at, s, out),
         }

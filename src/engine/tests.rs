@@ -541,3 +541,10 @@ fn world_errors_name_the_field() {
         err.field
     );
 }
+
+/// The timer queue moves whole timers on every push and pop: keep the common ones at 32 bytes
+/// (a status timer; reactions are boxed).
+#[test]
+fn timers_stay_small() {
+    assert!(std::mem::size_of::<timers::Timed<TimerKind>>() <= 32);
+}

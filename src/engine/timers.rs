@@ -35,8 +35,10 @@ pub struct Timed<T> {
 }
 
 impl<T> Timed<T> {
-    fn key(&self) -> (SimTime, u64) {
-        (self.at, self.seq)
+    /// `(at, seq)` as one number: the heap compares on every level of every push and pop, and
+    /// one 128-bit comparison is cheaper than a tuple's two with a branch between.
+    fn key(&self) -> u128 {
+        ((self.at.as_micros() as u128) << 64) | self.seq as u128
     }
 }
 
