@@ -14,10 +14,10 @@
 //! empty list means the market is reachable by name only (the `Other` row catches every number
 //! no prefix matches).
 
-use super::name::Name;
 use super::countries;
 use super::error::PricingError;
 use super::money::Amount;
+use super::name::Name;
 use super::types::{Category, Date, PricingModelId, Unit};
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -10,8 +10,8 @@
 //! A consumer that needs every line calls [`Ledger::drain_lines`] regularly (the lines it takes
 //! are counted as `lines_drained`, not dropped).
 
-use super::name::Name;
 use super::money::Amount;
+use super::name::Name;
 use super::pricer::ConversationId;
 use super::types::{Category, PricingModelId, PricingType, Unit};
 #[cfg(test)]

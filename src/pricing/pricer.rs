@@ -25,12 +25,12 @@
 //!   free service messages per phone number) keep only the current month: a counter is reset
 //!   the first time it is touched in a new month.
 
-use super::name::Name;
 use super::card::{Market, RateBook, RateCard, RateColumn};
 use super::error::PricingError;
 use super::ledger::{Ledger, LedgerLine, DEFAULT_LEDGER_LINES};
 use super::markup::Markup;
 use super::money::{Amount, Percent};
+use super::name::Name;
 use super::types::{Category, Date, PricingModelId, PricingType, Unit};
 use crate::clock::{SimTime, MICROS_PER_HOUR};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
