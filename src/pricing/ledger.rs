@@ -81,15 +81,48 @@ pub struct TotalValue {
     pub unpriced: u64,
 }
 
+/// What the exact totals need from one line (all of it `Copy`): a ledger that keeps no lines
+/// records only this, and no line is built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LineTotals {
+    pub model: PricingModelId,
+    pub unit: Unit,
+    pub category: Category,
+    pub market: Name,
+    pub pricing_type: PricingType,
+    pub currency: Name,
+    pub opened_conversation: bool,
+    pub amount: Amount,
+    pub bsp_price: Amount,
+    pub unpriced: bool,
+}
+
+impl LedgerLine {
+    pub fn totals(&self) -> LineTotals {
+        LineTotals {
+            model: self.model,
+            unit: self.unit,
+            category: self.category,
+            market: self.market,
+            pricing_type: self.pricing_type,
+            currency: self.currency,
+            opened_conversation: self.opened_conversation,
+            amount: self.amount,
+            bsp_price: self.bsp_price,
+            unpriced: self.unpriced.is_some(),
+        }
+    }
+}
+
 impl TotalValue {
-    fn add(&mut self, line: &LedgerLine) {
+    fn add(&mut self, line: &LineTotals) {
         self.messages += 1;
         if line.unit == Unit::Message || line.opened_conversation {
             self.units += 1;
         }
         self.amount = self.amount.plus(line.amount);
         self.bsp_price = self.bsp_price.plus(line.bsp_price);
-        if line.unpriced.is_some() {
+        if line.unpriced {
             self.unpriced += 1;
         }
     }
@@ -106,7 +139,7 @@ impl TotalValue {
 
 impl TotalKey {
     /// Whether `line` falls under this key (interned names compare by pointer first).
-    fn matches(&self, line: &LedgerLine) -> bool {
+    fn matches(&self, line: &LineTotals) -> bool {
         self.model == line.model
             && self.category == line.category
             && self.pricing_type == line.pricing_type
@@ -213,34 +246,14 @@ impl Ledger {
         self.sequence = Some(counter);
     }
 
+    /// Whether lines are kept (`capacity` > 0); when not, [`Self::record_totals`] is enough.
+    pub fn keeps_lines(&self) -> bool {
+        self.capacity > 0
+    }
+
     /// Records a line; its `seq` is assigned here.
     pub fn record(&mut self, mut line: LedgerLine) -> u64 {
-        self.lines_total += 1;
-        line.seq = match &self.sequence {
-            Some(c) => c.fetch_add(1, Ordering::Relaxed) + 1,
-            None => self.lines_total,
-        };
-        if line.unpriced.is_some() {
-            self.unpriced_lines += 1;
-        }
-        match &mut self.pending {
-            Some((k, v)) if k.matches(&line) => v.add(&line),
-            _ => {
-                // Interned names: building the key copies two pointers.
-                let key = TotalKey {
-                    model: line.model,
-                    category: line.category,
-                    market: line.market,
-                    pricing_type: line.pricing_type,
-                    currency: line.currency,
-                };
-                let mut v = TotalValue::default();
-                v.add(&line);
-                if let Some((k, old)) = self.pending.replace((key, v)) {
-                    self.totals.entry(k).or_default().merge(&old);
-                }
-            }
-        }
+        line.seq = self.add_totals(&line.totals());
         let line_seq = line.seq;
         if self.capacity == 0 {
             self.lines_dropped += 1;
@@ -252,6 +265,44 @@ impl Ledger {
             self.recent.push_back(line);
         }
         line_seq
+    }
+
+    /// Records a line that is not kept (the ledger keeps none): counted and added to the
+    /// totals exactly as [`Self::record`] would, without building it. Returns its number.
+    pub fn record_totals(&mut self, t: &LineTotals) -> u64 {
+        self.lines_dropped += 1;
+        self.add_totals(t)
+    }
+
+    /// Counts a line, adds it to the totals and returns its number.
+    fn add_totals(&mut self, t: &LineTotals) -> u64 {
+        self.lines_total += 1;
+        let seq = match &self.sequence {
+            Some(c) => c.fetch_add(1, Ordering::Relaxed) + 1,
+            None => self.lines_total,
+        };
+        if t.unpriced {
+            self.unpriced_lines += 1;
+        }
+        match &mut self.pending {
+            Some((k, v)) if k.matches(t) => v.add(t),
+            _ => {
+                // Interned names: building the key copies two pointers.
+                let key = TotalKey {
+                    model: t.model,
+                    category: t.category,
+                    market: t.market,
+                    pricing_type: t.pricing_type,
+                    currency: t.currency,
+                };
+                let mut v = TotalValue::default();
+                v.add(t);
+                if let Some((k, old)) = self.pending.replace((key, v)) {
+                    self.totals.entry(k).or_default().merge(&old);
+                }
+            }
+        }
+        seq
     }
 
     /// Takes the recent lines out (oldest first), e.g. to stream them to a file.
@@ -400,6 +451,33 @@ mod tests {
         assert_eq!(&*s.totals[0].market, "Brazil");
         assert_eq!(s.totals[0].messages, 2);
         assert_eq!(ledger.total_amount("USD"), Amount(205_500));
+    }
+
+    /// A ledger that keeps no lines records totals only: the same numbers, sums and counters
+    /// as recording the lines.
+    #[test]
+    fn totals_only_equals_recording_the_lines() {
+        let mut with_lines = Ledger::with_capacity(0);
+        let mut totals_only = Ledger::with_capacity(0);
+        for i in 0..7i64 {
+            let mut l = line(if i % 3 == 0 { "Indonesia" } else { "Brazil" }, 100 * i);
+            if i == 4 {
+                l.unpriced = Some("no rate".into());
+            }
+            l.unit = if i % 2 == 0 {
+                Unit::Message
+            } else {
+                Unit::Conversation
+            };
+            l.opened_conversation = i == 3;
+            assert!(!totals_only.keeps_lines());
+            let a = with_lines.record(l.clone());
+            let b = totals_only.record_totals(&l.totals());
+            assert_eq!(a, b);
+        }
+        assert_eq!(with_lines.snapshot(), totals_only.snapshot());
+        assert_eq!(totals_only.snapshot().lines_dropped, 7);
+        assert!(Ledger::with_capacity(1).keeps_lines());
     }
 
     /// Runs of one key, keys coming back, and names equal by value but not shared: the sums

@@ -27,7 +27,7 @@
 
 use super::card::{Market, RateBook, RateCard, RateColumn};
 use super::error::PricingError;
-use super::ledger::{Ledger, LedgerLine, DEFAULT_LEDGER_LINES};
+use super::ledger::{Ledger, LedgerLine, LineTotals, DEFAULT_LEDGER_LINES};
 use super::markup::Markup;
 use super::money::{Amount, Percent};
 use super::name::Name;
@@ -1222,6 +1222,25 @@ impl Pricer {
         if !msg.delivered {
             return;
         }
+        let opened_conversation =
+            c.model.is_cbp() && c.conversation.as_ref().is_some_and(|cv| cv.opened);
+        if !self.ledger.keeps_lines() {
+            // Totals only (e.g. `simulate`): the same sums, no line built.
+            self.ledger.record_totals(&LineTotals {
+                model: c.model,
+                unit: c.unit,
+                category: c.category,
+                market: c.market,
+                pricing_type: c.pricing_type,
+                currency: c.currency,
+                opened_conversation,
+                amount: c.amount,
+                bsp_price: c.bsp_price,
+                unpriced: c.unpriced.is_some(),
+            });
+            c.recorded = true;
+            return;
+        }
         // Built field by field from the charge (interned names: no string copies).
         let line = LedgerLine {
             seq: 0,
@@ -1237,8 +1256,7 @@ impl Pricer {
             market: c.market,
             pricing_type: c.pricing_type,
             billable: c.billable,
-            opened_conversation: c.model.is_cbp()
-                && c.conversation.as_ref().is_some_and(|cv| cv.opened),
+            opened_conversation,
             conversation_id: c.conversation.as_ref().map(|cv| cv.id),
             amount: c.amount,
             bsp_price: c.bsp_price,

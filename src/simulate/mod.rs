@@ -53,8 +53,14 @@ pub fn simulate(
     progress: &mut dyn FnMut(u64, Option<u64>),
 ) -> Result<SimReport, String> {
     let start = SimTime::from_secs(scenario.start_unix.unwrap_or(DEFAULT_START_UNIX));
+    // The report shows the ledger's exact totals, never its lines: keep none (building and
+    // ringing a line per delivered message would be a tenth of a simulation's work).
+    let pricing = crate::scenario::PricingSection {
+        ledger_lines: 0,
+        ..scenario.pricing.clone()
+    };
     let engine = Engine::new(&scenario.world(), scenario.rules.clone(), cfg.seed, start)
-        .and_then(|e| e.with_pricing(&scenario.pricing))
+        .and_then(|e| e.with_pricing(&pricing))
         .map_err(|e| format!("{}: {}", e.field, e.message))?;
     let horizon = cfg
         .days
