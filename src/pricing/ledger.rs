@@ -97,6 +97,51 @@ pub struct LineTotals {
     pub unpriced: bool,
 }
 
+/// Read access to what the totals need, so a kept line is summed in place (no copy) and a
+/// line that is not kept is summed from its [`LineTotals`].
+trait Sums {
+    fn totals_key_matches(&self, k: &TotalKey) -> bool;
+    fn key(&self) -> TotalKey;
+    fn counts_unit(&self) -> bool;
+    fn amounts(&self) -> (Amount, Amount);
+    fn is_unpriced(&self) -> bool;
+}
+
+macro_rules! sums {
+    ($t:ty, $unpriced:expr) => {
+        impl Sums for $t {
+            fn totals_key_matches(&self, k: &TotalKey) -> bool {
+                // Interned names compare by pointer first.
+                k.model == self.model
+                    && k.category == self.category
+                    && k.pricing_type == self.pricing_type
+                    && k.market == self.market
+                    && k.currency == self.currency
+            }
+            fn key(&self) -> TotalKey {
+                TotalKey {
+                    model: self.model,
+                    category: self.category,
+                    market: self.market,
+                    pricing_type: self.pricing_type,
+                    currency: self.currency,
+                }
+            }
+            fn counts_unit(&self) -> bool {
+                self.unit == Unit::Message || self.opened_conversation
+            }
+            fn amounts(&self) -> (Amount, Amount) {
+                (self.amount, self.bsp_price)
+            }
+            fn is_unpriced(&self) -> bool {
+                ($unpriced)(self)
+            }
+        }
+    };
+}
+sums!(LedgerLine, |l: &LedgerLine| l.unpriced.is_some());
+sums!(LineTotals, |l: &LineTotals| l.unpriced);
+
 impl LedgerLine {
     pub fn totals(&self) -> LineTotals {
         LineTotals {
@@ -115,14 +160,15 @@ impl LedgerLine {
 }
 
 impl TotalValue {
-    fn add(&mut self, line: &LineTotals) {
+    fn add(&mut self, line: &impl Sums) {
         self.messages += 1;
-        if line.unit == Unit::Message || line.opened_conversation {
+        if line.counts_unit() {
             self.units += 1;
         }
-        self.amount = self.amount.plus(line.amount);
-        self.bsp_price = self.bsp_price.plus(line.bsp_price);
-        if line.unpriced {
+        let (amount, bsp_price) = line.amounts();
+        self.amount = self.amount.plus(amount);
+        self.bsp_price = self.bsp_price.plus(bsp_price);
+        if line.is_unpriced() {
             self.unpriced += 1;
         }
     }
@@ -134,17 +180,6 @@ impl TotalValue {
         self.amount = self.amount.plus(o.amount);
         self.bsp_price = self.bsp_price.plus(o.bsp_price);
         self.unpriced += o.unpriced;
-    }
-}
-
-impl TotalKey {
-    /// Whether `line` falls under this key (interned names compare by pointer first).
-    fn matches(&self, line: &LineTotals) -> bool {
-        self.model == line.model
-            && self.category == line.category
-            && self.pricing_type == line.pricing_type
-            && self.market == line.market
-            && self.currency == line.currency
     }
 }
 
@@ -253,7 +288,7 @@ impl Ledger {
 
     /// Records a line; its `seq` is assigned here.
     pub fn record(&mut self, mut line: LedgerLine) -> u64 {
-        line.seq = self.add_totals(&line.totals());
+        line.seq = self.add_totals(&line);
         let line_seq = line.seq;
         if self.capacity == 0 {
             self.lines_dropped += 1;
@@ -275,26 +310,20 @@ impl Ledger {
     }
 
     /// Counts a line, adds it to the totals and returns its number.
-    fn add_totals(&mut self, t: &LineTotals) -> u64 {
+    fn add_totals(&mut self, t: &impl Sums) -> u64 {
         self.lines_total += 1;
         let seq = match &self.sequence {
             Some(c) => c.fetch_add(1, Ordering::Relaxed) + 1,
             None => self.lines_total,
         };
-        if t.unpriced {
+        if t.is_unpriced() {
             self.unpriced_lines += 1;
         }
         match &mut self.pending {
-            Some((k, v)) if k.matches(t) => v.add(t),
+            Some((k, v)) if t.totals_key_matches(k) => v.add(t),
             _ => {
                 // Interned names: building the key copies two pointers.
-                let key = TotalKey {
-                    model: t.model,
-                    category: t.category,
-                    market: t.market,
-                    pricing_type: t.pricing_type,
-                    currency: t.currency,
-                };
+                let key = t.key();
                 let mut v = TotalValue::default();
                 v.add(t);
                 if let Some((k, old)) = self.pending.replace((key, v)) {
