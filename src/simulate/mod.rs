@@ -54,7 +54,7 @@ pub fn simulate(
 ) -> Result<SimReport, String> {
     let start = SimTime::from_secs(scenario.start_unix.unwrap_or(DEFAULT_START_UNIX));
     // The report shows the ledger's exact totals, never its lines: keep none (building and
-    // ringing a line per delivered message would be a tenth of a simulation's work).
+    // ringing a line per delivered message was 7 % of a simulation's instructions).
     let pricing = crate::scenario::PricingSection {
         ledger_lines: 0,
         ..scenario.pricing.clone()
