@@ -75,10 +75,13 @@ pub fn simulate(
     let mut next_tick = start.plus(MICROS_PER_HOUR);
     let mut traffic_end: Option<SimTime> = None;
     let mut now = start;
+    // The engine's next timer. Only firing timers can make it later, so it is polled after
+    // `handle_timeouts`; a send or an inbound message can only add timers, which it reports in
+    // `Effects::wake_at` (polling locks every number, and most steps are sends).
+    let mut t_timer = engine.poll_timeout();
     loop {
         let t_traffic = traffic.peek();
         let t_retry = retries.peek().map(|Reverse((t, _, _))| *t);
-        let t_timer = engine.poll_timeout();
         if t_traffic.is_none() && t_retry.is_none() && traffic_end.is_none() {
             traffic_end = Some(now.max(traffic.ended_at()));
         }
@@ -113,20 +116,25 @@ pub fn simulate(
                 fx.clear();
                 engine.handle_timeouts(now, &mut fx);
                 col.effects(&fx);
+                t_timer = engine.poll_timeout();
             }
             1 => {
                 let Reverse((_, _, slot)) = retries.pop().expect("peeked");
                 let attempt = pending[slot].take().expect("pending retry");
                 free.push(slot);
+                fx.clear();
                 let next = traffic.attempt(&engine, now, attempt, &mut fx, &mut col);
                 col.effects(&fx);
+                t_timer = earliest(t_timer, fx.wake_at);
                 if let Some((at, a)) = next {
                     push_retry(&mut retries, &mut pending, &mut free, &mut retry_seq, at, a);
                 }
             }
             2 => {
+                fx.clear();
                 let next = traffic.issue(&engine, now, &mut fx, &mut col);
                 col.effects(&fx);
+                t_timer = earliest(t_timer, fx.wake_at);
                 if let Some((at, a)) = next {
                     push_retry(&mut retries, &mut pending, &mut free, &mut retry_seq, at, a);
                 }
@@ -173,6 +181,13 @@ fn compare_costs(
         });
     }
     Ok(out)
+}
+
+fn earliest(a: Option<SimTime>, b: Option<SimTime>) -> Option<SimTime> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 fn push_retry(
