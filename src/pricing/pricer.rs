@@ -451,6 +451,35 @@ fn recipient_key(msg: &MessageFacts<'_>) -> String {
     }
 }
 
+/// A regular, billable, zero-amount charge of `msg` under `model`, priced with `card` (`None`:
+/// no card could be chosen) in `market`: what every pricing path starts from.
+fn blank_charge(
+    msg: &MessageFacts<'_>,
+    model: PricingModelId,
+    card: Option<&RateCard>,
+    market: Name,
+) -> Charge {
+    Charge {
+        model,
+        unit: model.unit(),
+        category: msg.category,
+        message_category: msg.category,
+        pricing_type: PricingType::Regular,
+        billable: true,
+        amount: Amount::ZERO,
+        bsp_price: Amount::ZERO,
+        currency: card.map_or_else(|| Name::new(""), |c| c.shared_currency),
+        market,
+        card: card.map_or_else(|| Name::new(""), |c| c.shared_name),
+        decimals: card.map_or(4, |c| c.decimals),
+        recorded: false,
+        conversation: None,
+        tier_discount: None,
+        note: None,
+        unpriced: None,
+    }
+}
+
 /// splitmix64: a fixed, well-mixed function, so ids look like Meta's opaque hex but are
 /// reproducible.
 fn mix(mut z: u64) -> u64 {
@@ -701,25 +730,7 @@ impl Pricer {
     }
 
     fn base_charge(&self, msg: &MessageFacts<'_>, ctx: &Ctx<'_>) -> Charge {
-        Charge {
-            model: ctx.model,
-            unit: ctx.model.unit(),
-            category: msg.category,
-            message_category: msg.category,
-            pricing_type: PricingType::Regular,
-            billable: true,
-            amount: Amount::ZERO,
-            bsp_price: Amount::ZERO,
-            currency: ctx.card.shared_currency,
-            market: ctx.market.shared_name,
-            card: ctx.card.shared_name,
-            decimals: ctx.card.decimals,
-            recorded: false,
-            conversation: None,
-            tier_discount: None,
-            note: None,
-            unpriced: None,
-        }
+        blank_charge(msg, ctx.model, Some(ctx.card), ctx.market.shared_name)
     }
 
     /// A charge that could not be priced: zero amount, the reason kept, still recorded at
@@ -733,25 +744,8 @@ impl Pricer {
         market: Option<&str>,
         e: PricingError,
     ) -> Charge {
-        let mut c = Charge {
-            model,
-            unit: model.unit(),
-            category: msg.category,
-            message_category: msg.category,
-            pricing_type: PricingType::Regular,
-            billable: true,
-            amount: Amount::ZERO,
-            bsp_price: Amount::ZERO,
-            currency: card.map_or_else(|| Name::new(""), |c| c.shared_currency),
-            market: Name::new(market.unwrap_or("unknown")),
-            card: card.map_or_else(|| Name::new(""), |c| c.shared_name),
-            decimals: card.map(|c| c.decimals).unwrap_or(4),
-            recorded: false,
-            conversation: None,
-            tier_discount: None,
-            note: None,
-            unpriced: Some(e.to_string()),
-        };
+        let mut c = blank_charge(msg, model, card, Name::new(market.unwrap_or("unknown")));
+        c.unpriced = Some(e.to_string());
         self.finish(now, msg, &mut c);
         c
     }
@@ -883,25 +877,7 @@ impl Pricer {
         card: &RateCard,
         date: Date,
     ) -> Charge {
-        let mut c = Charge {
-            model,
-            unit: model.unit(),
-            category: msg.category,
-            message_category: msg.category,
-            pricing_type: PricingType::Regular,
-            billable: true,
-            amount: Amount::ZERO,
-            bsp_price: Amount::ZERO,
-            currency: card.shared_currency,
-            market: self.no_market,
-            card: card.shared_name,
-            decimals: card.decimals,
-            recorded: false,
-            conversation: None,
-            tier_discount: None,
-            note: None,
-            unpriced: None,
-        };
+        let mut c = blank_charge(msg, model, Some(card), self.no_market);
         self.pmp_kind(now, msg, model, date, None, &mut c);
         c
     }
