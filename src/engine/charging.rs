@@ -122,9 +122,16 @@ fn embedded_book() -> Arc<RateBook> {
         .clone()
 }
 
+/// A WABA's pricer and the charge every message is priced into (no charge is kept: only its
+/// [`Billing`] leaves the lock).
+struct Slot {
+    pricer: Pricer,
+    scratch: Charge,
+}
+
 /// The pricers of every WABA and the shared ledger line counter.
 pub struct Charging {
-    pricers: BTreeMap<WabaId, Mutex<Pricer>>,
+    pricers: BTreeMap<WabaId, Mutex<Slot>>,
     /// Gives ledger lines one numbering across WABAs (the `since` cursor of the ledger API).
     line_seq: Arc<AtomicU64>,
     markup: bool,
@@ -150,7 +157,13 @@ impl Charging {
                 message: e.to_string(),
             })?;
             p.ledger_mut().set_sequence(line_seq.clone());
-            pricers.insert(id, Mutex::new(p));
+            pricers.insert(
+                id,
+                Mutex::new(Slot {
+                    pricer: p,
+                    scratch: Charge::empty(),
+                }),
+            );
         }
         Ok(Charging {
             pricers,
@@ -189,20 +202,17 @@ impl Charging {
             fep_open: facts.fep_open,
             delivered,
         };
-        let mut p = self.pricers.get(&waba)?.lock();
+        let mut slot = self.pricers.get(&waba)?.lock();
+        let Slot { pricer, scratch } = &mut *slot;
         // At send only the `sent` webhook's objects are needed: the cheaper preview.
-        let charge = if delivered {
-            p.price(now, &facts)
-        } else {
-            p.preview(now, &facts)
-        };
-        Some(billing(&charge, sent_at))
+        pricer.price_into(now, &facts, !delivered, scratch);
+        Some(billing(scratch, sent_at))
     }
 
     /// Exact totals over every WABA.
     pub fn cost_summary(&self) -> CostSummary {
         let guards: Vec<_> = self.pricers.values().map(|p| p.lock()).collect();
-        CostSummary::from_ledgers(guards.iter().map(|g| g.ledger()), self.markup)
+        CostSummary::from_ledgers(guards.iter().map(|g| g.pricer.ledger()), self.markup)
     }
 
     /// Ledger lines numbered `since` or later, oldest first, at most `limit`, with the totals.
@@ -211,7 +221,13 @@ impl Charging {
         let mut lines: Vec<LedgerLine> = Vec::new();
         for p in self.pricers.values() {
             let p = p.lock();
-            lines.extend(p.ledger().recent().filter(|l| l.seq >= since).cloned());
+            lines.extend(
+                p.pricer
+                    .ledger()
+                    .recent()
+                    .filter(|l| l.seq >= since)
+                    .cloned(),
+            );
         }
         lines.sort_by_key(|l| l.seq);
         let more = lines.len() > limit;

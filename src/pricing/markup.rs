@@ -81,6 +81,13 @@ impl Markup {
     /// service, or a message inside an already-paid conversation is *not* free: it is part of
     /// a regular conversation).
     pub fn bsp_price(&self, category: Category, platform: Amount, free: bool) -> Amount {
+        // No markup (the usual case): the platform price, without the rule lookup.
+        if self.per_category.is_empty()
+            && self.fixed_per_message == Amount::ZERO
+            && self.percent == Percent::ZERO
+        {
+            return platform;
+        }
         let (fixed, pct) = self.rule_for(category);
         let fixed = if free && !self.fixed_on_free_messages {
             Amount::ZERO

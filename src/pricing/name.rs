@@ -24,6 +24,10 @@ fn interned() -> &'static Mutex<HashSet<&'static str>> {
 }
 
 impl Name {
+    /// The empty name (no market, no card). Equal to `Name::new("")`: equality falls back to
+    /// the text.
+    pub const EMPTY: Name = Name("");
+
     /// The interned copy of `s` (stored on first use).
     pub fn new(s: &str) -> Name {
         let mut set = interned().lock().unwrap_or_else(|e| e.into_inner());

@@ -417,6 +417,8 @@ pub struct Pricer {
     config: PricerConfig,
     pairs: BTreeMap<(u64, String), PairState>,
     expiry: BTreeSet<(SimTime, u64, String)>,
+    /// The first end in `expiry` (`u64::MAX` when none).
+    next_expiry: SimTime,
     free_tier: BTreeMap<u64, (Month, u32)>,
     volume: BTreeMap<(u64, String, RateColumn), (Month, u64)>,
     free_service: BTreeMap<u64, (Month, u32)>,
@@ -426,8 +428,6 @@ pub struct Pricer {
     /// (calendar arithmetic, a scan of every card) is done once per simulated day instead of
     /// once per message.
     day: Option<DayCache>,
-    /// The empty market name of send-time previews (shared: no allocation per message).
-    no_market: Name,
     /// The last market found by number, with the span of numbers sure to share it (see
     /// [`RateCard::market_span_for_wa`]), for the day card: recipients of one country skip the
     /// lookup. Cleared with the day cache.
@@ -451,33 +451,56 @@ fn recipient_key(msg: &MessageFacts<'_>) -> String {
     }
 }
 
-/// A regular, billable, zero-amount charge of `msg` under `model`, priced with `card` (`None`:
-/// no card could be chosen) in `market`: what every pricing path starts from.
-fn blank_charge(
+impl Charge {
+    /// A zero charge of nothing: a buffer for [`Pricer::price_into`].
+    pub fn empty() -> Charge {
+        BLANK
+    }
+}
+
+/// Every field of a charge at its starting value: what [`fill_blank`] does not set.
+const BLANK: Charge = Charge {
+    model: PricingModelId::Pmp2025_07,
+    unit: Unit::Message,
+    category: Category::Service,
+    message_category: Category::Service,
+    pricing_type: PricingType::Regular,
+    billable: true,
+    amount: Amount::ZERO,
+    bsp_price: Amount::ZERO,
+    currency: Name::EMPTY,
+    market: Name::EMPTY,
+    card: Name::EMPTY,
+    decimals: 4,
+    recorded: false,
+    conversation: None,
+    tier_discount: None,
+    note: None,
+    unpriced: None,
+};
+
+/// Makes `c` a regular, billable, zero-amount charge of `msg` under `model`, priced with
+/// `card` (`None`: no card could be chosen) in `market`: what every pricing path starts from.
+/// Filled in place: the engine prices every message into one reused charge, and a ~200-byte
+/// value returned through three calls is copied at each.
+fn fill_blank(
+    c: &mut Charge,
     msg: &MessageFacts<'_>,
     model: PricingModelId,
     card: Option<&RateCard>,
     market: Name,
-) -> Charge {
-    Charge {
+) {
+    *c = Charge {
         model,
         unit: model.unit(),
         category: msg.category,
         message_category: msg.category,
-        pricing_type: PricingType::Regular,
-        billable: true,
-        amount: Amount::ZERO,
-        bsp_price: Amount::ZERO,
-        currency: card.map_or_else(|| Name::new(""), |c| c.shared_currency),
+        currency: card.map_or(Name::EMPTY, |c| c.shared_currency),
         market,
-        card: card.map_or_else(|| Name::new(""), |c| c.shared_name),
+        card: card.map_or(Name::EMPTY, |c| c.shared_name),
         decimals: card.map_or(4, |c| c.decimals),
-        recorded: false,
-        conversation: None,
-        tier_discount: None,
-        note: None,
-        unpriced: None,
-    }
+        ..BLANK
+    };
 }
 
 /// splitmix64: a fixed, well-mixed function, so ids look like Meta's opaque hex but are
@@ -549,12 +572,12 @@ impl Pricer {
             config,
             pairs: BTreeMap::new(),
             expiry: BTreeSet::new(),
+            next_expiry: SimTime(u64::MAX),
             free_tier: BTreeMap::new(),
             volume: BTreeMap::new(),
             free_service: BTreeMap::new(),
             next_conversation: 0,
             day: None,
-            no_market: Name::new(""),
             market_span: None,
         })
     }
@@ -599,7 +622,15 @@ impl Pricer {
     }
 
     /// Drops every conversation and free-entry-point window that ended by `now`.
+    #[inline]
     pub fn expire(&mut self, now: SimTime) {
+        // Checked on every call, so kept to one comparison when nothing is due.
+        if self.next_expiry <= now {
+            self.expire_due(now);
+        }
+    }
+
+    fn expire_due(&mut self, now: SimTime) {
         while let Some(first) = self.expiry.first() {
             if first.0 > now {
                 break;
@@ -616,11 +647,20 @@ impl Pricer {
                 }
             }
         }
+        self.next_expiry = self.expiry.first().map_or(SimTime(u64::MAX), |e| e.0);
+    }
+
+    /// Indexes a conversation or window ending at `end`.
+    fn expires(&mut self, end: SimTime, phone: u64, recipient: String) {
+        self.next_expiry = self.next_expiry.min(end);
+        self.expiry.insert((end, phone, recipient));
     }
 
     /// Prices one message; see the module documentation for when to call it.
     pub fn price(&mut self, now: SimTime, msg: &MessageFacts<'_>) -> Charge {
-        self.price_inner(now, msg, false)
+        let mut c = BLANK;
+        self.price_into(now, msg, false, &mut c);
+        c
     }
 
     /// The send-time call (`delivered: false`) when only the `sent` webhook's objects are
@@ -630,10 +670,20 @@ impl Pricer {
     /// no volume-tier quote. That lookup is half of the pricer's cost on the send path, and
     /// no `sent` webhook shows an amount. With `delivered: true` this is [`Self::price`].
     pub fn preview(&mut self, now: SimTime, msg: &MessageFacts<'_>) -> Charge {
-        self.price_inner(now, msg, true)
+        let mut c = BLANK;
+        self.price_into(now, msg, true, &mut c);
+        c
     }
 
-    fn price_inner(&mut self, now: SimTime, msg: &MessageFacts<'_>, preview_only: bool) -> Charge {
+    /// [`Self::price`] (`preview_only` false) or [`Self::preview`] (true) into `c`, whatever
+    /// it held: for callers that price many messages and keep none of the charges.
+    pub fn price_into(
+        &mut self,
+        now: SimTime,
+        msg: &MessageFacts<'_>,
+        preview_only: bool,
+        c: &mut Charge,
+    ) {
         self.expire(now);
         let (date, model, card) = match &self.day {
             Some(d) if d.from <= now && now < d.until => (d.date, d.model, d.card.clone()),
@@ -644,7 +694,7 @@ impl Pricer {
                 let book = Arc::clone(&self.book);
                 let card = match self.card_for_book(&book, model, date) {
                     Ok(c) => book.get_shared(&c.name).expect("the card is in the book"),
-                    Err(e) => return self.unpriced(now, msg, model, None, None, e),
+                    Err(e) => return self.unpriced(now, msg, model, None, None, e, c),
                 };
                 self.market_span = None;
                 self.day = Some(DayCache {
@@ -663,7 +713,7 @@ impl Pricer {
             && model.is_pmp()
             && msg.category != Category::Authentication
         {
-            return self.preview_pmp(now, msg, model, card, date);
+            return self.preview_pmp(now, msg, model, card, date, c);
         }
         let market = match msg.market {
             Some(name) => card
@@ -693,7 +743,7 @@ impl Pricer {
         };
         let market = match market {
             Ok(m) => m,
-            Err(e) => return self.unpriced(now, msg, model, Some(card), None, e),
+            Err(e) => return self.unpriced(now, msg, model, Some(card), None, e, c),
         };
         let ctx = Ctx {
             model,
@@ -701,15 +751,14 @@ impl Pricer {
             market,
             date,
         };
-        let mut charge = match model {
-            PricingModelId::TemplateEra => self.price_template_era(now, msg, &ctx),
-            PricingModelId::Cbp2022 | PricingModelId::Cbp2023 => self.price_cbp(now, msg, &ctx),
+        match model {
+            PricingModelId::TemplateEra => self.price_template_era(msg, &ctx, c),
+            PricingModelId::Cbp2022 | PricingModelId::Cbp2023 => self.price_cbp(now, msg, &ctx, c),
             PricingModelId::Pmp2025_07 | PricingModelId::Pmp2026_10 => {
-                self.price_pmp(now, msg, &ctx)
+                self.price_pmp(now, msg, &ctx, c)
             }
-        };
-        self.finish(now, msg, &mut charge);
-        charge
+        }
+        self.finish(now, msg, c);
     }
 
     fn card_for_book<'b>(
@@ -729,8 +778,8 @@ impl Pricer {
         }
     }
 
-    fn base_charge(&self, msg: &MessageFacts<'_>, ctx: &Ctx<'_>) -> Charge {
-        blank_charge(msg, ctx.model, Some(ctx.card), ctx.market.shared_name)
+    fn fill_base(&self, c: &mut Charge, msg: &MessageFacts<'_>, ctx: &Ctx<'_>) {
+        fill_blank(c, msg, ctx.model, Some(ctx.card), ctx.market.shared_name);
     }
 
     /// A charge that could not be priced: zero amount, the reason kept, still recorded at
@@ -743,11 +792,11 @@ impl Pricer {
         card: Option<&RateCard>,
         market: Option<&str>,
         e: PricingError,
-    ) -> Charge {
-        let mut c = blank_charge(msg, model, card, Name::new(market.unwrap_or("unknown")));
+        c: &mut Charge,
+    ) {
+        fill_blank(c, msg, model, card, Name::new(market.unwrap_or("unknown")));
         c.unpriced = Some(e.to_string());
-        self.finish(now, msg, &mut c);
-        c
+        self.finish(now, msg, c);
     }
 
     /// Rate of `column` in the context's market, with the authentication fallback.
@@ -836,24 +885,19 @@ impl Pricer {
         }
     }
 
-    fn price_template_era(
-        &mut self,
-        _now: SimTime,
-        msg: &MessageFacts<'_>,
-        ctx: &Ctx<'_>,
-    ) -> Charge {
-        let mut c = self.base_charge(msg, ctx);
+    fn price_template_era(&mut self, msg: &MessageFacts<'_>, ctx: &Ctx<'_>, c: &mut Charge) {
+        self.fill_base(c, msg, ctx);
         if msg.category == Category::Service {
             c.pricing_type = PricingType::FreeCustomerService;
             c.billable = false;
-            return c;
+            return;
         }
         if !msg.category.is_template() {
             c.unpriced = Some(format!(
                 "category {} cannot be sent under template-era",
                 msg.category
             ));
-            return c;
+            return;
         }
         match self.rate(ctx, RateColumn::Template) {
             Ok((r, _)) => {
@@ -864,7 +908,6 @@ impl Pricer {
             }
             Err(e) => c.unpriced = Some(e.to_string()),
         }
-        c
     }
 
     /// [`Self::preview`] under PMP: what the `sent` webhook shows (category, pricing type,
@@ -876,10 +919,10 @@ impl Pricer {
         model: PricingModelId,
         card: &RateCard,
         date: Date,
-    ) -> Charge {
-        let mut c = blank_charge(msg, model, Some(card), self.no_market);
-        self.pmp_kind(now, msg, model, date, None, &mut c);
-        c
+        c: &mut Charge,
+    ) {
+        fill_blank(c, msg, model, Some(card), Name::EMPTY);
+        self.pmp_kind(now, msg, model, date, None, c);
     }
 
     /// The PMP decisions that need no rate: the conversation id, the free entry point, the
@@ -923,7 +966,7 @@ impl Pricer {
                         now.plus(FEP_HOURS_2023 * MICROS_PER_HOUR),
                     );
                     pair.fep_window = Some(w);
-                    self.expiry.insert((w.1, key.0, key.1));
+                    self.expires(w.1, key.0, key.1);
                     w
                 }
             };
@@ -964,15 +1007,15 @@ impl Pricer {
         true
     }
 
-    fn price_pmp(&mut self, now: SimTime, msg: &MessageFacts<'_>, ctx: &Ctx<'_>) -> Charge {
-        let mut c = self.base_charge(msg, ctx);
-        if !self.pmp_kind(now, msg, ctx.model, ctx.date, Some(ctx), &mut c) {
-            return c;
+    fn price_pmp(&mut self, now: SimTime, msg: &MessageFacts<'_>, ctx: &Ctx<'_>, c: &mut Charge) {
+        self.fill_base(c, msg, ctx);
+        if !self.pmp_kind(now, msg, ctx.model, ctx.date, Some(ctx), c) {
+            return;
         }
         let category = c.category;
         let Some(column) = RateColumn::for_category(category) else {
             c.unpriced = Some(format!("category {category} has no rate column"));
-            return c;
+            return;
         };
         match self.rate(ctx, column) {
             Ok((r, note)) => {
@@ -990,7 +1033,6 @@ impl Pricer {
             }
             Err(e) => c.unpriced = Some(e.to_string()),
         }
-        c
     }
 
     /// pmp-2026-10 option: is this service message one of the free ones this month? Counts it
@@ -1017,14 +1059,14 @@ impl Pricer {
         }
     }
 
-    fn price_cbp(&mut self, now: SimTime, msg: &MessageFacts<'_>, ctx: &Ctx<'_>) -> Charge {
-        let mut c = self.base_charge(msg, ctx);
+    fn price_cbp(&mut self, now: SimTime, msg: &MessageFacts<'_>, ctx: &Ctx<'_>, c: &mut Charge) {
+        self.fill_base(c, msg, ctx);
         if !msg.category.is_sendable() {
             c.unpriced = Some(format!(
                 "category {} cannot be sent under {}",
                 msg.category, ctx.model
             ));
-            return c;
+            return;
         }
         let key = (msg.phone_number_id, recipient_key(msg));
         let is_2022 = ctx.model == PricingModelId::Cbp2022;
@@ -1083,12 +1125,12 @@ impl Pricer {
             None => {
                 opened = true;
                 let conv = self.open_conversation(now, msg, ctx, category, slot);
+                self.expires(conv.expires_at, key.0, key.1.clone());
                 let pair = self.pairs.entry(key.clone()).or_default();
                 if conv.slot == Category::ReferralConversion && !is_2022 {
                     // A free-entry-point conversation closes every other one.
                     pair.conversations.clear();
                 }
-                self.expiry.insert((conv.expires_at, key.0, key.1.clone()));
                 pair.conversations.push(conv);
                 pair.conversations.len() - 1
             }
@@ -1118,7 +1160,6 @@ impl Pricer {
             origin: conv.category,
             opened: pays_now || opened,
         });
-        c
     }
 
     fn open_conversation(
