@@ -694,7 +694,7 @@ impl Pricer {
                 let book = Arc::clone(&self.book);
                 let card = match self.card_for_book(&book, model, date) {
                     Ok(c) => book.get_shared(&c.name).expect("the card is in the book"),
-                    Err(e) => return self.unpriced(now, msg, model, None, None, e, c),
+                    Err(e) => return self.unpriced(now, msg, model, None, e, c),
                 };
                 self.market_span = None;
                 self.day = Some(DayCache {
@@ -743,7 +743,7 @@ impl Pricer {
         };
         let market = match market {
             Ok(m) => m,
-            Err(e) => return self.unpriced(now, msg, model, Some(card), None, e, c),
+            Err(e) => return self.unpriced(now, msg, model, Some(card), e, c),
         };
         let ctx = Ctx {
             model,
@@ -782,19 +782,18 @@ impl Pricer {
         fill_blank(c, msg, ctx.model, Some(ctx.card), ctx.market.shared_name);
     }
 
-    /// A charge that could not be priced: zero amount, the reason kept, still recorded at
-    /// delivery so the ledger counts it.
+    /// A charge that could not be priced (no card, or no market for the number): zero amount,
+    /// market "unknown", the reason kept, still recorded at delivery so the ledger counts it.
     fn unpriced(
         &mut self,
         now: SimTime,
         msg: &MessageFacts<'_>,
         model: PricingModelId,
         card: Option<&RateCard>,
-        market: Option<&str>,
         e: PricingError,
         c: &mut Charge,
     ) {
-        fill_blank(c, msg, model, card, Name::new(market.unwrap_or("unknown")));
+        fill_blank(c, msg, model, card, Name::new("unknown"));
         c.unpriced = Some(e.to_string());
         self.finish(now, msg, c);
     }
