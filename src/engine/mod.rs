@@ -242,6 +242,15 @@ struct NumberShard {
     held: Vec<(Arc<MessageInfo>, charging::PriceFacts)>,
 }
 
+impl NumberShard {
+    /// The user blocked this number.
+    fn is_blocked(&self, user: WaId) -> bool {
+        self.conversations
+            .get(&user)
+            .is_some_and(|c| c.flags & feedback::BLOCKED != 0)
+    }
+}
+
 struct WabaShard {
     id: WabaId,
     business: BusinessId,
@@ -251,7 +260,7 @@ struct WabaShard {
     templates: RwLock<TemplateBook>,
     /// Feedback per template (quality, pauses). Taken after `templates`, never while it is
     /// held for writing.
-    feedback: Mutex<std::collections::BTreeMap<TemplateId, feedback::TemplateFeedback>>,
+    feedback: Mutex<IdMap<TemplateId, feedback::TemplateFeedback>>,
 }
 
 struct BusinessState {
@@ -990,18 +999,22 @@ impl Engine {
             }
             return Ok(receipt);
         }
-        self.launch(now, s, info, facts, out);
+        let blocked = conv.flags & feedback::BLOCKED != 0;
+        self.launch(now, s, info, facts, blocked, out);
         Ok(receipt)
     }
 
     /// Starts the status ladder of an accepted message: `sent` now, then delivered (or failed
-    /// with 131026 for a number not on WhatsApp) after the audience's delay.
+    /// with 131026 for a number not on WhatsApp) after the audience's delay. `blocked`: the
+    /// recipient blocked this number (the caller has just read their state; a second lookup
+    /// per message in a million-user map is a cache miss).
     fn launch(
         &self,
         now: SimTime,
         s: &mut NumberShard,
         info: Arc<MessageInfo>,
         facts: charging::PriceFacts,
+        blocked: bool,
         out: &mut Effects,
     ) {
         let to = info.recipient;
@@ -1014,10 +1027,7 @@ impl Engine {
                 error: None,
             },
         });
-        if s.conversations
-            .get(&to)
-            .is_some_and(|c| c.flags & feedback::BLOCKED != 0)
-        {
+        if blocked {
             // A user who blocked the number never gets its messages: `sent`, then nothing.
             return;
         }
