@@ -334,7 +334,6 @@ async fn card_numbers_in_sends_are_refused_and_the_third_strike_disables_the_por
 
 mod payloads {
     use serde_json::json;
-    use std::sync::Arc;
     use wabasim::clock::SimTime;
     use wabasim::engine::events::*;
     use wabasim::engine::identity::key_hash;
@@ -376,7 +375,7 @@ mod payloads {
                 body: EventBody::Inbound {
                     phone: PhoneMeta {
                         id: PhoneNumberId(106540352242922),
-                        display: Arc::from("6281200000001"),
+                        display: wabasim::pricing::Name::new("6281200000001"),
                     },
                     from: WaId(6281300000001),
                     profile_name: "Ayu".into(),
@@ -407,9 +406,8 @@ mod payloads {
             },
             phone: PhoneMeta {
                 id: PhoneNumberId(106540352242922),
-                display: Arc::from("6281200000001"),
+                display: wabasim::pricing::Name::new("6281200000001"),
             },
-            recipient: WaId(6281300000001),
             billing: Billing::NONE,
             template: None,
             feedback_category: wabasim::engine::reactions::FeedbackCategory::Service,

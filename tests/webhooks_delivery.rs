@@ -159,7 +159,7 @@ fn manual_clock() -> Arc<Clock> {
 fn phone() -> PhoneMeta {
     PhoneMeta {
         id: PhoneNumberId(106540352242922),
-        display: Arc::from("15550783881"),
+        display: wabasim::pricing::Name::new("15550783881"),
     }
 }
 
@@ -176,7 +176,6 @@ fn sent(seq: u64) -> Event {
                     inbound: false,
                 },
                 phone: phone(),
-                recipient: WaId(16505551234),
                 billing: Billing::pmp(
                     wabasim::pricing::Category::Utility,
                     wabasim::pricing::PricingType::Regular,

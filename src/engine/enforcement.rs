@@ -288,7 +288,7 @@ impl Engine {
             at,
             waba: s.waba,
             body: EventBody::PhoneQuality {
-                display: s.meta.display.clone(),
+                display: s.meta.display,
                 event: "THROUGHPUT_UPGRADE",
                 current_limit: MessagingLimitTier::Unlimited,
                 old_limit: None,
@@ -368,7 +368,7 @@ impl Engine {
                 };
                 let mut s = shard.lock();
                 let good = s.quality != QualityRating::Red && s.status != NumberStatus::Flagged;
-                let display = s.meta.display.clone();
+                let display = s.meta.display;
                 let waba = s.waba;
                 let Some(l) = s.dynamics.legacy_limit.as_mut() else {
                     return;

@@ -83,8 +83,9 @@ fn write_hex(out: &mut [u8], mut v: u64) {
 #[derive(Clone, Debug, PartialEq)]
 pub struct PhoneMeta {
     pub id: PhoneNumberId,
-    /// Digits only, as Meta puts it in `metadata.display_phone_number`.
-    pub display: Arc<str>,
+    /// Digits only, as Meta puts it in `metadata.display_phone_number`. Interned: copied into
+    /// every message's status record without touching a shared reference count.
+    pub display: crate::pricing::Name,
 }
 
 /// How a message is billed, as the status webhook's `pricing` and `conversation` objects show
@@ -157,9 +158,9 @@ impl Billing {
 /// of the status ladder, so no per-message table is kept.
 #[derive(Clone, Debug)]
 pub struct MessageInfo {
+    /// Its `user` is the recipient ([`Self::recipient`]).
     pub wamid: Wamid,
     pub phone: PhoneMeta,
-    pub recipient: WaId,
     pub billing: Billing,
     pub template: Option<TemplateId>,
     /// What the recipient reacts to: the template's category when it was sent, or service
@@ -170,6 +171,13 @@ pub struct MessageInfo {
     /// The recipient's identity key hash, set when the sending number has the identity check
     /// on (statuses then carry `recipient_identity_key_hash`). 12 bytes inline, no allocation.
     pub recipient_identity_key_hash: Option<super::identity::KeyHash>,
+}
+
+impl MessageInfo {
+    /// The recipient's wa_id (the wamid names it).
+    pub fn recipient(&self) -> WaId {
+        self.wamid.user
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -272,7 +280,7 @@ pub enum EventBody {
     /// `phone_number_quality_update` field: THROUGHPUT_UPGRADE, and behind the legacy switch
     /// FLAGGED / UNFLAGGED / DOWNGRADE / UPGRADE.
     PhoneQuality {
-        display: Arc<str>,
+        display: crate::pricing::Name,
         event: &'static str,
         current_limit: MessagingLimitTier,
         old_limit: Option<MessagingLimitTier>,

@@ -117,11 +117,11 @@ impl Engine {
         }
         let category = info.feedback_category;
         let profiles = &self.audience.profiles;
-        let opted_in = profiles.opted_in(self.seed, s.business, info.recipient, category);
+        let opted_in = profiles.opted_in(self.seed, s.business, info.recipient(), category);
         if let Some((kind, delay)) = profiles.draw(
             self.seed,
             s.id,
-            info.recipient,
+            info.recipient(),
             info.wamid.seq,
             category,
             opted_in,
@@ -131,21 +131,21 @@ impl Engine {
                 out,
                 at.plus(delay),
                 TimerKind::Reaction(Box::new(ReactionTimer {
-                    user: info.recipient,
+                    user: info.recipient(),
                     template: info.template,
                     kind,
                 })),
             );
         }
         if let Some(delay) =
-            profiles.draw_reregistration(self.seed, s.id, info.recipient, info.wamid.seq)
+            profiles.draw_reregistration(self.seed, s.id, info.recipient(), info.wamid.seq)
         {
             schedule(
                 s,
                 out,
                 at.plus(delay),
                 TimerKind::Reaction(Box::new(ReactionTimer {
-                    user: info.recipient,
+                    user: info.recipient(),
                     template: None,
                     kind: ReactionKind::Reregister,
                 })),
@@ -294,7 +294,7 @@ impl Engine {
             at,
             waba: s.waba,
             body: EventBody::PhoneQuality {
-                display: s.meta.display.clone(),
+                display: s.meta.display,
                 event,
                 current_limit: current,
                 old_limit: old,

@@ -223,7 +223,7 @@ impl Engine {
         for id in &self.number_order {
             let mut s = self.numbers[id].lock();
             let known = s.conversations.contains_key(&user)
-                || s.held.iter().any(|(m, _)| m.recipient == user);
+                || s.held.iter().any(|(m, _)| m.recipient() == user);
             if !known {
                 continue;
             }
@@ -322,7 +322,7 @@ impl Engine {
                 let at = now.max(s.latest);
                 let (go, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut s.held)
                     .into_iter()
-                    .partition(|(m, _)| m.recipient == user);
+                    .partition(|(m, _)| m.recipient() == user);
                 s.held = keep;
                 let blocked = s.is_blocked(user);
                 for (mut m, facts) in go {

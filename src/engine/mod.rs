@@ -486,7 +486,7 @@ impl Engine {
                         display: p.display_phone_number.clone(),
                         meta: PhoneMeta {
                             id: p.id,
-                            display: digits.into(),
+                            display: crate::pricing::Name::new(&digits),
                         },
                         verified_name: p.verified_name.clone(),
                         status: p.status,
@@ -974,7 +974,6 @@ impl Engine {
         let info = Arc::new(MessageInfo {
             wamid,
             phone: s.meta.clone(),
-            recipient: msg.to,
             billing,
             template,
             feedback_category,
@@ -1017,7 +1016,7 @@ impl Engine {
         blocked: bool,
         out: &mut Effects,
     ) {
-        let to = info.recipient;
+        let to = info.recipient();
         out.events.push(Event {
             at: now,
             waba: s.waba,
@@ -1063,7 +1062,7 @@ impl Engine {
             seq: self.next_log_seq(),
             at,
             phone_number_id: s.id,
-            recipient: Some(info.recipient),
+            recipient: Some(info.recipient()),
             rule: rule_of_async(code),
             code: Some(code),
             wamid: Some(info.wamid),
@@ -1294,7 +1293,7 @@ impl Engine {
                     let m = charging::MessageRef {
                         waba: s.waba,
                         phone: s.id.0,
-                        recipient: info.recipient,
+                        recipient: info.recipient(),
                         key: charging::message_key(info.wamid.tag, info.wamid.seq),
                     };
                     if let Some(b) = self.charging.price(at, m, facts, true, info.sent_at) {

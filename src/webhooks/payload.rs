@@ -302,7 +302,7 @@ fn status_value(
     st.insert("id".into(), info.wamid.render().into());
     st.insert("status".into(), status.as_str().into());
     st.insert("timestamp".into(), at.unix_secs().to_string().into());
-    st.insert("recipient_id".into(), info.recipient.to_string().into());
+    st.insert("recipient_id".into(), info.recipient().to_string().into());
     if let Some(cb) = &info.biz_opaque_callback_data {
         st.insert("biz_opaque_callback_data".into(), (**cb).into());
     }
@@ -350,7 +350,7 @@ fn status_value(
     json!({
         "messaging_product": "whatsapp",
         "metadata": metadata(&info.phone),
-        "contacts": [{"wa_id": info.recipient.to_string(), "user_id": user_id(info.recipient)}],
+        "contacts": [{"wa_id": info.recipient().to_string(), "user_id": user_id(info.recipient())}],
         "statuses": [Value::Object(st)],
     })
 }
@@ -459,7 +459,7 @@ mod tests {
     fn phone() -> PhoneMeta {
         PhoneMeta {
             id: PhoneNumberId(106540352242922),
-            display: Arc::from("15550783881"),
+            display: crate::pricing::Name::new("15550783881"),
         }
     }
 
@@ -472,7 +472,6 @@ mod tests {
                 inbound: false,
             },
             phone: phone(),
-            recipient: WaId(16505551234),
             billing,
             template: None,
             feedback_category: crate::engine::reactions::FeedbackCategory::Service,
@@ -794,7 +793,6 @@ mod dynamics_shape_tests {
     use crate::engine::events::PhoneMeta;
     use crate::engine::ids::{PhoneNumberId, TemplateId, WaId, WabaId};
     use crate::engine::world::TemplateCategory;
-    use std::sync::Arc;
 
     const T: u64 = 1_750_030_073;
 
@@ -865,7 +863,7 @@ mod dynamics_shape_tests {
     #[test]
     fn phone_quality_throughput_upgrade_and_legacy_downgrade() {
         let e = ev(EventBody::PhoneQuality {
-            display: Arc::from("15550783881"),
+            display: crate::pricing::Name::new("15550783881"),
             event: "THROUGHPUT_UPGRADE",
             current_limit: MessagingLimitTier::Unlimited,
             old_limit: None,
@@ -879,7 +877,7 @@ mod dynamics_shape_tests {
                    "max_daily_conversations_per_business": "TIER_UNLIMITED"})
         );
         let e = ev(EventBody::PhoneQuality {
-            display: Arc::from("15550783881"),
+            display: crate::pricing::Name::new("15550783881"),
             event: "DOWNGRADE",
             current_limit: MessagingLimitTier::Tier1K,
             old_limit: Some(MessagingLimitTier::Tier10K),
@@ -942,7 +940,7 @@ mod dynamics_shape_tests {
                 &ev(EventBody::UserPreference {
                     phone: PhoneMeta {
                         id: PhoneNumberId(106540352242922),
-                        display: Arc::from("15550783881"),
+                        display: crate::pricing::Name::new("15550783881"),
                     },
                     user: WaId(16505551234),
                     profile_name: "Ayu".into(),
