@@ -242,12 +242,19 @@ struct NumberShard {
     held: Vec<(Arc<MessageInfo>, charging::PriceFacts)>,
 }
 
+impl Conversation {
+    /// The user blocked this number.
+    fn blocked(&self) -> bool {
+        self.flags & feedback::BLOCKED != 0
+    }
+}
+
 impl NumberShard {
     /// The user blocked this number.
     fn is_blocked(&self, user: WaId) -> bool {
         self.conversations
             .get(&user)
-            .is_some_and(|c| c.flags & feedback::BLOCKED != 0)
+            .is_some_and(Conversation::blocked)
     }
 }
 
@@ -998,8 +1005,7 @@ impl Engine {
             }
             return Ok(receipt);
         }
-        let blocked = conv.flags & feedback::BLOCKED != 0;
-        self.launch(now, s, info, facts, blocked, out);
+        self.launch(now, s, info, facts, conv.blocked(), out);
         Ok(receipt)
     }
 
