@@ -548,3 +548,49 @@ fn world_errors_name_the_field() {
 fn timers_stay_small() {
     assert!(std::mem::size_of::<timers::Timed<TimerKind>>() <= 32);
 }
+
+/// A campaign to many distinct users: the conversation map is swept whenever it doubles, not
+/// only hourly, so it stays near its live entries; entries that still hold something (an open
+/// window, an unspent pair quota) survive every sweep.
+#[test]
+fn conversations_are_swept_when_the_map_doubles_and_live_ones_are_kept() {
+    let mut w = world_with(NumberStatus::Connected, Some(1_000));
+    w.businesses[0].messaging_limit = MessagingLimitTier::Unlimited;
+    let e = Engine::new(&w, RulesConfig::default(), 42, T0).unwrap();
+    let mut out = Effects::default();
+    let writer = WaId(6281300000002);
+    let burst = WaId(6281300000003);
+    e.inbound(T0, PHONE, writer, "halo", &mut out).unwrap();
+    let hello = Outbound::template(burst, send_tpl("hello_world", "en_US", &[]));
+    for _ in 0..45 {
+        e.send(T0, BIZ, PHONE, &hello, &mut out).unwrap();
+    }
+    let len = || e.numbers[&PHONE].lock().conversations.len();
+    let mut most = 0;
+    let mut now = T0;
+    // 10,000 distinct users at 100 msg/s: 100 s, far less than the hourly sweep.
+    for i in 0..10_000u64 {
+        now = now.plus(10_000);
+        let msg = Outbound::template(
+            WaId(6282000000000 + i),
+            send_tpl("hello_world", "en_US", &[]),
+        );
+        e.send(now, BIZ, PHONE, &msg, &mut out).unwrap();
+        out.clear();
+        e.handle_timeouts(now, &mut out);
+        out.clear();
+        most = most.max(len());
+    }
+    // Without the early sweep the map would hold all 10,000 (the hourly one never ran).
+    assert!(most <= SWEEP_MIN_LEN, "swept on doubling: at most {most}");
+    // Kept: the user who wrote (window open) and the user whose pair quota is still being
+    // repaid (45 in a burst at one per 6 s: 270 s).
+    assert!(e.window_open(now, PHONE, writer));
+    let s = e.numbers[&PHONE].lock();
+    assert!(s
+        .conversations
+        .get(&burst)
+        .is_some_and(|c| !c.pair.is_idle(now)));
+    // Swept: a recipient of the first second, idle since.
+    assert!(!s.conversations.contains_key(&WaId(6282000000000)));
+}
