@@ -1153,3 +1153,40 @@ fn same_seed_same_reactions_however_the_clock_is_stepped() {
     assert_eq!(a, b);
     assert!(a.0 > 10 && a.1 > 30, "{} {}", a.0, a.1);
 }
+
+/// `fire_due` returns exactly what `poll_timeout` says afterwards, through statuses, reads,
+/// blocks (quality ticks, template pauses) and replies, over two weeks.
+#[test]
+fn fire_due_returns_the_next_timer() {
+    let mut profiles = quiet();
+    profiles.marketing.block = 0.2;
+    profiles.marketing.block_reasons = [1.0, 0.0, 0.0, 0.0, 0.0];
+    profiles.marketing.reply = 0.2;
+    let mut w = world(MessagingLimitTier::Unlimited, true, profiles);
+    w.audience.read_ratio = 0.5;
+    let e = engine_with(w, policy());
+    let mut out = Effects::default();
+    for i in 0..300u64 {
+        let _ = e.send(
+            T0.plus(i * MICROS_PER_SEC),
+            BIZ,
+            PHONE,
+            &promo(U + i),
+            &mut out,
+        );
+    }
+    let (mut fired, mut quality_ticks) = (0, 0);
+    while let Some(t) = e.poll_timeout() {
+        if t > T0.plus(14 * D) {
+            break;
+        }
+        out.clear();
+        let next = e.fire_due(t, &mut out);
+        assert_eq!(next, e.poll_timeout(), "after firing at {t:?}");
+        fired += out.events.len();
+        quality_ticks += usize::from(e.dyn_timers.lock().iter().any(|_| true));
+    }
+    assert!(fired > 400, "{fired} events");
+    assert!(quality_ticks > 0, "side timers were pending");
+    assert!(view(&e).counters.blocks > 20);
+}

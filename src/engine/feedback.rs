@@ -180,7 +180,10 @@ impl Engine {
             // under this shard's lock: queued, and applied by `handle_timeouts` once the
             // shards are released (same instant).
             ReactionKind::Reregister => {
-                self.pending_reregistrations.lock().push((at, user));
+                let mut p = self.pending_reregistrations.lock();
+                p.push((at, user));
+                self.rereg_pending
+                    .store(true, std::sync::atomic::Ordering::Release);
                 return;
             }
             ReactionKind::Block(r) => {

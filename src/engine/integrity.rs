@@ -263,12 +263,22 @@ impl Engine {
 
     /// Applies the re-registrations the audience drew (see `reactions::Reregistration`), in
     /// the order they fell due.
-    pub(super) fn apply_pending_reregistrations(&self, out: &mut Effects) {
-        let due = std::mem::take(&mut *self.pending_reregistrations.lock());
+    /// Returns whether there were any.
+    pub(super) fn apply_pending_reregistrations(&self, out: &mut Effects) -> bool {
+        if !self.rereg_pending.load(Ordering::Acquire) {
+            return false;
+        }
+        let due = {
+            let mut p = self.pending_reregistrations.lock();
+            self.rereg_pending.store(false, Ordering::Release);
+            std::mem::take(&mut *p)
+        };
+        let any = !due.is_empty();
         for (at, user) in due {
             // A wa_id the audience delivered to is a phone number: this cannot be refused.
             let _ = self.reregister(at, user, out);
         }
+        any
     }
 
     /// The user's current identity: (generation, key hash).

@@ -327,6 +327,9 @@ pub struct Engine {
     /// Recycled numbers drawn by the audience (`[audience.profiles.reregistration]`) while a
     /// shard was locked, applied at the end of `handle_timeouts`.
     pending_reregistrations: Mutex<Vec<(SimTime, WaId)>>,
+    /// `pending_reregistrations` is not empty (written under its lock): lets every timer
+    /// batch skip taking that lock.
+    rereg_pending: std::sync::atomic::AtomicBool,
 }
 
 /// A problem in a world description, naming the field.
@@ -596,6 +599,7 @@ impl Engine {
             identities: Default::default(),
             onboarding: Default::default(),
             pending_reregistrations: Default::default(),
+            rereg_pending: Default::default(),
         })
     }
 
@@ -1263,9 +1267,17 @@ impl Engine {
 
     /// Fires every timer due at or before `now`, in time order per number.
     pub fn handle_timeouts(&self, now: SimTime, out: &mut Effects) {
+        self.fire_due(now, out);
+    }
+
+    /// [`Self::handle_timeouts`], returning what [`Self::poll_timeout`] would return after it.
+    /// A virtual-time driver alternates the two on every timer; this reads each number's next
+    /// timer while its lock is still held, instead of locking every number again.
+    pub fn fire_due(&self, now: SimTime, out: &mut Effects) -> Option<SimTime> {
         if self.side_due(now) {
             self.fire_reviews(now, out);
         }
+        let mut next: Option<SimTime> = None;
         for id in &self.number_order {
             let mut s = self.numbers[id].lock();
             // Views (limit usage, maintenance) read `latest` as the shard's notion of now.
@@ -1280,12 +1292,28 @@ impl Engine {
             {
                 sweep(&mut s, now);
             }
+            if let Some(at) = s.timers.next_at() {
+                next = Some(next.map_or(at, |b| b.min(at)));
+            }
         }
+        // What follows may add timers to numbers already visited: then poll them all.
+        let mut exact = true;
         if self.side_due(now) {
             self.fire_dyn_timers(now, out);
             self.refresh_side_next();
+            exact = false;
         }
-        self.apply_pending_reregistrations(out);
+        if self.apply_pending_reregistrations(out) {
+            exact = false;
+        }
+        if !exact {
+            return self.poll_timeout();
+        }
+        let side = self.side_next.load(Ordering::Acquire);
+        if side != u64::MAX {
+            next = Some(next.map_or(SimTime(side), |b| b.min(SimTime(side))));
+        }
+        next
     }
 
     fn fire(&self, s: &mut NumberShard, timer: timers::Timed<TimerKind>, out: &mut Effects) {

@@ -355,6 +355,9 @@ pub struct TemplateSend {
     pub body: Vec<TemplateParam>,
 }
 
+/// Up to this many templates, [`TemplateBook::find`] scans instead of hashing.
+const SCAN_BELOW: usize = 16;
+
 /// The templates of one WABA, indexed by name.
 #[derive(Debug, Default)]
 pub struct TemplateBook {
@@ -383,6 +386,24 @@ impl TemplateBook {
     }
 
     pub fn find(&self, name: &str, language: &str) -> Lookup<'_> {
+        // A WABA usually has a handful of templates: comparing names (mostly a length check)
+        // is cheaper than hashing one, and this runs on every template send.
+        if self.templates.len() <= SCAN_BELOW {
+            let mut named = false;
+            for t in &self.templates {
+                if t.name == name {
+                    if t.language.eq_ignore_ascii_case(language) {
+                        return Lookup::Found(t);
+                    }
+                    named = true;
+                }
+            }
+            return if named {
+                Lookup::NoSuchLanguage
+            } else {
+                Lookup::NoSuchName
+            };
+        }
         match self.by_name.get(name) {
             None => Lookup::NoSuchName,
             Some(ids) => ids
@@ -533,6 +554,49 @@ mod tests {
         assert_eq!(b.remove("t", Some(TemplateId(6))), 0);
         assert_eq!(b.remove("t", None), 1);
         assert!(matches!(b.find("t", "en_US"), Lookup::NoSuchName));
+    }
+
+    /// The scan of a small book and the index of a large one give the same answers.
+    #[test]
+    fn small_and_large_books_find_alike() {
+        let book = |n: usize| {
+            let mut b = TemplateBook::default();
+            for i in 0..n {
+                let mut sp = spec("x", ParameterFormat::Positional);
+                // The large book's extra templates have names the questions never ask for.
+                sp.name = if i < SCAN_BELOW {
+                    format!("t{}", i % 5)
+                } else {
+                    format!("z{i}")
+                };
+                sp.language = ["en_US", "id", "pt_BR"][i % 3].into();
+                b.insert(
+                    Template::from_spec(&sp, TemplateId(i as u64 + 1), WabaId(1), SimTime::ZERO)
+                        .unwrap(),
+                );
+            }
+            b
+        };
+        let (small, large) = (book(SCAN_BELOW), book(SCAN_BELOW * 4));
+        let ask = |b: &TemplateBook, name: &str, lang: &str| match b.find(name, lang) {
+            Lookup::Found(t) => format!("found {}", t.id.0),
+            Lookup::NoSuchName => "no name".to_string(),
+            Lookup::NoSuchLanguage => "no language".to_string(),
+        };
+        for name in ["t0", "t1", "t4", "t9", "t", ""] {
+            for lang in ["en_US", "EN_us", "id", "pt_BR", "fr"] {
+                assert_eq!(
+                    ask(&small, name, lang),
+                    ask(&large, name, lang),
+                    "{name} {lang}"
+                );
+            }
+        }
+        // t0 is templates 0, 5, 10, 15: en_US, pt_BR, id, en_US; the first match wins.
+        assert_eq!(ask(&small, "t0", "en_us"), "found 1");
+        assert_eq!(ask(&small, "t0", "id"), "found 11");
+        assert_eq!(ask(&small, "t0", "fr"), "no language");
+        assert_eq!(ask(&small, "t9", "id"), "no name");
     }
 
     #[test]

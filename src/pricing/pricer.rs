@@ -685,8 +685,10 @@ impl Pricer {
         c: &mut Charge,
     ) {
         self.expire(now);
-        let (date, model, card) = match &self.day {
-            Some(d) if d.from <= now && now < d.until => (d.date, d.model, d.card.clone()),
+        // The day's card is taken out and put back, not cloned: an `Arc` clone is a locked
+        // instruction, which waits for every pending store (twice per message).
+        let day = match self.day.take() {
+            Some(d) if d.from <= now && now < d.until => d,
             _ => {
                 let tz = self.config.options.utc_offset_minutes;
                 let date = Date::of_instant(now, tz);
@@ -697,17 +699,30 @@ impl Pricer {
                     Err(e) => return self.unpriced(now, msg, model, None, e, c),
                 };
                 self.market_span = None;
-                self.day = Some(DayCache {
+                DayCache {
                     from: date.midnight(tz),
                     until: Date::from_days_since_epoch(date.days_since_epoch() + 1).midnight(tz),
                     date,
                     model,
-                    card: card.clone(),
-                });
-                (date, model, card)
+                    card,
+                }
             }
         };
-        let card: &RateCard = &card;
+        self.price_on_day(now, msg, preview_only, &day, c);
+        self.day = Some(day);
+    }
+
+    /// [`Self::price_into`] once the day's model and card are known.
+    fn price_on_day(
+        &mut self,
+        now: SimTime,
+        msg: &MessageFacts<'_>,
+        preview_only: bool,
+        day: &DayCache,
+        c: &mut Charge,
+    ) {
+        let (date, model) = (day.date, day.model);
+        let card: &RateCard = &day.card;
         if preview_only
             && !msg.delivered
             && model.is_pmp()

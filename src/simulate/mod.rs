@@ -82,8 +82,7 @@ pub fn simulate(
     let mut next_tick = start.plus(MICROS_PER_HOUR);
     let mut traffic_end: Option<SimTime> = None;
     let mut now = start;
-    // The engine's next timer. Only firing timers can make it later, so it is polled after
-    // `handle_timeouts`; a send or an inbound message can only add timers, which it reports in
+    // The engine's next timer. Only firing timers can make it later, so `fire_due` returns it; a send or an inbound message can only add timers, which it reports in
     // `Effects::wake_at` (polling locks every number, and most steps are sends).
     let mut t_timer = engine.poll_timeout();
     loop {
@@ -121,9 +120,9 @@ pub fn simulate(
         match which {
             0 => {
                 fx.clear();
-                engine.handle_timeouts(now, &mut fx);
+                let next = engine.fire_due(now, &mut fx);
                 col.effects(&fx);
-                t_timer = engine.poll_timeout();
+                t_timer = next;
             }
             1 => {
                 let Reverse((_, _, slot)) = retries.pop().expect("peeked");
