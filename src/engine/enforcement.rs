@@ -134,7 +134,9 @@ impl Engine {
         conv: &mut Conversation,
         out: &mut Effects,
     ) -> Result<Option<ErrorCode>, Rejection> {
-        let portfolio = s.portfolio.clone();
+        // The engine's own handle on the portfolio, not the shard's: cloning the shard's `Arc`
+        // (to lock it while `s` stays mutable) was two atomic read-modify-writes per send.
+        let portfolio = &self.businesses[&s.business].portfolio;
         let mut p = portfolio.lock();
         let marketing = category == TemplateCategory::Marketing;
         if !in_window && p.restricted_until > now {
