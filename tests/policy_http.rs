@@ -424,7 +424,7 @@ mod payloads {
                 at: SimTime::from_secs(1_750_000_000),
                 waba: WabaId(1),
                 body: EventBody::Status {
-                    info: std::sync::Arc::new(info(hash)),
+                    info: info(hash),
                     status: DeliveryStatus::Sent,
                     error: None,
                 },

@@ -168,7 +168,7 @@ fn sent(seq: u64) -> Event {
         at: SimTime::from_secs(T0),
         waba: WabaId(102290129340398),
         body: EventBody::Status {
-            info: Arc::new(MessageInfo {
+            info: MessageInfo {
                 wamid: Wamid {
                     user: WaId(16505551234),
                     seq,
@@ -188,7 +188,7 @@ fn sent(seq: u64) -> Event {
                 biz_opaque_callback_data: None,
                 sent_at: SimTime::from_secs(T0),
                 recipient_identity_key_hash: None,
-            }),
+            },
             status: DeliveryStatus::Sent,
             error: None,
         },

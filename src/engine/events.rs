@@ -213,7 +213,9 @@ pub struct Event {
 pub enum EventBody {
     /// `messages` field: a status of an outbound message.
     Status {
-        info: Arc<MessageInfo>,
+        /// A copy per event: no reference count shared between the event and the status
+        /// ladder's timer (see `MessageInfo`).
+        info: MessageInfo,
         status: DeliveryStatus,
         /// For `failed`: the code and details.
         error: Option<(ErrorCode, Option<String>)>,

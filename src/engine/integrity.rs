@@ -336,7 +336,7 @@ impl Engine {
                 s.held = keep;
                 let blocked = s.is_blocked(user);
                 for (mut m, facts) in go {
-                    std::sync::Arc::make_mut(&mut m).recipient_identity_key_hash = Some(hash);
+                    m.recipient_identity_key_hash = Some(hash);
                     self.launch(at, &mut s, m, facts, blocked, out);
                     released += 1;
                 }

@@ -155,7 +155,7 @@ struct Conversation {
 enum TimerKind {
     /// Next rung of the status ladder for a sent message.
     Status {
-        info: Arc<MessageInfo>,
+        info: Box<MessageInfo>,
         status: DeliveryStatus,
         error: Option<ErrorCode>,
         /// Set until the message is priced at delivery.
@@ -238,10 +238,11 @@ struct NumberShard {
     identity_check: bool,
     /// Messages held until the business acknowledges a recipient's identity change; at most
     /// `rules.identity.hold_capacity`. Boxed because a released message moves, as the same
-    /// allocation, into the status-ladder timers (which carry `Arc<MessageInfo>`, shared
-    /// with the status events: a status costs a reference count, not a copy).
+    /// allocation, into the status-ladder timers, which own their `Box<MessageInfo>`; each
+    /// status event gets its own copy (a 150-byte copy is cheaper than two atomic
+    /// read-modify-writes on a shared reference count, which also wait for pending stores).
     #[allow(clippy::vec_box)]
-    held: Vec<(Arc<MessageInfo>, charging::PriceFacts)>,
+    held: Vec<(Box<MessageInfo>, charging::PriceFacts)>,
 }
 
 impl Conversation {
@@ -981,7 +982,7 @@ impl Engine {
                 )
                 .unwrap_or(events::Billing::NONE),
         };
-        let info = Arc::new(MessageInfo {
+        let info = Box::new(MessageInfo {
             wamid,
             phone: s.meta.clone(),
             billing,
@@ -1020,25 +1021,34 @@ impl Engine {
         &self,
         now: SimTime,
         s: &mut NumberShard,
-        info: Arc<MessageInfo>,
+        info: Box<MessageInfo>,
         facts: charging::PriceFacts,
         blocked: bool,
         out: &mut Effects,
     ) {
         let to = info.recipient();
+        if blocked {
+            // A user who blocked the number never gets its messages: `sent`, then nothing.
+            out.events.push(Event {
+                at: now,
+                waba: s.waba,
+                body: EventBody::Status {
+                    info: *info,
+                    status: DeliveryStatus::Sent,
+                    error: None,
+                },
+            });
+            return;
+        }
         out.events.push(Event {
             at: now,
             waba: s.waba,
             body: EventBody::Status {
-                info: info.clone(),
+                info: (*info).clone(),
                 status: DeliveryStatus::Sent,
                 error: None,
             },
         });
-        if blocked {
-            // A user who blocked the number never gets its messages: `sent`, then nothing.
-            return;
-        }
         let delay = self.audience.delivered_delay(&mut s.rng);
         let (status, error) = if self.audience.on_whatsapp(to) {
             (DeliveryStatus::Delivered, None)
@@ -1084,7 +1094,7 @@ impl Engine {
         &self,
         now: SimTime,
         s: &mut NumberShard,
-        info: Arc<MessageInfo>,
+        info: Box<MessageInfo>,
         code: ErrorCode,
         out: &mut Effects,
     ) {
@@ -1093,7 +1103,7 @@ impl Engine {
             at: now,
             waba: s.waba,
             body: EventBody::Status {
-                info,
+                info: *info,
                 status: DeliveryStatus::Failed,
                 error: Some((code, None)),
             },
@@ -1338,7 +1348,7 @@ impl Engine {
                         // allowance changed in between), copied if a `sent` event still holds
                         // the message.
                         if b != info.billing {
-                            Arc::make_mut(&mut info).billing = b;
+                            info.billing = b;
                         }
                     }
                 }
@@ -1356,16 +1366,29 @@ impl Engine {
                 } else {
                     None
                 };
-                let ev = Event {
+                let error = error.map(|c| (c, None));
+                if next.is_none() && status != DeliveryStatus::Delivered {
+                    // The last rung: the record moves into its event.
+                    out.events.push(Event {
+                        at,
+                        waba: s.waba,
+                        body: EventBody::Status {
+                            info: *info,
+                            status,
+                            error,
+                        },
+                    });
+                    return;
+                }
+                out.events.push(Event {
                     at,
                     waba: s.waba,
                     body: EventBody::Status {
-                        info: info.clone(),
+                        info: (*info).clone(),
                         status,
-                        error: error.map(|c| (c, None)),
+                        error,
                     },
-                };
-                out.events.push(ev);
+                });
                 if status == DeliveryStatus::Delivered {
                     self.on_delivered(at, s, &info, out);
                 }
@@ -1822,20 +1845,18 @@ fn schedule(s: &mut NumberShard, out: &mut Effects, at: SimTime, kind: TimerKind
 
 /// Asks the CPU to load the status record of the next timer while the current one fires.
 ///
-/// Why: a `read` fires minutes to hours after its message was sent, by when its record has left
-/// every cache; cloning and dropping its reference count then stalls on memory (about a fifth of
-/// the 1M-recipient simulation's time went to that miss and the free's). Timers fire in heap
-/// order, so the next one is known one firing ahead, which is enough time to hide the miss.
-/// The record spans up to three cache lines (160 bytes at any 16-byte offset). A hint only:
-/// it changes no result.
+/// Why: a `read` fires minutes after its message was sent, by when its record has left the
+/// nearer caches; copying it into the event and freeing it then stall on memory. Timers fire
+/// in heap order, so the next one is known one firing ahead, which is enough time to hide the
+/// miss. The record spans up to three cache lines. A hint only: it changes no result.
 #[inline]
-fn prefetch_info(info: &Arc<MessageInfo>) {
+fn prefetch_info(info: &MessageInfo) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // The reference count sits 16 bytes before the data `Arc::as_ptr` gives.
-        let p = Arc::as_ptr(info).cast::<i8>().wrapping_sub(16);
-        let last = p.wrapping_add(16 + std::mem::size_of::<MessageInfo>() - 1);
+        // The allocator's chunk header sits just before the record (read by the free).
+        let p = (info as *const MessageInfo).cast::<i8>().wrapping_sub(8);
+        let last = p.wrapping_add(8 + std::mem::size_of::<MessageInfo>() - 1);
         // SAFETY: SSE is part of every x86_64 target, and a prefetch never faults or reads
         // into the program: it is a hint about any address.
         unsafe {

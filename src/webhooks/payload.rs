@@ -463,8 +463,8 @@ mod tests {
         }
     }
 
-    fn info(billing: Billing) -> Arc<MessageInfo> {
-        Arc::new(MessageInfo {
+    fn info(billing: Billing) -> MessageInfo {
+        MessageInfo {
             wamid: Wamid {
                 user: WaId(16505551234),
                 seq: 42,
@@ -478,7 +478,7 @@ mod tests {
             biz_opaque_callback_data: Some(Arc::from("order-17")),
             sent_at: SimTime::from_secs(T),
             recipient_identity_key_hash: None,
-        })
+        }
     }
 
     use crate::pricing::{ConversationId, PricingModelId, PricingType};
