@@ -29,7 +29,8 @@ use super::world::TemplateCategory;
 use super::WorldError;
 use crate::clock::{SimTime, MICROS_PER_HOUR};
 use crate::pricing::{
-    Category, Charge, CostSummary, LedgerLine, MessageFacts, Pricer, PricingType, RateBook,
+    Category, Charge, CostSummary, LedgerLine, MessageFacts, Pricer, PricingType, QuickPreview,
+    RateBook,
 };
 use crate::scenario::PricingSection;
 use parking_lot::Mutex;
@@ -132,6 +133,9 @@ struct Slot {
 /// The pricers of every WABA and the shared ledger line counter.
 pub struct Charging {
     pricers: BTreeMap<WabaId, Mutex<Slot>>,
+    /// Sends priced by the quick preview (for tests: that it ran).
+    #[cfg(test)]
+    quick_hits: AtomicU64,
     /// Gives ledger lines one numbering across WABAs (the `since` cursor of the ledger API).
     line_seq: Arc<AtomicU64>,
     markup: bool,
@@ -167,6 +171,8 @@ impl Charging {
         }
         Ok(Charging {
             pricers,
+            #[cfg(test)]
+            quick_hits: AtomicU64::new(0),
             line_seq,
             markup,
         })
@@ -189,6 +195,21 @@ impl Charging {
         delivered: bool,
         sent_at: SimTime,
     ) -> Option<Billing> {
+        self.price_with(now, m, facts, delivered, sent_at, true)
+    }
+
+    /// [`Self::price`]; `quick`: a simple `sent` preview skips the charge (see
+    /// [`Pricer::quick_preview`]; tests compare both ways).
+    #[inline(always)]
+    fn price_with(
+        &self,
+        now: SimTime,
+        m: MessageRef,
+        facts: PriceFacts,
+        delivered: bool,
+        sent_at: SimTime,
+        quick: bool,
+    ) -> Option<Billing> {
         let MessageRef {
             waba,
             phone,
@@ -209,6 +230,14 @@ impl Charging {
         };
         let mut slot = self.pricers.get(&waba)?.lock();
         let Slot { pricer, scratch } = &mut *slot;
+        if !delivered && quick {
+            if let Some(q) = pricer.quick_preview(now, &facts) {
+                #[cfg(test)]
+                self.quick_hits
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Some(quick_billing(&q, sent_at));
+            }
+        }
         // At send only the `sent` webhook's objects are needed: the cheaper preview.
         pricer.price_into(now, &facts, !delivered, scratch);
         Some(billing(scratch, sent_at))
@@ -260,6 +289,22 @@ pub struct LedgerPage {
     pub more: bool,
     pub summary: CostSummary,
     pub lines: Vec<LedgerLine>,
+}
+
+/// The webhook objects of a quick PMP preview: exactly what [`billing`] gives its charge.
+fn quick_billing(q: &QuickPreview, sent_at: SimTime) -> Billing {
+    Billing {
+        model: Some(q.model),
+        category: q.category,
+        pricing_type: q.pricing_type,
+        billable: q.billable,
+        conversation: Some(BilledConversation {
+            id: q.conversation,
+            expires_at: sent_at.plus(24 * MICROS_PER_HOUR),
+            origin: q.category,
+            kept_on_v24: false,
+        }),
+    }
 }
 
 /// The webhook objects of a charge. Under PMP the pricer gives per-message conversations no

@@ -363,3 +363,70 @@ fn default_pricing_follows_the_calendar_and_same_seed_gives_the_same_costs() {
     assert_eq!(v["lines"][0]["type"], "free_customer_service");
     assert_eq!(v["summary"]["by_currency"]["USD"]["amount"], "0.0411");
 }
+
+/// The quick `sent` preview gives exactly what the full one gives: across models (and the
+/// by-date switch to pmp-2026-10), categories, windows, free entry points, a free service
+/// allowance and days, with deliveries in between changing the pricers' state.
+#[test]
+fn quick_preview_equals_the_full_preview() {
+    use super::{Charging, MessageRef, PriceFacts};
+    use crate::clock::MICROS_PER_DAY;
+    use crate::engine::ids::WabaId;
+    /// 2026-09-28 00:00 UTC.
+    const SEPT: SimTime = SimTime(1_790_553_600 * MICROS_PER_SEC);
+    let cases = [
+        ("model = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"", T0, true),
+        (
+            "model = \"pmp-2026-10\"\ncard = \"pmp-2026-10\"\nfree_service_messages_per_number = 3",
+            T0,
+            true,
+        ),
+        ("model = \"by-date\"\nutc_offset_minutes = 420", SEPT, true),
+        ("model = \"cbp-2023\"\ncard = \"cbp-2024-10\"", T0, false),
+    ];
+    for (pricing, start, pmp) in cases {
+        let text = format!("{WORLD}\n[pricing]\n{pricing}\n");
+        let sc = Scenario::parse(&text, "test.toml").expect("scenario parses");
+        let new = || Charging::new(&sc.pricing, [(WabaId(10), "USD")]).expect("charging");
+        let (quick, full) = (new(), new());
+        let mut x = 7u64;
+        for i in 0..3_000u64 {
+            x = crate::engine::audience::splitmix(x);
+            let now = start.plus(i * 7 * 60 * MICROS_PER_SEC);
+            let category = [
+                Category::Marketing,
+                Category::Utility,
+                Category::Authentication,
+                Category::Service,
+                Category::MarketingLite,
+            ][(x % 5) as usize];
+            let facts = PriceFacts {
+                category,
+                csw_open: (x >> 8) & 1 == 0,
+                fep_open: (x >> 9) % 8 == 0,
+            };
+            let m = MessageRef {
+                waba: WabaId(10),
+                phone: 100,
+                recipient: WaId(6281300000000 + (x >> 16) % 40),
+                key: i,
+            };
+            let a = quick.price_with(now, m, facts, false, now, true);
+            let b = full.price_with(now, m, facts, false, now, false);
+            assert_eq!(a, b, "{pricing}: message {i} {facts:?}");
+            if (x >> 20) % 3 != 0 {
+                let later = now.plus(2 * MICROS_PER_SEC);
+                let a = quick.price_with(later, m, facts, true, now, true);
+                let b = full.price_with(later, m, facts, true, now, false);
+                assert_eq!(a, b, "{pricing}: delivery {i}");
+            }
+        }
+        assert!(start.plus(3_000 * 7 * 60 * MICROS_PER_SEC) > start.plus(14 * MICROS_PER_DAY));
+        let hits = quick.quick_hits.load(std::sync::atomic::Ordering::Relaxed);
+        if pmp {
+            assert!(hits > 1_000, "{pricing}: {hits} quick previews");
+        } else {
+            assert_eq!(hits, 0, "{pricing}");
+        }
+    }
+}

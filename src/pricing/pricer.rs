@@ -520,6 +520,17 @@ fn hex_id(a: u64, b: u64) -> ConversationId {
     ConversationId(mix(a), mix(b ^ 0x5DEE_CE66_D1CE_4E5B))
 }
 
+/// The `sent` status's pricing of a simple PMP message (see [`Pricer::quick_preview`]): its
+/// conversation is the per-message one, with no expiry of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuickPreview {
+    pub model: PricingModelId,
+    pub category: Category,
+    pub pricing_type: PricingType,
+    pub billable: bool,
+    pub conversation: ConversationId,
+}
+
 /// A conversation id (`conversation.id` of status webhooks): 128 bits as two words (8-byte
 /// aligned, so it packs into the engine's per-message timers), shown as 32 lowercase hex
 /// digits in JSON and in `Display`, as Meta's ids look.
@@ -926,6 +937,56 @@ impl Pricer {
             }
             Err(e) => c.unpriced = Some(e.to_string()),
         }
+    }
+
+    /// What [`Self::price_into`] with `preview_only` gives a PMP message that needs none of the
+    /// pricer's state: no authentication (its international rate needs the market), no free
+    /// entry point (it opens a window), a day already worked out. Nothing is filled: the
+    /// preview's charge is 200 bytes written at every send only to read five fields back.
+    /// `None`: not such a message; ask `price_into`.
+    pub fn quick_preview(&mut self, now: SimTime, msg: &MessageFacts<'_>) -> Option<QuickPreview> {
+        let category = msg.category;
+        if msg.delivered
+            || msg.fep_open
+            || matches!(
+                category,
+                Category::Authentication | Category::AuthenticationInternational
+            )
+            || !category.is_sendable()
+        {
+            return None;
+        }
+        self.expire(now);
+        let day = self
+            .day
+            .as_deref()
+            .filter(|d| d.from <= now && now < d.until)?;
+        let (model, date) = (day.model, day.date);
+        if !model.is_pmp() {
+            return None;
+        }
+        // As `pmp_kind` decides free customer service (nothing is counted at send).
+        let free = match category {
+            Category::Service => {
+                model == PricingModelId::Pmp2025_07 || self.take_free_service(msg, date, false)
+            }
+            Category::Utility => msg.csw_open && model == PricingModelId::Pmp2025_07,
+            _ => false,
+        };
+        Some(QuickPreview {
+            model,
+            category,
+            pricing_type: if free {
+                PricingType::FreeCustomerService
+            } else {
+                PricingType::Regular
+            },
+            billable: !free,
+            conversation: hex_id(
+                msg.message_key,
+                msg.phone_number_id ^ msg.waba_id.rotate_left(17),
+            ),
+        })
     }
 
     /// [`Self::preview`] under PMP: what the `sent` webhook shows (category, pricing type,
