@@ -403,7 +403,7 @@ fn quick_preview_equals_the_full_preview() {
             let facts = PriceFacts {
                 category,
                 csw_open: (x >> 8) & 1 == 0,
-                fep_open: (x >> 9) % 8 == 0,
+                fep_open: (x >> 9).is_multiple_of(8),
             };
             let m = MessageRef {
                 waba: WabaId(10),
@@ -414,7 +414,7 @@ fn quick_preview_equals_the_full_preview() {
             let a = quick.price_with(now, m, facts, false, now, true);
             let b = full.price_with(now, m, facts, false, now, false);
             assert_eq!(a, b, "{pricing}: message {i} {facts:?}");
-            if (x >> 20) % 3 != 0 {
+            if !(x >> 20).is_multiple_of(3) {
                 let later = now.plus(2 * MICROS_PER_SEC);
                 let a = quick.price_with(later, m, facts, true, now, true);
                 let b = full.price_with(later, m, facts, true, now, false);
