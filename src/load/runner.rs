@@ -913,7 +913,24 @@ impl Pattern {
     /// Writes the text into `out` (cleared first).
     pub(crate) fn expand(&self, out: &mut String, seq: u64, wa_id: &str, phase: &str) {
         out.clear();
-        for p in &self.0 {
+        Self::append(&self.0, out, seq, wa_id, phase);
+    }
+
+    /// As [`Self::expand`] when `out` holds an earlier expansion of this same pattern: its
+    /// leading text is kept, not written again (a literal parameter costs nothing, and
+    /// `A-{seq}` only its digits).
+    pub(crate) fn expand_again(&self, out: &mut String, seq: u64, wa_id: &str, phase: &str) {
+        match self.0.first() {
+            Some(Piece::Text(t)) if out.len() >= t.len() && out.is_char_boundary(t.len()) => {
+                out.truncate(t.len());
+                Self::append(&self.0[1..], out, seq, wa_id, phase);
+            }
+            _ => self.expand(out, seq, wa_id, phase),
+        }
+    }
+
+    fn append(pieces: &[Piece], out: &mut String, seq: u64, wa_id: &str, phase: &str) {
+        for p in pieces {
             match p {
                 Piece::Text(t) => out.push_str(t),
                 Piece::Seq => out.push_str(itoa::Buffer::new().format(seq)),
@@ -1166,6 +1183,22 @@ mod tests {
                 .replace("{phase}", "p");
             assert_eq!(once, want, "{t}");
             assert_eq!(p.uses_wa_id(), t.contains("{wa_id}"), "{t}");
+            // Expanding again over the previous expansion gives a fresh expansion's text.
+            for (seq, wa) in [(123_456, "6281"), (8, "1"), (7, "62")] {
+                let mut fresh = String::new();
+                p.expand(&mut fresh, seq, wa, "p");
+                let mut again = once.clone();
+                p.expand_again(&mut again, seq, wa, "p");
+                assert_eq!(again, fresh, "{t} {seq}");
+                once = again;
+            }
+        }
+        for t in ["A-{seq}", "besok", "Rp {seq},00", "é{seq}"] {
+            let p = Pattern::parse(t);
+            let mut out = String::new();
+            p.expand(&mut out, 99_999, "", "");
+            p.expand_again(&mut out, 5, "", "");
+            assert_eq!(out, t.replace("{seq}", "5"));
         }
     }
 

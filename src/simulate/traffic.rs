@@ -93,6 +93,9 @@ pub struct Traffic {
     seed: u64,
     scratch: String,
     wa: String,
+    /// The (phase, mix entry) whose template `out` holds, parameters included: the next
+    /// message of that entry rewrites only what differs (see [`Pattern::expand_again`]).
+    holds: Option<(usize, usize)>,
     /// The outbound message being tried, rewritten in place (its strings keep their capacity).
     out: Outbound,
     /// Per pool (segment): how to compute a recipient's id without formatting it.
@@ -200,6 +203,7 @@ impl Traffic {
             seed,
             scratch: String::new(),
             wa: String::new(),
+            holds: None,
             out: Outbound::text(WaId(0), ""),
             numeric: plan
                 .segments
@@ -441,14 +445,20 @@ impl Traffic {
         let p: &PhasePlan = &self.plan.phases[phase_i];
         let patterns = &self.patterns[phase_i][what.kind];
         let to = what.to;
-        let expand_into = |out: &mut String, wa: &mut String, i: usize| {
+        // `again`: `out` holds this pattern's previous expansion.
+        let expand_into = |out: &mut String, wa: &mut String, i: usize, again: bool| {
             let pattern = &patterns[i];
             // The recipient's digits only when a placeholder needs them.
             if wa.is_empty() && pattern.uses_wa_id() {
                 wa.push_str(itoa::Buffer::new().format(to.0));
             }
-            pattern.expand(out, what.seq, wa, &p.name);
+            if again {
+                pattern.expand_again(out, what.seq, wa, &p.name);
+            } else {
+                pattern.expand(out, what.seq, wa, &p.name);
+            }
         };
+        let again = self.holds == Some((phase_i, what.kind));
         self.wa.clear();
         self.out.to = to;
         self.out.recipient_identity_key_hash = None;
@@ -459,7 +469,8 @@ impl Traffic {
                 params,
                 identity_first_seen,
             } => {
-                if !matches!(&self.out.content, Content::Template(t) if t.name == *name && t.language == *language && t.header.is_empty())
+                if !again
+                    && !matches!(&self.out.content, Content::Template(t) if t.name == *name && t.language == *language && t.header.is_empty())
                 {
                     self.out.content = Content::Template(TemplateSend {
                         name: name.clone(),
@@ -477,8 +488,14 @@ impl Traffic {
                 });
                 for (i, param) in t.body.iter_mut().enumerate() {
                     param.name = None;
-                    expand_into(param.text.get_or_insert_with(String::new), &mut self.wa, i);
+                    expand_into(
+                        param.text.get_or_insert_with(String::new),
+                        &mut self.wa,
+                        i,
+                        again,
+                    );
                 }
+                self.holds = Some((phase_i, what.kind));
                 if *identity_first_seen {
                     let h = crate::engine::identity::key_hash(self.seed, to, 0);
                     self.out.recipient_identity_key_hash =
@@ -487,6 +504,7 @@ impl Traffic {
                 None
             }
             MixKind::Text { .. } => {
+                self.holds = None;
                 if !matches!(
                     &self.out.content,
                     Content::FreeForm {
@@ -500,12 +518,12 @@ impl Traffic {
                     };
                 }
                 if let Content::FreeForm { text: Some(t), .. } = &mut self.out.content {
-                    expand_into(t, &mut self.wa, 0);
+                    expand_into(t, &mut self.wa, 0, false);
                 }
                 None
             }
             MixKind::Inbound { .. } => {
-                expand_into(&mut self.scratch, &mut self.wa, 0);
+                expand_into(&mut self.scratch, &mut self.wa, 0, false);
                 Some(self.scratch.as_str())
             }
         }
