@@ -948,7 +948,6 @@ impl Engine {
                     e.reply(now);
                 }
             }
-            s.conversations.insert(msg.to, conv);
         }
         s.msg_seq += 1;
         let wamid = Wamid {
@@ -982,6 +981,13 @@ impl Engine {
                 )
                 .unwrap_or(events::Billing::NONE),
         };
+        // Stored after pricing, not before: a recipient new to this number gets an entry in a
+        // line that is rarely in cache, and an atomic instruction (the pricer's lock) waits
+        // for every pending store to reach the cache. From here to the next one (this shard's
+        // unlock) the status ladder's start leaves the write time to complete.
+        if async_error.is_none() {
+            s.conversations.insert(msg.to, conv);
+        }
         let info = Box::new(MessageInfo {
             wamid,
             phone: s.meta.clone(),
