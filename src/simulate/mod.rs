@@ -85,8 +85,10 @@ pub fn simulate(
     // The engine's next timer. Only firing timers can make it later, so `fire_due` returns it; a send or an inbound message can only add timers, which it reports in
     // `Effects::wake_at` (polling locks every number, and most steps are sends).
     let mut t_timer = engine.poll_timeout();
+    // The traffic's next arrival changes only when the traffic acts (a send, a retry): it is
+    // asked again only then.
+    let mut t_traffic = traffic.peek();
     loop {
-        let t_traffic = traffic.peek();
         let t_retry = retries.peek().map(|Reverse((t, _, _))| *t);
         if t_traffic.is_none() && t_retry.is_none() && traffic_end.is_none() {
             traffic_end = Some(now.max(traffic.ended_at()));
@@ -130,6 +132,7 @@ pub fn simulate(
                 free.push(slot);
                 fx.clear();
                 let next = traffic.attempt(&engine, now, attempt, &mut fx, &mut col);
+                t_traffic = traffic.peek();
                 col.effects(&fx);
                 t_timer = earliest(t_timer, fx.wake_at);
                 if let Some((at, a)) = next {
@@ -139,6 +142,7 @@ pub fn simulate(
             2 => {
                 fx.clear();
                 let next = traffic.issue(&engine, now, &mut fx, &mut col);
+                t_traffic = traffic.peek();
                 col.effects(&fx);
                 t_timer = earliest(t_timer, fx.wake_at);
                 if let Some((at, a)) = next {
