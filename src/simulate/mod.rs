@@ -7,7 +7,8 @@
 //!    message's final outcome;
 //! 2. retries of throttled sends, on the sender policy's backoff schedule;
 //! 3. the engine's own timers (status ladder, template reviews, and whatever else the engine
-//!    schedules), found with `poll_timeout` and fired with `handle_timeouts`;
+//!    schedules), fired with `fire_due` (`handle_timeouts` returning the next timer, which
+//!    `poll_timeout` would give);
 //! 4. an hourly tick that samples numbers and templates for the report's timelines.
 //!
 //! No sockets, no sleeps, no wall clock: a month of traffic runs in seconds. Responses are
