@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Measures the simulator's speed on the 1M-recipient campaign of docs/simulate.md ("Speed"):
-# 1,000,000 utility templates to 1,000,000 distinct recipients, then 30 simulated days, every
-# rule on. Builds the release binary, runs the scenario RUNS times (default 5) and prints, per
+# Measures the simulator's speed on the 1M-recipient campaign of docs/simulate.md ("Speed"),
+# benches/sim/million.toml: 1,000,000 utility templates to 1,000,000 distinct recipients, then
+# 30 simulated days, every rule on. Builds the release binary, runs the scenario RUNS times (default 5) and prints, per
 # run and then as best and median: CPU time (user + system), peak memory, and message
 # lifecycles (send, statuses, reaction draw, charge) per CPU-second.
 #
@@ -16,40 +16,8 @@ LIFECYCLES=1000000
 cargo build --release --quiet
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-cat >"$dir/million.toml" <<'TOML'
-name = "million"
-seed = 5
-[[businesses]]
-id = "100000000000001"
-name = "Toko"
-country = "ID"
-tokens = ["t"]
-messaging_limit = "TIER_UNLIMITED"
-[[businesses.wabas]]
-id = "102290129340398"
-currency = "USD"
-[[businesses.wabas.phone_numbers]]
-id = "106540352242922"
-display_phone_number = "+62 812-0000-0001"
-verified_name = "Toko"
-[[businesses.wabas.templates]]
-name = "order_shipped"
-language = "id"
-category = "UTILITY"
-body = "Pesanan {{1}} sudah dikirim dan tiba sekitar {{2}}."
-[audience]
-size = 1000000
-[traffic]
-[[traffic.phases]]
-name = "campaign"
-duration = "30d"
-messages = 1000000
-open = { rate = 75 }
-[[traffic.phases.mix]]
-template = { name = "order_shipped", language = "id", params = ["A-{seq}", "besok"] }
-TOML
 run() {
-    local cmd=(target/release/wabasim simulate "$dir/million.toml" --days 30 --quiet --out "$dir/out")
+    local cmd=(target/release/wabasim simulate benches/sim/million.toml --days 30 --quiet --out "$dir/out")
     if [ -x /usr/bin/time ]; then
         /usr/bin/time -f "%U %S %M" -o "$dir/t" "${cmd[@]}" >/dev/null
         read -r u s m <"$dir/t"
