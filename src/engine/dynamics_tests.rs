@@ -1190,3 +1190,79 @@ fn fire_due_returns_the_next_timer() {
     assert!(quality_ticks > 0, "side timers were pending");
     assert!(view(&e).counters.blocks > 20);
 }
+
+/// Brief statuses (`Effects::brief`, what `simulate` uses) are the full status events minus
+/// the message record: same statuses, instants, WABAs and codes in the same order, and every
+/// other event and timer the same. Covers `sent`, `delivered`, `read`, the asynchronous
+/// `failed` (131026, not on WhatsApp) and a blocked user's lone `sent`.
+#[test]
+fn brief_statuses_are_the_full_statuses() {
+    let mut profiles = quiet();
+    profiles.marketing.block = 0.3;
+    profiles.marketing.block_reasons = [1.0, 0.0, 0.0, 0.0, 0.0];
+    profiles.marketing.reply = 0.2;
+    let mut w = world(MessagingLimitTier::Unlimited, true, profiles);
+    w.audience.read_ratio = 0.5;
+    w.audience.not_on_whatsapp_ratio = 0.1;
+    let (full_e, brief_e) = (engine_with(w.clone(), policy()), engine_with(w, policy()));
+    let (mut full, mut brief) = (Effects::default(), Effects::brief());
+    let (mut kinds, mut compared) = (std::collections::BTreeSet::new(), 0);
+    let mut check = |full: &Effects, brief: &Effects| {
+        assert!(full.statuses.is_empty());
+        let mut notes = Vec::new();
+        let mut others = Vec::new();
+        for ev in &full.events {
+            match &ev.body {
+                EventBody::Status { status, error, .. } => notes.push(StatusNote {
+                    at: ev.at,
+                    waba: ev.waba,
+                    status: *status,
+                    error: error.as_ref().map(|(c, _)| *c),
+                }),
+                _ => others.push(format!("{ev:?}")),
+            }
+        }
+        assert_eq!(notes, brief.statuses);
+        let brief_others: Vec<String> = brief.events.iter().map(|e| format!("{e:?}")).collect();
+        assert_eq!(others, brief_others);
+        assert_eq!(full.wake_at, brief.wake_at);
+        for n in &notes {
+            kinds.insert(format!("{:?} {:?}", n.status, n.error));
+        }
+        compared += notes.len();
+    };
+    // Two rounds to the same users: the second finds some of them blocked.
+    for round in 0..2u64 {
+        for i in 0..200u64 {
+            let t = T0.plus(round * 2 * D + i * MICROS_PER_SEC);
+            full.clear();
+            brief.clear();
+            let a = full_e.send(t, BIZ, PHONE, &promo(U + i), &mut full);
+            let b = brief_e.send(t, BIZ, PHONE, &promo(U + i), &mut brief);
+            assert_eq!(format!("{a:?}"), format!("{b:?}"));
+            check(&full, &brief);
+        }
+        while let Some(t) = full_e.poll_timeout() {
+            if t > T0.plus((round * 2 + 1) * D) {
+                break;
+            }
+            full.clear();
+            brief.clear();
+            assert_eq!(
+                full_e.fire_due(t, &mut full),
+                brief_e.fire_due(t, &mut brief)
+            );
+            check(&full, &brief);
+        }
+    }
+    assert!(compared > 500, "{compared} statuses compared");
+    for k in [
+        "Sent None",
+        "Delivered None",
+        "Read None",
+        "Failed Some(Undeliverable)",
+    ] {
+        assert!(kinds.contains(k), "{k} seen: {kinds:?}");
+    }
+    assert!(view(&brief_e).counters.blocks > 10);
+}

@@ -120,15 +120,113 @@ pub struct SendReceipt {
 pub struct Effects {
     pub events: Vec<Event>,
     pub wake_at: Option<SimTime>,
+    /// Set by a caller that only counts message statuses (the simulator): each status then
+    /// goes to [`Self::statuses`] as a [`StatusNote`] instead of to `events` as a full
+    /// [`EventBody::Status`]. Why: a full status carries its own copy of the message record
+    /// (about 200 bytes written, read and dropped, three to four times per message), which
+    /// only a webhook needs. Everything else the engine does is the same either way.
+    pub brief_statuses: bool,
+    /// The statuses, in order, when `brief_statuses` is set (empty otherwise).
+    pub statuses: Vec<StatusNote>,
+}
+
+/// A message status as a counting caller sees it (see [`Effects::brief_statuses`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatusNote {
+    pub at: SimTime,
+    pub waba: WabaId,
+    pub status: DeliveryStatus,
+    /// For `failed`: the code.
+    pub error: Option<ErrorCode>,
 }
 
 impl Effects {
+    /// Effects for a caller that counts statuses rather than sending webhooks.
+    pub fn brief() -> Effects {
+        Effects {
+            brief_statuses: true,
+            ..Effects::default()
+        }
+    }
+
     pub fn clear(&mut self) {
         self.events.clear();
+        self.statuses.clear();
         self.wake_at = None;
     }
     fn wake(&mut self, at: SimTime) {
         self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
+    }
+
+    /// Reports a status of a message whose record the caller keeps (`info` is copied only
+    /// for a full event).
+    #[inline]
+    fn status(
+        &mut self,
+        at: SimTime,
+        waba: WabaId,
+        info: &MessageInfo,
+        status: DeliveryStatus,
+        error: Option<ErrorCode>,
+    ) {
+        if self.brief_statuses {
+            self.note(at, waba, status, error);
+        } else {
+            self.full_status(at, waba, info.clone(), status, error);
+        }
+    }
+
+    /// Reports the last status of a message: its record moves into the event, or is dropped.
+    /// Takes the timer's `Box` so that a brief status frees it without copying it out.
+    #[inline]
+    #[allow(clippy::boxed_local)]
+    fn last_status(
+        &mut self,
+        at: SimTime,
+        waba: WabaId,
+        info: Box<MessageInfo>,
+        status: DeliveryStatus,
+        error: Option<ErrorCode>,
+    ) {
+        if self.brief_statuses {
+            self.note(at, waba, status, error);
+        } else {
+            self.full_status(at, waba, *info, status, error);
+        }
+    }
+
+    fn note(
+        &mut self,
+        at: SimTime,
+        waba: WabaId,
+        status: DeliveryStatus,
+        error: Option<ErrorCode>,
+    ) {
+        self.statuses.push(StatusNote {
+            at,
+            waba,
+            status,
+            error,
+        });
+    }
+
+    fn full_status(
+        &mut self,
+        at: SimTime,
+        waba: WabaId,
+        info: MessageInfo,
+        status: DeliveryStatus,
+        error: Option<ErrorCode>,
+    ) {
+        self.events.push(Event {
+            at,
+            waba,
+            body: EventBody::Status {
+                info,
+                status,
+                error: error.map(|c| (c, None)),
+            },
+        });
     }
 }
 
@@ -1035,26 +1133,10 @@ impl Engine {
         let to = info.recipient();
         if blocked {
             // A user who blocked the number never gets its messages: `sent`, then nothing.
-            out.events.push(Event {
-                at: now,
-                waba: s.waba,
-                body: EventBody::Status {
-                    info: *info,
-                    status: DeliveryStatus::Sent,
-                    error: None,
-                },
-            });
+            out.last_status(now, s.waba, info, DeliveryStatus::Sent, None);
             return;
         }
-        out.events.push(Event {
-            at: now,
-            waba: s.waba,
-            body: EventBody::Status {
-                info: (*info).clone(),
-                status: DeliveryStatus::Sent,
-                error: None,
-            },
-        });
+        out.status(now, s.waba, &info, DeliveryStatus::Sent, None);
         let delay = self.audience.delivered_delay(&mut s.rng);
         let (status, error) = if self.audience.on_whatsapp(to) {
             (DeliveryStatus::Delivered, None)
@@ -1105,15 +1187,7 @@ impl Engine {
         out: &mut Effects,
     ) {
         self.record_failure(now, s, &info, code);
-        out.events.push(Event {
-            at: now,
-            waba: s.waba,
-            body: EventBody::Status {
-                info: *info,
-                status: DeliveryStatus::Failed,
-                error: Some((code, None)),
-            },
-        });
+        out.last_status(now, s.waba, info, DeliveryStatus::Failed, Some(code));
     }
 
     /// Mark an inbound message as read (`"status": "read"`). The platform shows blue ticks to
@@ -1372,29 +1446,12 @@ impl Engine {
                 } else {
                     None
                 };
-                let error = error.map(|c| (c, None));
                 if next.is_none() && status != DeliveryStatus::Delivered {
                     // The last rung: the record moves into its event.
-                    out.events.push(Event {
-                        at,
-                        waba: s.waba,
-                        body: EventBody::Status {
-                            info: *info,
-                            status,
-                            error,
-                        },
-                    });
+                    out.last_status(at, s.waba, info, status, error);
                     return;
                 }
-                out.events.push(Event {
-                    at,
-                    waba: s.waba,
-                    body: EventBody::Status {
-                        info: (*info).clone(),
-                        status,
-                        error,
-                    },
-                });
+                out.status(at, s.waba, &info, status, error);
                 if status == DeliveryStatus::Delivered {
                     self.on_delivered(at, s, &info, out);
                 }

@@ -9,6 +9,7 @@ use super::report::{
 };
 use super::traffic::PhaseOutline;
 use crate::clock::{SimTime, MICROS_PER_HOUR};
+use crate::engine::errors::ErrorCode;
 use crate::engine::events::{DeliveryStatus, EventBody};
 use crate::engine::{Effects, Engine};
 use crate::load::policy::{Class, Outcome, RetryReason};
@@ -209,30 +210,43 @@ impl Collector {
     }
 
     /// Counts the events one engine call produced.
+    /// Counts one message status.
+    fn status(&mut self, at: SimTime, status: DeliveryStatus, error: Option<ErrorCode>) {
+        let h = self.hour(at);
+        match status {
+            DeliveryStatus::Sent => self.totals.sent += 1,
+            DeliveryStatus::Delivered => {
+                bump(&mut self.hourly.delivered, h);
+                self.totals.delivered += 1;
+            }
+            DeliveryStatus::Read => {
+                bump(&mut self.hourly.read, h);
+                self.totals.read += 1;
+            }
+            DeliveryStatus::Failed => {
+                bump(&mut self.hourly.failed_async, h);
+                let code = error.map_or(0, ErrorCode::code);
+                *self
+                    .totals
+                    .failed_async
+                    .entry(code.to_string())
+                    .or_default() += 1;
+            }
+        }
+    }
+
+    /// Takes in what one engine call did. Statuses come as notes (`Effects::brief`, what
+    /// `simulate` uses) or as full events: both count alike.
     pub fn effects(&mut self, fx: &Effects) {
+        for n in &fx.statuses {
+            self.status(n.at, n.status, n.error);
+        }
         for ev in &fx.events {
             let h = self.hour(ev.at);
             match &ev.body {
-                EventBody::Status { status, error, .. } => match status {
-                    DeliveryStatus::Sent => self.totals.sent += 1,
-                    DeliveryStatus::Delivered => {
-                        bump(&mut self.hourly.delivered, h);
-                        self.totals.delivered += 1;
-                    }
-                    DeliveryStatus::Read => {
-                        bump(&mut self.hourly.read, h);
-                        self.totals.read += 1;
-                    }
-                    DeliveryStatus::Failed => {
-                        bump(&mut self.hourly.failed_async, h);
-                        let code = error.as_ref().map_or(0, |(c, _)| c.code());
-                        *self
-                            .totals
-                            .failed_async
-                            .entry(code.to_string())
-                            .or_default() += 1;
-                    }
-                },
+                EventBody::Status { status, error, .. } => {
+                    self.status(ev.at, *status, error.as_ref().map(|(c, _)| *c))
+                }
                 EventBody::Inbound { .. } => {
                     bump(&mut self.hourly.inbound, h);
                     self.totals.inbound += 1;

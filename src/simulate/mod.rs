@@ -75,7 +75,9 @@ pub fn simulate(
         .map(|d| start.plus((d * MICROS_PER_DAY as f64).round() as u64));
     let mut traffic = Traffic::new(plan, &engine, start, cfg.seed)?;
     let mut col = Collector::new(start, &engine, plan);
-    let mut fx = Effects::default();
+    // The report counts statuses; it needs no copy of each message record (see
+    // `Effects::brief_statuses`).
+    let mut fx = Effects::brief();
     let mut retries: BinaryHeap<Reverse<(SimTime, u64, usize)>> = BinaryHeap::new();
     let mut pending: Vec<Option<Attempt>> = Vec::new();
     let mut free: Vec<usize> = Vec::new();
