@@ -11,6 +11,35 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_RUNTIME: i32 = 3;
 
+/// Standard output for a command's printed results. A reader that went away
+/// (`wabasim simulate … | head`) is not an error: what is left to print is dropped and the
+/// command carries on, so its files (reports, JSON) are still written and its exit code still
+/// says how the run went. Any other write error is reported on stderr.
+pub struct Stdout;
+
+impl std::io::Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match std::io::stdout().lock().write(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(buf.len()),
+            r => r,
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match std::io::stdout().lock().flush() {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            r => r,
+        }
+    }
+}
+
+/// Prints to [`Stdout`] (`println!` would panic on a closed pipe).
+pub fn say(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if let Err(e) = Stdout.write_fmt(args).and_then(|()| Stdout.flush()) {
+        eprintln!("warning: cannot write to standard output: {e}");
+    }
+}
+
 pub fn main(cli: Cli) -> i32 {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -28,7 +57,10 @@ pub fn main(cli: Cli) -> i32 {
         },
         Command::Run(args) => crate::run::main(args),
         Command::Schema => {
-            println!("{}", crate::scenario::schema::json_schema_text());
+            say(format_args!(
+                "{}\n",
+                crate::scenario::schema::json_schema_text()
+            ));
             EXIT_OK
         }
         Command::Simulate(args) => crate::simulate::main(args),
@@ -43,7 +75,7 @@ pub fn main(cli: Cli) -> i32 {
             match crate::render::html_from_json(&json) {
                 Ok(page) => match std::fs::write(&html, page) {
                     Ok(()) => {
-                        println!("{}", html.display());
+                        say(format_args!("{}\n", html.display()));
                         EXIT_OK
                     }
                     Err(e) => {
@@ -59,8 +91,8 @@ pub fn main(cli: Cli) -> i32 {
         }
         Command::Validate { scenario } => match Scenario::load(&scenario) {
             Ok(s) => {
-                println!(
-                    "{}: ok ({} businesses, {} phone numbers, {})",
+                say(format_args!(
+                    "{}: ok ({} businesses, {} phone numbers, {})\n",
                     scenario.display(),
                     s.world().businesses.len(),
                     s.world()
@@ -73,7 +105,7 @@ pub fn main(cli: Cli) -> i32 {
                         Some(t) => format!("{} traffic phases", t.phases.len()),
                         None => "no traffic".to_string(),
                     }
-                );
+                ));
                 EXIT_OK
             }
             Err(e) => {
@@ -120,7 +152,7 @@ pub fn main(cli: Cli) -> i32 {
                         return EXIT_RUNTIME;
                     }
                 };
-                print!("{}", banner(&running, &webhook));
+                say(format_args!("{}", banner(&running, &webhook)));
                 let _ = tokio::signal::ctrl_c().await;
                 let _ = tx.send(());
                 let stats = running.state.outbox.stats();

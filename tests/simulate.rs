@@ -282,3 +282,29 @@ fn the_cli_writes_json_and_html_and_report_renders_both_kinds() {
         eprintln!("chromium not installed: HTML checked for self-containment only");
     }
 }
+
+/// A reader that went away (`wabasim simulate … | head`) is no crash: the command carries on,
+/// writes its report files and exits 0, with nothing on stderr about a panic.
+#[test]
+fn a_closed_stdout_is_no_panic() {
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("sim-pipe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sc = dir.join("s.toml");
+    std::fs::write(&sc, SCENARIO).unwrap();
+    let out = dir.join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wabasim"))
+        .args(["simulate", sc.to_str().unwrap(), "--quiet", "--out"])
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the binary");
+    // Close the read end before the summary is printed.
+    drop(child.stdout.take());
+    let done = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&done.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(done.status.code(), Some(0), "{err}");
+    assert!(out.join("report.json").is_file() && out.join("report.html").is_file());
+}

@@ -123,7 +123,7 @@ pub async fn execute(
 
 /// Prints the summary, writes the JSON, and picks the exit code.
 pub fn finish(report: &Report, out: Option<&Path>) -> i32 {
-    println!("{}", render_summary(report));
+    crate::app::say(format_args!("{}\n", render_summary(report)));
     if let Some(path) = out {
         let json = match serde_json::to_vec_pretty(report) {
             Ok(j) => j,
@@ -136,7 +136,7 @@ pub fn finish(report: &Report, out: Option<&Path>) -> i32 {
             eprintln!("error: cannot write {}: {e}", path.display());
             return exit_code::RUN_ERROR;
         }
-        println!("report written to {}", path.display());
+        crate::app::say(format_args!("report written to {}\n", path.display()));
     }
     report.exit_code()
 }

@@ -87,9 +87,7 @@ pub struct CostArgs {
 /// Runs `wabasim cost`, printing to stdout. Returns the exit code (0); errors are for the
 /// caller to print (exit code 2 is suggested).
 pub fn run_cost(args: &CostArgs) -> Result<i32, PricingError> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    run_cost_to(args, &mut out)
+    run_cost_to(args, &mut crate::app::Stdout)
 }
 
 fn cfg<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> Result<T, PricingError> {

@@ -281,10 +281,14 @@ pub fn main(args: SimArgs) -> i32 {
             return crate::app::EXIT_USAGE;
         }
     };
-    print!("{}", report::render_summary(&report));
+    crate::app::say(format_args!("{}", report::render_summary(&report)));
     match write_outputs(&report, &args.out) {
         Ok((json, html)) => {
-            println!("report: {}  {}", json.display(), html.display());
+            crate::app::say(format_args!(
+                "report: {}  {}\n",
+                json.display(),
+                html.display()
+            ));
             crate::app::EXIT_OK
         }
         Err(e) => {
