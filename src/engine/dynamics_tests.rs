@@ -1266,3 +1266,51 @@ fn brief_statuses_are_the_full_statuses() {
     }
     assert!(view(&brief_e).counters.blocks > 10);
 }
+
+/// A finished message's record is reused by a later send (see `recycle`) with nothing of the
+/// old message left in it: every status of the second round names its own message, and the
+/// callback data of the first round does not leak into it.
+#[test]
+fn reused_message_records_start_clean() {
+    let mut w = world(MessagingLimitTier::Unlimited, true, quiet());
+    w.audience.read_ratio = 0.0; // delivered, never read: the record is done at delivery
+    let e = engine_with(w, policy());
+    let mut out = Effects::default();
+    for i in 0..50u64 {
+        let mut m = promo(U + i);
+        m.biz_opaque_callback_data = Some(format!("first-{i}").into());
+        e.send(T0.plus(i * MICROS_PER_SEC), BIZ, PHONE, &m, &mut out)
+            .expect("accepted");
+    }
+    e.handle_timeouts(T0.plus(H), &mut out);
+    assert_eq!(e.numbers[&PHONE].lock().spare_infos.len(), 50);
+    out.clear();
+    let mut sent = Vec::new();
+    for i in 0..50u64 {
+        let r = e
+            .send(
+                T0.plus(H + i * MICROS_PER_SEC),
+                BIZ,
+                PHONE,
+                &promo(U + 100 + i),
+                &mut out,
+            )
+            .expect("accepted");
+        sent.push(r.wamid);
+    }
+    assert!(
+        e.numbers[&PHONE].lock().spare_infos.is_empty(),
+        "all reused"
+    );
+    e.handle_timeouts(T0.plus(2 * H), &mut out);
+    let mut seen = 0;
+    for ev in &out.events {
+        if let EventBody::Status { info, .. } = &ev.body {
+            assert!(sent.contains(&info.wamid), "{:?}", info.wamid);
+            assert_eq!(info.biz_opaque_callback_data, None);
+            assert_eq!(info.sent_at.since(T0) / H, 1, "sent in the second hour");
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 100, "sent and delivered for each");
+}
