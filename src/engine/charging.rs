@@ -133,9 +133,10 @@ struct Slot {
 /// The pricers of every WABA and the shared ledger line counter.
 pub struct Charging {
     pricers: BTreeMap<WabaId, Mutex<Slot>>,
-    /// Sends priced by the quick preview (for tests: that it ran).
+    /// Messages priced the quick way: `sent` previews, delivered charges (for tests: that each
+    /// ran).
     #[cfg(test)]
-    quick_hits: AtomicU64,
+    quick_hits: [AtomicU64; 2],
     /// Gives ledger lines one numbering across WABAs (the `since` cursor of the ledger API).
     line_seq: Arc<AtomicU64>,
     markup: bool,
@@ -172,7 +173,7 @@ impl Charging {
         Ok(Charging {
             pricers,
             #[cfg(test)]
-            quick_hits: AtomicU64::new(0),
+            quick_hits: Default::default(),
             line_seq,
             markup,
         })
@@ -230,10 +231,15 @@ impl Charging {
         };
         let mut slot = self.pricers.get(&waba)?.lock();
         let Slot { pricer, scratch } = &mut *slot;
-        if !delivered && quick {
-            if let Some(q) = pricer.quick_preview(now, &facts) {
+        if quick {
+            let q = if delivered {
+                pricer.quick_charge(now, &facts)
+            } else {
+                pricer.quick_preview(now, &facts)
+            };
+            if let Some(q) = q {
                 #[cfg(test)]
-                self.quick_hits
+                self.quick_hits[usize::from(delivered)]
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return Some(quick_billing(&q, sent_at));
             }

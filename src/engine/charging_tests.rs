@@ -364,27 +364,74 @@ fn default_pricing_follows_the_calendar_and_same_seed_gives_the_same_costs() {
     assert_eq!(v["summary"]["by_currency"]["USD"]["amount"], "0.0411");
 }
 
-/// The quick `sent` preview gives exactly what the full one gives: across models (and the
-/// by-date switch to pmp-2026-10), categories, windows, free entry points, a free service
-/// allowance and days, with deliveries in between changing the pricers' state.
+/// The quick `sent` preview and the quick delivered charge give exactly what the full ones
+/// give, and the ledger's totals end up the same: across models (and the by-date switch to
+/// pmp-2026-10), categories, windows, free entry points, a free service allowance, markets,
+/// a markup, volume tiers, kept and unkept ledger lines, and days, with deliveries in between
+/// changing the pricers' state.
 #[test]
-fn quick_preview_equals_the_full_preview() {
+fn quick_pricing_equals_the_full_pricing() {
     use super::{Charging, MessageRef, PriceFacts};
     use crate::clock::MICROS_PER_DAY;
     use crate::engine::ids::WabaId;
     /// 2026-09-28 00:00 UTC.
     const SEPT: SimTime = SimTime(1_790_553_600 * MICROS_PER_SEC);
+    const MARKUP: &str = "[pricing.markup]\nfixed_per_message = \"0.002\"\npercent = 10\nfixed_on_free_messages = false\n[pricing.markup.category.marketing]\npercent = 6";
+    const TIERS: &str = "[[pricing.tiers.utility]]\nfrom = 1\ndiscount = 0\n[[pricing.tiers.utility]]\nfrom = 51\ndiscount = 5";
+    // (pricing section, start, quick previews expected, quick charges expected)
     let cases = [
-        ("model = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"", T0, true),
         (
-            "model = \"pmp-2026-10\"\ncard = \"pmp-2026-10\"\nfree_service_messages_per_number = 3",
+            "model = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"\nledger_lines = 0".to_string(),
             T0,
             true,
+            true,
         ),
-        ("model = \"by-date\"\nutc_offset_minutes = 420", SEPT, true),
-        ("model = \"cbp-2023\"\ncard = \"cbp-2024-10\"", T0, false),
+        (
+            "model = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"".to_string(),
+            T0,
+            true,
+            false, // lines are kept: the full path builds them
+        ),
+        (
+            "model = \"pmp-2026-10\"\ncard = \"pmp-2026-10\"\nfree_service_messages_per_number = 3\nledger_lines = 0".to_string(),
+            T0,
+            true,
+            true,
+        ),
+        (
+            "model = \"by-date\"\nutc_offset_minutes = 420\nledger_lines = 0".to_string(),
+            SEPT,
+            true,
+            true,
+        ),
+        (
+            format!("model = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"\nledger_lines = 0\n{MARKUP}"),
+            T0,
+            true,
+            true,
+        ),
+        (
+            format!("model = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"\nledger_lines = 0\n{TIERS}"),
+            T0,
+            true,
+            false, // tiers count per market and month: the full path
+        ),
+        (
+            "model = \"cbp-2023\"\ncard = \"cbp-2024-10\"\nledger_lines = 0".to_string(),
+            T0,
+            false,
+            false,
+        ),
     ];
-    for (pricing, start, pmp) in cases {
+    // Indonesia, India, the UK, the US, Brazil: the remembered market span changes.
+    let prefixes = [
+        6281300000000u64,
+        919800000000,
+        447700900000,
+        12025550000,
+        5511990000000,
+    ];
+    for (pricing, start, quick_sent, quick_delivered) in cases {
         let text = format!("{WORLD}\n[pricing]\n{pricing}\n");
         let sc = Scenario::parse(&text, "test.toml").expect("scenario parses");
         let new = || Charging::new(&sc.pricing, [(WabaId(10), "USD")]).expect("charging");
@@ -405,10 +452,12 @@ fn quick_preview_equals_the_full_preview() {
                 csw_open: (x >> 8) & 1 == 0,
                 fep_open: (x >> 9).is_multiple_of(8),
             };
+            // Mostly runs in one market, as a campaign sends.
+            let market = ((i / 200 + (x >> 40) % 2) % prefixes.len() as u64) as usize;
             let m = MessageRef {
                 waba: WabaId(10),
                 phone: 100,
-                recipient: WaId(6281300000000 + (x >> 16) % 40),
+                recipient: WaId(prefixes[market] + (x >> 16) % 40),
                 key: i,
             };
             let a = quick.price_with(now, m, facts, false, now, true);
@@ -418,15 +467,27 @@ fn quick_preview_equals_the_full_preview() {
                 let later = now.plus(2 * MICROS_PER_SEC);
                 let a = quick.price_with(later, m, facts, true, now, true);
                 let b = full.price_with(later, m, facts, true, now, false);
-                assert_eq!(a, b, "{pricing}: delivery {i}");
+                assert_eq!(a, b, "{pricing}: delivery {i} {facts:?}");
             }
         }
         assert!(start.plus(3_000 * 7 * 60 * MICROS_PER_SEC) > start.plus(14 * MICROS_PER_DAY));
-        let hits = quick.quick_hits.load(std::sync::atomic::Ordering::Relaxed);
-        if pmp {
-            assert!(hits > 1_000, "{pricing}: {hits} quick previews");
+        assert_eq!(quick.cost_summary(), full.cost_summary(), "{pricing}");
+        assert!(
+            full.cost_summary().totals.iter().any(|r| r.messages > 0),
+            "{pricing}: something was recorded"
+        );
+        let hits = |k: usize| quick.quick_hits[k].load(std::sync::atomic::Ordering::Relaxed);
+        let full_hits = |k: usize| full.quick_hits[k].load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!((full_hits(0), full_hits(1)), (0, 0));
+        if quick_sent {
+            assert!(hits(0) > 1_000, "{pricing}: {} quick previews", hits(0));
         } else {
-            assert_eq!(hits, 0, "{pricing}");
+            assert_eq!(hits(0), 0, "{pricing}");
+        }
+        if quick_delivered {
+            assert!(hits(1) > 200, "{pricing}: {} quick charges", hits(1));
+        } else {
+            assert_eq!(hits(1), 0, "{pricing}");
         }
     }
 }
