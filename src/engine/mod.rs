@@ -350,7 +350,8 @@ struct NumberShard {
     spare_infos: Vec<Box<MessageInfo>>,
 }
 
-/// How many finished message records a number keeps for reuse.
+/// How many finished message records a number keeps for reuse: at most about 40 KB per
+/// number, and enough to absorb a burst of deliveries between two sends.
 const SPARE_INFOS: usize = 256;
 
 /// Keeps a finished message record for the next send (or frees it, past [`SPARE_INFOS`]).
@@ -1486,7 +1487,8 @@ impl Engine {
                     None
                 };
                 if next.is_none() && status != DeliveryStatus::Delivered {
-                    // The last rung: the record moves into its event.
+                    // The last rung: the record moves into its event (or, for a brief
+                    // status, goes back to the number for reuse).
                     let done = out.last_status(at, s.waba, info, status, error);
                     recycle(s, done);
                     return;

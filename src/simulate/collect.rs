@@ -209,7 +209,6 @@ impl Collector {
         self.totals.gave_up += 1;
     }
 
-    /// Counts the events one engine call produced.
     /// Counts one message status.
     fn status(&mut self, at: SimTime, status: DeliveryStatus, error: Option<ErrorCode>) {
         let h = self.hour(at);
