@@ -506,6 +506,13 @@ fn fill_blank(
     };
 }
 
+/// Under pmp-2025-07 a utility template sent while the customer service window is open is
+/// free; pmp-2026-10 charges it (docs/pricing.md). One rule for the full charge and both
+/// quick paths.
+fn utility_free_in_window(model: PricingModelId, csw_open: bool) -> bool {
+    csw_open && model == PricingModelId::Pmp2025_07
+}
+
 /// splitmix64: a fixed, well-mixed function, so ids look like Meta's opaque hex but are
 /// reproducible.
 fn mix(mut z: u64) -> u64 {
@@ -970,7 +977,7 @@ impl Pricer {
             Category::Service => {
                 model == PricingModelId::Pmp2025_07 || self.take_free_service(msg, date, false)
             }
-            Category::Utility => msg.csw_open && model == PricingModelId::Pmp2025_07,
+            Category::Utility => utility_free_in_window(model, msg.csw_open),
             _ => false,
         };
         Some(QuickPreview {
@@ -1026,8 +1033,7 @@ impl Pricer {
             _ => return None,
         };
         // As `pmp_kind`: free customer service; then as `price_pmp`: the rate, no tier.
-        let free =
-            category == Category::Utility && msg.csw_open && model == PricingModelId::Pmp2025_07;
+        let free = category == Category::Utility && utility_free_in_window(model, msg.csw_open);
         let amount = if free {
             BLANK.amount
         } else {
@@ -1150,7 +1156,7 @@ impl Pricer {
                 PricingModelId::Pmp2025_07 => true,
                 _ => self.take_free_service(msg, date, msg.delivered),
             },
-            Category::Utility => msg.csw_open && model == PricingModelId::Pmp2025_07,
+            Category::Utility => utility_free_in_window(model, msg.csw_open),
             _ => false,
         };
         if free_cs {
