@@ -29,7 +29,7 @@ use super::world::TemplateCategory;
 use super::WorldError;
 use crate::clock::{SimTime, MICROS_PER_HOUR};
 use crate::pricing::{
-    Category, Charge, CostSummary, LedgerLine, MessageFacts, Pricer, PricingType, QuickPreview,
+    Category, Charge, CostSummary, LedgerLine, MessageFacts, Pricer, PricingType, QuickPrice,
     RateBook,
 };
 use crate::scenario::PricingSection;
@@ -298,7 +298,7 @@ pub struct LedgerPage {
 }
 
 /// The webhook objects of a quick PMP preview: exactly what [`billing`] gives its charge.
-fn quick_billing(q: &QuickPreview, sent_at: SimTime) -> Billing {
+fn quick_billing(q: &QuickPrice, sent_at: SimTime) -> Billing {
     Billing {
         model: Some(q.model),
         category: q.category,

@@ -41,7 +41,7 @@ pub use money::{Amount, Percent, Share};
 pub use name::Name;
 pub use pricer::{
     AuthIntlEligibility, CardChoice, Charge, ConversationId, ConversationInfo, MessageFacts,
-    ModelChoice, Pricer, PricerConfig, PricingOptions, QuickPreview, TierBand, VolumeTiers,
+    ModelChoice, Pricer, PricerConfig, PricingOptions, QuickPrice, TierBand, VolumeTiers,
     WebhookConversation, WebhookPricing,
 };
 pub use summary::CostSummary;

@@ -527,15 +527,36 @@ fn hex_id(a: u64, b: u64) -> ConversationId {
     ConversationId(mix(a), mix(b ^ 0x5DEE_CE66_D1CE_4E5B))
 }
 
-/// The `sent` status's pricing of a simple PMP message (see [`Pricer::quick_preview`]): its
+/// The status webhook's pricing of a simple PMP message, from a quick path
+/// ([`Pricer::quick_preview`] at send, [`Pricer::quick_charge`] at delivery): its
 /// conversation is the per-message one, with no expiry of its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct QuickPreview {
+pub struct QuickPrice {
     pub model: PricingModelId,
     pub category: Category,
     pub pricing_type: PricingType,
     pub billable: bool,
     pub conversation: ConversationId,
+}
+
+impl QuickPrice {
+    /// As `pmp_kind` fills a charge that is free customer service (`free`) or regular.
+    fn of(model: PricingModelId, category: Category, free: bool, msg: &MessageFacts<'_>) -> Self {
+        QuickPrice {
+            model,
+            category,
+            pricing_type: if free {
+                PricingType::FreeCustomerService
+            } else {
+                PricingType::Regular
+            },
+            billable: !free,
+            conversation: hex_id(
+                msg.message_key,
+                msg.phone_number_id ^ msg.waba_id.rotate_left(17),
+            ),
+        }
+    }
 }
 
 /// A conversation id (`conversation.id` of status webhooks): 128 bits as two words (8-byte
@@ -951,7 +972,7 @@ impl Pricer {
     /// entry point (it opens a window), a day already worked out. Nothing is filled: the
     /// preview's charge is 200 bytes written at every send only to read five fields back.
     /// `None`: not such a message; ask `price_into`.
-    pub fn quick_preview(&mut self, now: SimTime, msg: &MessageFacts<'_>) -> Option<QuickPreview> {
+    pub fn quick_preview(&mut self, now: SimTime, msg: &MessageFacts<'_>) -> Option<QuickPrice> {
         let category = msg.category;
         if msg.delivered
             || msg.fep_open
@@ -964,10 +985,7 @@ impl Pricer {
             return None;
         }
         self.expire(now);
-        let day = self
-            .day
-            .as_deref()
-            .filter(|d| d.from <= now && now < d.until)?;
+        let day = Self::known_day(&self.day, now)?;
         let (model, date) = (day.model, day.date);
         if !model.is_pmp() {
             return None;
@@ -980,20 +998,7 @@ impl Pricer {
             Category::Utility => utility_free_in_window(model, msg.csw_open),
             _ => false,
         };
-        Some(QuickPreview {
-            model,
-            category,
-            pricing_type: if free {
-                PricingType::FreeCustomerService
-            } else {
-                PricingType::Regular
-            },
-            billable: !free,
-            conversation: hex_id(
-                msg.message_key,
-                msg.phone_number_id ^ msg.waba_id.rotate_left(17),
-            ),
-        })
+        Some(QuickPrice::of(model, category, free, msg))
     }
 
     /// What [`Self::price_into`] does for a delivered PMP marketing or utility message that
@@ -1003,7 +1008,7 @@ impl Pricer {
     /// Why: building the 200-byte charge, then the totals from it, was the largest single cost
     /// of a delivery in the 1M-recipient run. `None`: not such a message (nothing was changed);
     /// ask `price_into`.
-    pub fn quick_charge(&mut self, now: SimTime, msg: &MessageFacts<'_>) -> Option<QuickPreview> {
+    pub fn quick_charge(&mut self, now: SimTime, msg: &MessageFacts<'_>) -> Option<QuickPrice> {
         let category = msg.category;
         let column = match category {
             Category::Marketing => RateColumn::Marketing,
@@ -1020,10 +1025,7 @@ impl Pricer {
         }
         let n = msg.recipient_number?;
         self.expire(now);
-        let day = self
-            .day
-            .as_deref()
-            .filter(|d| d.from <= now && now < d.until)?;
+        let day = Self::known_day(&self.day, now)?;
         let model = day.model;
         if !model.is_pmp() {
             return None;
@@ -1039,11 +1041,7 @@ impl Pricer {
         } else {
             market.rate(column)?
         };
-        let pricing_type = if free {
-            PricingType::FreeCustomerService
-        } else {
-            PricingType::Regular
-        };
+        let price = QuickPrice::of(model, category, free, msg);
         // As `finish`.
         let bsp_price = self.config.markup.bsp_price(category, amount, free);
         self.ledger.record_totals(&LineTotals {
@@ -1051,23 +1049,21 @@ impl Pricer {
             unit: model.unit(),
             category,
             market: market.shared_name,
-            pricing_type,
+            pricing_type: price.pricing_type,
             currency: day.card.shared_currency,
             opened_conversation: false,
             amount,
             bsp_price,
             unpriced: false,
         });
-        Some(QuickPreview {
-            model,
-            category,
-            pricing_type,
-            billable: !free,
-            conversation: hex_id(
-                msg.message_key,
-                msg.phone_number_id ^ msg.waba_id.rotate_left(17),
-            ),
-        })
+        Some(price)
+    }
+
+    /// The day's model and card in `day`, if already worked out for `now`: what the quick
+    /// paths need, without the lookup `price_into` does for a new day. (A function of the
+    /// field, not of `self`, so the pricer's other fields stay usable beside the result.)
+    fn known_day(day: &Option<Box<DayCache>>, now: SimTime) -> Option<&DayCache> {
+        day.as_deref().filter(|d| d.from <= now && now < d.until)
     }
 
     /// [`Self::preview`] under PMP: what the `sent` webhook shows (category, pricing type,
