@@ -4,22 +4,23 @@
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use wabasim::clock::SimTime;
 use wabasim::engine::config::RulesConfig;
+use wabasim::engine::harness::build_world_with_policy;
 use wabasim::engine::ids::{BusinessId, PhoneNumberId, WaId};
 use wabasim::engine::message::Outbound;
 use wabasim::engine::policy::PolicyConfig;
 use wabasim::engine::templates::{TemplateParam, TemplateSend};
 use wabasim::engine::world::MessagingLimitTier;
-use wabasim::engine::{Effects, Engine};
+use wabasim::engine::{Effects, Portfolios};
 use wabasim::scenario::Scenario;
 
 const BIZ: BusinessId = BusinessId(100000000000001);
 const PHONE: PhoneNumberId = PhoneNumberId(106540352242922);
 
-fn engine(mps: u32) -> Engine {
+fn engine(mps: u32) -> Portfolios {
     engine_at(mps, MessagingLimitTier::Unlimited)
 }
 
-fn engine_at(mps: u32, tier: MessagingLimitTier) -> Engine {
+fn engine_at(mps: u32, tier: MessagingLimitTier) -> Portfolios {
     let s = Scenario::default_world();
     let rules = RulesConfig {
         throughput_mps: mps,
@@ -37,7 +38,7 @@ fn engine_at(mps: u32, tier: MessagingLimitTier) -> Engine {
         throughput_upgrade_users: u32::MAX,
         ..PolicyConfig::default()
     };
-    Engine::with_policy(&world, rules, policy, 1, SimTime::from_secs(1_760_000_000)).unwrap()
+    build_world_with_policy(&world, rules, policy, 1, SimTime::from_secs(1_760_000_000)).unwrap()
 }
 
 fn promo(to: u64) -> Outbound {

@@ -2,7 +2,6 @@
 
 use crate::cli::ServeArgs;
 use crate::clock::{Clock, ClockMode, SimTime};
-use crate::engine::Engine;
 use crate::scenario::Scenario;
 use crate::server::errors::StatusTable;
 use crate::server::{self, AppState, ControlAccess, ServerConfig};
@@ -143,14 +142,11 @@ pub async fn start(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, String> {
-    let engine = Engine::with_policy(
+    let engine = server::SharedWorld::new(
         &plan.scenario.world(),
-        plan.scenario.rules.clone(),
-        plan.scenario.policy.clone(),
-        plan.scenario.seed,
+        &plan.scenario.setup(),
         plan.clock.now(),
     )
-    .and_then(|e| e.with_pricing(&plan.scenario.pricing))
     .map_err(|e| format!("scenario: {e}"))?;
     plan.webhooks
         .validate()

@@ -387,7 +387,7 @@ fn careless_campaign_scenario_pauses_then_disables_the_template() {
     use wabasim::engine::ids::{BusinessId, PhoneNumberId, WaId};
     use wabasim::engine::message::Outbound;
     use wabasim::engine::templates::{TemplateParam, TemplateSend};
-    use wabasim::engine::{Effects, Engine};
+    use wabasim::engine::{Effects, Portfolios};
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/scenarios/careless-campaign.toml"
@@ -395,14 +395,7 @@ fn careless_campaign_scenario_pauses_then_disables_the_template() {
     .unwrap();
     let sc = wabasim::scenario::Scenario::parse(&text, "careless-campaign.toml").unwrap();
     let t0 = SimTime::from_secs(1_760_000_000);
-    let e = Engine::with_policy(
-        &sc.world(),
-        sc.rules.clone(),
-        sc.policy.clone(),
-        sc.seed,
-        t0,
-    )
-    .unwrap();
+    let e: Portfolios = Portfolios::new(&sc.world(), &sc.setup(), t0).unwrap();
     let (biz, phone) = (BusinessId(100000000000001), PhoneNumberId(106540352242922));
     let mut out = Effects::default();
     let mut first_pause = None;

@@ -1,4 +1,4 @@
-//! Charging: the engine's side of pricing. One [`Pricer`] per WABA (its own mutex) prices every
+//! Charging: the core's side of pricing. One [`Pricer`] per WABA of the portfolio prices every
 //! outbound message twice, as the pricer's contract asks:
 //!
 //! 1. when the message is accepted (`sent` status): nothing is charged, but the `sent` webhook
@@ -10,12 +10,6 @@
 //!
 //! What the second call needs from the first (category, window, free entry point) rides in the
 //! status timer as a 3-byte [`PriceFacts`]; no per-message table is kept.
-//!
-//! # Lock order
-//! number shard → (template book read lock, released before pricing) → WABA pricer. A pricer
-//! lock is held only for one `price` call or one ledger read and never takes another lock, and
-//! ledger readers ([`Charging::ledger_page`], [`Charging::cost_summary`]) take pricer locks one
-//! at a time without holding a shard, so no cycle exists.
 //!
 //! # Memory
 //! Per WABA: the pricer's open conversations / free-entry-point windows (bounded by the
@@ -33,7 +27,6 @@ use crate::pricing::{
     RateBook,
 };
 use crate::scenario::PricingSection;
-use parking_lot::Mutex;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
@@ -48,6 +41,20 @@ pub struct PriceFacts {
     pub csw_open: bool,
     /// A free-entry-point window was open (or opened by this message).
     pub fep_open: bool,
+}
+
+/// The pricing reference of message `wamid` of number `s` to `recipient`.
+pub(super) fn message_ref(
+    s: &super::number::Number,
+    recipient: WaId,
+    wamid: super::events::Wamid,
+) -> MessageRef {
+    MessageRef {
+        waba: s.waba,
+        phone: s.id.0,
+        recipient,
+        key: message_key(wamid.tag, wamid.seq),
+    }
 }
 
 /// Which message is priced: its WABA, business number, recipient and pricer key.
@@ -130,9 +137,9 @@ struct Slot {
     scratch: Charge,
 }
 
-/// The pricers of every WABA and the shared ledger line counter.
+/// The pricers of a portfolio's WABAs and their shared ledger line counter.
 pub struct Charging {
-    pricers: BTreeMap<WabaId, Mutex<Slot>>,
+    pricers: BTreeMap<WabaId, Slot>,
     /// Messages priced the quick way: `sent` previews, delivered charges (for tests: that each
     /// ran).
     #[cfg(test)]
@@ -164,10 +171,10 @@ impl Charging {
             p.ledger_mut().set_sequence(line_seq.clone());
             pricers.insert(
                 id,
-                Mutex::new(Slot {
+                Slot {
                     pricer: p,
                     scratch: Charge::empty(),
-                }),
+                },
             );
         }
         Ok(Charging {
@@ -189,7 +196,7 @@ impl Charging {
     // new conversation entry (7 % of the 1M simulation's time stalled on that one load).
     #[inline(always)]
     pub fn price(
-        &self,
+        &mut self,
         now: SimTime,
         m: MessageRef,
         facts: PriceFacts,
@@ -203,7 +210,7 @@ impl Charging {
     /// [`Pricer::quick_preview`]; tests compare both ways).
     #[inline(always)]
     fn price_with(
-        &self,
+        &mut self,
         now: SimTime,
         m: MessageRef,
         facts: PriceFacts,
@@ -229,8 +236,7 @@ impl Charging {
             fep_open: facts.fep_open,
             delivered,
         };
-        let mut slot = self.pricers.get(&waba)?.lock();
-        let Slot { pricer, scratch } = &mut *slot;
+        let Slot { pricer, scratch } = self.pricers.get_mut(&waba)?;
         if quick {
             let q = if delivered {
                 pricer.quick_charge(now, &facts)
@@ -251,8 +257,17 @@ impl Charging {
 
     /// Exact totals over every WABA.
     pub fn cost_summary(&self) -> CostSummary {
-        let guards: Vec<_> = self.pricers.values().map(|p| p.lock()).collect();
-        CostSummary::from_ledgers(guards.iter().map(|g| g.pricer.ledger()), self.markup)
+        CostSummary::from_ledgers(self.ledgers(), self.markup)
+    }
+
+    /// The WABAs' ledgers, by WABA id.
+    pub fn ledgers(&self) -> impl Iterator<Item = &crate::pricing::Ledger> {
+        self.pricers.values().map(|p| p.pricer.ledger())
+    }
+
+    /// Whether a BSP markup is configured for any WABA.
+    pub fn markup(&self) -> bool {
+        self.markup
     }
 
     /// Ledger lines numbered `since` or later, oldest first, at most `limit`, with the totals.
@@ -260,7 +275,6 @@ impl Charging {
     pub fn ledger_page(&self, since: u64, limit: usize) -> LedgerPage {
         let mut lines: Vec<LedgerLine> = Vec::new();
         for p in self.pricers.values() {
-            let p = p.lock();
             lines.extend(
                 p.pricer
                     .ledger()

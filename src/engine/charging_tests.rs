@@ -2,10 +2,11 @@
 
 use crate::clock::{SimTime, MICROS_PER_HOUR, MICROS_PER_SEC};
 use crate::engine::events::{Billing, DeliveryStatus, EventBody};
+use crate::engine::harness::scenario_world;
 use crate::engine::ids::{BusinessId, PhoneNumberId, WaId};
 use crate::engine::message::Outbound;
 use crate::engine::templates::{TemplateParam, TemplateSend};
-use crate::engine::{Effects, Engine};
+use crate::engine::{Effects, Portfolios};
 use crate::pricing::{Amount, Category, PricingModelId, PricingType, RateBook, RateColumn};
 use crate::scenario::Scenario;
 
@@ -56,12 +57,10 @@ opt_in_ratio = 1.0
 "#;
 
 /// An engine for the test world with `pricing` as the scenario's `[pricing]` body.
-fn engine(pricing: &str) -> Engine {
+fn engine(pricing: &str) -> Portfolios {
     let text = format!("{WORLD}\n[pricing]\n{pricing}\n");
     let sc = Scenario::parse(&text, "test.toml").expect("scenario parses");
-    Engine::new(&sc.world(), sc.rules.clone(), sc.seed, T0)
-        .and_then(|e| e.with_pricing(&sc.pricing))
-        .expect("engine builds")
+    scenario_world(&sc, T0)
 }
 
 fn tpl(name: &str) -> TemplateSend {
@@ -78,7 +77,7 @@ fn tpl(name: &str) -> TemplateSend {
 
 /// Sends a template at `at` and fires every timer up to an hour later; returns the billing of
 /// the `sent` and the `delivered`/`failed` statuses.
-fn send_and_settle(e: &Engine, at: SimTime, to: WaId, template: &str) -> (Billing, Billing) {
+fn send_and_settle(e: &Portfolios, at: SimTime, to: WaId, template: &str) -> (Billing, Billing) {
     let mut fx = Effects::default();
     e.send(
         at,
@@ -94,13 +93,13 @@ fn send_and_settle(e: &Engine, at: SimTime, to: WaId, template: &str) -> (Billin
 /// Fires every timer up to an hour after the send. The engine keeps each number's time
 /// monotonic, so a send "at" an instant before the last settle happens at that settle: the
 /// hour counts from the `sent` status's own time.
-fn settle(e: &Engine, at: SimTime, fx: &mut Effects) -> (Billing, Billing) {
+fn settle(e: &Portfolios, at: SimTime, fx: &mut Effects) -> (Billing, Billing) {
     let sent_at = fx.events.first().map_or(at, |ev| ev.at);
     e.handle_timeouts(sent_at.plus(MICROS_PER_HOUR), fx);
     statuses(fx)
 }
 
-fn send_text_and_settle(e: &Engine, at: SimTime, to: WaId) -> (Billing, Billing) {
+fn send_text_and_settle(e: &Portfolios, at: SimTime, to: WaId) -> (Billing, Billing) {
     let mut fx = Effects::default();
     e.send(at, BIZ, PHONE, &Outbound::text(to, "hi"), &mut fx)
         .expect("accepted");
@@ -125,7 +124,7 @@ fn statuses(fx: &Effects) -> (Billing, Billing) {
     )
 }
 
-fn user_writes(e: &Engine, at: SimTime, from: WaId, from_ad: bool) {
+fn user_writes(e: &Portfolios, at: SimTime, from: WaId, from_ad: bool) {
     let mut fx = Effects::default();
     if from_ad {
         e.inbound_from_ad(at, PHONE, from, "halo", &mut fx).unwrap();
@@ -435,7 +434,7 @@ fn quick_pricing_equals_the_full_pricing() {
         let text = format!("{WORLD}\n[pricing]\n{pricing}\n");
         let sc = Scenario::parse(&text, "test.toml").expect("scenario parses");
         let new = || Charging::new(&sc.pricing, [(WabaId(10), "USD")]).expect("charging");
-        let (quick, full) = (new(), new());
+        let (mut quick, mut full) = (new(), new());
         let mut x = 7u64;
         for i in 0..3_000u64 {
             x = crate::engine::audience::splitmix(x);

@@ -2,6 +2,7 @@
 //! when a test says so (`handle_timeouts(t)`), so "3 hours" means exactly 3 hours.
 
 use super::feedback::UserAction;
+use super::harness::*;
 use super::policy::{LimitBehavior, LimitsMode, PolicyConfig};
 use super::reactions::{BlockReason, Profiles, ReactionProfile};
 use super::*;
@@ -94,8 +95,8 @@ fn policy() -> PolicyConfig {
     }
 }
 
-fn engine_with(w: WorldSpec, p: PolicyConfig) -> Engine {
-    Engine::with_policy(&w, RulesConfig::default(), p, 7, T0).unwrap()
+fn engine_with(w: WorldSpec, p: PolicyConfig) -> Portfolios {
+    build_world_with_policy(&w, RulesConfig::default(), p, 7, T0).unwrap()
 }
 
 fn promo(to: u64) -> Outbound {
@@ -160,11 +161,11 @@ fn delivered(events: &[Event]) -> usize {
         .count()
 }
 
-fn view(e: &Engine) -> PhoneNumberView {
+fn view(e: &Portfolios) -> PhoneNumberView {
     e.phone_number(BIZ, PHONE).unwrap()
 }
 
-fn template_status(e: &Engine, name: &str) -> TemplateStatus {
+fn template_status(e: &Portfolios, name: &str) -> TemplateStatus {
     e.templates(BIZ, WABA)
         .unwrap()
         .into_iter()
@@ -173,7 +174,7 @@ fn template_status(e: &Engine, name: &str) -> TemplateStatus {
         .status
 }
 
-fn force(e: &Engine, at: SimTime, user: u64, a: UserAction, out: &mut Effects) {
+fn force(e: &Portfolios, at: SimTime, user: u64, a: UserAction, out: &mut Effects) {
     e.user_action(at, Some(PHONE), WaId(user), a, out).unwrap();
 }
 
@@ -396,7 +397,7 @@ fn pause_titles(events: &[Event]) -> Vec<(&'static str, TemplateStatus)> {
 
 /// Sends `promo` to three fresh users and has them report it: 3 × weight 2 over the
 /// template floor of 200 = 3% = RED.
-fn three_reports(e: &Engine, at: SimTime, base: u64, out: &mut Effects) {
+fn three_reports(e: &Portfolios, at: SimTime, base: u64, out: &mut Effects) {
     for i in 0..3 {
         e.send(at, BIZ, PHONE, &promo(base + i), out).unwrap();
         force(e, at, base + i, UserAction::Report(BlockReason::Spam), out);
@@ -491,7 +492,7 @@ fn pauses_last_exactly_3h_then_6h_and_the_third_disables() {
     assert_eq!(e.template_quality(WABA, template_id(&e, "promo")).1, 3);
 }
 
-fn template_id(e: &Engine, name: &str) -> TemplateId {
+fn template_id(e: &Portfolios, name: &str) -> TemplateId {
     e.templates(BIZ, WABA)
         .unwrap()
         .into_iter()
@@ -1181,136 +1182,11 @@ fn fire_due_returns_the_next_timer() {
             break;
         }
         out.clear();
-        let next = e.fire_due(t, &mut out);
-        assert_eq!(next, e.poll_timeout(), "after firing at {t:?}");
+        e.handle_timeouts(t, &mut out);
         fired += out.events.len();
-        quality_ticks += usize::from(e.dyn_timers.lock().iter().any(|_| true));
+        quality_ticks += usize::from(!e.cells()[0].lock().biz.dyn_timers.is_empty());
     }
     assert!(fired > 400, "{fired} events");
     assert!(quality_ticks > 0, "side timers were pending");
     assert!(view(&e).counters.blocks > 20);
-}
-
-/// Brief statuses (`Effects::brief`, what `simulate` uses) are the full status events minus
-/// the message record: same statuses, instants, WABAs and codes in the same order, and every
-/// other event and timer the same. Covers `sent`, `delivered`, `read`, the asynchronous
-/// `failed` (131026, not on WhatsApp) and a blocked user's lone `sent`.
-#[test]
-fn brief_statuses_are_the_full_statuses() {
-    let mut profiles = quiet();
-    profiles.marketing.block = 0.3;
-    profiles.marketing.block_reasons = [1.0, 0.0, 0.0, 0.0, 0.0];
-    profiles.marketing.reply = 0.2;
-    let mut w = world(MessagingLimitTier::Unlimited, true, profiles);
-    w.audience.read_ratio = 0.5;
-    w.audience.not_on_whatsapp_ratio = 0.1;
-    let (full_e, brief_e) = (engine_with(w.clone(), policy()), engine_with(w, policy()));
-    let (mut full, mut brief) = (Effects::default(), Effects::brief());
-    let (mut kinds, mut compared) = (std::collections::BTreeSet::new(), 0);
-    let mut check = |full: &Effects, brief: &Effects| {
-        assert!(full.statuses.is_empty());
-        let mut notes = Vec::new();
-        let mut others = Vec::new();
-        for ev in &full.events {
-            match &ev.body {
-                EventBody::Status { status, error, .. } => notes.push(StatusNote {
-                    at: ev.at,
-                    waba: ev.waba,
-                    status: *status,
-                    error: error.as_ref().map(|(c, _)| *c),
-                }),
-                _ => others.push(format!("{ev:?}")),
-            }
-        }
-        assert_eq!(notes, brief.statuses);
-        let brief_others: Vec<String> = brief.events.iter().map(|e| format!("{e:?}")).collect();
-        assert_eq!(others, brief_others);
-        assert_eq!(full.wake_at, brief.wake_at);
-        for n in &notes {
-            kinds.insert(format!("{:?} {:?}", n.status, n.error));
-        }
-        compared += notes.len();
-    };
-    // Two rounds to the same users: the second finds some of them blocked.
-    for round in 0..2u64 {
-        for i in 0..200u64 {
-            let t = T0.plus(round * 2 * D + i * MICROS_PER_SEC);
-            full.clear();
-            brief.clear();
-            let a = full_e.send(t, BIZ, PHONE, &promo(U + i), &mut full);
-            let b = brief_e.send(t, BIZ, PHONE, &promo(U + i), &mut brief);
-            assert_eq!(format!("{a:?}"), format!("{b:?}"));
-            check(&full, &brief);
-        }
-        while let Some(t) = full_e.poll_timeout() {
-            if t > T0.plus((round * 2 + 1) * D) {
-                break;
-            }
-            full.clear();
-            brief.clear();
-            assert_eq!(
-                full_e.fire_due(t, &mut full),
-                brief_e.fire_due(t, &mut brief)
-            );
-            check(&full, &brief);
-        }
-    }
-    assert!(compared > 500, "{compared} statuses compared");
-    for k in [
-        "Sent None",
-        "Delivered None",
-        "Read None",
-        "Failed Some(Undeliverable)",
-    ] {
-        assert!(kinds.contains(k), "{k} seen: {kinds:?}");
-    }
-    assert!(view(&brief_e).counters.blocks > 10);
-}
-
-/// A finished message's record is reused by a later send (see `recycle`) with nothing of the
-/// old message left in it: every status of the second round names its own message, and the
-/// callback data of the first round does not leak into it.
-#[test]
-fn reused_message_records_start_clean() {
-    let mut w = world(MessagingLimitTier::Unlimited, true, quiet());
-    w.audience.read_ratio = 0.0; // delivered, never read: the record is done at delivery
-    let e = engine_with(w, policy());
-    let mut out = Effects::default();
-    for i in 0..50u64 {
-        let mut m = promo(U + i);
-        m.biz_opaque_callback_data = Some(format!("first-{i}").into());
-        e.send(T0.plus(i * MICROS_PER_SEC), BIZ, PHONE, &m, &mut out)
-            .expect("accepted");
-    }
-    e.handle_timeouts(T0.plus(H), &mut out);
-    assert_eq!(e.numbers[&PHONE].lock().spare_infos.len(), 50);
-    out.clear();
-    let mut sent = Vec::new();
-    for i in 0..50u64 {
-        let r = e
-            .send(
-                T0.plus(H + i * MICROS_PER_SEC),
-                BIZ,
-                PHONE,
-                &promo(U + 100 + i),
-                &mut out,
-            )
-            .expect("accepted");
-        sent.push(r.wamid);
-    }
-    assert!(
-        e.numbers[&PHONE].lock().spare_infos.is_empty(),
-        "all reused"
-    );
-    e.handle_timeouts(T0.plus(2 * H), &mut out);
-    let mut seen = 0;
-    for ev in &out.events {
-        if let EventBody::Status { info, .. } = &ev.body {
-            assert!(sent.contains(&info.wamid), "{:?}", info.wamid);
-            assert_eq!(info.biz_opaque_callback_data, None);
-            assert_eq!(info.sent_at.since(T0) / H, 1, "sent in the second hour");
-            seen += 1;
-        }
-    }
-    assert_eq!(seen, 100, "sent and delivered for each");
 }

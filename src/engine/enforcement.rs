@@ -4,26 +4,24 @@
 //! restriction after sustained low quality (`account_update` ACCOUNT_RESTRICTION, 131048), and
 //! the throughput upgrade to 1,000 msg/s (131057 during it, `THROUGHPUT_UPGRADE` after).
 //!
-//! Lock order everywhere: number shard → WABA templates → WABA feedback → portfolio →
-//! dynamics timers. Portfolio-wide timers (scaling) run with no lock held.
 
 use super::audience::{is_us, marketing_cap, per_user_limit_exempt};
 use super::errors::ErrorCode;
 use super::events::{Event, EventBody, Rule};
-use super::ids::{BusinessId, PhoneNumberId, TemplateId, WaId, WabaId};
+use super::ids::{PhoneNumberId, TemplateId, WaId, WabaId};
+use super::number::{Conversation, Number, TimerKind};
 use super::policy::{LimitBehavior, LimitsMode};
+use super::portfolio::{Business, Portfolio};
 use super::tiers::{next_tier, IdBuild, LimitState, Reach};
 use super::world::{MessagingLimitTier, NumberStatus, QualityRating, TemplateCategory};
-use super::{schedule, Conversation, Effects, Engine, NumberShard, Rejection, TimerKind};
+use super::{Rejection, Sink};
 use crate::clock::{SimTime, MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_SEC};
-use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashSet};
-use std::sync::atomic::Ordering;
 
 /// Portfolio-wide state. Memory: the limit's moving-24 h slots (bounded by the tier), one
 /// entry per user who opted out of marketing, one per number currently at low quality.
 #[derive(Debug)]
-pub struct Portfolio {
+pub struct PortfolioLimits {
     pub limit: LimitState,
     pub opted_out: HashSet<WaId, IdBuild>,
     /// Business-initiated messaging is refused until then (ACCOUNT_RESTRICTION).
@@ -34,9 +32,9 @@ pub struct Portfolio {
     pub verified: bool,
 }
 
-impl Portfolio {
-    pub fn new(tier: MessagingLimitTier, numbers: usize, verified: bool) -> Portfolio {
-        Portfolio {
+impl PortfolioLimits {
+    pub fn new(tier: MessagingLimitTier, numbers: usize, verified: bool) -> PortfolioLimits {
+        PortfolioLimits {
             limit: LimitState::new(tier, numbers),
             opted_out: HashSet::default(),
             restricted_until: SimTime::ZERO,
@@ -52,10 +50,7 @@ pub enum DynKind {
     Unpause { waba: WabaId, template: TemplateId },
     /// The scaling condition was met `scale_delay_hours` ago: move up one tier if quality is
     /// still good. `number` is set in legacy per-number mode.
-    Scale {
-        business: BusinessId,
-        number: Option<PhoneNumberId>,
-    },
+    Scale { number: Option<PhoneNumberId> },
 }
 
 #[derive(Debug)]
@@ -91,70 +86,60 @@ fn max_numbers(t: MessagingLimitTier) -> u32 {
     }
 }
 
-impl Engine {
-    pub(super) fn push_dyn(&self, at: SimTime, kind: DynKind, out: &mut Effects) {
-        let seq = self.dyn_seq.fetch_add(1, Ordering::Relaxed);
-        let mut h = self.dyn_timers.lock();
-        h.push(Reverse(DynTimer { at, seq, kind }));
-        self.side_next.fetch_min(at.as_micros(), Ordering::AcqRel);
-        drop(h);
-        out.wake(at);
+/// Whether the number is in the throughput upgrade's maintenance period (131057).
+pub(super) fn check_maintenance(now: SimTime, s: &Number) -> Result<(), Rejection> {
+    if s.dynamics.upgrading_until > now {
+        return Err(Rejection::rule(
+            ErrorCode::MaintenanceMode,
+            Rule::ThroughputUpgrade,
+            format!(
+                "The phone number is being upgraded to higher throughput; retry in {} s.",
+                s.dynamics
+                    .upgrading_until
+                    .since(now)
+                    .div_ceil(MICROS_PER_SEC)
+            ),
+        ));
     }
+    Ok(())
+}
 
-    /// Whether the number is in the throughput upgrade's maintenance period (131057).
-    pub(super) fn check_maintenance(&self, now: SimTime, s: &NumberShard) -> Result<(), Rejection> {
-        if s.dynamics.upgrading_until > now {
-            return Err(Rejection::rule(
-                ErrorCode::MaintenanceMode,
-                Rule::ThroughputUpgrade,
-                format!(
-                    "The phone number is being upgraded to higher throughput; retry in {} s.",
-                    s.dynamics
-                        .upgrading_until
-                        .since(now)
-                        .div_ceil(MICROS_PER_SEC)
-                ),
-            ));
-        }
-        Ok(())
-    }
-
+impl Business {
     /// The rules a template send passes after the template checks: restriction, strict opt-in
     /// (both synchronous), then the asynchronous ones, whose code is returned: marketing
     /// opt-out (131050), US marketing (131049), messaging limit (131048), per-user marketing
     /// limit (131049). Counts the user toward the messaging limit when business-initiated.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn check_template_send(
-        &self,
+        &mut self,
         now: SimTime,
-        s: &mut NumberShard,
+        s: &mut Number,
         user: WaId,
         category: TemplateCategory,
         in_window: bool,
         conv: &mut Conversation,
-        out: &mut Effects,
+        sink: &mut impl Sink,
     ) -> Result<Option<ErrorCode>, Rejection> {
-        // The engine's own handle on the portfolio, not the shard's: cloning the shard's `Arc`
-        // (to lock it while `s` stays mutable) was two atomic read-modify-writes per send.
-        let portfolio = &self.businesses[&s.business].portfolio;
-        let mut p = portfolio.lock();
+        let policy = &self.cfg.policy;
+        let seed = self.cfg.seed;
         let marketing = category == TemplateCategory::Marketing;
-        if !in_window && p.restricted_until > now {
+        if !in_window && self.limits.restricted_until > now {
             return Err(Rejection::rule(
                 ErrorCode::SpamRateLimit,
                 Rule::AccountRestriction,
                 format!(
                     "Business-initiated messaging is restricted after sustained low quality until {} (account_update ACCOUNT_RESTRICTION).",
-                    p.restricted_until.unix_secs()
+                    self.limits.restricted_until.unix_secs()
                 ),
             ));
         }
         if !in_window
-            && self.policy.require_opt_in
+            && policy.require_opt_in
             && !self
+                .cfg
                 .audience
                 .profiles
-                .opted_in(self.seed, s.business, user, category.into())
+                .opted_in(seed, s.business, user, category.into())
         {
             return Err(Rejection::rule(
                 ErrorCode::AccessDenied,
@@ -165,15 +150,15 @@ impl Engine {
                 ),
             ));
         }
-        if marketing && p.opted_out.contains(&user) {
+        if marketing && self.limits.opted_out.contains(&user) {
             return Ok(Some(ErrorCode::MarketingOptOut));
         }
-        if marketing && self.policy.us_marketing_blocked && is_us(user) {
+        if marketing && policy.us_marketing_blocked && is_us(user) {
             return Ok(Some(ErrorCode::EcosystemEngagement));
         }
         // Per-user marketing limit: checked before the messaging limit so that a message
         // failing it does not use the portfolio's quota.
-        let [lo, hi] = self.policy.per_user_marketing;
+        let [lo, hi] = policy.per_user_marketing;
         let per_user = marketing && !in_window && hi > 0 && !per_user_limit_exempt(user);
         if per_user {
             let day = (now.as_micros() / MICROS_PER_DAY) as u16;
@@ -181,24 +166,24 @@ impl Engine {
                 conv.marketing_day = day;
                 conv.marketing_today = 0;
             }
-            if conv.marketing_today >= marketing_cap(self.seed, user, [lo, hi]) {
+            if conv.marketing_today >= marketing_cap(seed, user, [lo, hi]) {
                 return Ok(Some(ErrorCode::EcosystemEngagement));
             }
         }
         let now_s = now.unix_secs() as u32;
         // Counted by this number less than 24 h ago: the portfolio map would say so too.
         let known = conv.counted_at_s != 0 && now_s < conv.counted_at_s.saturating_add(86_399);
-        let legacy = self.policy.limits_mode == LimitsMode::PerNumber;
+        let legacy = policy.limits_mode == LimitsMode::PerNumber;
         // At the unlimited tier (portfolio mode: it never goes down) the count only feeds this
         // number's throughput upgrade; once that is done or out of reach, nothing reads it.
         let settled = !legacy
-            && p.limit.tier == MessagingLimitTier::Unlimited
-            && (s.dynamics.upgraded || self.policy.throughput_upgrade_users == u32::MAX);
+            && self.limits.limit.tier == MessagingLimitTier::Unlimited
+            && (s.dynamics.upgraded || policy.throughput_upgrade_users == u32::MAX);
         if !in_window && !known && !settled {
             let idx = s.dynamics.idx;
             let reach = match s.dynamics.legacy_limit.as_mut() {
                 Some(l) if legacy => l.reach(now, user, idx),
-                _ => p.limit.reach(now, user, idx),
+                _ => self.limits.limit.reach(now, user, idx),
             };
             conv.counted_at_s = match reach {
                 Reach::AlreadyCounted(start) => start.unix_secs() as u32,
@@ -207,7 +192,7 @@ impl Engine {
             };
             match reach {
                 Reach::AtLimit => {
-                    return match self.policy.limit_behavior {
+                    return match policy.limit_behavior {
                         LimitBehavior::RejectSync => Err(Rejection::rule(
                             ErrorCode::SpamRateLimit,
                             Rule::MessagingLimit,
@@ -216,7 +201,7 @@ impl Engine {
                         LimitBehavior::FailAsync => Ok(Some(ErrorCode::SpamRateLimit)),
                     };
                 }
-                Reach::Counted => self.after_counted(now, s, &mut p, out),
+                Reach::Counted => self.after_counted(now, s, sink),
                 Reach::AlreadyCounted(_) => {}
             }
         }
@@ -228,15 +213,11 @@ impl Engine {
 
     /// A new user was counted: arm tier scaling when the usage condition is met, and start the
     /// throughput upgrade when its three conditions hold.
-    fn after_counted(
-        &self,
-        now: SimTime,
-        s: &mut NumberShard,
-        p: &mut Portfolio,
-        out: &mut Effects,
-    ) {
+    fn after_counted(&mut self, now: SimTime, s: &mut Number, sink: &mut impl Sink) {
+        let policy = &self.cfg.policy;
+        let p = &mut self.limits;
         let verified = p.verified;
-        let legacy = self.policy.limits_mode == LimitsMode::PerNumber;
+        let legacy = policy.limits_mode == LimitsMode::PerNumber;
         let good = if legacy {
             s.quality != QualityRating::Red && s.status != NumberStatus::Flagged
         } else {
@@ -247,24 +228,21 @@ impl Engine {
             Some(l) if legacy => l,
             _ => &mut p.limit,
         };
+        let mut scale_at = None;
         if good && holder.scale_due.is_none() {
             let met = match holder.tier.limit() {
                 None => false,
                 Some(_) if holder.tier == MessagingLimitTier::Tier250 && !legacy && !verified => {
-                    holder.new_users_30d(now) >= self.policy.initial_scale_users_30d
+                    holder.new_users_30d(now) >= policy.initial_scale_users_30d
                 }
                 Some(limit) => {
-                    holder.used(now) as f64 >= (limit as f64 * self.policy.scale_usage_ratio).ceil()
+                    holder.used(now) as f64 >= (limit as f64 * policy.scale_usage_ratio).ceil()
                 }
             };
             if met {
-                let at = now.plus(self.policy.scale_delay_hours * MICROS_PER_HOUR);
+                let at = now.plus(policy.scale_delay_hours * MICROS_PER_HOUR);
                 holder.scale_due = Some(at);
-                let kind = DynKind::Scale {
-                    business: s.business,
-                    number: legacy.then_some(s.id),
-                };
-                self.push_dyn(at, kind, out);
+                scale_at = Some(at);
             }
         }
         // Throughput upgrade [M:throughput]: unlimited tier, ≥ N unique users from this number
@@ -273,20 +251,24 @@ impl Engine {
             && !s.dynamics.upgraded
             && s.dynamics.upgrading_until == SimTime::ZERO
             && s.quality != QualityRating::Red
-            && holder.used_by(now, idx) >= self.policy.throughput_upgrade_users
+            && holder.used_by(now, idx) >= policy.throughput_upgrade_users
         {
-            let until = now.plus(self.policy.throughput_upgrade_s * MICROS_PER_SEC);
+            let until = now.plus(policy.throughput_upgrade_s * MICROS_PER_SEC);
             s.dynamics.upgrading_until = until;
-            schedule(s, out, until, TimerKind::ThroughputUpgraded);
+            s.schedule(sink, until, TimerKind::ThroughputUpgraded);
+        }
+        if let Some(at) = scale_at {
+            let number = legacy.then_some(s.id);
+            self.push_dyn(at, DynKind::Scale { number }, sink);
         }
     }
 
     /// The maintenance period is over: the number sends at the higher rate.
-    pub(super) fn finish_upgrade(&self, at: SimTime, s: &mut NumberShard, out: &mut Effects) {
+    pub(super) fn finish_upgrade(&self, at: SimTime, s: &mut Number, sink: &mut impl Sink) {
         s.dynamics.upgrading_until = SimTime::ZERO;
         s.dynamics.upgraded = true;
-        s.throughput = super::limits::Rate::per_second(self.policy.throughput_high_mps);
-        out.events.push(Event {
+        s.throughput = super::limits::Rate::per_second(self.cfg.policy.throughput_high_mps);
+        sink.event(Event {
             at,
             waba: s.waba,
             body: EventBody::PhoneQuality {
@@ -300,75 +282,57 @@ impl Engine {
 
     /// Sustained RED: restrict business-initiated messaging of the portfolio for
     /// `restriction_hours`, once per restriction.
-    pub(super) fn maybe_restrict(&self, at: SimTime, s: &mut NumberShard, out: &mut Effects) {
-        let after = self.policy.restrict_after_red_hours;
+    pub(super) fn maybe_restrict(&mut self, at: SimTime, s: &mut Number, sink: &mut impl Sink) {
+        let after = self.cfg.policy.restrict_after_red_hours;
         let Some(since) = s.dynamics.red_since else {
             return;
         };
         if after == 0 || at.since(since) < after * MICROS_PER_HOUR {
             return;
         }
-        let biz = &self.businesses[&s.business];
-        let mut p = biz.portfolio.lock();
-        if p.restricted_until > at {
+        if self.limits.restricted_until > at {
             return;
         }
-        let until = at.plus(self.policy.restriction_hours * MICROS_PER_HOUR);
-        p.restricted_until = until;
-        drop(p);
+        let until = at.plus(self.cfg.policy.restriction_hours * MICROS_PER_HOUR);
+        self.limits.restricted_until = until;
         // The next restriction needs another full period of RED.
         s.dynamics.red_since = Some(until);
-        for w in &biz.wabas {
-            out.events.push(Event {
-                at,
-                waba: *w,
-                body: EventBody::AccountRestriction {
-                    restriction_type: "RESTRICTED_BIZ_INITIATED_MESSAGING",
-                    expiration: until,
-                },
-            });
-        }
+        let body = || EventBody::AccountRestriction {
+            restriction_type: "RESTRICTED_BIZ_INITIATED_MESSAGING",
+            expiration: until,
+        };
+        self.to_every_waba(at, body, sink);
     }
 
-    /// Fires the portfolio/template timers due at `now`. Called with no lock held.
-    pub(super) fn fire_dyn_timers(&self, now: SimTime, out: &mut Effects) {
-        loop {
-            let t = {
-                let mut h = self.dyn_timers.lock();
-                match h.peek() {
-                    Some(Reverse(t)) if t.at <= now => h.pop().map(|Reverse(t)| t),
-                    _ => None,
-                }
-            };
-            let Some(t) = t else { break };
-            match t.kind {
-                DynKind::Unpause { waba, template } => self.unpause(t.at, waba, template, out),
-                DynKind::Scale { business, number } => self.scale(t.at, business, number, out),
+    /// The messaging limit a number works under (its portfolio's, or its own in legacy mode)
+    /// and how much of it is used at `now`.
+    pub(super) fn limit_of(&mut self, now: SimTime, s: &mut Number) -> (MessagingLimitTier, u32) {
+        if self.cfg.policy.limits_mode == LimitsMode::PerNumber {
+            if let Some(l) = s.dynamics.legacy_limit.as_mut() {
+                return (l.tier, l.used(now));
             }
         }
+        let p = &mut self.limits;
+        (p.limit.tier, p.limit.used(now))
     }
+}
 
-    pub(super) fn dyn_len(&self) -> usize {
-        self.dyn_timers.lock().len()
-    }
-
-    fn scale(
-        &self,
+impl Portfolio {
+    /// Moves up one tier if quality is still good `scale_delay_hours` after the usage
+    /// condition was met. `number` is set in legacy per-number mode (the number's own ladder,
+    /// announced per number); otherwise the portfolio's tier moves, announced per WABA.
+    pub(super) fn scale(
+        &mut self,
         at: SimTime,
-        business: BusinessId,
         number: Option<PhoneNumberId>,
-        out: &mut Effects,
+        sink: &mut impl Sink,
     ) {
-        let Some(biz) = self.businesses.get(&business) else {
-            return;
-        };
         match number {
-            // Legacy per-number ladder: the number's own tier, announced per number.
             Some(id) => {
-                let Some(shard) = self.numbers.get(&id) else {
+                let Ok(i) = self.index(id) else {
                     return;
                 };
-                let mut s = shard.lock();
+                let s = &mut self.numbers[i];
                 let good = s.quality != QualityRating::Red && s.status != NumberStatus::Flagged;
                 let display = s.meta.display;
                 let waba = s.waba;
@@ -385,7 +349,7 @@ impl Engine {
                 }
                 l.set_tier(next_tier(old, true));
                 let new = l.tier;
-                out.events.push(Event {
+                sink.event(Event {
                     at,
                     waba,
                     body: EventBody::PhoneQuality {
@@ -397,7 +361,7 @@ impl Engine {
                 });
             }
             None => {
-                let mut p = biz.portfolio.lock();
+                let p = &mut self.biz.limits;
                 if p.limit.scale_due != Some(at) {
                     return;
                 }
@@ -407,31 +371,12 @@ impl Engine {
                 }
                 let new = next_tier(p.limit.tier, false);
                 p.limit.set_tier(new);
-                drop(p);
-                for w in &biz.wabas {
-                    out.events.push(Event {
-                        at,
-                        waba: *w,
-                        body: EventBody::BusinessCapability {
-                            limit: new,
-                            max_phone_numbers: max_numbers(new),
-                        },
-                    });
-                }
+                let body = || EventBody::BusinessCapability {
+                    limit: new,
+                    max_phone_numbers: max_numbers(new),
+                };
+                self.biz.to_every_waba(at, body, sink);
             }
         }
-    }
-
-    /// The messaging limit a number works under (its portfolio's, or its own in legacy mode)
-    /// and how much of it is used at `now`.
-    pub(super) fn limit_of(&self, now: SimTime, s: &mut NumberShard) -> (MessagingLimitTier, u32) {
-        if self.policy.limits_mode == LimitsMode::PerNumber {
-            if let Some(l) = s.dynamics.legacy_limit.as_mut() {
-                return (l.tier, l.used(now));
-            }
-        }
-        let mut p = s.portfolio.lock();
-        let tier = p.limit.tier;
-        (tier, p.limit.used(now))
     }
 }

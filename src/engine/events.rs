@@ -390,11 +390,11 @@ impl Rule {
     }
 }
 
-/// One line of the decision log.
+/// A decision of the core with the rule behind it: a send accepted or refused, an
+/// asynchronous failure, an inbound message, user feedback, a detected violation. Doors that
+/// keep a decision log number these (the server's `GET /_sim/events`).
 #[derive(Clone, Debug, Serialize)]
-pub struct LogEntry {
-    /// Global order of decisions.
-    pub seq: u64,
+pub struct Decision {
     /// Simulated time, Unix microseconds.
     #[serde(serialize_with = "ser_time")]
     pub at: SimTime,

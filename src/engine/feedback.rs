@@ -3,17 +3,16 @@
 //! number's quality rating (GREEN / YELLOW / RED, FLAGGED) and the template's quality (which
 //! pauses it: 3 h, 6 h, then DISABLED).
 
-use super::errors::ErrorCode;
-use super::events::{Event, EventBody, LogEntry, MessageInfo, Rule};
+use super::events::{Decision, Event, EventBody, MessageInfo, Rule};
 use super::ids::{PhoneNumberId, TemplateId, WaId, WabaId};
+use super::number::{Number, ReactionTimer, TimerKind};
 use super::policy::{LimitsMode, PolicyConfig};
+use super::portfolio::{Business, Portfolio};
 use super::quality::SignalWindow;
 use super::reactions::{BlockReason, ReactionKind};
 use super::tiers::{lower_tier, LimitState};
 use super::world::{MessagingLimitTier, NumberStatus, QualityRating, TemplateStatus};
-use super::{
-    push_log, schedule, Effects, Engine, NumberShard, ReactionTimer, Rejection, TimerKind,
-};
+use super::{Rejection, Sink};
 use crate::clock::{SimTime, MICROS_PER_DAY, MICROS_PER_HOUR};
 
 /// `Conversation::flags`: the user blocked this number.
@@ -102,33 +101,36 @@ pub struct ActionOutcome {
     pub status: NumberStatus,
 }
 
-impl Engine {
+impl Business {
     /// A message was delivered: it counts for quality, and its recipient may react.
     pub(super) fn on_delivered(
-        &self,
+        &mut self,
         at: SimTime,
-        s: &mut NumberShard,
+        s: &mut Number,
         info: &MessageInfo,
-        out: &mut Effects,
+        sink: &mut impl Sink,
     ) {
         s.dynamics.feedback.add_delivered(at);
         if let Some(t) = info.template {
-            self.template_signal(at, s.waba, t, None, out);
+            self.template_signal(at, s.waba, t, None, sink);
         }
         let category = info.feedback_category;
-        let profiles = &self.audience.profiles;
-        let opted_in = profiles.opted_in(self.seed, s.business, info.recipient(), category);
-        if let Some((kind, delay)) = profiles.draw(
-            self.seed,
+        let seed = self.cfg.seed;
+        let profiles = &self.cfg.audience.profiles;
+        let opted_in = profiles.opted_in(seed, s.business, info.recipient(), category);
+        let reaction = profiles.draw(
+            seed,
             s.id,
             info.recipient(),
             info.wamid.seq,
             category,
             opted_in,
-        ) {
-            schedule(
-                s,
-                out,
+        );
+        let reregistration =
+            profiles.draw_reregistration(seed, s.id, info.recipient(), info.wamid.seq);
+        if let Some((kind, delay)) = reaction {
+            s.schedule(
+                sink,
                 at.plus(delay),
                 TimerKind::Reaction(Box::new(ReactionTimer {
                     user: info.recipient(),
@@ -137,12 +139,9 @@ impl Engine {
                 })),
             );
         }
-        if let Some(delay) =
-            profiles.draw_reregistration(self.seed, s.id, info.recipient(), info.wamid.seq)
-        {
-            schedule(
-                s,
-                out,
+        if let Some(delay) = reregistration {
+            s.schedule(
+                sink,
                 at.plus(delay),
                 TimerKind::Reaction(Box::new(ReactionTimer {
                     user: info.recipient(),
@@ -154,7 +153,7 @@ impl Engine {
     }
 
     fn block_weight(&self, r: BlockReason) -> f64 {
-        let w = &self.policy.block_weight;
+        let w = &self.cfg.policy.block_weight;
         match r {
             BlockReason::Spam => w.spam,
             BlockReason::DidntSignUp => w.didnt_sign_up,
@@ -167,23 +166,19 @@ impl Engine {
     /// Applies a reaction: flags on the conversation, signals on the number and the template,
     /// an inbound message for replies and STOP opt-outs.
     pub(super) fn apply_reaction(
-        &self,
+        &mut self,
         at: SimTime,
-        s: &mut NumberShard,
+        s: &mut Number,
         user: WaId,
         template: Option<TemplateId>,
         kind: ReactionKind,
-        out: &mut Effects,
+        sink: &mut impl Sink,
     ) {
         let (weight, flag) = match kind {
-            // Re-registration touches every number that talked to the user, so it cannot run
-            // under this shard's lock: queued, and applied by `handle_timeouts` once the
-            // shards are released (same instant).
+            // Re-registration concerns every portfolio that knows the user: the owner takes it
+            // and delivers it to each (see `Portfolio::take_reregistrations`).
             ReactionKind::Reregister => {
-                let mut p = self.pending_reregistrations.lock();
-                p.push((at, user));
-                self.rereg_pending
-                    .store(true, std::sync::atomic::Ordering::Release);
+                self.drawn_reregistrations.push((at, user));
                 return;
             }
             ReactionKind::Block(r) => {
@@ -194,83 +189,77 @@ impl Engine {
                 s.counters.blocks += 1;
                 s.counters.reports += 1;
                 (
-                    self.block_weight(r) + self.policy.report_weight,
+                    self.block_weight(r) + self.cfg.policy.report_weight,
                     BLOCKED | REPORTED,
                 )
             }
             ReactionKind::Mute => {
                 s.counters.mutes += 1;
-                (self.policy.mute_weight, MUTED)
+                (self.cfg.policy.mute_weight, MUTED)
             }
             ReactionKind::OptOut => {
-                self.marketing_preference(at, s, user, "STOP", true, out);
+                self.marketing_preference(at, s, user, "STOP", true, sink);
                 (0.0, 0)
             }
             ReactionKind::Reply => {
                 s.counters.replies += 1;
                 const REPLIES: [&str; 4] = ["Terima kasih!", "OK", "Berapa harganya?", "Thanks"];
                 let text = REPLIES[(user.0 % REPLIES.len() as u64) as usize];
-                self.inbound_locked(at, s, user, text, false, out);
+                self.inbound(at, s, user, text, false, sink);
                 (0.0, 0)
             }
         };
         if flag != 0 {
             s.conversations.entry(user).or_default().flags |= flag;
         }
-        let seq = self.next_log_seq();
-        push_log(
-            s,
-            self.rules.log_capacity_per_number,
-            LogEntry {
-                seq,
-                at,
-                phone_number_id: s.id,
-                recipient: Some(user),
-                rule: Rule::UserFeedback,
-                code: None,
-                wamid: None,
-                detail: Some(kind.label().into()),
-            },
-        );
+        sink.decision(Decision {
+            at,
+            phone_number_id: s.id,
+            recipient: Some(user),
+            rule: Rule::UserFeedback,
+            code: None,
+            wamid: None,
+            detail: Some(kind.label().into()),
+        });
         if weight > 0.0 {
             s.dynamics.feedback.add_negative(at, weight);
             if let Some(t) = template {
-                self.template_signal(at, s.waba, t, Some(weight), out);
+                self.template_signal(at, s.waba, t, Some(weight), sink);
             }
-            self.eval_quality(at, s, out);
+            self.eval_quality(at, s, sink);
         }
     }
 
     /// Recomputes the number's rating and applies the transitions: RED flags the number (and
     /// stops tier scaling), recovery unflags it. Keeps the hourly tick going while needed.
-    pub(super) fn eval_quality(&self, at: SimTime, s: &mut NumberShard, out: &mut Effects) {
-        let m = &self.policy.quality;
+    pub(super) fn eval_quality(&mut self, at: SimTime, s: &mut Number, sink: &mut impl Sink) {
+        let m = &self.cfg.policy.quality;
         let w = s.dynamics.feedback.weighted(at, m);
         s.dynamics.score = w.rate(m);
         let new = w.rating(m);
         let old = s.quality;
         if new != old && old != QualityRating::Na {
             s.quality = new;
-            let legacy_events = self.policy.legacy_webhooks;
+            let legacy_events = self.cfg.policy.legacy_webhooks;
             let (tier, _) = self.limit_of(at, s);
             if new == QualityRating::Red {
                 s.dynamics.red_since = Some(at);
-                s.portfolio.lock().low_quality.insert(s.id);
+                self.limits.low_quality.insert(s.id);
                 if s.status == NumberStatus::Connected {
                     s.status = NumberStatus::Flagged;
                     s.dynamics.flagged_since = Some(at);
                     if legacy_events {
-                        self.phone_event(at, s, "FLAGGED", tier, None, out);
+                        phone_event(at, s, "FLAGGED", tier, None, sink);
                     }
                 }
             } else if old == QualityRating::Red {
                 s.dynamics.red_since = None;
-                s.portfolio.lock().low_quality.remove(&s.id);
+                self.limits.low_quality.remove(&s.id);
                 if s.status == NumberStatus::Flagged {
                     s.status = NumberStatus::Connected;
                     s.dynamics.flagged_since = None;
                     if legacy_events {
-                        self.phone_event(at, s, "UNFLAGGED", tier, None, out);
+                        phone_event(at, s, "UNFLAGGED", tier, None, sink);
                     }
                 }
             }
@@ -280,71 +269,50 @@ impl Engine {
             || s.status == NumberStatus::Flagged;
         if needs_tick && !s.dynamics.tick_pending {
             s.dynamics.tick_pending = true;
-            schedule(s, out, at.plus(MICROS_PER_HOUR), TimerKind::QualityTick);
+            s.schedule(sink, at.plus(MICROS_PER_HOUR), TimerKind::QualityTick);
         }
-    }
-
-    fn phone_event(
-        &self,
-        at: SimTime,
-        s: &NumberShard,
-        event: &'static str,
-        current: MessagingLimitTier,
-        old: Option<MessagingLimitTier>,
-        out: &mut Effects,
-    ) {
-        out.events.push(Event {
-            at,
-            waba: s.waba,
-            body: EventBody::PhoneQuality {
-                display: s.meta.display,
-                event,
-                current_limit: current,
-                old_limit: old,
-            },
-        });
     }
 
     /// The hourly tick: ratings recover as signals age; a number FLAGGED for `flag_days`
     /// returns to CONNECTED (one tier lower in legacy per-number mode); sustained RED restricts.
-    pub(super) fn quality_tick(&self, at: SimTime, s: &mut NumberShard, out: &mut Effects) {
+    pub(super) fn quality_tick(&mut self, at: SimTime, s: &mut Number, sink: &mut impl Sink) {
         s.dynamics.tick_pending = false;
         if let Some(since) = s.dynamics.flagged_since {
-            if at.since(since) >= self.policy.flag_days * MICROS_PER_DAY {
+            if at.since(since) >= self.cfg.policy.flag_days * MICROS_PER_DAY {
                 s.status = NumberStatus::Connected;
                 s.dynamics.flagged_since = None;
-                s.portfolio.lock().low_quality.remove(&s.id);
+                self.limits.low_quality.remove(&s.id);
                 if let Some(l) = s.dynamics.legacy_limit.as_mut() {
                     let old = l.tier;
                     l.set_tier(lower_tier(old, true));
                     let new = l.tier;
                     if new != old {
-                        self.phone_event(at, s, "DOWNGRADE", new, Some(old), out);
+                        phone_event(at, s, "DOWNGRADE", new, Some(old), sink);
                     }
                 }
             }
         }
-        self.maybe_restrict(at, s, out);
-        self.eval_quality(at, s, out);
+        self.maybe_restrict(at, s, sink);
+        self.eval_quality(at, s, sink);
     }
 
     /// Feeds a template's quality: a delivery (`weight` None) or a negative signal. A template
     /// reaching RED is paused (3 h, then 6 h) and disabled the third time.
     fn template_signal(
-        &self,
+        &mut self,
         at: SimTime,
         waba: WabaId,
         id: TemplateId,
         weight: Option<f64>,
-        out: &mut Effects,
+        sink: &mut impl Sink,
     ) {
-        let Some(w) = self.wabas.get(&waba) else {
+        let cfg = &self.cfg;
+        let m = &cfg.policy.template_quality;
+        let Some(w) = self.wabas.iter_mut().find(|w| w.id == waba) else {
             return;
         };
-        let m = &self.policy.template_quality;
         let (old, new) = {
-            let mut fb = w.feedback.lock();
-            let f = fb.entry(id).or_insert_with(|| TemplateFeedback {
+            let f = w.feedback.entry(id).or_insert_with(|| TemplateFeedback {
                 window: SignalWindow::new(m),
                 rating: None,
                 pauses: 0,
@@ -373,16 +341,12 @@ impl Engine {
         let mut pauses = 0;
         if new == Some(QualityRating::Red) {
             // Only an APPROVED template can be paused (deliveries of messages sent before a
-            // pause still come in while it is paused). Read here, on the rare way to RED, and
-            // without the feedback lock: the template book is locked before feedback elsewhere.
+            // pause still come in while it is paused).
             let approved = w
                 .templates
-                .read()
                 .get(id)
                 .is_some_and(|t| t.status == TemplateStatus::Approved);
-            let mut fb = w.feedback.lock();
-            if let Some(f) = fb.get_mut(&id) {
-                // Still RED: no other number's delivery paused it in between.
+            if let Some(f) = w.feedback.get_mut(&id) {
                 if approved && f.rating == Some(QualityRating::Red) {
                     f.pauses = f.pauses.saturating_add(1);
                     // A paused template starts afresh: the next pause needs new bad feedback.
@@ -392,11 +356,10 @@ impl Engine {
                 pauses = f.pauses;
             }
         }
-        let mut book = w.templates.write();
-        let Some(t) = book.get_mut(id) else {
+        let Some(t) = w.templates.get_mut(id) else {
             return;
         };
-        out.events.push(Event {
+        sink.event(Event {
             at,
             waba,
             body: EventBody::TemplateQuality {
@@ -412,7 +375,7 @@ impl Engine {
         }
         let (status, title, description) = match pauses {
             1 | 2 => {
-                let hours = self.policy.pause_hours[pauses as usize - 1];
+                let hours = cfg.policy.pause_hours[pauses as usize - 1];
                 (
                     TemplateStatus::Paused,
                     if pauses == 1 { "FIRST_PAUSE" } else { "SECOND_PAUSE" },
@@ -426,7 +389,7 @@ impl Engine {
             ),
         };
         t.status = status;
-        out.events.push(Event {
+        sink.event(Event {
             at,
             waba,
             body: EventBody::TemplatePause {
@@ -439,31 +402,30 @@ impl Engine {
                 description,
             },
         });
-        drop(book);
         if status == TemplateStatus::Paused {
-            let hours = self.policy.pause_hours[pauses as usize - 1];
-            self.push_dyn(
-                at.plus(hours * MICROS_PER_HOUR),
-                super::enforcement::DynKind::Unpause { waba, template: id },
-                out,
-            );
+            let hours = cfg.policy.pause_hours[pauses as usize - 1];
+            let at = at.plus(hours * MICROS_PER_HOUR);
+            let kind = super::enforcement::DynKind::Unpause { waba, template: id };
+            self.push_dyn(at, kind, sink);
         }
     }
 
     /// A pause is over: the template is APPROVED again (`other_info.title` UNPAUSE).
-    pub(super) fn unpause(&self, at: SimTime, waba: WabaId, id: TemplateId, out: &mut Effects) {
-        let Some(w) = self.wabas.get(&waba) else {
-            return;
-        };
-        let mut book = w.templates.write();
-        let Some(t) = book.get_mut(id) else {
+    pub(super) fn unpause(
+        &mut self,
+        at: SimTime,
+        waba: WabaId,
+        id: TemplateId,
+        sink: &mut impl Sink,
+    ) {
+        let Some(t) = self.waba_mut(waba).and_then(|w| w.templates.get_mut(id)) else {
             return;
         };
         if t.status != TemplateStatus::Paused {
             return; // changed by hand meanwhile
         }
         t.status = TemplateStatus::Approved;
-        out.events.push(Event {
+        sink.event(Event {
             at,
             waba,
             body: EventBody::TemplatePause {
@@ -480,36 +442,82 @@ impl Engine {
     }
 
     /// Template quality as `/_sim/state` and the template's `quality_score` show it.
-    pub fn template_quality(&self, waba: WabaId, id: TemplateId) -> (Option<QualityRating>, u8) {
-        self.wabas
-            .get(&waba)
-            .and_then(|w| w.feedback.lock().get(&id).map(|f| (f.rating, f.pauses)))
+    pub(super) fn template_quality(
+        &self,
+        waba: WabaId,
+        id: TemplateId,
+    ) -> (Option<QualityRating>, u8) {
+        self.waba(waba)
+            .and_then(|w| w.feedback.get(&id).map(|f| (f.rating, f.pauses)))
             .unwrap_or((None, 0))
     }
 
-    /// Makes a user react now (control API). `phone` defaults to the number that last had a
-    /// conversation with the user, or the only number of the world.
+    /// The user stops (`stop`) or resumes marketing messages from the business, writing
+    /// `text` (which opens a customer service window, as any message does): the portfolio's
+    /// opt-out set changes (131050 applies to marketing while the user is in it) and a
+    /// `user_preferences` webhook reports it [M:errors 131050; Meta `user_preferences`
+    /// reference]. A resume from a user who had not stopped changes nothing but still reports.
+    fn marketing_preference(
+        &mut self,
+        at: SimTime,
+        s: &mut Number,
+        user: WaId,
+        text: &str,
+        stop: bool,
+        sink: &mut impl Sink,
+    ) {
+        if stop {
+            s.counters.opt_outs += 1;
+            self.limits.opted_out.insert(user);
+        } else {
+            self.limits.opted_out.remove(&user);
+        }
+        self.inbound(at, s, user, text, false, sink);
+        sink.event(Event {
+            at,
+            waba: s.waba,
+            body: EventBody::UserPreference {
+                phone: s.meta.clone(),
+                user,
+                profile_name: self.cfg.audience.profile_name(user),
+                stop,
+            },
+        });
+    }
+}
+
+/// A `phone_number_quality_update` of the number (legacy per-number events).
+fn phone_event(
+    at: SimTime,
+    s: &Number,
+    event: &'static str,
+    current: MessagingLimitTier,
+    old: Option<MessagingLimitTier>,
+    sink: &mut impl Sink,
+) {
+    sink.event(Event {
+        at,
+        waba: s.waba,
+        body: EventBody::PhoneQuality {
+            display: s.meta.display,
+            event,
+            current_limit: current,
+            old_limit: old,
+        },
+    });
+}
+
+impl Portfolio {
+    /// Makes a user react now (control API), on number `phone` (the door resolves which).
     pub fn user_action(
-        &self,
+        &mut self,
         now: SimTime,
-        phone: Option<PhoneNumberId>,
+        phone: PhoneNumberId,
         user: WaId,
         action: UserAction,
-        out: &mut Effects,
+        sink: &mut impl Sink,
     ) -> Result<ActionOutcome, Rejection> {
-        let phone = match phone {
-            Some(p) => p,
-            None => self.number_for(user).ok_or_else(|| {
-                Rejection::new(
-                    ErrorCode::RequiredParameterMissing,
-                    format!("phone_number_id: {user} has no conversation with any number; say which number the user reacts to."),
-                )
-            })?,
-        };
-        let shard = self.lookup(phone)?;
-        let mut s = shard.lock();
-        let now = now.max(s.latest);
-        s.latest = now;
+        let (biz, s, now) = self.number_at(phone, now)?;
         let template = s
             .conversations
             .get(&user)
@@ -518,35 +526,36 @@ impl Engine {
             .map(TemplateId);
         // A text given with an opt-out or a reply is the user's message; without one, the
         // action is the drawn reaction itself.
+        let mut react = |kind| biz.apply_reaction(now, s, user, template, kind, sink);
         let name = match &action {
             UserAction::Block(r) => {
-                self.apply_reaction(now, &mut s, user, template, ReactionKind::Block(*r), out);
+                react(ReactionKind::Block(*r));
                 "block"
             }
             UserAction::Report(r) => {
-                self.apply_reaction(now, &mut s, user, template, ReactionKind::Report(*r), out);
+                react(ReactionKind::Report(*r));
                 "report"
             }
             UserAction::OptOut(text) if text.is_empty() => {
-                self.apply_reaction(now, &mut s, user, template, ReactionKind::OptOut, out);
+                react(ReactionKind::OptOut);
                 "opt_out"
             }
             UserAction::Reply(text) if text.is_empty() => {
-                self.apply_reaction(now, &mut s, user, template, ReactionKind::Reply, out);
+                react(ReactionKind::Reply);
                 "reply"
             }
             UserAction::OptOut(text) => {
-                self.marketing_preference(now, &mut s, user, text, true, out);
+                biz.marketing_preference(now, s, user, text, true, sink);
                 "opt_out"
             }
             UserAction::Reply(text) => {
                 s.counters.replies += 1;
-                self.inbound_locked(now, &mut s, user, text, false, out);
+                biz.inbound(now, s, user, text, false, sink);
                 "reply"
             }
             UserAction::Resume(text) => {
                 let text = if text.is_empty() { "START" } else { text };
-                self.marketing_preference(now, &mut s, user, text, false, out);
+                biz.marketing_preference(now, s, user, text, false, sink);
                 "resume"
             }
         };
@@ -558,48 +567,5 @@ impl Engine {
             quality_rating: s.quality,
             status: s.status,
         })
-    }
-
-    /// The user stops (`stop`) or resumes marketing messages from the business, writing
-    /// `text` (which opens a customer service window, as any message does): the portfolio's
-    /// opt-out set changes (131050 applies to marketing while the user is in it) and a
-    /// `user_preferences` webhook reports it [M:errors 131050; Meta `user_preferences`
-    /// reference]. A resume from a user who had not stopped changes nothing but still reports.
-    fn marketing_preference(
-        &self,
-        at: SimTime,
-        s: &mut NumberShard,
-        user: WaId,
-        text: &str,
-        stop: bool,
-        out: &mut Effects,
-    ) {
-        if stop {
-            s.counters.opt_outs += 1;
-            s.portfolio.lock().opted_out.insert(user);
-        } else {
-            s.portfolio.lock().opted_out.remove(&user);
-        }
-        self.inbound_locked(at, s, user, text, false, out);
-        out.events.push(Event {
-            at,
-            waba: s.waba,
-            body: EventBody::UserPreference {
-                phone: s.meta.clone(),
-                user,
-                profile_name: self.audience.profile_name(user),
-                stop,
-            },
-        });
-    }
-
-    fn number_for(&self, user: WaId) -> Option<PhoneNumberId> {
-        if self.number_order.len() == 1 {
-            return self.number_order.first().copied();
-        }
-        self.number_order
-            .iter()
-            .find(|id| self.numbers[*id].lock().conversations.contains_key(&user))
-            .copied()
     }
 }

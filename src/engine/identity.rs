@@ -19,13 +19,11 @@
 //!
 //! Memory: one `u32` generation per user that ever re-registered, one `u32` per (business,
 //! user) acknowledgement, and held messages up to `hold_capacity` per number. Users that never
-//! re-registered cost nothing, and the send path checks an atomic before taking any lock.
+//! re-registered cost nothing, and the send path skips the map while it is empty.
 
 use super::ids::{BusinessId, WaId};
 use base64::Engine as _;
-use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// `[rules.identity]`.
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
@@ -79,50 +77,41 @@ pub fn moved_to(seed: u64, user: WaId, generation: u32) -> WaId {
     WaId(base)
 }
 
-/// Identity generations and acknowledgements.
+/// Identity generations and acknowledgements, as one portfolio knows them. Every portfolio
+/// is told of every re-registration ([`super::Portfolio::reregister`]), so all of them agree
+/// on a user's generation without sharing state.
 #[derive(Debug, Default)]
 pub struct IdentityBook {
     /// Users that re-registered at least once, with their registration count.
-    generations: RwLock<super::ids::IdMap<WaId, u32>>,
-    /// How many users re-registered: the send path skips the map while this is zero.
-    changed: AtomicUsize,
+    generations: super::ids::IdMap<WaId, u32>,
     /// The generation each business last acknowledged, per user (only for changed users).
-    acks: Mutex<super::ids::IdMap<(BusinessId, WaId), u32>>,
+    acks: super::ids::IdMap<(BusinessId, WaId), u32>,
 }
 
 impl IdentityBook {
-    /// The user's current generation (0 if never re-registered). Lock-free when nobody has.
+    /// The user's current generation (0 if never re-registered). No lookup while nobody has.
     pub fn generation(&self, user: WaId) -> u32 {
-        if self.changed.load(Ordering::Acquire) == 0 {
+        if self.generations.is_empty() {
             return 0;
         }
-        self.generations.read().get(&user).copied().unwrap_or(0)
+        self.generations.get(&user).copied().unwrap_or(0)
     }
 
     /// Re-registers a user; returns the new generation.
-    pub fn reregister(&self, user: WaId) -> u32 {
-        let mut g = self.generations.write();
-        let e = g.entry(user).or_insert(0);
-        if *e == 0 {
-            self.changed.fetch_add(1, Ordering::AcqRel);
-        }
+    pub fn reregister(&mut self, user: WaId) -> u32 {
+        let e = self.generations.entry(user).or_insert(0);
         *e += 1;
         *e
     }
 
     /// The generation `business` acknowledged for `user` (0: the original identity).
     pub fn acknowledged(&self, business: BusinessId, user: WaId) -> u32 {
-        self.acks
-            .lock()
-            .get(&(business, user))
-            .copied()
-            .unwrap_or(0)
+        self.acks.get(&(business, user)).copied().unwrap_or(0)
     }
 
     /// Records an acknowledgement of `generation`. Returns true if it was news.
-    pub fn acknowledge(&self, business: BusinessId, user: WaId, generation: u32) -> bool {
-        let mut a = self.acks.lock();
-        let e = a.entry((business, user)).or_insert(0);
+    pub fn acknowledge(&mut self, business: BusinessId, user: WaId, generation: u32) -> bool {
+        let e = self.acks.entry((business, user)).or_insert(0);
         if *e < generation {
             *e = generation;
             true
@@ -197,7 +186,7 @@ mod tests {
 
     #[test]
     fn decisions_before_and_after_reregistration() {
-        let book = IdentityBook::default();
+        let mut book = IdentityBook::default();
         let h0 = key_hash_string(&key_hash(9, U, 0));
         assert_eq!(decide(&book, 9, B, U, None), IdentityDecision::Pass);
         assert_eq!(decide(&book, 9, B, U, Some(&h0)), IdentityDecision::Pass);

@@ -1,7 +1,9 @@
 //! Policy rules (content, strikes and bans, template review, identity, contact checks,
 //! onboarding) with a manual clock: each firing and not firing.
 
+use super::harness::*;
 use super::*;
+use crate::clock::MICROS_PER_HOUR;
 use crate::clock::MICROS_PER_SEC;
 use templates::{TemplateParam, TemplateSend};
 use violations::BanState;
@@ -94,11 +96,11 @@ fn world(vertical: &str, official: bool) -> WorldSpec {
     }
 }
 
-fn engine_with(rules: RulesConfig) -> Engine {
-    Engine::new(&world("retail", true), rules, 42, T0).unwrap()
+fn engine_with(rules: RulesConfig) -> Portfolios {
+    build_world(&world("retail", true), rules, 42, T0).unwrap()
 }
 
-fn engine() -> Engine {
+fn engine() -> Portfolios {
     engine_with(RulesConfig::default())
 }
 
@@ -121,7 +123,7 @@ fn order(to: WaId, name: &str, order: &str) -> Outbound {
 }
 
 /// Opens the service window of `phone` with `user`.
-fn open_window(e: &Engine, phone: PhoneNumberId, user: WaId) {
+fn open_window(e: &Portfolios, phone: PhoneNumberId, user: WaId) {
     e.inbound(T0, phone, user, "halo", &mut Effects::default())
         .unwrap();
 }
@@ -293,8 +295,11 @@ fn detecting(rate: f64) -> RulesConfig {
     rules
 }
 
-fn send_n(e: &Engine, n: u64) -> Vec<Option<u32>> {
-    let mut out = Effects::default();
+fn send_n(e: &Portfolios, n: u64) -> Vec<Option<u32>> {
+    send_n_into(e, n, &mut Effects::default())
+}
+
+fn send_n_into(e: &Portfolios, n: u64, out: &mut Effects) -> Vec<Option<u32>> {
     (0..n)
         .map(|k| {
             e.send(
@@ -302,7 +307,7 @@ fn send_n(e: &Engine, n: u64) -> Vec<Option<u32>> {
                 BIZ,
                 PHONE,
                 &order(WaId(6281300000000 + k), "A", "1"),
-                &mut out,
+                out,
             )
             .err()
             .map(|r| r.code.code())
@@ -312,50 +317,53 @@ fn send_n(e: &Engine, n: u64) -> Vec<Option<u32>> {
 
 #[test]
 fn prohibited_vertical_is_detected_while_sending_and_disables_the_portfolio() {
-    let e = Engine::new(&world("p2p_lending", true), detecting(1.0), 42, T0).unwrap();
+    let e = build_world(&world("p2p_lending", true), detecting(1.0), 42, T0).unwrap();
     assert_eq!(
         e.standings()[0].detected_risk,
         Some(violations::Violation::ProhibitedVertical)
     );
     // Every send detected: three go out (each a strike), then the ban.
-    assert_eq!(send_n(&e, 4), vec![None, None, None, Some(368)]);
-    let log = e.events(0, 100);
+    let mut out = Effects::default();
     assert_eq!(
-        log.events
-            .iter()
+        send_n_into(&e, 4, &mut out),
+        vec![None, None, None, Some(368)]
+    );
+    let log = &out.decisions;
+    assert_eq!(
+        log.iter()
             .filter(|l| l.rule == Rule::PolicyViolation)
             .count(),
         3
     );
     // Not detected at rate 0; an allowed vertical never is.
-    let e = Engine::new(&world("p2p_lending", true), detecting(0.0), 42, T0).unwrap();
+    let e = build_world(&world("p2p_lending", true), detecting(0.0), 42, T0).unwrap();
     assert_eq!(send_n(&e, 10), vec![None; 10]);
-    let e = Engine::new(&world("retail", true), detecting(1.0), 42, T0).unwrap();
+    let e = build_world(&world("retail", true), detecting(1.0), 42, T0).unwrap();
     assert_eq!(send_n(&e, 10), vec![None; 10]);
     assert_eq!(e.standings()[0].strikes, 0);
     // P2P lending is refused in Indonesia only.
     let mut w = world("p2p_lending", true);
     w.businesses[0].country = "SG".into();
-    let e = Engine::new(&w, detecting(1.0), 42, T0).unwrap();
+    let e = build_world(&w, detecting(1.0), 42, T0).unwrap();
     assert_eq!(send_n(&e, 10), vec![None; 10]);
 }
 
 #[test]
 fn unofficial_bsp_is_detected_and_disables_the_portfolio() {
-    let e = Engine::new(&world("retail", false), detecting(1.0), 42, T0).unwrap();
+    let e = build_world(&world("retail", false), detecting(1.0), 42, T0).unwrap();
     assert_eq!(
         e.standings()[0].detected_risk,
         Some(violations::Violation::UnofficialBsp)
     );
     assert_eq!(send_n(&e, 4), vec![None, None, None, Some(368)]);
-    let e = Engine::new(&world("retail", true), detecting(1.0), 42, T0).unwrap();
+    let e = build_world(&world("retail", true), detecting(1.0), 42, T0).unwrap();
     assert_eq!(e.standings()[0].detected_risk, None);
 }
 
 #[test]
 fn detection_at_a_partial_rate_is_deterministic_per_seed() {
     let run = || {
-        let e = Engine::new(&world("gambling", true), detecting(0.05), 7, T0).unwrap();
+        let e = build_world(&world("gambling", true), detecting(0.05), 7, T0).unwrap();
         send_n(&e, 400)
     };
     let a = run();
@@ -478,13 +486,13 @@ fn template_review_rejects_with_reasons_after_the_delay_and_approves_clean_ones(
 
 // ----- Identity --------------------------------------------------------------------------
 
-fn with_identity_check() -> Engine {
+fn with_identity_check() -> Portfolios {
     let mut rules = RulesConfig::default();
     rules.identity.check = true;
     engine_with(rules)
 }
 
-fn hash(e: &Engine, user: WaId) -> String {
+fn hash(e: &Portfolios, user: WaId) -> String {
     e.identity_of(user).1
 }
 
@@ -556,9 +564,8 @@ fn stale_identity_hash_fails_with_137000_when_the_check_is_on() {
     );
     assert!(receipt.is_ok(), "accepted, then failed by webhook");
     assert_eq!(statuses(&out), vec![(DeliveryStatus::Failed, Some(137000))]);
-    assert!(e
-        .events(0, 100)
-        .events
+    assert!(out
+        .decisions
         .iter()
         .any(|l| l.rule == Rule::IdentityCheck && l.code == Some(ErrorCode::IdentityKeyMismatch)));
 }
@@ -777,15 +784,14 @@ fn messaging_the_checked_numbers_keeps_checks_open() {
 
 #[test]
 fn onboarding_refuses_p2p_lending_in_indonesia_and_accepts_a_shoe_shop() {
-    let e = engine();
-    let (o, v) = e.onboard(T0, "Pinjam Cepat", "p2p_lending", "ID");
+    let mut r = eligibility::Registry::default();
+    let (o, v) = r.record(T0, "Pinjam Cepat", "p2p_lending", "ID");
     assert_eq!(o.decision, "REJECTED");
     assert!(matches!(v, Err(eligibility::Refusal::Prohibited(_))));
-    let (o, v) = e.onboard(T0, "Toko Sepatu", "shoes", "ID");
+    let (o, v) = r.record(T0, "Toko Sepatu", "shoes", "ID");
     assert_eq!(o.decision, "APPROVED");
     assert_eq!(v, Ok("shoes"));
-    let (list, dropped) = e.onboarded();
-    assert_eq!((list.len(), dropped), (2, 0));
+    assert_eq!((r.list.len(), r.dropped), (2, 0));
 }
 
 // ----- Scenario keys ---------------------------------------------------------------------
@@ -820,7 +826,7 @@ fn scenario_keys_parse_with_defaults_and_unknown_keys_are_refused() {
 
 #[test]
 fn inbound_messages_carry_the_identity_hash_only_with_the_check_on() {
-    let inbound_hash = |e: &Engine, phone| {
+    let inbound_hash = |e: &Portfolios, phone| {
         let mut out = Effects::default();
         e.inbound(T0, phone, USER, "halo", &mut out).unwrap();
         match &out.events[0].body {
@@ -854,7 +860,7 @@ fn onboarding_check(on: bool) -> RulesConfig {
 
 #[test]
 fn onboarding_check_refuses_a_prohibited_business_with_its_reason_and_spares_others() {
-    let e = Engine::new(
+    let e = build_world(
         &world("herbal_medicine", true),
         onboarding_check(true),
         42,
@@ -877,7 +883,7 @@ fn onboarding_check_refuses_a_prohibited_business_with_its_reason_and_spares_oth
         .send(T0, OTHER_BIZ, OTHER_PHONE, &order(USER, "A", "2"), &mut out)
         .is_ok());
     // Check off: the same business sends (and would only be caught by detection).
-    let e = Engine::new(
+    let e = build_world(
         &world("herbal_medicine", true),
         onboarding_check(false),
         42,
@@ -886,12 +892,12 @@ fn onboarding_check_refuses_a_prohibited_business_with_its_reason_and_spares_oth
     .unwrap();
     assert_eq!(send_n(&e, 3), vec![None; 3]);
     // Check on, allowed vertical: sends.
-    let e = Engine::new(&world("retail", true), onboarding_check(true), 42, T0).unwrap();
+    let e = build_world(&world("retail", true), onboarding_check(true), 42, T0).unwrap();
     assert_eq!(send_n(&e, 3), vec![None; 3]);
     // Leasing is refused in Indonesia only.
     let mut w = world("leasing", true);
     w.businesses[0].country = "MY".into();
-    let e = Engine::new(&w, onboarding_check(true), 42, T0).unwrap();
+    let e = build_world(&w, onboarding_check(true), 42, T0).unwrap();
     assert_eq!(send_n(&e, 3), vec![None; 3]);
 }
 
@@ -906,7 +912,7 @@ fn recycling_world(rate: f64) -> WorldSpec {
 
 /// Sends `n` templates to distinct users and runs every timer for two hours; returns the
 /// user_changed_number events.
-fn run_recycling(e: &Engine, n: u64) -> Vec<(WaId, PhoneNumberId)> {
+fn run_recycling(e: &Portfolios, n: u64) -> Vec<(WaId, PhoneNumberId)> {
     let mut out = Effects::default();
     let mut changed = Vec::new();
     for k in 0..n {
@@ -938,12 +944,12 @@ fn run_recycling(e: &Engine, n: u64) -> Vec<(WaId, PhoneNumberId)> {
 
 #[test]
 fn reregistration_rate_recycles_numbers_after_delivery_and_zero_recycles_none() {
-    let e = Engine::new(&recycling_world(0.0), detecting(0.0), 42, T0).unwrap();
+    let e = build_world(&recycling_world(0.0), detecting(0.0), 42, T0).unwrap();
     assert!(
         run_recycling(&e, 200).is_empty(),
         "rate 0: no number recycled"
     );
-    let e = Engine::new(&recycling_world(0.1), detecting(0.0), 42, T0).unwrap();
+    let e = build_world(&recycling_world(0.1), detecting(0.0), 42, T0).unwrap();
     let changed = run_recycling(&e, 200);
     assert!((8..=35).contains(&changed.len()), "{}", changed.len());
     assert!(changed.iter().all(|(_, p)| *p == PHONE));
@@ -951,7 +957,7 @@ fn reregistration_rate_recycles_numbers_after_delivery_and_zero_recycles_none() 
     let (user, _) = changed[0];
     assert_eq!(e.identity_of(user).0, 1);
     // Deterministic: the same seed recycles the same users.
-    let again = Engine::new(&recycling_world(0.1), detecting(0.0), 42, T0).unwrap();
+    let again = build_world(&recycling_world(0.1), detecting(0.0), 42, T0).unwrap();
     assert_eq!(run_recycling(&again, 200), changed);
 }
 
@@ -973,7 +979,7 @@ fn declared_pending_templates_get_their_review_verdict_after_the_delay() {
         body: "Pesanan {{1}} siap diambil.".into(),
         ..base
     });
-    let e = Engine::new(&w, RulesConfig::default(), 42, T0).unwrap();
+    let e = build_world(&w, RulesConfig::default(), 42, T0).unwrap();
     let mut out = Effects::default();
     // Nothing before the delay (60 s by default); the declared APPROVED template is not reviewed.
     e.handle_timeouts(T0.plus(59 * MICROS_PER_SEC), &mut out);

@@ -1,52 +1,531 @@
-//! Per-portfolio policy state the send path reads without a lookup: each number shard holds an
-//! `Arc` of its portfolio's. Kept apart from `BusinessState` (immutable after start) because it
-//! changes while the engine runs.
+//! [`Portfolio`]: one business portfolio's rules as a single-owner state machine.
 
-use super::contacts::ContactChecks;
-use super::violations::{Standing, Violation};
-use parking_lot::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use super::audience::Audience;
+use super::charging::Charging;
+use super::config::RulesConfig;
+use super::enforcement::{DynKind, DynTimer, PortfolioLimits};
+use super::errors::ErrorCode;
+use super::events::{Event, EventBody, Wamid};
+use super::feedback::TemplateFeedback;
+use super::identity::{self, IdentityBook};
+use super::ids::{BusinessId, IdMap, PhoneNumberId, TemplateId, WaId, WabaId};
+use super::limits::Rate;
+use super::message::Outbound;
+use super::number::Number;
+use super::policy::PolicyConfig;
+use super::review;
+use super::standing::PortfolioStanding;
+use super::templates::{Lookup, Template, TemplateBook, TemplateRequest};
+use super::world::{BusinessProfile, TemplateStatus};
+use super::{Rejection, SendReceipt, Sink};
+use crate::clock::{SimTime, MICROS_PER_SEC};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
 
-#[derive(Debug, Default)]
-pub struct PortfolioPolicy {
-    /// Strikes and the ban.
-    pub standing: Standing,
-    /// What the platform keeps detecting about this business while it sends: a prohibited
-    /// vertical or an unofficial provider (the first that applies), if any.
-    pub risk: Option<Violation>,
-    /// Contact checks (`POST /v1/contacts`).
-    pub contacts: Mutex<ContactChecks>,
-    /// Outstanding contact checks, readable without the lock: accepted sends look at the
-    /// contact checks only when this is non-zero.
-    pub contacts_outstanding: AtomicUsize,
-    /// Why onboarding refused this business (`[rules.onboarding] check = true` and a prohibited
-    /// vertical): the portfolio is disabled from the start and every send says so.
-    pub refused_at_onboarding: Option<&'static str>,
+/// The rules and the audience every portfolio of a world reads (immutable after build).
+#[derive(Debug)]
+pub struct Config {
+    pub rules: RulesConfig,
+    pub policy: PolicyConfig,
+    pub audience: Audience,
+    pub seed: u64,
+    pub(super) pair_rate: Rate,
+    /// The customer service window's length, µs.
+    pub(super) window_len: u64,
 }
 
-impl PortfolioPolicy {
-    pub fn new(risk: Option<Violation>) -> PortfolioPolicy {
-        PortfolioPolicy {
-            risk,
-            ..Default::default()
+/// One business portfolio: its WABAs, phone numbers, templates, messaging limit, quality,
+/// standing, identity acknowledgements and pricing ledger.
+///
+/// # Contract
+///
+/// A portfolio is a plain state machine with one owner (`&mut self`, no locks inside), in
+/// the manner of quinn-proto's `Connection`:
+///
+/// - **Inputs** are method calls that take `now`: [`send`](Self::send),
+///   [`inbound`](Self::inbound), template management, the control actions. Each returns its
+///   decision (an `Err(Rejection)` carries the code and the rule that fired); what it caused
+///   goes to the [`Sink`] passed in.
+/// - **Timers**: after any input, [`poll_timeout`](Self::poll_timeout) says when the
+///   portfolio next needs to run; call [`handle_timeout`](Self::handle_timeout) at or after
+///   that instant (calling it early does nothing wrong).
+/// - **Time** never goes backwards for a number: a `now` older than one the number has seen
+///   is taken as that later instant. Concurrent doors read their clock before they reach the
+///   portfolio, so this happens, and a limiter must not throttle because of it.
+/// - **Facts from outside**: a re-registration the audience draws in one portfolio (in a
+///   timer) concerns every portfolio. After [`handle_timeout`](Self::handle_timeout) the owner
+///   takes them ([`take_reregistrations`](Self::take_reregistrations)) and delivers each to
+///   every portfolio with [`reregister`](Self::reregister). Nothing else is shared: random
+///   draws derive from the seed and the ids involved.
+/// - **Determinism**: the same calls with the same `now`s give the same effects, byte for byte.
+pub struct Portfolio {
+    pub(super) biz: Business,
+    /// Sorted by id.
+    pub(super) numbers: Vec<Number>,
+}
+
+/// Everything of the portfolio but its numbers. Apart from them so that a rule can hold one
+/// number and the rest of the portfolio mutably at once.
+pub(super) struct Business {
+    pub cfg: Arc<Config>,
+    pub id: BusinessId,
+    pub name: String,
+    pub country: String,
+    pub vertical: String,
+    pub verified: bool,
+    /// In the order the world declares them.
+    pub wabas: Vec<Waba>,
+    /// Messaging limit, opt-outs, restriction.
+    pub limits: PortfolioLimits,
+    pub standing: PortfolioStanding,
+    pub identities: IdentityBook,
+    pub reviews: Vec<ReviewTimer>,
+    /// Timers that belong to no number: template unpauses, tier scaling.
+    pub dyn_timers: BinaryHeap<Reverse<DynTimer>>,
+    pub dyn_seq: u64,
+    pub charging: Charging,
+    pub next_template_id: u64,
+    /// Re-registrations the audience drew, until the owner takes them.
+    pub drawn_reregistrations: Vec<(SimTime, WaId)>,
+}
+
+pub(super) struct Waba {
+    pub id: WabaId,
+    pub name: String,
+    pub currency: String,
+    pub numbers: Vec<PhoneNumberId>,
+    pub templates: TemplateBook,
+    /// Feedback per template (quality, pauses).
+    pub feedback: IdMap<TemplateId, TemplateFeedback>,
+}
+
+#[derive(Debug)]
+pub(super) struct ReviewTimer {
+    pub at: SimTime,
+    pub waba: WabaId,
+    pub template: TemplateId,
+    /// Decided at creation from the content; announced at `at`.
+    pub verdict: review::Verdict,
+}
+
+impl Business {
+    pub fn waba(&self, id: WabaId) -> Option<&Waba> {
+        self.wabas.iter().find(|w| w.id == id)
+    }
+
+    pub fn waba_mut(&mut self, id: WabaId) -> Option<&mut Waba> {
+        self.wabas.iter_mut().find(|w| w.id == id)
+    }
+
+    pub fn waba_ids(&self) -> impl Iterator<Item = WabaId> + '_ {
+        self.wabas.iter().map(|w| w.id)
+    }
+
+    /// Sends one event to every WABA of the portfolio (account-level webhooks).
+    pub fn to_every_waba(&self, at: SimTime, body: impl Fn() -> EventBody, sink: &mut impl Sink) {
+        for w in &self.wabas {
+            sink.event(Event {
+                at,
+                waba: w.id,
+                body: body(),
+            });
         }
     }
 
-    /// Refuses the business at onboarding: disabled from the start (no strike, no webhook:
-    /// it never got access), with the policy reason.
-    pub fn refuse_at_onboarding(&mut self, reason: &'static str) {
-        self.refused_at_onboarding = Some(reason);
-        self.standing.disable();
+    pub fn push_dyn(&mut self, at: SimTime, kind: DynKind, sink: &mut impl Sink) {
+        self.dyn_seq += 1;
+        self.dyn_timers.push(Reverse(DynTimer {
+            at,
+            seq: self.dyn_seq,
+            kind,
+        }));
+        sink.wake(at);
+    }
+}
+
+impl Portfolio {
+    pub fn id(&self) -> BusinessId {
+        self.biz.id
     }
 
-    /// An accepted send to `user`: a contact check of that user is used.
-    pub fn messaged(&self, user: super::ids::WaId) {
-        if self.contacts_outstanding.load(Ordering::Acquire) == 0 {
-            return;
+    pub fn config(&self) -> &Config {
+        &self.biz.cfg
+    }
+
+    /// The portfolio's phone numbers, by id.
+    pub fn number_ids(&self) -> impl Iterator<Item = PhoneNumberId> + '_ {
+        self.numbers.iter().map(|n| n.id)
+    }
+
+    pub fn waba_ids(&self) -> impl Iterator<Item = WabaId> + '_ {
+        self.biz.waba_ids()
+    }
+
+    pub(super) fn index(&self, id: PhoneNumberId) -> Result<usize, Rejection> {
+        self.numbers
+            .binary_search_by_key(&id, |n| n.id)
+            .map_err(|_| Rejection::unknown_object(&id.to_string()))
+    }
+
+    /// The number `id`, with `now` moved up to the latest instant it has seen.
+    pub(super) fn number_at(
+        &mut self,
+        id: PhoneNumberId,
+        now: SimTime,
+    ) -> Result<(&mut Business, &mut Number, SimTime), Rejection> {
+        let i = self.index(id)?;
+        let s = &mut self.numbers[i];
+        let now = now.max(s.latest);
+        s.latest = now;
+        Ok((&mut self.biz, s, now))
+    }
+
+    /// Sends one message: the send-path rules in order, then the status ladder.
+    ///
+    /// Order: number status → standing → throughput (every request to the number counts, as
+    /// at Meta's gateway) → template or service-window rules → content → identity → pair rate
+    /// (only messages that would otherwise be accepted use pair quota) → accepted.
+    pub fn send(
+        &mut self,
+        now: SimTime,
+        phone: PhoneNumberId,
+        msg: &Outbound,
+        sink: &mut impl Sink,
+    ) -> Result<SendReceipt, Rejection> {
+        let (biz, s, now) = self.number_at(phone, now)?;
+        let result = biz.send(now, s, msg, sink);
+        // Sending with the current hash acknowledged an identity change: release what this
+        // portfolio's other numbers hold for the user.
+        let release = result.is_ok()
+            && s.identity_check
+            && msg.recipient_identity_key_hash.is_some()
+            && biz.identities.generation(msg.to) > 0;
+        if release {
+            self.release_held(now, msg.to, sink);
         }
-        let mut c = self.contacts.lock();
-        c.messaged(user);
-        self.contacts_outstanding
-            .store(c.outstanding(), Ordering::Release);
+        result
+    }
+
+    /// A user writes to a business number: opens (or renews) the customer service window and
+    /// reports the message by webhook. `from_ad`: the user came from a Click-to-WhatsApp ad or
+    /// a Page CTA, so a business reply within 24 h opens a 72 h free-entry-point window.
+    pub fn inbound(
+        &mut self,
+        now: SimTime,
+        phone: PhoneNumberId,
+        from: WaId,
+        text: &str,
+        from_ad: bool,
+        sink: &mut impl Sink,
+    ) -> Result<Wamid, Rejection> {
+        let (biz, s, now) = self.number_at(phone, now)?;
+        Ok(biz.inbound(now, s, from, text, from_ad, sink))
+    }
+
+    /// Mark an inbound message as read (`"status": "read"`). The platform shows blue ticks to
+    /// the user; nothing is reported back by webhook.
+    pub fn mark_read(&self, phone: PhoneNumberId, message_id: &str) -> Result<(), Rejection> {
+        self.index(phone)?;
+        if !message_id.starts_with("wamid.") {
+            return Err(Rejection::new(
+                ErrorCode::ParameterValueInvalid,
+                format!("message_id: '{message_id}' is not a WhatsApp message id (wamid.…)"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the customer service window between `phone` and `user` is open at `now`.
+    pub fn window_open(&self, now: SimTime, phone: PhoneNumberId, user: WaId) -> bool {
+        self.index(phone).is_ok_and(|i| {
+            self.numbers[i]
+                .conversations
+                .get(&user)
+                .is_some_and(|c| c.window_until > now)
+        })
+    }
+
+    /// Whether one of the numbers has a conversation with `user` (the number, if so).
+    pub fn number_talking_to(&self, user: WaId) -> Option<PhoneNumberId> {
+        self.numbers
+            .iter()
+            .find(|s| s.conversations.contains_key(&user))
+            .map(|s| s.id)
+    }
+
+    // ----- Timers ------------------------------------------------------------------------
+
+    /// The earliest pending timer, if any: when [`Self::handle_timeout`] must next run.
+    pub fn poll_timeout(&mut self) -> Option<SimTime> {
+        let numbers = self.numbers.iter_mut().filter_map(|s| s.timers.next_at());
+        let reviews = self.biz.reviews.iter().map(|r| r.at);
+        let dynamics = self.biz.dyn_timers.peek().map(|Reverse(t)| t.at);
+        numbers.chain(reviews).chain(dynamics).min()
+    }
+
+    /// Fires every timer due at or before `now`: template reviews, then each number's timers
+    /// in time order, then portfolio timers (pauses ending, tier scaling).
+    pub fn handle_timeout(&mut self, now: SimTime, sink: &mut impl Sink) {
+        if self.biz.reviews.iter().any(|t| t.at <= now) {
+            self.biz.fire_reviews(now, sink);
+        }
+        for s in &mut self.numbers {
+            // Views (limit usage, maintenance) read `latest` as the number's notion of now.
+            s.latest = s.latest.max(now);
+            while let Some(timer) = s.timers.pop_due(now) {
+                self.biz.fire(s, timer, sink);
+            }
+            s.maybe_sweep(now);
+        }
+        while let Some(Reverse(t)) = self.biz.dyn_timers.peek() {
+            if t.at > now {
+                break;
+            }
+            let Some(Reverse(t)) = self.biz.dyn_timers.pop() else {
+                break;
+            };
+            match t.kind {
+                DynKind::Unpause { waba, template } => self.biz.unpause(t.at, waba, template, sink),
+                DynKind::Scale { number } => self.scale(t.at, number, sink),
+            }
+        }
+    }
+
+    /// The re-registrations drawn by the timers handled so far, in the order they fell due:
+    /// the owner delivers each to every portfolio (this one included) with [`Self::reregister`].
+    pub fn take_reregistrations(&mut self) -> Vec<(SimTime, WaId)> {
+        std::mem::take(&mut self.biz.drawn_reregistrations)
+    }
+
+    /// Scheduled events not yet due.
+    pub fn pending_timers(&self) -> usize {
+        self.numbers.iter().map(|s| s.timers.len()).sum::<usize>()
+            + self.biz.reviews.len()
+            + self.biz.dyn_timers.len()
+    }
+
+    // ----- Identity ----------------------------------------------------------------------
+
+    /// A user's number is re-registered (a recycled number gets a new owner): the identity key
+    /// changes, numbers that had a conversation with the user get a `user_changed_number`
+    /// system message (the previous owner moved to another number), and their customer
+    /// service window with the user closes (it was the previous owner's). Returns the user's
+    /// new generation and the numbers told.
+    pub fn reregister(
+        &mut self,
+        now: SimTime,
+        user: WaId,
+        sink: &mut impl Sink,
+    ) -> (u32, Vec<PhoneNumberId>) {
+        let seed = self.biz.cfg.seed;
+        let generation = self.biz.identities.reregister(user);
+        let moved = identity::moved_to(seed, user, generation);
+        let mut notified = Vec::new();
+        for s in &mut self.numbers {
+            let known = s.conversations.contains_key(&user)
+                || s.held.iter().any(|(m, _)| m.recipient() == user);
+            if !known {
+                continue;
+            }
+            let at = now.max(s.latest);
+            if let Some(c) = s.conversations.get_mut(&user) {
+                c.window_until = SimTime(0);
+            }
+            let wamid = s.next_wamid(user, true);
+            sink.event(Event {
+                at,
+                waba: s.waba,
+                body: EventBody::UserChangedNumber {
+                    phone: s.meta.clone(),
+                    old: user,
+                    new: moved,
+                    wamid,
+                },
+            });
+            notified.push(s.id);
+        }
+        (generation, notified)
+    }
+
+    /// The user's current identity generation (0: never re-registered).
+    pub fn identity_generation(&self, user: WaId) -> u32 {
+        self.biz.identities.generation(user)
+    }
+
+    // ----- Templates -----------------------------------------------------------------------
+
+    fn owned_waba(&mut self, waba: WabaId) -> Result<&mut Waba, Rejection> {
+        self.biz
+            .waba_mut(waba)
+            .ok_or_else(|| Rejection::unknown_object(&waba.to_string()))
+    }
+
+    /// Creates a template (status PENDING); the review verdict comes after
+    /// `template_review_delay_s` as a `message_template_status_update` event.
+    pub fn create_template(
+        &mut self,
+        now: SimTime,
+        waba: WabaId,
+        req: &TemplateRequest,
+        sink: &mut impl Sink,
+    ) -> Result<Template, Rejection> {
+        let id = TemplateId(self.biz.next_template_id);
+        let delay = self.biz.cfg.rules.template_review_delay_s;
+        let w = self.owned_waba(waba)?;
+        let t = Template::from_request(req, id, waba, now)
+            .map_err(|(code, d)| Rejection::new(code, d))?;
+        if matches!(w.templates.find(&t.name, &t.language), Lookup::Found(_)) {
+            let mut r = Rejection::new(
+                ErrorCode::InvalidParameter,
+                format!(
+                    "Content in this language already exists: message template \"{}\" already has a {} translation.",
+                    t.name, t.language
+                ),
+            );
+            r.subcode = Some(2388024);
+            return Err(r);
+        }
+        w.templates.insert(t.clone());
+        self.biz.next_template_id += 1;
+        let at = now.plus(delay * MICROS_PER_SEC);
+        self.biz.reviews.push(ReviewTimer {
+            at,
+            waba,
+            template: id,
+            verdict: review::review(&t),
+        });
+        sink.wake(at);
+        Ok(t)
+    }
+
+    /// Templates of a WABA, in creation order.
+    pub fn templates(&self, waba: WabaId) -> Result<&[Template], Rejection> {
+        self.biz
+            .waba(waba)
+            .map(|w| w.templates.templates.as_slice())
+            .ok_or_else(|| Rejection::unknown_object(&waba.to_string()))
+    }
+
+    /// Deletes templates by name (every language) or by name and id. Unknown names are an error,
+    /// as on the Graph API.
+    pub fn delete_template(
+        &mut self,
+        waba: WabaId,
+        name: &str,
+        id: Option<TemplateId>,
+    ) -> Result<usize, Rejection> {
+        let removed = self.owned_waba(waba)?.templates.remove(name, id);
+        if removed == 0 {
+            return Err(Rejection::new(
+                ErrorCode::InvalidParameter,
+                format!(
+                    "name: no message template named '{name}'{}",
+                    match id {
+                        Some(id) => format!(" with hsm_id {id}"),
+                        None => String::new(),
+                    }
+                ),
+            ));
+        }
+        Ok(removed)
+    }
+
+    /// One template by id, if this portfolio has it.
+    pub fn template(&self, id: TemplateId) -> Option<&Template> {
+        self.biz.wabas.iter().find_map(|w| w.templates.get(id))
+    }
+
+    /// Sets a template's status directly (control API, scenario scripting).
+    pub fn set_template_status(
+        &mut self,
+        now: SimTime,
+        waba: WabaId,
+        id: TemplateId,
+        status: TemplateStatus,
+        sink: &mut impl Sink,
+    ) -> Result<(), Rejection> {
+        let t = self
+            .owned_waba(waba)?
+            .templates
+            .get_mut(id)
+            .ok_or_else(|| Rejection::unknown_object(&id.to_string()))?;
+        if t.status != status {
+            t.status = status;
+            sink.event(Event {
+                at: now,
+                waba,
+                body: EventBody::TemplateStatus {
+                    template: id,
+                    name: t.name.clone(),
+                    language: t.language.clone(),
+                    category: t.category,
+                    status,
+                    reason: None,
+                },
+            });
+        }
+        Ok(())
+    }
+
+    // ----- Phone numbers -------------------------------------------------------------------
+
+    pub fn business_profile(&self, id: PhoneNumberId) -> Result<BusinessProfile, Rejection> {
+        Ok(self.numbers[self.index(id)?].profile.clone())
+    }
+
+    /// Updates the business profile: fields present in `update` replace the stored ones.
+    pub fn update_business_profile(
+        &mut self,
+        id: PhoneNumberId,
+        update: BusinessProfile,
+    ) -> Result<(), Rejection> {
+        let i = self.index(id)?;
+        let p = &mut self.numbers[i].profile;
+        if update.about.is_some() {
+            p.about = update.about;
+        }
+        if update.address.is_some() {
+            p.address = update.address;
+        }
+        if update.description.is_some() {
+            p.description = update.description;
+        }
+        if update.email.is_some() {
+            p.email = update.email;
+        }
+        if update.profile_picture_url.is_some() {
+            p.profile_picture_url = update.profile_picture_url;
+        }
+        if !update.websites.is_empty() {
+            p.websites = update.websites;
+        }
+        if update.vertical.is_some() {
+            p.vertical = update.vertical;
+        }
+        Ok(())
+    }
+
+    /// Switches the identity key check of a number (`POST /{id}/settings`).
+    pub fn set_identity_check(&mut self, phone: PhoneNumberId, on: bool) -> Result<(), Rejection> {
+        let i = self.index(phone)?;
+        self.numbers[i].identity_check = on;
+        Ok(())
+    }
+
+    pub fn identity_check(&self, phone: PhoneNumberId) -> Result<bool, Rejection> {
+        Ok(self.numbers[self.index(phone)?].identity_check)
+    }
+
+    /// Messages a number holds for identity acknowledgements.
+    pub fn held_count(&self, phone: PhoneNumberId) -> usize {
+        self.index(phone).map_or(0, |i| self.numbers[i].held.len())
+    }
+
+    // ----- Pricing -------------------------------------------------------------------------
+
+    /// The portfolio's pricing (its WABAs' pricers and ledgers).
+    pub fn charging(&self) -> &Charging {
+        &self.biz.charging
     }
 }

@@ -1,5 +1,7 @@
 //! Engine rules with a manual clock: each rule firing and not firing.
 
+use super::harness::*;
+use super::number::{TimerKind, SWEEP_MIN_LEN};
 use super::*;
 use crate::clock::{MICROS_PER_HOUR, MICROS_PER_SEC};
 use templates::{TemplateParam, TemplateSend};
@@ -102,8 +104,8 @@ fn world_with(status: NumberStatus, mps: Option<u32>) -> WorldSpec {
     }
 }
 
-fn engine() -> Engine {
-    Engine::new(
+fn engine() -> Portfolios {
+    build_world(
         &world_with(NumberStatus::Connected, None),
         RulesConfig::default(),
         42,
@@ -209,7 +211,7 @@ fn number_must_be_connected() {
         (NumberStatus::Pending, Some(133010)),
         (NumberStatus::Restricted, Some(368)),
     ] {
-        let e = Engine::new(&world_with(status, None), RulesConfig::default(), 1, T0).unwrap();
+        let e = build_world(&world_with(status, None), RulesConfig::default(), 1, T0).unwrap();
         assert_eq!(
             code(e.send(T0, BIZ, PHONE, &msg, &mut out)),
             expect,
@@ -220,7 +222,7 @@ fn number_must_be_connected() {
 
 #[test]
 fn throughput_limit_fires_at_the_configured_rate_only() {
-    let e = Engine::new(
+    let e = build_world(
         &world_with(NumberStatus::Connected, Some(10)),
         RulesConfig::default(),
         1,
@@ -247,7 +249,7 @@ fn pair_rate_limit_fires_after_45_to_one_user_and_recovers_after_6s() {
         throughput_mps: 1000,
         ..Default::default()
     };
-    let e = Engine::new(&world_with(NumberStatus::Connected, None), rules, 1, T0).unwrap();
+    let e = build_world(&world_with(NumberStatus::Connected, None), rules, 1, T0).unwrap();
     let mut out = Effects::default();
     let m = Outbound::template(USER, send_tpl("hello_world", "en_US", &[]));
     for i in 0..45 {
@@ -295,7 +297,7 @@ fn window_errors_can_be_asynchronous() {
         window_errors: config::ErrorTiming::Async,
         ..Default::default()
     };
-    let e = Engine::new(&world_with(NumberStatus::Connected, None), rules, 1, T0).unwrap();
+    let e = build_world(&world_with(NumberStatus::Connected, None), rules, 1, T0).unwrap();
     let mut out = Effects::default();
     assert!(e
         .send(T0, BIZ, PHONE, &Outbound::text(USER, "hi"), &mut out)
@@ -395,9 +397,8 @@ fn recipient_not_on_whatsapp_fails_asynchronously_with_131026() {
             ..
         }
     ));
-    let log = e.events(0, 100);
-    assert!(log
-        .events
+    assert!(out
+        .decisions
         .iter()
         .any(|l| l.rule == Rule::RecipientOnWhatsapp && l.code == Some(ErrorCode::Undeliverable)));
 }
@@ -421,28 +422,11 @@ fn every_rejection_is_logged_with_its_rule() {
         &Outbound::template(USER, send_tpl("hello_world", "en_US", &[])),
         &mut out,
     );
-    let log = e.events(0, 10);
-    let rules: Vec<_> = log.events.iter().map(|l| l.rule).collect();
+    let rules: Vec<_> = out.decisions.iter().map(|l| l.rule).collect();
     assert_eq!(
         rules,
         vec![Rule::ServiceWindow, Rule::TemplateExists, Rule::Accepted]
     );
-    assert_eq!(e.events(log.next, 10).events.len(), 0);
-}
-
-#[test]
-fn log_is_bounded_and_counts_evictions() {
-    let rules = RulesConfig {
-        log_capacity_per_number: 3,
-        ..Default::default()
-    };
-    let e = Engine::new(&world_with(NumberStatus::Connected, None), rules, 1, T0).unwrap();
-    let mut out = Effects::default();
-    for _ in 0..5 {
-        let _ = e.send(T0, BIZ, PHONE, &Outbound::text(USER, "x"), &mut out);
-    }
-    let page = e.events(0, 100);
-    assert_eq!((page.events.len(), page.evicted), (3, 2));
 }
 
 #[test]
@@ -526,13 +510,13 @@ fn same_seed_same_status_timeline() {
 fn world_errors_name_the_field() {
     let mut w = world_with(NumberStatus::Connected, None);
     w.businesses[1].wabas[0].phone_numbers[0].id = PHONE;
-    let err = Engine::new(&w, RulesConfig::default(), 1, T0)
+    let err = build_world(&w, RulesConfig::default(), 1, T0)
         .err()
         .unwrap();
     assert_eq!(err.field, "businesses[1].wabas[0].phone_numbers[0].id");
     let mut w = world_with(NumberStatus::Connected, None);
     w.businesses[0].wabas[0].templates[1].body = "Hi {{1}} {{x}}".into();
-    let err = Engine::new(&w, RulesConfig::default(), 1, T0)
+    let err = build_world(&w, RulesConfig::default(), 1, T0)
         .err()
         .unwrap();
     assert!(
@@ -556,7 +540,7 @@ fn timers_stay_small() {
 fn conversations_are_swept_when_the_map_doubles_and_live_ones_are_kept() {
     let mut w = world_with(NumberStatus::Connected, Some(1_000));
     w.businesses[0].messaging_limit = MessagingLimitTier::Unlimited;
-    let e = Engine::new(&w, RulesConfig::default(), 42, T0).unwrap();
+    let e = build_world(&w, RulesConfig::default(), 42, T0).unwrap();
     let mut out = Effects::default();
     let writer = WaId(6281300000002);
     let burst = WaId(6281300000003);
@@ -565,7 +549,7 @@ fn conversations_are_swept_when_the_map_doubles_and_live_ones_are_kept() {
     for _ in 0..45 {
         e.send(T0, BIZ, PHONE, &hello, &mut out).unwrap();
     }
-    let len = || e.numbers[&PHONE].lock().conversations.len();
+    let len = || with_number(&e, PHONE, |s| s.conversations.len());
     let mut most = 0;
     let mut now = T0;
     // 10,000 distinct users at 100 msg/s: 100 s, far less than the hourly sweep.
@@ -586,11 +570,12 @@ fn conversations_are_swept_when_the_map_doubles_and_live_ones_are_kept() {
     // Kept: the user who wrote (window open) and the user whose pair quota is still being
     // repaid (45 in a burst at one per 6 s: 270 s).
     assert!(e.window_open(now, PHONE, writer));
-    let s = e.numbers[&PHONE].lock();
-    assert!(s
-        .conversations
-        .get(&burst)
-        .is_some_and(|c| !c.pair.is_idle(now)));
-    // Swept: a recipient of the first second, idle since.
-    assert!(!s.conversations.contains_key(&WaId(6282000000000)));
+    with_number(&e, PHONE, |s| {
+        assert!(s
+            .conversations
+            .get(&burst)
+            .is_some_and(|c| !c.pair.is_idle(now)));
+        // Swept: a recipient of the first second, idle since.
+        assert!(!s.conversations.contains_key(&WaId(6282000000000)));
+    });
 }

@@ -13,7 +13,6 @@
 //! a lock.
 
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 /// `[rules.violations]`.
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
@@ -85,34 +84,36 @@ impl Violation {
 /// A portfolio's standing: strikes so far and whether it is disabled.
 #[derive(Debug, Default)]
 pub struct Standing {
-    strikes: AtomicU32,
-    disabled: AtomicBool,
+    strikes: u32,
+    disabled: bool,
 }
 
 impl Standing {
     pub fn is_disabled(&self) -> bool {
-        self.disabled.load(Ordering::Acquire)
+        self.disabled
     }
 
     pub fn strikes(&self) -> u32 {
-        self.strikes.load(Ordering::Acquire)
+        self.strikes
     }
 
     /// Adds a strike. Returns true exactly once: for the strike that disables the portfolio.
-    pub fn strike(&self, disable_after: u32) -> bool {
-        let n = self.strikes.fetch_add(1, Ordering::AcqRel) + 1;
-        disable_after > 0 && n >= disable_after && !self.disabled.swap(true, Ordering::AcqRel)
+    pub fn strike(&mut self, disable_after: u32) -> bool {
+        self.strikes += 1;
+        let disables = disable_after > 0 && self.strikes >= disable_after && !self.disabled;
+        self.disabled |= disables;
+        disables
     }
 
     /// Disables without a strike (a business refused at onboarding).
-    pub fn disable(&self) {
-        self.disabled.store(true, Ordering::Release);
+    pub fn disable(&mut self) {
+        self.disabled = true;
     }
 
     /// Lifts a ban (control API): strikes reset. Returns whether it was disabled.
-    pub fn reinstate(&self) -> bool {
-        self.strikes.store(0, Ordering::Release);
-        self.disabled.swap(false, Ordering::AcqRel)
+    pub fn reinstate(&mut self) -> bool {
+        self.strikes = 0;
+        std::mem::replace(&mut self.disabled, false)
     }
 }
 
@@ -172,7 +173,7 @@ mod tests {
 
     #[test]
     fn third_strike_disables_once() {
-        let s = Standing::default();
+        let mut s = Standing::default();
         assert!(!s.strike(3));
         assert!(!s.strike(3));
         assert!(!s.is_disabled());
@@ -186,7 +187,7 @@ mod tests {
 
     #[test]
     fn zero_threshold_never_disables() {
-        let s = Standing::default();
+        let mut s = Standing::default();
         for _ in 0..100 {
             assert!(!s.strike(0));
         }

@@ -185,25 +185,19 @@ impl Scenario {
                 ));
             }
         }
-        // Build an engine once to surface world errors (duplicate ids, bad placeholders).
-        crate::engine::Engine::with_policy(
-            &self.world(),
-            self.rules.clone(),
-            self.policy.clone(),
-            self.seed,
-            crate::clock::SimTime::ZERO,
-        )
-        .and_then(|e| e.with_pricing(&self.pricing))
-        .map_err(|e| invalid(e.field, e.message))?;
+        // Build the world once to surface world errors (duplicate ids, bad placeholders).
+        let world = self.world();
+        let zero = crate::clock::SimTime::ZERO;
+        crate::engine::build::build(&world, &self.setup(), zero)
+            .map_err(|e| invalid(e.field, e.message))?;
         for (i, m) in self.pricing.compare.iter().enumerate() {
-            crate::engine::Engine::new(
-                &self.world(),
-                self.rules.clone(),
-                self.seed,
-                crate::clock::SimTime::ZERO,
-            )
-            .and_then(|e| e.with_pricing(&self.pricing.for_comparison(m)))
-            .map_err(|e| invalid(format!("pricing.compare[{i}]"), e.message))?;
+            let setup = crate::engine::build::Setup {
+                policy: Default::default(),
+                pricing: self.pricing.for_comparison(m),
+                ..self.setup()
+            };
+            crate::engine::build::build(&world, &setup, zero)
+                .map_err(|e| invalid(format!("pricing.compare[{i}]"), e.message))?;
         }
         if let Some(traffic) = &self.traffic {
             crate::load::LoadPlan::build(traffic, self.thresholds.as_ref(), self.plan_context())
@@ -249,6 +243,16 @@ impl Scenario {
             phone_numbers,
             segments,
             templates: Some(templates),
+        }
+    }
+
+    /// The rules, policy knobs, pricing and seed the world is built with.
+    pub fn setup(&self) -> crate::engine::build::Setup {
+        crate::engine::build::Setup {
+            rules: self.rules.clone(),
+            policy: self.policy.clone(),
+            pricing: self.pricing.clone(),
+            seed: self.seed,
         }
     }
 

@@ -234,6 +234,12 @@ fn route(
         (&Method::GET, ["state"]) => {
             let snap = st.engine.snapshot();
             let mut v = serde_json::to_value(&snap).unwrap_or_default();
+            if let Some(numbers) = v["numbers"].as_array_mut() {
+                let log = st.log.lock();
+                for (n, view) in numbers.iter_mut().zip(&snap.numbers) {
+                    n["log_evicted"] = json!(log.evicted(view.id));
+                }
+            }
             v["clock"] = json!({
                 "mode": match st.clock.mode() { ClockMode::Wall => "wall", ClockMode::Manual => "manual" },
                 "now": st.clock.now().as_micros(),
@@ -292,7 +298,7 @@ fn route(
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(1000usize)
                 .min(100_000);
-            Ok(serde_json::to_value(st.engine.events(since, limit)).unwrap_or_default())
+            Ok(serde_json::to_value(st.log.lock().page(since, limit)).unwrap_or_default())
         }
         (&Method::GET, ["ledger"]) => {
             let since = match q.get("since") {

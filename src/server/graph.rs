@@ -7,7 +7,8 @@ use crate::engine::errors::ErrorCode;
 use crate::engine::ids::{BusinessId, PhoneNumberId, TemplateId, WabaId};
 use crate::engine::templates::{Template, TemplateRequest};
 use crate::engine::world::{BusinessProfile, ParameterFormat, TemplateCategory, TemplateStatus};
-use crate::engine::{Effects, Engine, PhoneNumberView, Rejection};
+use crate::engine::{Effects, PhoneNumberView, Rejection};
+use crate::server::SharedWorld as Engine;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 

@@ -8,15 +8,19 @@
 pub mod control;
 pub mod errors;
 pub mod graph;
+pub mod log;
 pub mod metrics;
 pub mod policy;
 pub mod query;
 pub mod wire;
+pub mod world;
+
+pub use world::SharedWorld;
 
 use crate::clock::{Clock, SimTime};
 use crate::engine::errors::ErrorCode;
 use crate::engine::ids::{parse_id, BusinessId, PhoneNumberId, TemplateId, WabaId};
-use crate::engine::{Effects, Engine, ObjectKind, Rejection};
+use crate::engine::{Effects, ObjectKind, Rejection};
 use crate::webhooks::Outbox;
 use bytes::Bytes;
 use errors::StatusTable;
@@ -70,7 +74,12 @@ impl Default for ServerConfig {
 
 /// Everything a request handler needs, shared by all connections.
 pub struct AppState {
-    pub engine: Arc<Engine>,
+    pub engine: Arc<SharedWorld>,
+    /// `GET /_sim/events`. One lock for the whole log: a request holds it only to append the
+    /// few decisions it made, after its portfolio's lock is released.
+    pub log: parking_lot::Mutex<log::DecisionLog>,
+    /// Businesses onboarded through the control API (not part of the scenario's world).
+    pub onboarding: parking_lot::Mutex<crate::engine::integrity::OnboardingRegistry>,
     pub clock: Arc<Clock>,
     pub outbox: Outbox,
     pub cfg: ServerConfig,
@@ -85,13 +94,16 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(
-        engine: Arc<Engine>,
+        engine: Arc<SharedWorld>,
         clock: Arc<Clock>,
         outbox: Outbox,
         cfg: ServerConfig,
     ) -> Arc<AppState> {
+        let capacity = engine.rules().log_capacity_per_number;
         Arc::new(AppState {
             engine,
+            log: parking_lot::Mutex::new(log::DecisionLog::new(capacity)),
+            onboarding: Default::default(),
             clock,
             outbox,
             cfg,
@@ -107,6 +119,12 @@ impl AppState {
     pub fn commit(&self, fx: &mut Effects) {
         if !fx.events.is_empty() {
             self.outbox.push(&mut fx.events);
+        }
+        if !fx.decisions.is_empty() {
+            let mut log = self.log.lock();
+            for d in fx.decisions.drain(..) {
+                log.push(d);
+            }
         }
         if let Some(at) = fx.wake_at.take() {
             if at.0 < self.armed.load(Ordering::Acquire) {
@@ -453,7 +471,7 @@ fn graph_route(
             e.check_number(biz, phone)?;
             match wire::parse_messages(body)? {
                 wire::MessagesRequest::MarkRead { message_id } => {
-                    e.mark_read(now, biz, phone, &message_id)?;
+                    e.mark_read(biz, phone, &message_id)?;
                     Ok(ctx.ok(&serde_json::json!({"success": true})))
                 }
                 wire::MessagesRequest::Send { msg, input } => {

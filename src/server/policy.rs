@@ -144,7 +144,10 @@ pub(super) fn control(
             "prohibited": PROHIBITED_VERTICALS,
         })),
         (&Method::GET, ["businesses"]) => {
-            let (list, dropped) = e.onboarded();
+            let (list, dropped) = {
+                let r = st.onboarding.lock();
+                (r.list.clone(), r.dropped)
+            };
             Ok(json!({
                 "portfolios": e.standings(),
                 "onboarded": list,
@@ -168,7 +171,7 @@ pub(super) fn control(
                     "country: '{country}' is not an ISO 3166-1 alpha-2 code"
                 ))));
             }
-            let (o, verdict) = e.onboard(now, &name, &vertical, &country);
+            let (o, verdict) = st.onboarding.lock().record(now, &name, &vertical, &country);
             match verdict {
                 Ok(_) => Ok(serde_json::to_value(&o).unwrap_or_default()),
                 Err(Refusal::Prohibited(p)) => Err((

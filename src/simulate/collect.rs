@@ -10,8 +10,10 @@ use super::report::{
 use super::traffic::PhaseOutline;
 use crate::clock::{SimTime, MICROS_PER_HOUR};
 use crate::engine::errors::ErrorCode;
-use crate::engine::events::{DeliveryStatus, EventBody};
-use crate::engine::{Effects, Engine};
+use crate::engine::events::{DeliveryStatus, Event, EventBody, MessageInfo};
+use crate::engine::ids::WabaId;
+use crate::engine::Portfolios as Engine;
+use crate::engine::Sink;
 use crate::load::policy::{Class, Outcome, RetryReason};
 use crate::load::LoadPlan;
 use crate::scenario::Scenario;
@@ -19,6 +21,57 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// At most this many annotations are kept; later ones are counted in `annotations_dropped`.
 const MAX_ANNOTATIONS: usize = 2_000;
+
+/// What the simulator keeps of a core call: each status as a small note (the report counts
+/// them; it needs no copy of the message record), other events whole. Decisions are not kept:
+/// the report is built from statuses, events and the core's counters.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub statuses: Vec<StatusNote>,
+    pub events: Vec<Event>,
+    /// The earliest deadline a call set.
+    pub wake_at: Option<SimTime>,
+}
+
+/// A message status as the report counts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatusNote {
+    pub at: SimTime,
+    pub status: DeliveryStatus,
+    /// For `failed`: the code.
+    pub error: Option<ErrorCode>,
+}
+
+impl Tally {
+    pub fn clear(&mut self) {
+        self.statuses.clear();
+        self.events.clear();
+        self.wake_at = None;
+    }
+}
+
+impl Sink for Tally {
+    fn status(
+        &mut self,
+        at: SimTime,
+        _waba: WabaId,
+        _info: &MessageInfo,
+        status: DeliveryStatus,
+        error: Option<ErrorCode>,
+    ) {
+        self.statuses.push(StatusNote { at, status, error });
+    }
+
+    fn event(&mut self, event: Event) {
+        self.events.push(event);
+    }
+
+    fn decision(&mut self, _: crate::engine::events::Decision) {}
+
+    fn wake(&mut self, at: SimTime) {
+        self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
+    }
+}
 
 /// Hourly series, one value per simulated hour since the start.
 #[derive(Default)]
@@ -234,18 +287,16 @@ impl Collector {
         }
     }
 
-    /// Takes in what one engine call did. Statuses come as notes (`Effects::brief`, what
-    /// `simulate` uses) or as full events: both count alike.
-    pub fn effects(&mut self, fx: &Effects) {
+    /// Takes in what one core call did.
+    pub fn effects(&mut self, fx: &Tally) {
         for n in &fx.statuses {
             self.status(n.at, n.status, n.error);
         }
         for ev in &fx.events {
             let h = self.hour(ev.at);
             match &ev.body {
-                EventBody::Status { status, error, .. } => {
-                    self.status(ev.at, *status, error.as_ref().map(|(c, _)| *c))
-                }
+                // Statuses come as notes (above).
+                EventBody::Status { .. } => {}
                 EventBody::Inbound { .. } => {
                     bump(&mut self.hourly.inbound, h);
                     self.totals.inbound += 1;

@@ -19,10 +19,11 @@ pub mod report;
 pub mod traffic;
 
 use crate::clock::{SimTime, MICROS_PER_DAY, MICROS_PER_HOUR};
-use crate::engine::{Effects, Engine};
+use crate::engine::Portfolios as Engine;
 use crate::load::LoadPlan;
 use crate::scenario::Scenario;
 use collect::Collector;
+use collect::Tally;
 pub use report::SimReport;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -60,24 +61,19 @@ pub fn simulate(
         ledger_lines: 0,
         ..scenario.pricing.clone()
     };
-    // Nor does it read the decision log (`GET /_sim/events`, a server view): the report is
-    // built from the engine's events. A 10,000-line ring per number cost a cache miss per
-    // send, the largest source of misses in the 1M-recipient run.
-    let rules = crate::engine::config::RulesConfig {
-        log_capacity_per_number: 0,
-        ..scenario.rules.clone()
+    let setup = crate::engine::build::Setup {
+        pricing,
+        seed: cfg.seed,
+        ..scenario.setup()
     };
-    let engine = Engine::new(&scenario.world(), rules, cfg.seed, start)
-        .and_then(|e| e.with_pricing(&pricing))
+    let engine = Engine::new(&scenario.world(), &setup, start)
         .map_err(|e| format!("{}: {}", e.field, e.message))?;
     let horizon = cfg
         .days
         .map(|d| start.plus((d * MICROS_PER_DAY as f64).round() as u64));
     let mut traffic = Traffic::new(plan, &engine, start, cfg.seed)?;
     let mut col = Collector::new(start, &engine, plan);
-    // The report counts statuses; it needs no copy of each message record (see
-    // `Effects::brief_statuses`).
-    let mut fx = Effects::brief();
+    let mut fx = Tally::default();
     let mut retries: BinaryHeap<Reverse<(SimTime, u64, usize)>> = BinaryHeap::new();
     let mut pending: Vec<Option<Attempt>> = Vec::new();
     let mut free: Vec<usize> = Vec::new();
@@ -85,8 +81,8 @@ pub fn simulate(
     let mut next_tick = start.plus(MICROS_PER_HOUR);
     let mut traffic_end: Option<SimTime> = None;
     let mut now = start;
-    // The engine's next timer. Only firing timers can make it later, so `fire_due` returns it; a send or an inbound message can only add timers, which it reports in
-    // `Effects::wake_at` (polling locks every number, and most steps are sends).
+    // The core's next timer. Only firing timers can make it later, so it is polled after them;
+    // a send or an inbound message can only add timers, which it reports in `Tally::wake_at`.
     let mut t_timer = engine.poll_timeout();
     // The traffic's next arrival changes only when the traffic acts (a send, a retry): it is
     // asked again only then.
@@ -125,9 +121,9 @@ pub fn simulate(
         match which {
             0 => {
                 fx.clear();
-                let next = engine.fire_due(now, &mut fx);
+                engine.handle_timeouts(now, &mut fx);
                 col.effects(&fx);
-                t_timer = next;
+                t_timer = engine.poll_timeout();
             }
             1 => {
                 let Reverse((_, _, slot)) = retries.pop().expect("peeked");

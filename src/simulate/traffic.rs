@@ -8,11 +8,12 @@
 //! same scenario and seed give the same traffic.
 
 use super::collect::Collector;
+use super::collect::Tally as Effects;
 use crate::clock::SimTime;
 use crate::engine::ids::{BusinessId, PhoneNumberId, WaId};
 use crate::engine::message::{Content, FreeFormKind, Outbound};
 use crate::engine::templates::{TemplateParam, TemplateSend};
-use crate::engine::{Effects, Engine};
+use crate::engine::Portfolios as Engine;
 use crate::load::plan::{Arrival, MixKind, PhasePlan, RecipientPool};
 use crate::load::policy::THROTTLE_CODES;
 use crate::load::policy::{decide, Decision, FailKind, Outcome, Pacer, SERVER_ERROR_CODES};

@@ -1,0 +1,123 @@
+//! [`Directory`]: which portfolio a token, a phone number or a WABA belongs to. Immutable once
+//! the world is built; every door routes requests through it.
+
+use super::build::{world_err, WorldError};
+use super::ids::{BusinessId, IdMap, PhoneNumberId, WabaId};
+use super::world::BusinessSpec;
+use super::Rejection;
+use rustc_hash::FxHashMap;
+
+#[derive(Debug, Default)]
+pub struct Directory {
+    tokens: FxHashMap<String, BusinessId>,
+    businesses: IdMap<BusinessId, usize>,
+    numbers: IdMap<PhoneNumberId, usize>,
+    wabas: IdMap<WabaId, usize>,
+    /// Every phone number id, sorted (deterministic iteration).
+    number_order: Vec<PhoneNumberId>,
+}
+
+impl Directory {
+    /// Registers business `b`, the `index`-th portfolio, refusing ids or tokens already taken.
+    pub(super) fn add(&mut self, index: usize, b: &BusinessSpec) -> Result<(), WorldError> {
+        let bf = format!("businesses[{index}]");
+        if self.businesses.insert(b.id, index).is_some() {
+            return Err(world_err(
+                format!("{bf}.id"),
+                format!("duplicate id {}", b.id),
+            ));
+        }
+        for (ti, t) in b.tokens.iter().enumerate() {
+            if t.is_empty() {
+                return Err(world_err(format!("{bf}.tokens[{ti}]"), "empty token"));
+            }
+            if self.tokens.insert(t.clone(), b.id).is_some() {
+                return Err(world_err(
+                    format!("{bf}.tokens[{ti}]"),
+                    "token already belongs to a business",
+                ));
+            }
+        }
+        for (wi, w) in b.wabas.iter().enumerate() {
+            let wf = format!("{bf}.wabas[{wi}]");
+            if self.wabas.insert(w.id, index).is_some() {
+                return Err(world_err(
+                    format!("{wf}.id"),
+                    format!("duplicate id {}", w.id),
+                ));
+            }
+            for (pi, p) in w.phone_numbers.iter().enumerate() {
+                if self.numbers.insert(p.id, index).is_some() {
+                    return Err(world_err(
+                        format!("{wf}.phone_numbers[{pi}].id"),
+                        format!("duplicate id {}", p.id),
+                    ));
+                }
+                let at = self.number_order.partition_point(|n| *n < p.id);
+                self.number_order.insert(at, p.id);
+            }
+        }
+        Ok(())
+    }
+
+    /// The business a bearer token acts for.
+    pub fn authorize(&self, token: &str) -> Option<BusinessId> {
+        self.tokens.get(token).copied()
+    }
+
+    /// Tokens of `business`, sorted.
+    pub fn tokens_of(&self, business: BusinessId) -> Vec<String> {
+        let mut t: Vec<String> = self
+            .tokens
+            .iter()
+            .filter(|(_, b)| **b == business)
+            .map(|(t, _)| t.clone())
+            .collect();
+        t.sort();
+        t
+    }
+
+    /// The portfolio of `business`.
+    pub fn business(&self, business: BusinessId) -> Option<usize> {
+        self.businesses.get(&business).copied()
+    }
+
+    /// The portfolio that owns phone number `id`, if any.
+    pub fn number(&self, id: PhoneNumberId) -> Option<usize> {
+        self.numbers.get(&id).copied()
+    }
+
+    /// The portfolio that owns WABA `id`, if any.
+    pub fn waba(&self, id: WabaId) -> Option<usize> {
+        self.wabas.get(&id).copied()
+    }
+
+    /// The portfolio of number `id`, which `business` must own: 100/33 for an unknown id, 200
+    /// (permission) for another portfolio's.
+    pub fn number_of(&self, business: BusinessId, id: PhoneNumberId) -> Result<usize, Rejection> {
+        self.owned(business, id, self.number(id))
+    }
+
+    /// The portfolio of WABA `id`, which `business` must own (as [`Self::number_of`]).
+    pub fn waba_of(&self, business: BusinessId, id: WabaId) -> Result<usize, Rejection> {
+        self.owned(business, id, self.waba(id))
+    }
+
+    fn owned(
+        &self,
+        business: BusinessId,
+        id: impl std::fmt::Display,
+        found: Option<usize>,
+    ) -> Result<usize, Rejection> {
+        let i = found.ok_or_else(|| Rejection::unknown_object(&id.to_string()))?;
+        if self.business(business) != Some(i) {
+            return Err(Rejection::permission(id));
+        }
+        Ok(i)
+    }
+
+    /// Every phone number id, sorted.
+    pub fn numbers(&self) -> &[PhoneNumberId] {
+        &self.number_order
+    }
+}
