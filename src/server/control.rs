@@ -13,6 +13,7 @@
 //!   "reason"?, "text"?, "phone_number_id"?}`: force a user's reaction
 //! - `GET  /_sim/ledger`           `?since=SEQ&limit=N`: cost totals and ledger lines
 
+use super::errors::Failure;
 use super::metrics::Route;
 use super::query::Query;
 use super::{with_effects, Ctx, Resp};
@@ -121,27 +122,23 @@ struct RecipientAction {
     phone_number_id: Option<String>,
 }
 
-fn recipient_action(
-    ctx: &Ctx<'_>,
-    wa_id: &str,
-    body: &[u8],
-) -> Result<serde_json::Value, (u16, Rejection)> {
+fn recipient_action(ctx: &Ctx<'_>, wa_id: &str, body: &[u8]) -> Result<serde_json::Value, Failure> {
     let st = ctx.state;
-    let a: RecipientAction = parse(body).map_err(|r| (400, r))?;
-    let user = WaId::parse_lenient(wa_id)
-        .ok_or_else(|| (400, bad(format!("wa_id: '{wa_id}' is not a phone number"))))?;
+    let a: RecipientAction = parse(body).map_err(Failure::bad_request)?;
+    let user = WaId::parse_lenient(wa_id).ok_or_else(|| {
+        Failure::bad_request(bad(format!("wa_id: '{wa_id}' is not a phone number")))
+    })?;
     let phone = match &a.phone_number_id {
         None => None,
-        Some(p) => Some(
-            p.parse::<PhoneNumberId>()
-                .map_err(|_| (400, bad(format!("phone_number_id: '{p}' is not an id"))))?,
-        ),
+        Some(p) => Some(p.parse::<PhoneNumberId>().map_err(|_| {
+            Failure::bad_request(bad(format!("phone_number_id: '{p}' is not an id")))
+        })?),
     };
     let reason = || {
         match a.reason.as_deref() {
         None => Ok(BlockReason::Spam),
         Some(r) => BlockReason::parse(r).ok_or_else(|| {
-            (400, bad(format!("reason: '{r}' is not one of spam, didnt_sign_up, offensive, no_longer_needed, other")))
+            Failure::bad_request(bad(format!("reason: '{r}' is not one of spam, didnt_sign_up, offensive, no_longer_needed, other")))
         }),
     }
     };
@@ -161,16 +158,13 @@ fn recipient_action(
                 st.commit(fx);
                 r
             })
-            .map_err(|r| (400, r))?;
+            .map_err(Failure::bad_request)?;
             return Ok(serde_json::to_value(&r).unwrap_or_default());
         }
         other => {
-            return Err((
-                400,
-                bad(format!(
+            return Err(Failure::bad_request(bad(format!(
                 "action: '{other}' is not one of block, report, reply, opt_out, resume, reregister"
-            )),
-            ))
+            ))))
         }
     };
     let now = st.clock.now();
@@ -179,7 +173,7 @@ fn recipient_action(
         st.commit(fx);
         r
     })
-    .map_err(|r| (400, r))?;
+    .map_err(Failure::bad_request)?;
     Ok(serde_json::to_value(outcome).unwrap_or_default())
 }
 
@@ -211,7 +205,7 @@ pub(super) fn handle(
 ) -> Resp {
     match route(ctx, method, segs, q, body) {
         Ok(v) => ctx.ok(&v),
-        Err((status, rej)) => ctx.err_status(&rej, status),
+        Err(f) => ctx.fail(f.rule, &f.rejection),
     }
 }
 
@@ -221,9 +215,9 @@ fn route(
     segs: &[&str],
     q: &Query,
     body: &[u8],
-) -> Result<serde_json::Value, (u16, Rejection)> {
+) -> Result<serde_json::Value, Failure> {
     let st = ctx.state;
-    let e400 = |r: Rejection| (400, r);
+    let e400 = Failure::bad_request;
     match (method, segs) {
         (&Method::GET, ["health"]) => Ok(json!({
             "status": "ok",
@@ -254,7 +248,7 @@ fn route(
                 .clock
                 .advance((a.seconds * MICROS_PER_SEC as f64) as u64)
                 .ok_or_else(|| {
-                    (409, bad("The clock is a wall clock; start the server with --clock manual to advance it."))
+                    Failure::conflict(bad("The clock is a wall clock; start the server with --clock manual to advance it."))
                 })?;
             st.fire_due(now);
             Ok(json!({"now": now.as_micros(), "now_unix": now.unix_secs()}))
@@ -279,7 +273,7 @@ fn route(
                 st.commit(fx);
                 r
             })
-            .map_err(|r| (400, r))?;
+            .map_err(Failure::bad_request)?;
             Ok(
                 json!({"message_id": wamid.render(), "window_open_until": now.plus(st.engine.rules().service_window_hours * 3_600 * MICROS_PER_SEC).unix_secs()}),
             )
@@ -347,13 +341,10 @@ fn route(
             .map(|(c, s, t)| json!({"code": c, "http_status": s, "title": t}))
             .collect::<Vec<_>>())),
         _ => super::policy::control(ctx, method, segs, body).unwrap_or_else(|| {
-            Err((
-                404,
-                Rejection::new(
-                    ErrorCode::UnknownPath,
-                    format!("Unknown control route: {} /_sim/{}", method, segs.join("/")),
-                ),
-            ))
+            Err(Failure::not_found(Rejection::new(
+                ErrorCode::UnknownPath,
+                format!("Unknown control route: {} /_sim/{}", method, segs.join("/")),
+            )))
         }),
     }
 }

@@ -19,7 +19,7 @@ use crate::engine::ids::{parse_id, BusinessId, PhoneNumberId, TemplateId, WabaId
 use crate::engine::{Effects, Engine, ObjectKind, Rejection};
 use crate::webhooks::Outbox;
 use bytes::Bytes;
-use errors::StatusTable;
+use errors::{Failure, StatusRule, StatusTable};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
@@ -233,11 +233,15 @@ impl Ctx<'_> {
         json_response(200, body, &self.version, &self.trace)
     }
 
+    /// Answers a refusal with the status table's status, as the platform would.
     fn err(&self, rej: &Rejection) -> Resp {
-        self.err_status(rej, self.state.cfg.status_table.status(rej.code))
+        self.fail(StatusRule::Table, rej)
     }
 
-    fn err_status(&self, rej: &Rejection, status: u16) -> Resp {
+    /// Answers an error in the Graph envelope; `rule` chooses the status in
+    /// [`StatusTable::status_of`].
+    fn fail(&self, rule: StatusRule, rej: &Rejection) -> Resp {
+        let status = self.state.cfg.status_table.status_of(rule, rej.code);
         self.state.metrics.request(self.route, status);
         let mut r = json_response(
             status,
@@ -302,7 +306,7 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
         .and_then(|v| v.parse::<usize>().ok())
     {
         if len > max {
-            return ctx.err_status(&too_large(), 413);
+            return ctx.fail(StatusRule::TooLarge, &too_large());
         }
     }
     let body = match Limited::new(body, max).collect().await {
@@ -311,26 +315,26 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some()
             {
-                return ctx.err_status(&too_large(), 413);
+                return ctx.fail(StatusRule::TooLarge, &too_large());
             }
-            return ctx.err_status(
+            return ctx.fail(
+                StatusRule::BadRequest,
                 &Rejection::new(
                     ErrorCode::InvalidParameter,
                     format!("Could not read the request body: {e}"),
                 ),
-                400,
             );
         }
     };
 
     if route == Route::Control || route == Route::Metrics {
         if state.cfg.control_access == ControlAccess::Loopback && !remote.ip().is_loopback() {
-            return ctx.err_status(
+            return ctx.fail(
+                StatusRule::Forbidden,
                 &Rejection::new(
                     ErrorCode::PermissionDenied,
                     "The /_sim control API and /metrics answer loopback clients only (start with --control-from-any to change this).",
                 ),
-                403,
             );
         }
         if route == Route::Metrics {
@@ -375,11 +379,11 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
 
     match graph_route(&ctx, business, &parts.method, &segs, &query, &body) {
         Ok(resp) => resp,
-        Err(rej) => {
+        Err(f) => {
             if route == Route::Messages {
-                state.metrics.send_rejected(rej.code);
+                state.metrics.send_rejected(f.rejection.code);
             }
-            ctx.err(&rej)
+            ctx.fail(f.rule, &f.rejection)
         }
     }
 }
@@ -435,16 +439,12 @@ fn graph_route(
     segs: &[&str],
     q: &Query,
     body: &[u8],
-) -> Result<Resp, Rejection> {
+) -> Result<Resp, Failure> {
     let e = &*ctx.state.engine;
     let now = ctx.state.clock.now();
     let id_of = |s: &str| parse_id(s).ok_or_else(|| unsupported(method, s));
     if let Some(r) = policy::graph(ctx, biz, method, segs, body) {
-        return match r {
-            Ok(v) => Ok(ctx.ok(&v)),
-            Err((None, rej)) => Err(rej),
-            Err((Some(status), rej)) => Ok(ctx.err_status(&rej, status)),
-        };
+        return r.map(|v| ctx.ok(&v));
     }
     match (method, segs) {
         (&Method::POST, [id, "messages"]) => {
@@ -486,7 +486,7 @@ fn graph_route(
                 Some(ObjectKind::Template) => {
                     Ok(ctx.ok(&graph::get_template(e, biz, TemplateId(raw), q)?))
                 }
-                None => Err(unsupported(method, id)),
+                None => Err(unsupported(method, id).into()),
             }
         }
         (&Method::GET, [id, "phone_numbers"]) => Ok(ctx.ok(&graph::get_waba_phone_numbers(
@@ -523,11 +523,12 @@ fn graph_route(
         | (
             _,
             [id, "messages" | "phone_numbers" | "message_templates" | "whatsapp_business_profile"],
-        ) => Err(unsupported(method, id)),
+        ) => Err(unsupported(method, id).into()),
         _ => Err(Rejection::new(
             ErrorCode::UnknownPath,
             format!("Unknown path components: /{}", segs.join("/")),
-        )),
+        )
+        .into()),
     }
 }
 

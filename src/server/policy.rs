@@ -15,6 +15,7 @@
 //! - `POST /_sim/recipients/{wa_id}/reregister` the number gets a new owner
 //! - `GET  /_sim/recipients/{wa_id}/identity` current identity key hash
 
+use super::errors::Failure;
 use super::{with_effects, Ctx};
 use crate::engine::eligibility::Refusal;
 use crate::engine::errors::ErrorCode;
@@ -41,18 +42,17 @@ fn wa_id(s: &str) -> Result<WaId, Rejection> {
     WaId::parse_lenient(s).ok_or_else(|| bad(format!("wa_id: '{s}' is not a phone number")))
 }
 
-/// Graph-side policy routes. `None` when the path is not one of them. Errors carry the HTTP
-/// status when it is not the status table's.
+/// Graph-side policy routes. `None` when the path is not one of them.
 pub(super) fn graph(
     ctx: &Ctx<'_>,
     biz: BusinessId,
     method: &Method,
     segs: &[&str],
     body: &[u8],
-) -> Option<Result<Value, (Option<u16>, Rejection)>> {
+) -> Option<Result<Value, Failure>> {
     let e = &*ctx.state.engine;
     let now = ctx.state.clock.now();
-    let plain = |r: Rejection| (None, r);
+    let plain = Failure::from;
     Some(match (method, segs) {
         (&Method::GET, [id, "settings"]) => phone(id).map_err(plain).and_then(|p| {
             let on = e.identity_check(biz, p).map_err(plain)?;
@@ -116,7 +116,7 @@ pub(super) fn graph(
                 ctx.state.commit(fx);
                 r
             })
-            .map_err(|r| (Some(409), r))?;
+            .map_err(Failure::conflict)?;
             Ok(json!({"success": true, "released": released}))
         })(),
         _ => return None,
@@ -133,11 +133,11 @@ pub(super) fn control(
     method: &Method,
     segs: &[&str],
     body: &[u8],
-) -> Option<Result<Value, (u16, Rejection)>> {
+) -> Option<Result<Value, Failure>> {
     let st = ctx.state;
     let e = &*st.engine;
     let now = st.clock.now();
-    let e400 = |r: Rejection| (400, r);
+    let e400 = Failure::bad_request;
     Some(match (method, segs) {
         (&Method::GET, ["verticals"]) => Ok(json!({
             "allowed": ALLOWED_VERTICALS,
@@ -153,7 +153,7 @@ pub(super) fn control(
         }
         (&Method::POST, ["businesses"]) => (|| {
             let m = object(body).map_err(e400)?;
-            let field = |k: &str| -> Result<String, (u16, Rejection)> {
+            let field = |k: &str| -> Result<String, Failure> {
                 match m.get(k) {
                     Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
                     Some(_) => Err(e400(bad(format!("{k}: must be a non-empty string")))),
@@ -171,16 +171,13 @@ pub(super) fn control(
             let (o, verdict) = e.onboard(now, &name, &vertical, &country);
             match verdict {
                 Ok(_) => Ok(serde_json::to_value(&o).unwrap_or_default()),
-                Err(Refusal::Prohibited(p)) => Err((
-                    403,
-                    Rejection::new(
-                        ErrorCode::PolicyBlocked,
-                        format!(
-                            "Business '{name}' cannot use the WhatsApp Business Platform: {}.",
-                            p.reason
-                        ),
+                Err(Refusal::Prohibited(p)) => Err(Failure::forbidden(Rejection::new(
+                    ErrorCode::PolicyBlocked,
+                    format!(
+                        "Business '{name}' cannot use the WhatsApp Business Platform: {}.",
+                        p.reason
                     ),
-                )),
+                ))),
                 Err(Refusal::UnknownVertical(v)) => Err(e400(bad(format!(
                     "vertical: '{v}' is not a known vertical; allowed: {}",
                     ALLOWED_VERTICALS.join(", ")
@@ -190,13 +187,13 @@ pub(super) fn control(
         (&Method::POST, ["businesses", id, "reinstate"]) => (|| {
             let b: BusinessId = id
                 .parse()
-                .map_err(|_| (404, Rejection::unknown_object(id)))?;
+                .map_err(|_| Failure::not_found(Rejection::unknown_object(id)))?;
             let was = with_effects(|fx| {
                 let r = e.reinstate(now, b, fx);
                 st.commit(fx);
                 r
             })
-            .map_err(|r| (404, r))?;
+            .map_err(Failure::not_found)?;
             Ok(json!({"reinstated": was}))
         })(),
         (&Method::POST, ["recipients", user, "reregister"]) => (|| {
