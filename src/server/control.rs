@@ -13,9 +13,11 @@
 //!   "reason"?, "text"?, "phone_number_id"?}`: force a user's reaction
 //! - `GET  /_sim/ledger`           `?since=SEQ&limit=N`: cost totals and ledger lines
 
-use super::metrics::Route;
+use super::errors::Failure;
+use super::metrics::Label;
 use super::query::Query;
-use super::{with_effects, Ctx, Resp};
+use super::routes::Control;
+use super::{policy, with_effects, Ctx, Resp};
 use crate::clock::{ClockMode, MICROS_PER_SEC};
 use crate::engine::errors::ErrorCode;
 use crate::engine::feedback::UserAction;
@@ -68,7 +70,7 @@ pub(super) async fn maybe_fault(ctx: &Ctx<'_>) -> Option<Resp> {
         let mut rng = rand::thread_rng();
         for f in list
             .iter()
-            .filter(|f| f.route == "*" || f.route == ctx.route.as_str())
+            .filter(|f| f.route == "*" || f.route == ctx.label.as_str())
         {
             latency += f.latency_ms;
             if fail.is_none() && f.error_ratio > 0.0 && rng.gen::<f64>() < f.error_ratio {
@@ -81,7 +83,7 @@ pub(super) async fn maybe_fault(ctx: &Ctx<'_>) -> Option<Resp> {
         tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
     }
     fail.map(|code| {
-        if ctx.route == Route::Messages {
+        if ctx.label == Label::Messages {
             ctx.state.metrics.send_rejected(code);
         }
         ctx.err(&Rejection::new(code, "Injected fault (POST /_sim/faults)."))
@@ -121,27 +123,23 @@ struct RecipientAction {
     phone_number_id: Option<String>,
 }
 
-fn recipient_action(
-    ctx: &Ctx<'_>,
-    wa_id: &str,
-    body: &[u8],
-) -> Result<serde_json::Value, (u16, Rejection)> {
+fn recipient_action(ctx: &Ctx<'_>, wa_id: &str, body: &[u8]) -> Result<serde_json::Value, Failure> {
     let st = ctx.state;
-    let a: RecipientAction = parse(body).map_err(|r| (400, r))?;
-    let user = WaId::parse_lenient(wa_id)
-        .ok_or_else(|| (400, bad(format!("wa_id: '{wa_id}' is not a phone number"))))?;
+    let a: RecipientAction = parse(body).map_err(Failure::bad_request)?;
+    let user = WaId::parse_lenient(wa_id).ok_or_else(|| {
+        Failure::bad_request(bad(format!("wa_id: '{wa_id}' is not a phone number")))
+    })?;
     let phone = match &a.phone_number_id {
         None => None,
-        Some(p) => Some(
-            p.parse::<PhoneNumberId>()
-                .map_err(|_| (400, bad(format!("phone_number_id: '{p}' is not an id"))))?,
-        ),
+        Some(p) => Some(p.parse::<PhoneNumberId>().map_err(|_| {
+            Failure::bad_request(bad(format!("phone_number_id: '{p}' is not an id")))
+        })?),
     };
     let reason = || {
         match a.reason.as_deref() {
         None => Ok(BlockReason::Spam),
         Some(r) => BlockReason::parse(r).ok_or_else(|| {
-            (400, bad(format!("reason: '{r}' is not one of spam, didnt_sign_up, offensive, no_longer_needed, other")))
+            Failure::bad_request(bad(format!("reason: '{r}' is not one of spam, didnt_sign_up, offensive, no_longer_needed, other")))
         }),
     }
     };
@@ -161,16 +159,13 @@ fn recipient_action(
                 st.commit(fx);
                 r
             })
-            .map_err(|r| (400, r))?;
+            .map_err(Failure::bad_request)?;
             return Ok(serde_json::to_value(&r).unwrap_or_default());
         }
         other => {
-            return Err((
-                400,
-                bad(format!(
+            return Err(Failure::bad_request(bad(format!(
                 "action: '{other}' is not one of block, report, reply, opt_out, resume, reregister"
-            )),
-            ))
+            ))))
         }
     };
     let now = st.clock.now();
@@ -179,7 +174,7 @@ fn recipient_action(
         st.commit(fx);
         r
     })
-    .map_err(|r| (400, r))?;
+    .map_err(Failure::bad_request)?;
     Ok(serde_json::to_value(outcome).unwrap_or_default())
 }
 
@@ -202,36 +197,40 @@ struct Inbound {
     from_ad: bool,
 }
 
+/// Answers a control endpoint. `method` and `segs` (the path after `/_sim`) only word the error
+/// for an unknown route.
 pub(super) fn handle(
     ctx: &Ctx<'_>,
+    endpoint: Control<'_>,
     method: &Method,
     segs: &[&str],
     q: &Query,
     body: &[u8],
 ) -> Resp {
-    match route(ctx, method, segs, q, body) {
+    match dispatch(ctx, endpoint, method, segs, q, body) {
         Ok(v) => ctx.ok(&v),
-        Err((status, rej)) => ctx.err_status(&rej, status),
+        Err(f) => ctx.fail(f.rule, &f.rejection),
     }
 }
 
-fn route(
+fn dispatch(
     ctx: &Ctx<'_>,
+    endpoint: Control<'_>,
     method: &Method,
     segs: &[&str],
     q: &Query,
     body: &[u8],
-) -> Result<serde_json::Value, (u16, Rejection)> {
+) -> Result<serde_json::Value, Failure> {
     let st = ctx.state;
-    let e400 = |r: Rejection| (400, r);
-    match (method, segs) {
-        (&Method::GET, ["health"]) => Ok(json!({
+    let e400 = Failure::bad_request;
+    match endpoint {
+        Control::Health => Ok(json!({
             "status": "ok",
             "now": st.clock.now().as_micros(),
             "now_unix": st.clock.now().unix_secs(),
             "clock": match st.clock.mode() { ClockMode::Wall => "wall", ClockMode::Manual => "manual" },
         })),
-        (&Method::GET, ["state"]) => {
+        Control::State => {
             let snap = st.engine.snapshot();
             let mut v = serde_json::to_value(&snap).unwrap_or_default();
             if let Some(numbers) = v["numbers"].as_array_mut() {
@@ -251,7 +250,7 @@ fn route(
             v["policy"] = serde_json::to_value(st.engine.policy()).unwrap_or_default();
             Ok(v)
         }
-        (&Method::POST, ["clock", "advance"]) => {
+        Control::AdvanceClock => {
             let a: Advance = parse(body).map_err(e400)?;
             if !(a.seconds >= 0.0 && a.seconds.is_finite()) {
                 return Err(e400(bad("seconds: must be a non-negative number")));
@@ -260,12 +259,12 @@ fn route(
                 .clock
                 .advance((a.seconds * MICROS_PER_SEC as f64) as u64)
                 .ok_or_else(|| {
-                    (409, bad("The clock is a wall clock; start the server with --clock manual to advance it."))
+                    Failure::conflict(bad("The clock is a wall clock; start the server with --clock manual to advance it."))
                 })?;
             st.fire_due(now);
             Ok(json!({"now": now.as_micros(), "now_unix": now.unix_secs()}))
         }
-        (&Method::POST, ["inbound"]) => {
+        Control::Inbound => {
             let i: Inbound = parse(body).map_err(e400)?;
             let from = WaId::parse_lenient(&i.from)
                 .ok_or_else(|| e400(bad(format!("from: '{}' is not a phone number", i.from))))?;
@@ -285,13 +284,13 @@ fn route(
                 st.commit(fx);
                 r
             })
-            .map_err(|r| (400, r))?;
+            .map_err(Failure::bad_request)?;
             Ok(
                 json!({"message_id": wamid.render(), "window_open_until": now.plus(st.engine.rules().service_window_hours * 3_600 * MICROS_PER_SEC).unix_secs()}),
             )
         }
-        (&Method::POST, ["recipients", wa_id, "actions"]) => recipient_action(ctx, wa_id, body),
-        (&Method::GET, ["events"]) => {
+        Control::RecipientAction(wa_id) => recipient_action(ctx, wa_id, body),
+        Control::Events => {
             let since = q.get("since").and_then(|s| s.parse().ok()).unwrap_or(0);
             let limit = q
                 .get("limit")
@@ -300,7 +299,7 @@ fn route(
                 .min(100_000);
             Ok(serde_json::to_value(st.log.lock().page(since, limit)).unwrap_or_default())
         }
-        (&Method::GET, ["ledger"]) => {
+        Control::Ledger => {
             let since = match q.get("since") {
                 None => 0,
                 Some(s) => s
@@ -316,10 +315,10 @@ fn route(
             .min(100_000);
             Ok(serde_json::to_value(st.engine.ledger_page(since, limit)).unwrap_or_default())
         }
-        (&Method::GET, ["faults"]) => Ok(json!({"faults": *st.faults.list.read()})),
-        (&Method::POST, ["faults"]) => {
+        Control::Faults => Ok(json!({"faults": *st.faults.list.read()})),
+        Control::AddFault => {
             let f: Fault = parse(body).map_err(e400)?;
-            if f.route != "*" && Route::parse(&f.route).is_none() {
+            if f.route != "*" && Label::parse(&f.route).is_none() {
                 return Err(e400(bad(format!(
                     "route: '{}' is not one of *, messages, phone_number, phone_numbers, waba, message_templates, template, whatsapp_business_profile",
                     f.route
@@ -338,28 +337,27 @@ fn route(
             list.push(f);
             Ok(json!({"faults": *list}))
         }
-        (&Method::DELETE, ["faults"]) => {
+        Control::ClearFaults => {
             st.faults.list.write().clear();
             Ok(json!({"faults": []}))
         }
-        (&Method::GET, ["webhooks"]) => {
-            Ok(serde_json::to_value(st.outbox.stats()).unwrap_or_default())
-        }
-        (&Method::GET, ["status_table"]) => Ok(json!(st
+        Control::Webhooks => Ok(serde_json::to_value(st.outbox.stats()).unwrap_or_default()),
+        Control::StatusTable => Ok(json!(st
             .cfg
             .status_table
             .entries()
             .into_iter()
             .map(|(c, s, t)| json!({"code": c, "http_status": s, "title": t}))
             .collect::<Vec<_>>())),
-        _ => super::policy::control(ctx, method, segs, body).unwrap_or_else(|| {
-            Err((
-                404,
-                Rejection::new(
-                    ErrorCode::UnknownPath,
-                    format!("Unknown control route: {} /_sim/{}", method, segs.join("/")),
-                ),
-            ))
-        }),
+        Control::Verticals => Ok(policy::verticals()),
+        Control::Businesses => Ok(policy::businesses(ctx)),
+        Control::Onboard => policy::onboard(ctx, body),
+        Control::Reinstate(id) => policy::reinstate(ctx, id),
+        Control::Reregister(wa_id) => policy::reregister(ctx, wa_id),
+        Control::Identity(wa_id) => policy::identity(ctx, wa_id),
+        Control::Unknown => Err(Failure::not_found(Rejection::new(
+            ErrorCode::UnknownPath,
+            format!("Unknown control route: {} /_sim/{}", method, segs.join("/")),
+        ))),
     }
 }

@@ -1,4 +1,5 @@
-//! The one place where an engine [`Rejection`] becomes a Graph API error response.
+//! The one place where an engine [`Rejection`] becomes a Graph API error response, and the one
+//! place its HTTP status is chosen ([`StatusTable::status_of`]).
 
 use crate::engine::errors::ErrorCode;
 use crate::engine::Rejection;
@@ -22,6 +23,20 @@ impl StatusTable {
         self.overrides.extend(more);
     }
 
+    /// The HTTP status of an error answer. Every error response the server sends gets its status
+    /// here, so an operator's override reaches every Graph refusal and nothing else.
+    pub fn status_of(&self, rule: StatusRule, code: ErrorCode) -> u16 {
+        match rule {
+            StatusRule::Table => self.status(code),
+            StatusRule::BadRequest => 400,
+            StatusRule::Forbidden => 403,
+            StatusRule::NotFound => 404,
+            StatusRule::Conflict => 409,
+            StatusRule::TooLarge => 413,
+        }
+    }
+
+    /// The table's status for a code: its default or the operator's override.
     pub fn status(&self, code: ErrorCode) -> u16 {
         self.overrides
             .get(&code.code())
@@ -35,6 +50,64 @@ impl StatusTable {
             .iter()
             .map(|c| (c.code(), self.status(*c), c.title()))
             .collect()
+    }
+}
+
+/// How the HTTP status of an error answer is chosen. Graph refusals follow the status table; the
+/// other rules answer what the platform has no code-specific status for (a body the server
+/// cannot take, the `/_sim` control API) and ignore the table, so overrides meant for clients'
+/// error handling do not change the simulator's own doors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusRule {
+    /// The code's entry in the status table (its default or the operator's override).
+    Table,
+    /// 400: the body could not be read, or the control API cannot use its input.
+    BadRequest,
+    /// 403: a door closed to this caller (a remote client of the control API, a business in a
+    /// prohibited vertical).
+    Forbidden,
+    /// 404: a control-API route or object that does not exist.
+    NotFound,
+    /// 409: the request conflicts with the simulation's state (a wall clock cannot be advanced,
+    /// an identity acknowledgement the engine refuses).
+    Conflict,
+    /// 413: the body is larger than the server accepts.
+    TooLarge,
+}
+
+/// A failed request: the error to render and the rule that chooses its HTTP status.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failure {
+    pub rule: StatusRule,
+    pub rejection: Rejection,
+}
+
+impl Failure {
+    pub fn new(rule: StatusRule, rejection: Rejection) -> Failure {
+        Failure { rule, rejection }
+    }
+
+    pub fn bad_request(rejection: Rejection) -> Failure {
+        Failure::new(StatusRule::BadRequest, rejection)
+    }
+
+    pub fn forbidden(rejection: Rejection) -> Failure {
+        Failure::new(StatusRule::Forbidden, rejection)
+    }
+
+    pub fn not_found(rejection: Rejection) -> Failure {
+        Failure::new(StatusRule::NotFound, rejection)
+    }
+
+    pub fn conflict(rejection: Rejection) -> Failure {
+        Failure::new(StatusRule::Conflict, rejection)
+    }
+}
+
+/// A refusal answered as the platform would: its status comes from the table.
+impl From<Rejection> for Failure {
+    fn from(rejection: Rejection) -> Failure {
+        Failure::new(StatusRule::Table, rejection)
     }
 }
 
@@ -114,5 +187,14 @@ mod tests {
         let t = StatusTable::new([(130429, 400)].into_iter().collect());
         assert_eq!(t.status(ErrorCode::ThroughputLimit), 400);
         assert_eq!(t.status(ErrorCode::PairRateLimit), 429);
+    }
+
+    #[test]
+    fn overrides_reach_graph_refusals_only() {
+        let t = StatusTable::new([(100, 422)].into_iter().collect());
+        let code = ErrorCode::InvalidParameter;
+        assert_eq!(t.status_of(StatusRule::Table, code), 422);
+        assert_eq!(t.status_of(StatusRule::BadRequest, code), 400);
+        assert_eq!(t.status_of(StatusRule::TooLarge, code), 413);
     }
 }

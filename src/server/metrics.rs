@@ -5,9 +5,9 @@ use crate::engine::errors::ErrorCode;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// Routes as metric labels.
+/// Metric labels of routes: what `/metrics` counts requests under and `/_sim/faults` targets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Route {
+pub enum Label {
     Messages,
     PhoneNumber,
     PhoneNumbers,
@@ -24,49 +24,49 @@ pub enum Route {
     Unknown,
 }
 
-impl Route {
-    pub const ALL: [Route; 12] = [
-        Route::Messages,
-        Route::PhoneNumber,
-        Route::PhoneNumbers,
-        Route::Waba,
-        Route::Templates,
-        Route::Template,
-        Route::BusinessProfile,
-        Route::Settings,
-        Route::Contacts,
-        Route::Control,
-        Route::Metrics,
-        Route::Unknown,
+impl Label {
+    pub const ALL: [Label; 12] = [
+        Label::Messages,
+        Label::PhoneNumber,
+        Label::PhoneNumbers,
+        Label::Waba,
+        Label::Templates,
+        Label::Template,
+        Label::BusinessProfile,
+        Label::Settings,
+        Label::Contacts,
+        Label::Control,
+        Label::Metrics,
+        Label::Unknown,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Route::Messages => "messages",
-            Route::PhoneNumber => "phone_number",
-            Route::PhoneNumbers => "phone_numbers",
-            Route::Waba => "waba",
-            Route::Templates => "message_templates",
-            Route::Template => "template",
-            Route::BusinessProfile => "whatsapp_business_profile",
-            Route::Settings => "settings",
-            Route::Contacts => "contacts",
-            Route::Control => "control",
-            Route::Metrics => "metrics",
-            Route::Unknown => "unknown",
+            Label::Messages => "messages",
+            Label::PhoneNumber => "phone_number",
+            Label::PhoneNumbers => "phone_numbers",
+            Label::Waba => "waba",
+            Label::Templates => "message_templates",
+            Label::Template => "template",
+            Label::BusinessProfile => "whatsapp_business_profile",
+            Label::Settings => "settings",
+            Label::Contacts => "contacts",
+            Label::Control => "control",
+            Label::Metrics => "metrics",
+            Label::Unknown => "unknown",
         }
     }
 
     /// Parses a route label as `/_sim/faults` takes it.
-    pub fn parse(s: &str) -> Option<Route> {
-        Route::ALL.iter().copied().find(|r| r.as_str() == s)
+    pub fn parse(s: &str) -> Option<Label> {
+        Label::ALL.iter().copied().find(|r| r.as_str() == s)
     }
 }
 
 const STATUSES: [u16; 11] = [200, 400, 401, 403, 404, 405, 409, 413, 429, 500, 503];
 
 pub struct Metrics {
-    requests: [[AtomicU64; STATUSES.len() + 1]; Route::ALL.len()],
+    requests: [[AtomicU64; STATUSES.len() + 1]; Label::ALL.len()],
     accepted: AtomicU64,
     /// Indexed like [`ErrorCode::ALL`].
     rejected: Vec<AtomicU64>,
@@ -83,11 +83,11 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn request(&self, route: Route, status: u16) {
-        let r = Route::ALL
+    pub fn request(&self, route: Label, status: u16) {
+        let r = Label::ALL
             .iter()
             .position(|x| *x == route)
-            .unwrap_or(Route::ALL.len() - 1);
+            .unwrap_or(Label::ALL.len() - 1);
         let s = STATUSES
             .iter()
             .position(|x| *x == status)
@@ -114,7 +114,7 @@ impl Metrics {
         let mut o = String::with_capacity(4096);
         o.push_str("# HELP wabasim_http_requests_total HTTP requests by route and status.\n");
         o.push_str("# TYPE wabasim_http_requests_total counter\n");
-        for (ri, route) in Route::ALL.iter().enumerate() {
+        for (ri, route) in Label::ALL.iter().enumerate() {
             for (si, n) in self.requests[ri].iter().enumerate() {
                 let n = n.load(Relaxed);
                 if n == 0 {

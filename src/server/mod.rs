@@ -12,6 +12,7 @@ pub mod log;
 pub mod metrics;
 pub mod policy;
 pub mod query;
+mod routes;
 pub mod wire;
 pub mod world;
 
@@ -23,13 +24,14 @@ use crate::engine::ids::{parse_id, BusinessId, PhoneNumberId, TemplateId, WabaId
 use crate::engine::{Effects, ObjectKind, Rejection};
 use crate::webhooks::Outbox;
 use bytes::Bytes;
-use errors::StatusTable;
+use errors::{Failure, StatusRule, StatusTable};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
-use metrics::{Metrics, Route};
+use metrics::{Label, Metrics};
 use query::Query;
+use routes::{Graph, Route};
 use serde::Serialize;
 use std::cell::RefCell;
 use std::convert::Infallible;
@@ -241,22 +243,27 @@ struct Ctx<'a> {
     state: &'a AppState,
     version: String,
     trace: String,
-    route: Route,
+    /// What `/metrics` counts this request under.
+    label: Label,
 }
 
 impl Ctx<'_> {
     fn ok(&self, v: &impl Serialize) -> Resp {
         let body = serde_json::to_vec(v).unwrap_or_default();
-        self.state.metrics.request(self.route, 200);
+        self.state.metrics.request(self.label, 200);
         json_response(200, body, &self.version, &self.trace)
     }
 
+    /// Answers a refusal with the status table's status, as the platform would.
     fn err(&self, rej: &Rejection) -> Resp {
-        self.err_status(rej, self.state.cfg.status_table.status(rej.code))
+        self.fail(StatusRule::Table, rej)
     }
 
-    fn err_status(&self, rej: &Rejection, status: u16) -> Resp {
-        self.state.metrics.request(self.route, status);
+    /// Answers an error in the Graph envelope; `rule` chooses the status in
+    /// [`StatusTable::status_of`].
+    fn fail(&self, rule: StatusRule, rej: &Rejection) -> Resp {
+        let status = self.state.cfg.status_table.status_of(rule, rej.code);
+        self.state.metrics.request(self.label, status);
         let mut r = json_response(
             status,
             errors::render(rej, &self.trace),
@@ -296,109 +303,143 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
     if segs.first().is_some_and(|s| is_version(s)) {
         version = segs.remove(0).to_string();
     }
-    let route = route_of(state, &segs);
+    let route = Route::of(&parts.method, &segs, |id| routes::object_label(state, id));
     let ctx = Ctx {
         state,
         version,
         trace: state.trace_id(),
-        route,
+        label: route.label(),
     };
     let query = Query::parse(parts.uri.query());
-
-    // Body: refuse oversized bodies before reading them, and cap what is read.
-    let max = state.cfg.max_body_bytes;
-    let too_large = || {
-        Rejection::new(
-            ErrorCode::InvalidParameter,
-            format!("Request body is larger than the {max}-byte limit."),
-        )
+    let body = match read_body(&ctx, &parts.headers, body).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
     };
-    if let Some(len) = parts
-        .headers
-        .get(hyper::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
+
+    if route.has_no_auth()
+        && state.cfg.control_access == ControlAccess::Loopback
+        && !remote.ip().is_loopback()
     {
-        if len > max {
-            return ctx.err_status(&too_large(), 413);
-        }
+        return ctx.fail(
+            StatusRule::Forbidden,
+            &Rejection::new(
+                ErrorCode::PermissionDenied,
+                "The /_sim control API and /metrics answer loopback clients only (start with --control-from-any to change this).",
+            ),
+        );
     }
-    let body = match Limited::new(body, max).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                return ctx.err_status(&too_large(), 413);
-            }
-            return ctx.err_status(
-                &Rejection::new(
-                    ErrorCode::InvalidParameter,
-                    format!("Could not read the request body: {e}"),
-                ),
-                400,
-            );
+    let endpoint = match route {
+        Route::Metrics => return metrics_response(state),
+        Route::Control(endpoint) => {
+            return control::handle(&ctx, endpoint, &parts.method, &segs[1..], &query, &body)
         }
+        Route::Graph(_, endpoint) => endpoint,
     };
-
-    if route == Route::Control || route == Route::Metrics {
-        if state.cfg.control_access == ControlAccess::Loopback && !remote.ip().is_loopback() {
-            return ctx.err_status(
-                &Rejection::new(
-                    ErrorCode::PermissionDenied,
-                    "The /_sim control API and /metrics answer loopback clients only (start with --control-from-any to change this).",
-                ),
-                403,
-            );
-        }
-        if route == Route::Metrics {
-            let text = state
-                .metrics
-                .render(&state.outbox.stats(), state.engine.pending_timers());
-            state.metrics.request(Route::Metrics, 200);
-            let mut r = Response::new(Full::new(Bytes::from(text)));
-            r.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4"),
-            );
-            return r;
-        }
-        return control::handle(&ctx, &parts.method, &segs[1..], &query, &body);
-    }
 
     // Graph routes: the token first, as Graph does.
-    let token = bearer(&parts.headers).or_else(|| query.get("access_token"));
-    let business = match token {
-        None => {
-            return ctx.err(&Rejection::new(
-                ErrorCode::AccessTokenExpired,
-                "An access token is required to request this resource. Send it as 'Authorization: Bearer <token>'.",
-            ))
-        }
-        Some(t) => match state.engine.authorize(t) {
-            Some(b) => b,
-            None => {
-                let r = Rejection::new(
-                    ErrorCode::AccessTokenExpired,
-                    "Invalid OAuth access token: the token does not belong to any business of this world.",
-                );
-                return ctx.err(&r);
-            }
-        },
+    let business = match authorize(state, &parts.headers, &query) {
+        Ok(b) => b,
+        Err(rej) => return ctx.err(&rej),
     };
 
     if let Some(resp) = control::maybe_fault(&ctx).await {
         return resp;
     }
 
-    match graph_route(&ctx, business, &parts.method, &segs, &query, &body) {
+    match graph_route(
+        &ctx,
+        business,
+        endpoint,
+        &parts.method,
+        &segs,
+        &query,
+        &body,
+    ) {
         Ok(resp) => resp,
-        Err(rej) => {
-            if route == Route::Messages {
-                state.metrics.send_rejected(rej.code);
+        Err(f) => {
+            if ctx.label == Label::Messages {
+                state.metrics.send_rejected(f.rejection.code);
             }
-            ctx.err(&rej)
+            ctx.fail(f.rule, &f.rejection)
         }
+    }
+}
+
+/// Reads the body, refusing oversized bodies before reading them and capping what is read, so
+/// a client cannot make the server buffer more than `max_body_bytes`.
+async fn read_body(
+    ctx: &Ctx<'_>,
+    headers: &hyper::HeaderMap,
+    body: Incoming,
+) -> Result<Bytes, Resp> {
+    let max = ctx.state.cfg.max_body_bytes;
+    let too_large = || {
+        Rejection::new(
+            ErrorCode::InvalidParameter,
+            format!("Request body is larger than the {max}-byte limit."),
+        )
+    };
+    if let Some(len) = headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if len > max {
+            return Err(ctx.fail(StatusRule::TooLarge, &too_large()));
+        }
+    }
+    match Limited::new(body, max).collect().await {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e) => {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                return Err(ctx.fail(StatusRule::TooLarge, &too_large()));
+            }
+            Err(ctx.fail(
+                StatusRule::BadRequest,
+                &Rejection::new(
+                    ErrorCode::InvalidParameter,
+                    format!("Could not read the request body: {e}"),
+                ),
+            ))
+        }
+    }
+}
+
+/// `GET /metrics`: Prometheus text, not JSON, so it does not go through [`Ctx::ok`].
+fn metrics_response(state: &AppState) -> Resp {
+    let text = state
+        .metrics
+        .render(&state.outbox.stats(), state.engine.pending_timers());
+    state.metrics.request(Label::Metrics, 200);
+    let mut r = Response::new(Full::new(Bytes::from(text)));
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    r
+}
+
+/// The business whose token the request carries (header, or `access_token` in the query).
+fn authorize(
+    state: &AppState,
+    headers: &hyper::HeaderMap,
+    query: &Query,
+) -> Result<BusinessId, Rejection> {
+    let token = bearer(headers).or_else(|| query.get("access_token"));
+    match token {
+        None => Err(Rejection::new(
+            ErrorCode::AccessTokenExpired,
+            "An access token is required to request this resource. Send it as 'Authorization: Bearer <token>'.",
+        )),
+        Some(t) => match state.engine.authorize(t) {
+            Some(b) => Ok(b),
+            None => Err(Rejection::new(
+                ErrorCode::AccessTokenExpired,
+                "Invalid OAuth access token: the token does not belong to any business of this world.",
+            )),
+        },
     }
 }
 
@@ -410,26 +451,6 @@ fn bearer(h: &hyper::HeaderMap) -> Option<&str> {
         (!t.is_empty()).then_some(t)
     } else {
         None
-    }
-}
-
-fn route_of(state: &AppState, segs: &[&str]) -> Route {
-    match segs {
-        ["_sim", ..] => Route::Control,
-        ["metrics"] => Route::Metrics,
-        [_, "messages"] => Route::Messages,
-        [_, "phone_numbers"] => Route::PhoneNumbers,
-        [_, "message_templates"] => Route::Templates,
-        [_, "whatsapp_business_profile"] => Route::BusinessProfile,
-        [_, "settings"] => Route::Settings,
-        ["contacts", ..] => Route::Contacts,
-        [id] => match parse_id(id).and_then(|i| state.engine.kind_of(i)) {
-            Some(ObjectKind::PhoneNumber) => Route::PhoneNumber,
-            Some(ObjectKind::Waba) => Route::Waba,
-            Some(ObjectKind::Template) => Route::Template,
-            None => Route::Unknown,
-        },
-        _ => Route::Unknown,
     }
 }
 
@@ -446,26 +467,22 @@ fn unsupported(method: &Method, id: &str) -> Rejection {
     r
 }
 
+/// Answers a Graph endpoint for an authorized business. `method` and `segs` only word the
+/// errors for unsupported and unknown paths.
 fn graph_route(
     ctx: &Ctx<'_>,
     biz: BusinessId,
+    endpoint: Graph<'_>,
     method: &Method,
     segs: &[&str],
     q: &Query,
     body: &[u8],
-) -> Result<Resp, Rejection> {
+) -> Result<Resp, Failure> {
     let e = &*ctx.state.engine;
     let now = ctx.state.clock.now();
     let id_of = |s: &str| parse_id(s).ok_or_else(|| unsupported(method, s));
-    if let Some(r) = policy::graph(ctx, biz, method, segs, body) {
-        return match r {
-            Ok(v) => Ok(ctx.ok(&v)),
-            Err((None, rej)) => Err(rej),
-            Err((Some(status), rej)) => Ok(ctx.err_status(&rej, status)),
-        };
-    }
-    match (method, segs) {
-        (&Method::POST, [id, "messages"]) => {
+    match endpoint {
+        Graph::SendMessage(id) => {
             let phone = PhoneNumberId(id_of(id)?);
             // The object and the permission first, as Graph does, then the body.
             e.check_number(biz, phone)?;
@@ -494,7 +511,7 @@ fn graph_route(
                 }
             }
         }
-        (&Method::GET, [id]) => {
+        Graph::GetObject(id) => {
             let raw = id_of(id)?;
             match e.kind_of(raw) {
                 Some(ObjectKind::PhoneNumber) => {
@@ -504,19 +521,19 @@ fn graph_route(
                 Some(ObjectKind::Template) => {
                     Ok(ctx.ok(&graph::get_template(e, biz, TemplateId(raw), q)?))
                 }
-                None => Err(unsupported(method, id)),
+                None => Err(unsupported(method, id).into()),
             }
         }
-        (&Method::GET, [id, "phone_numbers"]) => Ok(ctx.ok(&graph::get_waba_phone_numbers(
+        Graph::ListPhoneNumbers(id) => Ok(ctx.ok(&graph::get_waba_phone_numbers(
             e,
             biz,
             WabaId(id_of(id)?),
             q,
         )?)),
-        (&Method::GET, [id, "message_templates"]) => {
+        Graph::ListTemplates(id) => {
             Ok(ctx.ok(&graph::list_templates(e, biz, WabaId(id_of(id)?), q)?))
         }
-        (&Method::POST, [id, "message_templates"]) => {
+        Graph::CreateTemplate(id) => {
             let waba = WabaId(id_of(id)?);
             let v = with_effects(|fx| {
                 let r = graph::create_template(e, now, biz, waba, body, fx);
@@ -525,27 +542,30 @@ fn graph_route(
             })?;
             Ok(ctx.ok(&v))
         }
-        (&Method::DELETE, [id, "message_templates"]) => {
+        Graph::DeleteTemplates(id) => {
             Ok(ctx.ok(&graph::delete_template(e, biz, WabaId(id_of(id)?), q)?))
         }
-        (&Method::GET, [id, "whatsapp_business_profile"]) => {
+        Graph::GetProfile(id) => {
             Ok(ctx.ok(&graph::get_profile(e, biz, PhoneNumberId(id_of(id)?), q)?))
         }
-        (&Method::POST, [id, "whatsapp_business_profile"]) => Ok(ctx.ok(&graph::update_profile(
+        Graph::UpdateProfile(id) => Ok(ctx.ok(&graph::update_profile(
             e,
             biz,
             PhoneNumberId(id_of(id)?),
             body,
         )?)),
-        (_, [id])
-        | (
-            _,
-            [id, "messages" | "phone_numbers" | "message_templates" | "whatsapp_business_profile"],
-        ) => Err(unsupported(method, id)),
-        _ => Err(Rejection::new(
+        Graph::GetSettings(id) => Ok(ctx.ok(&policy::settings(ctx, biz, id)?)),
+        Graph::UpdateSettings(id) => Ok(ctx.ok(&policy::update_settings(ctx, biz, id, body)?)),
+        Graph::CheckContacts => Ok(ctx.ok(&policy::check_contacts(ctx, biz, body)?)),
+        Graph::AcknowledgeIdentity(wa_id) => {
+            Ok(ctx.ok(&policy::acknowledge_identity(ctx, biz, wa_id, body)?))
+        }
+        Graph::Unsupported(id) => Err(unsupported(method, id).into()),
+        Graph::UnknownPath => Err(Rejection::new(
             ErrorCode::UnknownPath,
             format!("Unknown path components: /{}", segs.join("/")),
-        )),
+        )
+        .into()),
     }
 }
 

@@ -15,13 +15,13 @@
 //! - `POST /_sim/recipients/{wa_id}/reregister` the number gets a new owner
 //! - `GET  /_sim/recipients/{wa_id}/identity` current identity key hash
 
+use super::errors::Failure;
 use super::{with_effects, Ctx};
 use crate::engine::eligibility::Refusal;
 use crate::engine::errors::ErrorCode;
 use crate::engine::ids::{BusinessId, PhoneNumberId, WaId};
 use crate::engine::integrity::{ALLOWED_VERTICALS, PROHIBITED_VERTICALS};
 use crate::engine::Rejection;
-use hyper::Method;
 use serde_json::{json, Value};
 
 fn bad(details: impl Into<String>) -> Rejection {
@@ -41,186 +41,207 @@ fn wa_id(s: &str) -> Result<WaId, Rejection> {
     WaId::parse_lenient(s).ok_or_else(|| bad(format!("wa_id: '{s}' is not a phone number")))
 }
 
-/// Graph-side policy routes. `None` when the path is not one of them. Errors carry the HTTP
-/// status when it is not the status table's.
-pub(super) fn graph(
+/// `GET /{phone-number-id}/settings`.
+pub(super) fn settings(ctx: &Ctx<'_>, biz: BusinessId, id: &str) -> Result<Value, Rejection> {
+    let e = &*ctx.state.engine;
+    let p = phone(id)?;
+    let on = e.identity_check(biz, p)?;
+    Ok(json!({"user_identity_change": {"enable_identity_key_check": on}}))
+}
+
+/// `POST /{phone-number-id}/settings`: the object and the permission first, as Graph does,
+/// then the body.
+pub(super) fn update_settings(
     ctx: &Ctx<'_>,
     biz: BusinessId,
-    method: &Method,
-    segs: &[&str],
+    id: &str,
     body: &[u8],
-) -> Option<Result<Value, (Option<u16>, Rejection)>> {
+) -> Result<Value, Rejection> {
+    let e = &*ctx.state.engine;
+    let p = phone(id)?;
+    e.check_number(biz, p)?;
+    let m = object(body)?;
+    let Some(uic) = m.get("user_identity_change") else {
+        return Err(bad(
+            "user_identity_change: required (the only setting wabasim simulates)",
+        ));
+    };
+    let on = uic
+        .get("enable_identity_key_check")
+        .and_then(Value::as_bool)
+        .ok_or_else(|| {
+            bad("user_identity_change.enable_identity_key_check: must be true or false")
+        })?;
+    e.set_identity_check(biz, p, on)?;
+    Ok(json!({"success": true}))
+}
+
+/// `POST /contacts`.
+pub(super) fn check_contacts(
+    ctx: &Ctx<'_>,
+    biz: BusinessId,
+    body: &[u8],
+) -> Result<Value, Rejection> {
     let e = &*ctx.state.engine;
     let now = ctx.state.clock.now();
-    let plain = |r: Rejection| (None, r);
-    Some(match (method, segs) {
-        (&Method::GET, [id, "settings"]) => phone(id).map_err(plain).and_then(|p| {
-            let on = e.identity_check(biz, p).map_err(plain)?;
-            Ok(json!({"user_identity_change": {"enable_identity_key_check": on}}))
-        }),
-        (&Method::POST, [id, "settings"]) => (|| {
-            let p = phone(id)?;
-            e.check_number(biz, p)?;
-            let m = object(body)?;
-            let Some(uic) = m.get("user_identity_change") else {
-                return Err(bad(
-                    "user_identity_change: required (the only setting wabasim simulates)",
-                ));
-            };
-            let on = uic
-                .get("enable_identity_key_check")
-                .and_then(Value::as_bool)
-                .ok_or_else(|| {
-                    bad("user_identity_change.enable_identity_key_check: must be true or false")
-                })?;
-            e.set_identity_check(biz, p, on)?;
-            Ok(json!({"success": true}))
-        })()
-        .map_err(plain),
-        (&Method::POST, ["contacts"]) => (|| {
-            let m = object(body)?;
-            let list = m
-                .get("contacts")
-                .and_then(Value::as_array)
-                .ok_or_else(|| bad("contacts: required, an array of phone numbers"))?;
-            if list.is_empty() {
-                return Err(bad("contacts: must not be empty"));
-            }
-            if let Some(b) = m.get("blocking") {
-                if !matches!(b.as_str(), Some("wait" | "no_wait")) {
-                    return Err(bad("blocking: must be \"wait\" or \"no_wait\""));
-                }
-            }
-            let inputs = list
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    v.as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| bad(format!("contacts[{i}]: must be a string")))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let out = e.check_contacts(now, biz, &inputs)?;
-            Ok(json!({"contacts": out}))
-        })()
-        .map_err(plain),
-        (&Method::PUT | &Method::POST, ["contacts", user, "identity"]) => (|| {
-            let user = wa_id(user).map_err(plain)?;
-            let m = object(body).map_err(plain)?;
-            let hash = m
-                .get("hash")
-                .and_then(Value::as_str)
-                .ok_or_else(|| plain(bad("hash: required (the user's identity key hash)")))?;
-            let released = with_effects(|fx| {
-                let r = e.acknowledge_identity(now, biz, user, hash, fx);
-                ctx.state.commit(fx);
-                r
-            })
-            .map_err(|r| (Some(409), r))?;
-            Ok(json!({"success": true, "released": released}))
-        })(),
-        _ => return None,
+    let m = object(body)?;
+    let list = m
+        .get("contacts")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("contacts: required, an array of phone numbers"))?;
+    if list.is_empty() {
+        return Err(bad("contacts: must not be empty"));
+    }
+    if let Some(b) = m.get("blocking") {
+        if !matches!(b.as_str(), Some("wait" | "no_wait")) {
+            return Err(bad("blocking: must be \"wait\" or \"no_wait\""));
+        }
+    }
+    let inputs = list
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| bad(format!("contacts[{i}]: must be a string")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let out = e.check_contacts(now, biz, &inputs)?;
+    Ok(json!({"contacts": out}))
+}
+
+/// `PUT|POST /contacts/{wa_id}/identity`. The engine's refusals are conflicts with the user's
+/// current identity (409), not input errors.
+pub(super) fn acknowledge_identity(
+    ctx: &Ctx<'_>,
+    biz: BusinessId,
+    user: &str,
+    body: &[u8],
+) -> Result<Value, Failure> {
+    let e = &*ctx.state.engine;
+    let now = ctx.state.clock.now();
+    let user = wa_id(user)?;
+    let m = object(body)?;
+    let hash = m
+        .get("hash")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("hash: required (the user's identity key hash)"))?;
+    let released = with_effects(|fx| {
+        let r = e.acknowledge_identity(now, biz, user, hash, fx);
+        ctx.state.commit(fx);
+        r
     })
+    .map_err(Failure::conflict)?;
+    Ok(json!({"success": true, "released": released}))
 }
 
 fn phone(id: &str) -> Result<PhoneNumberId, Rejection> {
     id.parse().map_err(|_| Rejection::unknown_object(id))
 }
 
-/// Control-side policy routes. `None` when the path is not one of them.
-pub(super) fn control(
-    ctx: &Ctx<'_>,
-    method: &Method,
-    segs: &[&str],
-    body: &[u8],
-) -> Option<Result<Value, (u16, Rejection)>> {
+/// `GET /_sim/verticals`.
+pub(super) fn verticals() -> Value {
+    json!({
+        "allowed": ALLOWED_VERTICALS,
+        "prohibited": PROHIBITED_VERTICALS,
+    })
+}
+
+/// `GET /_sim/businesses`.
+pub(super) fn businesses(ctx: &Ctx<'_>) -> Value {
+    let e = &*ctx.state.engine;
+    let (list, dropped) = {
+        let r = ctx.state.onboarding.lock();
+        (r.list.clone(), r.dropped)
+    };
+    json!({
+        "portfolios": e.standings(),
+        "onboarded": list,
+        "onboarded_dropped": dropped,
+    })
+}
+
+/// `POST /_sim/businesses`: the onboarding decision; a prohibited vertical is refused (403).
+pub(super) fn onboard(ctx: &Ctx<'_>, body: &[u8]) -> Result<Value, Failure> {
+    let now = ctx.state.clock.now();
+    let e400 = Failure::bad_request;
+    let m = object(body).map_err(e400)?;
+    let field = |k: &str| -> Result<String, Failure> {
+        match m.get(k) {
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+            Some(_) => Err(e400(bad(format!("{k}: must be a non-empty string")))),
+            None => Err(e400(bad(format!("{k}: required")))),
+        }
+    };
+    let name = field("name")?;
+    let vertical = field("vertical")?;
+    let country = field("country")?;
+    if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return Err(e400(bad(format!(
+            "country: '{country}' is not an ISO 3166-1 alpha-2 code"
+        ))));
+    }
+    let (o, verdict) = ctx
+        .state
+        .onboarding
+        .lock()
+        .record(now, &name, &vertical, &country);
+    match verdict {
+        Ok(_) => Ok(serde_json::to_value(&o).unwrap_or_default()),
+        Err(Refusal::Prohibited(p)) => Err(Failure::forbidden(Rejection::new(
+            ErrorCode::PolicyBlocked,
+            format!(
+                "Business '{name}' cannot use the WhatsApp Business Platform: {}.",
+                p.reason
+            ),
+        ))),
+        Err(Refusal::UnknownVertical(v)) => Err(e400(bad(format!(
+            "vertical: '{v}' is not a known vertical; allowed: {}",
+            ALLOWED_VERTICALS.join(", ")
+        )))),
+    }
+}
+
+/// `POST /_sim/businesses/{id}/reinstate`: lifts a ban (404 for a business that does not exist).
+pub(super) fn reinstate(ctx: &Ctx<'_>, id: &str) -> Result<Value, Failure> {
     let st = ctx.state;
     let e = &*st.engine;
     let now = st.clock.now();
-    let e400 = |r: Rejection| (400, r);
-    Some(match (method, segs) {
-        (&Method::GET, ["verticals"]) => Ok(json!({
-            "allowed": ALLOWED_VERTICALS,
-            "prohibited": PROHIBITED_VERTICALS,
-        })),
-        (&Method::GET, ["businesses"]) => {
-            let (list, dropped) = {
-                let r = st.onboarding.lock();
-                (r.list.clone(), r.dropped)
-            };
-            Ok(json!({
-                "portfolios": e.standings(),
-                "onboarded": list,
-                "onboarded_dropped": dropped,
-            }))
-        }
-        (&Method::POST, ["businesses"]) => (|| {
-            let m = object(body).map_err(e400)?;
-            let field = |k: &str| -> Result<String, (u16, Rejection)> {
-                match m.get(k) {
-                    Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
-                    Some(_) => Err(e400(bad(format!("{k}: must be a non-empty string")))),
-                    None => Err(e400(bad(format!("{k}: required")))),
-                }
-            };
-            let name = field("name")?;
-            let vertical = field("vertical")?;
-            let country = field("country")?;
-            if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_alphabetic()) {
-                return Err(e400(bad(format!(
-                    "country: '{country}' is not an ISO 3166-1 alpha-2 code"
-                ))));
-            }
-            let (o, verdict) = st.onboarding.lock().record(now, &name, &vertical, &country);
-            match verdict {
-                Ok(_) => Ok(serde_json::to_value(&o).unwrap_or_default()),
-                Err(Refusal::Prohibited(p)) => Err((
-                    403,
-                    Rejection::new(
-                        ErrorCode::PolicyBlocked,
-                        format!(
-                            "Business '{name}' cannot use the WhatsApp Business Platform: {}.",
-                            p.reason
-                        ),
-                    ),
-                )),
-                Err(Refusal::UnknownVertical(v)) => Err(e400(bad(format!(
-                    "vertical: '{v}' is not a known vertical; allowed: {}",
-                    ALLOWED_VERTICALS.join(", ")
-                )))),
-            }
-        })(),
-        (&Method::POST, ["businesses", id, "reinstate"]) => (|| {
-            let b: BusinessId = id
-                .parse()
-                .map_err(|_| (404, Rejection::unknown_object(id)))?;
-            let was = with_effects(|fx| {
-                let r = e.reinstate(now, b, fx);
-                st.commit(fx);
-                r
-            })
-            .map_err(|r| (404, r))?;
-            Ok(json!({"reinstated": was}))
-        })(),
-        (&Method::POST, ["recipients", user, "reregister"]) => (|| {
-            let user = wa_id(user).map_err(e400)?;
-            let r = with_effects(|fx| {
-                let r = e.reregister(now, user, fx);
-                st.commit(fx);
-                r
-            })
-            .map_err(e400)?;
-            Ok(serde_json::to_value(&r).unwrap_or_default())
-        })(),
-        (&Method::GET, ["recipients", user, "identity"]) => (|| {
-            let user = wa_id(user).map_err(e400)?;
-            let (generation, hash) = e.identity_of(user);
-            Ok(json!({
-                "wa_id": user.to_string(),
-                "generation": generation,
-                "identity_key_hash": hash,
-            }))
-        })(),
-        _ => return None,
+    let b: BusinessId = id
+        .parse()
+        .map_err(|_| Failure::not_found(Rejection::unknown_object(id)))?;
+    let was = with_effects(|fx| {
+        let r = e.reinstate(now, b, fx);
+        st.commit(fx);
+        r
     })
+    .map_err(Failure::not_found)?;
+    Ok(json!({"reinstated": was}))
+}
+
+/// `POST /_sim/recipients/{wa_id}/reregister`: the number gets a new owner.
+pub(super) fn reregister(ctx: &Ctx<'_>, user: &str) -> Result<Value, Failure> {
+    let st = ctx.state;
+    let e = &*st.engine;
+    let now = st.clock.now();
+    let user = wa_id(user).map_err(Failure::bad_request)?;
+    let r = with_effects(|fx| {
+        let r = e.reregister(now, user, fx);
+        st.commit(fx);
+        r
+    })
+    .map_err(Failure::bad_request)?;
+    Ok(serde_json::to_value(&r).unwrap_or_default())
+}
+
+/// `GET /_sim/recipients/{wa_id}/identity`: the current identity key hash.
+pub(super) fn identity(ctx: &Ctx<'_>, user: &str) -> Result<Value, Failure> {
+    let e = &*ctx.state.engine;
+    let user = wa_id(user).map_err(Failure::bad_request)?;
+    let (generation, hash) = e.identity_of(user);
+    Ok(json!({
+        "wa_id": user.to_string(),
+        "generation": generation,
+        "identity_key_hash": hash,
+    }))
 }

@@ -1,0 +1,254 @@
+//! The server's one routing table: `(method, path)` → the endpoint that answers and the label
+//! `/metrics` counts the request under.
+//!
+//! Every path the server knows is an arm of [`Route::of`], so a new endpoint is one line here
+//! and one arm in its door's dispatcher (`graph_route` in `server/mod.rs`, `control::route`).
+//! Arms are tried in order; where patterns overlap, the earlier one wins, and the wrong-method
+//! arms that follow each node or edge give Graph's answers for them (see [`Graph::Unsupported`]
+//! and [`Graph::UnknownPath`]).
+
+use super::metrics::Label;
+use super::AppState;
+use crate::engine::ids::parse_id;
+use crate::engine::ObjectKind;
+use hyper::Method;
+
+/// What answers a request. Path segments are carried as text: the handlers parse ids so that a
+/// malformed id gets the same error as an unknown one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Route<'a> {
+    /// `/metrics`: Prometheus text (loopback only, like the control API).
+    Metrics,
+    /// `/_sim/…`: the control API (loopback only, no token).
+    Control(Control<'a>),
+    /// Everything else is the Graph API (bearer token first), counted under its label.
+    Graph(Label, Graph<'a>),
+}
+
+/// Graph API endpoints (`server/mod.rs`, `server/graph.rs`, `server/policy.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Graph<'a> {
+    /// `POST /{phone-number-id}/messages`: send, or mark as read.
+    SendMessage(&'a str),
+    /// `GET /{id}`: a phone number, WABA or template, by the id's kind.
+    GetObject(&'a str),
+    /// `GET /{waba-id}/phone_numbers`.
+    ListPhoneNumbers(&'a str),
+    /// `GET /{waba-id}/message_templates`.
+    ListTemplates(&'a str),
+    /// `POST /{waba-id}/message_templates`.
+    CreateTemplate(&'a str),
+    /// `DELETE /{waba-id}/message_templates`.
+    DeleteTemplates(&'a str),
+    /// `GET /{phone-number-id}/whatsapp_business_profile`.
+    GetProfile(&'a str),
+    /// `POST /{phone-number-id}/whatsapp_business_profile`.
+    UpdateProfile(&'a str),
+    /// `GET /{phone-number-id}/settings`.
+    GetSettings(&'a str),
+    /// `POST /{phone-number-id}/settings`.
+    UpdateSettings(&'a str),
+    /// `POST /contacts` (On-Premises style contact checks).
+    CheckContacts,
+    /// `PUT|POST /contacts/{wa_id}/identity`.
+    AcknowledgeIdentity(&'a str),
+    /// A node or edge Graph knows, with a method it does not take there: Graph answers as for
+    /// an object that does not exist ("Unsupported {method} request", 100/33).
+    Unsupported(&'a str),
+    /// Anything else: Graph's 2500 "Unknown path components".
+    UnknownPath,
+}
+
+/// `/_sim` control API endpoints (`server/control.rs`, `server/policy.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Control<'a> {
+    Health,
+    State,
+    AdvanceClock,
+    Inbound,
+    /// `POST /_sim/recipients/{wa_id}/actions`.
+    RecipientAction(&'a str),
+    Events,
+    Ledger,
+    Faults,
+    AddFault,
+    ClearFaults,
+    Webhooks,
+    StatusTable,
+    Verticals,
+    Businesses,
+    Onboard,
+    /// `POST /_sim/businesses/{id}/reinstate`.
+    Reinstate(&'a str),
+    /// `POST /_sim/recipients/{wa_id}/reregister`.
+    Reregister(&'a str),
+    /// `GET /_sim/recipients/{wa_id}/identity`.
+    Identity(&'a str),
+    /// Any other `/_sim` path or method: 404.
+    Unknown,
+}
+
+impl<'a> Route<'a> {
+    /// The routing table. `segs` is the path without the API version; `object_label` labels a
+    /// `/{id}` request (the engine knows what the id names, see [`object_label`]).
+    pub(super) fn of(
+        method: &Method,
+        segs: &[&'a str],
+        object_label: impl FnOnce(&str) -> Label,
+    ) -> Route<'a> {
+        use Control as C;
+        use Graph as G;
+        use Label as L;
+        let graph = Route::Graph;
+        let control = Route::Control;
+        match (method, segs) {
+            (_, ["metrics"]) => Route::Metrics,
+
+            (&Method::GET, ["_sim", "health"]) => control(C::Health),
+            (&Method::GET, ["_sim", "state"]) => control(C::State),
+            (&Method::POST, ["_sim", "clock", "advance"]) => control(C::AdvanceClock),
+            (&Method::POST, ["_sim", "inbound"]) => control(C::Inbound),
+            (&Method::POST, ["_sim", "recipients", wa_id, "actions"]) => {
+                control(C::RecipientAction(wa_id))
+            }
+            (&Method::POST, ["_sim", "recipients", wa_id, "reregister"]) => {
+                control(C::Reregister(wa_id))
+            }
+            (&Method::GET, ["_sim", "recipients", wa_id, "identity"]) => {
+                control(C::Identity(wa_id))
+            }
+            (&Method::GET, ["_sim", "events"]) => control(C::Events),
+            (&Method::GET, ["_sim", "ledger"]) => control(C::Ledger),
+            (&Method::GET, ["_sim", "faults"]) => control(C::Faults),
+            (&Method::POST, ["_sim", "faults"]) => control(C::AddFault),
+            (&Method::DELETE, ["_sim", "faults"]) => control(C::ClearFaults),
+            (&Method::GET, ["_sim", "webhooks"]) => control(C::Webhooks),
+            (&Method::GET, ["_sim", "status_table"]) => control(C::StatusTable),
+            (&Method::GET, ["_sim", "verticals"]) => control(C::Verticals),
+            (&Method::GET, ["_sim", "businesses"]) => control(C::Businesses),
+            (&Method::POST, ["_sim", "businesses"]) => control(C::Onboard),
+            (&Method::POST, ["_sim", "businesses", id, "reinstate"]) => control(C::Reinstate(id)),
+            (_, ["_sim", ..]) => control(C::Unknown),
+
+            (&Method::POST, [id, "messages"]) => graph(L::Messages, G::SendMessage(id)),
+            (_, [id, "messages"]) => graph(L::Messages, G::Unsupported(id)),
+            (&Method::GET, [id, "phone_numbers"]) => {
+                graph(L::PhoneNumbers, G::ListPhoneNumbers(id))
+            }
+            (_, [id, "phone_numbers"]) => graph(L::PhoneNumbers, G::Unsupported(id)),
+            (&Method::GET, [id, "message_templates"]) => graph(L::Templates, G::ListTemplates(id)),
+            (&Method::POST, [id, "message_templates"]) => {
+                graph(L::Templates, G::CreateTemplate(id))
+            }
+            (&Method::DELETE, [id, "message_templates"]) => {
+                graph(L::Templates, G::DeleteTemplates(id))
+            }
+            (_, [id, "message_templates"]) => graph(L::Templates, G::Unsupported(id)),
+            (&Method::GET, [id, "whatsapp_business_profile"]) => {
+                graph(L::BusinessProfile, G::GetProfile(id))
+            }
+            (&Method::POST, [id, "whatsapp_business_profile"]) => {
+                graph(L::BusinessProfile, G::UpdateProfile(id))
+            }
+            (_, [id, "whatsapp_business_profile"]) => graph(L::BusinessProfile, G::Unsupported(id)),
+            (&Method::GET, [id, "settings"]) => graph(L::Settings, G::GetSettings(id)),
+            (&Method::POST, [id, "settings"]) => graph(L::Settings, G::UpdateSettings(id)),
+            (_, [_, "settings"]) => graph(L::Settings, G::UnknownPath),
+            (&Method::POST, ["contacts"]) => graph(L::Contacts, G::CheckContacts),
+            (&Method::PUT | &Method::POST, ["contacts", wa_id, "identity"]) => {
+                graph(L::Contacts, G::AcknowledgeIdentity(wa_id))
+            }
+            (_, [id @ "contacts"]) => graph(L::Contacts, G::Unsupported(id)),
+            (_, ["contacts", ..]) => graph(L::Contacts, G::UnknownPath),
+            (&Method::GET, [id]) => graph(object_label(id), G::GetObject(id)),
+            (_, [id]) => graph(object_label(id), G::Unsupported(id)),
+            _ => graph(L::Unknown, G::UnknownPath),
+        }
+    }
+
+    /// The simulator's own doors (`/metrics`, `/_sim`) take no token, so by default only
+    /// loopback clients may use them.
+    pub(super) fn has_no_auth(&self) -> bool {
+        !matches!(self, Route::Graph(..))
+    }
+
+    /// The label `/metrics` counts this request under (and `/_sim/faults` matches).
+    pub(super) fn label(&self) -> Label {
+        match self {
+            Route::Metrics => Label::Metrics,
+            Route::Control(_) => Label::Control,
+            Route::Graph(label, _) => *label,
+        }
+    }
+}
+
+/// `/{id}` is counted under the kind of object the id names, `unknown` when it names none.
+pub(super) fn object_label(state: &AppState, id: &str) -> Label {
+    match parse_id(id).and_then(|i| state.engine.kind_of(i)) {
+        Some(ObjectKind::PhoneNumber) => Label::PhoneNumber,
+        Some(ObjectKind::Waba) => Label::Waba,
+        Some(ObjectKind::Template) => Label::Template,
+        None => Label::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route<'a>(method: Method, segs: &[&'a str]) -> Route<'a> {
+        Route::of(&method, segs, |_| Label::Waba)
+    }
+
+    #[test]
+    fn the_simulators_doors_come_first() {
+        assert_eq!(route(Method::DELETE, &["metrics"]), Route::Metrics);
+        assert_eq!(
+            route(Method::POST, &["_sim", "messages"]),
+            Route::Control(Control::Unknown)
+        );
+        let health = route(Method::GET, &["_sim", "health"]);
+        assert_eq!(health, Route::Control(Control::Health));
+        assert_eq!(health.label(), Label::Control);
+        assert!(route(Method::GET, &["_sim"]).has_no_auth());
+    }
+
+    /// Wrong methods on known edges are "unsupported" (100/33); on `settings` and unknown edges
+    /// they are 2500, as Graph answers.
+    #[test]
+    fn wrong_methods_get_graphs_answers() {
+        assert_eq!(
+            route(Method::PATCH, &["1", "messages"]),
+            Route::Graph(Label::Messages, Graph::Unsupported("1"))
+        );
+        assert_eq!(
+            route(Method::DELETE, &["1", "settings"]),
+            Route::Graph(Label::Settings, Graph::UnknownPath)
+        );
+        assert_eq!(
+            route(Method::PUT, &["1"]),
+            Route::Graph(Label::Waba, Graph::Unsupported("1"))
+        );
+        assert_eq!(
+            route(Method::GET, &["1", "nope"]),
+            Route::Graph(Label::Unknown, Graph::UnknownPath)
+        );
+    }
+
+    /// Overlapping patterns: an edge wins over the `contacts` node, `contacts` over `/{id}`.
+    #[test]
+    fn overlaps_resolve_in_table_order() {
+        assert_eq!(
+            route(Method::GET, &["contacts", "settings"]),
+            Route::Graph(Label::Settings, Graph::GetSettings("contacts"))
+        );
+        assert_eq!(
+            route(Method::GET, &["contacts"]),
+            Route::Graph(Label::Contacts, Graph::Unsupported("contacts"))
+        );
+        assert_eq!(
+            route(Method::GET, &["contacts", "1", "identity"]),
+            Route::Graph(Label::Contacts, Graph::UnknownPath)
+        );
+    }
+}
