@@ -11,6 +11,8 @@ use rustc_hash::FxHashMap;
 pub struct Directory {
     tokens: FxHashMap<String, BusinessId>,
     businesses: IdMap<BusinessId, usize>,
+    /// The business of each portfolio, by index.
+    owners: Vec<BusinessId>,
     numbers: IdMap<PhoneNumberId, usize>,
     wabas: IdMap<WabaId, usize>,
     /// Every phone number id, sorted (deterministic iteration).
@@ -21,6 +23,7 @@ impl Directory {
     /// Registers business `b`, the `index`-th portfolio, refusing ids or tokens already taken.
     pub(super) fn add(&mut self, index: usize, b: &BusinessSpec) -> Result<(), WorldError> {
         let bf = format!("businesses[{index}]");
+        self.owners.push(b.id);
         if self.businesses.insert(b.id, index).is_some() {
             return Err(world_err(
                 format!("{bf}.id"),
@@ -110,7 +113,7 @@ impl Directory {
         found: Option<usize>,
     ) -> Result<usize, Rejection> {
         let i = found.ok_or_else(|| Rejection::unknown_object(&id.to_string()))?;
-        if self.business(business) != Some(i) {
+        if self.owners[i] != business {
             return Err(Rejection::permission(id));
         }
         Ok(i)
