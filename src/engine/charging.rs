@@ -29,10 +29,9 @@ use super::world::TemplateCategory;
 use super::WorldError;
 use crate::clock::{SimTime, MICROS_PER_HOUR};
 use crate::pricing::{
-    Category, Charge, CostSummary, LedgerLine, MessageFacts, Pricer, PricingType, QuickPrice,
-    RateBook,
+    Category, Charge, CostSummary, LedgerLine, MessageFacts, Pricer, PricingSection, PricingType,
+    QuickPrice, RateBook,
 };
-use crate::scenario::PricingSection;
 use parking_lot::Mutex;
 use serde::Serialize;
 use std::collections::BTreeMap;

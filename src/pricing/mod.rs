@@ -30,6 +30,7 @@ pub mod markup;
 pub mod money;
 pub mod name;
 pub mod pricer;
+pub mod section;
 pub mod summary;
 pub mod types;
 
@@ -44,5 +45,6 @@ pub use pricer::{
     ModelChoice, Pricer, PricerConfig, PricingOptions, QuickPrice, TierBand, VolumeTiers,
     WebhookConversation, WebhookPricing,
 };
+pub use section::PricingSection;
 pub use summary::CostSummary;
 pub use types::{Category, Date, PricingModelId, PricingType, Unit};
