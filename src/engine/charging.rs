@@ -36,7 +36,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// What the delivery-time pricing call needs to repeat the send-time facts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,11 +115,13 @@ impl EntryPoint {
     }
 }
 
-/// The embedded rate cards, parsed once per process (immutable, so sharing is deterministic).
-fn embedded_book() -> Arc<RateBook> {
-    static BOOK: OnceLock<Arc<RateBook>> = OnceLock::new();
-    BOOK.get_or_init(|| Arc::new(RateBook::embedded().expect("embedded rate cards are valid")))
-        .clone()
+/// The embedded rate cards, parsed for one engine (about a millisecond): each engine owns its
+/// book, so nothing is shared between engines or kept for the life of the process.
+pub fn embedded_book() -> Result<Arc<RateBook>, WorldError> {
+    RateBook::embedded().map(Arc::new).map_err(|e| WorldError {
+        field: "pricing".into(),
+        message: e.to_string(),
+    })
 }
 
 /// A WABA's pricer and the charge every message is priced into (no charge is kept: only its
@@ -139,15 +141,18 @@ pub struct Charging {
     /// Gives ledger lines one numbering across WABAs (the `since` cursor of the ledger API).
     line_seq: Arc<AtomicU64>,
     markup: bool,
+    /// The cards every pricer prices with (kept so a re-configuration reuses them).
+    book: Arc<RateBook>,
 }
 
 impl Charging {
-    /// One pricer per WABA from `section`; `wabas` gives each WABA's billing currency.
+    /// One pricer per WABA from `section`, all pricing with the cards of `book`; `wabas` gives
+    /// each WABA's billing currency.
     pub fn new<'a>(
+        book: Arc<RateBook>,
         section: &PricingSection,
         wabas: impl IntoIterator<Item = (WabaId, &'a str)>,
     ) -> Result<Charging, WorldError> {
-        let book = embedded_book();
         let line_seq = Arc::new(AtomicU64::new(0));
         let mut pricers = BTreeMap::new();
         let mut markup = false;
@@ -175,7 +180,13 @@ impl Charging {
             quick_hits: Default::default(),
             line_seq,
             markup,
+            book,
         })
+    }
+
+    /// The rate cards the pricers use.
+    pub fn book(&self) -> Arc<RateBook> {
+        Arc::clone(&self.book)
     }
 
     /// Prices one message (see the module documentation for when) and gives its webhook

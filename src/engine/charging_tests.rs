@@ -434,7 +434,9 @@ fn quick_pricing_equals_the_full_pricing() {
     for (pricing, start, quick_sent, quick_delivered) in cases {
         let text = format!("{WORLD}\n[pricing]\n{pricing}\n");
         let sc = Scenario::parse(&text, "test.toml").expect("scenario parses");
-        let new = || Charging::new(&sc.pricing, [(WabaId(10), "USD")]).expect("charging");
+        let book = super::embedded_book().expect("embedded cards");
+        let new =
+            || Charging::new(book.clone(), &sc.pricing, [(WabaId(10), "USD")]).expect("charging");
         let (quick, full) = (new(), new());
         let mut x = 7u64;
         for i in 0..3_000u64 {

@@ -697,6 +697,7 @@ impl Engine {
         }
         number_order.sort();
         let charging = Charging::new(
+            charging::embedded_book()?,
             &crate::scenario::PricingSection::default(),
             wabas.iter().map(|(id, w)| (*id, w.currency.as_str())),
         )?;
@@ -743,6 +744,7 @@ impl Engine {
         section: &crate::scenario::PricingSection,
     ) -> Result<Engine, WorldError> {
         self.charging = Charging::new(
+            self.charging.book(),
             section,
             self.wabas.iter().map(|(id, w)| (*id, w.currency.as_str())),
         )?;
