@@ -35,7 +35,6 @@ use crate::pricing::{
 use parking_lot::Mutex;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 /// What the delivery-time pricing call needs to repeat the send-time facts.
@@ -131,15 +130,13 @@ struct Slot {
     scratch: Charge,
 }
 
-/// The pricers of every WABA and the shared ledger line counter.
+/// The pricers of every WABA.
 pub struct Charging {
     pricers: BTreeMap<WabaId, Mutex<Slot>>,
     /// Messages priced the quick way: `sent` previews, delivered charges (for tests: that each
     /// ran).
     #[cfg(test)]
-    quick_hits: [AtomicU64; 2],
-    /// Gives ledger lines one numbering across WABAs (the `since` cursor of the ledger API).
-    line_seq: Arc<AtomicU64>,
+    quick_hits: [std::sync::atomic::AtomicU64; 2],
     markup: bool,
     /// The cards every pricer prices with (kept so a re-configuration reuses them).
     book: Arc<RateBook>,
@@ -153,7 +150,6 @@ impl Charging {
         section: &PricingSection,
         wabas: impl IntoIterator<Item = (WabaId, &'a str)>,
     ) -> Result<Charging, WorldError> {
-        let line_seq = Arc::new(AtomicU64::new(0));
         let mut pricers = BTreeMap::new();
         let mut markup = false;
         for (id, currency) in wabas {
@@ -161,11 +157,10 @@ impl Charging {
                 .config(&book, currency)
                 .map_err(|(field, message)| WorldError { field, message })?;
             markup |= !config.markup.is_none();
-            let mut p = Pricer::new(book.clone(), config).map_err(|e| WorldError {
+            let p = Pricer::new(book.clone(), config).map_err(|e| WorldError {
                 field: "pricing".into(),
                 message: e.to_string(),
             })?;
-            p.ledger_mut().set_sequence(line_seq.clone());
             pricers.insert(
                 id,
                 Mutex::new(Slot {
@@ -178,7 +173,6 @@ impl Charging {
             pricers,
             #[cfg(test)]
             quick_hits: Default::default(),
-            line_seq,
             markup,
             book,
         })
@@ -265,21 +259,25 @@ impl Charging {
         CostSummary::from_ledgers(guards.iter().map(|g| g.pricer.ledger()), self.markup)
     }
 
-    /// Ledger lines numbered `since` or later, oldest first, at most `limit`, with the totals.
-    /// Pricer locks are taken one at a time.
+    /// Ledger lines at position `since` or later, at most `limit`, with the totals. Positions
+    /// number the lines of every WABA as one list: the WABAs in id order, each WABA's lines
+    /// in the order its ledger numbered them (see [`page_position`]); each line's `seq` is
+    /// given as its position. Pricer locks are taken one at a time.
     pub fn ledger_page(&self, since: u64, limit: usize) -> LedgerPage {
         let mut lines: Vec<LedgerLine> = Vec::new();
-        for p in self.pricers.values() {
+        for (i, p) in self.pricers.values().enumerate() {
+            if lines.len() > limit {
+                break; // every later WABA's lines come after this page
+            }
+            if page_position(i, (1 << WABA_SHIFT) - 1) < since {
+                continue;
+            }
             let p = p.lock();
-            lines.extend(
-                p.pricer
-                    .ledger()
-                    .recent()
-                    .filter(|l| l.seq >= since)
-                    .cloned(),
-            );
+            lines.extend(p.pricer.ledger().recent().filter_map(|l| {
+                let seq = page_position(i, l.seq);
+                (seq >= since).then(|| LedgerLine { seq, ..l.clone() })
+            }));
         }
-        lines.sort_by_key(|l| l.seq);
         let more = lines.len() > limit;
         lines.truncate(limit);
         LedgerPage {
@@ -289,11 +287,17 @@ impl Charging {
             lines,
         }
     }
+}
 
-    /// Ledger lines ever numbered (for tests and metrics).
-    pub fn lines_numbered(&self) -> u64 {
-        self.line_seq.load(std::sync::atomic::Ordering::Relaxed)
-    }
+/// Bits of a page position below the WABA's index: room for 2^40 lines per WABA.
+const WABA_SHIFT: u32 = 40;
+
+/// The position in [`Charging::ledger_page`] of line `seq` of the `waba_index`-th WABA (in id
+/// order). With one WABA it is the ledger's own number; with several, a cursor walks them one
+/// after the other, so a line a WABA records after the cursor has passed it is not returned
+/// again (page from 0 to see every line still held).
+fn page_position(waba_index: usize, seq: u64) -> u64 {
+    ((waba_index as u64) << WABA_SHIFT) | seq
 }
 
 /// `GET /_sim/ledger`: the totals and one page of lines.

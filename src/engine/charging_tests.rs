@@ -331,6 +331,63 @@ fn bounded_ledger_keeps_exact_totals_and_pages_by_line_number() {
     assert!(!page.more);
 }
 
+/// With several WABAs each ledger numbers its own lines, and the page lists the WABAs one after
+/// the other: following `next` from 0 returns every line once.
+#[test]
+fn ledger_pages_walk_the_wabas_in_id_order() {
+    use super::{Charging, MessageRef, PriceFacts};
+    use crate::engine::ids::WabaId;
+    let sc = Scenario::parse(
+        &format!("{WORLD}\n[pricing]\nmodel = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"\n"),
+        "test.toml",
+    )
+    .expect("scenario parses");
+    let book = super::embedded_book().expect("embedded cards");
+    let c = Charging::new(
+        book,
+        &sc.pricing,
+        [(WabaId(20), "USD"), (WabaId(10), "USD")],
+    )
+    .expect("charging");
+    let facts = PriceFacts {
+        category: Category::Marketing,
+        csw_open: false,
+        fep_open: false,
+    };
+    for k in 0..5u64 {
+        let waba = WabaId(if k % 2 == 0 { 20 } else { 10 });
+        let m = MessageRef {
+            waba,
+            phone: 100,
+            recipient: WaId(USER.0 + k),
+            key: k,
+        };
+        let now = T0.plus(k * MICROS_PER_SEC);
+        c.price(now, m, facts, false, now);
+        c.price(now.plus(MICROS_PER_SEC), m, facts, true, now);
+    }
+    let mut seen = Vec::new();
+    let mut since = 0;
+    loop {
+        let page = c.ledger_page(since, 2);
+        seen.extend(page.lines.iter().map(|l| (l.waba_id, l.message_key, l.seq)));
+        since = page.next;
+        if !page.more {
+            break;
+        }
+    }
+    let keys: Vec<(u64, u64)> = seen.iter().map(|&(w, k, _)| (w, k)).collect();
+    assert_eq!(keys, vec![(10, 1), (10, 3), (20, 0), (20, 2), (20, 4)]);
+    assert!(seen.windows(2).all(|w| w[0].2 < w[1].2), "{seen:?}");
+    assert_eq!(
+        (seen[0].2, seen[1].2),
+        (1, 2),
+        "the first WABA's own numbers"
+    );
+    assert_eq!(c.ledger_page(since, 10).lines.len(), 0);
+    assert_eq!(c.ledger_page(0, 10).lines.len(), 5);
+}
+
 #[test]
 fn markup_gives_bsp_price_and_margin() {
     let e = engine(
