@@ -108,7 +108,7 @@ pub enum Provenance {
 #[derive(Clone, Debug, Serialize)]
 pub struct Market {
     pub name: String,
-    /// `name` interned: every charge and ledger line of this market points to it.
+    /// `name` as the charges and ledger lines of this market carry it.
     #[serde(skip)]
     pub shared_name: Name,
     pub calling_codes: Vec<String>,
@@ -133,7 +133,7 @@ impl Market {
 pub struct RateCard {
     pub name: String,
     pub currency: String,
-    /// `name` and `currency` interned, for the charges and ledger lines priced with this card.
+    /// `name` and `currency` as the charges and ledger lines priced with this card carry them.
     #[serde(skip)]
     pub shared_name: Name,
     #[serde(skip)]
@@ -387,9 +387,19 @@ impl RateCard {
             for (c, a) in &rates {
                 by_column[*c as usize] = Some(*a);
             }
+            let shared_name = Name::try_new(market).ok_or_else(|| {
+                err(
+                    line,
+                    "market",
+                    format!(
+                        "market name `{market}` is longer than {} bytes",
+                        Name::CAPACITY
+                    ),
+                )
+            })?;
             markets.push(Market {
                 name: market.to_string(),
-                shared_name: Name::new(market),
+                shared_name,
                 calling_codes: codes,
                 rates,
                 by_column,
@@ -405,9 +415,19 @@ impl RateCard {
             .position(|m| m.name.eq_ignore_ascii_case("other"));
         let max_prefix_len = prefixes.keys().map(String::len).max().unwrap_or(0);
         let prefix_table = build_prefix_table(&prefixes);
+        let shared_name = Name::try_new(name).ok_or_else(|| {
+            err(
+                0,
+                "-",
+                format!(
+                    "the card's name `{name}` is longer than {} bytes: rename the file",
+                    Name::CAPACITY
+                ),
+            )
+        })?;
         Ok(RateCard {
             name: name.to_string(),
-            shared_name: Name::new(name),
+            shared_name,
             shared_currency: Name::new(&currency),
             currency,
             unit,
@@ -968,6 +988,10 @@ mod tests {
         assert!(RateCard::from_csv("n", neg).is_err());
         let empty = "market,calling_codes,marketing,currency,unit,effective_from\n";
         assert!(RateCard::from_csv("e", empty).is_err());
+        let long = "market,calling_codes,marketing,currency,unit,effective_from\n\
+                    Rest of Central and Eastern Europe,7,0.1,USD,per_message,2026-01-01\n";
+        let e = RateCard::from_csv("l", long).unwrap_err().to_string();
+        assert!(e.starts_with("l:2: field `market`"), "{e}");
     }
 
     #[test]

@@ -109,7 +109,6 @@ macro_rules! sums {
     ($t:ty, $unpriced:expr) => {
         impl Sums for $t {
             fn totals_key_matches(&self, k: &TotalKey) -> bool {
-                // Interned names compare by pointer first.
                 k.model == self.model
                     && k.category == self.category
                     && k.pricing_type == self.pricing_type
@@ -310,7 +309,6 @@ impl Ledger {
         match &mut self.pending {
             Some((k, v)) if t.totals_key_matches(k) => v.add(t),
             _ => {
-                // Interned names: building the key copies two pointers.
                 let key = t.key();
                 let mut v = TotalValue::default();
                 v.add(t);
@@ -496,7 +494,7 @@ mod tests {
         assert!(Ledger::with_capacity(1).keeps_lines());
     }
 
-    /// Runs of one key, keys coming back, and names equal by value but not shared: the sums
+    /// Runs of one key, keys coming back, and names built from different strings: the sums
     /// are those of adding every line to its key one by one.
     #[test]
     fn totals_are_exact_whatever_the_order_of_keys() {

@@ -1414,7 +1414,6 @@ impl Pricer {
             c.recorded = true;
             return;
         }
-        // Built field by field from the charge (interned names: no string copies).
         let line = LedgerLine {
             seq: 0,
             at_us: now.as_micros(),
