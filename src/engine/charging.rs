@@ -30,7 +30,7 @@ use super::WorldError;
 use crate::clock::{SimTime, MICROS_PER_HOUR};
 use crate::pricing::{
     Category, Charge, CostSummary, LedgerLine, MessageFacts, Pricer, PricingSection, PricingType,
-    QuickPrice, RateBook,
+    RateBook,
 };
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -133,10 +133,6 @@ struct Slot {
 /// The pricers of every WABA.
 pub struct Charging {
     pricers: BTreeMap<WabaId, Mutex<Slot>>,
-    /// Messages priced the quick way: `sent` previews, delivered charges (for tests: that each
-    /// ran).
-    #[cfg(test)]
-    quick_hits: [std::sync::atomic::AtomicU64; 2],
     markup: bool,
     /// The cards every pricer prices with (kept so a re-configuration reuses them).
     book: Arc<RateBook>,
@@ -171,8 +167,6 @@ impl Charging {
         }
         Ok(Charging {
             pricers,
-            #[cfg(test)]
-            quick_hits: Default::default(),
             markup,
             book,
         })
@@ -188,9 +182,7 @@ impl Charging {
     /// the small [`Billing`] leaves the lock. `None` only for a WABA the engine does not
     /// know, which cannot happen for a shard's own.
     // Inlined: as a call, its 32-byte `MessageRef` went through the stack, and reading it back
-    // with one 16-byte load across two 8-byte stores defeats store forwarding, so the load
-    // waited for every older store to reach the cache, among them the send's write of the
-    // new conversation entry (7 % of the 1M simulation's time stalled on that one load).
+    // with one 16-byte load across two 8-byte stores defeats store forwarding.
     #[inline(always)]
     pub fn price(
         &self,
@@ -199,21 +191,6 @@ impl Charging {
         facts: PriceFacts,
         delivered: bool,
         sent_at: SimTime,
-    ) -> Option<Billing> {
-        self.price_with(now, m, facts, delivered, sent_at, true)
-    }
-
-    /// [`Self::price`]; `quick`: a simple `sent` preview skips the charge (see
-    /// [`Pricer::quick_preview`]; tests compare both ways).
-    #[inline(always)]
-    fn price_with(
-        &self,
-        now: SimTime,
-        m: MessageRef,
-        facts: PriceFacts,
-        delivered: bool,
-        sent_at: SimTime,
-        quick: bool,
     ) -> Option<Billing> {
         let MessageRef {
             waba,
@@ -235,21 +212,7 @@ impl Charging {
         };
         let mut slot = self.pricers.get(&waba)?.lock();
         let Slot { pricer, scratch } = &mut *slot;
-        if quick {
-            let q = if delivered {
-                pricer.quick_charge(now, &facts)
-            } else {
-                pricer.quick_preview(now, &facts)
-            };
-            if let Some(q) = q {
-                #[cfg(test)]
-                self.quick_hits[usize::from(delivered)]
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                return Some(quick_billing(&q, sent_at));
-            }
-        }
-        // At send only the `sent` webhook's objects are needed: the cheaper preview.
-        pricer.price_into(now, &facts, !delivered, scratch);
+        pricer.price_into(now, &facts, scratch);
         Some(billing(scratch, sent_at))
     }
 
@@ -309,22 +272,6 @@ pub struct LedgerPage {
     pub more: bool,
     pub summary: CostSummary,
     pub lines: Vec<LedgerLine>,
-}
-
-/// The webhook objects of a quick PMP preview: exactly what [`billing`] gives its charge.
-fn quick_billing(q: &QuickPrice, sent_at: SimTime) -> Billing {
-    Billing {
-        model: Some(q.model),
-        category: q.category,
-        pricing_type: q.pricing_type,
-        billable: q.billable,
-        conversation: Some(BilledConversation {
-            id: q.conversation,
-            expires_at: sent_at.plus(24 * MICROS_PER_HOUR),
-            origin: q.category,
-            kept_on_v24: false,
-        }),
-    }
 }
 
 /// The webhook objects of a charge. Under PMP the pricer gives per-message conversations no

@@ -42,8 +42,8 @@ pub use money::{Amount, Percent, Share};
 pub use name::Name;
 pub use pricer::{
     AuthIntlEligibility, CardChoice, Charge, ConversationId, ConversationInfo, MessageFacts,
-    ModelChoice, Pricer, PricerConfig, PricingOptions, QuickPrice, TierBand, VolumeTiers,
-    WebhookConversation, WebhookPricing,
+    ModelChoice, Pricer, PricerConfig, PricingOptions, TierBand, VolumeTiers, WebhookConversation,
+    WebhookPricing,
 };
 pub use section::PricingSection;
 pub use summary::CostSummary;
