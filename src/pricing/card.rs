@@ -112,10 +112,9 @@ pub struct Market {
     #[serde(skip)]
     pub shared_name: Name,
     pub calling_codes: Vec<String>,
-    pub rates: BTreeMap<RateColumn, Amount>,
-    /// `rates` indexed by column: read once per delivered message, where a tree lookup was a
-    /// fifth of the charge's cost.
-    #[serde(skip)]
+    /// The rate of each column (index: the column's position in [`RateColumn::ALL`]), `None`
+    /// for an empty or `n/a` cell. Shown as a map of the columns that have a rate.
+    #[serde(rename = "rates", serialize_with = "rates_as_map")]
     by_column: [Option<Amount>; RateColumn::ALL.len()],
     pub source: String,
     /// Line of the row in its file, for messages.
@@ -126,6 +125,24 @@ impl Market {
     pub fn rate(&self, column: RateColumn) -> Option<Amount> {
         self.by_column[column as usize]
     }
+
+    /// The columns that have a rate, in column order, with their rates.
+    pub fn rates(&self) -> impl Iterator<Item = (RateColumn, Amount)> + '_ {
+        RateColumn::ALL
+            .into_iter()
+            .filter_map(|c| self.rate(c).map(|a| (c, a)))
+    }
+}
+
+fn rates_as_map<S: serde::Serializer>(
+    rates: &[Option<Amount>; RateColumn::ALL.len()],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(
+        RateColumn::ALL
+            .into_iter()
+            .filter_map(|c| rates[c as usize].map(|a| (c, a))),
+    )
 }
 
 /// A validated rate card.
@@ -361,7 +378,7 @@ impl RateCard {
                 }
                 _ => {}
             }
-            let mut rates = BTreeMap::new();
+            let mut by_column = [None; RateColumn::ALL.len()];
             for &c in &columns {
                 let cell = get(c.header());
                 if cell.is_empty() || cell.eq_ignore_ascii_case("n/a") {
@@ -374,7 +391,7 @@ impl RateCard {
                 if let Some((_, frac)) = cell.split_once('.') {
                     decimals = decimals.max(frac.len() as u32);
                 }
-                rates.insert(c, a);
+                by_column[c as usize] = Some(a);
             }
             let source = get("source").to_string();
             let upper = source.to_ascii_uppercase();
@@ -382,10 +399,6 @@ impl RateCard {
                 provenance = Provenance::Example;
             } else if upper.starts_with("PARTIAL") && provenance == Provenance::Complete {
                 provenance = Provenance::Partial;
-            }
-            let mut by_column = [None; RateColumn::ALL.len()];
-            for (c, a) in &rates {
-                by_column[*c as usize] = Some(*a);
             }
             let shared_name = Name::try_new(market).ok_or_else(|| {
                 err(
@@ -401,7 +414,6 @@ impl RateCard {
                 name: market.to_string(),
                 shared_name,
                 calling_codes: codes,
-                rates,
                 by_column,
                 source,
                 line,
@@ -856,35 +868,6 @@ mod tests {
         RateBook::embedded().expect("embedded cards are valid")
     }
 
-    /// The column-indexed rates are the parsed ones, on every market of every embedded card,
-    /// missing cells included.
-    #[test]
-    fn indexed_rates_equal_the_parsed_rates() {
-        let (mut present, mut missing) = (0, 0);
-        for card in book().cards() {
-            for m in &card.markets {
-                for c in RateColumn::ALL {
-                    assert_eq!(
-                        m.rate(c),
-                        m.rates.get(&c).copied(),
-                        "{} {} {c}",
-                        card.name,
-                        m.name
-                    );
-                    if m.rate(c).is_some() {
-                        present += 1;
-                    } else {
-                        missing += 1;
-                    }
-                }
-            }
-        }
-        assert!(
-            present > 100 && missing > 100,
-            "{present} rates, {missing} empty cells"
-        );
-    }
-
     #[test]
     fn market_of_an_integer_number_matches_the_text_lookup() {
         let b = book();
@@ -953,6 +936,14 @@ mod tests {
             Provenance::Example
         );
         assert_eq!(b.get("pmp-2026-10").unwrap().markets.len(), 47);
+        // Rates show as a map of the columns with a rate (the empty cells left out).
+        let oct = b.get("pmp-2026-10").unwrap();
+        let id = oct.market_by_name("Indonesia").unwrap();
+        let json = serde_json::to_value(id).unwrap();
+        let shown: Vec<&String> = json["rates"].as_object().unwrap().keys().collect();
+        let columns: Vec<String> = id.rates().map(|(c, _)| c.to_string()).collect();
+        assert_eq!(shown, columns.iter().collect::<Vec<_>>());
+        assert!(id.rate(RateColumn::Authentication).is_none() && !columns.is_empty());
     }
 
     #[test]
