@@ -48,7 +48,7 @@ pub fn main(cli: Cli) -> i32 {
         .with_writer(std::io::stderr)
         .try_init();
     match cli.command {
-        Command::Cost(args) => match crate::pricing::cli::run_cost(&args) {
+        Command::Cost(args) => match crate::pricing::cli::run_cost_to(&args, &mut Stdout) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("error: {e}");

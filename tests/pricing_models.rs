@@ -212,8 +212,8 @@ fn pmp_webhook_objects_agree_with_ledger() {
     assert_eq!(fp.category, "referral_conversion");
 }
 
-/// The engine's send-time preview skips the market and rate lookups under PMP (only the amount
-/// needs them); its webhook objects must still be exactly those of the delivered charge.
+/// The send-time pricing's webhook objects are exactly those of the delivered charge, and only
+/// delivery charges.
 #[test]
 fn pmp_send_time_preview_shows_what_delivery_charges() {
     for (model, card, date) in [
@@ -231,7 +231,7 @@ fn pmp_send_time_preview_shows_what_delivery_charges() {
             msg(6, BR, Category::Marketing).fep(),
         ];
         for m in &cases {
-            let sent = p.preview(now, &m.facts(false));
+            let sent = p.price(now, &m.facts(false));
             let done = p.price(now, &m.facts(true));
             let what = format!("{model} {:?} csw={} fep={}", m.category, m.csw, m.fep);
             assert_eq!(sent.webhook_pricing(), done.webhook_pricing(), "{what}");

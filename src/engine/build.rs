@@ -20,7 +20,7 @@ use super::templates::{Lookup, Template, TemplateBook};
 use super::violations;
 use super::world::{BusinessSpec, TemplateStatus, WorldSpec};
 use crate::clock::{SimTime, MICROS_PER_HOUR, MICROS_PER_SEC};
-use crate::scenario::PricingSection;
+use crate::pricing::PricingSection;
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use std::collections::HashSet;
@@ -84,6 +84,7 @@ pub fn build(
         policy: policy.clone(),
         audience: Audience::new(&world.audience, *seed),
         seed: *seed,
+        book: super::charging::embedded_book()?,
     });
     let mut directory = Directory::default();
     let mut template_ids: HashSet<TemplateId> = HashSet::new();
@@ -237,7 +238,8 @@ fn portfolio(
     }
     // Ids are unique in the world (checked by the directory first).
     numbers.sort_by_key(|n| n.id);
-    let charging = Charging::new(pricing, wabas.iter().map(|w| (w.id, w.currency.as_str())))?;
+    let currencies = wabas.iter().map(|w| (w.id, w.currency.as_str()));
+    let charging = Charging::new(cfg.book.clone(), pricing, currencies)?;
     Ok(Portfolio {
         biz: Business {
             cfg: cfg.clone(),

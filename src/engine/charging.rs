@@ -23,14 +23,12 @@ use super::world::TemplateCategory;
 use super::WorldError;
 use crate::clock::{SimTime, MICROS_PER_HOUR};
 use crate::pricing::{
-    Category, Charge, CostSummary, LedgerLine, MessageFacts, Pricer, PricingType, QuickPrice,
-    RateBook,
+    Category, Charge, CostSummary, Ledger, LedgerLine, MessageFacts, Pricer, PricingSection,
+    PricingType, RateBook,
 };
-use crate::scenario::PricingSection;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// What the delivery-time pricing call needs to repeat the send-time facts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,40 +121,38 @@ impl EntryPoint {
     }
 }
 
-/// The embedded rate cards, parsed once per process (immutable, so sharing is deterministic).
-fn embedded_book() -> Arc<RateBook> {
-    static BOOK: OnceLock<Arc<RateBook>> = OnceLock::new();
-    BOOK.get_or_init(|| Arc::new(RateBook::embedded().expect("embedded rate cards are valid")))
-        .clone()
+/// The embedded rate cards, parsed once per world (about a millisecond) and shared read-only
+/// by its portfolios: nothing is kept for the life of the process.
+pub fn embedded_book() -> Result<Arc<RateBook>, WorldError> {
+    RateBook::embedded().map(Arc::new).map_err(|e| WorldError {
+        field: "pricing".into(),
+        message: e.to_string(),
+    })
 }
 
 /// A WABA's pricer and the charge every message is priced into (no charge is kept: only its
-/// [`Billing`] leaves the lock).
+/// [`Billing`] is returned).
 struct Slot {
     pricer: Pricer,
     scratch: Charge,
 }
 
-/// The pricers of a portfolio's WABAs and their shared ledger line counter.
+/// The pricers of a portfolio's WABAs.
 pub struct Charging {
     pricers: BTreeMap<WabaId, Slot>,
-    /// Messages priced the quick way: `sent` previews, delivered charges (for tests: that each
-    /// ran).
-    #[cfg(test)]
-    quick_hits: [AtomicU64; 2],
-    /// Gives ledger lines one numbering across WABAs (the `since` cursor of the ledger API).
-    line_seq: Arc<AtomicU64>,
     markup: bool,
+    /// The cards every pricer prices with (kept so a re-configuration reuses them).
+    book: Arc<RateBook>,
 }
 
 impl Charging {
-    /// One pricer per WABA from `section`; `wabas` gives each WABA's billing currency.
+    /// One pricer per WABA from `section`, all pricing with the cards of `book`; `wabas` gives
+    /// each WABA's billing currency.
     pub fn new<'a>(
+        book: Arc<RateBook>,
         section: &PricingSection,
         wabas: impl IntoIterator<Item = (WabaId, &'a str)>,
     ) -> Result<Charging, WorldError> {
-        let book = embedded_book();
-        let line_seq = Arc::new(AtomicU64::new(0));
         let mut pricers = BTreeMap::new();
         let mut markup = false;
         for (id, currency) in wabas {
@@ -164,11 +160,10 @@ impl Charging {
                 .config(&book, currency)
                 .map_err(|(field, message)| WorldError { field, message })?;
             markup |= !config.markup.is_none();
-            let mut p = Pricer::new(book.clone(), config).map_err(|e| WorldError {
+            let p = Pricer::new(book.clone(), config).map_err(|e| WorldError {
                 field: "pricing".into(),
                 message: e.to_string(),
             })?;
-            p.ledger_mut().set_sequence(line_seq.clone());
             pricers.insert(
                 id,
                 Slot {
@@ -179,21 +174,22 @@ impl Charging {
         }
         Ok(Charging {
             pricers,
-            #[cfg(test)]
-            quick_hits: Default::default(),
-            line_seq,
             markup,
+            book,
         })
+    }
+
+    /// The rate cards the pricers use.
+    pub fn book(&self) -> Arc<RateBook> {
+        Arc::clone(&self.book)
     }
 
     /// Prices one message (see the module documentation for when) and gives its webhook
     /// objects; the charge itself stays in the pricer (and its ledger at delivery), so only
-    /// the small [`Billing`] leaves the lock. `None` only for a WABA the engine does not
-    /// know, which cannot happen for a shard's own.
+    /// the small [`Billing`] is returned. `None` only for a WABA the portfolio does not
+    /// know, which cannot happen for a number's own.
     // Inlined: as a call, its 32-byte `MessageRef` went through the stack, and reading it back
-    // with one 16-byte load across two 8-byte stores defeats store forwarding, so the load
-    // waited for every older store to reach the cache, among them the send's write of the
-    // new conversation entry (7 % of the 1M simulation's time stalled on that one load).
+    // with one 16-byte load across two 8-byte stores defeats store forwarding.
     #[inline(always)]
     pub fn price(
         &mut self,
@@ -202,21 +198,6 @@ impl Charging {
         facts: PriceFacts,
         delivered: bool,
         sent_at: SimTime,
-    ) -> Option<Billing> {
-        self.price_with(now, m, facts, delivered, sent_at, true)
-    }
-
-    /// [`Self::price`]; `quick`: a simple `sent` preview skips the charge (see
-    /// [`Pricer::quick_preview`]; tests compare both ways).
-    #[inline(always)]
-    fn price_with(
-        &mut self,
-        now: SimTime,
-        m: MessageRef,
-        facts: PriceFacts,
-        delivered: bool,
-        sent_at: SimTime,
-        quick: bool,
     ) -> Option<Billing> {
         let MessageRef {
             waba,
@@ -237,67 +218,63 @@ impl Charging {
             delivered,
         };
         let Slot { pricer, scratch } = self.pricers.get_mut(&waba)?;
-        if quick {
-            let q = if delivered {
-                pricer.quick_charge(now, &facts)
-            } else {
-                pricer.quick_preview(now, &facts)
-            };
-            if let Some(q) = q {
-                #[cfg(test)]
-                self.quick_hits[usize::from(delivered)]
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                return Some(quick_billing(&q, sent_at));
-            }
-        }
-        // At send only the `sent` webhook's objects are needed: the cheaper preview.
-        pricer.price_into(now, &facts, !delivered, scratch);
+        pricer.price_into(now, &facts, scratch);
         Some(billing(scratch, sent_at))
     }
 
-    /// Exact totals over every WABA.
-    pub fn cost_summary(&self) -> CostSummary {
-        CostSummary::from_ledgers(self.ledgers(), self.markup)
-    }
-
-    /// The WABAs' ledgers, by WABA id.
-    pub fn ledgers(&self) -> impl Iterator<Item = &crate::pricing::Ledger> {
-        self.pricers.values().map(|p| p.pricer.ledger())
+    /// The WABAs' ledgers, in WABA id order.
+    pub fn ledgers(&self) -> impl Iterator<Item = (WabaId, &Ledger)> {
+        self.pricers.iter().map(|(id, p)| (*id, p.pricer.ledger()))
     }
 
     /// Whether a BSP markup is configured for any WABA.
     pub fn markup(&self) -> bool {
         self.markup
     }
+}
 
-    /// Ledger lines numbered `since` or later, oldest first, at most `limit`, with the totals.
-    /// Pricer locks are taken one at a time.
-    pub fn ledger_page(&self, since: u64, limit: usize) -> LedgerPage {
-        let mut lines: Vec<LedgerLine> = Vec::new();
-        for p in self.pricers.values() {
-            lines.extend(
-                p.pricer
-                    .ledger()
-                    .recent()
-                    .filter(|l| l.seq >= since)
-                    .cloned(),
-            );
+/// Ledger lines at position `since` or later, at most `limit`, with `summary`. Positions
+/// number the lines of every WABA of the world as one list: the WABAs in id order
+/// (`ledgers` must come in that order), each WABA's lines in the order its ledger numbered them
+/// (see [`page_position`]); each line's `seq` is given as its position.
+pub fn ledger_page<'a>(
+    ledgers: impl IntoIterator<Item = &'a Ledger>,
+    since: u64,
+    limit: usize,
+    summary: CostSummary,
+) -> LedgerPage {
+    let mut lines: Vec<LedgerLine> = Vec::new();
+    for (i, ledger) in ledgers.into_iter().enumerate() {
+        if lines.len() > limit {
+            break; // every later WABA's lines come after this page
         }
-        lines.sort_by_key(|l| l.seq);
-        let more = lines.len() > limit;
-        lines.truncate(limit);
-        LedgerPage {
-            next: lines.last().map_or(since, |l| l.seq + 1),
-            more,
-            summary: self.cost_summary(),
-            lines,
+        if page_position(i, (1 << WABA_SHIFT) - 1) < since {
+            continue;
         }
+        lines.extend(ledger.recent().filter_map(|l| {
+            let seq = page_position(i, l.seq);
+            (seq >= since).then(|| LedgerLine { seq, ..l.clone() })
+        }));
     }
+    let more = lines.len() > limit;
+    lines.truncate(limit);
+    LedgerPage {
+        next: lines.last().map_or(since, |l| l.seq + 1),
+        more,
+        summary,
+        lines,
+    }
+}
 
-    /// Ledger lines ever numbered (for tests and metrics).
-    pub fn lines_numbered(&self) -> u64 {
-        self.line_seq.load(std::sync::atomic::Ordering::Relaxed)
-    }
+/// Bits of a page position below the WABA's index: room for 2^40 lines per WABA.
+const WABA_SHIFT: u32 = 40;
+
+/// The position in [`ledger_page`] of line `seq` of the `waba_index`-th WABA (in id
+/// order). With one WABA it is the ledger's own number; with several, a cursor walks them one
+/// after the other, so a line a WABA records after the cursor has passed it is not returned
+/// again (page from 0 to see every line still held).
+fn page_position(waba_index: usize, seq: u64) -> u64 {
+    ((waba_index as u64) << WABA_SHIFT) | seq
 }
 
 /// `GET /_sim/ledger`: the totals and one page of lines.
@@ -309,22 +286,6 @@ pub struct LedgerPage {
     pub more: bool,
     pub summary: CostSummary,
     pub lines: Vec<LedgerLine>,
-}
-
-/// The webhook objects of a quick PMP preview: exactly what [`billing`] gives its charge.
-fn quick_billing(q: &QuickPrice, sent_at: SimTime) -> Billing {
-    Billing {
-        model: Some(q.model),
-        category: q.category,
-        pricing_type: q.pricing_type,
-        billable: q.billable,
-        conversation: Some(BilledConversation {
-            id: q.conversation,
-            expires_at: sent_at.plus(24 * MICROS_PER_HOUR),
-            origin: q.category,
-            kept_on_v24: false,
-        }),
-    }
 }
 
 /// The webhook objects of a charge. Under PMP the pricer gives per-message conversations no

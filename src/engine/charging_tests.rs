@@ -330,6 +330,67 @@ fn bounded_ledger_keeps_exact_totals_and_pages_by_line_number() {
     assert!(!page.more);
 }
 
+/// With several WABAs each ledger numbers its own lines, and the page lists the WABAs one after
+/// the other: following `next` from 0 returns every line once.
+#[test]
+fn ledger_pages_walk_the_wabas_in_id_order() {
+    use super::{Charging, MessageRef, PriceFacts};
+    use crate::engine::ids::WabaId;
+    let sc = Scenario::parse(
+        &format!("{WORLD}\n[pricing]\nmodel = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"\n"),
+        "test.toml",
+    )
+    .expect("scenario parses");
+    let book = super::embedded_book().expect("embedded cards");
+    let mut c = Charging::new(
+        book,
+        &sc.pricing,
+        [(WabaId(20), "USD"), (WabaId(10), "USD")],
+    )
+    .expect("charging");
+    let facts = PriceFacts {
+        category: Category::Marketing,
+        csw_open: false,
+        fep_open: false,
+    };
+    for k in 0..5u64 {
+        let waba = WabaId(if k % 2 == 0 { 20 } else { 10 });
+        let m = MessageRef {
+            waba,
+            phone: 100,
+            recipient: WaId(USER.0 + k),
+            key: k,
+        };
+        let now = T0.plus(k * MICROS_PER_SEC);
+        c.price(now, m, facts, false, now);
+        c.price(now.plus(MICROS_PER_SEC), m, facts, true, now);
+    }
+    let page_of = |since, limit| {
+        let ledgers = c.ledgers().map(|(_, l)| l);
+        super::ledger_page(ledgers, since, limit, Default::default())
+    };
+    let mut seen = Vec::new();
+    let mut since = 0;
+    loop {
+        let page = page_of(since, 2);
+        seen.extend(page.lines.iter().map(|l| (l.waba_id, l.message_key, l.seq)));
+        since = page.next;
+        if !page.more {
+            break;
+        }
+    }
+    let keys: Vec<(u64, u64)> = seen.iter().map(|&(w, k, _)| (w, k)).collect();
+    assert_eq!(keys, vec![(10, 1), (10, 3), (20, 0), (20, 2), (20, 4)]);
+    assert!(seen.windows(2).all(|w| w[0].2 < w[1].2), "{seen:?}");
+    assert_eq!(
+        (seen[0].2, seen[1].2),
+        (1, 2),
+        "the first WABA's own numbers"
+    );
+    assert_eq!(page_of(since, 10).lines.len(), 0);
+    assert_eq!(page_of(0, 10).lines.len(), 5);
+}
+
 #[test]
 fn markup_gives_bsp_price_and_margin() {
     let e = engine(
@@ -361,132 +422,4 @@ fn default_pricing_follows_the_calendar_and_same_seed_gives_the_same_costs() {
     assert_eq!(v["lines"][0]["card"], "pmp-2026-01");
     assert_eq!(v["lines"][0]["type"], "free_customer_service");
     assert_eq!(v["summary"]["by_currency"]["USD"]["amount"], "0.0411");
-}
-
-/// The quick `sent` preview and the quick delivered charge give exactly what the full ones
-/// give, and the ledger's totals end up the same: across models (and the by-date switch to
-/// pmp-2026-10), categories, windows, free entry points, a free service allowance, markets,
-/// a markup, volume tiers, kept and unkept ledger lines, and days, with deliveries in between
-/// changing the pricers' state.
-#[test]
-fn quick_pricing_equals_the_full_pricing() {
-    use super::{Charging, MessageRef, PriceFacts};
-    use crate::clock::MICROS_PER_DAY;
-    use crate::engine::ids::WabaId;
-    /// 2026-09-28 00:00 UTC.
-    const SEPT: SimTime = SimTime(1_790_553_600 * MICROS_PER_SEC);
-    const MARKUP: &str = "[pricing.markup]\nfixed_per_message = \"0.002\"\npercent = 10\nfixed_on_free_messages = false\n[pricing.markup.category.marketing]\npercent = 6";
-    const TIERS: &str = "[[pricing.tiers.utility]]\nfrom = 1\ndiscount = 0\n[[pricing.tiers.utility]]\nfrom = 51\ndiscount = 5";
-    // (pricing section, start, quick previews expected, quick charges expected)
-    let cases = [
-        (
-            "model = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"\nledger_lines = 0".to_string(),
-            T0,
-            true,
-            true,
-        ),
-        (
-            "model = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"".to_string(),
-            T0,
-            true,
-            false, // lines are kept: the full path builds them
-        ),
-        (
-            "model = \"pmp-2026-10\"\ncard = \"pmp-2026-10\"\nfree_service_messages_per_number = 3\nledger_lines = 0".to_string(),
-            T0,
-            true,
-            true,
-        ),
-        (
-            "model = \"by-date\"\nutc_offset_minutes = 420\nledger_lines = 0".to_string(),
-            SEPT,
-            true,
-            true,
-        ),
-        (
-            format!("model = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"\nledger_lines = 0\n{MARKUP}"),
-            T0,
-            true,
-            true,
-        ),
-        (
-            format!("model = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"\nledger_lines = 0\n{TIERS}"),
-            T0,
-            true,
-            false, // tiers count per market and month: the full path
-        ),
-        (
-            "model = \"cbp-2023\"\ncard = \"cbp-2024-10\"\nledger_lines = 0".to_string(),
-            T0,
-            false,
-            false,
-        ),
-    ];
-    // Indonesia, India, the UK, the US, Brazil: the remembered market span changes.
-    let prefixes = [
-        6281300000000u64,
-        919800000000,
-        447700900000,
-        12025550000,
-        5511990000000,
-    ];
-    for (pricing, start, quick_sent, quick_delivered) in cases {
-        let text = format!("{WORLD}\n[pricing]\n{pricing}\n");
-        let sc = Scenario::parse(&text, "test.toml").expect("scenario parses");
-        let new = || Charging::new(&sc.pricing, [(WabaId(10), "USD")]).expect("charging");
-        let (mut quick, mut full) = (new(), new());
-        let mut x = 7u64;
-        for i in 0..3_000u64 {
-            x = crate::engine::audience::splitmix(x);
-            let now = start.plus(i * 7 * 60 * MICROS_PER_SEC);
-            let category = [
-                Category::Marketing,
-                Category::Utility,
-                Category::Authentication,
-                Category::Service,
-                Category::MarketingLite,
-            ][(x % 5) as usize];
-            let facts = PriceFacts {
-                category,
-                csw_open: (x >> 8) & 1 == 0,
-                fep_open: (x >> 9).is_multiple_of(8),
-            };
-            // Mostly runs in one market, as a campaign sends.
-            let market = ((i / 200 + (x >> 40) % 2) % prefixes.len() as u64) as usize;
-            let m = MessageRef {
-                waba: WabaId(10),
-                phone: 100,
-                recipient: WaId(prefixes[market] + (x >> 16) % 40),
-                key: i,
-            };
-            let a = quick.price_with(now, m, facts, false, now, true);
-            let b = full.price_with(now, m, facts, false, now, false);
-            assert_eq!(a, b, "{pricing}: message {i} {facts:?}");
-            if !(x >> 20).is_multiple_of(3) {
-                let later = now.plus(2 * MICROS_PER_SEC);
-                let a = quick.price_with(later, m, facts, true, now, true);
-                let b = full.price_with(later, m, facts, true, now, false);
-                assert_eq!(a, b, "{pricing}: delivery {i} {facts:?}");
-            }
-        }
-        assert!(start.plus(3_000 * 7 * 60 * MICROS_PER_SEC) > start.plus(14 * MICROS_PER_DAY));
-        assert_eq!(quick.cost_summary(), full.cost_summary(), "{pricing}");
-        assert!(
-            full.cost_summary().totals.iter().any(|r| r.messages > 0),
-            "{pricing}: something was recorded"
-        );
-        let hits = |k: usize| quick.quick_hits[k].load(std::sync::atomic::Ordering::Relaxed);
-        let full_hits = |k: usize| full.quick_hits[k].load(std::sync::atomic::Ordering::Relaxed);
-        assert_eq!((full_hits(0), full_hits(1)), (0, 0));
-        if quick_sent {
-            assert!(hits(0) > 1_000, "{pricing}: {} quick previews", hits(0));
-        } else {
-            assert_eq!(hits(0), 0, "{pricing}");
-        }
-        if quick_delivered {
-            assert!(hits(1) > 200, "{pricing}: {} quick charges", hits(1));
-        } else {
-            assert_eq!(hits(1), 0, "{pricing}");
-        }
-    }
 }

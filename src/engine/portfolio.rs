@@ -33,6 +33,8 @@ pub struct Config {
     pub(super) pair_rate: Rate,
     /// The customer service window's length, µs.
     pub(super) window_len: u64,
+    /// The rate cards every portfolio prices with.
+    pub(super) book: Arc<crate::pricing::RateBook>,
 }
 
 /// One business portfolio: its WABAs, phone numbers, templates, messaging limit, quality,

@@ -530,35 +530,18 @@ impl<C: PortfolioCell> Portfolios<C> {
     pub fn cost_summary(&self) -> CostSummary {
         let guards: Vec<_> = self.cells.iter().map(|c| c.lock()).collect();
         let markup = guards.iter().any(|g| g.charging().markup());
-        CostSummary::from_ledgers(guards.iter().flat_map(|g| g.charging().ledgers()), markup)
+        let ledgers = guards.iter().flat_map(|g| g.charging().ledgers());
+        CostSummary::from_ledgers(ledgers.map(|(_, l)| l), markup)
     }
 
-    /// `GET /_sim/ledger`: totals plus ledger lines numbered `since` or later (at most
-    /// `limit`, oldest first).
+    /// `GET /_sim/ledger`: totals plus ledger lines at position `since` or later (at most
+    /// `limit`, oldest first; see [`super::charging::ledger_page`]).
     pub fn ledger_page(&self, since: u64, limit: usize) -> super::charging::LedgerPage {
-        let mut pages: Vec<_> = self
-            .cells
-            .iter()
-            .map(|c| c.lock().charging().ledger_page(since, limit))
-            .collect();
-        let mut page = match pages.len() {
-            0 => super::charging::LedgerPage {
-                next: since,
-                more: false,
-                summary: CostSummary::default(),
-                lines: Vec::new(),
-            },
-            _ => pages.remove(0),
-        };
-        for p in pages {
-            page.more |= p.more;
-            page.lines.extend(p.lines);
-        }
-        page.lines.sort_by_key(|l| l.seq);
-        page.more |= page.lines.len() > limit;
-        page.lines.truncate(limit);
-        page.next = page.lines.last().map_or(since, |l| l.seq + 1);
-        page.summary = self.cost_summary();
-        page
+        let guards: Vec<_> = self.cells.iter().map(|c| c.lock()).collect();
+        let mut ledgers: Vec<_> = guards.iter().flat_map(|g| g.charging().ledgers()).collect();
+        ledgers.sort_by_key(|(id, _)| *id);
+        let markup = guards.iter().any(|g| g.charging().markup());
+        let summary = CostSummary::from_ledgers(ledgers.iter().map(|(_, l)| *l), markup);
+        super::charging::ledger_page(ledgers.iter().map(|(_, l)| *l), since, limit, summary)
     }
 }

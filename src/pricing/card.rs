@@ -108,14 +108,13 @@ pub enum Provenance {
 #[derive(Clone, Debug, Serialize)]
 pub struct Market {
     pub name: String,
-    /// `name` interned: every charge and ledger line of this market points to it.
+    /// `name` as the charges and ledger lines of this market carry it.
     #[serde(skip)]
     pub shared_name: Name,
     pub calling_codes: Vec<String>,
-    pub rates: BTreeMap<RateColumn, Amount>,
-    /// `rates` indexed by column: read once per delivered message, where a tree lookup was a
-    /// fifth of the charge's cost.
-    #[serde(skip)]
+    /// The rate of each column (index: the column's position in [`RateColumn::ALL`]), `None`
+    /// for an empty or `n/a` cell. Shown as a map of the columns that have a rate.
+    #[serde(rename = "rates", serialize_with = "rates_as_map")]
     by_column: [Option<Amount>; RateColumn::ALL.len()],
     pub source: String,
     /// Line of the row in its file, for messages.
@@ -126,6 +125,24 @@ impl Market {
     pub fn rate(&self, column: RateColumn) -> Option<Amount> {
         self.by_column[column as usize]
     }
+
+    /// The columns that have a rate, in column order, with their rates.
+    pub fn rates(&self) -> impl Iterator<Item = (RateColumn, Amount)> + '_ {
+        RateColumn::ALL
+            .into_iter()
+            .filter_map(|c| self.rate(c).map(|a| (c, a)))
+    }
+}
+
+fn rates_as_map<S: serde::Serializer>(
+    rates: &[Option<Amount>; RateColumn::ALL.len()],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(
+        RateColumn::ALL
+            .into_iter()
+            .filter_map(|c| rates[c as usize].map(|a| (c, a))),
+    )
 }
 
 /// A validated rate card.
@@ -133,7 +150,7 @@ impl Market {
 pub struct RateCard {
     pub name: String,
     pub currency: String,
-    /// `name` and `currency` interned, for the charges and ledger lines priced with this card.
+    /// `name` and `currency` as the charges and ledger lines priced with this card carry them.
     #[serde(skip)]
     pub shared_name: Name,
     #[serde(skip)]
@@ -361,7 +378,7 @@ impl RateCard {
                 }
                 _ => {}
             }
-            let mut rates = BTreeMap::new();
+            let mut by_column = [None; RateColumn::ALL.len()];
             for &c in &columns {
                 let cell = get(c.header());
                 if cell.is_empty() || cell.eq_ignore_ascii_case("n/a") {
@@ -374,7 +391,7 @@ impl RateCard {
                 if let Some((_, frac)) = cell.split_once('.') {
                     decimals = decimals.max(frac.len() as u32);
                 }
-                rates.insert(c, a);
+                by_column[c as usize] = Some(a);
             }
             let source = get("source").to_string();
             let upper = source.to_ascii_uppercase();
@@ -383,15 +400,20 @@ impl RateCard {
             } else if upper.starts_with("PARTIAL") && provenance == Provenance::Complete {
                 provenance = Provenance::Partial;
             }
-            let mut by_column = [None; RateColumn::ALL.len()];
-            for (c, a) in &rates {
-                by_column[*c as usize] = Some(*a);
-            }
+            let shared_name = Name::try_new(market).ok_or_else(|| {
+                err(
+                    line,
+                    "market",
+                    format!(
+                        "market name `{market}` is longer than {} bytes",
+                        Name::CAPACITY
+                    ),
+                )
+            })?;
             markets.push(Market {
                 name: market.to_string(),
-                shared_name: Name::new(market),
+                shared_name,
                 calling_codes: codes,
-                rates,
                 by_column,
                 source,
                 line,
@@ -405,9 +427,19 @@ impl RateCard {
             .position(|m| m.name.eq_ignore_ascii_case("other"));
         let max_prefix_len = prefixes.keys().map(String::len).max().unwrap_or(0);
         let prefix_table = build_prefix_table(&prefixes);
+        let shared_name = Name::try_new(name).ok_or_else(|| {
+            err(
+                0,
+                "-",
+                format!(
+                    "the card's name `{name}` is longer than {} bytes: rename the file",
+                    Name::CAPACITY
+                ),
+            )
+        })?;
         Ok(RateCard {
             name: name.to_string(),
-            shared_name: Name::new(name),
+            shared_name,
             shared_currency: Name::new(&currency),
             currency,
             unit,
@@ -836,35 +868,6 @@ mod tests {
         RateBook::embedded().expect("embedded cards are valid")
     }
 
-    /// The column-indexed rates are the parsed ones, on every market of every embedded card,
-    /// missing cells included.
-    #[test]
-    fn indexed_rates_equal_the_parsed_rates() {
-        let (mut present, mut missing) = (0, 0);
-        for card in book().cards() {
-            for m in &card.markets {
-                for c in RateColumn::ALL {
-                    assert_eq!(
-                        m.rate(c),
-                        m.rates.get(&c).copied(),
-                        "{} {} {c}",
-                        card.name,
-                        m.name
-                    );
-                    if m.rate(c).is_some() {
-                        present += 1;
-                    } else {
-                        missing += 1;
-                    }
-                }
-            }
-        }
-        assert!(
-            present > 100 && missing > 100,
-            "{present} rates, {missing} empty cells"
-        );
-    }
-
     #[test]
     fn market_of_an_integer_number_matches_the_text_lookup() {
         let b = book();
@@ -933,6 +936,14 @@ mod tests {
             Provenance::Example
         );
         assert_eq!(b.get("pmp-2026-10").unwrap().markets.len(), 47);
+        // Rates show as a map of the columns with a rate (the empty cells left out).
+        let oct = b.get("pmp-2026-10").unwrap();
+        let id = oct.market_by_name("Indonesia").unwrap();
+        let json = serde_json::to_value(id).unwrap();
+        let shown: Vec<&String> = json["rates"].as_object().unwrap().keys().collect();
+        let columns: Vec<String> = id.rates().map(|(c, _)| c.to_string()).collect();
+        assert_eq!(shown, columns.iter().collect::<Vec<_>>());
+        assert!(id.rate(RateColumn::Authentication).is_none() && !columns.is_empty());
     }
 
     #[test]
@@ -968,6 +979,10 @@ mod tests {
         assert!(RateCard::from_csv("n", neg).is_err());
         let empty = "market,calling_codes,marketing,currency,unit,effective_from\n";
         assert!(RateCard::from_csv("e", empty).is_err());
+        let long = "market,calling_codes,marketing,currency,unit,effective_from\n\
+                    Rest of Central and Eastern Europe,7,0.1,USD,per_message,2026-01-01\n";
+        let e = RateCard::from_csv("l", long).unwrap_err().to_string();
+        assert!(e.starts_with("l:2: field `market`"), "{e}");
     }
 
     #[test]

@@ -84,17 +84,12 @@ pub struct CostArgs {
     pub json: bool,
 }
 
-/// Runs `wabasim cost`, printing to stdout. Returns the exit code (0); errors are for the
-/// caller to print (exit code 2 is suggested).
-pub fn run_cost(args: &CostArgs) -> Result<i32, PricingError> {
-    run_cost_to(args, &mut crate::app::Stdout)
-}
-
 fn cfg<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> Result<T, PricingError> {
     r.map_err(|e| PricingError::Config(format!("{what}: {e}")))
 }
 
-/// As [`run_cost`], writing to `out` (tests).
+/// Runs `wabasim cost`, writing to `out`. Returns the exit code (0); errors are for the caller
+/// to print (exit code 2 is suggested).
 pub fn run_cost_to(args: &CostArgs, out: &mut dyn Write) -> Result<i32, PricingError> {
     let io = |e: std::io::Error| PricingError::Config(format!("cannot write output: {e}"));
     let plan = match &args.plan {

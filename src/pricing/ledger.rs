@@ -18,8 +18,6 @@ use super::types::{Category, PricingModelId, PricingType, Unit};
 use crate::clock::SimTime;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 /// One delivered message as billed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,7 +109,6 @@ macro_rules! sums {
     ($t:ty, $unpriced:expr) => {
         impl Sums for $t {
             fn totals_key_matches(&self, k: &TotalKey) -> bool {
-                // Interned names compare by pointer first.
                 k.model == self.model
                     && k.category == self.category
                     && k.pricing_type == self.pricing_type
@@ -244,9 +241,6 @@ pub struct Ledger {
     lines_drained: u64,
     lines_dropped: u64,
     unpriced_lines: u64,
-    /// When set, line numbers come from this counter (shared by the ledgers of several WABAs,
-    /// so `GET /_sim/ledger` can page over all of them with one cursor).
-    sequence: Option<Arc<AtomicU64>>,
 }
 
 /// Default number of recent lines kept.
@@ -271,14 +265,7 @@ impl Ledger {
             lines_drained: 0,
             lines_dropped: 0,
             unpriced_lines: 0,
-            sequence: None,
         }
-    }
-
-    /// Numbers lines from `counter` (1-based, `counter` holds the last number given) instead of
-    /// from this ledger's own count.
-    pub fn set_sequence(&mut self, counter: Arc<AtomicU64>) {
-        self.sequence = Some(counter);
     }
 
     /// Whether lines are kept (`capacity` > 0); when not, [`Self::record_totals`] is enough.
@@ -286,9 +273,13 @@ impl Ledger {
         self.capacity > 0
     }
 
-    /// Records a line; its `seq` is assigned here.
+    /// Records a line; its `seq` is assigned here: the count of lines this ledger has recorded,
+    /// this one included. (Several ledgers viewed as one, as `GET /_sim/ledger` does, order
+    /// lines by ledger, then by this number.)
     pub fn record(&mut self, mut line: LedgerLine) -> u64 {
-        line.seq = self.add_totals(&line);
+        self.lines_total += 1;
+        line.seq = self.lines_total;
+        self.add_sums(&line);
         let line_seq = line.seq;
         if self.capacity == 0 {
             self.lines_dropped += 1;
@@ -302,25 +293,12 @@ impl Ledger {
         line_seq
     }
 
-    /// Records a line that is not kept (the ledger keeps none): counted and added to the
-    /// totals exactly as [`Self::record`] would, without building it. It takes no number from
-    /// a shared sequence: numbers exist so the ledger API can page through kept lines, and
-    /// taking one is an atomic read-modify-write per delivered message.
+    /// Records a line that is not kept (the ledger keeps none): counted, numbered and added to
+    /// the totals exactly as [`Self::record`] would, without building it.
     pub fn record_totals(&mut self, t: &LineTotals) {
         self.lines_dropped += 1;
         self.lines_total += 1;
         self.add_sums(t);
-    }
-
-    /// Counts a line, adds it to the totals and returns its number.
-    fn add_totals(&mut self, t: &impl Sums) -> u64 {
-        self.lines_total += 1;
-        let seq = match &self.sequence {
-            Some(c) => c.fetch_add(1, Ordering::Relaxed) + 1,
-            None => self.lines_total,
-        };
-        self.add_sums(t);
-        seq
     }
 
     /// Adds a line to the totals.
@@ -331,7 +309,6 @@ impl Ledger {
         match &mut self.pending {
             Some((k, v)) if t.totals_key_matches(k) => v.add(t),
             _ => {
-                // Interned names: building the key copies two pointers.
                 let key = t.key();
                 let mut v = TotalValue::default();
                 v.add(t);
@@ -517,7 +494,7 @@ mod tests {
         assert!(Ledger::with_capacity(1).keeps_lines());
     }
 
-    /// Runs of one key, keys coming back, and names equal by value but not shared: the sums
+    /// Runs of one key, keys coming back, and names built from different strings: the sums
     /// are those of adding every line to its key one by one.
     #[test]
     fn totals_are_exact_whatever_the_order_of_keys() {

@@ -30,6 +30,7 @@ pub mod markup;
 pub mod money;
 pub mod name;
 pub mod pricer;
+pub mod section;
 pub mod summary;
 pub mod types;
 
@@ -41,8 +42,9 @@ pub use money::{Amount, Percent, Share};
 pub use name::Name;
 pub use pricer::{
     AuthIntlEligibility, CardChoice, Charge, ConversationId, ConversationInfo, MessageFacts,
-    ModelChoice, Pricer, PricerConfig, PricingOptions, QuickPrice, TierBand, VolumeTiers,
-    WebhookConversation, WebhookPricing,
+    ModelChoice, Pricer, PricerConfig, PricingOptions, TierBand, VolumeTiers, WebhookConversation,
+    WebhookPricing,
 };
+pub use section::PricingSection;
 pub use summary::CostSummary;
 pub use types::{Category, Date, PricingModelId, PricingType, Unit};

@@ -297,6 +297,38 @@ impl Serialize for Share {
     }
 }
 
+/// The JSON Schema of a type written as a string (the scenario schema shows amounts and
+/// percentages as the strings a scenario file holds, not as their Rust layout).
+fn string_schema(description: &str) -> schemars::schema::Schema {
+    schemars::schema::SchemaObject {
+        instance_type: Some(schemars::schema::InstanceType::String.into()),
+        metadata: Some(Box::new(schemars::schema::Metadata {
+            description: Some(description.to_string()),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+    .into()
+}
+
+impl schemars::JsonSchema for Amount {
+    fn schema_name() -> String {
+        "Amount".into()
+    }
+    fn json_schema(_: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+        string_schema("A decimal amount of money, e.g. \"0.0411\".")
+    }
+}
+
+impl schemars::JsonSchema for Percent {
+    fn schema_name() -> String {
+        "Percent".into()
+    }
+    fn json_schema(_: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+        string_schema("A percentage as a decimal string, e.g. \"12.5\".")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,9 +422,3 @@ mod tests {
         assert!(Share::parse("-0.1").is_err());
     }
 }
-
-crate::scenario::schema::string_schema!(Amount, "A decimal amount of money, e.g. \"0.0411\".");
-crate::scenario::schema::string_schema!(
-    Percent,
-    "A percentage as a decimal string, e.g. \"12.5\"."
-);

@@ -507,8 +507,7 @@ fn fill_blank(
 }
 
 /// Under pmp-2025-07 a utility template sent while the customer service window is open is
-/// free; pmp-2026-10 charges it (docs/pricing.md). One rule for the full charge and both
-/// quick paths.
+/// free; pmp-2026-10 charges it (docs/pricing.md).
 fn utility_free_in_window(model: PricingModelId, csw_open: bool) -> bool {
     csw_open && model == PricingModelId::Pmp2025_07
 }
@@ -525,38 +524,6 @@ fn mix(mut z: u64) -> u64 {
 /// A conversation id from two mixed words, kept as numbers (no allocation per message).
 fn hex_id(a: u64, b: u64) -> ConversationId {
     ConversationId(mix(a), mix(b ^ 0x5DEE_CE66_D1CE_4E5B))
-}
-
-/// The status webhook's pricing of a simple PMP message, from a quick path
-/// ([`Pricer::quick_preview`] at send, [`Pricer::quick_charge`] at delivery): its
-/// conversation is the per-message one, with no expiry of its own.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct QuickPrice {
-    pub model: PricingModelId,
-    pub category: Category,
-    pub pricing_type: PricingType,
-    pub billable: bool,
-    pub conversation: ConversationId,
-}
-
-impl QuickPrice {
-    /// As `pmp_kind` fills a charge that is free customer service (`free`) or regular.
-    fn of(model: PricingModelId, category: Category, free: bool, msg: &MessageFacts<'_>) -> Self {
-        QuickPrice {
-            model,
-            category,
-            pricing_type: if free {
-                PricingType::FreeCustomerService
-            } else {
-                PricingType::Regular
-            },
-            billable: !free,
-            conversation: hex_id(
-                msg.message_key,
-                msg.phone_number_id ^ msg.waba_id.rotate_left(17),
-            ),
-        }
-    }
 }
 
 /// A conversation id (`conversation.id` of status webhooks): 128 bits as two words (8-byte
@@ -701,31 +668,13 @@ impl Pricer {
     /// Prices one message; see the module documentation for when to call it.
     pub fn price(&mut self, now: SimTime, msg: &MessageFacts<'_>) -> Charge {
         let mut c = BLANK;
-        self.price_into(now, msg, false, &mut c);
+        self.price_into(now, msg, &mut c);
         c
     }
 
-    /// The send-time call (`delivered: false`) when only the `sent` webhook's objects are
-    /// wanted, as in the engine: the same as [`Self::price`] except that under PMP (for every
-    /// category but authentication, whose international rate depends on the market) the
-    /// market and rate are not looked up, so the amount is 0, the market empty and there is
-    /// no volume-tier quote. That lookup is half of the pricer's cost on the send path, and
-    /// no `sent` webhook shows an amount. With `delivered: true` this is [`Self::price`].
-    pub fn preview(&mut self, now: SimTime, msg: &MessageFacts<'_>) -> Charge {
-        let mut c = BLANK;
-        self.price_into(now, msg, true, &mut c);
-        c
-    }
-
-    /// [`Self::price`] (`preview_only` false) or [`Self::preview`] (true) into `c`, whatever
-    /// it held: for callers that price many messages and keep none of the charges.
-    pub fn price_into(
-        &mut self,
-        now: SimTime,
-        msg: &MessageFacts<'_>,
-        preview_only: bool,
-        c: &mut Charge,
-    ) {
+    /// [`Self::price`] into `c`, whatever it held: for callers that price many messages and
+    /// keep none of the charges.
+    pub fn price_into(&mut self, now: SimTime, msg: &MessageFacts<'_>, c: &mut Charge) {
         self.expire(now);
         // The day's card is taken out and put back, not cloned: an `Arc` clone is a locked
         // instruction, which waits for every pending store (twice per message). Boxed: see
@@ -751,7 +700,7 @@ impl Pricer {
                 })
             }
         };
-        self.price_on_day(now, msg, preview_only, &day, c);
+        self.price_on_day(now, msg, &day, c);
         self.day = Some(day);
     }
 
@@ -760,19 +709,11 @@ impl Pricer {
         &mut self,
         now: SimTime,
         msg: &MessageFacts<'_>,
-        preview_only: bool,
         day: &DayCache,
         c: &mut Charge,
     ) {
         let (date, model) = (day.date, day.model);
         let card: &RateCard = &day.card;
-        if preview_only
-            && !msg.delivered
-            && model.is_pmp()
-            && msg.category != Category::Authentication
-        {
-            return self.preview_pmp(now, msg, model, card, date, c);
-        }
         let market = match msg.market {
             Some(name) => card
                 .market_by_name(name)
@@ -967,132 +908,17 @@ impl Pricer {
         }
     }
 
-    /// What [`Self::price_into`] with `preview_only` gives a PMP message that needs none of the
-    /// pricer's state: no authentication (its international rate needs the market), no free
-    /// entry point (it opens a window), a day already worked out. Nothing is filled: the
-    /// preview's charge is 200 bytes written at every send only to read five fields back.
-    /// `None`: not such a message; ask `price_into`.
-    pub fn quick_preview(&mut self, now: SimTime, msg: &MessageFacts<'_>) -> Option<QuickPrice> {
-        let category = msg.category;
-        if msg.delivered
-            || msg.fep_open
-            || matches!(
-                category,
-                Category::Authentication | Category::AuthenticationInternational
-            )
-            || !category.is_sendable()
-        {
-            return None;
-        }
-        self.expire(now);
-        let day = Self::known_day(&self.day, now)?;
-        let (model, date) = (day.model, day.date);
-        if !model.is_pmp() {
-            return None;
-        }
-        // As `pmp_kind` decides free customer service (nothing is counted at send).
-        let free = match category {
-            Category::Service => {
-                model == PricingModelId::Pmp2025_07 || self.take_free_service(msg, date, false)
-            }
-            Category::Utility => utility_free_in_window(model, msg.csw_open),
-            _ => false,
-        };
-        Some(QuickPrice::of(model, category, free, msg))
-    }
-
-    /// What [`Self::price_into`] does for a delivered PMP marketing or utility message that
-    /// needs nothing of the pricer's state but the day's card and the remembered market span:
-    /// no free entry point, no volume tiers, a rate on the card (no fallback), a ledger that
-    /// keeps totals only (`simulate`). The totals get exactly what `price_into` would add.
-    /// Why: building the 200-byte charge, then the totals from it, was the largest single cost
-    /// of a delivery in the 1M-recipient run. `None`: not such a message (nothing was changed);
-    /// ask `price_into`.
-    pub fn quick_charge(&mut self, now: SimTime, msg: &MessageFacts<'_>) -> Option<QuickPrice> {
-        let category = msg.category;
-        let column = match category {
-            Category::Marketing => RateColumn::Marketing,
-            Category::Utility => RateColumn::Utility,
-            _ => return None,
-        };
-        if !msg.delivered
-            || msg.fep_open
-            || msg.market.is_some()
-            || self.ledger.keeps_lines()
-            || !self.config.tiers.is_empty()
-        {
-            return None;
-        }
-        let n = msg.recipient_number?;
-        self.expire(now);
-        let day = Self::known_day(&self.day, now)?;
-        let model = day.model;
-        if !model.is_pmp() {
-            return None;
-        }
-        let market = match self.market_span {
-            Some((lo, hi, i)) if lo <= n && n < hi => &day.card.markets[i],
-            _ => return None,
-        };
-        // As `pmp_kind`: free customer service; then as `price_pmp`: the rate, no tier.
-        let free = category == Category::Utility && utility_free_in_window(model, msg.csw_open);
-        let amount = if free {
-            BLANK.amount
-        } else {
-            market.rate(column)?
-        };
-        let price = QuickPrice::of(model, category, free, msg);
-        // As `finish`.
-        let bsp_price = self.config.markup.bsp_price(category, amount, free);
-        self.ledger.record_totals(&LineTotals {
-            model,
-            unit: model.unit(),
-            category,
-            market: market.shared_name,
-            pricing_type: price.pricing_type,
-            currency: day.card.shared_currency,
-            opened_conversation: false,
-            amount,
-            bsp_price,
-            unpriced: false,
-        });
-        Some(price)
-    }
-
-    /// The day's model and card in `day`, if already worked out for `now`: what the quick
-    /// paths need, without the lookup `price_into` does for a new day. (A function of the
-    /// field, not of `self`, so the pricer's other fields stay usable beside the result.)
-    fn known_day(day: &Option<Box<DayCache>>, now: SimTime) -> Option<&DayCache> {
-        day.as_deref().filter(|d| d.from <= now && now < d.until)
-    }
-
-    /// [`Self::preview`] under PMP: what the `sent` webhook shows (category, pricing type,
-    /// billable, conversation), without the market and rate lookups.
-    fn preview_pmp(
-        &mut self,
-        now: SimTime,
-        msg: &MessageFacts<'_>,
-        model: PricingModelId,
-        card: &RateCard,
-        date: Date,
-        c: &mut Charge,
-    ) {
-        fill_blank(c, msg, model, Some(card), Name::EMPTY);
-        self.pmp_kind(now, msg, model, date, None, c);
-    }
-
     /// The PMP decisions that need no rate: the conversation id, the free entry point, the
-    /// authentication-international category (needs `ctx`'s market) and free customer
-    /// service. Returns whether the message is paid at a rate (false: free or unpriced).
+    /// authentication-international category and free customer service. Returns whether the
+    /// message is paid at a rate (false: free or unpriced).
     fn pmp_kind(
         &mut self,
         now: SimTime,
         msg: &MessageFacts<'_>,
-        model: PricingModelId,
-        date: Date,
-        ctx: Option<&Ctx<'_>>,
+        ctx: &Ctx<'_>,
         c: &mut Charge,
     ) -> bool {
+        let (model, date) = (ctx.model, ctx.date);
         // Per-message conversation id (v23 and earlier), or the free-entry-point window id.
         c.conversation = Some(ConversationInfo {
             id: hex_id(
@@ -1138,9 +964,7 @@ impl Pricer {
             return false;
         }
         let mut category = msg.category;
-        if category == Category::Authentication
-            && ctx.is_some_and(|ctx| self.auth_intl_applies(now, msg.waba_id, ctx))
-        {
+        if category == Category::Authentication && self.auth_intl_applies(now, msg.waba_id, ctx) {
             category = Category::AuthenticationInternational;
         }
         c.category = category;
@@ -1165,7 +989,7 @@ impl Pricer {
 
     fn price_pmp(&mut self, now: SimTime, msg: &MessageFacts<'_>, ctx: &Ctx<'_>, c: &mut Charge) {
         self.fill_base(c, msg, ctx);
-        if !self.pmp_kind(now, msg, ctx.model, ctx.date, Some(ctx), c) {
+        if !self.pmp_kind(now, msg, ctx, c) {
             return;
         }
         let category = c.category;
@@ -1414,7 +1238,6 @@ impl Pricer {
             c.recorded = true;
             return;
         }
-        // Built field by field from the charge (interned names: no string copies).
         let line = LedgerLine {
             seq: 0,
             at_us: now.as_micros(),
