@@ -19,6 +19,7 @@ pub mod pricing;
 pub mod render;
 pub mod run;
 pub mod scenario;
+pub mod schema;
 pub mod serve;
 pub mod server;
 pub mod simulate;

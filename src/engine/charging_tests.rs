@@ -2,7 +2,6 @@
 
 use crate::clock::{SimTime, MICROS_PER_HOUR, MICROS_PER_SEC};
 use crate::engine::events::{Billing, DeliveryStatus, EventBody};
-use crate::engine::harness::scenario_world;
 use crate::engine::ids::{BusinessId, PhoneNumberId, WaId};
 use crate::engine::message::Outbound;
 use crate::engine::templates::{TemplateParam, TemplateSend};
@@ -55,6 +54,11 @@ opt_in_ratio = 1.0
 [audience.profiles.service]
 opt_in_ratio = 1.0
 "#;
+
+/// A scenario's world (its rules, policy, pricing and seed), built at `now`.
+fn scenario_world(sc: &Scenario, now: SimTime) -> Portfolios {
+    Portfolios::new(&sc.world(), &sc.setup(), now).expect("the test's world is valid")
+}
 
 /// An engine for the test world with `pricing` as the scenario's `[pricing]` body.
 fn engine(pricing: &str) -> Portfolios {

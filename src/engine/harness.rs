@@ -41,11 +41,6 @@ pub fn build_world_with_policy(
     Portfolios::new(spec, &setup, now)
 }
 
-/// A scenario's world (its rules, policy, pricing and seed), built at `now`.
-pub fn scenario_world(sc: &crate::scenario::Scenario, now: SimTime) -> Portfolios {
-    Portfolios::new(&sc.world(), &sc.setup(), now).expect("the test's world is valid")
-}
-
 #[cfg(test)]
 /// Runs `f` on phone number `id`'s state (for tests of the core's own bookkeeping).
 pub(super) fn with_number<R>(

@@ -22,7 +22,7 @@ macro_rules! graph_id {
             }
         }
 
-        crate::scenario::schema::string_schema!(
+        crate::schema::string_schema!(
             $name,
             "A Graph object id: digits, as a string (a bare integer is accepted too)."
         );

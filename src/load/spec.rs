@@ -90,7 +90,7 @@ impl fmt::Display for Dur {
     }
 }
 
-crate::scenario::schema::string_schema!(
+crate::schema::string_schema!(
     Dur,
     "A duration with a unit: \"500us\", \"250ms\", \"30s\", \"2m\", \"1h\", \"7d\" (or a bare number of seconds)."
 );
