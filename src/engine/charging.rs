@@ -24,7 +24,7 @@ use super::WorldError;
 use crate::clock::{SimTime, MICROS_PER_HOUR};
 use crate::pricing::{
     Category, Charge, CostSummary, Ledger, LedgerLine, MessageFacts, Pricer, PricingSection,
-    PricingType, RateBook,
+    RateBook,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -292,8 +292,6 @@ pub struct LedgerPage {
 /// expiry; Meta's `sent` example shows one 24 h after sending (cloud-api.md §3), so that is
 /// used for the `sent` status.
 pub fn billing(charge: &Charge, sent_at: SimTime) -> Billing {
-    let is_cbp = charge.model.is_cbp();
-    let fep = charge.pricing_type == PricingType::FreeEntryPoint;
     Billing {
         model: Some(charge.model),
         category: charge.category,
@@ -305,7 +303,6 @@ pub fn billing(charge: &Charge, sent_at: SimTime) -> Billing {
                 .expires_at
                 .unwrap_or_else(|| sent_at.plus(24 * MICROS_PER_HOUR)),
             origin: c.origin,
-            kept_on_v24: is_cbp || fep,
         }),
     }
 }

@@ -292,7 +292,10 @@ fn a_reply_to_an_ad_user_is_free_for_72_hours() {
             false
         )
     );
-    assert!(d.conversation.unwrap().kept_on_v24);
+    assert!(
+        d.conversation.is_some(),
+        "a free entry point has its conversation"
+    );
     // Not from an ad: the same kind of reply is an ordinary service message.
     let (_, d) = send_text_and_settle(&e, t1.plus(MICROS_PER_SEC), OTHER_USER);
     assert_eq!(d.pricing_type, PricingType::FreeCustomerService);

@@ -115,9 +115,6 @@ pub struct BilledConversation {
     pub expires_at: SimTime,
     /// `origin.type`.
     pub origin: Category,
-    /// Graph v24+ still shows it (CBP conversations, free-entry-point windows); otherwise only
-    /// v23 and earlier do.
-    pub kept_on_v24: bool,
 }
 
 impl Billing {
@@ -148,7 +145,6 @@ impl Billing {
                 id: conversation_id,
                 expires_at,
                 origin: category,
-                kept_on_v24: pricing_type == PricingType::FreeEntryPoint,
             }),
         }
     }

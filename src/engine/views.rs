@@ -131,29 +131,9 @@ impl Business {
             flagged_since: s.dynamics.flagged_since.map(|t| t.unix_secs()),
             name_status: s.name_status.clone(),
             is_official_business_account: s.official,
-            country_dial_code: dial_code(&s.meta.display),
             counters: s.counters.clone(),
         }
     }
-}
-
-/// The country calling code of a number's display form, by longest known prefix.
-fn dial_code(digits: &str) -> String {
-    const THREE: [&str; 8] = ["852", "886", "971", "966", "234", "254", "880", "972"];
-    const TWO: [&str; 24] = [
-        "20", "27", "30", "31", "32", "33", "34", "39", "40", "44", "49", "51", "52", "54", "55",
-        "56", "57", "60", "61", "62", "63", "64", "65", "66",
-    ];
-    if let Some(p) = THREE.iter().find(|p| digits.starts_with(*p)) {
-        return p.to_string();
-    }
-    if let Some(p) = TWO.iter().find(|p| digits.starts_with(*p)) {
-        return p.to_string();
-    }
-    if digits.starts_with("91") || digits.starts_with("90") || digits.starts_with("92") {
-        return digits[..2].to_string();
-    }
-    digits.chars().take(1).collect()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,7 +166,6 @@ pub struct PhoneNumberView {
     pub flagged_since: Option<u64>,
     pub name_status: String,
     pub is_official_business_account: bool,
-    pub country_dial_code: String,
     pub counters: NumberCounters,
 }
 

@@ -267,6 +267,24 @@ pub fn prefix_of_name(name: &str) -> Option<&'static str> {
         .map(|(_, _, p)| *p)
 }
 
+/// The country calling code a number starts with (`digits`: international form, digits
+/// only), by longest prefix in [`COUNTRIES`]: "62" for +62 812…, "1" for any NANP number
+/// (the table's area codes refine markets, not calling codes), "7" for Russia and Kazakhstan.
+/// A number no prefix matches gives its first digit.
+pub fn calling_code(digits: &str) -> &str {
+    let longest = COUNTRIES
+        .iter()
+        .map(|(_, _, p)| *p)
+        .filter(|p| digits.starts_with(p))
+        .max_by_key(|p| p.len());
+    match longest {
+        Some(p) if p.starts_with('1') => "1",
+        Some("77") => "7",
+        Some(p) => p,
+        None => digits.get(..1).unwrap_or(""),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,5 +305,16 @@ mod tests {
         assert_eq!(prefix_of_iso("JM"), Some("1876"));
         assert_eq!(prefix_of_name("brazil"), Some("55"));
         assert_eq!(prefix_of_iso("ZZ"), None);
+    }
+
+    #[test]
+    fn calling_codes_by_longest_prefix() {
+        assert_eq!(calling_code("6281200000001"), "62");
+        assert_eq!(calling_code("5511987654321"), "55");
+        assert_eq!(calling_code("18765550100"), "1");
+        assert_eq!(calling_code("77011234567"), "7");
+        assert_eq!(calling_code("971501234567"), "971");
+        assert_eq!(calling_code("85291234567"), "852");
+        assert_eq!(calling_code(""), "");
     }
 }

@@ -62,7 +62,14 @@ pub fn phone_number_json(
             "code_verification_status" => json!("VERIFIED"),
             "platform_type" => json!("CLOUD_API"),
             "account_mode" => json!("LIVE"),
-            "country_dial_code" => json!(v.country_dial_code),
+            "country_dial_code" => {
+                let digits: String = v
+                    .display_phone_number
+                    .chars()
+                    .filter(char::is_ascii_digit)
+                    .collect();
+                json!(crate::pricing::countries::calling_code(&digits))
+            }
             "is_pin_enabled" => json!(false),
             "is_on_biz_app" | "is_preverified_number" => json!(false),
             // Real fields the simulation has no value for: Graph leaves out fields without a

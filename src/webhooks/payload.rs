@@ -43,14 +43,17 @@ pub fn api_major(api_version: &str) -> Option<u32> {
     major.parse().ok()
 }
 
-/// Whether statuses of this API version carry a `conversation` object. v24.0 dropped it under
-/// per-message pricing except inside a free entry point window (`kept_on_v24`); an
-/// unparseable version is treated as the newest behaviour (config validation rejects those
-/// anyway).
-fn includes_conversation(api_version: &str, kept_on_v24: bool) -> bool {
+/// Whether statuses of this API version carry the message's `conversation` object. v24.0
+/// dropped it under per-message pricing except inside a free entry point window; CBP
+/// conversations keep it. An unparseable version is treated as the newest behaviour (config
+/// validation rejects those anyway).
+fn includes_conversation(api_version: &str, b: &crate::engine::events::Billing) -> bool {
     match api_major(api_version) {
         Some(m) if m <= 23 => true,
-        _ => kept_on_v24,
+        _ => {
+            b.model.is_some_and(|m| m.is_cbp())
+                || b.pricing_type == crate::pricing::PricingType::FreeEntryPoint
+        }
     }
 }
 
@@ -321,7 +324,7 @@ fn status_value(
     if billed {
         let b = &info.billing;
         if let Some(c) = &b.conversation {
-            if includes_conversation(api_version, c.kept_on_v24) {
+            if includes_conversation(api_version, b) {
                 st.insert(
                     "conversation".into(),
                     conversation(c, status == DeliveryStatus::Sent),
@@ -578,7 +581,6 @@ mod tests {
                 id: CONV,
                 expires_at: SimTime::from_secs(T + 86_400),
                 origin: Category::BusinessInitiated,
-                kept_on_v24: true,
             }),
         };
         let v = render_change(&status_ev(DeliveryStatus::Sent, cbp, T), "v24.0").1;
