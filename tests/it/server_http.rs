@@ -2,9 +2,7 @@
 //! produces, the `/_sim` control API and `/metrics`. Each test starts its own in-process server
 //! with a manual clock, so time only moves when a test advances it.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use hyper::Method;
 use serde_json::{json, Value};
 use std::collections::HashSet;

@@ -2,7 +2,7 @@
 //! real HTTP, with the client's counts reconciled against what the engine saw, and the exit
 //! codes of the command line.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -14,9 +14,7 @@
 //! schema is patched before validation. Every patch is a named function below with the reason,
 //! and is listed in `docs/contract.md`. Nothing else is relaxed.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use jsonschema::{Draft, JSONSchema};
 use serde_json::{json, Map, Value};
 use std::sync::OnceLock;

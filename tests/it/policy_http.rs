@@ -2,9 +2,7 @@
 //! identity settings, re-registration and acknowledgement, content violations and bans. Each
 //! test starts its own in-process server with a manual clock.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use hyper::Method;
 use serde_json::{json, Value};
 

@@ -2,10 +2,8 @@
 //! advanced, status webhooks received by a small hyper receiver, and `GET /_sim/ledger`
 //! compared with them.
 
-mod common;
-
+use crate::common::*;
 use bytes::Bytes;
-use common::*;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};

@@ -2,10 +2,8 @@
 //! force reports through the control API, watch the number go RED / FLAGGED and the template
 //! pause and unpause, read it all back through the Graph API, and receive the webhooks.
 
-mod common;
-
+use crate::common::*;
 use bytes::Bytes;
-use common::*;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};

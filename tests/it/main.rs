@@ -1,0 +1,22 @@
+//! The integration tests of wabasim, in one test binary (one link of the crate and its
+//! dependencies instead of one per file). Each module is a former `tests/<name>.rs`; run one
+//! with `cargo test --test it <module>::`.
+//!
+//! Tests run on parallel threads of this one process: each starts its own server on
+//! `127.0.0.1:0`, writes temporary files under names unique to it, and none sets environment
+//! variables, changes the current directory or installs a global tracing subscriber.
+
+mod common;
+
+mod contract_openapi;
+mod dynamics_http;
+mod library;
+mod load_e2e;
+mod policy_http;
+mod pricing_cli;
+mod pricing_models;
+mod pricing_server;
+mod run_embedded;
+mod server_http;
+mod simulate;
+mod webhooks_delivery;
