@@ -411,11 +411,11 @@ fn every_library_scenario_is_deterministic_and_documents_its_command_and_ending(
             "{name}: header names the ending"
         );
         assert!(
-            text.contains("tests/library.rs"),
+            text.contains("tests/it/library.rs"),
             "{name}: header names its test"
         );
     }
-    // Byte-identical JSON for the same seed (one short scenario; tests/simulate.rs covers the
+    // Byte-identical JSON for the same seed (one short scenario; tests/it/simulate.rs covers the
     // general case).
     let a = serde_json::to_vec_pretty(&run("prohibited-business-indonesia.toml", None).0).unwrap();
     let b = serde_json::to_vec_pretty(&run("prohibited-business-indonesia.toml", None).0).unwrap();
