@@ -10,16 +10,13 @@
 //! - [`webhooks`]: serialisation, signing and delivery (with retries) of engine events.
 //! - [`pricing`]: pricing models, rate cards and the ledger.
 //! - [`load`]: the scenario-driven load generator.
-pub mod app;
-pub mod cli;
 pub mod clock;
+pub mod cmd;
 pub mod engine;
 pub mod load;
 pub mod pricing;
 pub mod render;
-pub mod run;
 pub mod scenario;
-pub mod serve;
 pub mod server;
 pub mod simulate;
 pub mod webhooks;

@@ -13,10 +13,8 @@
 //! - [`http`]: the minimal HTTP/1.1 client connection used on the hot path.
 //! - [`runner`]: the async driver: fixed pool of keep-alive connections, schedules, retries,
 //!   live progress, graceful stop.
-//! - [`cli`]: `wabasim run` arguments and the end-to-end `execute` the binary calls.
 //!
 //! See `docs/load.md` for the user-facing reference.
-pub mod cli;
 pub mod http;
 pub mod metrics;
 pub mod plan;
