@@ -19,4 +19,5 @@ pub mod render;
 pub mod scenario;
 pub mod server;
 pub mod simulate;
+pub mod traffic;
 pub mod webhooks;

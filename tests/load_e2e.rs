@@ -21,11 +21,11 @@ use parking_lot::Mutex;
 use tokio::net::{TcpListener, TcpStream};
 
 use wabasim::cmd::run::{finish, start_receiver};
-use wabasim::load::plan::{LoadPlan, PlanContext, RecipientPool, Segment};
 use wabasim::load::receiver::sign;
 use wabasim::load::report::{exit_code, PhaseReport, Report};
-use wabasim::load::spec::LoadScenario;
 use wabasim::load::{run, RunOptions, Target};
+use wabasim::traffic::plan::{LoadPlan, PlanContext, RecipientPool, Segment};
+use wabasim::traffic::spec::LoadScenario;
 
 #[derive(Default)]
 struct Books {

@@ -7,13 +7,13 @@
 use super::serve::{start, Running, ServePlan, WebhookOverrides};
 use super::{say, Failure, Outcome};
 use crate::clock::ClockMode;
-use crate::load::plan::LoadPlan;
 use crate::load::receiver::Receiver;
 use crate::load::report::{render_summary, Report, ServerNumber, ServerSide};
 use crate::load::runner::{run, RunOptions, Target};
-use crate::load::spec::{Dur, WebhookSpec};
 use crate::scenario::Scenario;
 use crate::simulate::collect::enum_text;
+use crate::traffic::plan::LoadPlan;
+use crate::traffic::spec::{Dur, WebhookSpec};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

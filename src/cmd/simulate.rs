@@ -3,10 +3,10 @@
 
 use super::{say, Failure, Outcome, EXIT_OK};
 use crate::clock::MICROS_PER_HOUR;
-use crate::load::LoadPlan;
 use crate::scenario::Scenario;
 use crate::simulate::report::render_summary;
 use crate::simulate::{simulate, SimConfig, SimReport};
+use crate::traffic::LoadPlan;
 
 /// Arguments of `wabasim simulate`.
 #[derive(clap::Args, Debug, Clone)]

@@ -20,8 +20,8 @@ pub mod traffic;
 
 use crate::clock::{SimTime, MICROS_PER_DAY, MICROS_PER_HOUR};
 use crate::engine::Portfolios as Engine;
-use crate::load::LoadPlan;
 use crate::scenario::Scenario;
+use crate::traffic::LoadPlan;
 use collect::Collector;
 use collect::Tally;
 pub use report::SimReport;

@@ -5,7 +5,7 @@
 //! error naming the key instead of a silently ignored setting. Defaults are documented on each
 //! field and implemented in `Default` impls (one place), so a JSON Schema can be derived later.
 //! Semantic validation (ranges, cross-field rules, references to numbers and segments) happens
-//! when the plan is built, in [`crate::load::plan`], where errors name the full field path.
+//! when the plan is built, in [`crate::traffic::plan`], where errors name the full field path.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -90,10 +90,26 @@ impl fmt::Display for Dur {
     }
 }
 
-crate::scenario::schema::string_schema!(
-    Dur,
-    "A duration with a unit: \"500us\", \"250ms\", \"30s\", \"2m\", \"1h\", \"7d\" (or a bare number of seconds)."
-);
+/// Written out rather than through `scenario::schema::string_schema!`: the traffic model sits
+/// below the scenario format and imports nothing from it.
+impl schemars::JsonSchema for Dur {
+    fn schema_name() -> String {
+        "Dur".into()
+    }
+    fn json_schema(_: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+        schemars::schema::SchemaObject {
+            instance_type: Some(schemars::schema::InstanceType::String.into()),
+            metadata: Some(Box::new(schemars::schema::Metadata {
+                description: Some(
+                    "A duration with a unit: \"500us\", \"250ms\", \"30s\", \"2m\", \"1h\", \"7d\" (or a bare number of seconds).".to_string(),
+                ),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+        .into()
+    }
+}
 
 impl Serialize for Dur {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
