@@ -20,9 +20,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 
-use wabasim::load::plan::{LoadPlan, PlanContext, RecipientPool, Segment};
-use wabasim::load::spec::LoadScenario;
 use wabasim::load::{run, RunOptions, Target};
+use wabasim::traffic::plan::{LoadPlan, PlanContext, RecipientPool, Segment};
+use wabasim::traffic::spec::LoadScenario;
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command of wabasim: every Rust target (unit tests, HTTP integration tests over
+# The test command of wabasim: the module layering check, every Rust target (unit tests, HTTP integration tests over
 # loopback, the OpenAPI contract test, benches in test mode), then the pywa real-client test
 # in a virtualenv under target/pyenv.
 #
@@ -10,6 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 start=$(date +%s)
+echo "==> module layering (scripts/deps.sh)"
+bash scripts/deps.sh
+
 echo "==> cargo test --all-targets"
 cargo test --all-targets
 

@@ -1,7 +1,8 @@
+//! The `wabasim` binary: parse the command line, run the command, exit with its code.
+
 use clap::Parser;
-use wabasim::cli::Cli;
+use wabasim::cmd::{self, Cli};
 
 fn main() {
-    let cli = Cli::parse();
-    std::process::exit(wabasim::app::main(cli));
+    std::process::exit(cmd::main(Cli::parse()));
 }

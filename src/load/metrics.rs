@@ -8,7 +8,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{Micros, MICROS_PER_SEC};
-use crate::load::policy::{Class, FailKind, Outcome, RetryReason};
+use crate::traffic::policy::{Class, FailKind, Outcome, RetryReason};
 
 /// Largest latency a histogram holds (1 hour, in µs); larger values are clamped to it.
 pub const HIST_MAX_US: u64 = 3_600 * MICROS_PER_SEC;

@@ -34,7 +34,7 @@ use tokio::task::JoinHandle;
 
 use crate::load::metrics::{new_hist, record};
 use crate::load::report::{Hist, WebhookReport};
-use crate::load::spec::WebhookSpec;
+use crate::traffic::spec::WebhookSpec;
 
 /// Largest webhook body accepted (Meta batches up to 1000 updates per POST).
 const MAX_BODY: usize = 16 * 1024 * 1024;

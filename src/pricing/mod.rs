@@ -21,7 +21,6 @@
 //! The rules, sources and confidence of every figure are in `docs/pricing.md`.
 
 pub mod card;
-pub mod cli;
 pub mod countries;
 pub mod error;
 pub mod estimate;

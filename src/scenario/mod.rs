@@ -47,10 +47,10 @@ pub struct Scenario {
     pub audience: AudienceSpec,
     /// `[traffic]`: what `wabasim run` sends (see docs/load.md). `serve` ignores it.
     #[serde(default)]
-    pub traffic: Option<crate::load::spec::Traffic>,
+    pub traffic: Option<crate::traffic::spec::Traffic>,
     /// `[thresholds]`: checks a run must pass (see docs/load.md).
     #[serde(default)]
-    pub thresholds: Option<crate::load::spec::Thresholds>,
+    pub thresholds: Option<crate::traffic::spec::Thresholds>,
     /// Pricing model, rate card, markup and options (`[pricing]`, see `pricing.rs`).
     #[serde(default)]
     pub pricing: PricingSection,
@@ -200,7 +200,7 @@ impl Scenario {
                 .map_err(|e| invalid(format!("pricing.compare[{i}]"), e.message))?;
         }
         if let Some(traffic) = &self.traffic {
-            crate::load::LoadPlan::build(traffic, self.thresholds.as_ref(), self.plan_context())
+            crate::traffic::LoadPlan::build(traffic, self.thresholds.as_ref(), self.plan_context())
                 .map_err(|e| invalid(e.path, e.message))?;
         } else if self.thresholds.is_some() {
             return Err(invalid(
@@ -214,7 +214,7 @@ impl Scenario {
     /// What the load generator resolves a `[traffic]` table against: the world's phone numbers
     /// in declaration order, its templates, and the audience as one segment named `audience`
     /// (`first_number`, `first_number + 1`, … `size` users, generated on the fly).
-    pub fn plan_context(&self) -> crate::load::PlanContext {
+    pub fn plan_context(&self) -> crate::traffic::PlanContext {
         let world = self.world();
         let mut phone_numbers = Vec::new();
         let mut templates = Vec::new();
@@ -230,16 +230,16 @@ impl Scenario {
         }
         let first = &world.audience.first_number;
         let digits: String = first.chars().filter(|c| c.is_ascii_digit()).collect();
-        let segments = vec![crate::load::Segment {
+        let segments = vec![crate::traffic::Segment {
             name: "audience".into(),
-            pool: crate::load::RecipientPool::Sequence {
+            pool: crate::traffic::RecipientPool::Sequence {
                 prefix: String::new(),
                 start: digits.parse().unwrap_or(0),
                 count: world.audience.size,
                 digits: digits.len(),
             },
         }];
-        crate::load::PlanContext {
+        crate::traffic::PlanContext {
             phone_numbers,
             segments,
             templates: Some(templates),

@@ -14,9 +14,9 @@ use crate::engine::events::{DeliveryStatus, Event, EventBody, MessageInfo};
 use crate::engine::ids::WabaId;
 use crate::engine::Portfolios as Engine;
 use crate::engine::Sink;
-use crate::load::policy::{Class, Outcome, RetryReason};
-use crate::load::LoadPlan;
 use crate::scenario::Scenario;
+use crate::traffic::policy::{Class, Outcome, RetryReason};
+use crate::traffic::LoadPlan;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// At most this many annotations are kept; later ones are counted in `annotations_dropped`.

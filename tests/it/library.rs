@@ -17,7 +17,7 @@ fn scenario_path(name: &str) -> PathBuf {
 /// reads).
 fn run(name: &str, days: Option<f64>) -> (SimReport, serde_json::Value) {
     let sc = Scenario::load(&scenario_path(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let plan = wabasim::load::LoadPlan::build(
+    let plan = wabasim::traffic::LoadPlan::build(
         sc.traffic.as_ref().expect("a library scenario has traffic"),
         sc.thresholds.as_ref(),
         sc.plan_context(),
@@ -210,7 +210,7 @@ fn recycled_numbers_knob_check_off_means_no_137000_and_nothing_held() {
         );
     let sc = Scenario::parse(&text, "recycled-numbers.toml").unwrap();
     let plan =
-        wabasim::load::LoadPlan::build(sc.traffic.as_ref().unwrap(), None, sc.plan_context())
+        wabasim::traffic::LoadPlan::build(sc.traffic.as_ref().unwrap(), None, sc.plan_context())
             .unwrap();
     let r = simulate(
         &sc,

@@ -20,12 +20,12 @@ use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use tokio::net::{TcpListener, TcpStream};
 
-use wabasim::load::cli::{finish, start_receiver};
-use wabasim::load::plan::{LoadPlan, PlanContext, RecipientPool, Segment};
+use wabasim::cmd::run::{finish, start_receiver};
 use wabasim::load::receiver::sign;
 use wabasim::load::report::{exit_code, PhaseReport, Report};
-use wabasim::load::spec::LoadScenario;
 use wabasim::load::{run, RunOptions, Target};
+use wabasim::traffic::plan::{LoadPlan, PlanContext, RecipientPool, Segment};
+use wabasim::traffic::spec::LoadScenario;
 
 #[derive(Default)]
 struct Books {
@@ -431,7 +431,7 @@ async fn thresholds_set_the_exit_code() {
     assert_eq!(written.schema_version, 1);
     assert!(!written.thresholds[1].passed);
     // The whole `wabasim run` path after parsing: run, summary, JSON, thresholds → exit code.
-    let args = wabasim::load::cli::RunArgs {
+    let args = wabasim::cmd::run::RunArgs {
         scenario: "t.toml".into(),
         target: Some(format!("http://{addr}")),
         token: Some("test-token".into()),
@@ -441,7 +441,7 @@ async fn thresholds_set_the_exit_code() {
         out: Some(dir.join("via-execute.json")),
         quiet: true,
     };
-    let code = wabasim::load::cli::execute(
+    let code = wabasim::cmd::run::execute_plan(
         &failing,
         &target(addr),
         &args,
@@ -450,7 +450,7 @@ async fn thresholds_set_the_exit_code() {
     )
     .await;
     assert_eq!(code, exit_code::THRESHOLDS_FAILED);
-    let code = wabasim::load::cli::execute(
+    let code = wabasim::cmd::run::execute_plan(
         &passing,
         &target(addr),
         &args,
@@ -555,7 +555,7 @@ async fn unreachable_target_is_a_run_error() {
     .await
     .unwrap_err();
     assert!(err.to_string().contains("cannot connect"), "{err}");
-    let args = wabasim::load::cli::RunArgs {
+    let args = wabasim::cmd::run::RunArgs {
         scenario: "x.toml".into(),
         target: None,
         token: Some("t".into()),
@@ -565,7 +565,7 @@ async fn unreachable_target_is_a_run_error() {
         out: None,
         quiet: true,
     };
-    let code = wabasim::load::cli::execute(
+    let code = wabasim::cmd::run::execute_plan(
         &plan,
         &target(addr),
         &args,

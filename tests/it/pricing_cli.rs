@@ -2,7 +2,7 @@
 //! embedded rate cards.
 
 use std::path::PathBuf;
-use wabasim::pricing::cli::{run_cost_to, CostArgs};
+use wabasim::cmd::cost::{run_cost_to, CostArgs};
 
 fn try_run(args: &CostArgs) -> Result<String, String> {
     let mut out = Vec::new();

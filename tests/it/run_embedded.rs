@@ -6,7 +6,7 @@ use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;
-use wabasim::load::cli::RunArgs;
+use wabasim::cmd::run::RunArgs;
 use wabasim::load::report::{exit_code, PhaseReport, Report};
 
 /// The default world (no `[[businesses]]`), one fast open phase that exceeds the number's
@@ -90,9 +90,9 @@ fn reconcile(p: &PhaseReport) {
 async fn embedded_run_reconciles_with_the_engine() {
     let out = write("report.json", "");
     let a = args(write("s.toml", SCENARIO), Some(out.clone()));
-    let (scenario, plan) = wabasim::run::prepare(&a).unwrap();
+    let (scenario, plan) = wabasim::cmd::run::prepare(&a).unwrap();
     assert!(plan.webhooks.is_some(), "embedded runs get a receiver");
-    let code = wabasim::run::execute(scenario, plan, a, std::future::pending::<()>()).await;
+    let code = wabasim::cmd::run::execute(scenario, plan, a, std::future::pending::<()>()).await;
     let report: Report = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(code, exit_code::OK);
     assert_eq!(report.seed, 7, "the scenario's seed when --seed is absent");
@@ -152,9 +152,9 @@ async fn a_failing_threshold_gives_exit_code_1_and_target_drives_another_server(
     );
     let mut a = args(write("t.toml", &text), None);
     a.target = Some(srv.base.clone());
-    let (scenario, plan) = wabasim::run::prepare(&a).unwrap();
+    let (scenario, plan) = wabasim::cmd::run::prepare(&a).unwrap();
     assert!(plan.webhooks.is_none(), "no receiver is added for --target");
-    let code = wabasim::run::execute(scenario, plan, a, std::future::pending::<()>()).await;
+    let code = wabasim::cmd::run::execute(scenario, plan, a, std::future::pending::<()>()).await;
     assert_eq!(code, exit_code::THRESHOLDS_FAILED);
     let snap = srv.state.engine.snapshot();
     assert!(snap.numbers[0].counters.accepted > 0);

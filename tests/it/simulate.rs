@@ -52,7 +52,7 @@ template = { name = "hello_world" }
 
 fn run(text: &str, seed: Option<u64>) -> SimReport {
     let sc = Scenario::parse(text, "sim.toml").unwrap();
-    let plan = wabasim::load::LoadPlan::build(
+    let plan = wabasim::traffic::LoadPlan::build(
         sc.traffic.as_ref().unwrap(),
         sc.thresholds.as_ref(),
         sc.plan_context(),
@@ -140,7 +140,7 @@ fn counts_reconcile_and_rules_fire_in_virtual_time() {
 fn days_cut_the_traffic_and_bad_scenarios_are_refused() {
     let sc = Scenario::parse(SCENARIO, "sim.toml").unwrap();
     let plan =
-        wabasim::load::LoadPlan::build(sc.traffic.as_ref().unwrap(), None, sc.plan_context())
+        wabasim::traffic::LoadPlan::build(sc.traffic.as_ref().unwrap(), None, sc.plan_context())
             .unwrap();
     let cfg = SimConfig {
         days: Some(1.0 / 48.0), // 30 minutes
@@ -154,7 +154,7 @@ fn days_cut_the_traffic_and_bad_scenarios_are_refused() {
     let zero_think = SCENARIO.replace("think = \"30s\"", "think = \"0s\"");
     let sc = Scenario::parse(&zero_think, "z.toml").unwrap();
     let plan =
-        wabasim::load::LoadPlan::build(sc.traffic.as_ref().unwrap(), None, sc.plan_context())
+        wabasim::traffic::LoadPlan::build(sc.traffic.as_ref().unwrap(), None, sc.plan_context())
             .unwrap();
     let err = simulate(
         &sc,

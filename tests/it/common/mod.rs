@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
-use wabasim::cli::{Cli, Command};
-use wabasim::serve::{start, ServePlan};
+use wabasim::cmd::serve::{start, ServePlan};
+use wabasim::cmd::{Cli, Command};
 use wabasim::server::AppState;
 
 /// The default world (scenarios/default.toml).

@@ -7,11 +7,11 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Micros;
-use crate::load::report::{parse_checks, Check};
-use crate::load::schedule::{ClosedSchedule, RateProfile};
-use crate::load::spec::{
+use crate::traffic::schedule::{ClosedSchedule, RateProfile};
+use crate::traffic::spec::{
     ArrivalProcess, NumberRef, Phase, ReplyTarget, SenderPolicy, Thresholds, Traffic, WebhookSpec,
 };
+use crate::traffic::thresholds::{parse_checks, Check};
 
 /// A set of recipients (WhatsApp ids) that can be indexed without being materialised, so an
 /// audience of ten million costs nothing.
@@ -322,7 +322,7 @@ fn build_phase(
             "set `duration` or `messages` (or both: whichever comes first ends the phase)",
         );
     }
-    if ph.duration == Some(crate::load::spec::Dur(0)) {
+    if ph.duration == Some(crate::traffic::spec::Dur(0)) {
         return err(format!("{path}.duration"), "must be longer than 0");
     }
     if ph.messages == Some(0) {
@@ -550,7 +550,7 @@ fn unreachable_kind() -> MixKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::spec::LoadScenario;
+    use crate::traffic::spec::LoadScenario;
 
     pub(crate) fn ctx() -> PlanContext {
         PlanContext {

@@ -16,7 +16,7 @@ use rand::Rng;
 use rand_pcg::Pcg64Mcg;
 
 use crate::clock::{Micros, SimTime, MICROS_PER_SEC};
-use crate::load::spec::{ArrivalProcess, ClosedArrival, OpenArrival};
+use crate::traffic::spec::{ArrivalProcess, ClosedArrival, OpenArrival};
 
 /// One piece of the rate function: on `[start, end)` µs since the phase start, the rate goes
 /// linearly from `r0` to `r1` messages per second.
@@ -396,7 +396,7 @@ impl ClosedSchedule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::spec::{Dur, Ramp, Spike};
+    use crate::traffic::spec::{Dur, Ramp, Spike};
 
     fn open(rate: Option<f64>, ramp: Option<Ramp>, spikes: Vec<Spike>) -> OpenArrival {
         OpenArrival {

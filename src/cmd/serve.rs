@@ -1,6 +1,7 @@
-//! `wabasim serve`: from validated options to a running mock server.
+//! `wabasim serve`: from flags and scenario to a running mock server. The startup pieces
+//! ([`ServePlan`], [`start`]) are also what `run` uses for its embedded server.
 
-use crate::cli::ServeArgs;
+use super::{say, Failure, Outcome, EXIT_OK};
 use crate::clock::{Clock, ClockMode, SimTime};
 use crate::scenario::Scenario;
 use crate::server::errors::StatusTable;
@@ -8,8 +9,101 @@ use crate::server::{self, AppState, ControlAccess, ServerConfig};
 use crate::webhooks::{self, WebhookConfig};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// World (and settings) from this scenario file; the documented default world without it.
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Where to POST webhooks (http:// only). The verification handshake runs at start.
+    #[arg(long)]
+    pub webhook_url: Option<String>,
+    /// App secret used to sign webhooks (X-Hub-Signature-256).
+    #[arg(long)]
+    pub app_secret: Option<String>,
+    /// Verify token sent in the webhook verification handshake.
+    #[arg(long)]
+    pub verify_token: Option<String>,
+    /// Access token of the (first business of the) world, replacing the scenario's tokens.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// `wall` (real time, optionally scaled) or `manual` (advanced by POST /_sim/clock/advance).
+    #[arg(long, value_enum, default_value = "wall")]
+    pub clock: ClockMode,
+    /// Speed-up of the wall clock: 3600 = one simulated hour per second.
+    #[arg(long, default_value_t = 1.0)]
+    pub time_scale: f64,
+    /// Seed of the audience's random draws (overrides the scenario's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Allow non-loopback clients to use /_sim and /metrics.
+    #[arg(long)]
+    pub control_from_any: bool,
+    /// Override the HTTP status of an error code, e.g. `--http-status 130429=400` (repeatable).
+    #[arg(long, value_parser = parse_status_override)]
+    pub http_status: Vec<(u32, u16)>,
+    /// Graph version of webhook payloads (v24+ omits `conversation` outside free entry points).
+    #[arg(long)]
+    pub webhook_api_version: Option<String>,
+}
+
+fn parse_status_override(s: &str) -> Result<(u32, u16), String> {
+    let (c, st) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}' is not CODE=STATUS (e.g. 130429=400)"))?;
+    let code: u32 = c
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{c}' is not an error code"))?;
+    if crate::engine::errors::ErrorCode::from_code(code).is_none() {
+        return Err(format!("{code} is not an error code wabasim knows"));
+    }
+    let status: u16 = st
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{st}' is not an HTTP status"))?;
+    if !(100..=599).contains(&status) {
+        return Err(format!("{status} is not an HTTP status"));
+    }
+    Ok((code, status))
+}
+
+/// `wabasim serve`: starts the server, prints the banner, serves until Ctrl-C. Bad flags or
+/// scenario are usage failures; a server that cannot start is a runtime failure.
+pub fn main(args: ServeArgs) -> Outcome {
+    let plan = ServePlan::from_args(&args).map_err(Failure::Usage)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(format!("cannot start the runtime: {e}")))?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .map_err(|e| Failure::Runtime(format!("--listen {}: {e}", args.listen)))?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let webhook = plan.webhooks.url.clone();
+        let running = start(plan, listener, async move {
+            let _ = rx.await;
+        })
+        .await
+        .map_err(Failure::Runtime)?;
+        say(format_args!("{}", banner(&running, &webhook)));
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = tx.send(());
+        let stats = running.state.outbox.stats();
+        eprintln!(
+            "wabasim: stopped; webhooks: {}",
+            serde_json::to_string(&stats).unwrap_or_default()
+        );
+        Ok(EXIT_OK)
+    })
+}
 
 /// Everything needed to start a server, resolved from the flags and the scenario.
 pub struct ServePlan {

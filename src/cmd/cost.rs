@@ -4,13 +4,13 @@
 //! Plan form: `wabasim cost PLAN.toml` (see docs/pricing.md for the plan format).
 //! `--compare cbp-2023,pmp-2025-07` prices the same traffic under several models side by side.
 
-use super::card::{RateBook, RateCard};
-use super::error::PricingError;
-use super::estimate::{estimate, Estimate, EstimateLine, EstimateRequest, Plan, Sums};
-use super::markup::Markup;
-use super::money::{Amount, Percent, Share};
-use super::pricer::PricingOptions;
-use super::types::{Category, Date, PricingModelId};
+use crate::pricing::card::{RateBook, RateCard};
+use crate::pricing::error::PricingError;
+use crate::pricing::estimate::{estimate, Estimate, EstimateLine, EstimateRequest, Plan, Sums};
+use crate::pricing::markup::Markup;
+use crate::pricing::money::{Amount, Percent, Share};
+use crate::pricing::pricer::PricingOptions;
+use crate::pricing::types::{Category, Date, PricingModelId};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -516,4 +516,10 @@ fn print_compare(es: &[Estimate], markup: bool, out: &mut dyn Write) -> std::io:
         }
     }
     Ok(())
+}
+
+/// `wabasim cost`: the estimate printed to standard output; a bad flag, plan or card is a usage
+/// failure.
+pub fn main(args: &CostArgs) -> super::Outcome {
+    run_cost_to(args, &mut super::Stdout).map_err(|e| super::Failure::Usage(e.to_string()))
 }

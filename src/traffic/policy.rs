@@ -15,7 +15,7 @@
 use rand::Rng;
 
 use crate::clock::{Micros, SimTime, MICROS_PER_SEC};
-use crate::load::spec::SenderPolicy;
+use crate::traffic::spec::SenderPolicy;
 
 /// Graph error codes that mean "slow down".
 pub const THROTTLE_CODES: [i64; 4] = [130429, 131056, 4, 80007];
@@ -254,7 +254,7 @@ impl Pacer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::spec::Dur;
+    use crate::traffic::spec::Dur;
     use rand::SeedableRng;
     use rand_pcg::Pcg64Mcg;
 

@@ -5,7 +5,7 @@
 //! error naming the key instead of a silently ignored setting. Defaults are documented on each
 //! field and implemented in `Default` impls (one place), so a JSON Schema can be derived later.
 //! Semantic validation (ranges, cross-field rules, references to numbers and segments) happens
-//! when the plan is built, in [`crate::load::plan`], where errors name the full field path.
+//! when the plan is built, in [`crate::traffic::plan`], where errors name the full field path.
 
 use std::collections::BTreeMap;
 use std::fmt;

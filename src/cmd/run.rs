@@ -1,0 +1,382 @@
+//! `wabasim run`: a scenario's traffic driven over real HTTP, against the embedded mock server
+//! (the default, on an ephemeral loopback port) or any Cloud-API-shaped server (`--target`).
+//!
+//! This is an I/O edge: it reads the scenario, starts the webhook receiver and the embedded
+//! server, runs the load generator, and reads the engine's counters into the report.
+
+use super::serve::{start, Running, ServePlan, WebhookOverrides};
+use super::{say, Failure, Outcome};
+use crate::clock::ClockMode;
+use crate::load::receiver::Receiver;
+use crate::load::report::{render_summary, Report, ServerNumber, ServerSide};
+use crate::load::runner::{run, RunOptions, Target};
+use crate::scenario::Scenario;
+use crate::simulate::collect::enum_text;
+use crate::traffic::plan::LoadPlan;
+use crate::traffic::spec::{Dur, WebhookSpec};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Arguments of `wabasim run`.
+#[derive(clap::Args, Debug, Clone, PartialEq)]
+pub struct RunArgs {
+    /// Scenario file (TOML).
+    pub scenario: PathBuf,
+    /// Base URL of a running Cloud API server (e.g. http://127.0.0.1:8080). Without it the
+    /// embedded mock server is started on loopback.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Access token sent as `Authorization: Bearer <token>`. Default: the first token of the
+    /// scenario's first business (which the embedded server accepts).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Graph API version in request paths.
+    #[arg(long, default_value = "v23.0")]
+    pub api_version: String,
+    /// Cap on the whole run (e.g. 30s, 5m), cutting phases short.
+    #[arg(long, value_parser = parse_dur)]
+    pub duration: Option<Dur>,
+    /// Seed for every random choice (mix, recipients, jitter, Poisson arrivals, and the
+    /// embedded server's audience). Default: the scenario's `seed`.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Write the JSON report to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// No live progress line.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+fn parse_dur(s: &str) -> Result<Dur, String> {
+    Dur::parse(s)
+}
+
+impl RunArgs {
+    /// The target at `base_url` with `token` (the caller resolves the default token).
+    pub fn target_for(&self, base_url: &str, token: &str) -> Target {
+        Target {
+            base_url: base_url.to_string(),
+            token: token.to_string(),
+            api_version: self.api_version.clone(),
+        }
+    }
+}
+
+/// Starts the embedded webhook receiver when the plan asks for one. Call this before starting an
+/// embedded mock server, so its webhook callback can be set to [`Receiver::url`].
+pub async fn start_receiver(plan: &LoadPlan) -> Result<Option<Arc<Receiver>>, String> {
+    match &plan.webhooks {
+        Some(spec) => Receiver::start(spec)
+            .await
+            .map(|r| Some(Arc::new(r)))
+            .map_err(|e| format!("webhook receiver on {}: {e}", spec.listen)),
+        None => Ok(None),
+    }
+}
+
+/// Resolves when Ctrl-C is pressed (never, if the signal cannot be installed).
+pub async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Everything after parsing: run, print the summary, write the JSON report, evaluate
+/// thresholds. Returns the process exit code ([`crate::load::report::exit_code`]). `receiver` is the one from
+/// [`start_receiver`] (pass `None` to let this function start it).
+pub async fn execute_plan(
+    plan: &LoadPlan,
+    target: &Target,
+    args: &RunArgs,
+    receiver: Option<Arc<Receiver>>,
+    shutdown: impl Future,
+) -> i32 {
+    super::exit_code(run_plan(plan, target, args, receiver, shutdown).await)
+}
+
+async fn run_plan(
+    plan: &LoadPlan,
+    target: &Target,
+    args: &RunArgs,
+    receiver: Option<Arc<Receiver>>,
+    shutdown: impl Future,
+) -> Outcome {
+    let receiver = match receiver {
+        Some(r) => Some(r),
+        None => start_receiver(plan).await.map_err(Failure::Runtime)?,
+    };
+    if let (Some(r), false) = (&receiver, args.quiet) {
+        eprintln!("webhook receiver listening on {}", r.url());
+    }
+    let opts = RunOptions {
+        quiet: args.quiet,
+        seed: args.seed.unwrap_or(1),
+        duration_cap: args.duration.map(|d| Duration::from_micros(d.0)),
+        receiver,
+        webhook_settle: None,
+    };
+    let report = run(plan, target, &opts, shutdown)
+        .await
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    write_report(&report, args.out.as_deref())
+}
+
+/// Prints the summary, writes the JSON, and picks the exit code.
+pub fn finish(report: &Report, out: Option<&Path>) -> i32 {
+    super::exit_code(write_report(report, out))
+}
+
+fn write_report(report: &Report, out: Option<&Path>) -> Outcome {
+    say(format_args!("{}\n", render_summary(report)));
+    if let Some(path) = out {
+        let json = serde_json::to_vec_pretty(report)
+            .map_err(|e| Failure::Runtime(format!("cannot serialise the report: {e}")))?;
+        std::fs::write(path, json)
+            .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", path.display())))?;
+        say(format_args!("report written to {}\n", path.display()));
+    }
+    Ok(report.exit_code())
+}
+
+/// `wabasim report merge`: reads JSON reports and merges them (see [`crate::load::report::merge`]).
+pub fn merge_files(paths: &[PathBuf]) -> Result<Report, String> {
+    let mut reports = Vec::with_capacity(paths.len());
+    for p in paths {
+        let text = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let r: Report =
+            serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", p.display()))?;
+        reports.push(r);
+    }
+    crate::load::report::merge(&reports)
+}
+
+/// Runs `wabasim run` and returns its outcome (exit codes in docs/load.md): a bad scenario or
+/// flag is a usage failure, a runtime that cannot start a runtime failure, and otherwise the
+/// run's own verdict.
+pub fn main(args: RunArgs) -> Outcome {
+    let (scenario, plan) = prepare(&args).map_err(Failure::Usage)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(format!("cannot start the runtime: {e}")))?;
+    Ok(rt.block_on(execute(scenario, plan, args, ctrl_c())))
+}
+
+/// Reads the scenario and resolves its traffic into a plan. With the embedded server and no
+/// `[traffic.webhooks]`, a receiver is added so the report always shows what the webhooks did.
+pub fn prepare(args: &RunArgs) -> Result<(Scenario, LoadPlan), String> {
+    let mut scenario = Scenario::load(&args.scenario).map_err(|e| e.to_string())?;
+    let file = args.scenario.display().to_string();
+    let traffic = scenario.traffic.as_ref().ok_or_else(|| {
+        format!("{file}: no [traffic] table, nothing to run (see docs/load.md for its format)")
+    })?;
+    let mut plan = LoadPlan::build(
+        traffic,
+        scenario.thresholds.as_ref(),
+        scenario.plan_context(),
+    )
+    .map_err(|e| format!("{file}: {e}"))?;
+    if let Some(seed) = args.seed {
+        scenario.seed = seed;
+    }
+    if let Some(tok) = &args.token {
+        if tok.trim().is_empty() {
+            return Err("--token: must not be empty".into());
+        }
+    }
+    if args.target.is_none() && plan.webhooks.is_none() {
+        plan.webhooks = Some(WebhookSpec {
+            listen: "127.0.0.1:0".into(),
+            app_secret: scenario
+                .webhooks
+                .app_secret
+                .clone()
+                .unwrap_or_else(|| "wabasim-app-secret".into()),
+            verify_token: scenario
+                .webhooks
+                .verify_token
+                .clone()
+                .unwrap_or_else(|| "wabasim-verify-token".into()),
+            track: 100_000,
+        });
+    }
+    Ok((scenario, plan))
+}
+
+/// Everything after parsing: receiver, embedded server (unless `--target`), the run, the
+/// server side of the report, summary, JSON, exit code.
+pub async fn execute(
+    scenario: Scenario,
+    plan: LoadPlan,
+    args: RunArgs,
+    shutdown: impl Future,
+) -> i32 {
+    super::exit_code(run_scenario(scenario, plan, args, shutdown).await)
+}
+
+async fn run_scenario(
+    mut scenario: Scenario,
+    plan: LoadPlan,
+    args: RunArgs,
+    shutdown: impl Future,
+) -> Outcome {
+    // `prepare` put `--seed` into the scenario: one seed for the traffic and the audience.
+    let seed = scenario.seed;
+    let receiver = start_receiver(&plan).await.map_err(Failure::Runtime)?;
+    let world_token = scenario
+        .world()
+        .businesses
+        .first()
+        .and_then(|b| b.tokens.first().cloned())
+        .unwrap_or_default();
+    // The embedded server, if any, and the URL and token to drive.
+    let (base_url, token, embedded, stop_server) = match &args.target {
+        Some(url) => (
+            url.clone(),
+            args.token.clone().unwrap_or(world_token),
+            None,
+            None,
+        ),
+        None => {
+            if let Some(tok) = &args.token {
+                if scenario.businesses.is_empty() {
+                    scenario.businesses = scenario.world().businesses;
+                }
+                if let Some(b) = scenario.businesses.first_mut() {
+                    b.tokens = vec![tok.clone()];
+                }
+            }
+            let token = args.token.clone().unwrap_or(world_token);
+            let overrides = match (&receiver, &plan.webhooks) {
+                (Some(r), Some(spec)) => WebhookOverrides {
+                    url: Some(r.url()),
+                    app_secret: Some(spec.app_secret.clone()),
+                    verify_token: Some(spec.verify_token.clone()),
+                    api_version: None,
+                },
+                _ => WebhookOverrides::default(),
+            };
+            let serve_plan = ServePlan::from_scenario(scenario, ClockMode::Wall, 1.0, overrides);
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|e| {
+                    Failure::Runtime(format!("cannot bind the embedded server on 127.0.0.1: {e}"))
+                })?;
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let running = start(serve_plan, listener, async move {
+                let _ = rx.await;
+            })
+            .await
+            .map_err(|e| Failure::Runtime(format!("embedded server: {e}")))?;
+            if !args.quiet {
+                eprintln!(
+                    "wabasim: embedded mock server on http://{} (webhooks to {})",
+                    running.addr,
+                    receiver
+                        .as_ref()
+                        .map(|r| r.url())
+                        .unwrap_or_else(|| "nowhere".into())
+                );
+            }
+            (
+                format!("http://{}", running.addr),
+                token,
+                Some(running),
+                Some(tx),
+            )
+        }
+    };
+    let target = args.target_for(&base_url, &token);
+    let opts = RunOptions {
+        quiet: args.quiet,
+        seed,
+        duration_cap: args.duration.map(|d| Duration::from_micros(d.0)),
+        receiver,
+        webhook_settle: None,
+    };
+    let mut report = run(&plan, &target, &opts, shutdown)
+        .await
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    if let Some(running) = &embedded {
+        report.server = Some(server_side(running));
+    }
+    if let Some(tx) = stop_server {
+        let _ = tx.send(());
+    }
+    write_report(&report, args.out.as_deref())
+}
+
+/// Reads the embedded engine's counters once the traffic has stopped.
+pub fn server_side(running: &Running) -> ServerSide {
+    let snap = running.state.engine.snapshot();
+    let numbers = snap
+        .numbers
+        .iter()
+        .map(|n| ServerNumber {
+            id: n.id.to_string(),
+            quality_rating: enum_text(&n.quality_rating),
+            status: enum_text(&n.status),
+            messaging_limit: enum_text(&n.messaging_limit),
+            accepted: n.counters.accepted,
+            rejected: n
+                .counters
+                .rejected
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            delivered: n.counters.delivered,
+            read: n.counters.read,
+            failed: n
+                .counters
+                .failed
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            inbound: n.counters.inbound,
+        })
+        .collect();
+    let webhook_outbox = serde_json::to_value(running.state.outbox.stats())
+        .ok()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    ServerSide {
+        numbers,
+        webhook_outbox,
+        cost: Some(running.state.engine.cost_summary()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    #[test]
+    fn args_parse() {
+        let c = Cli::parse_from([
+            "x",
+            "s.toml",
+            "--target",
+            "http://127.0.0.1:1",
+            "--duration",
+            "30s",
+            "--seed",
+            "7",
+            "--quiet",
+        ]);
+        assert_eq!(c.run.duration, Some(Dur::from_secs(30)));
+        assert_eq!(c.run.seed, Some(7));
+        assert!(c.run.quiet);
+        assert_eq!(c.run.api_version, "v23.0");
+        assert!(Cli::try_parse_from(["x", "s.toml", "--duration", "3 weeks"]).is_err());
+    }
+}

@@ -1,0 +1,28 @@
+//! `wabasim validate`: checks a scenario file without running it, so a typo is found in
+//! milliseconds rather than at the start of a long run.
+
+use super::{say, Failure, Outcome, EXIT_OK};
+use crate::scenario::Scenario;
+use std::path::Path;
+
+/// Loads and checks `scenario`; prints a one-line summary, or fails with the first problem
+/// (file, line and field) as a usage failure.
+pub fn main(scenario: &Path) -> Outcome {
+    let s = Scenario::load(scenario).map_err(|e| Failure::Usage(e.to_string()))?;
+    say(format_args!(
+        "{}: ok ({} businesses, {} phone numbers, {})\n",
+        scenario.display(),
+        s.world().businesses.len(),
+        s.world()
+            .businesses
+            .iter()
+            .flat_map(|b| &b.wabas)
+            .map(|w| w.phone_numbers.len())
+            .sum::<usize>(),
+        match &s.traffic {
+            Some(t) => format!("{} traffic phases", t.phases.len()),
+            None => "no traffic".to_string(),
+        }
+    ));
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,20 @@
+//! The traffic model shared by `run` (real HTTP) and `simulate` (virtual time): what to send,
+//! when, to whom, and what a sender does with each answer. Pure data and pure functions, below
+//! both doors, so the two replay the same plan the same way and neither borrows from the other.
+//!
+//! - [`spec`]: serde types of the `[traffic]` and `[thresholds]` scenario tables, with defaults.
+//! - [`plan`]: the spec validated and resolved against the world (numbers, audience, templates).
+//! - [`schedule`]: arrival schedules (open: rate, ramps, spikes; closed: users and think time) as
+//!   pure functions of time.
+//! - [`policy`]: the BSP sender policy under test: outcome classification, retry and backoff,
+//!   per-number pacing.
+//! - [`pattern`]: texts with `{seq}`, `{wa_id}` and `{phase}` placeholders.
+//! - [`thresholds`]: the `metric[phase] op value` grammar of `[thresholds] checks`.
+pub mod pattern;
+pub mod plan;
+pub mod policy;
+pub mod schedule;
+pub mod spec;
+pub mod thresholds;
+
+pub use plan::{LoadPlan, PlanContext, PlanError, RecipientPool, Segment};
