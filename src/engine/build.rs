@@ -7,7 +7,7 @@ use super::config::RulesConfig;
 use super::directory::Directory;
 use super::eligibility;
 use super::enforcement::PortfolioLimits;
-use super::events::PhoneMeta;
+use super::events::{DisplayNumber, PhoneMeta};
 use super::feedback::NumberDynamics;
 use super::ids::{IdMap, TemplateId};
 use super::limits::{Gcra, Rate};
@@ -180,12 +180,18 @@ fn portfolio(
                 .chars()
                 .filter(char::is_ascii_digit)
                 .collect();
-            if digits.len() < 5 {
-                return Err(world_err(
-                    format!("{pf}.display_phone_number"),
-                    "needs at least 5 digits",
-                ));
-            }
+            let display = match DisplayNumber::parse(&digits) {
+                Some(d) if digits.len() >= 5 => d,
+                _ => {
+                    return Err(world_err(
+                        format!("{pf}.display_phone_number"),
+                        format!(
+                            "needs 5 to {} digits, not starting with 0",
+                            DisplayNumber::MAX_DIGITS
+                        ),
+                    ))
+                }
+            };
             let mps = p.throughput_mps.unwrap_or(rules.throughput_mps);
             if mps == 0 {
                 return Err(world_err(
@@ -199,10 +205,7 @@ fn portfolio(
                 waba: w.id,
                 business: b.id,
                 display: p.display_phone_number.clone(),
-                meta: PhoneMeta {
-                    id: p.id,
-                    display: crate::pricing::Name::new(&digits),
-                },
+                meta: PhoneMeta { id: p.id, display },
                 verified_name: p.verified_name.clone(),
                 status: p.status,
                 quality: p.quality_rating,

@@ -83,9 +83,36 @@ fn write_hex(out: &mut [u8], mut v: u64) {
 #[derive(Clone, Debug, PartialEq)]
 pub struct PhoneMeta {
     pub id: PhoneNumberId,
-    /// Digits only, as Meta puts it in `metadata.display_phone_number`. Interned: copied into
-    /// every message's status record without touching a shared reference count.
-    pub display: crate::pricing::Name,
+    /// As Meta puts it in `metadata.display_phone_number` (digits only).
+    pub display: DisplayNumber,
+}
+
+/// A business number's display form, digits only (E.164: at most 15 digits, no leading zero),
+/// kept as the number it spells: 8 bytes copied into every message's status record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DisplayNumber(u64);
+
+impl DisplayNumber {
+    /// The most digits a phone number has (E.164).
+    pub const MAX_DIGITS: usize = 15;
+
+    /// The digits of `text` (anything else is ignored: "+62 812-0000-0001" is 6281200000001);
+    /// `None` when there are none, more than [`Self::MAX_DIGITS`], or a leading zero.
+    pub fn parse(text: &str) -> Option<DisplayNumber> {
+        let digits: Vec<u8> = text.bytes().filter(u8::is_ascii_digit).collect();
+        if digits.is_empty() || digits.len() > Self::MAX_DIGITS || digits[0] == b'0' {
+            return None;
+        }
+        Some(DisplayNumber(
+            digits.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')),
+        ))
+    }
+}
+
+impl std::fmt::Display for DisplayNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
 }
 
 /// How a message is billed, as the status webhook's `pricing` and `conversation` objects show
@@ -278,7 +305,7 @@ pub enum EventBody {
     /// `phone_number_quality_update` field: THROUGHPUT_UPGRADE, and behind the legacy switch
     /// FLAGGED / UNFLAGGED / DOWNGRADE / UPGRADE.
     PhoneQuality {
-        display: crate::pricing::Name,
+        display: DisplayNumber,
         event: &'static str,
         current_limit: MessagingLimitTier,
         old_limit: Option<MessagingLimitTier>,

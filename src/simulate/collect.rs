@@ -364,7 +364,7 @@ impl Collector {
                     self.annotate(
                         ev.at,
                         "phone_number_quality_update",
-                        display,
+                        &display.to_string(),
                         format!(
                             "number {display}: {event} (limit {})",
                             enum_text(current_limit)

@@ -285,7 +285,7 @@ mod tests {
             body: crate::engine::events::EventBody::UserChangedNumber {
                 phone: crate::engine::events::PhoneMeta {
                     id: crate::engine::ids::PhoneNumberId(2),
-                    display: crate::pricing::Name::new("1555"),
+                    display: crate::engine::events::DisplayNumber::parse("1555").unwrap(),
                 },
                 old: crate::engine::ids::WaId(16505551234),
                 new: crate::engine::ids::WaId(16505551235),

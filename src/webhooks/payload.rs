@@ -226,7 +226,7 @@ pub fn render_change(ev: &Event, api_version: &str) -> (&'static str, Value) {
             old_limit,
         } => {
             let mut v = Map::new();
-            v.insert("display_phone_number".into(), (**display).into());
+            v.insert("display_phone_number".into(), display.to_string().into());
             v.insert("event".into(), (*event).into());
             if let Some(old) = old_limit {
                 v.insert("old_limit".into(), old.as_str().into());
@@ -289,7 +289,7 @@ fn inbound_contact(
 
 fn metadata(phone: &PhoneMeta) -> Value {
     json!({
-        "display_phone_number": &*phone.display,
+        "display_phone_number": phone.display.to_string(),
         "phone_number_id": phone.id.to_string(),
     })
 }
@@ -462,7 +462,7 @@ mod tests {
     fn phone() -> PhoneMeta {
         PhoneMeta {
             id: PhoneNumberId(106540352242922),
-            display: crate::pricing::Name::new("15550783881"),
+            display: crate::engine::events::DisplayNumber::parse("15550783881").unwrap(),
         }
     }
 
@@ -865,7 +865,7 @@ mod dynamics_shape_tests {
     #[test]
     fn phone_quality_throughput_upgrade_and_legacy_downgrade() {
         let e = ev(EventBody::PhoneQuality {
-            display: crate::pricing::Name::new("15550783881"),
+            display: crate::engine::events::DisplayNumber::parse("15550783881").unwrap(),
             event: "THROUGHPUT_UPGRADE",
             current_limit: MessagingLimitTier::Unlimited,
             old_limit: None,
@@ -879,7 +879,7 @@ mod dynamics_shape_tests {
                    "max_daily_conversations_per_business": "TIER_UNLIMITED"})
         );
         let e = ev(EventBody::PhoneQuality {
-            display: crate::pricing::Name::new("15550783881"),
+            display: crate::engine::events::DisplayNumber::parse("15550783881").unwrap(),
             event: "DOWNGRADE",
             current_limit: MessagingLimitTier::Tier1K,
             old_limit: Some(MessagingLimitTier::Tier10K),
@@ -942,7 +942,8 @@ mod dynamics_shape_tests {
                 &ev(EventBody::UserPreference {
                     phone: PhoneMeta {
                         id: PhoneNumberId(106540352242922),
-                        display: crate::pricing::Name::new("15550783881"),
+                        display: crate::engine::events::DisplayNumber::parse("15550783881")
+                            .unwrap(),
                     },
                     user: WaId(16505551234),
                     profile_name: "Ayu".into(),

@@ -373,7 +373,8 @@ mod payloads {
                 body: EventBody::Inbound {
                     phone: PhoneMeta {
                         id: PhoneNumberId(106540352242922),
-                        display: wabasim::pricing::Name::new("6281200000001"),
+                        display: wabasim::engine::events::DisplayNumber::parse("6281200000001")
+                            .unwrap(),
                     },
                     from: WaId(6281300000001),
                     profile_name: "Ayu".into(),
@@ -404,7 +405,7 @@ mod payloads {
             },
             phone: PhoneMeta {
                 id: PhoneNumberId(106540352242922),
-                display: wabasim::pricing::Name::new("6281200000001"),
+                display: wabasim::engine::events::DisplayNumber::parse("6281200000001").unwrap(),
             },
             billing: Billing::NONE,
             template: None,

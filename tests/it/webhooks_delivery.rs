@@ -159,7 +159,7 @@ fn manual_clock() -> Arc<Clock> {
 fn phone() -> PhoneMeta {
     PhoneMeta {
         id: PhoneNumberId(106540352242922),
-        display: wabasim::pricing::Name::new("15550783881"),
+        display: wabasim::engine::events::DisplayNumber::parse("15550783881").unwrap(),
     }
 }
 
