@@ -93,14 +93,13 @@ impl Rejection {
         }
     }
 
-    /// Graph's answer for an id that does not exist (or cannot be seen): code 100, subcode 33.
+    /// An id that does not exist (or cannot be seen): code 100, subcode 33, with the id as
+    /// the details (the server words it as Graph does).
     pub fn unknown_object(id: &str) -> Rejection {
         Rejection {
             code: ErrorCode::InvalidParameter,
             subcode: Some(33),
-            details: format!(
-                "Unsupported request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api"
-            ),
+            details: id.to_string(),
             rule: None,
         }
     }

@@ -136,13 +136,37 @@ struct ErrorData<'a> {
     details: &'a str,
 }
 
+/// The request's method as Graph writes it in errors ("get", "post", …).
+pub fn method_word(m: &hyper::Method) -> &'static str {
+    match *m {
+        hyper::Method::GET => "get",
+        hyper::Method::POST => "post",
+        hyper::Method::DELETE => "delete",
+        hyper::Method::PUT => "put",
+        hyper::Method::PATCH => "patch",
+        hyper::Method::HEAD => "head",
+        hyper::Method::OPTIONS => "options",
+        _ => "unknown",
+    }
+}
+
 /// Renders the Graph error envelope:
 /// `{"error":{"message":"(#code) title","type","code","error_subcode"?,"error_data":{"details"},"fbtrace_id"}}`.
-pub fn render(rej: &Rejection, fbtrace_id: &str) -> Vec<u8> {
-    let message = match rej.subcode {
-        // Graph's "object does not exist" puts the long explanation in the message itself.
-        Some(33) => rej.details.clone(),
-        _ => format!("(#{}) {}", rej.code.code(), rej.code.title()),
+pub fn render(rej: &Rejection, method: &str, fbtrace_id: &str) -> Vec<u8> {
+    let (message, details) = match rej.subcode {
+        // Graph's "object does not exist" puts the long explanation, naming the request's
+        // method, in the message itself; the core gives the id.
+        Some(33) => {
+            let text = format!(
+                "Unsupported {method} request. Object with ID '{}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api",
+                rej.details
+            );
+            (text.clone(), text)
+        }
+        _ => (
+            format!("(#{}) {}", rej.code.code(), rej.code.title()),
+            rej.details.clone(),
+        ),
     };
     let env = Envelope {
         error: GraphError {
@@ -157,7 +181,7 @@ pub fn render(rej: &Rejection, fbtrace_id: &str) -> Vec<u8> {
             is_transient: rej.code.is_transient(),
             error_data: ErrorData {
                 messaging_product: "whatsapp",
-                details: &rej.details,
+                details: &details,
             },
             fbtrace_id,
         },
@@ -172,7 +196,7 @@ mod tests {
     #[test]
     fn envelope_has_graph_fields() {
         let rej = Rejection::new(ErrorCode::ThroughputLimit, "slow down");
-        let v: serde_json::Value = serde_json::from_slice(&render(&rej, "Abc")).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&render(&rej, "post", "Abc")).unwrap();
         assert_eq!(v["error"]["code"], 130429);
         assert_eq!(v["error"]["message"], "(#130429) Rate limit hit");
         assert_eq!(v["error"]["type"], "OAuthException");

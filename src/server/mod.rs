@@ -28,7 +28,7 @@ use errors::{Failure, StatusRule, StatusTable};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use metrics::{Label, Metrics};
 use query::Query;
 use routes::{Graph, Route};
@@ -245,6 +245,8 @@ struct Ctx<'a> {
     trace: String,
     /// What `/metrics` counts this request under.
     label: Label,
+    /// The request's method, lower case: Graph names it in "object does not exist" errors.
+    method: &'static str,
 }
 
 impl Ctx<'_> {
@@ -266,7 +268,7 @@ impl Ctx<'_> {
         self.state.metrics.request(self.label, status);
         let mut r = json_response(
             status,
-            errors::render(rej, &self.trace),
+            errors::render(rej, self.method, &self.trace),
             &self.version,
             &self.trace,
         );
@@ -309,6 +311,7 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
         version,
         trace: state.trace_id(),
         label: route.label(),
+        method: errors::method_word(&parts.method),
     };
     let query = Query::parse(parts.uri.query());
     let body = match read_body(&ctx, &parts.headers, body).await {
@@ -346,15 +349,7 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
         return resp;
     }
 
-    match graph_route(
-        &ctx,
-        business,
-        endpoint,
-        &parts.method,
-        &segs,
-        &query,
-        &body,
-    ) {
+    match graph_route(&ctx, business, endpoint, &segs, &query, &body) {
         Ok(resp) => resp,
         Err(f) => {
             if ctx.label == Label::Messages {
@@ -454,33 +449,19 @@ fn bearer(h: &hyper::HeaderMap) -> Option<&str> {
     }
 }
 
-fn unsupported(method: &Method, id: &str) -> Rejection {
-    let mut r = Rejection::unknown_object(id);
-    r.details = r.details.replacen(
-        "Unsupported request.",
-        &format!(
-            "Unsupported {} request.",
-            method.as_str().to_ascii_lowercase()
-        ),
-        1,
-    );
-    r
-}
-
-/// Answers a Graph endpoint for an authorized business. `method` and `segs` only word the
-/// errors for unsupported and unknown paths.
+/// Answers a Graph endpoint for an authorized business. `segs` only words the errors for
+/// unknown paths.
 fn graph_route(
     ctx: &Ctx<'_>,
     biz: BusinessId,
     endpoint: Graph<'_>,
-    method: &Method,
     segs: &[&str],
     q: &Query,
     body: &[u8],
 ) -> Result<Resp, Failure> {
     let e = &*ctx.state.engine;
     let now = ctx.state.clock.now();
-    let id_of = |s: &str| parse_id(s).ok_or_else(|| unsupported(method, s));
+    let id_of = |s: &str| parse_id(s).ok_or_else(|| Rejection::unknown_object(s));
     match endpoint {
         Graph::SendMessage(id) => {
             let phone = PhoneNumberId(id_of(id)?);
@@ -521,7 +502,7 @@ fn graph_route(
                 Some(ObjectKind::Template) => {
                     Ok(ctx.ok(&graph::get_template(e, biz, TemplateId(raw), q)?))
                 }
-                None => Err(unsupported(method, id).into()),
+                None => Err(Rejection::unknown_object(id).into()),
             }
         }
         Graph::ListPhoneNumbers(id) => Ok(ctx.ok(&graph::get_waba_phone_numbers(
@@ -560,7 +541,7 @@ fn graph_route(
         Graph::AcknowledgeIdentity(wa_id) => {
             Ok(ctx.ok(&policy::acknowledge_identity(ctx, biz, wa_id, body)?))
         }
-        Graph::Unsupported(id) => Err(unsupported(method, id).into()),
+        Graph::Unsupported(id) => Err(Rejection::unknown_object(id).into()),
         Graph::UnknownPath => Err(Rejection::new(
             ErrorCode::UnknownPath,
             format!("Unknown path components: /{}", segs.join("/")),

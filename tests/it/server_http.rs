@@ -405,13 +405,21 @@ async fn unknown_ids_are_code_100_subcode_33() {
         assert_eq!(e["error_subcode"], 33, "{path}: {e}");
         assert_eq!(e["type"], "GraphMethodException");
         let id = path.split('/').nth(2).unwrap();
-        assert!(e["message"].as_str().unwrap().contains(id), "{e}");
+        let wording = format!("Unsupported get request. Object with ID '{id}' does not exist");
+        assert!(e["message"].as_str().unwrap().starts_with(&wording), "{e}");
+        assert_eq!(e["message"], e["error_data"]["details"]);
     }
+    // Graph names the request's method (cloud-api-2026.md: "Unsupported get request. …").
     let r = s
         .post("/v23.0/999999999999999/messages", &hello_world(USER))
         .await;
     let e = assert_graph_error(&r, 400, 100);
     assert_eq!(e["error_subcode"], 33);
+    let m = e["message"].as_str().unwrap();
+    assert!(
+        m.starts_with("Unsupported post request. Object with ID '999999999999999'"),
+        "{e}"
+    );
 }
 
 // ----- Phone numbers, WABA -------------------------------------------------------------------
