@@ -156,12 +156,6 @@ impl<T> TimerQueue<T> {
         self.active.peek().map(|Reverse(t)| t.at)
     }
 
-    /// The earliest timer's item, if it is in the active heap: the next one [`Self::pop_due`]
-    /// may return (the caller can prefetch what it points to while it fires the current one).
-    pub fn peek_item(&self) -> Option<&T> {
-        self.active.peek().map(|Reverse(t)| &t.item)
-    }
-
     /// Removes and returns the earliest timer if it is due at or before `now`.
     pub fn pop_due(&mut self, now: SimTime) -> Option<Timed<T>> {
         self.settle();
