@@ -1,57 +1,36 @@
 //! The scenario's `[traffic]` in virtual time: which message goes out when, from which number,
 //! to whom, and what the sender policy does with the answer.
 //!
-//! The choices follow the load generator's rules (docs/load.md): the mix by weight, recipients
-//! new / returning / hot per segment with one cursor per segment (no per-recipient memory),
-//! numbers round-robin, replies to users who wrote in (a ring of the last 4,096), retries on the
-//! policy's backoff schedule. Everything is drawn from one seeded RNG in event order, so the
-//! same scenario and seed give the same traffic.
+//! Which message, from which number, to whom is the shared [`Picker`]'s choice (the same the load
+//! generator makes); retries follow the policy's backoff schedule. The picker's one seeded RNG
+//! also draws the retry jitter, in event order, so the same scenario and seed give the same
+//! traffic.
 
 use super::collect::Collector;
 use super::collect::Tally as Effects;
 use crate::clock::SimTime;
-use crate::engine::ids::{BusinessId, PhoneNumberId, WaId};
-use crate::engine::message::{Content, FreeFormKind, Outbound};
-use crate::engine::templates::{TemplateParam, TemplateSend};
+use crate::engine::ids::{BusinessId, PhoneNumberId};
 use crate::engine::Portfolios as Engine;
-use crate::traffic::pattern::Pattern;
-use crate::traffic::plan::{Arrival, MixKind, PhasePlan, RecipientPool};
+use crate::traffic::pick::{Message, Pick, Picker};
+use crate::traffic::plan::Arrival;
 use crate::traffic::policy::THROTTLE_CODES;
 use crate::traffic::policy::{decide, Decision, FailKind, Outcome, Pacer, SERVER_ERROR_CODES};
 use crate::traffic::schedule::{ClosedSchedule, OpenSchedule};
-use crate::traffic::spec::ReplyTarget;
 use crate::traffic::LoadPlan;
-use rand::Rng;
-use rand::SeedableRng;
-use rand_pcg::Pcg64Mcg;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::BinaryHeap;
+use std::sync::Arc;
 
-/// Users remembered as having written in, for `text = { to = "window" }` replies.
-const WINDOW_RING: usize = 4096;
-
-/// One message on its way: what, from where, and how many times it has been tried.
+/// One message on its way: its pick (the recipe the picker writes it from again on each try,
+/// so a message in flight holds no strings) and how many times it has been tried.
 #[derive(Debug)]
 pub struct Attempt {
-    phase: usize,
-    number: usize,
-    what: What,
+    pick: Pick,
     retries_done: u32,
     /// Closed model: the virtual user waiting for this message's final outcome.
     vu: Option<u32>,
     /// Waiting for a pacing slot, not a retry.
     paced: bool,
-}
-
-/// A message as its recipe: the mix entry, the recipient and the sequence number its
-/// placeholders expand with. The message itself is written into [`Traffic`]'s reusable scratch
-/// when it is tried (again on a retry, with the same result), so a message in flight costs 24
-/// bytes and no allocation.
-#[derive(Debug)]
-struct What {
-    kind: usize,
-    to: WaId,
-    seq: u64,
 }
 
 enum PhaseState {
@@ -78,84 +57,16 @@ pub struct PhaseOutline {
 }
 
 pub struct Traffic {
-    plan: LoadPlan,
+    plan: Arc<LoadPlan>,
     numbers: Vec<(BusinessId, PhoneNumberId)>,
     current: usize,
     origin: SimTime,
     state: PhaseState,
     last_arrival: SimTime,
-    rng: Pcg64Mcg,
-    cursors: Vec<u64>,
-    round_robin: u64,
-    seq: u64,
-    window: VecDeque<WaId>,
     pacers: Vec<Option<Pacer>>,
     outlines: Vec<PhaseOutline>,
     seed: u64,
-    scratch: String,
-    wa: String,
-    /// The (phase, mix entry) whose template `out` holds, parameters included: the next
-    /// message of that entry rewrites only what differs (see [`Pattern::expand_again`]).
-    holds: Option<(usize, usize)>,
-    /// The outbound message being tried, rewritten in place (its strings keep their capacity).
-    out: Outbound,
-    /// Per pool (segment): how to compute a recipient's id without formatting it.
-    numeric: Vec<Option<NumericPool>>,
-    /// Per phase, per mix entry: its texts (template parameters, or the one body) parsed.
-    patterns: Vec<Vec<Vec<Pattern>>>,
-}
-
-/// A `Sequence` pool whose ids are `prefix` digits then `start + i` zero-padded: its
-/// [`WaId`]s are computed arithmetically, exactly as parsing the formatted id would give.
-#[derive(Clone, Copy, Debug)]
-struct NumericPool {
-    prefix: u64,
-    prefix_digits: u32,
-    start: u64,
-    count: u64,
-    digits: u32,
-}
-
-impl NumericPool {
-    /// `None` for pools whose text needs [`WaId::parse_lenient`]'s full rules (lists,
-    /// prefixes with punctuation, a `+` then `0`).
-    fn of(pool: &RecipientPool) -> Option<NumericPool> {
-        let RecipientPool::Sequence {
-            prefix,
-            start,
-            count,
-            digits,
-        } = pool
-        else {
-            return None;
-        };
-        if prefix.len() > 15 || !prefix.bytes().all(|b| b.is_ascii_digit()) || *digits > 15 {
-            return None;
-        }
-        Some(NumericPool {
-            prefix: if prefix.is_empty() {
-                0
-            } else {
-                prefix.parse().ok()?
-            },
-            prefix_digits: prefix.len() as u32,
-            start: *start,
-            count: *count,
-            digits: *digits as u32,
-        })
-    }
-
-    /// The id of recipient `i`; `WaId(0)` where the text would not parse (too few or too
-    /// many digits), as the text path gives.
-    fn wa_id(&self, i: u64) -> WaId {
-        let n = self.start.saturating_add(i % self.count.max(1));
-        let n_digits = n.checked_ilog10().map_or(1, |d| d + 1).max(self.digits);
-        let total = self.prefix_digits + n_digits;
-        if !(5..=15).contains(&total) {
-            return WaId(0);
-        }
-        WaId(self.prefix * 10u64.pow(n_digits) + n)
-    }
+    picker: Picker,
 }
 
 impl Traffic {
@@ -187,47 +98,18 @@ impl Traffic {
                 }
             }
         }
+        let plan = Arc::new(plan.clone());
         let mut t = Traffic {
-            plan: plan.clone(),
+            picker: Picker::new(plan.clone(), seed),
+            plan,
             numbers,
             current: 0,
             origin: start,
             state: PhaseState::Done,
             last_arrival: start,
-            rng: Pcg64Mcg::seed_from_u64(seed ^ 0x5EED_7AFF_1C00_0001),
-            cursors: vec![0; plan.segments.len()],
-            round_robin: 0,
-            seq: 0,
-            window: VecDeque::with_capacity(WINDOW_RING),
             pacers: Vec::new(),
             outlines: Vec::new(),
             seed,
-            scratch: String::new(),
-            wa: String::new(),
-            holds: None,
-            out: Outbound::text(WaId(0), ""),
-            numeric: plan
-                .segments
-                .iter()
-                .map(|s| NumericPool::of(&s.pool))
-                .collect(),
-            patterns: plan
-                .phases
-                .iter()
-                .map(|p| {
-                    p.mix
-                        .iter()
-                        .map(|(_, kind)| match kind {
-                            MixKind::Template { params, .. } => {
-                                params.iter().map(|t| Pattern::parse(t)).collect()
-                            }
-                            MixKind::Text { body: t, .. } | MixKind::Inbound { text: t } => {
-                                vec![Pattern::parse(t)]
-                            }
-                        })
-                        .collect()
-                })
-                .collect(),
         };
         t.enter_phase(0, start);
         Ok(t)
@@ -361,173 +243,14 @@ impl Traffic {
         if let Some(o) = self.outlines.last_mut() {
             o.messages += 1;
         }
-        let attempt = self.pick(vu);
-        col.message(attempt.phase);
-        self.attempt(engine, now, attempt, fx, col)
-    }
-
-    /// What the next message is: mix entry, number, recipient.
-    fn pick(&mut self, vu: Option<u32>) -> Attempt {
-        let phase_i = self.current;
-        self.seq += 1;
-        let (kind_idx, number) = {
-            let p = &self.plan.phases[phase_i];
-            let draw = self.rng.gen_range(0..p.mix_total.max(1));
-            let idx = p
-                .mix
-                .iter()
-                .position(|(cum, _)| draw < *cum)
-                .unwrap_or(p.mix.len() - 1);
-            let number = p.numbers[(self.round_robin % p.numbers.len() as u64) as usize];
-            (idx, number)
-        };
-        self.round_robin += 1;
-        let wants_window = matches!(
-            self.plan.phases[phase_i].mix[kind_idx].1,
-            MixKind::Text {
-                to: ReplyTarget::Window,
-                ..
-            }
-        );
-        let to = match (wants_window, self.window.is_empty()) {
-            (true, false) => {
-                let i = self.rng.gen_range(0..self.window.len());
-                self.window[i]
-            }
-            _ => self.recipient(phase_i),
-        };
-        Attempt {
-            phase: phase_i,
-            number,
-            what: What {
-                kind: kind_idx,
-                to,
-                seq: self.seq,
-            },
+        let attempt = Attempt {
+            pick: self.picker.pick(self.current),
             retries_done: 0,
             vu,
             paced: false,
-        }
-    }
-
-    /// A recipient per the phase's segments, returning share and hot users.
-    fn recipient(&mut self, phase_i: usize) -> WaId {
-        let p = &self.plan.phases[phase_i];
-        let total = p.segments.last().map_or(0.0, |s| s.1);
-        let x = self.rng.gen::<f64>() * total;
-        let seg = p
-            .segments
-            .iter()
-            .find(|(_, cum)| x < *cum)
-            .or(p.segments.last())
-            .map_or(0, |s| s.0);
-        let pool = &self.plan.segments[seg].pool;
-        let len = pool.len().max(1);
-        let cursor = &mut self.cursors[seg];
-        let i = if p.hot > 0 && self.rng.gen::<f64>() < p.hot_share {
-            self.rng.gen_range(0..p.hot.min(len))
-        } else if *cursor >= len || (*cursor > 0 && self.rng.gen::<f64>() < p.returning) {
-            self.rng.gen_range(0..(*cursor).clamp(1, len))
-        } else {
-            *cursor += 1;
-            *cursor - 1
         };
-        if let Some(n) = &self.numeric[seg] {
-            return n.wa_id(i);
-        }
-        self.wa.clear();
-        pool.write(i, &mut self.wa);
-        WaId::parse_lenient(&self.wa).unwrap_or(WaId(0))
-    }
-
-    /// Writes the message of `what` (phase `phase_i`) into `self.out`, or returns the inbound
-    /// text (in `self.scratch`) for an inbound mix entry.
-    fn materialize(&mut self, phase_i: usize, what: &What) -> Option<&str> {
-        let p: &PhasePlan = &self.plan.phases[phase_i];
-        let patterns = &self.patterns[phase_i][what.kind];
-        let to = what.to;
-        // `again`: `out` holds this pattern's previous expansion.
-        let expand_into = |out: &mut String, wa: &mut String, i: usize, again: bool| {
-            let pattern = &patterns[i];
-            // The recipient's digits only when a placeholder needs them.
-            if wa.is_empty() && pattern.uses_wa_id() {
-                wa.push_str(itoa::Buffer::new().format(to.0));
-            }
-            if again {
-                pattern.expand_again(out, what.seq, wa, &p.name);
-            } else {
-                pattern.expand(out, what.seq, wa, &p.name);
-            }
-        };
-        let again = self.holds == Some((phase_i, what.kind));
-        self.wa.clear();
-        self.out.to = to;
-        self.out.recipient_identity_key_hash = None;
-        match &p.mix[what.kind].1 {
-            MixKind::Template {
-                name,
-                language,
-                params,
-                identity_first_seen,
-            } => {
-                if !again
-                    && !matches!(&self.out.content, Content::Template(t) if t.name == *name && t.language == *language && t.header.is_empty())
-                {
-                    self.out.content = Content::Template(TemplateSend {
-                        name: name.clone(),
-                        language: language.clone(),
-                        header: Vec::new(),
-                        body: Vec::new(),
-                    });
-                }
-                let Content::Template(t) = &mut self.out.content else {
-                    unreachable!("set just above")
-                };
-                t.body.resize_with(params.len(), || TemplateParam {
-                    name: None,
-                    text: Some(String::new()),
-                });
-                for (i, param) in t.body.iter_mut().enumerate() {
-                    param.name = None;
-                    expand_into(
-                        param.text.get_or_insert_with(String::new),
-                        &mut self.wa,
-                        i,
-                        again,
-                    );
-                }
-                self.holds = Some((phase_i, what.kind));
-                if *identity_first_seen {
-                    let h = crate::engine::identity::key_hash(self.seed, to, 0);
-                    self.out.recipient_identity_key_hash =
-                        Some(crate::engine::identity::key_hash_string(&h).into());
-                }
-                None
-            }
-            MixKind::Text { .. } => {
-                self.holds = None;
-                if !matches!(
-                    &self.out.content,
-                    Content::FreeForm {
-                        kind: FreeFormKind::Text,
-                        text: Some(_)
-                    }
-                ) {
-                    self.out.content = Content::FreeForm {
-                        kind: FreeFormKind::Text,
-                        text: Some(String::new()),
-                    };
-                }
-                if let Content::FreeForm { text: Some(t), .. } = &mut self.out.content {
-                    expand_into(t, &mut self.wa, 0, false);
-                }
-                None
-            }
-            MixKind::Inbound { .. } => {
-                expand_into(&mut self.scratch, &mut self.wa, 0, false);
-                Some(self.scratch.as_str())
-            }
-        }
+        col.message(attempt.pick.phase);
+        self.attempt(engine, now, attempt, fx, col)
     }
 
     /// Tries `a` now; returns when to try again (a retry or a pacing slot), if ever.
@@ -540,13 +263,9 @@ impl Traffic {
         col: &mut Collector,
     ) -> Option<(SimTime, Attempt)> {
         fx.clear();
-        let (biz, phone) = self.numbers[a.number];
-        let inbound = matches!(
-            self.plan.phases[a.phase].mix[a.what.kind].1,
-            MixKind::Inbound { .. }
-        );
-        if let (false, false) = (inbound, a.paced) {
-            if let Some(Some(pacer)) = self.pacers.get_mut(a.number) {
+        let (biz, phone) = self.numbers[a.pick.number];
+        if let (false, false) = (self.picker.is_inbound(&a.pick), a.paced) {
+            if let Some(Some(pacer)) = self.pacers.get_mut(a.pick.number) {
                 let slot = pacer.reserve(now);
                 if slot > now {
                     a.paced = true;
@@ -555,41 +274,38 @@ impl Traffic {
             }
         }
         a.paced = false;
-        let from = a.what.to;
-        let outcome = match self.materialize(a.phase, &a.what) {
-            None => match engine.send(now, biz, phone, &self.out, fx) {
+        let outcome = match self.picker.message(&a.pick) {
+            Message::Send(out) => match engine.send(now, biz, phone, out, fx) {
                 Ok(_) => Outcome::Ok,
                 Err(rej) => {
                     col.refusal_rule(rej.rule);
                     outcome_of(rej.code.code() as i64)
                 }
             },
-            Some(text) => match engine.inbound(now, phone, from, text, fx) {
+            Message::Inbound { from, text } => match engine.inbound(now, phone, from, text, fx) {
                 Ok(_) => {
-                    if self.window.len() == WINDOW_RING {
-                        self.window.pop_front();
-                    }
-                    self.window.push_back(from);
+                    self.picker.wrote_in(from);
                     Outcome::Ok
                 }
                 Err(rej) => outcome_of(rej.code.code() as i64),
             },
         };
-        col.request(now, a.phase, outcome);
-        let policy = &self.plan.phases[a.phase].policy;
-        match decide(policy, outcome, a.retries_done, &mut self.rng) {
+        let phase = a.pick.phase;
+        col.request(now, phase, outcome);
+        let policy = &self.plan.phases[phase].policy;
+        match decide(policy, outcome, a.retries_done, self.picker.rng()) {
             Decision::Retry { after, reason } => {
-                col.retry(a.phase, reason);
+                col.retry(phase, reason);
                 a.retries_done += 1;
                 Some((now.plus(after), a))
             }
             Decision::GiveUp { .. } => {
-                col.gave_up(a.phase);
-                self.user_done(now, a.vu, a.phase);
+                col.gave_up(phase);
+                self.user_done(now, a.vu, phase);
                 None
             }
             Decision::Done => {
-                self.user_done(now, a.vu, a.phase);
+                self.user_done(now, a.vu, phase);
                 None
             }
         }
@@ -621,56 +337,5 @@ fn outcome_of(code: i64) -> Outcome {
         Outcome::Failed(FailKind::ServerCode(code))
     } else {
         Outcome::Refused(code)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The arithmetic ids equal what formatting and parsing the text gives, including the
-    /// edges (too few or too many digits, padding, wrap-around), and pools it cannot do are
-    /// left to the text path.
-    #[test]
-    fn numeric_pool_ids_equal_the_parsed_text() {
-        let pools = [
-            ("62812", 0, 1_000_000, 7),
-            ("4915", 990, 20, 8),
-            ("", 12_345, 10, 0),
-            ("", 7, 3, 2),             // 2 digits: too short, WaId(0)
-            ("1", 999_999_999, 5, 12), // 13 digits
-            ("123456", 5, 10, 10),     // 16 digits: too long, WaId(0)
-            ("9", 95, 10, 1),          // grows past `digits`
-            ("62", 0, 0, 9),           // empty pool indexes as one
-            ("0812", 3, 100, 6),       // leading zero: counted as a digit, not in the value
-        ];
-        for (prefix, start, count, digits) in pools {
-            let pool = RecipientPool::Sequence {
-                prefix: prefix.into(),
-                start,
-                count,
-                digits,
-            };
-            let n = NumericPool::of(&pool).expect("a digit prefix is numeric");
-            for i in [0, 1, 2, 9, 10, 11, 999, 1_000_001, u64::MAX / 3] {
-                let mut text = String::new();
-                pool.write(i, &mut text);
-                let want = WaId::parse_lenient(&text).unwrap_or(WaId(0));
-                assert_eq!(n.wa_id(i), want, "{prefix:?} {start} {count} {digits} {i}");
-            }
-        }
-        for prefix in ["+62", "+0", "62-81", "abc"] {
-            let pool = RecipientPool::Sequence {
-                prefix: prefix.into(),
-                start: 0,
-                count: 10,
-                digits: 8,
-            };
-            assert!(NumericPool::of(&pool).is_none(), "{prefix}");
-        }
-        let list = RecipientPool::List {
-            wa_ids: vec!["628120000001".into()],
-        };
-        assert!(NumericPool::of(&list).is_none());
     }
 }

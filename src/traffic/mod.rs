@@ -9,8 +9,12 @@
 //! - [`policy`]: the BSP sender policy under test: outcome classification, retry and backoff,
 //!   per-number pacing.
 //! - [`pattern`]: texts with `{seq}`, `{wa_id}` and `{phase}` placeholders.
+//! - [`pick`]: the per-message choice (number, recipient, content) as domain data, with
+//!   `compose` writing the content.
 //! - [`thresholds`]: the `metric[phase] op value` grammar of `[thresholds] checks`.
+mod compose;
 pub mod pattern;
+pub mod pick;
 pub mod plan;
 pub mod policy;
 pub mod schedule;

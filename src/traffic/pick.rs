@@ -1,0 +1,252 @@
+//! The per-message choice `run` and `simulate` share: which business number sends, to whom, and
+//! what. One seeded RNG, drawn in a fixed order, so the same plan and seed give the same picks
+//! whichever door asks (`simulate` replays them byte for byte; `run` asks from many tasks, behind
+//! its own lock, so its order follows the wall clock).
+//!
+//! Per pick, in this order: the mix entry by weight; then the recipient: a window reply
+//! (`text = { to = "window" }`) draws one of the users who wrote in recently (a ring of the last
+//! 4,096), otherwise the segment by weight, then hot / returning / new (one cursor per segment,
+//! so "new" and "returning" need no per-recipient memory). Numbers go round-robin by sequence
+//! number. The content is written separately ([`Picker::message`]), from the pick alone, so a
+//! door can keep a pick (a few words) while a message waits for a retry and write it again.
+
+use super::compose::Composer;
+use super::plan::{LoadPlan, MixKind, RecipientPool};
+use super::spec::ReplyTarget;
+use crate::engine::ids::WaId;
+use crate::engine::message::Outbound;
+use rand::Rng;
+use rand::SeedableRng;
+use rand_pcg::Pcg64Mcg;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// Users remembered as having written in, for `text = { to = "window" }` replies.
+pub const WINDOW_RING: usize = 4096;
+
+/// One message decided: the recipe its content is written from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pick {
+    /// Index of the phase in the plan.
+    pub phase: usize,
+    /// Index of the sending number in [`LoadPlan::numbers`].
+    pub number: usize,
+    /// Index of the mix entry in the phase's `mix`.
+    pub kind: usize,
+    /// The recipient (for an inbound entry: the user who writes).
+    pub to: WaId,
+    /// The message's sequence number in the run, from 1: `{seq}` in texts.
+    pub seq: u64,
+    /// How the recipient was chosen, for the per-phase recipient counts.
+    pub recipient: Recipient,
+}
+
+/// How a recipient was chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recipient {
+    /// The next user of the segment never messaged before.
+    New,
+    /// A user of the segment messaged before.
+    Returning,
+    /// One of the phase's hot users.
+    Hot,
+    /// A user who wrote in (a window reply).
+    Window,
+}
+
+/// What a pick asks the door to do, as domain data.
+#[derive(Debug)]
+pub enum Message<'a> {
+    /// Send this message from the pick's number.
+    Send(&'a Outbound),
+    /// The user `from` writes `text` to the pick's number.
+    Inbound { from: WaId, text: &'a str },
+}
+
+/// The picker: plain `&mut self`; a concurrent door puts it behind its own lock.
+pub struct Picker {
+    plan: Arc<LoadPlan>,
+    rng: Pcg64Mcg,
+    /// Per segment: how many of its users have been messaged (users `0..cursor`).
+    cursors: Vec<u64>,
+    seq: u64,
+    window: VecDeque<WaId>,
+    /// Per segment: how to compute a recipient's id without formatting it.
+    numeric: Vec<Option<NumericPool>>,
+    /// Scratch for recipients whose id must be formatted and parsed.
+    wa: String,
+    compose: Composer,
+}
+
+impl Picker {
+    /// A picker for `plan`, its draws seeded by `seed` (the run's seed: identity hashes use it
+    /// too, as the server's audience does).
+    pub fn new(plan: Arc<LoadPlan>, seed: u64) -> Picker {
+        Picker {
+            rng: Pcg64Mcg::seed_from_u64(seed ^ 0x5EED_7AFF_1C00_0001),
+            cursors: vec![0; plan.segments.len()],
+            seq: 0,
+            window: VecDeque::with_capacity(WINDOW_RING),
+            numeric: plan
+                .segments
+                .iter()
+                .map(|s| NumericPool::of(&s.pool))
+                .collect(),
+            wa: String::new(),
+            compose: Composer::new(&plan, seed),
+            plan,
+        }
+    }
+
+    /// The picker's RNG. `simulate` draws its retry jitter from it too, in event order, so one
+    /// stream decides a whole simulated run.
+    pub fn rng(&mut self) -> &mut Pcg64Mcg {
+        &mut self.rng
+    }
+
+    /// Decides the next message of phase `phase`.
+    pub fn pick(&mut self, phase: usize) -> Pick {
+        self.seq += 1;
+        let p = &self.plan.phases[phase];
+        let draw = self.rng.gen_range(0..p.mix_total.max(1));
+        let kind = p
+            .mix
+            .iter()
+            .position(|(cum, _)| draw < *cum)
+            .unwrap_or(p.mix.len() - 1);
+        let number = p.numbers[((self.seq - 1) % p.numbers.len() as u64) as usize];
+        let wants_window = matches!(
+            p.mix[kind].1,
+            MixKind::Text {
+                to: ReplyTarget::Window,
+                ..
+            }
+        );
+        let (to, recipient) = if wants_window && !self.window.is_empty() {
+            let i = self.rng.gen_range(0..self.window.len());
+            (self.window[i], Recipient::Window)
+        } else {
+            self.recipient(phase)
+        };
+        Pick {
+            phase,
+            number,
+            kind,
+            to,
+            seq: self.seq,
+            recipient,
+        }
+    }
+
+    /// A recipient per the phase's segments, hot users and returning share.
+    fn recipient(&mut self, phase: usize) -> (WaId, Recipient) {
+        let p = &self.plan.phases[phase];
+        let total = p.segments.last().map_or(0.0, |s| s.1);
+        let x = self.rng.gen::<f64>() * total;
+        let seg = p
+            .segments
+            .iter()
+            .find(|(_, cum)| x < *cum)
+            .or(p.segments.last())
+            .map_or(0, |s| s.0);
+        let pool = &self.plan.segments[seg].pool;
+        let len = pool.len().max(1);
+        let cursor = &mut self.cursors[seg];
+        let (i, how) = if p.hot > 0 && self.rng.gen::<f64>() < p.hot_share {
+            (self.rng.gen_range(0..p.hot.min(len)), Recipient::Hot)
+        } else if *cursor >= len || (*cursor > 0 && self.rng.gen::<f64>() < p.returning) {
+            (
+                self.rng.gen_range(0..(*cursor).clamp(1, len)),
+                Recipient::Returning,
+            )
+        } else {
+            *cursor += 1;
+            (*cursor - 1, Recipient::New)
+        };
+        if let Some(n) = &self.numeric[seg] {
+            return (n.wa_id(i), how);
+        }
+        self.wa.clear();
+        pool.write(i, &mut self.wa);
+        (WaId::parse_lenient(&self.wa).unwrap_or(WaId(0)), how)
+    }
+
+    /// The message of `pick`, written into the picker's reused buffers (the same pick always
+    /// gives the same message, so a retry writes it again instead of keeping it).
+    pub fn message(&mut self, pick: &Pick) -> Message<'_> {
+        self.compose.write(&self.plan, pick)
+    }
+
+    /// Whether `pick` is a simulated inbound message (no pacing, no send).
+    pub fn is_inbound(&self, pick: &Pick) -> bool {
+        matches!(
+            self.plan.phases[pick.phase].mix[pick.kind].1,
+            MixKind::Inbound { .. }
+        )
+    }
+
+    /// `from` wrote in (an inbound message was accepted): window replies may now go to them.
+    pub fn wrote_in(&mut self, from: WaId) {
+        if self.window.len() == WINDOW_RING {
+            self.window.pop_front();
+        }
+        self.window.push_back(from);
+    }
+}
+
+/// A `Sequence` pool whose ids are `prefix` digits then `start + i` zero-padded: its
+/// [`WaId`]s are computed arithmetically, exactly as parsing the formatted id would give.
+#[derive(Clone, Copy, Debug)]
+struct NumericPool {
+    prefix: u64,
+    prefix_digits: u32,
+    start: u64,
+    count: u64,
+    digits: u32,
+}
+
+impl NumericPool {
+    /// `None` for pools whose text needs [`WaId::parse_lenient`]'s full rules (lists,
+    /// prefixes with punctuation, a `+` then `0`).
+    fn of(pool: &RecipientPool) -> Option<NumericPool> {
+        let RecipientPool::Sequence {
+            prefix,
+            start,
+            count,
+            digits,
+        } = pool
+        else {
+            return None;
+        };
+        if prefix.len() > 15 || !prefix.bytes().all(|b| b.is_ascii_digit()) || *digits > 15 {
+            return None;
+        }
+        Some(NumericPool {
+            prefix: if prefix.is_empty() {
+                0
+            } else {
+                prefix.parse().ok()?
+            },
+            prefix_digits: prefix.len() as u32,
+            start: *start,
+            count: *count,
+            digits: *digits as u32,
+        })
+    }
+
+    /// The id of recipient `i`; `WaId(0)` where the text would not parse (too few or too
+    /// many digits), as the text path gives.
+    fn wa_id(&self, i: u64) -> WaId {
+        let n = self.start.saturating_add(i % self.count.max(1));
+        let n_digits = n.checked_ilog10().map_or(1, |d| d + 1).max(self.digits);
+        let total = self.prefix_digits + n_digits;
+        if !(5..=15).contains(&total) {
+            return WaId(0);
+        }
+        WaId(self.prefix * 10u64.pow(n_digits) + n)
+    }
+}
+
+#[cfg(test)]
+#[path = "pick_tests.rs"]
+mod tests;

@@ -1,0 +1,224 @@
+use super::*;
+use crate::engine::message::Content;
+use crate::traffic::plan::{PlanContext, Segment};
+use crate::traffic::spec::LoadScenario;
+
+/// A plan over two segments ("a" 3× the weight of "b"), numbers "111" and "222".
+fn plan(phases: &str) -> Arc<LoadPlan> {
+    let ctx = PlanContext {
+        phone_numbers: vec!["111".into(), "222".into()],
+        segments: vec![
+            Segment {
+                name: "a".into(),
+                pool: RecipientPool::Sequence {
+                    prefix: "49".into(),
+                    start: 0,
+                    count: 1000,
+                    digits: 6,
+                },
+            },
+            Segment {
+                name: "b".into(),
+                pool: RecipientPool::List {
+                    wa_ids: vec!["+62 811 000 001".into(), "62811000002".into()],
+                },
+            },
+        ],
+        templates: None,
+    };
+    let s = LoadScenario::from_toml_str(phases, "t.toml").unwrap();
+    Arc::new(LoadPlan::build(s.traffic.as_ref().unwrap(), None, ctx).unwrap())
+}
+
+const MIXED: &str = r#"
+[[traffic.phases]]
+name = "p"
+messages = 100
+open = { rate = 10 }
+recipients = { segments = { a = 3, b = 1 }, returning = 0.3, hot = 2, hot_share = 0.1 }
+[[traffic.phases.mix]]
+weight = 6
+template = { name = "t", params = ["{wa_id}", "A-{seq}"], identity_hash = "first_seen" }
+[[traffic.phases.mix]]
+weight = 2
+inbound = { text = "hi {seq}" }
+[[traffic.phases.mix]]
+weight = 2
+text = { body = "re {phase}" }
+"#;
+
+/// Picks (with their messages, as the door would see them) of `n` messages; inbound ones are
+/// taken as accepted.
+fn run(picker: &mut Picker, n: usize) -> Vec<(Pick, String)> {
+    (0..n)
+        .map(|_| {
+            let pick = picker.pick(0);
+            let text = match picker.message(&pick) {
+                Message::Send(out) => format!("{out:?}"),
+                Message::Inbound { from, text } => format!("inbound {from:?} {text}"),
+            };
+            if picker.is_inbound(&pick) {
+                picker.wrote_in(pick.to);
+            }
+            (pick, text)
+        })
+        .collect()
+}
+
+#[test]
+fn same_seed_same_picks() {
+    let plan = plan(MIXED);
+    let a = run(&mut Picker::new(plan.clone(), 7), 500);
+    let b = run(&mut Picker::new(plan.clone(), 7), 500);
+    assert_eq!(a, b);
+    let c = run(&mut Picker::new(plan, 8), 500);
+    assert_ne!(a, c);
+    // Numbers go round-robin, sequence numbers count from 1.
+    for (i, (p, _)) in a.iter().enumerate() {
+        assert_eq!(p.seq, i as u64 + 1);
+        assert_eq!(p.number, i % 2);
+    }
+}
+
+#[test]
+fn window_replies_go_to_users_who_wrote_in() {
+    let plan = plan(MIXED);
+    let mut picker = Picker::new(plan, 3);
+    let mut wrote_in = std::collections::HashSet::new();
+    let mut replies = 0;
+    for _ in 0..2000 {
+        let pick = picker.pick(0);
+        match picker.message(&pick) {
+            Message::Inbound { from, text } => {
+                assert_eq!(text, format!("hi {}", pick.seq));
+                wrote_in.insert(from);
+                picker.wrote_in(from);
+            }
+            Message::Send(out) => {
+                if let Content::FreeForm { text, .. } = &out.content {
+                    assert_eq!(text.as_deref(), Some("re p"));
+                    if !wrote_in.is_empty() {
+                        assert_eq!(pick.recipient, Recipient::Window);
+                        assert!(wrote_in.contains(&out.to), "{:?}", out.to);
+                        replies += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(replies > 300, "{replies}");
+}
+
+#[test]
+fn nobody_wrote_in_yet_goes_to_a_normal_recipient() {
+    let plan = plan(
+        "[[traffic.phases]]\nname = \"p\"\nmessages = 1\nopen = { rate = 1 }\n\
+         [[traffic.phases.mix]]\ntext = { body = \"x\" }\n",
+    );
+    let mut picker = Picker::new(plan, 1);
+    let pick = picker.pick(0);
+    assert_eq!(pick.recipient, Recipient::New);
+}
+
+#[test]
+fn weights_are_respected_roughly() {
+    let plan = plan(MIXED);
+    let mut picker = Picker::new(plan, 11);
+    let n = 20_000;
+    let (mut kinds, mut segs, mut hot, mut returning) = ([0u32; 3], [0u32; 2], 0, 0);
+    for _ in 0..n {
+        let pick = picker.pick(0);
+        kinds[pick.kind] += 1;
+        match pick.recipient {
+            Recipient::Hot => hot += 1,
+            Recipient::Returning => returning += 1,
+            Recipient::New | Recipient::Window => {}
+        }
+        if pick.recipient != Recipient::Window {
+            // Segment "a" ids are 49xxxxxx; "b" ids are 62811…
+            segs[usize::from(pick.to.0 >= 62_000_000_000)] += 1;
+        }
+    }
+    let share = |x: u32, of: u32| f64::from(x) / f64::from(of);
+    assert!((share(kinds[0], n) - 0.6).abs() < 0.02, "{kinds:?}");
+    assert!((share(kinds[1], n) - 0.2).abs() < 0.02, "{kinds:?}");
+    let placed = segs[0] + segs[1];
+    assert!((share(segs[0], placed) - 0.75).abs() < 0.02, "{segs:?}");
+    assert!((share(hot, placed) - 0.1).abs() < 0.02, "{hot}");
+    // Segment "b" (2 users) is exhausted at once, so its sends are returning; "a" returns 30 %
+    // of the rest.
+    assert!(
+        returning as f64 > 0.3 * 0.9 * f64::from(segs[0]) * 0.9,
+        "{returning}"
+    );
+}
+
+#[test]
+fn template_content_and_identity_hash() {
+    let plan = plan(MIXED);
+    let mut picker = Picker::new(plan, 5);
+    let pick = (0..100)
+        .map(|_| picker.pick(0))
+        .find(|p| p.kind == 0)
+        .unwrap();
+    let Message::Send(out) = picker.message(&pick) else {
+        panic!("a template entry sends");
+    };
+    let Content::Template(t) = &out.content else {
+        panic!("{out:?}");
+    };
+    assert_eq!(t.name, "t");
+    let texts: Vec<_> = t.body.iter().map(|p| p.text.clone().unwrap()).collect();
+    assert_eq!(texts, [pick.to.0.to_string(), format!("A-{}", pick.seq)]);
+    let h = crate::engine::identity::key_hash(5, pick.to, 0);
+    assert_eq!(
+        out.recipient_identity_key_hash.as_deref(),
+        Some(crate::engine::identity::key_hash_string(&h).as_str())
+    );
+}
+
+/// The arithmetic ids equal what formatting and parsing the text gives, including the
+/// edges (too few or too many digits, padding, wrap-around), and pools it cannot do are
+/// left to the text path.
+#[test]
+fn numeric_pool_ids_equal_the_parsed_text() {
+    let pools = [
+        ("62812", 0, 1_000_000, 7),
+        ("4915", 990, 20, 8),
+        ("", 12_345, 10, 0),
+        ("", 7, 3, 2),             // 2 digits: too short, WaId(0)
+        ("1", 999_999_999, 5, 12), // 13 digits
+        ("123456", 5, 10, 10),     // 16 digits: too long, WaId(0)
+        ("9", 95, 10, 1),          // grows past `digits`
+        ("62", 0, 0, 9),           // empty pool indexes as one
+        ("0812", 3, 100, 6),       // leading zero: counted as a digit, not in the value
+    ];
+    for (prefix, start, count, digits) in pools {
+        let pool = RecipientPool::Sequence {
+            prefix: prefix.into(),
+            start,
+            count,
+            digits,
+        };
+        let n = NumericPool::of(&pool).expect("a digit prefix is numeric");
+        for i in [0, 1, 2, 9, 10, 11, 999, 1_000_001, u64::MAX / 3] {
+            let mut text = String::new();
+            pool.write(i, &mut text);
+            let want = WaId::parse_lenient(&text).unwrap_or(WaId(0));
+            assert_eq!(n.wa_id(i), want, "{prefix:?} {start} {count} {digits} {i}");
+        }
+    }
+    for prefix in ["+62", "+0", "62-81", "abc"] {
+        let pool = RecipientPool::Sequence {
+            prefix: prefix.into(),
+            start: 0,
+            count: 10,
+            digits: 8,
+        };
+        assert!(NumericPool::of(&pool).is_none(), "{prefix}");
+    }
+    let list = RecipientPool::List {
+        wa_ids: vec!["628120000001".into()],
+    };
+    assert!(NumericPool::of(&list).is_none());
+}
