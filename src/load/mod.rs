@@ -5,6 +5,7 @@
 //! - [`metrics`]: HDR histograms and bounded counters, mergeable.
 //! - [`report`]: the versioned report model, merge, thresholds, exit codes, terminal summary.
 //! - [`receiver`]: the embedded webhook receiver (hyper server on loopback).
+//! - [`wire`]: the Graph request bodies, written from the traffic model's picks.
 //! - [`http`]: the minimal HTTP/1.1 client connection used on the hot path.
 //! - [`runner`]: the async driver: fixed pool of keep-alive connections, schedules, retries,
 //!   live progress, graceful stop.
@@ -15,6 +16,7 @@ pub mod metrics;
 pub mod receiver;
 pub mod report;
 pub mod runner;
+pub mod wire;
 
 pub use report::{exit_code, Report};
 

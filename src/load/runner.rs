@@ -25,21 +25,22 @@ use bytes::Bytes;
 use hyper::Uri;
 use indicatif::{ProgressBar, ProgressStyle};
 use parking_lot::Mutex;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::clock::{Micros, SimTime, MICROS_PER_MS};
+use crate::engine::ids::WaId;
 use crate::load::http::{request_head, Conn};
 use crate::load::metrics::PhaseMetrics;
 use crate::load::receiver::Receiver;
 use crate::load::report::{evaluate, PhaseReport, Report, LATENCY_NOTE, SCHEMA_VERSION};
-use crate::traffic::pattern::Pattern;
-use crate::traffic::plan::{Arrival, LoadPlan, MixKind, PhasePlan};
+use crate::load::wire::{inbound_body, request_body};
+use crate::traffic::pick::{Message, Picker, Recipient};
+use crate::traffic::plan::{Arrival, LoadPlan, PhasePlan};
 use crate::traffic::policy::{classify, decide, Decision, FailKind, Outcome, Pacer};
 use crate::traffic::schedule::{ClosedSchedule, OpenSchedule};
-use crate::traffic::spec::ReplyTarget;
 
 /// Where to send: `POST {base_url}/{api_version}/{phone_number_id}/messages` with
 /// `Authorization: Bearer {token}`.
@@ -82,8 +83,6 @@ pub enum LoadError {
 /// How far past a phase's end the generator may still issue arrivals that were intended before
 /// the end (timer granularity); later than this they count as unsent.
 const LATE_SLACK: Micros = 50 * MICROS_PER_MS;
-/// Recent inbound senders remembered for free-form replies (a ring, bounded).
-const WINDOW_RING: usize = 4096;
 
 #[derive(Debug)]
 enum SendError {
@@ -141,25 +140,22 @@ impl ConnPool {
     }
 }
 
-/// What the picker decided to send.
+/// What the picker decided to send, as the bytes of its request.
 struct Msg {
     phase: usize,
     number: usize,
     body: Bytes,
-    /// For inbound simulation: (segment, index) of the user, remembered on success so replies
-    /// can go to users whose window is open.
-    inbound_from: Option<(usize, u64)>,
+    /// For inbound simulation: the user who writes, told to the picker on success so window
+    /// replies can go to them.
+    inbound_from: Option<WaId>,
     seq: u64,
 }
 
-/// Mix, recipient and number choices: one seeded RNG and the per-segment cursors of recipients
-/// already messaged (so "new" and "returning" need no per-recipient memory).
-struct Picker {
-    rng: Pcg64Mcg,
-    cursors: Vec<u64>,
-    seq: u64,
-    scratch: String,
-    wa_id: String,
+/// The shared [`Picker`] and the buffer its picks are serialised into, behind one lock: the
+/// picker is plain `&mut self`, the runner owns the concurrency.
+struct Picking {
+    picker: Picker,
+    body: Vec<u8>,
 }
 
 struct Shared {
@@ -174,8 +170,7 @@ struct Shared {
     metrics: Vec<Mutex<PhaseMetrics>>,
     /// Phase start instants (µs since t0), set when each phase starts.
     origins: Vec<AtomicU64>,
-    picker: Mutex<Picker>,
-    window: Mutex<(Vec<(usize, u64)>, usize)>,
+    picking: Mutex<Picking>,
     stop: watch::Receiver<bool>,
     receiver: Option<Arc<Receiver>>,
     current_phase: AtomicUsize,
@@ -327,14 +322,10 @@ pub async fn run(
             .map(|_| Mutex::new(PhaseMetrics::default()))
             .collect(),
         origins: plan.phases.iter().map(|_| AtomicU64::new(0)).collect(),
-        picker: Mutex::new(Picker {
-            rng: Pcg64Mcg::seed_from_u64(opts.seed),
-            cursors: vec![0; plan.segments.len()],
-            seq: 0,
-            scratch: String::new(),
-            wa_id: String::new(),
+        picking: Mutex::new(Picking {
+            picker: Picker::new(plan_arc.clone(), opts.seed),
+            body: Vec::with_capacity(256),
         }),
-        window: Mutex::new((Vec::with_capacity(64), 0)),
         stop: stop_rx,
         receiver: opts.receiver.clone(),
         current_phase: AtomicUsize::new(0),
@@ -549,7 +540,7 @@ async fn run_open(
         }
         let Some(t) = sched.pop() else { break };
         issued_until = t;
-        let msg = pick(sh, i, phase);
+        let msg = pick(sh, i);
         sh.metrics[i].lock().record_intended(t.since(origin));
         let sh2 = sh.clone();
         let pacers = pacers.clone();
@@ -640,8 +631,7 @@ async fn run_closed(
                 if limit.is_some_and(|l| issued.fetch_add(1, Ordering::Relaxed) >= l) {
                     break;
                 }
-                let phase = &sh2.plan.phases[i];
-                let msg = pick(&sh2, i, phase);
+                let msg = pick(&sh2, i);
                 let mut guard = MessageGuard::new(&sh2, i);
                 let now = sh2.now();
                 let done = deliver(&sh2, &msg, now, false, &pacers, &mut guard).await;
@@ -691,173 +681,38 @@ fn make_pacers(sh: &Shared, phase: &PhasePlan) -> Arc<Vec<Option<Mutex<Pacer>>>>
     )
 }
 
-/// Chooses what to send to whom from which number, and builds the body.
-fn pick(sh: &Shared, phase_idx: usize, phase: &PhasePlan) -> Msg {
-    let plan = &sh.plan;
-    let mut guard = sh.picker.lock();
-    let p = &mut *guard;
-    let seq = p.seq;
-    p.seq += 1;
-    let number = phase.numbers[(seq % phase.numbers.len().max(1) as u64) as usize];
-    let draw = p.rng.gen_range(0..phase.mix_total.max(1));
-    let kind = phase
-        .mix
-        .iter()
-        .find(|(cum, _)| draw < *cum)
-        .map(|(_, k)| k)
-        .unwrap_or(&phase.mix[0].1);
-
-    // Recipient: a window reply picks a recent inbound sender when there is one.
-    let mut recipient = None;
-    if let MixKind::Text {
-        to: ReplyTarget::Window,
-        ..
-    } = kind
-    {
-        let w = sh.window.lock();
-        if !w.0.is_empty() {
-            recipient = Some(w.0[p.rng.gen_range(0..w.0.len())]);
+/// Picks the next message of phase `phase_idx` and writes its request body.
+fn pick(sh: &Shared, phase_idx: usize) -> Msg {
+    let mut guard = sh.picking.lock();
+    let Picking { picker, body } = &mut *guard;
+    let pick = picker.pick(phase_idx);
+    let inbound_from = match picker.message(&pick) {
+        Message::Send(out) => {
+            request_body(out, body);
+            None
         }
-    }
-    let (seg, idx) = match recipient {
-        Some(r) => {
-            sh.metrics[phase_idx].lock().recipients_returning += 1;
-            r
+        Message::Inbound { from, text } => {
+            inbound_body(&sh.plan.numbers[pick.number], from, text, body);
+            Some(from)
         }
-        None => choose_recipient(sh, phase_idx, phase, p),
     };
-    p.wa_id.clear();
-    plan.segments[seg].pool.write(idx, &mut p.wa_id);
-
-    let mut body = String::with_capacity(256);
-    match kind {
-        MixKind::Template {
-            name,
-            language,
-            params,
-            identity_first_seen,
-        } => {
-            body.push_str(r#"{"messaging_product":"whatsapp","recipient_type":"individual","to":"#);
-            push_json_str(&mut body, &p.wa_id);
-            if *identity_first_seen {
-                // The hash the embedded server (same seed) gave this user's first registration.
-                if let Some(w) = crate::engine::ids::WaId::parse_lenient(&p.wa_id) {
-                    let h = crate::engine::identity::key_hash(sh.seed, w, 0);
-                    body.push_str(r#","recipient_identity_key_hash":"#);
-                    push_json_str(&mut body, &crate::engine::identity::key_hash_string(&h));
-                }
-            }
-            body.push_str(r#","type":"template","template":{"name":"#);
-            push_json_str(&mut body, name);
-            body.push_str(r#","language":{"code":"#);
-            push_json_str(&mut body, language);
-            body.push('}');
-            if !params.is_empty() {
-                body.push_str(r#","components":[{"type":"body","parameters":["#);
-                for (j, param) in params.iter().enumerate() {
-                    if j > 0 {
-                        body.push(',');
-                    }
-                    body.push_str(r#"{"type":"text","text":"#);
-                    expand(&mut p.scratch, param, seq, &p.wa_id, &phase.name);
-                    push_json_str(&mut body, &p.scratch);
-                    body.push('}');
-                }
-                body.push_str("]}]");
-            }
-            body.push_str("}}");
-        }
-        MixKind::Text { body: text, .. } => {
-            body.push_str(r#"{"messaging_product":"whatsapp","recipient_type":"individual","to":"#);
-            push_json_str(&mut body, &p.wa_id);
-            body.push_str(r#","type":"text","text":{"body":"#);
-            expand(&mut p.scratch, text, seq, &p.wa_id, &phase.name);
-            push_json_str(&mut body, &p.scratch);
-            body.push_str("}}");
-        }
-        MixKind::Inbound { text } => {
-            body.push_str(r#"{"from":"#);
-            push_json_str(&mut body, &p.wa_id);
-            body.push_str(r#","phone_number_id":"#);
-            push_json_str(&mut body, &plan.numbers[number]);
-            body.push_str(r#","text":"#);
-            expand(&mut p.scratch, text, seq, &p.wa_id, &phase.name);
-            push_json_str(&mut body, &p.scratch);
-            body.push('}');
+    let body = Bytes::copy_from_slice(body);
+    drop(guard);
+    {
+        let mut m = sh.metrics[phase_idx].lock();
+        match pick.recipient {
+            Recipient::New => m.recipients_new += 1,
+            Recipient::Returning | Recipient::Window => m.recipients_returning += 1,
+            Recipient::Hot => m.recipients_hot += 1,
         }
     }
     Msg {
         phase: phase_idx,
-        number,
-        body: Bytes::from(body),
-        inbound_from: matches!(kind, MixKind::Inbound { .. }).then_some((seg, idx)),
-        seq,
+        number: pick.number,
+        body,
+        inbound_from,
+        seq: pick.seq,
     }
-}
-
-/// Draws a recipient: segment by weight, then hot / new / returning.
-fn choose_recipient(
-    sh: &Shared,
-    phase_idx: usize,
-    phase: &PhasePlan,
-    p: &mut Picker,
-) -> (usize, u64) {
-    let total = phase.segments.last().map(|s| s.1).unwrap_or(0.0);
-    let x = p.rng.gen::<f64>() * total;
-    let seg = phase
-        .segments
-        .iter()
-        .find(|(_, cum)| x < *cum)
-        .or(phase.segments.last())
-        .map(|s| s.0)
-        .unwrap_or(0);
-    let len = sh
-        .plan
-        .segments
-        .get(seg)
-        .map(|s| s.pool.len())
-        .unwrap_or(0)
-        .max(1);
-    let mut m = sh.metrics[phase_idx].lock();
-    if phase.hot > 0 && p.rng.gen::<f64>() < phase.hot_share {
-        m.recipients_hot += 1;
-        return (seg, p.rng.gen_range(0..phase.hot.min(len)));
-    }
-    let cursor = p.cursors[seg];
-    let returning = cursor > 0 && (cursor >= len || p.rng.gen::<f64>() < phase.returning);
-    if returning {
-        m.recipients_returning += 1;
-        (seg, p.rng.gen_range(0..cursor.min(len)))
-    } else {
-        m.recipients_new += 1;
-        p.cursors[seg] = cursor + 1;
-        (seg, cursor)
-    }
-}
-
-/// Writes `s` as a JSON string literal.
-fn push_json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                use std::fmt::Write;
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-/// Replaces `{seq}`, `{wa_id}` and `{phase}` in `template` into `out` (cleared first).
-pub(crate) fn expand(out: &mut String, template: &str, seq: u64, wa_id: &str, phase: &str) {
-    Pattern::parse(template).expand(out, seq, wa_id, phase);
 }
 
 /// The message id in a 200 response, `messages[0].id`, borrowed from the body (no allocation
@@ -950,14 +805,7 @@ async fn deliver(
         };
         if outcome == Outcome::Ok {
             if let Some(from) = msg.inbound_from {
-                let mut w = sh.window.lock();
-                let (ring, pos) = &mut *w;
-                if ring.len() < WINDOW_RING {
-                    ring.push(from);
-                } else {
-                    ring[*pos] = from;
-                    *pos = (*pos + 1) % WINDOW_RING;
-                }
+                sh.picking.lock().picker.wrote_in(from);
             }
         }
         let start = if open { attempt_intended } else { sent_at };
@@ -1066,24 +914,6 @@ fn spawn_progress(sh: Arc<Shared>) -> (ProgressBar, tokio::task::JoinHandle<()>)
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn json_escaping_and_placeholders() {
-        let mut s = String::new();
-        push_json_str(&mut s, "a\"b\\c\nd\u{1}é");
-        assert_eq!(s, r#""a\"b\\c\nd\u0001é""#);
-        let v: String = serde_json::from_str(&s).unwrap();
-        assert_eq!(v, "a\"b\\c\nd\u{1}é");
-        let mut out = String::new();
-        expand(
-            &mut out,
-            "order {seq} for {wa_id} in {phase} {x} {",
-            42,
-            "4915",
-            "warm",
-        );
-        assert_eq!(out, "order 42 for 4915 in warm {x} {");
-    }
 
     #[test]
     fn message_id_parsing() {
