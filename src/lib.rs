@@ -8,7 +8,8 @@
 //! - [`render`]: door: HTML pages of `run` and `simulate` reports.
 //! - [`webhooks`]: door: serialisation, signing and delivery (with retries) of engine events.
 //! - [`scenario`]: the TOML scenario format (world + traffic), parsed and validated.
-//! - [`traffic`]: the traffic model `run` and `simulate` share: plan, schedules, sender policy.
+//! - [`traffic`]: the traffic model `run` and `simulate` share: plan, schedules, sender policy,
+//!   and the picker that chooses each message.
 //! - [`engine`]: the sans-I/O policy core: rules as plain data, every call takes `now`.
 //! - [`pricing`]: pricing models, rate cards, markup and the ledger.
 //! - [`clock`]: simulated instants and the clocks that drive the engine (wall, scaled, manual).
