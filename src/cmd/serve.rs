@@ -239,7 +239,7 @@ pub async fn start(
     // Flags may have changed the parsed scenario (seed, token): validate what is served.
     let world = plan
         .scenario
-        .validate("scenario")
+        .valid_world("scenario")
         .map_err(|e| e.to_string())?;
     let engine = server::SharedWorld::new(&world, plan.clock.now());
     plan.webhooks

@@ -175,7 +175,7 @@ impl Scenario {
         let mut invalid = |field: String, message: String| {
             problems.push(WorldError { field, message });
         };
-        let world = match self.valid_world() {
+        let world = match ValidWorld::new(self.world(), self.setup()) {
             Ok(w) => Some(w),
             Err(InvalidWorld(es)) => {
                 es.into_iter().for_each(|e| invalid(e.field, e.message));
@@ -237,10 +237,16 @@ impl Scenario {
         }
     }
 
-    /// The world this scenario describes, validated with its own setup (every world problem,
-    /// each naming its field).
-    pub fn valid_world(&self) -> Result<ValidWorld, InvalidWorld> {
-        ValidWorld::new(self.world(), self.setup())
+    /// The world this scenario describes, validated with its own setup: what a door builds
+    /// after its flags changed the parsed scenario (seed, tokens). Every world problem, as
+    /// `file: field: message`.
+    pub fn valid_world(&self, file: &str) -> Result<ValidWorld, ScenarioError> {
+        ValidWorld::new(self.world(), self.setup()).map_err(|InvalidWorld(problems)| {
+            ScenarioError::Invalid {
+                file: file.to_string(),
+                problems,
+            }
+        })
     }
 
     /// What the load generator resolves a `[traffic]` table against: the world's phone numbers
@@ -369,5 +375,42 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("server.http_status.999"));
+    }
+
+    #[test]
+    fn every_world_problem_is_a_line_naming_file_and_field() {
+        let text = DEFAULT_WORLD
+            .replacen("read_ratio = 0.7", "read_ratio = 2.0", 1)
+            .replacen("\"+62 812-0000-0001\"", "\"0812\"", 1)
+            + "\n[server.http_status]\n\"131056\" = 99\n";
+        let e = Scenario::parse(&text, "w.toml").unwrap_err().to_string();
+        let lines: Vec<&str> = e.lines().collect();
+        assert_eq!(lines.len(), 3, "{e}");
+        assert_eq!(
+            lines[0],
+            "w.toml: audience.read_ratio: 2 is not between 0 and 1"
+        );
+        assert!(
+            lines[1].starts_with(
+                "w.toml: businesses[0].wabas[0].phone_numbers[0].display_phone_number:"
+            ),
+            "{e}"
+        );
+        assert_eq!(
+            lines[2],
+            "w.toml: server.http_status.131056: 99 is not an HTTP status"
+        );
+    }
+
+    #[test]
+    fn a_valid_scenario_gives_its_world_and_a_door_revalidates_its_changes() {
+        let mut s = Scenario::default_world();
+        let w = s.validate("d.toml").unwrap();
+        assert_eq!(w.world().businesses.len(), 1);
+        assert_eq!(w.setup().seed, s.seed);
+        // A door's override (here a token) is checked when the door asks for the world.
+        s.businesses[0].tokens = vec![String::new()];
+        let e = s.valid_world("scenario").unwrap_err().to_string();
+        assert_eq!(e, "scenario: businesses[0].tokens[0]: empty token");
     }
 }
