@@ -236,12 +236,12 @@ pub async fn start(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, String> {
-    let engine = server::SharedWorld::new(
-        &plan.scenario.world(),
-        &plan.scenario.setup(),
-        plan.clock.now(),
-    )
-    .map_err(|e| format!("scenario: {e}"))?;
+    // Flags may have changed the parsed scenario (seed, token): validate what is served.
+    let world = plan
+        .scenario
+        .valid_world("scenario")
+        .map_err(|e| e.to_string())?;
+    let engine = server::SharedWorld::new(&world, plan.clock.now());
     plan.webhooks
         .validate()
         .map_err(|e| format!("webhooks: {e}"))?;

@@ -9,11 +9,16 @@ use std::path::Path;
 /// (file, line and field) as a usage failure.
 pub fn main(scenario: &Path) -> Outcome {
     let s = Scenario::load(scenario).map_err(|e| Failure::Usage(e.to_string()))?;
+    let file = scenario.display().to_string();
+    let world = s
+        .validate(&file)
+        .map_err(|e| Failure::Usage(e.to_string()))?;
     say(format_args!(
         "{}: ok ({} businesses, {} phone numbers, {})\n",
-        scenario.display(),
-        s.world().businesses.len(),
-        s.world()
+        file,
+        world.world().businesses.len(),
+        world
+            .world()
             .businesses
             .iter()
             .flat_map(|b| &b.wabas)

@@ -1,5 +1,6 @@
-//! Builds a world's portfolios from its description, checking what only the whole world can
-//! say (unique ids and tokens, one template per name and language, usable numbers).
+//! Builds a world's portfolios from a [`ValidWorld`]. Everything that could make a world
+//! unbuildable was checked when the `ValidWorld` was made ([`super::validate`]), so building
+//! cannot fail.
 
 use super::audience::Audience;
 use super::charging::Charging;
@@ -7,42 +8,25 @@ use super::config::RulesConfig;
 use super::directory::Directory;
 use super::eligibility;
 use super::enforcement::PortfolioLimits;
-use super::events::{DisplayNumber, PhoneMeta};
+use super::events::PhoneMeta;
 use super::feedback::NumberDynamics;
-use super::ids::{IdMap, TemplateId};
+use super::ids::IdMap;
 use super::limits::{Gcra, Rate};
 use super::number::{Number, SWEEP_MIN_LEN};
 use super::policy::PolicyConfig;
 use super::portfolio::{Business, Config, Portfolio, ReviewTimer, Waba};
 use super::review;
 use super::standing::PortfolioStanding;
-use super::templates::{Lookup, Template, TemplateBook};
+use super::templates::{Template, TemplateBook};
+use super::validate::{display_number, ValidWorld};
 use super::violations;
-use super::world::{BusinessSpec, TemplateStatus, WorldSpec};
+use super::world::{BusinessSpec, TemplateStatus};
 use crate::clock::{SimTime, MICROS_PER_HOUR, MICROS_PER_SEC};
 use crate::pricing::PricingSection;
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
-use std::collections::HashSet;
 use std::sync::Arc;
 
-/// A problem in a world description, naming the field.
-#[derive(Debug, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct WorldError {
-    pub field: String,
-    pub message: String,
-}
-
-pub(super) fn world_err(field: impl Into<String>, message: impl Into<String>) -> WorldError {
-    WorldError {
-        field: field.into(),
-        message: message.into(),
-    }
-}
-
-/// Ids of templates created through the API start here (scenario ids are far below).
-const API_TEMPLATE_IDS: u64 = 1_000_000_000_000_000;
 /// Each portfolio numbers the templates it creates in its own block of ids.
 const TEMPLATE_ID_BLOCK: u64 = 1 << 40;
 
@@ -55,25 +39,16 @@ pub struct Setup {
     pub seed: u64,
 }
 
-/// Builds every portfolio of `world` and the directory that routes to them. `now` stamps
+/// Builds every portfolio of `valid` and the directory that routes to them. `now` stamps
 /// template creation times.
-pub fn build(
-    world: &WorldSpec,
-    setup: &Setup,
-    now: SimTime,
-) -> Result<(Arc<Config>, Directory, Vec<Portfolio>), WorldError> {
+pub fn build(valid: &ValidWorld, now: SimTime) -> (Arc<Config>, Directory, Vec<Portfolio>) {
+    let world = valid.world();
     let Setup {
         rules,
         policy,
         pricing,
         seed,
-    } = setup;
-    rules.validate().map_err(|(f, m)| world_err(f, m))?;
-    policy.validate().map_err(|(f, m)| world_err(f, m))?;
-    world
-        .audience
-        .validate()
-        .map_err(|(f, m)| world_err(f, m))?;
+    } = valid.setup();
     let cfg = Arc::new(Config {
         pair_rate: Rate::every(
             (rules.pair_interval_s * MICROS_PER_SEC as f64) as u64,
@@ -84,43 +59,29 @@ pub fn build(
         policy: policy.clone(),
         audience: Audience::new(&world.audience, *seed),
         seed: *seed,
-        book: super::charging::embedded_book()?,
+        book: valid.book().clone(),
     });
     let mut directory = Directory::default();
-    let mut template_ids: HashSet<TemplateId> = HashSet::new();
-    let mut next_template_id = API_TEMPLATE_IDS;
     let mut portfolios = Vec::with_capacity(world.businesses.len());
     for (bi, b) in world.businesses.iter().enumerate() {
-        directory.add(bi, b)?;
-        let p = portfolio(
-            &cfg,
-            bi,
-            b,
-            pricing,
-            now,
-            &mut template_ids,
-            &mut next_template_id,
-        )?;
-        portfolios.push(p);
+        directory.add(bi, b);
+        portfolios.push(portfolio(&cfg, b, pricing, now));
     }
     // API-created template ids follow the scenario's, one block per portfolio.
+    let last = valid.last_template_id();
     for (i, p) in portfolios.iter_mut().enumerate() {
-        p.biz.next_template_id = next_template_id + 1_000 + i as u64 * TEMPLATE_ID_BLOCK;
+        p.biz.next_template_id = last + 1_000 + i as u64 * TEMPLATE_ID_BLOCK;
     }
-    Ok((cfg, directory, portfolios))
+    (cfg, directory, portfolios)
 }
 
 fn portfolio(
     cfg: &Arc<Config>,
-    bi: usize,
     b: &BusinessSpec,
     pricing: &PricingSection,
     now: SimTime,
-    template_ids: &mut HashSet<TemplateId>,
-    next_template_id: &mut u64,
-) -> Result<Portfolio, WorldError> {
+) -> Portfolio {
     let rules = &cfg.rules;
-    let bf = format!("businesses[{bi}]");
     let risk = if eligibility::prohibition(&b.vertical, &b.country).is_some() {
         Some(violations::Violation::ProhibitedVertical)
     } else if !b.bsp.official {
@@ -137,29 +98,12 @@ fn portfolio(
     let mut wabas = Vec::new();
     let mut numbers = Vec::new();
     let mut reviews = Vec::new();
-    for (wi, w) in b.wabas.iter().enumerate() {
-        let wf = format!("{bf}.wabas[{wi}]");
+    for w in &b.wabas {
         let mut book = TemplateBook::default();
-        for (ti, t) in w.templates.iter().enumerate() {
-            let tf = format!("{wf}.templates[{ti}]");
-            let id = match t.id {
-                Some(id) => id,
-                None => {
-                    *next_template_id += 1;
-                    TemplateId(*next_template_id)
-                }
-            };
-            if !template_ids.insert(id) {
-                return Err(world_err(format!("{tf}.id"), format!("duplicate id {id}")));
-            }
-            if matches!(book.find(&t.name, &t.language), Lookup::Found(_)) {
-                return Err(world_err(
-                    format!("{tf}.name"),
-                    format!("'{}' already exists in {}", t.name, t.language),
-                ));
-            }
-            let tpl =
-                Template::from_spec(t, id, w.id, now).map_err(|m| world_err(tf.clone(), m))?;
+        for t in &w.templates {
+            let id = t.id.expect("ValidWorld::new gives every template an id");
+            let tpl = Template::from_spec(t, id, w.id, now)
+                .expect("ValidWorld::new made the same conversion");
             // A template the scenario declares PENDING was just submitted: it gets its review
             // verdict after the delay, like one created through the API.
             if tpl.status == TemplateStatus::Pending {
@@ -173,32 +117,10 @@ fn portfolio(
             book.insert(tpl);
         }
         let mut ids = Vec::new();
-        for (pi, p) in w.phone_numbers.iter().enumerate() {
-            let pf = format!("{wf}.phone_numbers[{pi}]");
-            let digits: String = p
-                .display_phone_number
-                .chars()
-                .filter(char::is_ascii_digit)
-                .collect();
-            let display = match DisplayNumber::parse(&digits) {
-                Some(d) if digits.len() >= 5 => d,
-                _ => {
-                    return Err(world_err(
-                        format!("{pf}.display_phone_number"),
-                        format!(
-                            "needs 5 to {} digits, not starting with 0",
-                            DisplayNumber::MAX_DIGITS
-                        ),
-                    ))
-                }
-            };
+        for p in &w.phone_numbers {
+            let display = display_number(&p.display_phone_number)
+                .expect("ValidWorld::new checked the display number");
             let mps = p.throughput_mps.unwrap_or(rules.throughput_mps);
-            if mps == 0 {
-                return Err(world_err(
-                    format!("{pf}.throughput_mps"),
-                    "must be at least 1",
-                ));
-            }
             let idx = numbers.len() as u16;
             numbers.push(Number {
                 id: p.id,
@@ -239,11 +161,12 @@ fn portfolio(
             feedback: IdMap::default(),
         });
     }
-    // Ids are unique in the world (checked by the directory first).
+    // Ids are unique in the world (checked by ValidWorld::new).
     numbers.sort_by_key(|n| n.id);
     let currencies = wabas.iter().map(|w| (w.id, w.currency.as_str()));
-    let charging = Charging::new(cfg.book.clone(), pricing, currencies)?;
-    Ok(Portfolio {
+    let charging = Charging::new(cfg.book.clone(), pricing, currencies)
+        .expect("ValidWorld::new priced these WABAs with the same section and cards");
+    Portfolio {
         biz: Business {
             cfg: cfg.clone(),
             id: b.id,
@@ -263,5 +186,5 @@ fn portfolio(
             drawn_reregistrations: Vec::new(),
         },
         numbers,
-    })
+    }
 }

@@ -57,7 +57,11 @@ opt_in_ratio = 1.0
 
 /// A scenario's world (its rules, policy, pricing and seed), built at `now`.
 fn scenario_world(sc: &Scenario, now: SimTime) -> Portfolios {
-    Portfolios::new(&sc.world(), &sc.setup(), now).expect("the test's world is valid")
+    Portfolios::new(
+        &sc.valid_world("test.toml")
+            .expect("the test's world is valid"),
+        now,
+    )
 }
 
 /// An engine for the test world with `pricing` as the scenario's `[pricing]` body.

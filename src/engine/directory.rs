@@ -1,7 +1,6 @@
 //! [`Directory`]: which portfolio a token, a phone number or a WABA belongs to. Immutable once
 //! the world is built; every door routes requests through it.
 
-use super::build::{world_err, WorldError};
 use super::ids::{BusinessId, IdMap, PhoneNumberId, WabaId};
 use super::world::BusinessSpec;
 use super::Rejection;
@@ -20,47 +19,22 @@ pub struct Directory {
 }
 
 impl Directory {
-    /// Registers business `b`, the `index`-th portfolio, refusing ids or tokens already taken.
-    pub(super) fn add(&mut self, index: usize, b: &BusinessSpec) -> Result<(), WorldError> {
-        let bf = format!("businesses[{index}]");
+    /// Registers business `b`, the `index`-th portfolio. Its ids and tokens are not taken
+    /// (checked by [`ValidWorld::new`](super::validate::ValidWorld::new)).
+    pub(super) fn add(&mut self, index: usize, b: &BusinessSpec) {
         self.owners.push(b.id);
-        if self.businesses.insert(b.id, index).is_some() {
-            return Err(world_err(
-                format!("{bf}.id"),
-                format!("duplicate id {}", b.id),
-            ));
+        self.businesses.insert(b.id, index);
+        for t in &b.tokens {
+            self.tokens.insert(t.clone(), b.id);
         }
-        for (ti, t) in b.tokens.iter().enumerate() {
-            if t.is_empty() {
-                return Err(world_err(format!("{bf}.tokens[{ti}]"), "empty token"));
-            }
-            if self.tokens.insert(t.clone(), b.id).is_some() {
-                return Err(world_err(
-                    format!("{bf}.tokens[{ti}]"),
-                    "token already belongs to a business",
-                ));
-            }
-        }
-        for (wi, w) in b.wabas.iter().enumerate() {
-            let wf = format!("{bf}.wabas[{wi}]");
-            if self.wabas.insert(w.id, index).is_some() {
-                return Err(world_err(
-                    format!("{wf}.id"),
-                    format!("duplicate id {}", w.id),
-                ));
-            }
-            for (pi, p) in w.phone_numbers.iter().enumerate() {
-                if self.numbers.insert(p.id, index).is_some() {
-                    return Err(world_err(
-                        format!("{wf}.phone_numbers[{pi}].id"),
-                        format!("duplicate id {}", p.id),
-                    ));
-                }
+        for w in &b.wabas {
+            self.wabas.insert(w.id, index);
+            for p in &w.phone_numbers {
+                self.numbers.insert(p.id, index);
                 let at = self.number_order.partition_point(|n| *n < p.id);
                 self.number_order.insert(at, p.id);
             }
         }
-        Ok(())
     }
 
     /// The business a bearer token acts for.

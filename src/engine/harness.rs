@@ -1,13 +1,15 @@
-//! The core's test and bench harness: build a world from a description and drive it with an
-//! explicit `now`, collecting what it did in an [`Effects`](super::Effects). Core tests and
-//! benches build their worlds through here, so a change to how worlds are built is made once.
+//! The core's test and bench harness: validate and build a world from a description and drive
+//! it with an explicit `now`, collecting what it did in an [`Effects`](super::Effects). Core
+//! tests and benches build their worlds through here, so a change to how worlds are built is
+//! made once.
 
-use super::build::{Setup, WorldError};
+use super::build::Setup;
 pub use super::config::RulesConfig;
 pub use super::ids::{BusinessId, PhoneNumberId, TemplateId};
 pub use super::message::Outbound;
 pub use super::policy::PolicyConfig;
 pub use super::templates::TemplateRequest;
+use super::validate::{InvalidWorld, ValidWorld};
 use super::world::WorldSpec;
 #[cfg(test)]
 use super::PortfolioCell;
@@ -20,25 +22,27 @@ pub fn build_world(
     rules: RulesConfig,
     seed: u64,
     now: SimTime,
-) -> Result<Portfolios, WorldError> {
+) -> Result<Portfolios, InvalidWorld> {
     build_world_with_policy(spec, rules, PolicyConfig::default(), seed, now)
 }
 
-/// As [`build_world`], with explicit platform-dynamics knobs.
+/// As [`build_world`], with explicit platform-dynamics knobs. The world is validated first:
+/// a test of a refusal gets every problem.
 pub fn build_world_with_policy(
     spec: &WorldSpec,
     rules: RulesConfig,
     policy: PolicyConfig,
     seed: u64,
     now: SimTime,
-) -> Result<Portfolios, WorldError> {
+) -> Result<Portfolios, InvalidWorld> {
     let setup = Setup {
         rules,
         policy,
         seed,
         ..Setup::default()
     };
-    Portfolios::new(spec, &setup, now)
+    let world = ValidWorld::new(spec.clone(), setup)?;
+    Ok(Portfolios::new(&world, now))
 }
 
 #[cfg(test)]

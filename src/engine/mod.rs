@@ -49,6 +49,7 @@ pub mod standing;
 pub mod templates;
 pub mod tiers;
 pub mod timers;
+pub mod validate;
 pub mod views;
 pub mod violations;
 pub mod world;
@@ -58,11 +59,11 @@ use errors::ErrorCode;
 use events::{Decision, DeliveryStatus, Event, EventBody, MessageInfo, Rule, Wamid};
 use ids::{WaId, WabaId};
 
-pub use build::WorldError;
 pub use directory::Directory;
 pub use number::NumberCounters;
 pub use portfolio::Portfolio;
 pub use portfolios::{PortfolioCell, Portfolios};
+pub use validate::{InvalidWorld, ValidWorld, WorldError};
 pub use views::{BusinessView, ObjectKind, PhoneNumberView, StateSnapshot, TemplateView, WabaView};
 
 /// A refused request: the code, what to tell the caller, and the rule that fired.

@@ -7,7 +7,7 @@
 //! costs nothing at the platform's own rates. Either way each call locks one portfolio at a
 //! time, except the world-wide reads (snapshot, cost), which lock them in index order.
 
-use super::build::{build, Setup, WorldError};
+use super::build::build;
 use super::directory::Directory;
 use super::errors::ErrorCode;
 use super::events::Wamid;
@@ -17,8 +17,9 @@ use super::integrity::{self, ContactStatus, Reregistration, StandingView};
 use super::message::Outbound;
 use super::portfolio::{Config, Portfolio};
 use super::templates::{Template, TemplateRequest};
+use super::validate::ValidWorld;
 use super::views::{ObjectKind, PhoneNumberView, StateSnapshot, WabaView};
-use super::world::{BusinessProfile, QualityRating, TemplateStatus, WorldSpec};
+use super::world::{BusinessProfile, QualityRating, TemplateStatus};
 use super::{Rejection, SendReceipt, Sink};
 use crate::clock::SimTime;
 use crate::pricing::CostSummary;
@@ -53,13 +54,13 @@ pub struct Portfolios<C: PortfolioCell = RefCell<Portfolio>> {
 
 impl<C: PortfolioCell> Portfolios<C> {
     /// Builds the world's portfolios. `now` stamps template creation times.
-    pub fn new(world: &WorldSpec, setup: &Setup, now: SimTime) -> Result<Self, WorldError> {
-        let (config, directory, portfolios) = build(world, setup, now)?;
-        Ok(Portfolios {
+    pub fn new(world: &ValidWorld, now: SimTime) -> Self {
+        let (config, directory, portfolios) = build(world, now);
+        Portfolios {
             directory,
             cells: portfolios.into_iter().map(C::new).collect(),
             config,
-        })
+        }
     }
 
     pub fn directory(&self) -> &Directory {

@@ -2,11 +2,14 @@
 //! rule parameters, the server and webhook settings, and (for `run`/`simulate`) the traffic.
 //!
 //! Parsing rejects unknown keys and reports `file:line:column: message`; semantic problems
-//! found after parsing (duplicate ids, bad placeholders) name the field path.
+//! found after parsing (duplicate ids, bad placeholders) name the field path, every one of
+//! them. Validation is this layer's job: [`Scenario::validate`] gives the core a
+//! [`ValidWorld`], the only thing the core builds from.
 
 use crate::engine::audience::AudienceSpec;
 use crate::engine::config::RulesConfig;
 use crate::engine::policy::PolicyConfig;
+use crate::engine::validate::{InvalidWorld, ValidWorld, WorldError};
 use crate::engine::world::{BusinessSpec, WorldSpec};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -110,12 +113,17 @@ pub enum ScenarioError {
         column: usize,
         message: String,
     },
-    #[error("{file}: {field}: {message}")]
+    /// Every semantic problem, one `file: field: message` line each.
+    #[error("{}", invalid_lines(file, problems))]
     Invalid {
         file: String,
-        field: String,
-        message: String,
+        problems: Vec<WorldError>,
     },
+}
+
+fn invalid_lines(file: &str, problems: &[WorldError]) -> String {
+    let lines: Vec<String> = problems.iter().map(|p| format!("{file}: {p}")).collect();
+    lines.join("\n")
 }
 
 /// 1-based line and column of a byte offset.
@@ -159,56 +167,86 @@ impl Scenario {
         Scenario::parse(DEFAULT_WORLD, "scenarios/default.toml").expect("the default world parses")
     }
 
-    fn validate(&self, file: &str) -> Result<(), ScenarioError> {
-        let invalid = |field: String, message: String| ScenarioError::Invalid {
-            file: file.to_string(),
-            field,
-            message,
+    /// Checks the whole scenario (world, server section, pricing comparisons, traffic) and
+    /// gives its world, validated with [`Self::setup`]; `file` names it in errors. Every
+    /// problem found is reported.
+    pub fn validate(&self, file: &str) -> Result<ValidWorld, ScenarioError> {
+        let mut problems = Vec::new();
+        let mut invalid = |field: String, message: String| {
+            problems.push(WorldError { field, message });
         };
-        self.rules.validate().map_err(|(f, m)| invalid(f, m))?;
-        self.audience.validate().map_err(|(f, m)| invalid(f, m))?;
+        let world = match ValidWorld::new(self.world(), self.setup()) {
+            Ok(w) => Some(w),
+            Err(InvalidWorld(es)) => {
+                es.into_iter().for_each(|e| invalid(e.field, e.message));
+                None
+            }
+        };
         for (k, v) in &self.server.http_status {
             if k.parse::<u32>()
                 .ok()
                 .and_then(crate::engine::errors::ErrorCode::from_code)
                 .is_none()
             {
-                return Err(invalid(
+                invalid(
                     format!("server.http_status.{k}"),
                     "not an error code wabasim knows".into(),
-                ));
-            }
-            if !(100..=599).contains(v) {
-                return Err(invalid(
+                );
+            } else if !(100..=599).contains(v) {
+                invalid(
                     format!("server.http_status.{k}"),
                     format!("{v} is not an HTTP status"),
-                ));
+                );
             }
         }
-        // Build the world once to surface world errors (duplicate ids, bad placeholders).
-        let world = self.world();
-        let zero = crate::clock::SimTime::ZERO;
-        crate::engine::build::build(&world, &self.setup(), zero)
-            .map_err(|e| invalid(e.field, e.message))?;
-        for (i, m) in self.pricing.compare.iter().enumerate() {
-            let setup = crate::engine::build::Setup {
-                policy: Default::default(),
-                pricing: self.pricing.for_comparison(m),
-                ..self.setup()
-            };
-            crate::engine::build::build(&world, &setup, zero)
-                .map_err(|e| invalid(format!("pricing.compare[{i}]"), e.message))?;
+        // Each comparison model prices the same world: its section must fit the rate cards.
+        // (Only worth asking of a world that is otherwise valid.)
+        if world.is_some() {
+            for (i, m) in self.pricing.compare.iter().enumerate() {
+                let setup = crate::engine::build::Setup {
+                    policy: Default::default(),
+                    pricing: self.pricing.for_comparison(m),
+                    ..self.setup()
+                };
+                if let Err(InvalidWorld(es)) = ValidWorld::new(self.world(), setup) {
+                    es.into_iter()
+                        .for_each(|e| invalid(format!("pricing.compare[{i}]"), e.message));
+                }
+            }
         }
         if let Some(traffic) = &self.traffic {
-            crate::traffic::LoadPlan::build(traffic, self.thresholds.as_ref(), self.plan_context())
-                .map_err(|e| invalid(e.path, e.message))?;
+            if let Err(e) = crate::traffic::LoadPlan::build(
+                traffic,
+                self.thresholds.as_ref(),
+                self.plan_context(),
+            ) {
+                invalid(e.path, e.message);
+            }
         } else if self.thresholds.is_some() {
-            return Err(invalid(
+            invalid(
                 "thresholds".into(),
                 "thresholds need a [traffic] table to check".into(),
-            ));
+            );
         }
-        Ok(())
+        match world {
+            Some(w) if problems.is_empty() => Ok(w),
+            _ => Err(ScenarioError::Invalid {
+                file: file.to_string(),
+                problems,
+            }),
+        }
+    }
+
+    /// The world this scenario describes, validated with its own setup: what a door builds
+    /// after its flags changed the parsed scenario (seed, tokens). Every world problem, as
+    /// `file: field: message`.
+    pub fn valid_world(&self, file: &str) -> Result<ValidWorld, ScenarioError> {
+        ValidWorld::new(self.world(), self.setup()).map_err(|InvalidWorld(problems)| {
+            ScenarioError::Invalid {
+                file: file.to_string(),
+                problems,
+            }
+        })
     }
 
     /// What the load generator resolves a `[traffic]` table against: the world's phone numbers
@@ -337,5 +375,42 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("server.http_status.999"));
+    }
+
+    #[test]
+    fn every_world_problem_is_a_line_naming_file_and_field() {
+        let text = DEFAULT_WORLD
+            .replacen("read_ratio = 0.7", "read_ratio = 2.0", 1)
+            .replacen("\"+62 812-0000-0001\"", "\"0812\"", 1)
+            + "\n[server.http_status]\n\"131056\" = 99\n";
+        let e = Scenario::parse(&text, "w.toml").unwrap_err().to_string();
+        let lines: Vec<&str> = e.lines().collect();
+        assert_eq!(lines.len(), 3, "{e}");
+        assert_eq!(
+            lines[0],
+            "w.toml: audience.read_ratio: 2 is not between 0 and 1"
+        );
+        assert!(
+            lines[1].starts_with(
+                "w.toml: businesses[0].wabas[0].phone_numbers[0].display_phone_number:"
+            ),
+            "{e}"
+        );
+        assert_eq!(
+            lines[2],
+            "w.toml: server.http_status.131056: 99 is not an HTTP status"
+        );
+    }
+
+    #[test]
+    fn a_valid_scenario_gives_its_world_and_a_door_revalidates_its_changes() {
+        let mut s = Scenario::default_world();
+        let w = s.validate("d.toml").unwrap();
+        assert_eq!(w.world().businesses.len(), 1);
+        assert_eq!(w.setup().seed, s.seed);
+        // A door's override (here a token) is checked when the door asks for the world.
+        s.businesses[0].tokens = vec![String::new()];
+        let e = s.valid_world("scenario").unwrap_err().to_string();
+        assert_eq!(e, "scenario: businesses[0].tokens[0]: empty token");
     }
 }

@@ -66,8 +66,9 @@ pub fn simulate(
         seed: cfg.seed,
         ..scenario.setup()
     };
-    let engine = Engine::new(&scenario.world(), &setup, start)
-        .map_err(|e| format!("{}: {}", e.field, e.message))?;
+    let world =
+        crate::engine::ValidWorld::new(scenario.world(), setup).map_err(|e| e.to_string())?;
+    let engine = Engine::new(&world, start);
     let horizon = cfg
         .days
         .map(|d| start.plus((d * MICROS_PER_DAY as f64).round() as u64));

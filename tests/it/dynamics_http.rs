@@ -393,7 +393,7 @@ fn careless_campaign_scenario_pauses_then_disables_the_template() {
     .unwrap();
     let sc = wabasim::scenario::Scenario::parse(&text, "careless-campaign.toml").unwrap();
     let t0 = SimTime::from_secs(1_760_000_000);
-    let e: Portfolios = Portfolios::new(&sc.world(), &sc.setup(), t0).unwrap();
+    let e: Portfolios = Portfolios::new(&sc.valid_world("careless-campaign.toml").unwrap(), t0);
     let (biz, phone) = (BusinessId(100000000000001), PhoneNumberId(106540352242922));
     let mut out = Effects::default();
     let mut first_pause = None;
