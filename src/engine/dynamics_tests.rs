@@ -1184,7 +1184,7 @@ fn fire_due_returns_the_next_timer() {
         out.clear();
         e.handle_timeouts(t, &mut out);
         fired += out.events.len();
-        quality_ticks += usize::from(!e.cells()[0].lock().biz.dyn_timers.is_empty());
+        quality_ticks += usize::from(!e.cells()[0].lock().biz.timers.is_empty());
     }
     assert!(fired > 400, "{fired} events");
     assert!(quality_ticks > 0, "side timers were pending");

@@ -10,13 +10,14 @@ use super::errors::ErrorCode;
 use super::events::{Event, EventBody, Rule};
 use super::ids::{PhoneNumberId, TemplateId, WaId, WabaId};
 use super::number::{Conversation, Number, TimerKind};
-use super::policy::{LimitBehavior, LimitsMode};
-use super::portfolio::{Business, Portfolio};
+use super::policy::{LimitBehavior, LimitsMode, PolicyConfig};
+use super::portfolio::{Business, Config, Portfolio};
 use super::tiers::{next_tier, IdBuild, LimitState, Reach};
 use super::world::{MessagingLimitTier, NumberStatus, QualityRating, TemplateCategory};
 use super::{Rejection, Sink};
 use crate::clock::{SimTime, MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_SEC};
-use std::collections::{BTreeSet, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashSet};
 
 /// Portfolio-wide state. Memory: the limit's moving-24 h slots (bounded by the tier), one
 /// entry per user who opted out of marketing, one per number currently at low quality.
@@ -77,6 +78,42 @@ impl Ord for DynTimer {
     }
 }
 
+/// Timers that belong to no number: template unpauses, tier scaling. Ordered by `(at, seq)`.
+#[derive(Debug, Default)]
+pub struct PortfolioTimers {
+    heap: BinaryHeap<Reverse<DynTimer>>,
+    seq: u64,
+}
+
+impl PortfolioTimers {
+    pub fn push(&mut self, at: SimTime, kind: DynKind, sink: &mut impl Sink) {
+        self.seq += 1;
+        let seq = self.seq;
+        self.heap.push(Reverse(DynTimer { at, seq, kind }));
+        sink.wake(at);
+    }
+
+    pub fn next_at(&self) -> Option<SimTime> {
+        self.heap.peek().map(|Reverse(t)| t.at)
+    }
+
+    /// The earliest timer, if it is due at `now`.
+    pub fn pop_due(&mut self, now: SimTime) -> Option<DynTimer> {
+        if self.next_at()? > now {
+            return None;
+        }
+        self.heap.pop().map(|Reverse(t)| t)
+    }
+
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+}
+
 /// Registered numbers a portfolio may have at a tier (Meta: 2, then 20 from 2,000 on).
 fn max_numbers(t: MessagingLimitTier) -> u32 {
     if t <= MessagingLimitTier::Tier250 {
@@ -104,44 +141,44 @@ pub(super) fn check_maintenance(now: SimTime, s: &Number) -> Result<(), Rejectio
     Ok(())
 }
 
-impl Business {
-    /// The rules a template send passes after the template checks: restriction, strict opt-in
-    /// (both synchronous), then the asynchronous ones, whose code is returned: marketing
-    /// opt-out (131050), US marketing (131049), messaging limit (131048), per-user marketing
-    /// limit (131049). Counts the user toward the messaging limit when business-initiated.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn check_template_send(
-        &mut self,
-        now: SimTime,
-        s: &mut Number,
-        user: WaId,
-        category: TemplateCategory,
-        in_window: bool,
-        conv: &mut Conversation,
-        sink: &mut impl Sink,
-    ) -> Result<Option<ErrorCode>, Rejection> {
-        let policy = &self.cfg.policy;
-        let seed = self.cfg.seed;
-        let marketing = category == TemplateCategory::Marketing;
-        if !in_window && self.limits.restricted_until > now {
-            return Err(Rejection::rule(
+/// The rules a template send passes after the template checks: restriction, strict opt-in
+/// (both synchronous), then the asynchronous ones, whose code is returned: marketing opt-out
+/// (131050), US marketing (131049), messaging limit (131048), per-user marketing limit
+/// (131049). Counts the user toward the messaging limit when business-initiated.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn check_template_send(
+    cfg: &Config,
+    limits: &mut PortfolioLimits,
+    timers: &mut PortfolioTimers,
+    now: SimTime,
+    s: &mut Number,
+    user: WaId,
+    category: TemplateCategory,
+    in_window: bool,
+    conv: &mut Conversation,
+    sink: &mut impl Sink,
+) -> Result<Option<ErrorCode>, Rejection> {
+    let policy = &cfg.policy;
+    let seed = cfg.seed;
+    let marketing = category == TemplateCategory::Marketing;
+    if !in_window && limits.restricted_until > now {
+        return Err(Rejection::rule(
                 ErrorCode::SpamRateLimit,
                 Rule::AccountRestriction,
                 format!(
                     "Business-initiated messaging is restricted after sustained low quality until {} (account_update ACCOUNT_RESTRICTION).",
-                    self.limits.restricted_until.unix_secs()
+                    limits.restricted_until.unix_secs()
                 ),
             ));
-        }
-        if !in_window
-            && policy.require_opt_in
-            && !self
-                .cfg
-                .audience
-                .profiles
-                .opted_in(seed, s.business, user, category.into())
-        {
-            return Err(Rejection::rule(
+    }
+    if !in_window
+        && policy.require_opt_in
+        && !cfg
+            .audience
+            .profiles
+            .opted_in(seed, s.business, user, category.into())
+    {
+        return Err(Rejection::rule(
                 ErrorCode::AccessDenied,
                 Rule::OptIn,
                 format!(
@@ -149,50 +186,50 @@ impl Business {
                     category.pricing_str()
                 ),
             ));
+    }
+    if marketing && limits.opted_out.contains(&user) {
+        return Ok(Some(ErrorCode::MarketingOptOut));
+    }
+    if marketing && policy.us_marketing_blocked && is_us(user) {
+        return Ok(Some(ErrorCode::EcosystemEngagement));
+    }
+    // Per-user marketing limit: checked before the messaging limit so that a message
+    // failing it does not use the portfolio's quota.
+    let [lo, hi] = policy.per_user_marketing;
+    let per_user = marketing && !in_window && hi > 0 && !per_user_limit_exempt(user);
+    if per_user {
+        let day = (now.as_micros() / MICROS_PER_DAY) as u16;
+        if conv.marketing_day != day {
+            conv.marketing_day = day;
+            conv.marketing_today = 0;
         }
-        if marketing && self.limits.opted_out.contains(&user) {
-            return Ok(Some(ErrorCode::MarketingOptOut));
-        }
-        if marketing && policy.us_marketing_blocked && is_us(user) {
+        if conv.marketing_today >= marketing_cap(seed, user, [lo, hi]) {
             return Ok(Some(ErrorCode::EcosystemEngagement));
         }
-        // Per-user marketing limit: checked before the messaging limit so that a message
-        // failing it does not use the portfolio's quota.
-        let [lo, hi] = policy.per_user_marketing;
-        let per_user = marketing && !in_window && hi > 0 && !per_user_limit_exempt(user);
-        if per_user {
-            let day = (now.as_micros() / MICROS_PER_DAY) as u16;
-            if conv.marketing_day != day {
-                conv.marketing_day = day;
-                conv.marketing_today = 0;
-            }
-            if conv.marketing_today >= marketing_cap(seed, user, [lo, hi]) {
-                return Ok(Some(ErrorCode::EcosystemEngagement));
-            }
-        }
-        let now_s = now.unix_secs() as u32;
-        // Counted by this number less than 24 h ago: the portfolio map would say so too.
-        let known = conv.counted_at_s != 0 && now_s < conv.counted_at_s.saturating_add(86_399);
-        let legacy = policy.limits_mode == LimitsMode::PerNumber;
-        // At the unlimited tier (portfolio mode: it never goes down) the count only feeds this
-        // number's throughput upgrade; once that is done or out of reach, nothing reads it.
-        let settled = !legacy
-            && self.limits.limit.tier == MessagingLimitTier::Unlimited
-            && (s.dynamics.upgraded || policy.throughput_upgrade_users == u32::MAX);
-        if !in_window && !known && !settled {
-            let idx = s.dynamics.idx;
-            let reach = match s.dynamics.legacy_limit.as_mut() {
-                Some(l) if legacy => l.reach(now, user, idx),
-                _ => self.limits.limit.reach(now, user, idx),
-            };
-            conv.counted_at_s = match reach {
-                Reach::AlreadyCounted(start) => start.unix_secs() as u32,
-                Reach::Counted => now_s,
-                Reach::AtLimit => 0,
-            };
-            match reach {
-                Reach::AtLimit => {
-                    return match policy.limit_behavior {
+    }
+    let now_s = now.unix_secs() as u32;
+    // Counted by this number less than 24 h ago: the portfolio map would say so too.
+    let known = conv.counted_at_s != 0 && now_s < conv.counted_at_s.saturating_add(86_399);
+    let legacy = policy.limits_mode == LimitsMode::PerNumber;
+    // At the unlimited tier (portfolio mode: it never goes down) the count only feeds this
+    // number's throughput upgrade; once that is done or out of reach, nothing reads it.
+    let settled = !legacy
+        && limits.limit.tier == MessagingLimitTier::Unlimited
+        && (s.dynamics.upgraded || policy.throughput_upgrade_users == u32::MAX);
+    if !in_window && !known && !settled {
+        let idx = s.dynamics.idx;
+        let reach = match s.dynamics.legacy_limit.as_mut() {
+            Some(l) if legacy => l.reach(now, user, idx),
+            _ => limits.limit.reach(now, user, idx),
+        };
+        conv.counted_at_s = match reach {
+            Reach::AlreadyCounted(start) => start.unix_secs() as u32,
+            Reach::Counted => now_s,
+            Reach::AtLimit => 0,
+        };
+        match reach {
+            Reach::AtLimit => {
+                return match policy.limit_behavior {
                         LimitBehavior::RejectSync => Err(Rejection::rule(
                             ErrorCode::SpamRateLimit,
                             Rule::MessagingLimit,
@@ -200,69 +237,91 @@ impl Business {
                         )),
                         LimitBehavior::FailAsync => Ok(Some(ErrorCode::SpamRateLimit)),
                     };
-                }
-                Reach::Counted => self.after_counted(now, s, sink),
-                Reach::AlreadyCounted(_) => {}
             }
-        }
-        if per_user {
-            conv.marketing_today += 1;
-        }
-        Ok(None)
-    }
-
-    /// A new user was counted: arm tier scaling when the usage condition is met, and start the
-    /// throughput upgrade when its three conditions hold.
-    fn after_counted(&mut self, now: SimTime, s: &mut Number, sink: &mut impl Sink) {
-        let policy = &self.cfg.policy;
-        let p = &mut self.limits;
-        let verified = p.verified;
-        let legacy = policy.limits_mode == LimitsMode::PerNumber;
-        let good = if legacy {
-            s.quality != QualityRating::Red && s.status != NumberStatus::Flagged
-        } else {
-            p.low_quality.is_empty()
-        };
-        let idx = s.dynamics.idx;
-        let holder = match s.dynamics.legacy_limit.as_mut() {
-            Some(l) if legacy => l,
-            _ => &mut p.limit,
-        };
-        let mut scale_at = None;
-        if good && holder.scale_due.is_none() {
-            let met = match holder.tier.limit() {
-                None => false,
-                Some(_) if holder.tier == MessagingLimitTier::Tier250 && !legacy && !verified => {
-                    holder.new_users_30d(now) >= policy.initial_scale_users_30d
-                }
-                Some(limit) => {
-                    holder.used(now) as f64 >= (limit as f64 * policy.scale_usage_ratio).ceil()
-                }
-            };
-            if met {
-                let at = now.plus(policy.scale_delay_hours * MICROS_PER_HOUR);
-                holder.scale_due = Some(at);
-                scale_at = Some(at);
-            }
-        }
-        // Throughput upgrade [M:throughput]: unlimited tier, ≥ N unique users from this number
-        // in the moving 24 h, quality YELLOW or better.
-        if holder.tier == MessagingLimitTier::Unlimited
-            && !s.dynamics.upgraded
-            && s.dynamics.upgrading_until == SimTime::ZERO
-            && s.quality != QualityRating::Red
-            && holder.used_by(now, idx) >= policy.throughput_upgrade_users
-        {
-            let until = now.plus(policy.throughput_upgrade_s * MICROS_PER_SEC);
-            s.dynamics.upgrading_until = until;
-            s.schedule(sink, until, TimerKind::ThroughputUpgraded);
-        }
-        if let Some(at) = scale_at {
-            let number = legacy.then_some(s.id);
-            self.push_dyn(at, DynKind::Scale { number }, sink);
+            Reach::Counted => after_counted(policy, limits, timers, now, s, sink),
+            Reach::AlreadyCounted(_) => {}
         }
     }
+    if per_user {
+        conv.marketing_today += 1;
+    }
+    Ok(None)
+}
 
+/// A new user was counted: arm tier scaling when the usage condition is met, and start the
+/// throughput upgrade when its three conditions hold.
+fn after_counted(
+    policy: &PolicyConfig,
+    p: &mut PortfolioLimits,
+    timers: &mut PortfolioTimers,
+    now: SimTime,
+    s: &mut Number,
+    sink: &mut impl Sink,
+) {
+    let verified = p.verified;
+    let legacy = policy.limits_mode == LimitsMode::PerNumber;
+    let good = if legacy {
+        s.quality != QualityRating::Red && s.status != NumberStatus::Flagged
+    } else {
+        p.low_quality.is_empty()
+    };
+    let idx = s.dynamics.idx;
+    let holder = match s.dynamics.legacy_limit.as_mut() {
+        Some(l) if legacy => l,
+        _ => &mut p.limit,
+    };
+    let mut scale_at = None;
+    if good && holder.scale_due.is_none() {
+        let met = match holder.tier.limit() {
+            None => false,
+            Some(_) if holder.tier == MessagingLimitTier::Tier250 && !legacy && !verified => {
+                holder.new_users_30d(now) >= policy.initial_scale_users_30d
+            }
+            Some(limit) => {
+                holder.used(now) as f64 >= (limit as f64 * policy.scale_usage_ratio).ceil()
+            }
+        };
+        if met {
+            let at = now.plus(policy.scale_delay_hours * MICROS_PER_HOUR);
+            holder.scale_due = Some(at);
+            scale_at = Some(at);
+        }
+    }
+    // Throughput upgrade [M:throughput]: unlimited tier, ≥ N unique users from this number
+    // in the moving 24 h, quality YELLOW or better.
+    if holder.tier == MessagingLimitTier::Unlimited
+        && !s.dynamics.upgraded
+        && s.dynamics.upgrading_until == SimTime::ZERO
+        && s.quality != QualityRating::Red
+        && holder.used_by(now, idx) >= policy.throughput_upgrade_users
+    {
+        let until = now.plus(policy.throughput_upgrade_s * MICROS_PER_SEC);
+        s.dynamics.upgrading_until = until;
+        s.schedule(sink, until, TimerKind::ThroughputUpgraded);
+    }
+    if let Some(at) = scale_at {
+        let number = legacy.then_some(s.id);
+        timers.push(at, DynKind::Scale { number }, sink);
+    }
+}
+
+/// The messaging limit a number works under (its portfolio's, or its own in legacy mode) and
+/// how much of it is used at `now`.
+pub(super) fn limit_of(
+    policy: &PolicyConfig,
+    limits: &mut PortfolioLimits,
+    now: SimTime,
+    s: &mut Number,
+) -> (MessagingLimitTier, u32) {
+    if policy.limits_mode == LimitsMode::PerNumber {
+        if let Some(l) = s.dynamics.legacy_limit.as_mut() {
+            return (l.tier, l.used(now));
+        }
+    }
+    (limits.limit.tier, limits.limit.used(now))
+}
+
+impl Business {
     /// The maintenance period is over: the number sends at the higher rate.
     pub(super) fn finish_upgrade(&self, at: SimTime, s: &mut Number, sink: &mut impl Sink) {
         s.dynamics.upgrading_until = SimTime::ZERO;
@@ -302,18 +361,6 @@ impl Business {
             expiration: until,
         };
         self.to_every_waba(at, body, sink);
-    }
-
-    /// The messaging limit a number works under (its portfolio's, or its own in legacy mode)
-    /// and how much of it is used at `now`.
-    pub(super) fn limit_of(&mut self, now: SimTime, s: &mut Number) -> (MessagingLimitTier, u32) {
-        if self.cfg.policy.limits_mode == LimitsMode::PerNumber {
-            if let Some(l) = s.dynamics.legacy_limit.as_mut() {
-                return (l.tier, l.used(now));
-            }
-        }
-        let p = &mut self.limits;
-        (p.limit.tier, p.limit.used(now))
     }
 }
 

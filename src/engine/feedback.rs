@@ -241,7 +241,7 @@ impl Business {
         if new != old && old != QualityRating::Na {
             s.quality = new;
             let legacy_events = self.cfg.policy.legacy_webhooks;
-            let (tier, _) = self.limit_of(at, s);
+            let (tier, _) = super::enforcement::limit_of(&self.cfg.policy, &mut self.limits, at, s);
             if new == QualityRating::Red {
                 s.dynamics.red_since = Some(at);
                 self.limits.low_quality.insert(s.id);
@@ -406,7 +406,7 @@ impl Business {
             let hours = cfg.policy.pause_hours[pauses as usize - 1];
             let at = at.plus(hours * MICROS_PER_HOUR);
             let kind = super::enforcement::DynKind::Unpause { waba, template: id };
-            self.push_dyn(at, kind, sink);
+            self.timers.push(at, kind, sink);
         }
     }
 

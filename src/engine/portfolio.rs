@@ -3,7 +3,7 @@
 use super::audience::Audience;
 use super::charging::Charging;
 use super::config::RulesConfig;
-use super::enforcement::{DynKind, DynTimer, PortfolioLimits};
+use super::enforcement::{DynKind, PortfolioLimits, PortfolioTimers};
 use super::errors::ErrorCode;
 use super::events::{Event, EventBody, Wamid};
 use super::feedback::TemplateFeedback;
@@ -19,8 +19,6 @@ use super::templates::{Lookup, Template, TemplateBook, TemplateRequest};
 use super::world::{BusinessProfile, TemplateStatus};
 use super::{Rejection, SendReceipt, Sink};
 use crate::clock::{SimTime, MICROS_PER_SEC};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 /// The rules and the audience every portfolio of a world reads (immutable after build).
@@ -84,8 +82,7 @@ pub(super) struct Business {
     pub identities: IdentityBook,
     pub reviews: Vec<ReviewTimer>,
     /// Timers that belong to no number: template unpauses, tier scaling.
-    pub dyn_timers: BinaryHeap<Reverse<DynTimer>>,
-    pub dyn_seq: u64,
+    pub timers: PortfolioTimers,
     pub charging: Charging,
     pub next_template_id: u64,
     /// Re-registrations the audience drew, until the owner takes them.
@@ -133,16 +130,6 @@ impl Business {
                 body: body(),
             });
         }
-    }
-
-    pub fn push_dyn(&mut self, at: SimTime, kind: DynKind, sink: &mut impl Sink) {
-        self.dyn_seq += 1;
-        self.dyn_timers.push(Reverse(DynTimer {
-            at,
-            seq: self.dyn_seq,
-            kind,
-        }));
-        sink.wake(at);
     }
 }
 
@@ -262,7 +249,7 @@ impl Portfolio {
     pub fn poll_timeout(&mut self) -> Option<SimTime> {
         let numbers = self.numbers.iter_mut().filter_map(|s| s.timers.next_at());
         let reviews = self.biz.reviews.iter().map(|r| r.at);
-        let dynamics = self.biz.dyn_timers.peek().map(|Reverse(t)| t.at);
+        let dynamics = self.biz.timers.next_at();
         numbers.chain(reviews).chain(dynamics).min()
     }
 
@@ -280,13 +267,7 @@ impl Portfolio {
             }
             s.maybe_sweep(now);
         }
-        while let Some(Reverse(t)) = self.biz.dyn_timers.peek() {
-            if t.at > now {
-                break;
-            }
-            let Some(Reverse(t)) = self.biz.dyn_timers.pop() else {
-                break;
-            };
+        while let Some(t) = self.biz.timers.pop_due(now) {
             match t.kind {
                 DynKind::Unpause { waba, template } => self.biz.unpause(t.at, waba, template, sink),
                 DynKind::Scale { number } => self.scale(t.at, number, sink),
@@ -304,7 +285,7 @@ impl Portfolio {
     pub fn pending_timers(&self) -> usize {
         self.numbers.iter().map(|s| s.timers.len()).sum::<usize>()
             + self.biz.reviews.len()
-            + self.biz.dyn_timers.len()
+            + self.biz.timers.len()
     }
 
     // ----- Identity ----------------------------------------------------------------------

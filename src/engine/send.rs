@@ -88,7 +88,10 @@ impl Business {
         let mut async_error = None;
         let (category, template) = match &msg.content {
             Content::Template(send) => {
-                let t = self.approved_template(s, send)?;
+                let waba = self
+                    .waba(s.waba)
+                    .expect("a number's WABA is in its portfolio");
+                let t = approved_template(&waba.templates, send)?;
                 (charging::category_of(t.1), Some(t))
             }
             Content::FreeForm { .. } => {
@@ -109,13 +112,29 @@ impl Business {
         if let Some(kind) = integrity::scan_outbound(&msg.content) {
             return Err(self.content_violation(now, msg, kind, sink));
         }
-        let (hold, key_hash) = self.identity_rule(s, msg, &mut async_error);
+        let (hold, key_hash) = identity_rule(
+            &mut self.identities,
+            self.cfg.seed,
+            s,
+            msg,
+            &mut async_error,
+        );
         let fep_open =
             !s.entry_points.is_empty() && s.entry_points.get(&msg.to).is_some_and(|e| e.open(now));
         if let Some((id, category)) = template {
             // An earlier asynchronous failure (window, identity) wins over the template rules.
-            let template_error =
-                self.check_template_send(now, s, msg.to, category, in_window, &mut conv, sink)?;
+            let template_error = super::enforcement::check_template_send(
+                &self.cfg,
+                &mut self.limits,
+                &mut self.timers,
+                now,
+                s,
+                msg.to,
+                category,
+                in_window,
+                &mut conv,
+                sink,
+            )?;
             async_error = async_error.or(template_error);
             conv.last_template = id.0;
         }
@@ -180,97 +199,6 @@ impl Business {
         }
         self.launch(now, s, info, facts, conv.blocked(), sink);
         Ok(receipt)
-    }
-
-    /// The template a send names, if it exists and is APPROVED, with its parameters checked.
-    fn approved_template(
-        &self,
-        s: &Number,
-        send: &super::templates::TemplateSend,
-    ) -> Result<(super::ids::TemplateId, super::world::TemplateCategory), Rejection> {
-        let book = &self.waba(s.waba).expect("a number's WABA exists").templates;
-        let t = match book.find(&send.name, &send.language) {
-            Lookup::Found(t) => t,
-            // Meta answers 132001 whether the name or only the language is missing.
-            Lookup::NoSuchName | Lookup::NoSuchLanguage => {
-                return Err(Rejection::rule(
-                    ErrorCode::TemplateMissing,
-                    Rule::TemplateExists,
-                    format!(
-                        "template name ({}) does not exist in {}",
-                        send.name, send.language
-                    ),
-                ))
-            }
-        };
-        match t.status {
-            TemplateStatus::Approved => {}
-            TemplateStatus::Paused => {
-                return Err(Rejection::rule(
-                    ErrorCode::TemplatePaused,
-                    Rule::TemplatePaused,
-                    format!("Template {} is paused due to low quality.", t.name),
-                ))
-            }
-            TemplateStatus::Disabled => {
-                return Err(Rejection::rule(
-                    ErrorCode::TemplateDisabled,
-                    Rule::TemplateDisabled,
-                    format!("Template {} is disabled.", t.name),
-                ))
-            }
-            other => {
-                return Err(Rejection::rule(
-                    ErrorCode::TemplateMissing,
-                    Rule::TemplateApproved,
-                    format!(
-                        "template name ({}) in {} is {}, not APPROVED",
-                        t.name,
-                        t.language,
-                        other.as_str()
-                    ),
-                ))
-            }
-        }
-        t.check_send(send)
-            .map_err(|(code, d)| Rejection::rule(code, Rule::TemplateParameters, d))?;
-        Ok((t.id, t.category))
-    }
-
-    /// The identity rule (numbers with the check on): whether to hold the message until the
-    /// business acknowledges a changed identity, and the hash statuses carry. A stale hash sets
-    /// the asynchronous error 137000.
-    fn identity_rule(
-        &mut self,
-        s: &Number,
-        msg: &Outbound,
-        async_error: &mut Option<ErrorCode>,
-    ) -> (bool, Option<identity::KeyHash>) {
-        if !s.identity_check {
-            return (false, None);
-        }
-        let seed = self.cfg.seed;
-        let key_hash = identity::key_hash(seed, msg.to, self.identities.generation(msg.to));
-        let mut hold = false;
-        if async_error.is_none() {
-            match identity::decide(
-                &self.identities,
-                seed,
-                s.business,
-                msg.to,
-                msg.recipient_identity_key_hash.as_deref(),
-            ) {
-                identity::IdentityDecision::Pass => {}
-                identity::IdentityDecision::Acknowledge(g) => {
-                    self.identities.acknowledge(s.business, msg.to, g);
-                }
-                identity::IdentityDecision::Mismatch => {
-                    *async_error = Some(ErrorCode::IdentityKeyMismatch)
-                }
-                identity::IdentityDecision::Hold => hold = true,
-            }
-        }
-        (hold, Some(key_hash))
     }
 
     /// Starts the status ladder of an accepted message: `sent` now, then delivered (or failed
@@ -498,6 +426,95 @@ impl Business {
             });
         }
     }
+}
+
+/// The template a send names, if it exists and is APPROVED, with its parameters checked.
+fn approved_template(
+    book: &super::templates::TemplateBook,
+    send: &super::templates::TemplateSend,
+) -> Result<(super::ids::TemplateId, super::world::TemplateCategory), Rejection> {
+    let t = match book.find(&send.name, &send.language) {
+        Lookup::Found(t) => t,
+        // Meta answers 132001 whether the name or only the language is missing.
+        Lookup::NoSuchName | Lookup::NoSuchLanguage => {
+            return Err(Rejection::rule(
+                ErrorCode::TemplateMissing,
+                Rule::TemplateExists,
+                format!(
+                    "template name ({}) does not exist in {}",
+                    send.name, send.language
+                ),
+            ))
+        }
+    };
+    match t.status {
+        TemplateStatus::Approved => {}
+        TemplateStatus::Paused => {
+            return Err(Rejection::rule(
+                ErrorCode::TemplatePaused,
+                Rule::TemplatePaused,
+                format!("Template {} is paused due to low quality.", t.name),
+            ))
+        }
+        TemplateStatus::Disabled => {
+            return Err(Rejection::rule(
+                ErrorCode::TemplateDisabled,
+                Rule::TemplateDisabled,
+                format!("Template {} is disabled.", t.name),
+            ))
+        }
+        other => {
+            return Err(Rejection::rule(
+                ErrorCode::TemplateMissing,
+                Rule::TemplateApproved,
+                format!(
+                    "template name ({}) in {} is {}, not APPROVED",
+                    t.name,
+                    t.language,
+                    other.as_str()
+                ),
+            ))
+        }
+    }
+    t.check_send(send)
+        .map_err(|(code, d)| Rejection::rule(code, Rule::TemplateParameters, d))?;
+    Ok((t.id, t.category))
+}
+
+/// The identity rule (numbers with the check on): whether to hold the message until the
+/// business acknowledges a changed identity, and the hash statuses carry. A stale hash sets
+/// the asynchronous error 137000.
+fn identity_rule(
+    identities: &mut identity::IdentityBook,
+    seed: u64,
+    s: &Number,
+    msg: &Outbound,
+    async_error: &mut Option<ErrorCode>,
+) -> (bool, Option<identity::KeyHash>) {
+    if !s.identity_check {
+        return (false, None);
+    }
+    let key_hash = identity::key_hash(seed, msg.to, identities.generation(msg.to));
+    let mut hold = false;
+    if async_error.is_none() {
+        match identity::decide(
+            identities,
+            seed,
+            s.business,
+            msg.to,
+            msg.recipient_identity_key_hash.as_deref(),
+        ) {
+            identity::IdentityDecision::Pass => {}
+            identity::IdentityDecision::Acknowledge(g) => {
+                identities.acknowledge(s.business, msg.to, g);
+            }
+            identity::IdentityDecision::Mismatch => {
+                *async_error = Some(ErrorCode::IdentityKeyMismatch)
+            }
+            identity::IdentityDecision::Hold => hold = true,
+        }
+    }
+    (hold, Some(key_hash))
 }
 
 /// A number must be CONNECTED (or FLAGGED, which still sends) to send.

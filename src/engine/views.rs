@@ -108,7 +108,8 @@ impl Portfolio {
 
 impl Business {
     fn view(&mut self, s: &mut Number) -> PhoneNumberView {
-        let (messaging_limit, used) = self.limit_of(s.latest, s);
+        let (messaging_limit, used) =
+            super::enforcement::limit_of(&self.cfg.policy, &mut self.limits, s.latest, s);
         // RESTRICTED is what older material calls a number whose limit is used up: it can
         // only answer users who wrote first until the moving 24 h frees capacity.
         let status = match (s.status, messaging_limit.limit()) {
