@@ -137,10 +137,15 @@ impl Clock {
         if self.mode != ClockMode::Manual {
             return None;
         }
-        let new = self
+        // Saturating, so no advance can wrap the clock back to the epoch.
+        let ordering = std::sync::atomic::Ordering::AcqRel;
+        let old = self
             .manual
-            .fetch_add(by, std::sync::atomic::Ordering::AcqRel)
-            .saturating_add(by);
+            .fetch_update(ordering, std::sync::atomic::Ordering::Acquire, |t| {
+                Some(t.saturating_add(by))
+            })
+            .unwrap_or_else(|t| t);
+        let new = old.saturating_add(by);
         self.advanced.notify_waiters();
         Some(SimTime(new))
     }

@@ -13,6 +13,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+/// The fastest scaled clock: beyond it a day of wall time would run simulated time past what
+/// the clock can count, and every deadline would pass at once.
+pub const MAX_TIME_SCALE: f64 = 1_000_000.0;
+
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServeArgs {
     /// World (and settings) from this scenario file; the documented default world without it.
@@ -136,9 +140,9 @@ impl ServePlan {
                 .ok_or("--token: the scenario has no business to give it to")?;
             b.tokens = vec![tok.clone()];
         }
-        if !(args.time_scale > 0.0 && args.time_scale.is_finite()) {
+        if !(args.time_scale > 0.0 && args.time_scale <= MAX_TIME_SCALE) {
             return Err(format!(
-                "--time-scale: {} must be a positive number",
+                "--time-scale: {} must be a number above 0 and at most {MAX_TIME_SCALE} (one wall second = 11.6 simulated days)",
                 args.time_scale
             ));
         }

@@ -780,6 +780,60 @@ fn messaging_the_checked_numbers_keeps_checks_open() {
     .unwrap();
 }
 
+// ----- Template cap ---------------------------------------------------------------------
+
+/// Creates templates named `prefix0`, `prefix1`, … until one is refused; returns how many
+/// were accepted and the refusal.
+fn create_until_refused(e: &Portfolios, prefix: &str, most: usize) -> (usize, Option<Rejection>) {
+    let mut out = Effects::default();
+    for k in 0..most {
+        let req = request(
+            &format!("{prefix}{k}"),
+            TemplateCategory::Utility,
+            "Order {{1}}",
+        );
+        if let Err(r) = e.create_template(T0, BIZ, WABA, &req, &mut out) {
+            return (k, Some(r));
+        }
+    }
+    (most, None)
+}
+
+#[test]
+fn template_names_per_waba_are_capped_at_250_unless_verified() {
+    let e = engine();
+    let existing = e.templates(BIZ, WABA).unwrap().len();
+    let (made, refusal) = create_until_refused(&e, "t", 400);
+    assert_eq!(made + existing, 250, "the 251st name is refused");
+    let r = refusal.expect("refused at the cap");
+    assert_eq!(
+        (r.code, r.subcode),
+        (ErrorCode::InvalidParameter, Some(2388019))
+    );
+    assert!(r.details.contains("250"), "{}", r.details);
+    // A translation of a name it already has is not a new name.
+    let mut es = request("t0", TemplateCategory::Utility, "Pesanan {{1}}");
+    es.language = "id".into();
+    e.create_template(T0, BIZ, WABA, &es, &mut Effects::default())
+        .expect("a new language of an existing name");
+    // Deleting a name makes room again.
+    e.delete_template(BIZ, WABA, "t1", None).unwrap();
+    assert_eq!(create_until_refused(&e, "u", 10).0, 1);
+    // Another WABA of the same portfolio has its own 250.
+    let req = request("elsewhere", TemplateCategory::Utility, "Order {{1}}");
+    e.create_template(T0, BIZ, WABA_B, &req, &mut Effects::default())
+        .expect("the cap is per WABA");
+}
+
+#[test]
+fn a_verified_portfolio_with_an_approved_display_name_gets_6000() {
+    let mut w = world("retail", true);
+    w.businesses[0].verified = true;
+    let e = build_world(&w, RulesConfig::default(), 42, T0).unwrap();
+    let (made, refusal) = create_until_refused(&e, "t", 400);
+    assert_eq!((made, refusal), (400, None));
+}
+
 // ----- Onboarding ------------------------------------------------------------------------
 
 #[test]

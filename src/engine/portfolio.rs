@@ -355,6 +355,7 @@ impl Portfolio {
     ) -> Result<Template, Rejection> {
         let id = TemplateId(self.biz.next_template_id);
         let delay = self.biz.cfg.rules.template_review_delay_s;
+        let cap = self.template_cap();
         let w = self.owned_waba(waba)?;
         let t = Template::from_request(req, id, waba, now)
             .map_err(|(code, d)| Rejection::new(code, d))?;
@@ -369,6 +370,16 @@ impl Portfolio {
             r.subcode = Some(2388024);
             return Err(r);
         }
+        if !w.templates.has_name(&t.name) && w.templates.name_count() >= cap {
+            let mut r = Rejection::new(
+                ErrorCode::InvalidParameter,
+                format!(
+                    "Message Template Limit Exceeded: this WhatsApp Business Account has {cap} message templates (names), the most it may have. Delete templates it no longer uses."
+                ),
+            );
+            r.subcode = Some(2388019);
+            return Err(r);
+        }
         w.templates.insert(t.clone());
         self.biz.next_template_id += 1;
         let at = now.plus(delay * MICROS_PER_SEC);
@@ -380,6 +391,17 @@ impl Portfolio {
         });
         sink.wake(at);
         Ok(t)
+    }
+
+    /// Template names a WABA of this portfolio may have: 250, or 6,000 once the business is
+    /// verified and one of its numbers has an approved display name [M:templates].
+    fn template_cap(&self) -> usize {
+        let approved_name = self.numbers.iter().any(|n| n.name_status == "APPROVED");
+        if self.biz.verified && approved_name {
+            6_000
+        } else {
+            250
+        }
     }
 
     /// Templates of a WABA, in creation order.

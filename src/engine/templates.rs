@@ -376,6 +376,15 @@ pub enum Lookup<'a> {
 }
 
 impl TemplateBook {
+    /// Distinct template names (translations of a name count once, as Meta's cap counts).
+    pub fn name_count(&self) -> usize {
+        self.by_name.len()
+    }
+
+    pub fn has_name(&self, name: &str) -> bool {
+        self.by_name.contains_key(name)
+    }
+
     pub fn insert(&mut self, t: Template) {
         let idx = self.templates.len();
         self.by_name

@@ -53,6 +53,13 @@ fn default_fault_code() -> u32 {
     131000
 }
 
+/// Longest injected latency of one fault, and of all faults of one request together: a
+/// fault slows requests down, it must not hang them.
+pub const MAX_FAULT_LATENCY_MS: u64 = 60_000;
+
+/// Most simulated seconds one `POST /_sim/clock/advance` may move the clock (ten years).
+pub const MAX_ADVANCE_S: f64 = 315_576_000.0;
+
 #[derive(Default)]
 pub struct Faults {
     list: RwLock<Vec<Fault>>,
@@ -72,7 +79,7 @@ pub(super) async fn maybe_fault(ctx: &Ctx<'_>) -> Option<Resp> {
             .iter()
             .filter(|f| f.route == "*" || f.route == ctx.label.as_str())
         {
-            latency += f.latency_ms;
+            latency = (latency + f.latency_ms).min(MAX_FAULT_LATENCY_MS);
             if fail.is_none() && f.error_ratio > 0.0 && rng.gen::<f64>() < f.error_ratio {
                 fail = ErrorCode::from_code(f.code);
             }
@@ -252,8 +259,10 @@ fn dispatch(
         }
         Control::AdvanceClock => {
             let a: Advance = parse(body).map_err(e400)?;
-            if !(a.seconds >= 0.0 && a.seconds.is_finite()) {
-                return Err(e400(bad("seconds: must be a non-negative number")));
+            if !(a.seconds >= 0.0 && a.seconds <= MAX_ADVANCE_S) {
+                return Err(e400(bad(format!(
+                    "seconds: must be a number from 0 to {MAX_ADVANCE_S} (ten years) per call"
+                ))));
             }
             let now = st
                 .clock
@@ -331,6 +340,11 @@ fn dispatch(
                 return Err(e400(bad(format!(
                     "code: {} is not an error code wabasim knows",
                     f.code
+                ))));
+            }
+            if f.latency_ms > MAX_FAULT_LATENCY_MS {
+                return Err(e400(bad(format!(
+                    "latency_ms: at most {MAX_FAULT_LATENCY_MS} (one minute)"
                 ))));
             }
             let mut list = st.faults.list.write();

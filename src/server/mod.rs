@@ -321,7 +321,7 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
 
     if route.has_no_auth()
         && state.cfg.control_access == ControlAccess::Loopback
-        && !remote.ip().is_loopback()
+        && !is_local(remote.ip())
     {
         return ctx.fail(
             StatusRule::Forbidden,
@@ -436,6 +436,12 @@ fn authorize(
             )),
         },
     }
+}
+
+/// Whether a client is on this machine. A dual-stack listener (`[::]`) sees local IPv4 clients
+/// as `::ffff:127.0.0.1`, which is loopback too.
+fn is_local(ip: std::net::IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
 }
 
 fn bearer(h: &hyper::HeaderMap) -> Option<&str> {
@@ -566,4 +572,19 @@ struct ContactOut<'a> {
 #[derive(Serialize)]
 struct MessageOut {
     id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_local;
+
+    #[test]
+    fn loopback_clients_are_local_whatever_the_socket_family() {
+        for ip in ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"] {
+            assert!(is_local(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["10.0.0.1", "192.168.1.2", "::ffff:10.0.0.1", "2001:db8::1"] {
+            assert!(!is_local(ip.parse().unwrap()), "{ip}");
+        }
+    }
 }

@@ -1351,15 +1351,30 @@ async fn control_health_state_and_clock() {
     let st = s.sim_get("state").await.ok();
     assert_eq!(st["sends_accepted"], 1);
     assert_eq!(st["numbers"][0]["counters"]["accepted"], 1);
-    // Bad advances.
+    // Bad advances, and one past ten years (it would run the clock past what it counts).
+    let before = s.sim_get("health").await.ok()["now"].as_u64().unwrap();
     for body in [
         json!({"seconds": -1}),
         json!({"secs": 1}),
         json!({"seconds": "1"}),
+        json!({"seconds": 1e300}),
+        json!({"seconds": 315_576_001.0}),
     ] {
         let r = s.sim_post("clock/advance", &body).await;
         assert_graph_error(&r, 400, 100);
     }
+    assert_eq!(
+        s.sim_get("health").await.ok()["now"],
+        before,
+        "refusals leave time alone"
+    );
+    let r = s
+        .sim_post("clock/advance", &json!({"seconds": 315_576_000.0}))
+        .await;
+    assert!(
+        r.ok()["now"].as_u64().unwrap() > before,
+        "ten years is allowed"
+    );
     let r = s
         .sim_post("inbound", &json!({"from":"abc","phone_number_id":PHONE}))
         .await;
@@ -1369,6 +1384,25 @@ async fn control_health_state_and_clock() {
         .sim_post("inbound", &json!({"from":USER,"phone_number_id":"999"}))
         .await;
     assert_graph_error(&r, 400, 100);
+}
+
+#[test]
+fn time_scale_is_bounded() {
+    use wabasim::cmd::serve::{ServePlan, MAX_TIME_SCALE};
+    use wabasim::cmd::{Cli, Command};
+    let plan = |scale: &str| {
+        let cli = <Cli as clap::Parser>::parse_from(["wabasim", "serve", "--time-scale", scale]);
+        let Command::Serve(args) = cli.command else {
+            panic!("not a serve command")
+        };
+        ServePlan::from_args(&args).map(|_| ())
+    };
+    assert!(plan(&MAX_TIME_SCALE.to_string()).is_ok());
+    assert!(plan("3600").is_ok());
+    for bad in ["1e15", "0", "NaN", "inf"] {
+        let e = plan(bad).expect_err(bad);
+        assert!(e.starts_with("--time-scale"), "{bad}: {e}");
+    }
 }
 
 #[tokio::test]
@@ -1443,6 +1477,8 @@ async fn faults_inject_errors_and_delete_clears_them() {
         (json!({"error_ratio":1.5}), "error_ratio"),
         (json!({"error_ratio":1.0,"code":42}), "code"),
         (json!({"error_ratio":1.0,"colour":"red"}), "colour"),
+        (json!({"latency_ms":60_001}), "latency_ms"),
+        (json!({"latency_ms":u64::MAX}), "latency_ms"),
     ] {
         let e = assert_graph_error(&s.sim_post("faults", &body).await, 400, 100);
         assert!(details(&e).contains(field), "{field}: {e}");
