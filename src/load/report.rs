@@ -23,6 +23,10 @@ pub use crate::traffic::thresholds::{Check, Metric};
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// Process exit codes of `wabasim run` (documented in docs/load.md).
+/// Share of failed requests above which a run without thresholds exits with
+/// [`exit_code::TARGET_UNHEALTHY`].
+pub const UNHEALTHY_FAILED_RATIO: f64 = 0.10;
+
 pub mod exit_code {
     /// The run completed and every threshold passed (or there were none).
     pub const OK: i32 = 0;
@@ -32,6 +36,10 @@ pub mod exit_code {
     pub const USAGE: i32 = 2;
     /// The run could not be carried out (target unreachable, report not writable, …).
     pub const RUN_ERROR: i32 = 3;
+    /// The run completed, the scenario has no thresholds, and the target was unhealthy: no
+    /// request succeeded, or more than [`super::UNHEALTHY_FAILED_RATIO`] of them failed
+    /// (5xx, timeouts, answers that are not the Graph API's).
+    pub const TARGET_UNHEALTHY: i32 = 4;
     /// Interrupted (Ctrl-C); the partial report was still written. Takes precedence over
     /// threshold results, which are computed but cannot be trusted on a partial run.
     pub const INTERRUPTED: i32 = 130;
@@ -467,12 +475,39 @@ impl Report {
         self.thresholds.iter().all(|t| t.passed)
     }
 
+    /// Why the target looks broken, when the scenario has no thresholds to judge the run:
+    /// requests were made and none succeeded, or more than [`UNHEALTHY_FAILED_RATIO`] failed.
+    /// Throttled and refused answers are the platform's rules working, not failures. With
+    /// thresholds, they decide (a run against injected faults states what it expects).
+    pub fn unhealthy(&self) -> Option<String> {
+        let r = &self.total.requests;
+        if !self.thresholds.is_empty() || r.total == 0 {
+            return None;
+        }
+        let failed = r.failed as f64 / r.total as f64;
+        if r.ok == 0 {
+            Some(format!("no request of {} succeeded", r.total))
+        } else if failed > UNHEALTHY_FAILED_RATIO {
+            Some(format!(
+                "{} of {} requests failed ({:.1} %, more than {:.0} %)",
+                r.failed,
+                r.total,
+                failed * 100.0,
+                UNHEALTHY_FAILED_RATIO * 100.0
+            ))
+        } else {
+            None
+        }
+    }
+
     /// The exit code for this report (see [`exit_code`]).
     pub fn exit_code(&self) -> i32 {
         if self.stop_reason == "interrupted" {
             exit_code::INTERRUPTED
         } else if !self.thresholds_passed() {
             exit_code::THRESHOLDS_FAILED
+        } else if self.unhealthy().is_some() {
+            exit_code::TARGET_UNHEALTHY
         } else {
             exit_code::OK
         }
@@ -849,6 +884,13 @@ pub fn render_summary(r: &Report) -> String {
             );
         }
     }
+    if let Some(why) = r.unhealthy() {
+        let _ = writeln!(
+            s,
+            "\ntarget unhealthy: {why} (exit code {})",
+            exit_code::TARGET_UNHEALTHY
+        );
+    }
     if !r.thresholds.is_empty() {
         let _ = writeln!(s, "\nthresholds:");
         for t in &r.thresholds {
@@ -878,7 +920,7 @@ fn truncate(s: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::traffic::policy::Outcome;
+    use crate::traffic::policy::{FailKind, Outcome};
     use crate::traffic::thresholds::parse_check;
 
     fn report_with(m: &PhaseMetrics) -> Report {
@@ -940,6 +982,37 @@ mod tests {
 
         r.stop_reason = "interrupted".into();
         assert_eq!(r.exit_code(), exit_code::INTERRUPTED);
+    }
+
+    #[test]
+    fn a_run_without_thresholds_fails_when_the_target_is_unhealthy() {
+        // 98 ok, 1 throttled, 1 refused: healthy (policy answers are not failures).
+        let r = report_with(&sample());
+        assert_eq!((r.unhealthy(), r.exit_code()), (None, exit_code::OK));
+        // Every answer a 5xx or garbage: nothing succeeded.
+        let mut m = PhaseMetrics::default();
+        for i in 0..20 {
+            m.record_request(Outcome::Failed(FailKind::Http(500)), 1_000, i);
+        }
+        let r = report_with(&m);
+        assert!(r.unhealthy().unwrap().contains("no request of 20"));
+        assert_eq!(r.exit_code(), exit_code::TARGET_UNHEALTHY);
+        assert!(render_summary(&r).contains("target unhealthy"));
+        // 11 % failed: past the bound; 10 % is not.
+        let mut m = sample();
+        for i in 0..13 {
+            m.record_request(Outcome::Failed(FailKind::Http(500)), 1_000, i);
+        }
+        assert_eq!(report_with(&m).exit_code(), exit_code::TARGET_UNHEALTHY);
+        let mut m = sample();
+        for i in 0..11 {
+            m.record_request(Outcome::Failed(FailKind::Http(500)), 1_000, i);
+        }
+        assert_eq!(report_with(&m).exit_code(), exit_code::OK);
+        // With thresholds, they decide.
+        let mut r = report_with(&m);
+        r.thresholds = evaluate(&[parse_check("p99_ms < 1000000").unwrap()], &r);
+        assert_eq!(r.exit_code(), exit_code::OK);
     }
 
     #[test]
