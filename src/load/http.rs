@@ -16,8 +16,13 @@ use tokio::net::TcpStream;
 
 /// Largest response head accepted.
 const MAX_HEAD: usize = 64 * 1024;
-/// Largest response body accepted (Graph responses are a few hundred bytes).
-const MAX_BODY: usize = 16 * 1024 * 1024;
+/// Largest response body accepted. Graph responses are a few hundred bytes (a long template
+/// list a few tens of KiB); with hundreds of connections a larger bound would let a broken
+/// target grow the generator by hundreds of MB.
+const MAX_BODY: usize = 1024 * 1024;
+/// A connection's read buffer is given back to the allocator past this size once a response
+/// is parsed, so one large answer does not stay resident for the rest of the run.
+const KEEP_BUF: usize = 64 * 1024;
 /// Response headers parsed at most.
 const MAX_HEADERS: usize = 64;
 
@@ -149,13 +154,19 @@ impl Conn {
                 Framing::UntilClose => {
                     while self.fill().await? > 0 {
                         if self.buf.len() - head_len > MAX_BODY {
-                            return Err(HttpError::Protocol("body over 16 MiB".into()));
+                            return Err(HttpError::Protocol(format!(
+                                "body over {} KiB",
+                                MAX_BODY / 1024
+                            )));
                         }
                     }
                     (self.buf[head_len..].to_vec(), self.buf.len(), false)
                 }
             };
             self.buf.drain(..consumed);
+            if self.buf.capacity() > KEEP_BUF {
+                self.buf.shrink_to(KEEP_BUF.max(self.buf.len()));
+            }
             return Ok(Response {
                 status,
                 body,
@@ -205,7 +216,10 @@ impl Conn {
                 }
             }
             if body.len() + size > MAX_BODY {
-                return Err(HttpError::Protocol("body over 16 MiB".into()));
+                return Err(HttpError::Protocol(format!(
+                    "body over {} KiB",
+                    MAX_BODY / 1024
+                )));
             }
             while self.buf.len() < pos + size + 2 {
                 if self.fill().await? == 0 {
@@ -308,8 +322,8 @@ mod tests {
 
     /// A server that answers each request (read until a blank line and the declared body) with
     /// the next canned response, then closes after the last.
-    async fn canned(
-        responses: Vec<&'static [u8]>,
+    async fn canned<R: AsRef<[u8]> + Send + 'static>(
+        responses: Vec<R>,
     ) -> (String, tokio::task::JoinHandle<Vec<Vec<u8>>>) {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap().to_string();
@@ -343,6 +357,7 @@ mod tests {
                     buf.extend_from_slice(&chunk[..k]);
                 }
                 // Write the response in two pieces to exercise partial reads.
+                let r = r.as_ref();
                 let mid = r.len() / 2;
                 s.write_all(&r[..mid]).await.unwrap();
                 s.flush().await.unwrap();
@@ -355,8 +370,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn bodies_over_the_bound_are_refused_and_large_buffers_given_back() {
+        let big = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+            MAX_BODY + 1
+        );
+        let fits = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{}",
+            MAX_BODY,
+            "x".repeat(MAX_BODY)
+        );
+        let (addr, _server) = canned(vec![fits.into_bytes(), big.into_bytes()]).await;
+        let mut c = Conn::connect(&addr).await.unwrap();
+        let head = request_head("POST", "/v23.0/1/messages", &addr, "Bearer t").unwrap();
+        let r = c.request(&head, b"{}").await.unwrap();
+        assert_eq!(r.body.len(), MAX_BODY, "a body at the bound is read");
+        assert!(
+            c.buf.capacity() <= KEEP_BUF,
+            "the large read buffer is given back"
+        );
+        match c.request(&head, b"{}").await {
+            Err(HttpError::Protocol(m)) => assert!(m.contains("bytes"), "{m}"),
+            other => panic!("over the bound must be refused: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
     async fn content_length_chunked_interim_and_close() {
-        let (addr, server) = canned(vec![
+        let (addr, server) = canned::<&'static [u8]>(vec![
             b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
             b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 429 Too Many Requests\r\ntransfer-encoding: chunked\r\n\r\n4;ext=1\r\nwiki\r\n5\r\npedia\r\n0\r\nX-T: 1\r\n\r\n",
             b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
