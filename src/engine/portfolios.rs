@@ -121,6 +121,11 @@ impl<C: PortfolioCell> Portfolios<C> {
         self.directory.number_of(business, id).map(|_| ())
     }
 
+    /// Runs `f` on portfolio `i`, held for the call only.
+    fn on<R>(&self, i: usize, f: impl FnOnce(&mut Portfolio) -> R) -> R {
+        f(&mut self.cells[i].lock())
+    }
+
     /// Runs `f` on the portfolio of number `phone`, which `business` must own.
     pub fn with_number<R>(
         &self,
@@ -128,8 +133,7 @@ impl<C: PortfolioCell> Portfolios<C> {
         phone: PhoneNumberId,
         f: impl FnOnce(&mut Portfolio) -> R,
     ) -> Result<R, Rejection> {
-        let i = self.directory.number_of(business, phone)?;
-        Ok(f(&mut self.cells[i].lock()))
+        Ok(self.on(self.directory.number_of(business, phone)?, f))
     }
 
     /// Runs `f` on the portfolio of WABA `waba`, which `business` must own.
@@ -139,8 +143,7 @@ impl<C: PortfolioCell> Portfolios<C> {
         waba: WabaId,
         f: impl FnOnce(&mut Portfolio) -> R,
     ) -> Result<R, Rejection> {
-        let i = self.directory.waba_of(business, waba)?;
-        Ok(f(&mut self.cells[i].lock()))
+        Ok(self.on(self.directory.waba_of(business, waba)?, f))
     }
 
     /// Runs `f` on the portfolio of number `phone`, whoever asks (control API, simulator).
@@ -149,11 +152,7 @@ impl<C: PortfolioCell> Portfolios<C> {
         phone: PhoneNumberId,
         f: impl FnOnce(&mut Portfolio) -> R,
     ) -> Result<R, Rejection> {
-        let i = self
-            .directory
-            .number(phone)
-            .ok_or_else(|| Rejection::unknown_object(&phone.to_string()))?;
-        Ok(f(&mut self.cells[i].lock()))
+        Ok(self.on(known(phone, self.directory.number(phone))?, f))
     }
 
     fn with_business<R>(
@@ -161,11 +160,7 @@ impl<C: PortfolioCell> Portfolios<C> {
         business: BusinessId,
         f: impl FnOnce(&mut Portfolio) -> R,
     ) -> Result<R, Rejection> {
-        let i = self
-            .directory
-            .business(business)
-            .ok_or_else(|| Rejection::unknown_object(&business.to_string()))?;
-        Ok(f(&mut self.cells[i].lock()))
+        Ok(self.on(known(business, self.directory.business(business))?, f))
     }
 
     // ----- Messages ------------------------------------------------------------------------
@@ -298,11 +293,12 @@ impl<C: PortfolioCell> Portfolios<C> {
                 format!("wa_id: '{user}' is not a phone number"),
             ));
         }
-        let mut generation = self.identity_of(user).0 + 1;
+        // Every portfolio hears of every re-registration, so all give the same generation.
+        let mut generation = 0;
         let mut notified = Vec::new();
         for c in &self.cells {
             let (g, told) = c.lock().reregister(now, user, sink);
-            generation = g;
+            generation = generation.max(g);
             notified.extend(told);
         }
         notified.sort();
@@ -419,14 +415,13 @@ impl<C: PortfolioCell> Portfolios<C> {
 
     /// One template by id.
     pub fn template(&self, business: BusinessId, id: TemplateId) -> Result<Template, Rejection> {
-        let i = self
-            .template_owner(id)
-            .ok_or_else(|| Rejection::unknown_object(&id.to_string()))?;
+        let i = known(id, self.template_owner(id))?;
         if self.directory.business(business) != Some(i) {
             return Err(Rejection::permission(id));
         }
-        let p = self.cells[i].lock();
-        Ok(p.template(id).cloned().expect("found above"))
+        // Looked up again under the lock: another caller may have deleted it in between.
+        let found = self.on(i, |p| p.template(id).cloned());
+        found.ok_or_else(|| Rejection::unknown_object(&id.to_string()))
     }
 
     /// Sets a template's status directly (control API, scenario scripting).
@@ -438,13 +433,8 @@ impl<C: PortfolioCell> Portfolios<C> {
         status: TemplateStatus,
         sink: &mut impl Sink,
     ) -> Result<(), Rejection> {
-        let i = self
-            .directory
-            .waba(waba)
-            .ok_or_else(|| Rejection::unknown_object(&waba.to_string()))?;
-        self.cells[i]
-            .lock()
-            .set_template_status(now, waba, id, status, sink)
+        let i = known(waba, self.directory.waba(waba))?;
+        self.on(i, |p| p.set_template_status(now, waba, id, status, sink))
     }
 
     pub fn template_quality(&self, waba: WabaId, id: TemplateId) -> (Option<QualityRating>, u8) {
@@ -545,4 +535,9 @@ impl<C: PortfolioCell> Portfolios<C> {
         let summary = CostSummary::from_ledgers(ledgers.iter().map(|(_, l)| *l), markup);
         super::charging::ledger_page(ledgers.iter().map(|(_, l)| *l), since, limit, summary)
     }
+}
+
+/// The portfolio an id was found in, or Graph's answer for an id that does not exist.
+fn known(id: impl std::fmt::Display, found: Option<usize>) -> Result<usize, Rejection> {
+    found.ok_or_else(|| Rejection::unknown_object(&id.to_string()))
 }

@@ -170,6 +170,9 @@ struct Shared {
     metrics: Vec<Mutex<PhaseMetrics>>,
     /// Phase start instants (µs since t0), set when each phase starts.
     origins: Vec<AtomicU64>,
+    /// The one picker and its body buffer, shared by the sending tasks: a pick takes well
+    /// under a microsecond, so one lock costs nothing beside an HTTP round trip, and one
+    /// picker keeps the draws in one deterministic sequence.
     picking: Mutex<Picking>,
     stop: watch::Receiver<bool>,
     receiver: Option<Arc<Receiver>>,

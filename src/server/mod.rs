@@ -80,7 +80,8 @@ pub struct AppState {
     /// `GET /_sim/events`. One lock for the whole log: a request holds it only to append the
     /// few decisions it made, after its portfolio's lock is released.
     pub log: parking_lot::Mutex<log::DecisionLog>,
-    /// Businesses onboarded through the control API (not part of the scenario's world).
+    /// Businesses onboarded through the control API (not part of the scenario's world). Its
+    /// own lock: only `/_sim/businesses` takes it, never while a portfolio is held.
     pub onboarding: parking_lot::Mutex<crate::engine::integrity::OnboardingRegistry>,
     pub clock: Arc<Clock>,
     pub outbox: Outbox,
