@@ -135,6 +135,7 @@ fn main() {
         base_url: format!("http://{addr}"),
         token: "bench".into(),
         api_version: "v23.0".into(),
+        tokens: Default::default(),
     };
     // THREADS=0: a current-thread runtime (the generator and its connections on one thread).
     let rt = if threads == 0 {

@@ -14,6 +14,7 @@ pub mod run;
 pub mod schema;
 pub mod serve;
 pub mod simulate;
+pub mod tokens;
 pub mod validate;
 
 use clap::{Parser, Subcommand};

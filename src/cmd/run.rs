@@ -14,6 +14,7 @@ use crate::scenario::Scenario;
 use crate::simulate::collect::enum_text;
 use crate::traffic::plan::LoadPlan;
 use crate::traffic::spec::{Dur, WebhookSpec};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,10 +29,14 @@ pub struct RunArgs {
     /// embedded mock server is started on loopback.
     #[arg(long)]
     pub target: Option<String>,
-    /// Access token sent as `Authorization: Bearer <token>`. Default: the first token of the
-    /// scenario's first business (which the embedded server accepts).
+    /// Access token of the scenario's first business (as `serve --token` sets it): sent with
+    /// the requests of its numbers. Other businesses' numbers use their own scenario tokens.
     #[arg(long)]
     pub token: Option<String>,
+    /// With `--target`: a TOML file of `ID = "TOKEN"` lines mapping phone number, WABA or
+    /// business ids to the token their requests carry (most specific wins; docs/load.md).
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
     /// Graph API version in request paths.
     #[arg(long, default_value = "v23.0")]
     pub api_version: String,
@@ -55,14 +60,28 @@ fn parse_dur(s: &str) -> Result<Dur, String> {
 }
 
 impl RunArgs {
-    /// The target at `base_url` with `token` (the caller resolves the default token).
-    pub fn target_for(&self, base_url: &str, token: &str) -> Target {
+    /// The target at `base_url`: `token` for the control API, `tokens` per business number.
+    pub fn target_for(
+        &self,
+        base_url: &str,
+        token: &str,
+        tokens: BTreeMap<String, String>,
+    ) -> Target {
         Target {
             base_url: base_url.to_string(),
             token: token.to_string(),
             api_version: self.api_version.clone(),
+            tokens,
         }
     }
+}
+
+/// A scenario read and resolved for `run`: its traffic plan and the token of every number.
+pub struct Prepared {
+    pub scenario: Scenario,
+    pub plan: LoadPlan,
+    /// Phone number id → the token its requests carry ([`super::tokens`]).
+    pub tokens: BTreeMap<String, String>,
 }
 
 /// Starts the embedded webhook receiver when the plan asks for one. Call this before starting an
@@ -157,17 +176,18 @@ pub fn merge_files(paths: &[PathBuf]) -> Result<Report, String> {
 /// flag is a usage failure, a runtime that cannot start a runtime failure, and otherwise the
 /// run's own verdict.
 pub fn main(args: RunArgs) -> Outcome {
-    let (scenario, plan) = prepare(&args).map_err(Failure::Usage)?;
+    let prepared = prepare(&args).map_err(Failure::Usage)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::Runtime(format!("cannot start the runtime: {e}")))?;
-    Ok(rt.block_on(execute(scenario, plan, args, ctrl_c())))
+    Ok(rt.block_on(execute(prepared, args, ctrl_c())))
 }
 
-/// Reads the scenario and resolves its traffic into a plan. With the embedded server and no
-/// `[traffic.webhooks]`, a receiver is added so the report always shows what the webhooks did.
-pub fn prepare(args: &RunArgs) -> Result<(Scenario, LoadPlan), String> {
+/// Reads the scenario and resolves its traffic into a plan and every number's token. With the
+/// embedded server and no `[traffic.webhooks]`, a receiver is added so the report always shows
+/// what the webhooks did.
+pub fn prepare(args: &RunArgs) -> Result<Prepared, String> {
     let mut scenario = Scenario::load(&args.scenario).map_err(|e| e.to_string())?;
     let file = args.scenario.display().to_string();
     let traffic = scenario.traffic.as_ref().ok_or_else(|| {
@@ -186,7 +206,32 @@ pub fn prepare(args: &RunArgs) -> Result<(Scenario, LoadPlan), String> {
         if tok.trim().is_empty() {
             return Err("--token: must not be empty".into());
         }
+        // `--token` is the first business's token, whichever server is driven: the embedded
+        // one is built from this scenario, so it accepts it.
+        if scenario.businesses.is_empty() {
+            scenario.businesses = scenario.world().businesses;
+        }
+        if let Some(b) = scenario.businesses.first_mut() {
+            b.tokens = vec![tok.clone()];
+        }
     }
+    let file =
+        match (&args.tokens, &args.target) {
+            (Some(_), None) => return Err(
+                "--tokens needs --target: the embedded server accepts the scenario's own tokens"
+                    .into(),
+            ),
+            (Some(path), Some(_)) => {
+                Some((path.display().to_string(), super::tokens::read_file(path)?))
+            }
+            (None, _) => None,
+        };
+    let tokens = super::tokens::resolve(
+        &scenario.world(),
+        &plan,
+        None,
+        file.as_ref().map(|(name, map)| (name.as_str(), map)),
+    )?;
     if args.target.is_none() && plan.webhooks.is_none() {
         plan.webhooks = Some(WebhookSpec {
             listen: "127.0.0.1:0".into(),
@@ -203,26 +248,25 @@ pub fn prepare(args: &RunArgs) -> Result<(Scenario, LoadPlan), String> {
             track: 100_000,
         });
     }
-    Ok((scenario, plan))
+    Ok(Prepared {
+        scenario,
+        plan,
+        tokens,
+    })
 }
 
 /// Everything after parsing: receiver, embedded server (unless `--target`), the run, the
 /// server side of the report, summary, JSON, exit code.
-pub async fn execute(
-    scenario: Scenario,
-    plan: LoadPlan,
-    args: RunArgs,
-    shutdown: impl Future,
-) -> i32 {
-    super::exit_code(run_scenario(scenario, plan, args, shutdown).await)
+pub async fn execute(prepared: Prepared, args: RunArgs, shutdown: impl Future) -> i32 {
+    super::exit_code(run_scenario(prepared, args, shutdown).await)
 }
 
-async fn run_scenario(
-    mut scenario: Scenario,
-    plan: LoadPlan,
-    args: RunArgs,
-    shutdown: impl Future,
-) -> Outcome {
+async fn run_scenario(prepared: Prepared, args: RunArgs, shutdown: impl Future) -> Outcome {
+    let Prepared {
+        scenario,
+        plan,
+        tokens,
+    } = prepared;
     // `prepare` put `--seed` into the scenario: one seed for the traffic and the audience.
     let seed = scenario.seed;
     let receiver = start_receiver(&plan).await.map_err(Failure::Runtime)?;
@@ -233,23 +277,9 @@ async fn run_scenario(
         .and_then(|b| b.tokens.first().cloned())
         .unwrap_or_default();
     // The embedded server, if any, and the URL and token to drive.
-    let (base_url, token, embedded, stop_server) = match &args.target {
-        Some(url) => (
-            url.clone(),
-            args.token.clone().unwrap_or(world_token),
-            None,
-            None,
-        ),
+    let (base_url, embedded, stop_server) = match &args.target {
+        Some(url) => (url.clone(), None, None),
         None => {
-            if let Some(tok) = &args.token {
-                if scenario.businesses.is_empty() {
-                    scenario.businesses = scenario.world().businesses;
-                }
-                if let Some(b) = scenario.businesses.first_mut() {
-                    b.tokens = vec![tok.clone()];
-                }
-            }
-            let token = args.token.clone().unwrap_or(world_token);
             let overrides = match (&receiver, &plan.webhooks) {
                 (Some(r), Some(spec)) => WebhookOverrides {
                     url: Some(r.url()),
@@ -281,15 +311,10 @@ async fn run_scenario(
                         .unwrap_or_else(|| "nowhere".into())
                 );
             }
-            (
-                format!("http://{}", running.addr),
-                token,
-                Some(running),
-                Some(tx),
-            )
+            (format!("http://{}", running.addr), Some(running), Some(tx))
         }
     };
-    let target = args.target_for(&base_url, &token);
+    let target = args.target_for(&base_url, &world_token, tokens);
     let opts = RunOptions {
         quiet: args.quiet,
         seed,

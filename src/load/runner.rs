@@ -16,6 +16,7 @@
 //!   abandoned, requests in flight get `grace` to finish, then are cut; the report is still
 //!   produced, marked partial.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -43,15 +44,18 @@ use crate::traffic::policy::{classify, decide, Decision, FailKind, Outcome, Pace
 use crate::traffic::schedule::{ClosedSchedule, OpenSchedule};
 
 /// Where to send: `POST {base_url}/{api_version}/{phone_number_id}/messages` with
-/// `Authorization: Bearer {token}`.
+/// `Authorization: Bearer {token}`, the token of the business that owns the number.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
     /// `http://host:port` (optionally with a path prefix). Plain HTTP only: the generator targets
     /// the mock server or a local proxy.
     pub base_url: String,
+    /// The token of the control API calls (`/_sim/inbound`) and of numbers not in `tokens`.
     pub token: String,
     /// E.g. `"v23.0"`.
     pub api_version: String,
+    /// Phone number id → the token its sends carry (a token acts for one business).
+    pub tokens: BTreeMap<String, String>,
 }
 
 /// Run-time options that are not part of the scenario.
@@ -292,7 +296,10 @@ pub async fn run(
     let mut message_heads = Vec::with_capacity(plan.numbers.len());
     for n in &plan.numbers {
         let p = format!("{prefix}/{}/{}/messages", target.api_version, n);
-        message_heads.push(request_head("POST", &p, host, &auth).map_err(|e| target_err(url, e))?);
+        let token = target.tokens.get(n).unwrap_or(&target.token);
+        let number_auth = format!("Bearer {token}");
+        message_heads
+            .push(request_head("POST", &p, host, &number_auth).map_err(|e| target_err(url, e))?);
     }
     let inbound_head = request_head("POST", &format!("{prefix}/_sim/inbound"), host, &auth)
         .map_err(|e| target_err(url, e))?;

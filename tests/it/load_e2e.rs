@@ -220,6 +220,7 @@ fn target(addr: SocketAddr) -> Target {
         base_url: format!("http://{addr}"),
         token: "test-token".into(),
         api_version: "v23.0".into(),
+        tokens: Default::default(),
     }
 }
 
@@ -435,6 +436,7 @@ async fn thresholds_set_the_exit_code() {
         scenario: "t.toml".into(),
         target: Some(format!("http://{addr}")),
         token: Some("test-token".into()),
+        tokens: None,
         api_version: "v23.0".into(),
         duration: None,
         seed: Some(1),
@@ -559,6 +561,7 @@ async fn unreachable_target_is_a_run_error() {
         scenario: "x.toml".into(),
         target: None,
         token: Some("t".into()),
+        tokens: None,
         api_version: "v23.0".into(),
         duration: None,
         seed: Some(1),

@@ -66,6 +66,7 @@ fn args(path: PathBuf, out: Option<PathBuf>) -> RunArgs {
         scenario: path,
         target: None,
         token: None,
+        tokens: None,
         api_version: "v23.0".into(),
         duration: None,
         seed: None,
@@ -90,9 +91,12 @@ fn reconcile(p: &PhaseReport) {
 async fn embedded_run_reconciles_with_the_engine() {
     let out = write("report.json", "");
     let a = args(write("s.toml", SCENARIO), Some(out.clone()));
-    let (scenario, plan) = wabasim::cmd::run::prepare(&a).unwrap();
-    assert!(plan.webhooks.is_some(), "embedded runs get a receiver");
-    let code = wabasim::cmd::run::execute(scenario, plan, a, std::future::pending::<()>()).await;
+    let prepared = wabasim::cmd::run::prepare(&a).unwrap();
+    assert!(
+        prepared.plan.webhooks.is_some(),
+        "embedded runs get a receiver"
+    );
+    let code = wabasim::cmd::run::execute(prepared, a, std::future::pending::<()>()).await;
     let report: Report = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(code, exit_code::OK);
     assert_eq!(report.seed, 7, "the scenario's seed when --seed is absent");
@@ -152,9 +156,12 @@ async fn a_failing_threshold_gives_exit_code_1_and_target_drives_another_server(
     );
     let mut a = args(write("t.toml", &text), None);
     a.target = Some(srv.base.clone());
-    let (scenario, plan) = wabasim::cmd::run::prepare(&a).unwrap();
-    assert!(plan.webhooks.is_none(), "no receiver is added for --target");
-    let code = wabasim::cmd::run::execute(scenario, plan, a, std::future::pending::<()>()).await;
+    let prepared = wabasim::cmd::run::prepare(&a).unwrap();
+    assert!(
+        prepared.plan.webhooks.is_none(),
+        "no receiver is added for --target"
+    );
+    let code = wabasim::cmd::run::execute(prepared, a, std::future::pending::<()>()).await;
     assert_eq!(code, exit_code::THRESHOLDS_FAILED);
     let snap = srv.state.engine.snapshot();
     assert!(snap.numbers[0].counters.accepted > 0);
@@ -251,4 +258,99 @@ fn the_schema_accepts_every_shipped_scenario_and_flags_unknown_keys() {
     }
     let bad = serde_json::json!({"traffic": {"phases": [], "bogus": 1}});
     assert!(compiled.validate(&bad).is_err(), "unknown keys are refused");
+}
+
+/// Two client businesses (an Indonesian shop with two numbers, a Brazilian shop with one), each
+/// with its own token: every send carries the token of the business that owns its number.
+const TWO_BUSINESSES: &str = r#"
+seed = 3
+[[businesses]]
+id = "100000000000001"
+name = "Toko"
+country = "ID"
+tokens = ["token-toko"]
+[[businesses.wabas]]
+id = "200000000000001"
+[[businesses.wabas.phone_numbers]]
+id = "300000000000001"
+display_phone_number = "+62 812-0000-0001"
+verified_name = "Toko"
+[[businesses.wabas.phone_numbers]]
+id = "300000000000002"
+display_phone_number = "+62 812-0000-0002"
+verified_name = "Toko"
+[[businesses.wabas.templates]]
+name = "order_update"
+language = "en_US"
+category = "UTILITY"
+body = "Order {{1}} shipped"
+[[businesses]]
+id = "100000000000002"
+name = "Loja"
+country = "BR"
+tokens = ["token-loja"]
+[[businesses.wabas]]
+id = "200000000000002"
+[[businesses.wabas.phone_numbers]]
+id = "300000000000003"
+display_phone_number = "+55 11 90000-0001"
+verified_name = "Loja"
+[[businesses.wabas.templates]]
+name = "order_update"
+language = "en_US"
+category = "UTILITY"
+body = "Order {{1}} shipped"
+[audience]
+size = 1000
+delivered_delay_ms = [1, 5]
+[traffic]
+connections = 4
+[[traffic.phases]]
+name = "both"
+messages = 60
+open = { rate = 200 }
+[[traffic.phases.mix]]
+template = { name = "order_update", params = ["{seq}"] }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_business_sends_with_its_own_token() {
+    let out = write("two-report.json", "");
+    let a = args(write("two.toml", TWO_BUSINESSES), Some(out.clone()));
+    let prepared = wabasim::cmd::run::prepare(&a).unwrap();
+    assert_eq!(prepared.tokens["300000000000003"], "token-loja");
+    let code = wabasim::cmd::run::execute(prepared, a, std::future::pending::<()>()).await;
+    let report: Report = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(code, exit_code::OK);
+    let t = &report.total.requests;
+    assert_eq!(t.ok, 60, "no permission error: {:?}", report.total.codes);
+    let server = report.server.as_ref().unwrap();
+    let accepted: Vec<u64> = server.numbers.iter().map(|n| n.accepted).collect();
+    assert_eq!(
+        accepted,
+        vec![20, 20, 20],
+        "round robin over the three numbers"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_without_a_token_is_an_error_before_the_run() {
+    let text = TWO_BUSINESSES.replace("tokens = [\"token-loja\"]\n", "");
+    let mut a = args(write("no-token.toml", &text), None);
+    a.target = Some("http://127.0.0.1:9".into());
+    let e = wabasim::cmd::run::prepare(&a).err().unwrap();
+    assert!(
+        e.contains("no access token for phone number(s) 300000000000003"),
+        "{e}"
+    );
+    // A --tokens file supplies it (by business id).
+    let file = write("tokens.toml", "100000000000002 = \"from-file\"\n");
+    a.tokens = Some(file);
+    let p = wabasim::cmd::run::prepare(&a).unwrap();
+    assert_eq!(p.tokens["300000000000003"], "from-file");
+    assert_eq!(p.tokens["300000000000001"], "token-toko");
+    // --tokens without --target is refused: the embedded server knows the scenario's tokens.
+    a.target = None;
+    let e = wabasim::cmd::run::prepare(&a).err().unwrap();
+    assert!(e.contains("--tokens needs --target"), "{e}");
 }
