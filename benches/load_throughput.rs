@@ -65,6 +65,7 @@ fn plan(text: &str) -> LoadPlan {
     let s = LoadScenario::from_toml_str(text, "bench.toml").unwrap();
     let ctx = PlanContext {
         phone_numbers: vec!["106540352242922".into()],
+        owners: Vec::new(),
         segments: vec![Segment {
             name: "all".into(),
             pool: RecipientPool::Sequence {

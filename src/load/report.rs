@@ -425,6 +425,10 @@ pub struct Report {
     /// How latency was measured.
     pub latency_note: String,
     pub phases: Vec<PhaseReport>,
+    /// Per declared stream (`[[traffic.streams]]`): its phases together. Empty, and not
+    /// written, for a single sequence of phases (the total is then that sequence).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<PhaseReport>,
     /// All phases together.
     pub total: PhaseReport,
     pub webhooks: Option<WebhookReport>,
@@ -530,32 +534,12 @@ pub fn merge(reports: &[Report]) -> Result<Report, String> {
             ));
         }
     }
-    let mut names: Vec<(String, String)> = Vec::new();
-    let mut phases: Vec<PhaseMetrics> = Vec::new();
     let mut total = first.total.to_metrics()?;
-    for (i, r) in reports.iter().enumerate() {
-        if i > 0 {
-            total.merge(&r.total.to_metrics()?);
-        }
-        for p in &r.phases {
-            let m = p.to_metrics()?;
-            match names.iter().position(|(n, _)| n == &p.name) {
-                Some(k) => {
-                    if names[k].1 != p.model {
-                        return Err(format!(
-                            "phase {:?} is {} in one report and {} in another",
-                            p.name, names[k].1, p.model
-                        ));
-                    }
-                    phases[k].merge(&m);
-                }
-                None => {
-                    names.push((p.name.clone(), p.model.clone()));
-                    phases.push(m);
-                }
-            }
-        }
+    for r in &reports[1..] {
+        total.merge(&r.total.to_metrics()?);
     }
+    let phases = merge_named("phase", reports.iter().map(|r| r.phases.as_slice()))?;
+    let streams = merge_named("stream", reports.iter().map(|r| r.streams.as_slice()))?;
     let mut webhooks: Option<WebhookReport> = None;
     for r in reports {
         if let Some(w) = &r.webhooks {
@@ -580,11 +564,8 @@ pub fn merge(reports: &[Report]) -> Result<Report, String> {
         seed: first.seed,
         sources: reports.iter().map(|r| r.sources).sum(),
         latency_note: first.latency_note.clone(),
-        phases: names
-            .iter()
-            .zip(phases.iter())
-            .map(|((n, model), m)| PhaseReport::from_metrics(n, model, m))
-            .collect(),
+        phases,
+        streams,
         total: PhaseReport::from_metrics("total", &first.total.model, &total),
         webhooks,
         thresholds: Vec::new(),
@@ -592,6 +573,41 @@ pub fn merge(reports: &[Report]) -> Result<Report, String> {
         // Server sides describe different servers; a merged report keeps none of them.
         server: None,
     })
+}
+
+/// Merges lists of phases (or streams) of several reports, matching by name, in order of first
+/// appearance.
+fn merge_named<'a>(
+    what: &str,
+    lists: impl Iterator<Item = &'a [PhaseReport]>,
+) -> Result<Vec<PhaseReport>, String> {
+    let mut names: Vec<(String, String)> = Vec::new();
+    let mut merged: Vec<PhaseMetrics> = Vec::new();
+    for list in lists {
+        for p in list {
+            let m = p.to_metrics()?;
+            match names.iter().position(|(n, _)| n == &p.name) {
+                Some(k) => {
+                    if names[k].1 != p.model {
+                        return Err(format!(
+                            "{what} {:?} is {} in one report and {} in another",
+                            p.name, names[k].1, p.model
+                        ));
+                    }
+                    merged[k].merge(&m);
+                }
+                None => {
+                    names.push((p.name.clone(), p.model.clone()));
+                    merged.push(m);
+                }
+            }
+        }
+    }
+    Ok(names
+        .iter()
+        .zip(merged.iter())
+        .map(|((n, model), m)| PhaseReport::from_metrics(n, model, m))
+        .collect())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -677,7 +693,11 @@ pub fn evaluate(checks: &[Check], report: &Report) -> Vec<ThresholdResult> {
         .iter()
         .map(|c| {
             let phase = match &c.phase {
-                Some(name) => report.phases.iter().find(|p| &p.name == name),
+                Some(name) => report
+                    .phases
+                    .iter()
+                    .chain(report.streams.iter())
+                    .find(|p| &p.name == name),
                 None => Some(&report.total),
             };
             let actual = phase.and_then(|p| metric_value(c.metric, p, report.webhooks.as_ref()));
@@ -740,12 +760,19 @@ pub fn render_summary(r: &Report) -> String {
         "p99 ms",
         "max ms"
     );
-    for p in r.phases.iter().chain(std::iter::once(&r.total)) {
+    // Streams after the phases, named as thresholds name them: `[campaign]`.
+    let rows = r
+        .phases
+        .iter()
+        .map(|p| (p.name.clone(), p))
+        .chain(r.streams.iter().map(|p| (format!("[{}]", p.name), p)))
+        .chain(std::iter::once(("total".to_string(), &r.total)));
+    for (name, p) in rows {
         let l = &p.latency.ok;
         let _ = writeln!(
             s,
             "{:<16} {:>6} {:>10} {:>10.1} {:>9} {:>9} {:>9} {:>8} {:>7} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
-            truncate(&p.name, 16),
+            truncate(&name, 16),
             p.model,
             fmt_rate(p.target_rate),
             p.achieved_rate,
@@ -935,6 +962,7 @@ mod tests {
             sources: 1,
             latency_note: LATENCY_NOTE.into(),
             phases: vec![PhaseReport::from_metrics("steady", "open", m)],
+            streams: Vec::new(),
             total: PhaseReport::from_metrics("total", "open", m),
             webhooks: None,
             thresholds: vec![],

@@ -2,7 +2,8 @@
 //! connections and produces a [`Report`].
 //!
 //! Shape:
-//! - one dispatcher (the caller's task) walks the phases in order. Open phases pop due instants
+//! - one dispatcher per stream walks the stream's phases in order (streams run at the same
+//!   time, each in its own task). Open phases pop due instants
 //!   from the [`OpenSchedule`] (waking at most once per millisecond and issuing everything due,
 //!   so 20,000/s costs 1,000 wake-ups, not 20,000) and spawn one task per message; closed phases
 //!   spawn one task per virtual user.
@@ -18,7 +19,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -180,7 +181,12 @@ struct Shared {
     picking: Mutex<Picking>,
     stop: watch::Receiver<bool>,
     receiver: Option<Arc<Receiver>>,
-    current_phase: AtomicUsize,
+    /// Per stream: the phase it is in (index into the plan's phases).
+    current_phase: Vec<AtomicUsize>,
+    /// Per phase: whether it started (a stream stopped early leaves later phases unstarted).
+    started: Vec<AtomicBool>,
+    /// Per stream: whether it has finished its last phase (the progress line skips it).
+    finished: Vec<AtomicBool>,
     abandoned_in_flight: AtomicU64,
 }
 
@@ -338,7 +344,17 @@ pub async fn run(
         }),
         stop: stop_rx,
         receiver: opts.receiver.clone(),
-        current_phase: AtomicUsize::new(0),
+        current_phase: plan
+            .streams
+            .iter()
+            .map(|s| AtomicUsize::new(s.phases.first().copied().unwrap_or(0)))
+            .collect(),
+        started: plan.phases.iter().map(|_| AtomicBool::new(false)).collect(),
+        finished: plan
+            .streams
+            .iter()
+            .map(|_| AtomicBool::new(false))
+            .collect(),
         abandoned_in_flight: AtomicU64::new(0),
     });
     let started_unix_ms = SystemTime::now()
@@ -353,8 +369,7 @@ pub async fn run(
     };
 
     let cap_end = opts.duration_cap.map(|d| SimTime(d.as_micros() as u64));
-    let started = Arc::new(AtomicUsize::new(0));
-    let drive = drive(sh.clone(), cap_end, started.clone());
+    let drive = drive(sh.clone(), cap_end);
     tokio::pin!(drive);
     tokio::pin!(shutdown);
     let ((mut tasks, capped), interrupted) = tokio::select! {
@@ -368,13 +383,19 @@ pub async fn run(
     // Drain: in-flight messages get the grace period. Pending retries are abandoned by a stop
     // (interrupt), and waited for within the grace on normal completion.
     let grace = Duration::from_micros(plan.grace);
-    let drained = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} })
-        .await
-        .is_ok();
+    let drained = tokio::time::timeout(grace, async {
+        for set in tasks.iter_mut() {
+            while set.join_next().await.is_some() {}
+        }
+    })
+    .await
+    .is_ok();
     if !drained {
         let _ = stop_tx.send(true);
-        tasks.abort_all();
-        while tasks.join_next().await.is_some() {}
+        for set in tasks.iter_mut() {
+            set.abort_all();
+            while set.join_next().await.is_some() {}
+        }
     }
     let _ = stop_tx.send(true);
     if let Some((bar, handle)) = progress {
@@ -391,13 +412,15 @@ pub async fn run(
         None => None,
     };
 
-    let n_started = started.load(Ordering::Relaxed);
-    let mut phases = Vec::with_capacity(n_started);
+    let mut phases = Vec::with_capacity(plan.phases.len());
     let mut total = PhaseMetrics::default();
     let mut total_active = 0;
     let mut total_expected = 0.0;
     let mut models = Vec::new();
-    for (i, p) in plan.phases.iter().enumerate().take(n_started) {
+    for (i, p) in plan.phases.iter().enumerate() {
+        if !sh.started[i].load(Ordering::Relaxed) {
+            continue;
+        }
         let m = sh.metrics[i].lock().clone();
         let model = if p.is_open() { "open" } else { "closed" };
         if !models.contains(&model) {
@@ -410,6 +433,41 @@ pub async fn run(
     }
     total.active_us = total_active;
     total.expected = total_expected;
+    let streams = plan
+        .streams
+        .iter()
+        .filter(|st| st.declared)
+        .map(|st| {
+            let mut sum = PhaseMetrics::default();
+            let mut active = 0;
+            let mut kinds = Vec::new();
+            for &i in st
+                .phases
+                .iter()
+                .filter(|&&i| sh.started[i].load(Ordering::Relaxed))
+            {
+                let m = sh.metrics[i].lock();
+                sum.merge(&m);
+                // Phases of a stream follow one another: their windows add up (a merge of
+                // shards keeps the longest instead).
+                active += m.active_us;
+                let model = if plan.phases[i].is_open() {
+                    "open"
+                } else {
+                    "closed"
+                };
+                if !kinds.contains(&model) {
+                    kinds.push(model);
+                }
+            }
+            sum.active_us = active;
+            let model = match kinds.as_slice() {
+                [one] => *one,
+                _ => "mixed",
+            };
+            PhaseReport::from_metrics(&st.name, model, &sum)
+        })
+        .collect();
     let total_model = match models.as_slice() {
         [one] => *one,
         _ => "mixed",
@@ -432,6 +490,7 @@ pub async fn run(
         sources: 1,
         latency_note: LATENCY_NOTE.into(),
         phases,
+        streams,
         total: PhaseReport::from_metrics("total", total_model, &total),
         webhooks,
         thresholds: Vec::new(),
@@ -442,17 +501,41 @@ pub async fn run(
     Ok(report)
 }
 
-/// Walks the phases in order. Returns the message tasks still running, and whether the
-/// `--duration` cap cut the run short.
-async fn drive(
-    sh: Arc<Shared>,
-    cap_end: Option<SimTime>,
-    started: Arc<AtomicUsize>,
-) -> (JoinSet<()>, bool) {
+/// Runs every stream at once. Returns the message tasks still running (one set per stream), and
+/// whether the `--duration` cap cut the run short.
+async fn drive(sh: Arc<Shared>, cap_end: Option<SimTime>) -> (Vec<JoinSet<()>>, bool) {
+    let handles: Vec<_> = (0..sh.plan.streams.len())
+        .map(|k| tokio::spawn(drive_stream(sh.clone(), k, cap_end)))
+        .collect();
+    let mut sets = Vec::with_capacity(handles.len());
+    let mut capped = false;
+    for h in handles {
+        // A stream driver does not panic; if one did, its messages are counted by their guards.
+        if let Ok((set, c)) = h.await {
+            sets.push(set);
+            capped |= c;
+        }
+    }
+    (sets, capped)
+}
+
+/// Walks one stream's phases in order, from the stream's start.
+async fn drive_stream(sh: Arc<Shared>, k: usize, cap_end: Option<SimTime>) -> (JoinSet<()>, bool) {
     let mut tasks = JoinSet::new();
     let mut capped = false;
     let plan = sh.plan.clone();
-    for (i, phase) in plan.phases.iter().enumerate() {
+    let stream = &plan.streams[k];
+    let start = SimTime(stream.start);
+    if cap_end.is_some_and(|c| start >= c) {
+        sh.finished[k].store(true, Ordering::Relaxed);
+        return (tasks, true);
+    }
+    if !sh.sleep_until(start).await {
+        sh.finished[k].store(true, Ordering::Relaxed);
+        return (tasks, false);
+    }
+    for &i in &stream.phases {
+        let phase = &plan.phases[i];
         if sh.stopped() {
             break;
         }
@@ -460,8 +543,8 @@ async fn drive(
             capped = true;
             break;
         }
-        started.store(i + 1, Ordering::Relaxed);
-        sh.current_phase.store(i, Ordering::Relaxed);
+        sh.started[i].store(true, Ordering::Relaxed);
+        sh.current_phase[k].store(i, Ordering::Relaxed);
         match &phase.arrival {
             Arrival::Open { .. } => run_open(&sh, i, phase, cap_end, &mut tasks).await,
             Arrival::Closed(c) => run_closed(&sh, i, phase, *c, cap_end, &mut tasks).await,
@@ -476,6 +559,7 @@ async fn drive(
             }
         }
     }
+    sh.finished[k].store(true, Ordering::Relaxed);
     (tasks, capped)
 }
 
@@ -866,7 +950,16 @@ fn spawn_progress(sh: Arc<Shared>) -> (ProgressBar, tokio::task::JoinHandle<()>)
         let mut last_t = Instant::now();
         loop {
             tick.tick().await;
-            let i = sh.current_phase.load(Ordering::Relaxed);
+            // The first stream still running (or the last phase, once all are done); with
+            // several streams running, their phases are named together.
+            let running: Vec<usize> = (0..sh.current_phase.len())
+                .filter(|&k| !sh.finished[k].load(Ordering::Relaxed))
+                .map(|k| sh.current_phase[k].load(Ordering::Relaxed))
+                .collect();
+            let i = running
+                .first()
+                .copied()
+                .unwrap_or_else(|| sh.plan.phases.len().saturating_sub(1));
             let mut counts = [0u64; 4];
             let mut sent = 0;
             for m in &sh.metrics {
@@ -904,16 +997,23 @@ fn spawn_progress(sh: Arc<Shared>) -> (ProgressBar, tokio::task::JoinHandle<()>)
             };
             last_sent = sent;
             last_t = now;
+            let names = if running.len() > 1 {
+                running
+                    .iter()
+                    .map(|&i| sh.plan.phases[i].name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" + ")
+            } else {
+                sh.plan.phases[i].name.clone()
+            };
+            let target = if running.len() > 1 {
+                String::new()
+            } else {
+                target
+            };
             b.set_message(format!(
                 "{} | {:.0} msg/s{} | p99 {:.1} ms | ok {} throttled {} refused {} failed {}",
-                sh.plan.phases[i].name,
-                rate,
-                target,
-                p99,
-                counts[0],
-                counts[1],
-                counts[2],
-                counts[3]
+                names, rate, target, p99, counts[0], counts[1], counts[2], counts[3]
             ));
             b.tick();
         }

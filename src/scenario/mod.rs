@@ -255,10 +255,12 @@ impl Scenario {
     pub fn plan_context(&self) -> crate::traffic::PlanContext {
         let world = self.world();
         let mut phone_numbers = Vec::new();
+        let mut owners = Vec::new();
         let mut templates = Vec::new();
         for b in &world.businesses {
             for w in &b.wabas {
                 phone_numbers.extend(w.phone_numbers.iter().map(|n| n.id.to_string()));
+                owners.extend(w.phone_numbers.iter().map(|_| b.id.to_string()));
                 templates.extend(
                     w.templates
                         .iter()
@@ -279,6 +281,7 @@ impl Scenario {
         }];
         crate::traffic::PlanContext {
             phone_numbers,
+            owners,
             segments,
             templates: Some(templates),
         }

@@ -119,6 +119,8 @@ pub struct Collector {
     annotations_dropped: u64,
     seen: BTreeSet<String>,
     phase_names: Vec<String>,
+    /// Declared streams: name and phase indices, summed into the report's `streams`.
+    streams: Vec<(String, Vec<usize>)>,
     cost_daily: Vec<CostSample>,
     /// Cumulative (blocks, reports, opt-outs) over all numbers at the last sample of each day:
     /// the engine counts feedback per number, and a day's figure is the difference.
@@ -147,6 +149,12 @@ impl Collector {
             annotations_dropped: 0,
             seen: BTreeSet::new(),
             phase_names: plan.phases.iter().map(|p| p.name.clone()).collect(),
+            streams: plan
+                .streams
+                .iter()
+                .filter(|s| s.declared)
+                .map(|s| (s.name.clone(), s.phases.clone()))
+                .collect(),
             cost_daily: Vec::new(),
             feedback_cum: Vec::new(),
         };
@@ -550,7 +558,7 @@ impl Collector {
         scenario: &Scenario,
         seed: u64,
         end: SimTime,
-        outlines: Vec<PhaseOutline>,
+        outlines: Vec<Option<PhaseOutline>>,
     ) -> SimReport {
         let hours = (end.since(self.start).div_ceil(MICROS_PER_HOUR)) as usize;
         if self
@@ -564,13 +572,13 @@ impl Collector {
             v.resize(hours.max(v.len()), 0);
             v
         };
-        let phases = self
+        let phases: Vec<PhaseResult> = self
             .phases
             .into_iter()
             .zip(self.phase_names)
             .enumerate()
             .map(|(i, (c, name))| {
-                let o = outlines.get(i);
+                let o = outlines.get(i).and_then(Option::as_ref);
                 PhaseResult {
                     name,
                     model: o.map_or("", |o| o.model).to_string(),
@@ -586,6 +594,11 @@ impl Collector {
                     gave_up: c.gave_up,
                 }
             })
+            .collect();
+        let streams = self
+            .streams
+            .iter()
+            .map(|(name, list)| PhaseResult::sum(name, list.iter().map(|&i| &phases[i])))
             .collect();
         let mut feedback_daily = Vec::with_capacity(self.feedback_cum.len());
         let mut prev = [0u64; 3];
@@ -642,6 +655,7 @@ impl Collector {
             hours: hours as u64,
             totals: self.totals,
             phases,
+            streams,
             hourly: super::report::HourlySeries {
                 ok: pad(self.hourly.ok),
                 throttled: pad(self.hourly.throttled),

@@ -25,6 +25,10 @@ pub struct SimReport {
     pub hours: u64,
     pub totals: Totals,
     pub phases: Vec<PhaseResult>,
+    /// Per declared stream (`[[traffic.streams]]`): its phases summed, from the start of its
+    /// first to the end of its last. Empty, and not written, for a single sequence of phases.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<PhaseResult>,
     pub hourly: HourlySeries,
     /// Per business number: its state at the start and every change after (sampled hourly).
     pub numbers: Vec<NumberTimeline>,
@@ -159,6 +163,45 @@ pub struct PhaseResult {
     pub codes: BTreeMap<String, u64>,
     pub retries: BTreeMap<String, u64>,
     pub gave_up: u64,
+}
+
+impl PhaseResult {
+    /// Phases summed under one name (a stream): counts add, the span covers them all.
+    pub fn sum<'a>(name: &str, parts: impl Iterator<Item = &'a PhaseResult>) -> PhaseResult {
+        let mut out = PhaseResult {
+            name: name.to_string(),
+            ..PhaseResult::default()
+        };
+        let mut models = Vec::new();
+        let mut start: Option<u64> = None;
+        // A phase that never started has no model (and no span).
+        for p in parts.filter(|p| !p.model.is_empty()) {
+            if !models.contains(&p.model) {
+                models.push(p.model.clone());
+            }
+            start = Some(start.map_or(p.start, |s| s.min(p.start)));
+            out.end = out.end.max(p.end);
+            out.messages += p.messages;
+            out.ok += p.ok;
+            out.throttled += p.throttled;
+            out.refused += p.refused;
+            out.failed += p.failed;
+            out.gave_up += p.gave_up;
+            for (k, v) in &p.codes {
+                *out.codes.entry(k.clone()).or_default() += v;
+            }
+            for (k, v) in &p.retries {
+                *out.retries.entry(k.clone()).or_default() += v;
+            }
+        }
+        out.start = start.unwrap_or(0);
+        out.model = match models.as_slice() {
+            [] => String::new(),
+            [one] => one.clone(),
+            _ => "mixed".into(),
+        };
+        out
+    }
 }
 
 /// One value per simulated hour; all series have `hours` entries.
@@ -303,11 +346,22 @@ pub fn render_summary(r: &SimReport) -> String {
         "{:<20} {:>10} {:>10} {:>10} {:>10} {:>8}  codes",
         "phase", "messages", "ok", "throttled", "refused", "failed"
     );
-    for p in &r.phases {
+    // Streams after their phases, named as thresholds name them: `[campaign]`.
+    let streams: Vec<(String, &PhaseResult)> = r
+        .streams
+        .iter()
+        .map(|p| (format!("[{}]", p.name), p))
+        .collect();
+    let rows = r
+        .phases
+        .iter()
+        .map(|p| (p.name.clone(), p))
+        .chain(streams.iter().map(|(n, p)| (n.clone(), *p)));
+    for (name, p) in rows {
         let _ = writeln!(
             s,
             "{:<20} {:>10} {:>10} {:>10} {:>10} {:>8}  {}",
-            p.name,
+            name,
             p.messages,
             p.ok,
             p.throttled,

@@ -56,17 +56,39 @@ pub struct PhaseOutline {
     pub messages: u64,
 }
 
-pub struct Traffic {
-    plan: Arc<LoadPlan>,
-    numbers: Vec<(BusinessId, PhoneNumberId)>,
-    current: usize,
+/// Where one stream is: its current phase (a position in the stream's list), and that phase's
+/// schedule and pacers. Streams advance independently; the traffic issues from whichever is
+/// due first.
+struct Cursor {
+    stream: usize,
+    /// Position in the stream's phase list; past the end when the stream is over.
+    pos: usize,
+    /// The current phase's index in the plan (valid while `pos` is in range).
+    phase: usize,
     origin: SimTime,
     state: PhaseState,
     last_arrival: SimTime,
     pacers: Vec<Option<Pacer>>,
-    outlines: Vec<PhaseOutline>,
-    seed: u64,
+}
+
+pub struct Traffic {
+    plan: Arc<LoadPlan>,
+    numbers: Vec<(BusinessId, PhoneNumberId)>,
+    cursors: Vec<Cursor>,
+    book: Book,
+    /// The cursor whose arrival `peek` returned last.
+    due: Option<usize>,
     picker: Picker,
+}
+
+/// What moving a cursor from phase to phase needs, apart from the cursors themselves (so a
+/// cursor can be advanced while the others are borrowed).
+struct Book {
+    plan: Arc<LoadPlan>,
+    /// Per plan phase, once it started.
+    outlines: Vec<Option<PhaseOutline>>,
+    seed: u64,
+    n_numbers: usize,
 }
 
 impl Traffic {
@@ -99,44 +121,77 @@ impl Traffic {
             }
         }
         let plan = Arc::new(plan.clone());
-        let mut t = Traffic {
+        let mut book = Book {
+            plan: plan.clone(),
+            outlines: vec![None; plan.phases.len()],
+            seed,
+            n_numbers: numbers.len(),
+        };
+        let cursors = (0..plan.streams.len())
+            .map(|k| {
+                let origin = start.plus(plan.streams[k].start);
+                let mut c = Cursor {
+                    stream: k,
+                    pos: 0,
+                    phase: 0,
+                    origin,
+                    state: PhaseState::Done,
+                    last_arrival: origin,
+                    pacers: Vec::new(),
+                };
+                book.enter_phase(&mut c, 0, origin);
+                c
+            })
+            .collect();
+        Ok(Traffic {
             picker: Picker::new(plan.clone(), seed),
+            cursors,
+            book,
+            due: None,
             plan,
             numbers,
-            current: 0,
-            origin: start,
-            state: PhaseState::Done,
-            last_arrival: start,
-            pacers: Vec::new(),
-            outlines: Vec::new(),
-            seed,
-        };
-        t.enter_phase(0, start);
-        Ok(t)
+        })
     }
 
-    fn enter_phase(&mut self, i: usize, origin: SimTime) {
-        self.current = i;
-        self.origin = origin;
-        self.last_arrival = origin;
-        let Some(p) = self.plan.phases.get(i) else {
-            self.state = PhaseState::Done;
+    /// The next new message's instant over all streams, moving each stream to its next phase
+    /// when its current one is over. Ties go to the stream declared first.
+    pub fn peek(&mut self) -> Option<SimTime> {
+        let mut best: Option<(SimTime, usize)> = None;
+        for (k, c) in self.cursors.iter_mut().enumerate() {
+            if let Some(t) = self.book.peek(c) {
+                if best.is_none_or(|(b, _)| t < b) {
+                    best = Some((t, k));
+                }
+            }
+        }
+        self.due = best.map(|(_, k)| k);
+        best.map(|(t, _)| t)
+    }
+}
+
+impl Book {
+    fn enter_phase(&mut self, c: &mut Cursor, pos: usize, origin: SimTime) {
+        c.pos = pos;
+        c.origin = origin;
+        c.last_arrival = origin;
+        let Some(&i) = self.plan.streams[c.stream].phases.get(pos) else {
+            c.state = PhaseState::Done;
             return;
         };
+        c.phase = i;
+        let p = &self.plan.phases[i];
         let end = p.duration.map(|d| origin.plus(d));
-        self.pacers = self
-            .numbers
-            .iter()
+        c.pacers = (0..self.n_numbers)
             .map(|_| p.policy.per_number_rate.map(Pacer::new))
             .collect();
-        self.outlines.push(PhaseOutline {
+        self.outlines[i] = Some(PhaseOutline {
             name: p.name.clone(),
             model: if p.is_open() { "open" } else { "closed" },
             start: origin,
             end: origin,
             messages: 0,
         });
-        self.state = match &p.arrival {
+        c.state = match &p.arrival {
             Arrival::Open { profile, process } => PhaseState::Open(OpenSchedule::new(
                 profile.clone(),
                 origin,
@@ -145,13 +200,13 @@ impl Traffic {
                 *process,
                 self.seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
             )),
-            Arrival::Closed(c) => {
-                let mut users = BinaryHeap::with_capacity(c.concurrency as usize);
-                for vu in 0..c.concurrency {
-                    users.push(Reverse((c.first_send(origin, vu), vu)));
+            Arrival::Closed(sched) => {
+                let mut users = BinaryHeap::with_capacity(sched.concurrency as usize);
+                for vu in 0..sched.concurrency {
+                    users.push(Reverse((sched.first_send(origin, vu), vu)));
                 }
                 PhaseState::Closed {
-                    sched: *c,
+                    sched: *sched,
                     users,
                     end,
                     issued: 0,
@@ -161,18 +216,10 @@ impl Traffic {
         };
     }
 
-    /// When the current phase ends if nothing more arrives: its duration, or its last arrival.
-    fn phase_end(&self) -> SimTime {
-        match self.plan.phases.get(self.current).and_then(|p| p.duration) {
-            Some(d) => self.origin.plus(d),
-            None => self.last_arrival,
-        }
-    }
-
-    /// The next new message's instant, moving to the next phase when this one is over.
-    pub fn peek(&mut self) -> Option<SimTime> {
+    /// The cursor's next arrival, entering its next phases while the current one is over.
+    fn peek(&mut self, c: &mut Cursor) -> Option<SimTime> {
         loop {
-            let next = match &mut self.state {
+            let next = match &mut c.state {
                 PhaseState::Done => return None,
                 PhaseState::Open(s) => s.peek(),
                 PhaseState::Closed {
@@ -182,7 +229,7 @@ impl Traffic {
                     waiting,
                     ..
                 } => {
-                    let limit = self.plan.phases[self.current].messages;
+                    let limit = self.plan.phases[c.phase].messages;
                     let open = limit.is_none_or(|l| *issued < l);
                     match users.peek() {
                         Some(Reverse((t, _))) if end.is_none_or(|e| *t < e) && open => Some(*t),
@@ -196,21 +243,34 @@ impl Traffic {
             if next.is_some() {
                 return next;
             }
-            let end = self.phase_end();
-            if let Some(o) = self.outlines.last_mut() {
+            // The phase is over: its duration, or its last arrival.
+            let end = match self.plan.phases[c.phase].duration {
+                Some(d) => c.origin.plus(d),
+                None => c.last_arrival,
+            };
+            if let Some(o) = &mut self.outlines[c.phase] {
                 o.end = end;
             }
-            self.enter_phase(self.current + 1, end);
+            self.enter_phase(c, c.pos + 1, end);
         }
     }
+}
 
-    /// When the last phase ended (after `peek` returned `None`).
+impl Traffic {
+    /// When the last phase of any stream ended (after `peek` returned `None`).
     pub fn ended_at(&self) -> SimTime {
-        self.outlines.last().map_or(self.origin, |o| o.end)
+        self.book
+            .outlines
+            .iter()
+            .flatten()
+            .map(|o| o.end)
+            .max()
+            .unwrap_or_else(|| self.cursors.first().map_or(SimTime(0), |c| c.origin))
     }
 
-    pub fn phase_summaries(&self) -> Vec<PhaseOutline> {
-        self.outlines.clone()
+    /// The phases that started, in plan order.
+    pub fn phase_summaries(&self) -> Vec<Option<PhaseOutline>> {
+        self.book.outlines.clone()
     }
 
     /// Issues the message due now (the caller has just seen it from `peek`).
@@ -221,7 +281,9 @@ impl Traffic {
         fx: &mut Effects,
         col: &mut Collector,
     ) -> Option<(SimTime, Attempt)> {
-        let vu = match &mut self.state {
+        let k = self.due.take()?;
+        let c = &mut self.cursors[k];
+        let vu = match &mut c.state {
             PhaseState::Open(s) => {
                 s.pop();
                 None
@@ -239,12 +301,13 @@ impl Traffic {
             }
             PhaseState::Done => return None,
         };
-        self.last_arrival = now;
-        if let Some(o) = self.outlines.last_mut() {
+        c.last_arrival = now;
+        let phase = c.phase;
+        if let Some(o) = &mut self.book.outlines[phase] {
             o.messages += 1;
         }
         let attempt = Attempt {
-            pick: self.picker.pick(self.current),
+            pick: self.picker.pick(phase),
             retries_done: 0,
             vu,
             paced: false,
@@ -264,8 +327,10 @@ impl Traffic {
     ) -> Option<(SimTime, Attempt)> {
         fx.clear();
         let (biz, phone) = self.numbers[a.pick.number];
+        let stream = self.plan.phases[a.pick.phase].stream;
         if let (false, false) = (self.picker.is_inbound(&a.pick), a.paced) {
-            if let Some(Some(pacer)) = self.pacers.get_mut(a.pick.number) {
+            // The stream's current phase paces its numbers (a retry of an earlier phase too).
+            if let Some(Some(pacer)) = self.cursors[stream].pacers.get_mut(a.pick.number) {
                 let slot = pacer.reserve(now);
                 if slot > now {
                     a.paced = true;
@@ -313,13 +378,14 @@ impl Traffic {
 
     /// A closed-model user whose message is final thinks, then sends again (in its phase only).
     fn user_done(&mut self, now: SimTime, vu: Option<u32>, phase: usize) {
-        if let (Some(vu), true) = (vu, phase == self.current) {
+        let c = &mut self.cursors[self.plan.phases[phase].stream];
+        if let (Some(vu), true) = (vu, phase == c.phase) {
             if let PhaseState::Closed {
                 sched,
                 users,
                 waiting,
                 ..
-            } = &mut self.state
+            } = &mut c.state
             {
                 *waiting = waiting.saturating_sub(1);
                 users.push(Reverse((sched.next_send(now), vu)));

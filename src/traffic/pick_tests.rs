@@ -7,6 +7,7 @@ use crate::traffic::spec::LoadScenario;
 fn plan(phases: &str) -> Arc<LoadPlan> {
     let ctx = PlanContext {
         phone_numbers: vec!["111".into(), "222".into()],
+        owners: vec!["1".into(), "2".into()],
         segments: vec![
             Segment {
                 name: "a".into(),

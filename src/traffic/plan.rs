@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Micros;
 use crate::traffic::schedule::{ClosedSchedule, RateProfile};
 use crate::traffic::spec::{
-    ArrivalProcess, NumberRef, Phase, ReplyTarget, SenderPolicy, Thresholds, Traffic, WebhookSpec,
+    ArrivalProcess, NumberRef, Phase, RecipientSelection, ReplyTarget, SenderPolicy, Stream,
+    Thresholds, Traffic, WebhookSpec,
 };
 use crate::traffic::thresholds::{parse_checks, Check};
 
@@ -75,6 +76,9 @@ pub struct Segment {
 pub struct PlanContext {
     /// Business phone number ids, in scenario order (index references point here).
     pub phone_numbers: Vec<String>,
+    /// The business id owning each of `phone_numbers` (same order), for a stream's
+    /// `businesses`. Empty: streams cannot name businesses.
+    pub owners: Vec<String>,
     /// Audience segments. At least one when any phase sends to recipients.
     pub segments: Vec<Segment>,
     /// Known templates as (name, language). `None`: not checked here (the server will refuse
@@ -115,6 +119,8 @@ pub enum Arrival {
 #[derive(Clone, Debug)]
 pub struct PhasePlan {
     pub name: String,
+    /// Index of its stream in [`LoadPlan::streams`].
+    pub stream: usize,
     pub arrival: Arrival,
     pub duration: Option<Micros>,
     pub messages: Option<u64>,
@@ -137,10 +143,26 @@ impl PhasePlan {
     }
 }
 
+/// A stream: phases run one after another, alongside the other streams.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamPlan {
+    /// The stream's name; for the single sequence of `[[traffic.phases]]`, `"traffic"`.
+    pub name: String,
+    /// Declared with `[[traffic.streams]]` (reported per stream), or the single sequence of
+    /// `[[traffic.phases]]` (its total is the run's total: no stream section).
+    pub declared: bool,
+    /// Delay of its first phase after the start of the run, µs.
+    pub start: Micros,
+    /// Its phases, indices into [`LoadPlan::phases`], in order.
+    pub phases: Vec<usize>,
+}
+
 /// The validated plan the runner executes.
 #[derive(Clone, Debug)]
 pub struct LoadPlan {
+    /// Every phase of every stream, stream after stream (a stream's phases are contiguous).
     pub phases: Vec<PhasePlan>,
+    pub streams: Vec<StreamPlan>,
     pub connections: u32,
     pub grace: Micros,
     pub webhooks: Option<WebhookSpec>,
@@ -255,22 +277,78 @@ impl LoadPlan {
                 return err("traffic.webhooks.track", "must be at least 1");
             }
         }
-        if traffic.phases.is_empty() {
-            return err("traffic.phases", "at least one phase is required");
-        }
         if ctx.phone_numbers.is_empty() {
             return err(
-                "traffic.phases",
+                "traffic",
                 "the scenario has no business phone numbers to send from",
             );
         }
-        let mut phases = Vec::with_capacity(traffic.phases.len());
-        for (i, ph) in traffic.phases.iter().enumerate() {
-            let path = format!("traffic.phases[{i}] ({:?})", ph.name);
-            if traffic.phases[..i].iter().any(|p| p.name == ph.name) {
-                return err(format!("{path}.name"), "phase names must be unique");
+        let all: Vec<usize> = (0..ctx.phone_numbers.len()).collect();
+        let mut phases = Vec::new();
+        let mut streams = Vec::new();
+        match (traffic.phases.is_empty(), traffic.streams.is_empty()) {
+            (false, false) => {
+                return err(
+                    "traffic",
+                    "set either `[[traffic.phases]]` (one sequence) or `[[traffic.streams]]` (several at once), not both",
+                )
             }
-            phases.push(build_phase(&path, ph, traffic, &ctx)?);
+            (true, true) => {
+                return err(
+                    "traffic.phases",
+                    "at least one phase is required (or `[[traffic.streams]]`)",
+                )
+            }
+            (false, true) => {
+                let defaults = Defaults {
+                    numbers: &all,
+                    sender: &traffic.sender,
+                    recipients: None,
+                };
+                let list = build_phases("traffic.phases", &traffic.phases, 0, &defaults, &ctx, &mut phases)?;
+                streams.push(StreamPlan {
+                    name: "traffic".into(),
+                    declared: false,
+                    start: 0,
+                    phases: list,
+                });
+            }
+            (true, false) => {
+                for (k, st) in traffic.streams.iter().enumerate() {
+                    let path = format!("traffic.streams[{k}] ({:?})", st.name);
+                    check_name(&path, &st.name)?;
+                    if traffic.streams[..k].iter().any(|o| o.name == st.name) {
+                        return err(format!("{path}.name"), "stream names must be unique");
+                    }
+                    if st.phases.is_empty() {
+                        return err(format!("{path}.phases"), "at least one phase is required");
+                    }
+                    let numbers = stream_numbers(&path, st, &ctx, &all)?;
+                    if let Some(p) = &st.sender {
+                        check_policy(&format!("{path}.sender"), p)?;
+                    }
+                    let defaults = Defaults {
+                        numbers: &numbers,
+                        sender: st.sender.as_ref().unwrap_or(&traffic.sender),
+                        recipients: st.recipients.as_ref(),
+                    };
+                    let list = build_phases(&format!("{path}.phases"), &st.phases, k, &defaults, &ctx, &mut phases)?;
+                    streams.push(StreamPlan {
+                        name: st.name.clone(),
+                        declared: true,
+                        start: st.start.0,
+                        phases: list,
+                    });
+                }
+                for st in &streams {
+                    if let Some(p) = phases.iter().find(|p| p.name == st.name) {
+                        return err(
+                            format!("traffic.streams ({:?})", st.name),
+                            format!("a stream and a phase are both named {:?}: names must be unique (thresholds use them)", p.name),
+                        );
+                    }
+                }
+            }
         }
         let checks = match thresholds {
             Some(t) => parse_checks(&t.checks).map_err(|(i, m)| PlanError {
@@ -281,16 +359,18 @@ impl LoadPlan {
         };
         for (i, c) in checks.iter().enumerate() {
             if let Some(p) = &c.phase {
-                if !phases.iter().any(|ph| &ph.name == p) {
+                let stream = streams.iter().any(|s| s.declared && &s.name == p);
+                if !stream && !phases.iter().any(|ph| &ph.name == p) {
                     return err(
                         format!("thresholds.checks[{i}]"),
-                        format!("{:?}: no phase named {p:?}", c.text),
+                        format!("{:?}: no phase or stream named {p:?}", c.text),
                     );
                 }
             }
         }
         Ok(LoadPlan {
             phases,
+            streams,
             connections: traffic.connections,
             grace: traffic.grace.0,
             webhooks: traffic.webhooks.clone(),
@@ -301,21 +381,119 @@ impl LoadPlan {
     }
 }
 
-fn build_phase(
-    path: &str,
-    ph: &Phase,
-    traffic: &Traffic,
-    ctx: &PlanContext,
-) -> Result<PhasePlan, PlanError> {
-    if ph.name.trim().is_empty() {
+/// What a stream gives the phases that do not set their own.
+struct Defaults<'a> {
+    numbers: &'a [usize],
+    sender: &'a SenderPolicy,
+    recipients: Option<&'a RecipientSelection>,
+}
+
+/// Names are used in thresholds (`metric[name]`) and reports.
+fn check_name(path: &str, name: &str) -> Result<(), PlanError> {
+    if name.trim().is_empty() {
         return err(format!("{path}.name"), "must not be empty");
     }
-    if ph.name.contains(['[', ']']) {
+    if name.contains(['[', ']']) {
         return err(
             format!("{path}.name"),
             "must not contain '[' or ']' (used by threshold syntax)",
         );
     }
+    Ok(())
+}
+
+/// Builds a stream's phases into `out`; returns their indices. Phase names are unique across
+/// all streams.
+fn build_phases(
+    path: &str,
+    list: &[Phase],
+    stream: usize,
+    defaults: &Defaults,
+    ctx: &PlanContext,
+    out: &mut Vec<PhasePlan>,
+) -> Result<Vec<usize>, PlanError> {
+    let mut indices = Vec::with_capacity(list.len());
+    for (i, ph) in list.iter().enumerate() {
+        let p = format!("{path}[{i}] ({:?})", ph.name);
+        if out.iter().any(|o| o.name == ph.name) {
+            return err(format!("{p}.name"), "phase names must be unique");
+        }
+        let mut plan = build_phase(&p, ph, defaults, ctx)?;
+        plan.stream = stream;
+        indices.push(out.len());
+        out.push(plan);
+    }
+    Ok(indices)
+}
+
+/// A stream's default numbers: `numbers`, else the numbers of `businesses`, else all.
+fn stream_numbers(
+    path: &str,
+    st: &Stream,
+    ctx: &PlanContext,
+    all: &[usize],
+) -> Result<Vec<usize>, PlanError> {
+    if !st.numbers.is_empty() && !st.businesses.is_empty() {
+        return err(path, "set `numbers` or `businesses`, not both");
+    }
+    if !st.numbers.is_empty() {
+        return resolve_numbers(&format!("{path}.numbers"), &st.numbers, ctx);
+    }
+    if st.businesses.is_empty() {
+        return Ok(all.to_vec());
+    }
+    let mut v = Vec::new();
+    for (j, b) in st.businesses.iter().enumerate() {
+        let owned: Vec<usize> = (0..ctx.phone_numbers.len())
+            .filter(|&k| ctx.owners.get(k) == Some(b))
+            .collect();
+        if owned.is_empty() {
+            return err(
+                format!("{path}.businesses[{j}]"),
+                format!("no business {b:?} with phone numbers in the scenario"),
+            );
+        }
+        v.extend(owned);
+    }
+    Ok(v)
+}
+
+/// Resolves number references (ids or indices) against the scenario's numbers.
+fn resolve_numbers(
+    path: &str,
+    refs: &[NumberRef],
+    ctx: &PlanContext,
+) -> Result<Vec<usize>, PlanError> {
+    let mut v = Vec::with_capacity(refs.len());
+    for (j, n) in refs.iter().enumerate() {
+        let np = format!("{path}[{j}]");
+        v.push(match n {
+            NumberRef::Index(k) if *k < ctx.phone_numbers.len() => *k,
+            NumberRef::Index(k) => {
+                return err(
+                    np,
+                    format!(
+                        "index {k} out of range (the scenario has {} numbers)",
+                        ctx.phone_numbers.len()
+                    ),
+                )
+            }
+            NumberRef::Id(id) => match ctx.phone_numbers.iter().position(|p| p == id) {
+                Some(k) => k,
+                None => return err(np, format!("no phone number with id {id:?}")),
+            },
+        });
+    }
+    Ok(v)
+}
+
+fn build_phase(
+    path: &str,
+    ph: &Phase,
+    defaults: &Defaults,
+    ctx: &PlanContext,
+) -> Result<PhasePlan, PlanError> {
+    check_name(path, &ph.name)?;
     if ph.duration.is_none() && ph.messages.is_none() {
         return err(
             path,
@@ -442,7 +620,12 @@ fn build_phase(
         return err(format!("{path}.mix"), "all weights are 0");
     }
 
-    let r = &ph.recipients;
+    let default_recipients = RecipientSelection::default();
+    let r = ph
+        .recipients
+        .as_ref()
+        .or(defaults.recipients)
+        .unwrap_or(&default_recipients);
     let rp = format!("{path}.recipients");
     check_share(&format!("{rp}.returning"), r.returning)?;
     check_share(&format!("{rp}.hot_share"), r.hot_share)?;
@@ -495,36 +678,17 @@ fn build_phase(
     }
 
     let numbers = if ph.numbers.is_empty() {
-        (0..ctx.phone_numbers.len()).collect()
+        defaults.numbers.to_vec()
     } else {
-        let mut v = Vec::with_capacity(ph.numbers.len());
-        for (j, n) in ph.numbers.iter().enumerate() {
-            let np = format!("{path}.numbers[{j}]");
-            v.push(match n {
-                NumberRef::Index(k) if *k < ctx.phone_numbers.len() => *k,
-                NumberRef::Index(k) => {
-                    return err(
-                        np,
-                        format!(
-                            "index {k} out of range (the scenario has {} numbers)",
-                            ctx.phone_numbers.len()
-                        ),
-                    )
-                }
-                NumberRef::Id(id) => match ctx.phone_numbers.iter().position(|p| p == id) {
-                    Some(k) => k,
-                    None => return err(np, format!("no phone number with id {id:?}")),
-                },
-            });
-        }
-        v
+        resolve_numbers(&format!("{path}.numbers"), &ph.numbers, ctx)?
     };
-    let policy = ph.sender.clone().unwrap_or_else(|| traffic.sender.clone());
+    let policy = ph.sender.clone().unwrap_or_else(|| defaults.sender.clone());
     if ph.sender.is_some() {
         check_policy(&format!("{path}.sender"), &policy)?;
     }
     Ok(PhasePlan {
         name: ph.name.clone(),
+        stream: 0,
         arrival,
         duration,
         messages: ph.messages,
@@ -555,6 +719,7 @@ mod tests {
     pub(crate) fn ctx() -> PlanContext {
         PlanContext {
             phone_numbers: vec!["111".into(), "222".into()],
+            owners: vec!["1".into(), "2".into()],
             segments: vec![Segment {
                 name: "all".into(),
                 pool: RecipientPool::Sequence {
@@ -638,7 +803,110 @@ mod tests {
         ))
         .unwrap_err();
         assert!(
-            got.contains("thresholds.checks[0]: \"p99_ms[b] < 1\": no phase named \"b\""),
+            got.contains("thresholds.checks[0]: \"p99_ms[b] < 1\": no phase or stream named \"b\""),
+            "{got}"
+        );
+    }
+
+    const STREAMS: &str = r#"
+[[traffic.streams]]
+name = "campaign"
+businesses = ["2"]
+sender = { max_retries = 7 }
+recipients = { returning = 0.5 }
+[[traffic.streams.phases]]
+name = "blast"
+duration = "1s"
+open = { rate = 5 }
+[[traffic.streams.phases.mix]]
+template = { name = "t" }
+[[traffic.streams.phases]]
+name = "tail"
+duration = "1s"
+open = { rate = 1 }
+recipients = { returning = 0.1 }
+[[traffic.streams.phases.mix]]
+template = { name = "t" }
+[[traffic.streams]]
+name = "otp"
+start = "2s"
+[[traffic.streams.phases]]
+name = "codes"
+duration = "1s"
+open = { rate = 5 }
+numbers = [0]
+[[traffic.streams.phases.mix]]
+template = { name = "t" }
+"#;
+
+    #[test]
+    fn streams_resolve_their_defaults() {
+        let p = build(&format!(
+            "{STREAMS}[thresholds]\nchecks = [\"p99_ms[campaign] < 5\", \"failed[codes] < 1\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(p.streams.len(), 2);
+        assert_eq!(p.streams[0].phases, vec![0, 1]);
+        assert_eq!(p.streams[1].phases, vec![2]);
+        assert_eq!(p.streams[1].start, 2_000_000);
+        assert!(p.streams.iter().all(|s| s.declared));
+        // The stream's business gives its numbers; a phase's own numbers win.
+        assert_eq!(p.phases[0].numbers, vec![1]);
+        assert_eq!(p.phases[2].numbers, vec![0]);
+        assert_eq!(p.phases[2].stream, 1);
+        // The stream's sender and recipients are its phases' defaults.
+        assert_eq!(p.phases[0].policy.max_retries, 7);
+        assert_eq!(p.phases[2].policy.max_retries, 3);
+        assert_eq!(p.phases[0].returning, 0.5);
+        assert_eq!(p.phases[1].returning, 0.1);
+        // The single sequence is one stream, not declared.
+        let q = build(&format!(
+            "[[traffic.phases]]\nname = \"a\"\nduration = \"1s\"\nopen = {{ rate = 5 }}\n{MIX}"
+        ))
+        .unwrap();
+        assert_eq!(q.streams.len(), 1);
+        assert!(!q.streams[0].declared);
+    }
+
+    #[test]
+    fn stream_errors_name_the_field() {
+        let phase = format!(
+            "[[traffic.phases]]\nname = \"a\"\nduration = \"1s\"\nopen = {{ rate = 5 }}\n{MIX}"
+        );
+        let got = build(&format!("{phase}{STREAMS}")).unwrap_err();
+        assert!(got.contains("not both"), "{got}");
+        let got = build(&STREAMS.replace("name = \"otp\"", "name = \"campaign\"")).unwrap_err();
+        assert!(
+            got.contains("traffic.streams[1] (\"campaign\").name: stream names must be unique"),
+            "{got}"
+        );
+        let got = build(&STREAMS.replace("name = \"codes\"", "name = \"blast\"")).unwrap_err();
+        assert!(got.contains("traffic.streams[1] (\"otp\").phases[0] (\"blast\").name: phase names must be unique"), "{got}");
+        let got = build(&STREAMS.replace("name = \"codes\"", "name = \"otp\"")).unwrap_err();
+        assert!(
+            got.contains("a stream and a phase are both named \"otp\""),
+            "{got}"
+        );
+        let got =
+            build(&STREAMS.replace("businesses = [\"2\"]", "businesses = [\"9\"]")).unwrap_err();
+        assert!(
+            got.contains("traffic.streams[0] (\"campaign\").businesses[0]: no business \"9\""),
+            "{got}"
+        );
+        let got = build(&STREAMS.replace(
+            "businesses = [\"2\"]",
+            "businesses = [\"2\"]\nnumbers = [0]",
+        ))
+        .unwrap_err();
+        assert!(
+            got.contains("set `numbers` or `businesses`, not both"),
+            "{got}"
+        );
+        let got =
+            build(&STREAMS.replace("sender = { max_retries = 7 }", "sender = { jitter = 3.0 }"))
+                .unwrap_err();
+        assert!(
+            got.contains("traffic.streams[0] (\"campaign\").sender.jitter"),
             "{got}"
         );
     }

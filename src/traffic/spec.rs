@@ -129,7 +129,9 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
-/// The `[traffic]` table: the phases run one after another, plus settings shared by all phases.
+/// The `[traffic]` table: either one sequence of phases (`[[traffic.phases]]`) or several
+/// streams that run at the same time (`[[traffic.streams]]`, each with its own phases), plus
+/// settings shared by all of them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Traffic {
@@ -148,6 +150,42 @@ pub struct Traffic {
     /// The embedded webhook receiver. Absent: no receiver, no webhook section in the report.
     #[serde(default)]
     pub webhooks: Option<WebhookSpec>,
+    /// The phases, run in order: one stream. Either this or `streams`.
+    #[serde(default)]
+    pub phases: Vec<Phase>,
+    /// Streams of traffic that run at the same time (a campaign, OTPs, a support desk), each
+    /// with its own phases in order. Either this or `phases`.
+    #[serde(default)]
+    pub streams: Vec<Stream>,
+}
+
+/// One `[[traffic.streams]]` entry: a sequence of phases running alongside the other streams,
+/// as one client business's traffic runs alongside another's. Its `numbers`, `businesses`,
+/// `sender` and `recipients` are the defaults of its phases.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stream {
+    /// Name used in the report and in thresholds (`p99_ms[name]`: the stream's phases
+    /// together). Unique among streams and phases. Required.
+    pub name: String,
+    /// When the stream's first phase starts, after the start of the run. Default `"0s"`.
+    #[serde(default)]
+    pub start: Dur,
+    /// Business phone numbers the stream's phases send from (by id or index), unless a phase
+    /// sets its own. Default: the numbers of `businesses`, else all numbers.
+    #[serde(default)]
+    pub numbers: Vec<NumberRef>,
+    /// Business ids whose numbers the stream's phases send from (all their numbers, in
+    /// scenario order), unless `numbers` or a phase says otherwise.
+    #[serde(default)]
+    pub businesses: Vec<String>,
+    /// The sender policy of the stream's phases that do not set their own. Default:
+    /// `traffic.sender`.
+    #[serde(default)]
+    pub sender: Option<SenderPolicy>,
+    /// The recipients of the stream's phases that do not set their own.
+    #[serde(default)]
+    pub recipients: Option<RecipientSelection>,
     /// The phases, run in order. At least one.
     pub phases: Vec<Phase>,
 }
@@ -181,15 +219,16 @@ pub struct Phase {
     /// What is sent, by weight. At least one entry.
     #[serde(default)]
     pub mix: Vec<MixEntry>,
-    /// Who it is sent to. Default: every audience segment weighted by its size, all new users.
+    /// Who it is sent to. Default: the stream's `recipients`, else every audience segment
+    /// weighted by its size, all new users.
     #[serde(default)]
-    pub recipients: RecipientSelection,
+    pub recipients: Option<RecipientSelection>,
     /// Business phone numbers to send from, by id (string) or by index (integer) into the
-    /// scenario's numbers, used round-robin. Default: all numbers.
+    /// scenario's numbers, used round-robin. Default: the stream's numbers, else all numbers.
     #[serde(default)]
     pub numbers: Vec<NumberRef>,
-    /// Overrides `traffic.sender` for this phase (the whole table; unspecified keys take the
-    /// defaults, not the values of `traffic.sender`).
+    /// Overrides the stream's or `traffic.sender` for this phase (the whole table; unspecified
+    /// keys take the defaults, not the values of `traffic.sender`).
     #[serde(default)]
     pub sender: Option<SenderPolicy>,
 }

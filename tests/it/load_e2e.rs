@@ -189,6 +189,7 @@ async fn start_fake(fake: Fake) -> (SocketAddr, Arc<Books>) {
 fn ctx() -> PlanContext {
     PlanContext {
         phone_numbers: vec!["106540352242922".into(), "106540352242923".into()],
+        owners: Vec::new(),
         segments: vec![
             Segment {
                 name: "de".into(),
@@ -719,4 +720,67 @@ async fn a_full_send_window_delays_but_loses_nothing() {
     assert_eq!(p.retries.gave_up, p.requests.throttled);
     assert_eq!(p.send_lag.count, 50);
     assert!(p.send_lag.max_ms > 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_run_at_the_same_time_with_thresholds_per_stream() {
+    let (addr, books) = start_fake(Fake {
+        books: Arc::default(),
+        webhook: None,
+        fail_every: 0,
+    })
+    .await;
+    let plan = plan(
+        r#"
+[[traffic.streams]]
+name = "campaign"
+numbers = [0]
+[[traffic.streams.phases]]
+name = "blast"
+duration = "1s"
+open = { rate = 100 }
+[[traffic.streams.phases.mix]]
+template = { name = "promo" }
+[[traffic.streams]]
+name = "otp"
+start = "300ms"
+numbers = [1]
+[[traffic.streams.phases]]
+name = "codes"
+duration = "500ms"
+open = { rate = 100 }
+[[traffic.streams.phases.mix]]
+template = { name = "otp" }
+[thresholds]
+checks = ["failed[otp] < 1", "rate_ratio[campaign] >= 0.9", "ok[otp] > 1000"]
+"#,
+    );
+    let report = run(
+        &plan,
+        &target(addr),
+        &quiet(5),
+        std::future::pending::<()>(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.phases[0].messages, 100);
+    assert_eq!(report.phases[1].messages, 50);
+    assert_eq!(
+        books.sends.load(Ordering::SeqCst),
+        report.total.requests.total
+    );
+    // One after the other they would take 1.5 s; side by side, the longer one's second.
+    assert!(report.elapsed_ms < 1400.0, "{} ms", report.elapsed_ms);
+    let names: Vec<&str> = report.streams.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["campaign", "otp"]);
+    assert_eq!(report.streams[1].messages, 50);
+    for s in &report.streams {
+        reconcile(s);
+    }
+    let passed: Vec<bool> = report.thresholds.iter().map(|t| t.passed).collect();
+    assert_eq!(passed, [true, true, false], "{:?}", report.thresholds);
+    assert_eq!(
+        report.thresholds[2].actual,
+        Some(report.streams[1].requests.ok as f64)
+    );
 }

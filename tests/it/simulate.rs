@@ -308,3 +308,82 @@ fn a_closed_stdout_is_no_panic() {
     assert_eq!(done.status.code(), Some(0), "{err}");
     assert!(out.join("report.json").is_file() && out.join("report.html").is_file());
 }
+
+/// Two streams at once: a campaign from 00:00 for 2 h, OTPs from 00:30 for 1 h, and a closed
+/// support stream; they overlap in virtual time and each is reported with its phases summed.
+const STREAMS: &str = r#"
+name = "streams"
+seed = 4
+[audience]
+size = 5000
+[traffic]
+[[traffic.streams]]
+name = "campaign"
+[[traffic.streams.phases]]
+name = "blast"
+duration = "1h"
+open = { rate = 1 }
+[[traffic.streams.phases.mix]]
+template = { name = "order_shipped", language = "id", params = ["A-{seq}", "besok"] }
+[[traffic.streams.phases]]
+name = "tail"
+duration = "1h"
+open = { rate = 0.2 }
+[[traffic.streams.phases.mix]]
+template = { name = "order_shipped", language = "id", params = ["A-{seq}", "besok"] }
+[[traffic.streams]]
+name = "otp"
+start = "30m"
+[[traffic.streams.phases]]
+name = "codes"
+duration = "1h"
+open = { rate = 0.5 }
+[[traffic.streams.phases.mix]]
+template = { name = "hello_world" }
+[[traffic.streams]]
+name = "support"
+[[traffic.streams.phases]]
+name = "agents"
+duration = "90m"
+closed = { concurrency = 2, think = "1m" }
+[[traffic.streams.phases.mix]]
+template = { name = "hello_world" }
+"#;
+
+#[test]
+fn streams_run_at_the_same_time_and_are_reported_each() {
+    let r = run(STREAMS, None);
+    let phase = |n: &str| r.phases.iter().find(|p| p.name == n).unwrap().clone();
+    let (blast, tail, codes, agents) = (
+        phase("blast"),
+        phase("tail"),
+        phase("codes"),
+        phase("agents"),
+    );
+    // The OTP stream starts 30 min in, inside the campaign's first phase: they overlap.
+    assert_eq!(codes.start, blast.start + 1800);
+    assert!(
+        codes.start < blast.end && codes.end > tail.start,
+        "{codes:?} {blast:?}"
+    );
+    assert_eq!(agents.start, blast.start);
+    // Open phases issue what their schedules say whatever the other streams do.
+    assert_eq!(blast.messages, 3600);
+    assert_eq!(tail.messages, 720);
+    assert_eq!(codes.messages, 1800);
+    assert!(agents.messages > 100, "{agents:?}");
+    // Streams: their phases summed, spanning them.
+    let names: Vec<&str> = r.streams.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["campaign", "otp", "support"]);
+    let campaign = &r.streams[0];
+    assert_eq!(campaign.messages, blast.messages + tail.messages);
+    assert_eq!(campaign.ok, blast.ok + tail.ok);
+    assert_eq!((campaign.start, campaign.end), (blast.start, tail.end));
+    assert_eq!(r.streams[2].model, "closed");
+    let total: u64 = r.streams.iter().map(|s| s.messages).sum();
+    assert_eq!(total, r.phases.iter().map(|p| p.messages).sum::<u64>());
+    // Same seed, same bytes.
+    let a = serde_json::to_vec(&r).unwrap();
+    let b = serde_json::to_vec(&run(STREAMS, None)).unwrap();
+    assert_eq!(a, b);
+}
