@@ -76,6 +76,7 @@ fn plan(text: &str) -> LoadPlan {
             },
         }],
         templates: None,
+        service_window: None,
     };
     LoadPlan::build(s.traffic.as_ref().unwrap(), None, ctx).unwrap()
 }

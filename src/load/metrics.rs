@@ -237,6 +237,8 @@ pub struct PhaseMetrics {
     pub intended: u64,
     /// Intended arrivals never issued (stopped, or the generator could not keep up).
     pub unsent: u64,
+    /// Window replies that found nobody to answer and were not sent (`no_window = "drop"`).
+    pub no_window: u64,
     /// Final outcome per message, by class.
     pub finals: [u64; 4],
     /// Messages cut short by a stop: waiting for a retry, or still in flight after the grace.
@@ -274,6 +276,7 @@ impl Default for PhaseMetrics {
             messages: 0,
             intended: 0,
             unsent: 0,
+            no_window: 0,
             finals: [0; 4],
             abandoned: 0,
             gave_up: 0,
@@ -362,6 +365,7 @@ impl PhaseMetrics {
         self.messages += o.messages;
         self.intended += o.intended;
         self.unsent += o.unsent;
+        self.no_window += o.no_window;
         self.abandoned += o.abandoned;
         self.gave_up += o.gave_up;
         self.recovered += o.recovered;

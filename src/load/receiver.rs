@@ -13,7 +13,7 @@
 //!   is flat however long the run. The delay is measured on arrival at the receiver, not from
 //!   the webhook's `timestamp` (whole seconds only).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,6 +32,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::engine::ids::WaId;
 use crate::load::metrics::{new_hist, record};
 use crate::load::report::{Hist, WebhookReport};
 use crate::traffic::spec::WebhookSpec;
@@ -92,7 +93,13 @@ struct State {
     verify_token: String,
     tracker: Mutex<Tracker>,
     stats: Mutex<Stats>,
+    /// Users who wrote in, as the webhooks tell (business number id, user), for the load
+    /// generator's support desk; the oldest are dropped past [`INBOX`].
+    inbox: Mutex<VecDeque<(String, WaId)>>,
 }
+
+/// User messages kept for the load generator between two of its picks.
+const INBOX: usize = 65_536;
 
 /// A running receiver. Cheap to clone the handle through [`Receiver::tracker`].
 pub struct Receiver {
@@ -133,6 +140,7 @@ impl Receiver {
             secret: spec.app_secret.as_bytes().to_vec(),
             verify_token: spec.verify_token.clone(),
             tracker: Mutex::new(Tracker::new(spec.track)),
+            inbox: Mutex::new(VecDeque::new()),
             stats: Mutex::new(Stats {
                 posts: 0,
                 bad_signature: 0,
@@ -191,6 +199,15 @@ impl Receiver {
     pub fn tracker(&self) -> SendTracker {
         SendTracker {
             state: self.state.clone(),
+        }
+    }
+
+    /// Hands over the user messages received since the last call: (business number id, user),
+    /// oldest first.
+    pub fn take_inbound(&self, mut f: impl FnMut(&str, WaId)) {
+        let mut inbox = self.state.inbox.lock();
+        for (number, from) in inbox.drain(..) {
+            f(&number, from);
         }
     }
 
@@ -357,7 +374,19 @@ struct Value {
     #[serde(default)]
     statuses: Vec<Status>,
     #[serde(default)]
-    messages: Vec<serde::de::IgnoredAny>,
+    messages: Vec<InboundMessage>,
+    #[serde(default)]
+    metadata: Option<Metadata>,
+}
+#[derive(Deserialize)]
+struct InboundMessage {
+    #[serde(default)]
+    from: String,
+}
+#[derive(Deserialize)]
+struct Metadata {
+    #[serde(default)]
+    phone_number_id: String,
 }
 #[derive(Deserialize)]
 struct Status {
@@ -391,6 +420,17 @@ fn ingest(state: &State, sig: Option<&str>, body: &[u8], now: Instant) -> Resp {
     for change in env.entry.iter().flat_map(|e| e.changes.iter()) {
         let Some(v) = &change.value else { continue };
         s.inbound_messages += v.messages.len() as u64;
+        if let (Some(meta), false) = (&v.metadata, v.messages.is_empty()) {
+            let mut inbox = state.inbox.lock();
+            for m in &v.messages {
+                if let Some(from) = WaId::parse_lenient(&m.from) {
+                    if inbox.len() == INBOX {
+                        inbox.pop_front();
+                    }
+                    inbox.push_back((meta.phone_number_id.clone(), from));
+                }
+            }
+        }
         for st in &v.statuses {
             let kind: &'static str = match st.status.as_str() {
                 "sent" => "sent",
@@ -445,6 +485,7 @@ mod tests {
             secret: b"s3cret".to_vec(),
             verify_token: "tok".into(),
             tracker: Mutex::new(Tracker::new(4)),
+            inbox: Mutex::new(VecDeque::new()),
             stats: Mutex::new(Stats {
                 posts: 0,
                 bad_signature: 0,

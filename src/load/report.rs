@@ -200,6 +200,9 @@ pub struct PhaseReport {
     pub intended: u64,
     /// Intended arrivals never sent (stop, or the generator fell behind).
     pub unsent: u64,
+    /// Window replies that found nobody to answer and were not sent (`no_window = "drop"`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub no_window: u64,
     /// Messages whose first attempt was sent.
     pub messages: u64,
     /// HTTP requests (attempts, retries included) by class.
@@ -242,6 +245,7 @@ impl PhaseReport {
             achieved_rate: per_sec(m.messages as f64),
             intended: m.intended,
             unsent: m.unsent,
+            no_window: m.no_window,
             messages: m.messages,
             requests: ClassCounts::from(&m.requests),
             finals: ClassCounts::from(&m.finals),
@@ -288,6 +292,7 @@ impl PhaseReport {
             messages: self.messages,
             intended: self.intended,
             unsent: self.unsent,
+            no_window: self.no_window,
             abandoned: self.abandoned,
             gave_up: self.retries.gave_up,
             recovered: self.retries.recovered,
@@ -440,6 +445,14 @@ pub struct Report {
     /// read). Its counts reconcile with the client's: every `ok` send is one `accepted`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<ServerSide>,
+    /// The support desk of window replies (`[traffic.conversations]`). Absent when no phase
+    /// replies in the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversations: Option<crate::traffic::conversations::DeskCounts>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The embedded server's side of a run, read from its engine when the traffic has stopped.
@@ -572,6 +585,13 @@ pub fn merge(reports: &[Report]) -> Result<Report, String> {
         abandoned_in_flight: reports.iter().map(|r| r.abandoned_in_flight).sum(),
         // Server sides describe different servers; a merged report keeps none of them.
         server: None,
+        conversations: reports
+            .iter()
+            .filter_map(|r| r.conversations)
+            .reduce(|mut a, b| {
+                a.add(&b);
+                a
+            }),
     })
 }
 
@@ -811,6 +831,12 @@ pub fn render_summary(r: &Report) -> String {
         if p.unsent > 0 || p.abandoned > 0 {
             lines.push(format!("unsent {}, abandoned {}", p.unsent, p.abandoned));
         }
+        if p.no_window > 0 {
+            lines.push(format!(
+                "{} window replies not sent (nobody waiting for an answer)",
+                p.no_window
+            ));
+        }
         if p.model == "open" && p.send_lag.count > 0 {
             lines.push(format!(
                 "generator lag (intended → sent) p50 {:.2} ms, p99 {:.2} ms",
@@ -833,6 +859,9 @@ pub fn render_summary(r: &Report) -> String {
             "requests still in flight after the grace period: {}",
             r.abandoned_in_flight
         );
+    }
+    if let Some(c) = &r.conversations {
+        let _ = writeln!(s, "{}", c.summary());
     }
     if let Some(w) = &r.webhooks {
         let _ = writeln!(
@@ -963,6 +992,7 @@ mod tests {
             latency_note: LATENCY_NOTE.into(),
             phases: vec![PhaseReport::from_metrics("steady", "open", m)],
             streams: Vec::new(),
+            conversations: None,
             total: PhaseReport::from_metrics("total", "open", m),
             webhooks: None,
             thresholds: vec![],

@@ -17,7 +17,7 @@
 //!   abandoned, requests in flight get `grace` to finish, then are cut; the report is still
 //!   produced, marked partial.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -149,6 +149,10 @@ impl ConnPool {
 struct Msg {
     phase: usize,
     number: usize,
+    /// A window reply with nobody to answer: not sent (counted as `no_window`).
+    dropped: bool,
+    /// Not before this instant (an agent's delay).
+    not_before: SimTime,
     body: Bytes,
     /// For inbound simulation: the user who writes, told to the picker on success so window
     /// replies can go to them.
@@ -172,6 +176,8 @@ struct Shared {
     /// business number, and the inbound simulation's.
     message_heads: Vec<Vec<u8>>,
     inbound_head: Vec<u8>,
+    /// A business number id's index in the plan, for the users the webhooks say wrote in.
+    number_index: HashMap<String, usize>,
     metrics: Vec<Mutex<PhaseMetrics>>,
     /// Phase start instants (µs since t0), set when each phase starts.
     origins: Vec<AtomicU64>,
@@ -332,6 +338,12 @@ pub async fn run(
         seed: opts.seed,
         message_heads,
         inbound_head,
+        number_index: plan
+            .numbers
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i))
+            .collect(),
         metrics: plan
             .phases
             .iter()
@@ -496,6 +508,9 @@ pub async fn run(
         thresholds: Vec::new(),
         abandoned_in_flight: sh.abandoned_in_flight.load(Ordering::Relaxed),
         server: None,
+        conversations: plan
+            .has_window_replies()
+            .then(|| sh.picking.lock().picker.desk_counts()),
     };
     report.thresholds = evaluate(&plan.checks, &report);
     Ok(report)
@@ -636,11 +651,16 @@ async fn run_open(
         issued_until = t;
         let msg = pick(sh, i);
         sh.metrics[i].lock().record_intended(t.since(origin));
+        if msg.dropped {
+            continue;
+        }
         let sh2 = sh.clone();
         let pacers = pacers.clone();
+        // An agent's reply is intended when the agent is ready, not at the arrival.
+        let intended = t.max(msg.not_before);
         tasks.spawn(async move {
             let mut guard = MessageGuard::new(&sh2, msg.phase);
-            deliver(&sh2, &msg, t, true, &pacers, &mut guard).await;
+            deliver(&sh2, &msg, intended, true, &pacers, &mut guard).await;
             drop(guard);
             drop(permit);
         });
@@ -726,9 +746,13 @@ async fn run_closed(
                     break;
                 }
                 let msg = pick(&sh2, i);
+                if msg.dropped {
+                    next = sched.next_send(sh2.now());
+                    continue;
+                }
                 let mut guard = MessageGuard::new(&sh2, i);
-                let now = sh2.now();
-                let done = deliver(&sh2, &msg, now, false, &pacers, &mut guard).await;
+                let intended = sh2.now().max(msg.not_before);
+                let done = deliver(&sh2, &msg, intended, false, &pacers, &mut guard).await;
                 drop(guard);
                 next = sched.next_send(done);
             }
@@ -779,7 +803,30 @@ fn make_pacers(sh: &Shared, phase: &PhasePlan) -> Arc<Vec<Option<Mutex<Pacer>>>>
 fn pick(sh: &Shared, phase_idx: usize) -> Msg {
     let mut guard = sh.picking.lock();
     let Picking { picker, body } = &mut *guard;
-    let pick = picker.pick(phase_idx);
+    let now = sh.now();
+    // The users who wrote in since the last pick, as the webhooks tell: the traffic's own
+    // inbound messages and the audience's replies alike.
+    if let Some(r) = &sh.receiver {
+        r.take_inbound(|number, from| {
+            if let Some(&i) = sh.number_index.get(number) {
+                picker.wrote_in(i, from, now);
+            }
+        });
+    }
+    let pick = picker.pick(phase_idx, now);
+    if pick.recipient == Recipient::Dropped {
+        drop(guard);
+        sh.metrics[phase_idx].lock().no_window += 1;
+        return Msg {
+            phase: phase_idx,
+            number: pick.number,
+            dropped: true,
+            not_before: pick.not_before,
+            body: Bytes::new(),
+            inbound_from: None,
+            seq: pick.seq,
+        };
+    }
     let inbound_from = match picker.message(&pick) {
         Message::Send(out) => {
             request_body(out, body);
@@ -798,11 +845,14 @@ fn pick(sh: &Shared, phase_idx: usize) -> Msg {
             Recipient::New => m.recipients_new += 1,
             Recipient::Returning | Recipient::Window => m.recipients_returning += 1,
             Recipient::Hot => m.recipients_hot += 1,
+            Recipient::Dropped => {}
         }
     }
     Msg {
         phase: phase_idx,
         number: pick.number,
+        dropped: false,
+        not_before: pick.not_before,
         body,
         inbound_from,
         seq: pick.seq,
@@ -849,6 +899,10 @@ async fn deliver(
     } else {
         &sh.message_heads[msg.number]
     };
+    // An agent's reply waits for the agent (the guard counts it unsent on a stop).
+    if intended > sh.now() && !sh.sleep_until(intended).await {
+        return sh.now();
+    }
     let mut rng = Pcg64Mcg::seed_from_u64(sh.seed ^ msg.seq.wrapping_mul(0xD1B5_4A32_D192_ED03));
     let mut retries = 0u32;
     let mut attempt_intended = intended;
@@ -897,10 +951,10 @@ async fn deliver(
             Err(SendError::Timeout) => Outcome::Failed(FailKind::Timeout),
             Err(SendError::Connection) => Outcome::Failed(FailKind::Connection),
         };
-        if outcome == Outcome::Ok {
-            if let Some(from) = msg.inbound_from {
-                sh.picking.lock().picker.wrote_in(from);
-            }
+        // Without a receiver, the generator's own inbound messages are all the desk learns of
+        // (with one, their webhooks tell it, with the audience's replies).
+        if let (Outcome::Ok, Some(from), None) = (outcome, msg.inbound_from, &sh.receiver) {
+            sh.picking.lock().picker.wrote_in(msg.number, from, done);
         }
         let start = if open { attempt_intended } else { sent_at };
         let decision = decide(policy, outcome, retries, &mut rng);

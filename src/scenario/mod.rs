@@ -284,6 +284,7 @@ impl Scenario {
             owners,
             segments,
             templates: Some(templates),
+            service_window: Some(self.rules.service_window_hours * crate::clock::MICROS_PER_HOUR),
         }
     }
 

@@ -100,6 +100,7 @@ struct PhaseCounts {
     codes: BTreeMap<String, u64>,
     retries: BTreeMap<String, u64>,
     gave_up: u64,
+    no_window: u64,
 }
 
 struct NumberTrack {
@@ -268,6 +269,11 @@ impl Collector {
     pub fn gave_up(&mut self, phase: usize) {
         self.phases[phase].gave_up += 1;
         self.totals.gave_up += 1;
+    }
+
+    /// A window reply of `phase` found nobody to answer and was not sent.
+    pub fn no_window(&mut self, phase: usize) {
+        self.phases[phase].no_window += 1;
     }
 
     /// Counts one message status.
@@ -592,6 +598,7 @@ impl Collector {
                     codes: c.codes,
                     retries: c.retries,
                     gave_up: c.gave_up,
+                    no_window: c.no_window,
                 }
             })
             .collect();
@@ -682,6 +689,7 @@ impl Collector {
             feedback_daily,
             businesses,
             cost_compare: Vec::new(),
+            conversations: None,
         }
     }
 }

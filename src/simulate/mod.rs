@@ -124,6 +124,7 @@ pub fn simulate(
                 fx.clear();
                 engine.handle_timeouts(now, &mut fx);
                 col.effects(&fx);
+                traffic.observe(&fx, now);
                 t_timer = engine.poll_timeout();
             }
             1 => {
@@ -134,6 +135,7 @@ pub fn simulate(
                 let next = traffic.attempt(&engine, now, attempt, &mut fx, &mut col);
                 t_traffic = traffic.peek();
                 col.effects(&fx);
+                traffic.observe(&fx, now);
                 t_timer = earliest(t_timer, fx.wake_at);
                 if let Some((at, a)) = next {
                     push_retry(&mut retries, &mut pending, &mut free, &mut retry_seq, at, a);
@@ -144,6 +146,7 @@ pub fn simulate(
                 let next = traffic.issue(&engine, now, &mut fx, &mut col);
                 t_traffic = traffic.peek();
                 col.effects(&fx);
+                traffic.observe(&fx, now);
                 t_timer = earliest(t_timer, fx.wake_at);
                 if let Some((at, a)) = next {
                     push_retry(&mut retries, &mut pending, &mut free, &mut retry_seq, at, a);
@@ -163,7 +166,9 @@ pub fn simulate(
         }
     }
     col.tick(now, &engine);
+    let desk = plan.has_window_replies().then(|| traffic.desk_counts());
     let mut report = col.finish(&engine, scenario, cfg.seed, now, traffic.phase_summaries());
+    report.conversations = desk;
     report.cost_compare = compare_costs(scenario, plan, cfg)?;
     Ok(report)
 }

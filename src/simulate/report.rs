@@ -56,6 +56,10 @@ pub struct SimReport {
     /// same seed, so the same messages are delivered). Empty, and not written, without it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cost_compare: Vec<CostComparison>,
+    /// The support desk of window replies (`[traffic.conversations]`): conversations opened,
+    /// answered, expired, overflowed, still waiting. Absent when no phase replies in the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversations: Option<crate::traffic::conversations::DeskCounts>,
 }
 
 /// Feedback received by the business numbers during one simulated day.
@@ -163,6 +167,13 @@ pub struct PhaseResult {
     pub codes: BTreeMap<String, u64>,
     pub retries: BTreeMap<String, u64>,
     pub gave_up: u64,
+    /// Window replies that found nobody to answer and were not sent (`no_window = "drop"`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub no_window: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl PhaseResult {
@@ -187,6 +198,7 @@ impl PhaseResult {
             out.refused += p.refused;
             out.failed += p.failed;
             out.gave_up += p.gave_up;
+            out.no_window += p.no_window;
             for (k, v) in &p.codes {
                 *out.codes.entry(k.clone()).or_default() += v;
             }
@@ -369,6 +381,16 @@ pub fn render_summary(r: &SimReport) -> String {
             p.failed,
             fmt_codes(&p.codes)
         );
+    }
+    for p in r.phases.iter().filter(|p| p.no_window > 0) {
+        let _ = writeln!(
+            s,
+            "{}: {} window replies not sent (nobody waiting for an answer)",
+            p.name, p.no_window
+        );
+    }
+    if let Some(c) = &r.conversations {
+        let _ = writeln!(s, "{}", c.summary());
     }
     let _ = writeln!(
         s,

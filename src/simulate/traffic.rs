@@ -9,16 +9,18 @@
 use super::collect::Collector;
 use super::collect::Tally as Effects;
 use crate::clock::SimTime;
+use crate::engine::events::EventBody;
 use crate::engine::ids::{BusinessId, PhoneNumberId};
 use crate::engine::Portfolios as Engine;
-use crate::traffic::pick::{Message, Pick, Picker};
+use crate::traffic::conversations::DeskCounts;
+use crate::traffic::pick::{Message, Pick, Picker, Recipient};
 use crate::traffic::plan::Arrival;
 use crate::traffic::policy::THROTTLE_CODES;
 use crate::traffic::policy::{decide, Decision, FailKind, Outcome, Pacer, SERVER_ERROR_CODES};
 use crate::traffic::schedule::{ClosedSchedule, OpenSchedule};
 use crate::traffic::LoadPlan;
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
 /// One message on its way: its pick (the recipe the picker writes it from again on each try,
@@ -74,6 +76,8 @@ struct Cursor {
 pub struct Traffic {
     plan: Arc<LoadPlan>,
     numbers: Vec<(BusinessId, PhoneNumberId)>,
+    /// A business number's index in the plan, for the users who write to it.
+    index: HashMap<PhoneNumberId, usize>,
     cursors: Vec<Cursor>,
     book: Book,
     /// The cursor whose arrival `peek` returned last.
@@ -143,7 +147,13 @@ impl Traffic {
                 c
             })
             .collect();
+        let index = numbers
+            .iter()
+            .enumerate()
+            .map(|(i, (_, id))| (*id, i))
+            .collect();
         Ok(Traffic {
+            index,
             picker: Picker::new(plan.clone(), seed),
             cursors,
             book,
@@ -303,17 +313,41 @@ impl Traffic {
         };
         c.last_arrival = now;
         let phase = c.phase;
+        let pick = self.picker.pick(phase, now);
+        if pick.recipient == Recipient::Dropped {
+            // A reply with nobody to answer: not sent, counted.
+            col.no_window(phase);
+            self.user_done(now, vu, phase);
+            return None;
+        }
         if let Some(o) = &mut self.book.outlines[phase] {
             o.messages += 1;
         }
         let attempt = Attempt {
-            pick: self.picker.pick(phase),
+            pick,
             retries_done: 0,
             vu,
             paced: false,
         };
         col.message(attempt.pick.phase);
         self.attempt(engine, now, attempt, fx, col)
+    }
+
+    /// Tells the desk of every user message in `fx` (the traffic's own inbound messages and
+    /// the audience's replies to templates alike): conversations to answer.
+    pub fn observe(&mut self, fx: &Effects, now: SimTime) {
+        for e in &fx.events {
+            if let EventBody::Inbound { phone, from, .. } = &e.body {
+                if let Some(&i) = self.index.get(&phone.id) {
+                    self.picker.wrote_in(i, *from, now);
+                }
+            }
+        }
+    }
+
+    /// What the support desk counted.
+    pub fn desk_counts(&self) -> DeskCounts {
+        self.picker.desk_counts()
     }
 
     /// Tries `a` now; returns when to try again (a retry or a pacing slot), if ever.
@@ -326,6 +360,10 @@ impl Traffic {
         col: &mut Collector,
     ) -> Option<(SimTime, Attempt)> {
         fx.clear();
+        // An agent answers once the agent delay has passed.
+        if a.retries_done == 0 && a.pick.not_before > now {
+            return Some((a.pick.not_before, a));
+        }
         let (biz, phone) = self.numbers[a.pick.number];
         let stream = self.plan.phases[a.pick.phase].stream;
         if let (false, false) = (self.picker.is_inbound(&a.pick), a.paced) {
@@ -347,11 +385,9 @@ impl Traffic {
                     outcome_of(rej.code.code() as i64)
                 }
             },
+            // The desk learns of the user's message from its event (see `observe`).
             Message::Inbound { from, text } => match engine.inbound(now, phone, from, text, fx) {
-                Ok(_) => {
-                    self.picker.wrote_in(from);
-                    Outcome::Ok
-                }
+                Ok(_) => Outcome::Ok,
                 Err(rej) => outcome_of(rej.code.code() as i64),
             },
         };

@@ -9,10 +9,13 @@
 //! - [`policy`]: the BSP sender policy under test: outcome classification, retry and backoff,
 //!   per-number pacing.
 //! - [`pattern`]: texts with `{seq}`, `{wa_id}` and `{phase}` placeholders.
+//! - [`conversations`]: the support desk: who waits for an answer on which number, and
+//!   whether their window is open.
 //! - [`pick`]: the per-message choice (number, recipient, content) as domain data, with
 //!   `compose` writing the content.
 //! - [`thresholds`]: the `metric[phase] op value` grammar of `[thresholds] checks`.
 mod compose;
+pub mod conversations;
 pub mod pattern;
 pub mod pick;
 pub mod plan;

@@ -4,25 +4,24 @@
 //! its own lock, so its order follows the wall clock).
 //!
 //! Per pick, in this order: the mix entry by weight; then the recipient: a window reply
-//! (`text = { to = "window" }`) draws one of the users who wrote in recently (a ring of the last
-//! 4,096), otherwise the segment by weight, then hot / returning / new (one cursor per segment,
-//! so "new" and "returning" need no per-recipient memory). Numbers go round-robin by sequence
-//! number. The content is written separately ([`Picker::message`]), from the pick alone, so a
+//! (`text = { to = "window" }`) answers the conversation the [`Desk`] says is ready first on the
+//! phase's numbers, from the number the user wrote to; a `to = "wrote_in"` reply draws one of
+//! the users who wrote to the sending number; otherwise the segment by weight, then hot /
+//! returning / new (one cursor per segment, so "new" and "returning" need no per-recipient
+//! memory). Numbers go round-robin by sequence number (except for window replies). The content is written separately ([`Picker::message`]), from the pick alone, so a
 //! door can keep a pick (a few words) while a message waits for a retry and write it again.
 
 use super::compose::Composer;
+use super::conversations::{Answer, Desk, DeskCounts};
 use super::plan::{LoadPlan, MixKind, RecipientPool};
 use super::spec::ReplyTarget;
+use crate::clock::SimTime;
 use crate::engine::ids::WaId;
 use crate::engine::message::Outbound;
 use rand::Rng;
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
-use std::collections::VecDeque;
 use std::sync::Arc;
-
-/// Users remembered as having written in, for `text = { to = "window" }` replies.
-pub const WINDOW_RING: usize = 4096;
 
 /// One message decided: the recipe its content is written from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +38,9 @@ pub struct Pick {
     pub seq: u64,
     /// How the recipient was chosen, for the per-phase recipient counts.
     pub recipient: Recipient,
+    /// Not to be sent before this instant: an agent answers once the agent delay has passed
+    /// (`SimTime(0)` for every other pick).
+    pub not_before: SimTime,
 }
 
 /// How a recipient was chosen.
@@ -50,8 +52,10 @@ pub enum Recipient {
     Returning,
     /// One of the phase's hot users.
     Hot,
-    /// A user who wrote in (a window reply).
+    /// A user who wrote in (a window or `wrote_in` reply).
     Window,
+    /// A window reply that found nobody to answer (`no_window = "drop"`): nothing is sent.
+    Dropped,
 }
 
 /// What a pick asks the door to do, as domain data.
@@ -70,7 +74,7 @@ pub struct Picker {
     /// Per segment: how many of its users have been messaged (users `0..cursor`).
     cursors: Vec<u64>,
     seq: u64,
-    window: VecDeque<WaId>,
+    desk: Desk,
     /// Per segment: how to compute a recipient's id without formatting it.
     numeric: Vec<Option<NumericPool>>,
     /// Scratch for recipients whose id must be formatted and parsed.
@@ -86,7 +90,7 @@ impl Picker {
             rng: Pcg64Mcg::seed_from_u64(seed ^ 0x5EED_7AFF_1C00_0001),
             cursors: vec![0; plan.segments.len()],
             seq: 0,
-            window: VecDeque::with_capacity(WINDOW_RING),
+            desk: Desk::new(plan.desk.clone(), plan.numbers.len()),
             numeric: plan
                 .segments
                 .iter()
@@ -104,8 +108,8 @@ impl Picker {
         &mut self.rng
     }
 
-    /// Decides the next message of phase `phase`.
-    pub fn pick(&mut self, phase: usize) -> Pick {
+    /// Decides the next message of phase `phase` at `now`.
+    pub fn pick(&mut self, phase: usize, now: SimTime) -> Pick {
         self.seq += 1;
         let p = &self.plan.phases[phase];
         let draw = self.rng.gen_range(0..p.mix_total.max(1));
@@ -115,27 +119,43 @@ impl Picker {
             .position(|(cum, _)| draw < *cum)
             .unwrap_or(p.mix.len() - 1);
         let number = p.numbers[((self.seq - 1) % p.numbers.len() as u64) as usize];
-        let wants_window = matches!(
-            p.mix[kind].1,
-            MixKind::Text {
-                to: ReplyTarget::Window,
-                ..
-            }
-        );
-        let (to, recipient) = if wants_window && !self.window.is_empty() {
-            let i = self.rng.gen_range(0..self.window.len());
-            (self.window[i], Recipient::Window)
-        } else {
-            self.recipient(phase)
+        let target = match p.mix[kind].1 {
+            MixKind::Text { to, .. } => Some(to),
+            _ => None,
         };
-        Pick {
+        let mut pick = Pick {
             phase,
             number,
             kind,
-            to,
+            to: WaId(0),
             seq: self.seq,
-            recipient,
+            recipient: Recipient::Dropped,
+            not_before: SimTime(0),
+        };
+        match target {
+            Some(ReplyTarget::Window) => match self.desk.answer(&p.numbers, now) {
+                Answer::Reply { number, to, at } => {
+                    pick.number = number;
+                    pick.to = to;
+                    pick.recipient = Recipient::Window;
+                    pick.not_before = at;
+                    return pick;
+                }
+                Answer::Drop => return pick,
+                Answer::Anyone => {}
+            },
+            Some(ReplyTarget::WroteIn) => {
+                if let Some(recent) = self.desk.recent(number) {
+                    let i = self.rng.gen_range(0..recent.len());
+                    pick.to = recent[i];
+                    pick.recipient = Recipient::Window;
+                    return pick;
+                }
+            }
+            Some(ReplyTarget::Any) | None => {}
         }
+        (pick.to, pick.recipient) = self.recipient(phase);
+        pick
     }
 
     /// A recipient per the phase's segments, hot users and returning share.
@@ -185,12 +205,16 @@ impl Picker {
         )
     }
 
-    /// `from` wrote in (an inbound message was accepted): window replies may now go to them.
-    pub fn wrote_in(&mut self, from: WaId) {
-        if self.window.len() == WINDOW_RING {
-            self.window.pop_front();
-        }
-        self.window.push_back(from);
+    /// `from` wrote to number `number` (an index into the plan's numbers) at `now`: a
+    /// conversation for the desk to answer. The door tells it of every user message it learns
+    /// of, the traffic's own and the simulated audience's replies alike.
+    pub fn wrote_in(&mut self, number: usize, from: WaId, now: SimTime) {
+        self.desk.wrote_in(number, from, now, &mut self.rng);
+    }
+
+    /// What the desk counted so far.
+    pub fn desk_counts(&self) -> DeskCounts {
+        self.desk.counts()
     }
 }
 

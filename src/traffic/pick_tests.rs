@@ -26,6 +26,7 @@ fn plan(phases: &str) -> Arc<LoadPlan> {
             },
         ],
         templates: None,
+        service_window: None,
     };
     let s = LoadScenario::from_toml_str(phases, "t.toml").unwrap();
     Arc::new(LoadPlan::build(s.traffic.as_ref().unwrap(), None, ctx).unwrap())
@@ -53,13 +54,13 @@ text = { body = "re {phase}" }
 fn run(picker: &mut Picker, n: usize) -> Vec<(Pick, String)> {
     (0..n)
         .map(|_| {
-            let pick = picker.pick(0);
+            let pick = picker.pick(0, SimTime(pick_at(picker)));
             let text = match picker.message(&pick) {
                 Message::Send(out) => format!("{out:?}"),
                 Message::Inbound { from, text } => format!("inbound {from:?} {text}"),
             };
             if picker.is_inbound(&pick) {
-                picker.wrote_in(pick.to);
+                picker.wrote_in(pick.number, pick.to, SimTime(pick.seq));
             }
             (pick, text)
         })
@@ -74,51 +75,99 @@ fn same_seed_same_picks() {
     assert_eq!(a, b);
     let c = run(&mut Picker::new(plan, 8), 500);
     assert_ne!(a, c);
-    // Numbers go round-robin, sequence numbers count from 1.
+    // Numbers go round-robin (window replies go from the number written to), sequence
+    // numbers count from 1.
     for (i, (p, _)) in a.iter().enumerate() {
         assert_eq!(p.seq, i as u64 + 1);
-        assert_eq!(p.number, i % 2);
+        if p.recipient != Recipient::Window {
+            assert_eq!(p.number, i % 2);
+        }
     }
 }
 
+/// The instant of the next pick in these tests: one second per message.
+fn pick_at(picker: &Picker) -> u64 {
+    (picker.seq + 1) * crate::clock::MICROS_PER_SEC
+}
+
 #[test]
-fn window_replies_go_to_users_who_wrote_in() {
+fn window_replies_answer_who_wrote_to_that_number_once() {
     let plan = plan(MIXED);
     let mut picker = Picker::new(plan, 3);
-    let mut wrote_in = std::collections::HashSet::new();
-    let mut replies = 0;
+    // Users waiting for an answer, per number.
+    let mut waiting: [Vec<WaId>; 2] = Default::default();
+    let (mut replies, mut dropped) = (0, 0);
     for _ in 0..2000 {
-        let pick = picker.pick(0);
+        let now = SimTime(pick_at(&picker));
+        let pick = picker.pick(0, now);
+        if pick.recipient == Recipient::Dropped {
+            assert!(
+                waiting.iter().all(|w| w.is_empty()),
+                "dropped while someone waits"
+            );
+            dropped += 1;
+            continue;
+        }
         match picker.message(&pick) {
             Message::Inbound { from, text } => {
                 assert_eq!(text, format!("hi {}", pick.seq));
-                wrote_in.insert(from);
-                picker.wrote_in(from);
+                waiting[pick.number].push(from);
+                picker.wrote_in(pick.number, from, now);
             }
             Message::Send(out) => {
                 if let Content::FreeForm { text, .. } = &out.content {
                     assert_eq!(text.as_deref(), Some("re p"));
-                    if !wrote_in.is_empty() {
-                        assert_eq!(pick.recipient, Recipient::Window);
-                        assert!(wrote_in.contains(&out.to), "{:?}", out.to);
-                        replies += 1;
-                    }
+                    assert_eq!(pick.recipient, Recipient::Window);
+                    // From the number the user wrote to, the one waiting longest there.
+                    let w = &mut waiting[pick.number];
+                    let at = w.iter().position(|u| *u == out.to).expect("a waiting user");
+                    w.remove(at);
+                    replies += 1;
                 }
             }
         }
     }
     assert!(replies > 300, "{replies}");
+    assert!(dropped > 0, "some replies find nobody waiting");
+    let c = picker.desk_counts();
+    assert_eq!(c.answered, replies);
+    assert_eq!(
+        c.waiting,
+        waiting.iter().map(|w| w.len() as u64).sum::<u64>()
+    );
 }
 
 #[test]
-fn nobody_wrote_in_yet_goes_to_a_normal_recipient() {
-    let plan = plan(
-        "[[traffic.phases]]\nname = \"p\"\nmessages = 1\nopen = { rate = 1 }\n\
-         [[traffic.phases.mix]]\ntext = { body = \"x\" }\n",
+fn nobody_wrote_in_yet_drops_the_reply_or_sends_it_as_asked() {
+    let text = "[[traffic.phases]]\nname = \"p\"\nmessages = 1\nopen = { rate = 1 }\n\
+         [[traffic.phases.mix]]\ntext = { body = \"x\" }\n";
+    let mut picker = Picker::new(plan(text), 1);
+    assert_eq!(picker.pick(0, SimTime(0)).recipient, Recipient::Dropped);
+    let send = format!("[traffic.conversations]\nno_window = \"send\"\n{text}");
+    let mut picker = Picker::new(plan(&send), 1);
+    assert_eq!(picker.pick(0, SimTime(0)).recipient, Recipient::New);
+    // `wrote_in` goes to a user who wrote to the sending number, window or not.
+    let wrote = text.replace("body = \"x\"", "body = \"x\", to = \"wrote_in\"");
+    let mut picker = Picker::new(plan(&wrote), 1);
+    assert_eq!(
+        picker.pick(0, SimTime(0)).recipient,
+        Recipient::New,
+        "nobody yet"
     );
-    let mut picker = Picker::new(plan, 1);
-    let pick = picker.pick(0);
-    assert_eq!(pick.recipient, Recipient::New);
+    picker.wrote_in(1, WaId(491_234), SimTime(0));
+    let p = picker.pick(0, SimTime(1));
+    assert_eq!((p.number, p.recipient), (1, Recipient::Window));
+    assert_eq!(p.to, WaId(491_234));
+    // Number 0 (round robin) heard from nobody.
+    let p = picker.pick(0, SimTime(2));
+    assert_eq!((p.number, p.recipient), (0, Recipient::New));
+    let p = picker.pick(0, SimTime(200 * crate::clock::MICROS_PER_HOUR));
+    assert_eq!(p.number, 1);
+    assert_eq!(
+        p.to,
+        WaId(491_234),
+        "long after the window closed, still that user"
+    );
 }
 
 #[test]
@@ -128,14 +177,14 @@ fn weights_are_respected_roughly() {
     let n = 20_000;
     let (mut kinds, mut segs, mut hot, mut returning) = ([0u32; 3], [0u32; 2], 0, 0);
     for _ in 0..n {
-        let pick = picker.pick(0);
+        let pick = picker.pick(0, SimTime(0));
         kinds[pick.kind] += 1;
         match pick.recipient {
             Recipient::Hot => hot += 1,
             Recipient::Returning => returning += 1,
-            Recipient::New | Recipient::Window => {}
+            Recipient::New | Recipient::Window | Recipient::Dropped => {}
         }
-        if pick.recipient != Recipient::Window {
+        if !matches!(pick.recipient, Recipient::Window | Recipient::Dropped) {
             // Segment "a" ids are 49xxxxxx; "b" ids are 62811…
             segs[usize::from(pick.to.0 >= 62_000_000_000)] += 1;
         }
@@ -159,7 +208,7 @@ fn template_content_and_identity_hash() {
     let plan = plan(MIXED);
     let mut picker = Picker::new(plan, 5);
     let pick = (0..100)
-        .map(|_| picker.pick(0))
+        .map(|_| picker.pick(0, SimTime(0)))
         .find(|p| p.kind == 0)
         .unwrap();
     let Message::Send(out) = picker.message(&pick) else {

@@ -7,6 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Micros;
+use crate::traffic::conversations::DeskPlan;
 use crate::traffic::schedule::{ClosedSchedule, RateProfile};
 use crate::traffic::spec::{
     ArrivalProcess, NumberRef, Phase, RecipientSelection, ReplyTarget, SenderPolicy, Stream,
@@ -84,6 +85,8 @@ pub struct PlanContext {
     /// Known templates as (name, language). `None`: not checked here (the server will refuse
     /// unknown ones with 132001, which is a legitimate thing to load-test).
     pub templates: Option<Vec<(String, String)>>,
+    /// The customer service window (`rules.service_window_hours`), µs. `None`: 24 h.
+    pub service_window: Option<Micros>,
 }
 
 /// What a mix entry sends.
@@ -163,12 +166,32 @@ pub struct LoadPlan {
     /// Every phase of every stream, stream after stream (a stream's phases are contiguous).
     pub phases: Vec<PhasePlan>,
     pub streams: Vec<StreamPlan>,
+    /// The support desk of window replies.
+    pub desk: DeskPlan,
     pub connections: u32,
     pub grace: Micros,
     pub webhooks: Option<WebhookSpec>,
     pub checks: Vec<Check>,
     pub numbers: Vec<String>,
     pub segments: Vec<Segment>,
+}
+
+impl LoadPlan {
+    /// Whether any phase answers users in their window (`text = { to = "window" }`): the
+    /// reports then carry the desk's counts.
+    pub fn has_window_replies(&self) -> bool {
+        self.phases.iter().any(|p| {
+            p.mix.iter().any(|(_, k)| {
+                matches!(
+                    k,
+                    MixKind::Text {
+                        to: ReplyTarget::Window,
+                        ..
+                    }
+                )
+            })
+        })
+    }
 }
 
 /// A plan error: the field path and what is wrong with it.
@@ -368,9 +391,32 @@ impl LoadPlan {
                 }
             }
         }
+        let c = &traffic.conversations;
+        let [lo, hi] = c.agent_delay;
+        if lo > hi {
+            return err(
+                "traffic.conversations.agent_delay",
+                format!("min {lo} is above max {hi}"),
+            );
+        }
+        if c.capacity == 0 || c.capacity > 1_000_000 {
+            return err(
+                "traffic.conversations.capacity",
+                format!("must be between 1 and 1000000 (got {})", c.capacity),
+            );
+        }
+        let desk = DeskPlan {
+            delay: [lo.0, hi.0],
+            capacity: c.capacity as usize,
+            no_window: c.no_window,
+            window: ctx
+                .service_window
+                .unwrap_or(24 * crate::clock::MICROS_PER_HOUR),
+        };
         Ok(LoadPlan {
             phases,
             streams,
+            desk,
             connections: traffic.connections,
             grace: traffic.grace.0,
             webhooks: traffic.webhooks.clone(),
@@ -730,6 +776,7 @@ mod tests {
                 },
             }],
             templates: None,
+            service_window: None,
         }
     }
 

@@ -150,6 +150,9 @@ pub struct Traffic {
     /// The embedded webhook receiver. Absent: no receiver, no webhook section in the report.
     #[serde(default)]
     pub webhooks: Option<WebhookSpec>,
+    /// The support desk answering users who wrote in (`text = { to = "window" }` replies).
+    #[serde(default)]
+    pub conversations: Conversations,
     /// The phases, run in order: one stream. Either this or `streams`.
     #[serde(default)]
     pub phases: Vec<Phase>,
@@ -364,15 +367,58 @@ fn default_language() -> String {
     "en_US".to_string()
 }
 
+/// `[traffic.conversations]`: how agents answer the users who wrote in. Every user message to
+/// a business number opens a conversation on that number; `text = { to = "window" }` replies
+/// answer them from that number while their customer service window is open.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Conversations {
+    /// `[min, max]`: an agent answers a conversation no sooner than this long after the user
+    /// wrote, drawn uniformly per conversation. Default `["0s", "0s"]`.
+    pub agent_delay: [Dur; 2],
+    /// Conversations waiting for an answer per business number; users writing in beyond it are
+    /// not answered (counted as `overflow`). Default 4096.
+    pub capacity: u32,
+    /// What a reply does when no conversation is ready on its numbers: `"drop"` (default: not
+    /// sent, counted as `no_window`), `"wait"` (answers the next conversation when its agent
+    /// delay has passed; dropped when nobody waits), `"send"` (goes to an ordinary recipient,
+    /// to be refused with 131047).
+    pub no_window: NoWindow,
+}
+
+impl Default for Conversations {
+    fn default() -> Self {
+        Conversations {
+            agent_delay: [Dur(0), Dur(0)],
+            capacity: 4096,
+            no_window: NoWindow::Drop,
+        }
+    }
+}
+
+/// What a window reply does when nobody is waiting for an answer.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum NoWindow {
+    #[default]
+    Drop,
+    Wait,
+    Send,
+}
+
 /// A free-form text send.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TextSend {
     /// Message body; the same placeholders as template parameters.
     pub body: String,
-    /// `"window"` (default): reply to a user who recently wrote in (an `inbound` entry of this
-    /// run); when nobody has yet, it goes to a normal recipient and will likely be refused with
-    /// 131047. `"any"`: a normal recipient, to measure refusals outside the window.
+    /// `"window"` (default): an agent's answer, from the number a user wrote to, while their
+    /// window is open (see `[traffic.conversations]`). `"wrote_in"`: a user who wrote to the
+    /// sending number earlier in the run, window open or not (closed ones are refused with
+    /// 131047); nobody yet: a normal recipient. `"any"`: a normal recipient, to measure
+    /// refusals outside the window.
     #[serde(default)]
     pub to: ReplyTarget,
 }
@@ -381,10 +427,11 @@ pub struct TextSend {
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
 )]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum ReplyTarget {
     #[default]
     Window,
+    WroteIn,
     Any,
 }
 

@@ -367,7 +367,7 @@ fn pricing_through_the_years_five_costs() {
     assert!(cost("cbp-2023").1 < cost("pmp-2025-07").1);
     assert_eq!(json["cost_compare"].as_array().unwrap().len(), 5);
     let html = wabasim::render::simulation_html(&r);
-    assert!(html.contains("<td>cbp-2022</td><td>3250</td><td>EUR</td>"));
+    assert!(html.contains("<td>cbp-2022</td><td>4238</td><td>EUR</td>"));
 }
 
 #[test]

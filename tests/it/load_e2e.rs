@@ -208,6 +208,7 @@ fn ctx() -> PlanContext {
             },
         ],
         templates: None,
+        service_window: None,
     }
 }
 
@@ -336,9 +337,16 @@ async fn counts_reconcile_with_the_server() {
         reconcile(p);
     }
     reconcile(&report.total);
-    assert_eq!(report.phases[0].messages, 150);
+    // Window replies that found nobody waiting are not sent (no receiver here: the desk hears
+    // of the generator's own inbound messages).
+    let burst = &report.phases[0];
+    assert!(burst.no_window > 0, "{burst:?}");
+    assert_eq!(burst.messages + burst.no_window, 150);
     assert_eq!(report.phases[1].messages, 60);
     assert_eq!(report.phases[0].intended, 150);
+    let desk = report.conversations.expect("the plan has window replies");
+    assert_eq!(desk.opened, books.inbound.load(Ordering::SeqCst));
+    assert_eq!(desk.answered + desk.waiting, desk.opened);
     assert_eq!(report.phases[0].unsent, 0);
 
     // The server's books and the report agree exactly.

@@ -144,6 +144,19 @@ async fn embedded_run_reconciles_with_the_engine() {
     assert_eq!(w.bad_signature, 0);
     assert!(w.statuses.get("sent").copied().unwrap_or(0) > 0, "{w:?}");
     assert_eq!(w.inbound_messages, n.inbound);
+    // The desk heard of users writing in from the webhooks (those after the last pick were
+    // never read), and answered only them.
+    let desk = report
+        .conversations
+        .expect("window replies: the desk is reported");
+    assert!(
+        desk.opened > 0 && desk.opened <= w.inbound_messages,
+        "{desk:?}"
+    );
+    assert_eq!(
+        desk.answered + desk.expired + desk.waiting + desk.overflow,
+        desk.opened
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

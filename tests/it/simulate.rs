@@ -387,3 +387,87 @@ fn streams_run_at_the_same_time_and_are_reported_each() {
     let b = serde_json::to_vec(&run(STREAMS, None)).unwrap();
     assert_eq!(a, b);
 }
+
+/// A support desk fed only by the audience's replies to a campaign: users who answer a
+/// template open a conversation on the number that sent it, and agents answer them there,
+/// inside the window, after their delay; nothing is sent outside a window.
+const DESK: &str = r#"
+name = "desk"
+seed = 5
+[[businesses]]
+id = "100000000000001"
+name = "Toko"
+tokens = ["t"]
+[[businesses.wabas]]
+id = "200000000000001"
+[[businesses.wabas.phone_numbers]]
+id = "300000000000001"
+display_phone_number = "+62 812-0000-0001"
+verified_name = "Toko"
+[[businesses.wabas.phone_numbers]]
+id = "300000000000002"
+display_phone_number = "+62 812-0000-0002"
+verified_name = "Toko"
+[[businesses.wabas.templates]]
+name = "promo"
+language = "id"
+category = "MARKETING"
+body = "Diskon!"
+[audience]
+size = 20000
+not_on_whatsapp_ratio = 0.0
+[audience.profiles.marketing]
+reply = 0.2
+[traffic.conversations]
+agent_delay = ["2m", "10m"]
+[[traffic.streams]]
+name = "campaign"
+[[traffic.streams.phases]]
+name = "blast"
+duration = "2h"
+open = { rate = 0.5 }
+[[traffic.streams.phases.mix]]
+template = { name = "promo", language = "id" }
+[[traffic.streams]]
+name = "support"
+[[traffic.streams.phases]]
+name = "agents"
+duration = "1d"
+open = { rate = 0.05 }
+[[traffic.streams.phases.mix]]
+text = { body = "Halo Kak, ada yang bisa kami bantu?" }
+"#;
+
+#[test]
+fn agents_answer_audience_replies_in_the_window_from_the_right_number() {
+    let r = run(DESK, None);
+    let desk = r
+        .conversations
+        .expect("window replies: the desk is reported");
+    let agents = r.phases.iter().find(|p| p.name == "agents").unwrap();
+    assert!(desk.opened > 50, "users replied to the campaign: {desk:?}");
+    assert!(agents.ok > 50, "{agents:?}");
+    // Every reply sent was inside a window: none refused.
+    assert_eq!(agents.refused, 0, "{:?}", agents.codes);
+    assert_eq!(agents.messages, desk.answered);
+    assert_eq!(
+        desk.answered + desk.expired + desk.waiting + desk.overflow,
+        desk.opened
+    );
+    // Arrivals with nobody ready to answer were dropped and counted, not sent.
+    assert!(agents.no_window > 0);
+    assert_eq!(agents.messages + agents.no_window, 4320);
+    // The knob: `no_window = "send"` sends those to ordinary recipients, refused with 131047.
+    let send = DESK.replace(
+        "agent_delay = [\"2m\", \"10m\"]",
+        "agent_delay = [\"2m\", \"10m\"]\nno_window = \"send\"",
+    );
+    let r2 = run(&send, None);
+    let a2 = r2.phases.iter().find(|p| p.name == "agents").unwrap();
+    assert_eq!(a2.no_window, 0);
+    assert!(
+        a2.codes.get("131047").copied().unwrap_or(0) > 0,
+        "{:?}",
+        a2.codes
+    );
+}
