@@ -6,6 +6,7 @@
 //! - [`plan`]: the spec validated and resolved against the world (numbers, audience, templates).
 //! - [`schedule`]: arrival schedules (open: rate, ramps, spikes; closed: users and think time) as
 //!   pure functions of time.
+//! - [`rhythm`]: daily rhythms: the open-model rate by local hour and weekday (fixed UTC offsets).
 //! - [`policy`]: the BSP sender policy under test: outcome classification, retry and backoff,
 //!   per-number pacing.
 //! - [`pattern`]: texts with `{seq}`, `{wa_id}` and `{phase}` placeholders.
@@ -20,6 +21,7 @@ pub mod pattern;
 pub mod pick;
 pub mod plan;
 pub mod policy;
+pub mod rhythm;
 pub mod schedule;
 pub mod spec;
 pub mod thresholds;

@@ -132,9 +132,16 @@ impl RateProfile {
         self.cum[i] + (s.r0 + r_t) / 2.0 * dt
     }
 
+    /// The segment holding `t`: the last one starting at or before it.
     fn seg_index(&self, t: Micros) -> usize {
-        // Few segments: a linear scan from the end beats a binary search and is obviously right.
-        self.segs.iter().rposition(|s| s.start <= t).unwrap_or(0)
+        // A binary search, not a linear scan: a daily rhythm (`rhythm.rs`) splits a phase into
+        // one segment per local hour, thousands over weeks, and `rate_at`/`cumulative` run on
+        // every progress tick and report. Starts never decrease, so `start <= t` is true then
+        // false along the vector, as `partition_point` needs; the first segment starts at 0, so
+        // the count is at least 1.
+        self.segs
+            .partition_point(|s| s.start <= t)
+            .saturating_sub(1)
     }
 
     /// Λ⁻¹(x): the instant (µs since the phase start, rounded to the nearest µs) at which the
