@@ -242,9 +242,7 @@ async fn run_scenario(
         ),
         None => {
             if let Some(tok) = &args.token {
-                if scenario.businesses.is_empty() {
-                    scenario.businesses = scenario.world().businesses;
-                }
+                scenario.expand_world();
                 if let Some(b) = scenario.businesses.first_mut() {
                     b.tokens = vec![tok.clone()];
                 }
