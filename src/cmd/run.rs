@@ -208,9 +208,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, String> {
         }
         // `--token` is the first business's token, whichever server is driven: the embedded
         // one is built from this scenario, so it accepts it.
-        if scenario.businesses.is_empty() {
-            scenario.businesses = scenario.world().businesses;
-        }
+        scenario.expand_world();
         if let Some(b) = scenario.businesses.first_mut() {
             b.tokens = vec![tok.clone()];
         }

@@ -124,9 +124,7 @@ impl ServePlan {
             Some(p) => Scenario::load(p).map_err(|e| e.to_string())?,
             None => Scenario::default_world(),
         };
-        if scenario.businesses.is_empty() {
-            scenario.businesses = scenario.world().businesses;
-        }
+        scenario.expand_world();
         if let Some(seed) = args.seed {
             scenario.seed = seed;
         }

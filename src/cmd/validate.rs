@@ -13,8 +13,28 @@ pub fn main(scenario: &Path) -> Outcome {
     let world = s
         .validate(&file)
         .map_err(|e| Failure::Usage(e.to_string()))?;
+    // Segments, when declared, with their countries (declared or from the calling code; `?`
+    // for a shared calling code such as +1).
+    let segments = &world.world().audience.segments;
+    let segments = if segments.is_empty() {
+        String::new()
+    } else {
+        let mut shown: Vec<String> = segments
+            .iter()
+            .take(5)
+            .map(|s| format!("{} {}", s.name, s.country().unwrap_or_else(|| "?".into())))
+            .collect();
+        if segments.len() > shown.len() {
+            shown.push("…".into());
+        }
+        format!(
+            ", {} audience segments ({})",
+            segments.len(),
+            shown.join(", ")
+        )
+    };
     say(format_args!(
-        "{}: ok ({} businesses, {} phone numbers, {})\n",
+        "{}: ok ({} businesses, {} phone numbers{segments}, {})\n",
         file,
         world.world().businesses.len(),
         world

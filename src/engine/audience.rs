@@ -9,15 +9,29 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 /// The audience a scenario describes.
+///
+/// Who the users are is one range of numbers (`first_number`, `size`) or, for recipients in
+/// several markets, named segments (`[[audience.segments]]`), never both. Either way the ranges
+/// only say whom the load generator sends to (and whom `serve` suggests in its banner): the
+/// engine treats every wa_id alike, in a range or not. Being on WhatsApp and opt-in are hashes
+/// of (seed, wa_id, …), reactions and re-registrations are drawn per message, and the market
+/// is the calling code. So a number is treated the same in any segment, or in none, and the
+/// engine needs no segment lookup on the send path.
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AudienceSpec {
-    /// First wa_id of the synthetic audience (digits, international form).
-    #[serde(default = "default_first")]
-    pub first_number: String,
-    /// Number of synthetic users: `first_number`, `first_number + 1`, …
-    #[serde(default = "default_size")]
-    pub size: u64,
+    /// First wa_id of the synthetic audience (digits, international form). Default
+    /// 6281300000000. Not with `segments`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_number: Option<String>,
+    /// Number of synthetic users: `first_number`, `first_number + 1`, … Default 10,000. Not
+    /// with `segments`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Named ranges of users, for an audience in several markets (`[[audience.segments]]`);
+    /// they replace `first_number` and `size`. At most 1,000.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<SegmentSpec>,
     /// Share of numbers (any number, in or out of the synthetic range) that are not on WhatsApp:
     /// messages to them are accepted and then fail with 131026.
     #[serde(default = "default_not_on_whatsapp")]
@@ -40,11 +54,47 @@ pub struct AudienceSpec {
     pub profiles: super::reactions::Profiles,
 }
 
-fn default_first() -> String {
-    "6281300000000".into()
+/// The audience's first number when the scenario gives none (and no segments).
+pub const DEFAULT_FIRST_NUMBER: &str = "6281300000000";
+/// The audience's size when the scenario gives none (and no segments).
+pub const DEFAULT_SIZE: u64 = 10_000;
+/// Most segments an audience may declare.
+pub const MAX_SEGMENTS: usize = 1_000;
+
+/// `[[audience.segments]]`: a named range of users, `first_number`, `first_number + 1`, …
+/// (`size` of them), e.g. the Brazilian customers of a BSP next to its Indonesian ones. A
+/// `[traffic]` phase picks segments by name (`recipients = { segments = { br = 1 } }`).
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentSpec {
+    /// Unique name, as `[traffic]` recipients refer to it.
+    pub name: String,
+    /// First wa_id of the range (international form; `+`, spaces and dashes are ignored).
+    pub first_number: String,
+    /// Number of users, at least 1. The last one keeps the digit count of the first.
+    pub size: u64,
+    /// ISO 3166 alpha-2 country of the users, checked against the calling code of
+    /// `first_number`. Default: the country that calling code names, when only one does
+    /// (+1, +7, +44 and a few others are shared: give it there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
 }
-fn default_size() -> u64 {
-    10_000
+
+impl SegmentSpec {
+    /// The segment's country: the one declared, else the one its calling code names (if only
+    /// one country has it). `None` for a first number that does not parse.
+    pub fn country(&self) -> Option<String> {
+        if let Some(c) = &self.country {
+            return Some(c.trim().to_ascii_uppercase());
+        }
+        let first = WaId::parse_lenient(&self.first_number)?;
+        crate::pricing::countries::iso_of_number(&first.0.to_string()).map(str::to_string)
+    }
+
+    /// The wa_ids of the segment as (first, size), or `None` if `first_number` does not parse.
+    fn range(&self) -> Option<(u64, u64)> {
+        WaId::parse_lenient(&self.first_number).map(|w| (w.0, self.size))
+    }
 }
 fn default_not_on_whatsapp() -> f64 {
     0.02
@@ -62,8 +112,9 @@ fn default_read_delay() -> [u64; 2] {
 impl Default for AudienceSpec {
     fn default() -> Self {
         AudienceSpec {
-            first_number: default_first(),
-            size: default_size(),
+            first_number: None,
+            size: None,
+            segments: Vec::new(),
             not_on_whatsapp_ratio: default_not_on_whatsapp(),
             not_on_whatsapp: Vec::new(),
             delivered_delay_ms: default_delivered_delay(),
@@ -75,12 +126,22 @@ impl Default for AudienceSpec {
 }
 
 impl AudienceSpec {
+    /// First wa_id of the single range (the default when none is given).
+    pub fn first_number(&self) -> &str {
+        self.first_number.as_deref().unwrap_or(DEFAULT_FIRST_NUMBER)
+    }
+
+    /// Size of the single range (the default when none is given).
+    pub fn size(&self) -> u64 {
+        self.size.unwrap_or(DEFAULT_SIZE)
+    }
+
     /// Checks the values a parser cannot: ranges and ratios. Returns `(field, problem)`.
     pub fn validate(&self) -> Result<(), (String, String)> {
-        if WaId::parse_lenient(&self.first_number).is_none() {
+        if WaId::parse_lenient(self.first_number()).is_none() {
             return Err((
                 "audience.first_number".into(),
-                format!("'{}' is not a phone number", self.first_number),
+                format!("'{}' is not a phone number", self.first_number()),
             ));
         }
         for (i, n) in self.not_on_whatsapp.iter().enumerate() {
@@ -109,13 +170,108 @@ impl AudienceSpec {
         }
         self.profiles.validate()
     }
+
+    /// Every problem of `[[audience.segments]]` as `(field, problem)`: the single range given
+    /// beside them, a name empty or taken, a first number that does not parse, an empty range
+    /// or one that outgrows its digits, a country that is unknown or not the number's, two
+    /// ranges that overlap.
+    pub fn segment_problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if self.segments.is_empty() {
+            return out;
+        }
+        let beside = "not used with [[audience.segments]]: declare the range as a segment";
+        if self.first_number.is_some() {
+            out.push(("audience.first_number".into(), beside.into()));
+        }
+        if self.size.is_some() {
+            out.push(("audience.size".into(), beside.into()));
+        }
+        if self.segments.len() > MAX_SEGMENTS {
+            out.push((
+                "audience.segments".into(),
+                format!("{} segments; at most {MAX_SEGMENTS}", self.segments.len()),
+            ));
+            return out;
+        }
+        // (first, last, index) of every range that is itself valid, for the overlap check.
+        let mut ranges: Vec<(u64, u64, usize)> = Vec::new();
+        for (i, s) in self.segments.iter().enumerate() {
+            let f = |k: &str| format!("audience.segments[{i}].{k}");
+            if s.name.trim().is_empty() {
+                out.push((f("name"), "empty name".into()));
+            } else if let Some(j) = self.segments[..i].iter().position(|o| o.name == s.name) {
+                out.push((
+                    f("name"),
+                    format!("'{}' is already the name of audience.segments[{j}]", s.name),
+                ));
+            }
+            let Some((first, size)) = s.range() else {
+                out.push((
+                    f("first_number"),
+                    format!("'{}' is not a phone number", s.first_number),
+                ));
+                continue;
+            };
+            if size == 0 {
+                out.push((f("size"), "must be at least 1".into()));
+                continue;
+            }
+            let digits = |n: u64| n.checked_ilog10().unwrap_or(0) + 1;
+            let last = first
+                .checked_add(size - 1)
+                .filter(|l| digits(*l) == digits(first));
+            let Some(last) = last else {
+                out.push((
+                    f("size"),
+                    format!(
+                        "{size} users from {first} run past {} digits",
+                        digits(first)
+                    ),
+                ));
+                continue;
+            };
+            if let Some(c) = &s.country {
+                let code = c.trim().to_ascii_uppercase();
+                match crate::pricing::countries::prefix_of_iso(&code) {
+                    None => out.push((
+                        f("country"),
+                        format!("'{c}' is not an ISO 3166 alpha-2 country wabasim knows"),
+                    )),
+                    Some(p) if !first.to_string().starts_with(p) => {
+                        out.push((f("country"), format!("{first} is not in {code} (+{p})")))
+                    }
+                    Some(_) => {}
+                }
+            }
+            ranges.push((first, last, i));
+        }
+        ranges.sort_unstable();
+        for w in ranges.windows(2) {
+            let ((_, a_last, a), (b_first, _, b)) = (w[0], w[1]);
+            if b_first <= a_last {
+                let (lo, hi) = (a.min(b), a.max(b));
+                out.push((
+                    format!("audience.segments[{hi}]"),
+                    format!(
+                        "overlaps audience.segments[{lo}] ('{}'): both hold {b_first}",
+                        self.segments[lo].name
+                    ),
+                ));
+            }
+        }
+        out
+    }
 }
 
 /// The audience at run time.
 #[derive(Clone, Debug)]
 pub struct Audience {
     seed: u64,
-    first: WaId,
+    /// The users' ranges as (first, size): the single range, or one per segment in
+    /// declaration order. Only [`Self::member`] reads them (see [`AudienceSpec`]).
+    ranges: Vec<(WaId, u64)>,
+    /// Users over all ranges.
     size: u64,
     /// `not_on_whatsapp_ratio` scaled to the u64 range, so the check is one hash and compare.
     not_on_threshold: u64,
@@ -134,10 +290,21 @@ impl Audience {
             .filter_map(|n| WaId::parse_lenient(n))
             .collect();
         not_on.sort_unstable();
+        let ranges: Vec<(WaId, u64)> = if spec.segments.is_empty() {
+            vec![(
+                WaId::parse_lenient(spec.first_number()).unwrap_or(WaId(6281300000000)),
+                spec.size(),
+            )]
+        } else {
+            spec.segments
+                .iter()
+                .filter_map(|s| s.range().map(|(first, size)| (WaId(first), size)))
+                .collect()
+        };
         Audience {
             seed,
-            first: WaId::parse_lenient(&spec.first_number).unwrap_or(WaId(6281300000000)),
-            size: spec.size,
+            size: ranges.iter().fold(0u64, |a, r| a.saturating_add(r.1)),
+            ranges,
             not_on_threshold: (spec.not_on_whatsapp_ratio.clamp(0.0, 1.0) * u64::MAX as f64) as u64,
             not_on,
             delivered: spec.delivered_delay_ms.map(|v| v * MICROS_PER_MS),
@@ -147,9 +314,17 @@ impl Audience {
         }
     }
 
-    /// The i-th synthetic user.
+    /// The i-th synthetic user (modulo the audience's size), counting through the ranges in
+    /// their order.
     pub fn member(&self, i: u64) -> WaId {
-        WaId(self.first.0 + (i % self.size.max(1)))
+        let mut i = i % self.size.max(1);
+        for &(first, size) in &self.ranges {
+            if i < size {
+                return WaId(first.0 + i);
+            }
+            i -= size;
+        }
+        self.ranges.first().map_or(WaId(6281300000000), |r| r.0)
     }
 
     pub fn size(&self) -> u64 {
@@ -317,6 +492,38 @@ mod tests {
         assert!(per_user_limit_exempt(WaId(35312345678)));
         assert!(!per_user_limit_exempt(WaId(6281300000000)));
         assert!(!per_user_limit_exempt(WaId(5511999999999)));
+    }
+
+    fn segment(name: &str, first: &str, size: u64) -> SegmentSpec {
+        SegmentSpec {
+            name: name.into(),
+            first_number: first.into(),
+            size,
+            country: None,
+        }
+    }
+
+    #[test]
+    fn segments_that_touch_do_not_overlap_and_countries_come_from_the_calling_code() {
+        let spec = AudienceSpec {
+            segments: vec![
+                segment("b", "6281300000100", 100),
+                segment("a", "6281300000000", 100),
+                segment("us", "+1 650 555 0000", 10),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(spec.segment_problems(), Vec::<(String, String)>::new());
+        assert_eq!(spec.segments[1].country().as_deref(), Some("ID"));
+        assert_eq!(spec.segments[2].country(), None, "+1 is shared");
+        let a = Audience::new(&spec, 1);
+        assert_eq!(a.size(), 210);
+        assert_eq!(a.member(0), WaId(6281300000100));
+        assert_eq!(a.member(100), WaId(6281300000000));
+        assert_eq!(a.member(209), WaId(16505550009));
+        // Without segments: the one range, defaults included.
+        let a = Audience::new(&AudienceSpec::default(), 1);
+        assert_eq!((a.size(), a.member(10_001)), (10_000, WaId(6281300000001)));
     }
 
     #[test]

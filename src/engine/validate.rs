@@ -6,10 +6,10 @@
 //! is the scenario's job: `scenario` turns a file into a world and a [`Setup`], calls
 //! [`ValidWorld::new`] and maps each [`WorldError`] to `file: field: message`.
 //!
-//! [`ValidWorld::new`] is the one place a world is checked: rule, policy and audience ranges,
-//! unique ids and tokens, one template per name and language, template placeholders, display
-//! numbers, throughputs and the pricing section against the rate cards. It reports every
-//! problem, each with its field path, not just the first.
+//! [`ValidWorld::new`] is the one place a world is checked: rule, policy and audience ranges
+//! and segments, unique ids and tokens, one template per name and language, template
+//! placeholders, display numbers, throughputs and the pricing section against the rate cards.
+//! It reports every problem, each with its field path, not just the first.
 
 use super::build::Setup;
 use super::charging::{embedded_book, Charging};
@@ -80,6 +80,9 @@ impl ValidWorld {
         p.check(setup.rules.validate());
         p.check(setup.policy.validate());
         p.check(world.audience.validate());
+        for (field, message) in world.audience.segment_problems() {
+            p.push(world_err(field, message));
+        }
         let book = embedded_book().map_err(|e| InvalidWorld(vec![e]))?;
         let mut ids = Ids::default();
         let mut last_template_id = API_TEMPLATE_IDS;

@@ -285,6 +285,25 @@ pub fn calling_code(digits: &str) -> &str {
     }
 }
 
+/// The country a number belongs to (`digits`: international form, digits only): the one
+/// whose dialling prefix is the longest the number starts with, when no other country shares
+/// that prefix. `None` for shared prefixes (+1 outside the listed area codes, +7, +44, …) and
+/// for numbers no prefix matches: a country would be a guess there.
+pub fn iso_of_number(digits: &str) -> Option<&'static str> {
+    let longest = COUNTRIES
+        .iter()
+        .filter(|(_, _, p)| digits.starts_with(p))
+        .map(|(_, _, p)| p.len())
+        .max()?;
+    let mut matching = COUNTRIES
+        .iter()
+        .filter(|(_, _, p)| p.len() == longest && digits.starts_with(p));
+    match (matching.next(), matching.next()) {
+        (Some((iso, _, _)), None) => Some(iso),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,6 +334,14 @@ mod tests {
         assert_eq!(calling_code("77011234567"), "7");
         assert_eq!(calling_code("971501234567"), "971");
         assert_eq!(calling_code("85291234567"), "852");
+        assert_eq!(iso_of_number("6281300000000"), Some("ID"));
+        assert_eq!(iso_of_number("5511900000000"), Some("BR"));
+        assert_eq!(iso_of_number("919000000000"), Some("IN"));
+        assert_eq!(iso_of_number("18765550100"), Some("JM"));
+        assert_eq!(iso_of_number("16505550100"), None, "US and Canada share +1");
+        assert_eq!(iso_of_number("447700900000"), None, "+44 is shared");
+        assert_eq!(iso_of_number("77011234567"), Some("KZ"));
+        assert_eq!(iso_of_number(""), None);
         assert_eq!(calling_code(""), "");
     }
 }

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
+pub mod generate;
 pub mod pricing;
 pub mod schema;
 pub use pricing::PricingSection;
@@ -46,6 +47,10 @@ pub struct Scenario {
     pub webhooks: WebhookSection,
     #[serde(default)]
     pub businesses: Vec<BusinessSpec>,
+    /// `[[generate]]`: client businesses from a pattern, added after `[[businesses]]` and
+    /// validated like them (see `generate.rs`, docs/scenario.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub generate: Vec<generate::GenerateSpec>,
     #[serde(default)]
     pub audience: AudienceSpec,
     /// `[traffic]`: what `wabasim run` sends (see docs/load.md). `serve` ignores it.
@@ -126,6 +131,18 @@ fn invalid_lines(file: &str, problems: &[WorldError]) -> String {
     lines.join("\n")
 }
 
+/// The recipients `first`, `first + 1`, … (`count` of them) as a pool, padded to the digit
+/// count `first` is written with.
+fn sequence(first: &str, count: u64) -> crate::traffic::RecipientPool {
+    let digits: String = first.chars().filter(|c| c.is_ascii_digit()).collect();
+    crate::traffic::RecipientPool::Sequence {
+        prefix: String::new(),
+        start: digits.parse().unwrap_or(0),
+        count,
+        digits: digits.len(),
+    }
+}
+
 /// 1-based line and column of a byte offset.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
@@ -175,10 +192,17 @@ impl Scenario {
         let mut invalid = |field: String, message: String| {
             problems.push(WorldError { field, message });
         };
-        let world = match ValidWorld::new(self.world(), self.setup()) {
+        let (spec, expansion) = self.expanded();
+        expansion
+            .problems
+            .into_iter()
+            .for_each(|e| invalid(e.field, e.message));
+        let world = match ValidWorld::new(spec.clone(), self.setup()) {
             Ok(w) => Some(w),
             Err(InvalidWorld(es)) => {
-                es.into_iter().for_each(|e| invalid(e.field, e.message));
+                generate::name_problems(es, self.businesses.len(), &expansion.origin)
+                    .into_iter()
+                    .for_each(|e| invalid(e.field, e.message));
                 None
             }
         };
@@ -208,7 +232,7 @@ impl Scenario {
                     pricing: self.pricing.for_comparison(m),
                     ..self.setup()
                 };
-                if let Err(InvalidWorld(es)) = ValidWorld::new(self.world(), setup) {
+                if let Err(InvalidWorld(es)) = ValidWorld::new(spec.clone(), setup) {
                     es.into_iter()
                         .for_each(|e| invalid(format!("pricing.compare[{i}]"), e.message));
                 }
@@ -241,17 +265,28 @@ impl Scenario {
     /// after its flags changed the parsed scenario (seed, tokens). Every world problem, as
     /// `file: field: message`.
     pub fn valid_world(&self, file: &str) -> Result<ValidWorld, ScenarioError> {
-        ValidWorld::new(self.world(), self.setup()).map_err(|InvalidWorld(problems)| {
-            ScenarioError::Invalid {
-                file: file.to_string(),
-                problems,
-            }
+        let (spec, expansion) = self.expanded();
+        let invalid = |problems| ScenarioError::Invalid {
+            file: file.to_string(),
+            problems,
+        };
+        if !expansion.problems.is_empty() {
+            return Err(invalid(expansion.problems));
+        }
+        ValidWorld::new(spec, self.setup()).map_err(|InvalidWorld(es)| {
+            invalid(generate::name_problems(
+                es,
+                self.businesses.len(),
+                &expansion.origin,
+            ))
         })
     }
 
     /// What the load generator resolves a `[traffic]` table against: the world's phone numbers
-    /// in declaration order, its templates, and the audience as one segment named `audience`
-    /// (`first_number`, `first_number + 1`, … `size` users, generated on the fly).
+    /// in declaration order (generated ones after the hand-written), its templates, and the
+    /// audience's segments: those of `[[audience.segments]]` in their order, or one segment
+    /// named `audience` (`first_number`, `first_number + 1`, … `size` users) when it declares
+    /// none. Either way users are generated on the fly.
     pub fn plan_context(&self) -> crate::traffic::PlanContext {
         let world = self.world();
         let mut phone_numbers = Vec::new();
@@ -268,17 +303,22 @@ impl Scenario {
                 );
             }
         }
-        let first = &world.audience.first_number;
-        let digits: String = first.chars().filter(|c| c.is_ascii_digit()).collect();
-        let segments = vec![crate::traffic::Segment {
-            name: "audience".into(),
-            pool: crate::traffic::RecipientPool::Sequence {
-                prefix: String::new(),
-                start: digits.parse().unwrap_or(0),
-                count: world.audience.size,
-                digits: digits.len(),
-            },
-        }];
+        let audience = &world.audience;
+        let segments = if audience.segments.is_empty() {
+            vec![crate::traffic::Segment {
+                name: "audience".into(),
+                pool: sequence(audience.first_number(), audience.size()),
+            }]
+        } else {
+            audience
+                .segments
+                .iter()
+                .map(|s| crate::traffic::Segment {
+                    name: s.name.clone(),
+                    pool: sequence(&s.first_number, s.size),
+                })
+                .collect()
+        };
         crate::traffic::PlanContext {
             phone_numbers,
             owners,
@@ -298,18 +338,36 @@ impl Scenario {
         }
     }
 
-    /// The world this scenario describes; the default world's businesses if it declares none.
+    /// The world this scenario describes: its `[[businesses]]`, then those its `[[generate]]`
+    /// blocks expand to; the default world's businesses if it declares neither.
     pub fn world(&self) -> WorldSpec {
-        let businesses = if self.businesses.is_empty() {
+        self.expanded().0
+    }
+
+    /// [`Self::world`], and the expansion of the `[[generate]]` blocks with its businesses
+    /// moved into the world (left: where each came from, and the blocks' own problems).
+    fn expanded(&self) -> (WorldSpec, generate::Expansion) {
+        let mut expansion = generate::expand(&self.generate);
+        let mut businesses = if self.businesses.is_empty() && self.generate.is_empty() {
             let d: Scenario = toml::from_str(DEFAULT_WORLD).expect("the default world parses");
             d.businesses
         } else {
             self.businesses.clone()
         };
-        WorldSpec {
+        businesses.append(&mut expansion.businesses);
+        let world = WorldSpec {
             businesses,
             audience: self.audience.clone(),
-        }
+        };
+        (world, expansion)
+    }
+
+    /// Writes the world's businesses (default or generated) into `businesses` and drops the
+    /// `[[generate]]` blocks, for a door that changes a business (`--token`): the world is the
+    /// same, and changing it again cannot generate the businesses twice.
+    pub fn expand_world(&mut self) {
+        self.businesses = self.world().businesses;
+        self.generate.clear();
     }
 
     /// `[server.http_status]` as a code → status map.
@@ -403,6 +461,144 @@ mod tests {
         assert_eq!(
             lines[2],
             "w.toml: server.http_status.131056: 99 is not an HTTP status"
+        );
+    }
+
+    const SEGMENTS: &str = r#"
+[audience]
+read_ratio = 0.5
+[[audience.segments]]
+name = "id"
+first_number = "+62 813-0000-0000"
+size = 1000
+[[audience.segments]]
+name = "br"
+first_number = "5511900000000"
+size = 500
+country = "BR"
+[[audience.segments]]
+name = "us"
+first_number = "16505550000"
+size = 100
+country = "us"
+"#;
+
+    fn seq(name: &str, start: u64, count: u64, digits: usize) -> crate::traffic::Segment {
+        crate::traffic::Segment {
+            name: name.into(),
+            pool: crate::traffic::RecipientPool::Sequence {
+                prefix: String::new(),
+                start,
+                count,
+                digits,
+            },
+        }
+    }
+
+    #[test]
+    fn audience_segments_are_the_traffic_segments() {
+        let s = Scenario::parse(SEGMENTS, "s.toml").unwrap();
+        assert_eq!(
+            s.plan_context().segments,
+            [
+                seq("id", 6281300000000, 1000, 13),
+                seq("br", 5511900000000, 500, 13),
+                seq("us", 16505550000, 100, 11),
+            ]
+        );
+        let countries: Vec<Option<String>> =
+            s.audience.segments.iter().map(|s| s.country()).collect();
+        assert_eq!(
+            countries,
+            [Some("ID".into()), Some("BR".into()), Some("US".into())]
+        );
+        // The engine's audience counts through the segments in order.
+        let w = s.validate("s.toml").unwrap();
+        let a = crate::engine::audience::Audience::new(&w.world().audience, 1);
+        assert_eq!(a.size(), 1600);
+        assert_eq!(a.member(999).0, 6281300000999);
+        assert_eq!(a.member(1000).0, 5511900000000);
+        assert_eq!(a.member(1599).0, 16505550099);
+        assert_eq!(a.member(1600).0, 6281300000000);
+    }
+
+    #[test]
+    fn without_segments_the_audience_is_one_segment_named_audience() {
+        let s = Scenario::default_world();
+        assert_eq!(
+            s.plan_context().segments,
+            [seq("audience", 6281300000000, 10_000, 13)]
+        );
+        let s = Scenario::parse("seed = 2\n", "d.toml").unwrap();
+        assert_eq!(
+            s.plan_context().segments,
+            [seq("audience", 6281300000000, 10_000, 13)]
+        );
+        let s = Scenario::parse(
+            "[audience]\nfirst_number = \"+49 151 0000 0000\"\nsize = 5\n",
+            "d.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            s.plan_context().segments,
+            [seq("audience", 4915100000000, 5, 13)]
+        );
+    }
+
+    #[test]
+    fn segment_problems_name_the_field() {
+        let text = r#"
+[audience]
+first_number = "6281300000000"
+size = 10
+[[audience.segments]]
+name = "a"
+first_number = "6281300000000"
+size = 100
+[[audience.segments]]
+name = "a"
+first_number = "6281300000050"
+size = 10
+[[audience.segments]]
+name = ""
+first_number = "not a number"
+size = 10
+[[audience.segments]]
+name = "c"
+first_number = "5511900000000"
+size = 0
+[[audience.segments]]
+name = "d"
+first_number = "99999"
+size = 2
+[[audience.segments]]
+name = "e"
+first_number = "5511900000000"
+size = 10
+country = "ID"
+[[audience.segments]]
+name = "f"
+first_number = "919000000000"
+size = 10
+country = "XX"
+"#;
+        let e = Scenario::parse(text, "s.toml").unwrap_err().to_string();
+        let lines: Vec<&str> = e.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "s.toml: audience.first_number: not used with [[audience.segments]]: declare the range as a segment",
+                "s.toml: audience.size: not used with [[audience.segments]]: declare the range as a segment",
+                "s.toml: audience.segments[1].name: 'a' is already the name of audience.segments[0]",
+                "s.toml: audience.segments[2].name: empty name",
+                "s.toml: audience.segments[2].first_number: 'not a number' is not a phone number",
+                "s.toml: audience.segments[3].size: must be at least 1",
+                "s.toml: audience.segments[4].size: 2 users from 99999 run past 5 digits",
+                "s.toml: audience.segments[5].country: 5511900000000 is not in ID (+62)",
+                "s.toml: audience.segments[6].country: 'XX' is not an ISO 3166 alpha-2 country wabasim knows",
+                "s.toml: audience.segments[1]: overlaps audience.segments[0] ('a'): both hold 6281300000050",
+            ],
+            "{e}"
         );
     }
 

@@ -1,0 +1,101 @@
+//! Generated worlds and audience segments end to end: `scenarios/bsp-clients.toml` (50 client
+//! businesses from one `[[generate]]` block in three markets, an audience segmented by market)
+//! validates like a hand-written world, and `simulate` sends from every client's numbers to
+//! every market.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use wabasim::scenario::Scenario;
+use wabasim::simulate::{simulate, SimConfig};
+
+fn bsp_clients() -> Scenario {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/bsp-clients.toml");
+    Scenario::load(&p).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn fifty_generated_clients_in_three_markets_validate() {
+    let sc = bsp_clients();
+    let valid = sc.validate("bsp-clients.toml").unwrap();
+    let world = valid.world();
+    assert_eq!(world.businesses.len(), 50);
+    let mut per_market: BTreeMap<&str, usize> = BTreeMap::new();
+    for b in &world.businesses {
+        *per_market.entry(b.country.as_str()).or_default() += 1;
+    }
+    assert_eq!(
+        per_market,
+        BTreeMap::from([("BR", 17), ("ID", 17), ("IN", 16)])
+    );
+    // Ids, tokens and display numbers are unique; each client has one or two numbers.
+    let numbers: Vec<_> = world
+        .businesses
+        .iter()
+        .flat_map(|b| &b.wabas)
+        .flat_map(|w| &w.phone_numbers)
+        .collect();
+    assert_eq!(
+        numbers.iter().map(|n| n.id).collect::<HashSet<_>>().len(),
+        numbers.len()
+    );
+    assert_eq!(
+        numbers
+            .iter()
+            .map(|n| &n.display_phone_number)
+            .collect::<HashSet<_>>()
+            .len(),
+        numbers.len()
+    );
+    assert!(world
+        .businesses
+        .iter()
+        .all(|b| (1..=2).contains(&b.wabas[0].phone_numbers.len())));
+    let tokens: HashSet<_> = world.businesses.iter().flat_map(|b| &b.tokens).collect();
+    assert_eq!(tokens.len(), 50);
+    // The load generator gets every number and the three segments.
+    let ctx = sc.plan_context();
+    assert_eq!(ctx.phone_numbers.len(), numbers.len());
+    let names: Vec<&str> = ctx.segments.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["id", "br", "in"]);
+    // The same file gives the same world.
+    let again = bsp_clients().validate("bsp-clients.toml").unwrap();
+    assert_eq!(
+        serde_json::to_string(&again.world().businesses).unwrap(),
+        serde_json::to_string(&world.businesses).unwrap()
+    );
+}
+
+#[test]
+fn simulate_sends_from_every_client_to_every_market() {
+    let sc = bsp_clients();
+    let plan = wabasim::traffic::LoadPlan::build(
+        sc.traffic.as_ref().unwrap(),
+        sc.thresholds.as_ref(),
+        sc.plan_context(),
+    )
+    .unwrap();
+    // Two hours of the "orders" phase (one message a second), and the statuses that follow.
+    let cfg = SimConfig {
+        days: Some(2.5 / 24.0),
+        seed: sc.seed,
+    };
+    let r = simulate(&sc, &plan, &cfg, &mut |_, _| {}).unwrap();
+    assert_eq!(r.businesses.len(), 50);
+    let orders = &r.phases[0];
+    assert!(orders.messages >= 7_000, "{:?}", orders);
+    assert_eq!(orders.ok, orders.messages, "{:?}", orders.codes);
+    // Every market of the segments was sent to and charged.
+    let json = serde_json::to_value(&r).unwrap();
+    let markets: HashSet<&str> = json["cost"]["totals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["market"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        markets,
+        HashSet::from(["Indonesia", "Brazil", "India"]),
+        "{}",
+        json["cost"]["totals"]
+    );
+}
