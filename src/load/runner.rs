@@ -171,6 +171,8 @@ struct Shared {
     plan: Arc<LoadPlan>,
     pool: ConnPool,
     t0: Instant,
+    /// `t0` as Unix µs, for the local hours of daily rhythms.
+    unix_at_t0: u64,
     seed: u64,
     /// Pre-built request heads (request line, Host, Authorization, Content-Type), one per
     /// business number, and the inbound simulation's.
@@ -335,6 +337,9 @@ pub async fn run(
         plan: plan_arc.clone(),
         pool,
         t0: Instant::now(),
+        unix_at_t0: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64),
         seed: opts.seed,
         message_heads,
         inbound_head,
@@ -601,11 +606,15 @@ async fn run_open(
     cap_end: Option<SimTime>,
     tasks: &mut JoinSet<()>,
 ) {
-    let Arrival::Open { profile, process } = &phase.arrival else {
+    let Arrival::Open { process, .. } = &phase.arrival else {
         return;
     };
     let origin = start_phase(sh, i);
     let end = phase_end(origin, phase, cap_end);
+    // The rhythm's local hours are the wall clock's.
+    let Some(profile) = phase.rate_profile(SimTime(sh.unix_at_t0 + origin.0)) else {
+        return;
+    };
     let mut sched = OpenSchedule::new(
         profile.clone(),
         origin,
@@ -1032,10 +1041,17 @@ fn spawn_progress(sh: Arc<Shared>) -> (ProgressBar, tokio::task::JoinHandle<()>)
                 };
                 let phase = &sh.plan.phases[i];
                 let target = match &phase.arrival {
-                    Arrival::Open { profile, .. } => {
+                    Arrival::Open {
+                        profile, rhythm, ..
+                    } => {
+                        let now = sh.now();
+                        let factor = rhythm.as_ref().map_or(1.0, |r| {
+                            r.curve
+                                .factor_at(SimTime(sh.unix_at_t0 + now.0), r.utc_offset)
+                        });
                         format!(
                             " (target {:.0}/s)",
-                            profile.rate_at(sh.now().since(sh.origin(i)))
+                            profile.rate_at(now.since(sh.origin(i))) * factor
                         )
                     }
                     Arrival::Closed(c) => format!(" ({} users)", c.concurrency),

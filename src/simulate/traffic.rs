@@ -17,7 +17,7 @@ use crate::traffic::pick::{Message, Pick, Picker, Recipient};
 use crate::traffic::plan::Arrival;
 use crate::traffic::policy::THROTTLE_CODES;
 use crate::traffic::policy::{decide, Decision, FailKind, Outcome, Pacer, SERVER_ERROR_CODES};
-use crate::traffic::schedule::{ClosedSchedule, OpenSchedule};
+use crate::traffic::schedule::{ClosedSchedule, OpenSchedule, RateProfile};
 use crate::traffic::LoadPlan;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -202,8 +202,10 @@ impl Book {
             messages: 0,
         });
         c.state = match &p.arrival {
-            Arrival::Open { profile, process } => PhaseState::Open(OpenSchedule::new(
-                profile.clone(),
+            Arrival::Open { process, .. } => PhaseState::Open(OpenSchedule::new(
+                // Virtual time is Unix time: the rhythm's local hours are the phase's own.
+                p.rate_profile(origin)
+                    .unwrap_or_else(|| RateProfile::constant(0.0)),
                 origin,
                 end,
                 p.messages,

@@ -6,9 +6,13 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock::Micros;
+use crate::clock::{Micros, SimTime};
 use crate::traffic::conversations::DeskPlan;
-use crate::traffic::schedule::{ClosedSchedule, RateProfile};
+use crate::traffic::rhythm::{
+    apply_rhythm, utc_offset_of_country, Rhythm, RhythmCurve, MAX_HORIZON,
+};
+use crate::traffic::schedule::ClosedSchedule;
+use crate::traffic::schedule::RateProfile;
 use crate::traffic::spec::{
     ArrivalProcess, NumberRef, Phase, RecipientSelection, ReplyTarget, SenderPolicy, Stream,
     Thresholds, Traffic, WebhookSpec,
@@ -112,10 +116,21 @@ pub enum MixKind {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Arrival {
     Open {
+        /// The rate as written (rate, ramp, spikes), relative to the phase start.
         profile: RateProfile,
         process: ArrivalProcess,
+        /// The daily rhythm shaping it, once the phase's start instant is known.
+        rhythm: Option<Box<Shape>>,
     },
     Closed(ClosedSchedule),
+}
+
+/// A daily rhythm resolved: its factors and the recipients' UTC offset.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Shape {
+    pub curve: RhythmCurve,
+    /// Seconds east of UTC.
+    pub utc_offset: i32,
 }
 
 /// One validated phase.
@@ -143,6 +158,28 @@ pub struct PhasePlan {
 impl PhasePlan {
     pub fn is_open(&self) -> bool {
         matches!(self.arrival, Arrival::Open { .. })
+    }
+
+    /// An open phase's rate profile for a phase starting at `start` (µs since the Unix epoch):
+    /// the rate as written, shaped by the rhythm's local hours when there is one. `None` for a
+    /// closed phase.
+    pub fn rate_profile(&self, start: SimTime) -> Option<RateProfile> {
+        let Arrival::Open {
+            profile, rhythm, ..
+        } = &self.arrival
+        else {
+            return None;
+        };
+        Some(match rhythm {
+            Some(r) => apply_rhythm(
+                profile,
+                &r.curve,
+                start,
+                r.utc_offset,
+                self.duration.unwrap_or(MAX_HORIZON).min(MAX_HORIZON),
+            ),
+            None => profile.clone(),
+        })
     }
 }
 
@@ -327,6 +364,7 @@ impl LoadPlan {
                     numbers: &all,
                     sender: &traffic.sender,
                     recipients: None,
+                    rhythm: None,
                 };
                 let list = build_phases("traffic.phases", &traffic.phases, 0, &defaults, &ctx, &mut phases)?;
                 streams.push(StreamPlan {
@@ -350,10 +388,17 @@ impl LoadPlan {
                     if let Some(p) = &st.sender {
                         check_policy(&format!("{path}.sender"), p)?;
                     }
+                    if let Some(r) = &st.rhythm {
+                        r.validate().map_err(|m| PlanError {
+                            path: format!("{path}.rhythm"),
+                            message: m,
+                        })?;
+                    }
                     let defaults = Defaults {
                         numbers: &numbers,
                         sender: st.sender.as_ref().unwrap_or(&traffic.sender),
                         recipients: st.recipients.as_ref(),
+                        rhythm: st.rhythm.as_ref(),
                     };
                     let list = build_phases(&format!("{path}.phases"), &st.phases, k, &defaults, &ctx, &mut phases)?;
                     streams.push(StreamPlan {
@@ -432,6 +477,7 @@ struct Defaults<'a> {
     numbers: &'a [usize],
     sender: &'a SenderPolicy,
     recipients: Option<&'a RecipientSelection>,
+    rhythm: Option<&'a Rhythm>,
 }
 
 /// Names are used in thresholds (`metric[name]`) and reports.
@@ -594,6 +640,7 @@ fn build_phase(
             Arrival::Open {
                 profile,
                 process: o.arrivals,
+                rhythm: None,
             }
         }
         (None, Some(c)) => {
@@ -728,6 +775,36 @@ fn build_phase(
     } else {
         resolve_numbers(&format!("{path}.numbers"), &ph.numbers, ctx)?
     };
+    let mut arrival = arrival;
+    if let (
+        Arrival::Open {
+            profile, rhythm, ..
+        },
+        Some(o),
+    ) = (&mut arrival, &ph.open)
+    {
+        if let Some(r) = o.rhythm.as_ref().or(defaults.rhythm) {
+            let rp = format!("{path}.open.rhythm");
+            let curve = r.curve().map_err(|m| PlanError {
+                path: rp.clone(),
+                message: m,
+            })?;
+            let utc_offset = r
+                .utc_offset()
+                .map_err(|m| PlanError {
+                    path: rp.clone(),
+                    message: m,
+                })?
+                .unwrap_or_else(|| market_offset(&segments, ctx));
+            let peak = profile
+                .segments()
+                .iter()
+                .map(|s| s.r0.max(s.r1))
+                .fold(0.0, f64::max);
+            check_rate(&rp, peak * curve.max_factor())?;
+            *rhythm = Some(Box::new(Shape { curve, utc_offset }));
+        }
+    }
     let policy = ph.sender.clone().unwrap_or_else(|| defaults.sender.clone());
     if ph.sender.is_some() {
         check_policy(&format!("{path}.sender"), &policy)?;
@@ -747,6 +824,30 @@ fn build_phase(
         numbers,
         policy,
     })
+}
+
+/// The UTC offset of the recipients' market: the country of the calling code of the phase's
+/// most weighted segment (its first recipient), UTC when unknown.
+fn market_offset(segments: &[(usize, f64)], ctx: &PlanContext) -> i32 {
+    let mut best: Option<(usize, f64)> = None;
+    let mut prev = 0.0;
+    for &(k, cum) in segments {
+        let w = cum - prev;
+        prev = cum;
+        if best.is_none_or(|(_, b)| w > b) {
+            best = Some((k, w));
+        }
+    }
+    let Some((k, _)) = best else { return 0 };
+    let Some(seg) = ctx.segments.get(k) else {
+        return 0;
+    };
+    let mut first = String::new();
+    seg.pool.write(0, &mut first);
+    let digits: String = first.chars().filter(char::is_ascii_digit).collect();
+    crate::pricing::countries::iso_of_number(&digits)
+        .and_then(utc_offset_of_country)
+        .unwrap_or(0)
 }
 
 /// The `kinds != 1` check above makes this unreachable; a cold function instead of a panic.
@@ -906,6 +1007,25 @@ template = { name = "t" }
         assert_eq!(p.phases[2].policy.max_retries, 3);
         assert_eq!(p.phases[0].returning, 0.5);
         assert_eq!(p.phases[1].returning, 0.1);
+        // A stream's rhythm shapes its open phases; its time zone defaults to the recipients'
+        // market (the test audience is +49…: Germany, UTC+1 without DST).
+        let q = build(&STREAMS.replace(
+            "recipients = { returning = 0.5 }",
+            "recipients = { returning = 0.5 }\nrhythm = { profile = \"evening-peak\" }",
+        ))
+        .unwrap();
+        let Arrival::Open {
+            rhythm: Some(shape),
+            ..
+        } = &q.phases[1].arrival
+        else {
+            panic!("the stream's rhythm applies")
+        };
+        assert_eq!(shape.utc_offset, 3600);
+        assert!(matches!(
+            &q.phases[2].arrival,
+            Arrival::Open { rhythm: None, .. }
+        ));
         // The single sequence is one stream, not declared.
         let q = build(&format!(
             "[[traffic.phases]]\nname = \"a\"\nduration = \"1s\"\nopen = {{ rate = 5 }}\n{MIX}"

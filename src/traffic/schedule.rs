@@ -195,7 +195,9 @@ impl RateProfile {
                     let us = (dt * MICROS_PER_SEC as f64).round();
                     if us.is_finite() && us < (u64::MAX - s.start) as f64 {
                         let t = s.start + us as u64;
-                        return Some((if bounded { t.min(s.end) } else { t }, i));
+                        // Rounding must not carry it onto the end itself: that instant is the
+                        // next segment's (whose rate may be 0, e.g. a night hour).
+                        return Some((if bounded { t.min(s.end - 1) } else { t }, i));
                     }
                     return None;
                 }
@@ -411,6 +413,7 @@ mod tests {
             ramp,
             spikes,
             arrivals: ArrivalProcess::Even,
+            rhythm: None,
         }
     }
 

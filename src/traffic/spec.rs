@@ -189,6 +189,9 @@ pub struct Stream {
     /// The recipients of the stream's phases that do not set their own.
     #[serde(default)]
     pub recipients: Option<RecipientSelection>,
+    /// The daily rhythm of the stream's open phases that do not set their own.
+    #[serde(default)]
+    pub rhythm: Option<crate::traffic::rhythm::Rhythm>,
     /// The phases, run in order. At least one.
     pub phases: Vec<Phase>,
 }
@@ -262,6 +265,10 @@ pub struct OpenArrival {
     /// microsecond. `"poisson"`: exponential gaps (seeded), closer to real user traffic.
     #[serde(default)]
     pub arrivals: ArrivalProcess,
+    /// The rate multiplied by a factor per local hour and weekday of the recipients. Default:
+    /// the stream's `rhythm`, else none (flat).
+    #[serde(default)]
+    pub rhythm: Option<crate::traffic::rhythm::Rhythm>,
 }
 
 /// Spacing of open-model arrivals.

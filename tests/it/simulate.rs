@@ -471,3 +471,47 @@ fn agents_answer_audience_replies_in_the_window_from_the_right_number() {
         a2.codes
     );
 }
+
+/// Two days of OTPs to an Indonesian audience with a rhythm that sends nothing between 00:00
+/// and 06:00 local time (UTC+7, from the audience's calling code 62 when `timezone` is not set).
+const RHYTHM: &str = r#"
+name = "rhythm"
+seed = 2
+start_unix = 1767225600   # 2026-01-01T00:00:00Z, 07:00 in Jakarta
+[audience]
+size = 50000
+[[traffic.streams]]
+name = "otp"
+rhythm = { hours = [0,0,0,0,0,0, 1,1,1,1,1,1, 1,1,1,1,1,1, 1,1,1,1,1,1] }
+[[traffic.streams.phases]]
+name = "codes"
+duration = "2d"
+open = { rate = 0.1, arrivals = "poisson" }
+[[traffic.streams.phases.mix]]
+template = { name = "hello_world" }
+"#;
+
+#[test]
+fn a_rhythm_follows_the_recipients_local_hours() {
+    let r = run(RHYTHM, None);
+    let ok = &r.hourly.ok;
+    // Simulated hour h (UTC) is local hour (h + 7) % 24 in Jakarta.
+    let local = |h: usize| (h + 7) % 24;
+    let night: u64 = (0..48).filter(|&h| local(h) < 6).map(|h| ok[h]).sum();
+    let day: u64 = (0..48).filter(|&h| local(h) >= 6).map(|h| ok[h]).sum();
+    assert_eq!(night, 0, "{ok:?}");
+    // 36 open hours a day-pair at 0.1/s: 12,960 expected.
+    assert!((12_000..14_000).contains(&day), "{day}");
+    let codes = r.phases.iter().find(|p| p.name == "codes").unwrap();
+    assert_eq!(codes.messages, day);
+    // An explicit time zone moves the quiet hours: UTC (hours 0–5 of each day quiet).
+    let utc = RHYTHM.replace("1,1,1,1,1,1] }", "1,1,1,1,1,1], timezone = \"UTC\" }");
+    let r = run(&utc, None);
+    let night_utc: u64 = (0..48)
+        .filter(|&h| h % 24 < 6)
+        .map(|h| r.hourly.ok[h])
+        .sum();
+    assert_eq!(night_utc, 0, "{:?}", r.hourly.ok);
+    // 20:00 UTC: 03:00 in Jakarta (quiet above), 20:00 in UTC (busy here).
+    assert!(r.hourly.ok[20] > 0, "{:?}", r.hourly.ok);
+}
