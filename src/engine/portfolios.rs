@@ -24,6 +24,7 @@ use super::{Rejection, SendReceipt, Sink};
 use crate::clock::SimTime;
 use crate::pricing::CostSummary;
 use std::cell::{RefCell, RefMut};
+use std::collections::BTreeMap;
 use std::ops::DerefMut;
 
 /// How a door holds one portfolio: lent out one caller at a time.
@@ -523,6 +524,21 @@ impl<C: PortfolioCell> Portfolios<C> {
         let markup = guards.iter().any(|g| g.charging().markup());
         let ledgers = guards.iter().flat_map(|g| g.charging().ledgers());
         CostSummary::from_ledgers(ledgers.map(|(_, l)| l), markup)
+    }
+
+    /// What each business portfolio's delivered messages cost, by business id.
+    pub fn cost_by_business(&self) -> BTreeMap<BusinessId, CostSummary> {
+        self.cells
+            .iter()
+            .map(|c| {
+                let g = c.lock();
+                let summary = CostSummary::from_ledgers(
+                    g.charging().ledgers().map(|(_, l)| l),
+                    g.charging().markup(),
+                );
+                (g.standing().id, summary)
+            })
+            .collect()
     }
 
     /// `GET /_sim/ledger`: totals plus ledger lines at position `since` or later (at most

@@ -158,19 +158,33 @@ pub fn simulation_html(r: &SimReport) -> String {
             &day_label,
         ));
     }
-    // Businesses: onboarding and standing, when there is something to say.
-    if r.businesses
+    // Businesses: outcomes and cost per client business when there are several, and onboarding
+    // and standing when there is something to say.
+    let standing = r
+        .businesses
         .iter()
-        .any(|x| x.onboarding != "NOT_CHECKED" || x.strikes > 0 || x.disabled)
-    {
-        b.push_str("<h2>Businesses</h2>\n<table><tr><th>business</th><th>vertical</th><th>country</th><th>onboarding</th><th>reason</th><th>strikes</th><th>disabled</th></tr>\n");
+        .any(|x| x.onboarding != "NOT_CHECKED" || x.strikes > 0 || x.disabled);
+    if r.businesses.len() > 1 || standing {
+        b.push_str("<h2>Businesses</h2>\n<table><tr><th>business</th><th>vertical</th><th>country</th><th>numbers</th><th>accepted</th><th>refused</th><th>delivered</th><th>read</th><th>failed later</th><th>cost</th><th>onboarding</th><th>reason</th><th>strikes</th><th>disabled</th></tr>\n");
         for x in &r.businesses {
+            let cost: Vec<String> = x
+                .cost
+                .iter()
+                .map(|(cur, c)| format!("{} {cur}", c.amount.format(2)))
+                .collect();
             let _ = writeln!(
                 b,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td style=\"text-align:left\">{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td style=\"text-align:left\">{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&x.name),
                 esc(&x.vertical),
                 esc(&x.country),
+                x.numbers,
+                x.accepted,
+                x.refused,
+                x.delivered,
+                x.read,
+                x.failed_later,
+                esc(&cost.join(", ")),
                 esc(&x.onboarding),
                 esc(x.reason.as_deref().unwrap_or("")),
                 x.strikes,

@@ -628,10 +628,29 @@ impl Collector {
             .map(|n| engine.held_count(n.id) as u64)
             .sum();
         let checked = engine.rules().onboarding.check;
+        let snap = engine.snapshot();
+        let mut costs = engine.cost_by_business();
         let businesses = engine
             .standings()
             .into_iter()
             .map(|b| {
+                let mut out = BusinessResult {
+                    cost: costs
+                        .remove(&b.id)
+                        .map(|c| c.by_currency)
+                        .unwrap_or_default(),
+                    ..BusinessResult::default()
+                };
+                for n in snap.numbers.iter().filter(|n| n.business_id == b.id) {
+                    let c = &n.counters;
+                    out.numbers += 1;
+                    out.accepted += c.accepted;
+                    out.refused += c.rejected.values().sum::<u64>();
+                    out.delivered += c.delivered;
+                    out.read += c.read;
+                    out.failed_later += c.failed.values().sum::<u64>();
+                    out.inbound += c.inbound;
+                }
                 let prohibited = crate::engine::eligibility::prohibition(&b.vertical, &b.country);
                 BusinessResult {
                     id: b.id.to_string(),
@@ -647,6 +666,7 @@ impl Collector {
                     country: b.country,
                     strikes: b.strikes,
                     disabled: b.disabled,
+                    ..out
                 }
             })
             .collect();

@@ -91,6 +91,28 @@ pub struct BusinessResult {
     pub strikes: u32,
     /// Disabled at the end (a ban after strikes, or refused at onboarding).
     pub disabled: bool,
+    /// Its business phone numbers.
+    #[serde(default)]
+    pub numbers: u64,
+    /// Sends accepted from its numbers.
+    #[serde(default)]
+    pub accepted: u64,
+    /// Sends refused synchronously (any code).
+    #[serde(default)]
+    pub refused: u64,
+    #[serde(default)]
+    pub delivered: u64,
+    #[serde(default)]
+    pub read: u64,
+    /// Accepted sends that failed later (any code).
+    #[serde(default)]
+    pub failed_later: u64,
+    /// Messages users sent to its numbers.
+    #[serde(default)]
+    pub inbound: u64,
+    /// What its delivered messages cost, per currency (the engine's ledger totals).
+    #[serde(default)]
+    pub cost: BTreeMap<String, crate::pricing::ledger::CurrencyTotal>,
 }
 
 /// The simulated traffic's cost under one more pricing model.
@@ -333,6 +355,17 @@ pub fn fmt_time(t: u64) -> String {
     )
 }
 
+/// `text` cut to `n` characters (an ellipsis marks the cut).
+fn truncate(text: &str, n: usize) -> String {
+    if text.chars().count() <= n {
+        text.to_string()
+    } else {
+        let mut t: String = text.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
 fn fmt_codes(m: &BTreeMap<String, u64>) -> String {
     m.iter()
         .map(|(k, v)| format!("{k}×{v}"))
@@ -442,6 +475,48 @@ pub fn render_summary(r: &SimReport) -> String {
                 c.model,
                 v.messages,
                 v.amount.format(2)
+            );
+        }
+    }
+    // Several client businesses: each one's outcome and cost, the costliest first.
+    if r.businesses.len() > 1 {
+        const SHOWN: usize = 20;
+        let mut order: Vec<&BusinessResult> = r.businesses.iter().collect();
+        order.sort_by_key(|b| {
+            std::cmp::Reverse(b.cost.values().map(|c| c.amount.micros()).sum::<i64>())
+        });
+        let _ = writeln!(
+            s,
+            "{:<28} {:>7} {:>9} {:>8} {:>9} {:>7}  cost",
+            "business", "numbers", "accepted", "refused", "delivered", "failed"
+        );
+        for b in order.iter().take(SHOWN) {
+            let cost: Vec<String> = b
+                .cost
+                .iter()
+                .map(|(cur, c)| format!("{} {cur}", c.amount.format(2)))
+                .collect();
+            let _ = writeln!(
+                s,
+                "{:<28} {:>7} {:>9} {:>8} {:>9} {:>7}  {}",
+                truncate(&b.name, 28),
+                b.numbers,
+                b.accepted,
+                b.refused,
+                b.delivered,
+                b.failed_later,
+                if cost.is_empty() {
+                    "0".to_string()
+                } else {
+                    cost.join(", ")
+                }
+            );
+        }
+        if order.len() > SHOWN {
+            let _ = writeln!(
+                s,
+                "… and {} more businesses (report.json `businesses`)",
+                order.len() - SHOWN
             );
         }
     }
