@@ -8,7 +8,7 @@ use super::serve::{start, Running, ServePlan, WebhookOverrides};
 use super::{say, Failure, Outcome};
 use crate::clock::ClockMode;
 use crate::load::receiver::Receiver;
-use crate::load::report::{render_summary, Report, ServerNumber, ServerSide};
+use crate::load::report::{render_summary, Report, ServerBusiness, ServerNumber, ServerSide};
 use crate::load::runner::{run, RunOptions, Target};
 use crate::scenario::Scenario;
 use crate::simulate::collect::enum_text;
@@ -365,10 +365,42 @@ pub fn server_side(running: &Running) -> ServerSide {
         .ok()
         .and_then(|v| serde_json::from_value(v).ok())
         .unwrap_or_default();
+    let engine = &running.state.engine;
+    let mut costs = engine.cost_by_business();
+    let standings = engine.standings();
+    let businesses = if standings.len() < 2 {
+        Vec::new()
+    } else {
+        standings
+            .into_iter()
+            .map(|b| {
+                let mut out = ServerBusiness {
+                    id: b.id.to_string(),
+                    name: b.name,
+                    cost: costs
+                        .remove(&b.id)
+                        .map(|c| c.by_currency)
+                        .unwrap_or_default(),
+                    ..ServerBusiness::default()
+                };
+                for n in snap.numbers.iter().filter(|n| n.business_id == b.id) {
+                    let c = &n.counters;
+                    out.numbers += 1;
+                    out.accepted += c.accepted;
+                    out.refused += c.rejected.values().sum::<u64>();
+                    out.delivered += c.delivered;
+                    out.failed_later += c.failed.values().sum::<u64>();
+                    out.inbound += c.inbound;
+                }
+                out
+            })
+            .collect()
+    };
     ServerSide {
         numbers,
         webhook_outbox,
-        cost: Some(running.state.engine.cost_summary()),
+        cost: Some(engine.cost_summary()),
+        businesses,
     }
 }
 

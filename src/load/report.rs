@@ -188,6 +188,10 @@ pub struct PhaseReport {
     pub name: String,
     /// "open" or "closed" ("mixed" for a total over both).
     pub model: String,
+    /// When it started, ms after the start of the run: streams' phases overlap. Absent for the
+    /// total.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_ms: Option<f64>,
     /// How long the phase issued messages, ms.
     pub active_ms: f64,
     /// Expected arrivals over the active window per the rate function (open model).
@@ -239,6 +243,7 @@ impl PhaseReport {
         PhaseReport {
             name: name.to_string(),
             model: model.to_string(),
+            start_ms: None,
             active_ms: m.active_us as f64 / 1000.0,
             expected: m.expected,
             target_rate: (model != "closed").then(|| per_sec(m.expected)),
@@ -465,6 +470,26 @@ pub struct ServerSide {
     /// What the traffic cost under the scenario's pricing model (the engine's ledger totals).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<crate::pricing::CostSummary>,
+    /// Per business (several): its numbers' outcomes summed and its own cost.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub businesses: Vec<ServerBusiness>,
+}
+
+/// One client business as the engine left it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerBusiness {
+    pub id: String,
+    pub name: String,
+    pub numbers: u64,
+    pub accepted: u64,
+    /// Sends refused synchronously (any code).
+    pub refused: u64,
+    pub delivered: u64,
+    /// Accepted sends that failed later (any code).
+    pub failed_later: u64,
+    pub inbound: u64,
+    /// Its ledger's totals per currency.
+    pub cost: BTreeMap<String, crate::pricing::ledger::CurrencyTotal>,
 }
 
 /// One business number as the engine left it.
@@ -603,6 +628,7 @@ fn merge_named<'a>(
 ) -> Result<Vec<PhaseReport>, String> {
     let mut names: Vec<(String, String)> = Vec::new();
     let mut merged: Vec<PhaseMetrics> = Vec::new();
+    let mut starts: Vec<Option<f64>> = Vec::new();
     for list in lists {
         for p in list {
             let m = p.to_metrics()?;
@@ -615,10 +641,15 @@ fn merge_named<'a>(
                         ));
                     }
                     merged[k].merge(&m);
+                    starts[k] = match (starts[k], p.start_ms) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
                 }
                 None => {
                     names.push((p.name.clone(), p.model.clone()));
                     merged.push(m);
+                    starts.push(p.start_ms);
                 }
             }
         }
@@ -626,7 +657,11 @@ fn merge_named<'a>(
     Ok(names
         .iter()
         .zip(merged.iter())
-        .map(|((n, model), m)| PhaseReport::from_metrics(n, model, m))
+        .zip(starts)
+        .map(|(((n, model), m), start_ms)| PhaseReport {
+            start_ms,
+            ..PhaseReport::from_metrics(n, model, m)
+        })
         .collect())
 }
 
@@ -894,7 +929,42 @@ pub fn render_summary(r: &Report) -> String {
     }
     if let Some(sv) = &r.server {
         let _ = writeln!(s, "\nembedded server:");
-        for n in &sv.numbers {
+        // Many client businesses: one line each (the 20 busiest), numbers in the JSON report.
+        const SHOWN: usize = 20;
+        let mut busiest: Vec<&ServerBusiness> = sv.businesses.iter().collect();
+        busiest.sort_by_key(|b| std::cmp::Reverse(b.accepted));
+        for b in busiest.iter().take(SHOWN) {
+            let cost: Vec<String> = b
+                .cost
+                .iter()
+                .map(|(cur, c)| format!("{} {cur}", c.amount.format(2)))
+                .collect();
+            let _ = writeln!(
+                s,
+                "  business {} ({} numbers): accepted {}, refused {}, delivered {}, failed later {}, inbound {}; cost {}",
+                b.name,
+                b.numbers,
+                b.accepted,
+                b.refused,
+                b.delivered,
+                b.failed_later,
+                b.inbound,
+                if cost.is_empty() { "0".into() } else { cost.join(", ") }
+            );
+        }
+        if busiest.len() > SHOWN {
+            let _ = writeln!(
+                s,
+                "  … and {} more businesses (the JSON report's server.businesses)",
+                busiest.len() - SHOWN
+            );
+        }
+        let numbers = if sv.businesses.is_empty() {
+            &sv.numbers[..]
+        } else {
+            &[]
+        };
+        for n in numbers {
             let _ = writeln!(
                 s,
                 "  number {}: {} {} limit {}; accepted {}, delivered {}, read {}, inbound {}{}{}",

@@ -446,7 +446,10 @@ pub async fn run(
         total.merge(&m);
         total_active += m.active_us;
         total_expected += m.expected;
-        phases.push(PhaseReport::from_metrics(&p.name, model, &m));
+        phases.push(PhaseReport {
+            start_ms: Some(sh.origin(i).0 as f64 / 1000.0),
+            ..PhaseReport::from_metrics(&p.name, model, &m)
+        });
     }
     total.active_us = total_active;
     total.expected = total_expected;
@@ -482,7 +485,16 @@ pub async fn run(
                 [one] => *one,
                 _ => "mixed",
             };
-            PhaseReport::from_metrics(&st.name, model, &sum)
+            let start = st
+                .phases
+                .iter()
+                .filter(|&&i| sh.started[i].load(Ordering::Relaxed))
+                .map(|&i| sh.origin(i).0)
+                .min();
+            PhaseReport {
+                start_ms: start.map(|us| us as f64 / 1000.0),
+                ..PhaseReport::from_metrics(&st.name, model, &sum)
+            }
         })
         .collect();
     let total_model = match models.as_slice() {

@@ -80,6 +80,12 @@ fn many_clients_send_at_once_with_their_own_numbers() {
         seed: sc.seed,
     };
     let r = simulate(&sc, &plan, &cfg, &mut |_, _| {}).unwrap();
+    let again = simulate(&sc, &plan, &cfg, &mut |_, _| {}).unwrap();
+    assert_eq!(
+        serde_json::to_vec(&r).unwrap(),
+        serde_json::to_vec(&again).unwrap(),
+        "same scenario and seed, same bytes"
+    );
     // Three streams at once, each reported.
     let names: Vec<&str> = r.streams.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["campaign", "otp", "support"]);

@@ -777,8 +777,15 @@ checks = ["failed[otp] < 1", "rate_ratio[campaign] >= 0.9", "ok[otp] > 1000"]
         books.sends.load(Ordering::SeqCst),
         report.total.requests.total
     );
-    // One after the other they would take 1.5 s; side by side, the longer one's second.
+    // One after the other they would take 1.5 s; side by side, the longer one's second, and
+    // the report says when each started.
     assert!(report.elapsed_ms < 1400.0, "{} ms", report.elapsed_ms);
+    let starts: Vec<f64> = report.phases.iter().map(|p| p.start_ms.unwrap()).collect();
+    assert!(
+        starts[0] < 50.0 && (300.0..400.0).contains(&starts[1]),
+        "{starts:?}"
+    );
+    assert_eq!(report.streams[1].start_ms, Some(starts[1]));
     let names: Vec<&str> = report.streams.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["campaign", "otp"]);
     assert_eq!(report.streams[1].messages, 50);
