@@ -368,12 +368,18 @@ pub fn simulation_html(r: &SimReport) -> String {
     }
     // Phases and annotations.
     b.push_str("<h2>Phases</h2>\n<table><tr><th>phase</th><th>model</th><th>from</th><th>to</th><th>messages</th><th>ok</th><th>throttled</th><th>refused</th><th>failed</th><th>codes</th></tr>\n");
-    for p in &r.phases {
+    // Streams after their phases, named as thresholds name them: `[campaign]`.
+    let rows = r
+        .phases
+        .iter()
+        .map(|p| (p.name.clone(), p))
+        .chain(r.streams.iter().map(|p| (format!("[{}]", p.name), p)));
+    for (name, p) in rows {
         let codes: Vec<String> = p.codes.iter().map(|(k, v)| format!("{k}×{v}")).collect();
         let _ = writeln!(
             b,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&p.name),
+            esc(&name),
             p.model,
             fmt_time(p.start),
             fmt_time(p.end),
@@ -421,12 +427,18 @@ pub fn run_html(r: &Report) -> String {
         esc(&r.latency_note)
     );
     b.push_str("<table><tr><th>phase</th><th>model</th><th>target/s</th><th>achieved/s</th><th>requests</th><th>ok</th><th>throttled</th><th>refused</th><th>failed</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>max ms</th></tr>\n");
-    for p in r.phases.iter().chain(std::iter::once(&r.total)) {
+    let rows = r
+        .phases
+        .iter()
+        .map(|p| (p.name.clone(), p))
+        .chain(r.streams.iter().map(|p| (format!("[{}]", p.name), p)))
+        .chain(std::iter::once(("total".to_string(), &r.total)));
+    for (name, p) in rows {
         let l = &p.latency.ok;
         let _ = writeln!(
             b,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td></tr>",
-            esc(&p.name),
+            esc(&name),
             p.model,
             p.target_rate.map_or("-".into(), |t| format!("{t:.1}")),
             p.achieved_rate,

@@ -382,6 +382,7 @@ fn streams_run_at_the_same_time_and_are_reported_each() {
     assert_eq!(r.streams[2].model, "closed");
     let total: u64 = r.streams.iter().map(|s| s.messages).sum();
     assert_eq!(total, r.phases.iter().map(|p| p.messages).sum::<u64>());
+    assert!(wabasim::render::simulation_html(&r).contains("<td>[campaign]</td>"));
     // Same seed, same bytes.
     let a = serde_json::to_vec(&r).unwrap();
     let b = serde_json::to_vec(&run(STREAMS, None)).unwrap();
