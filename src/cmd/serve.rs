@@ -11,6 +11,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// The fastest scaled clock: beyond it a day of wall time would run simulated time past what
@@ -55,6 +56,25 @@ pub struct ServeArgs {
     /// Graph version of webhook payloads (v24+ omits `conversation` outside free entry points).
     #[arg(long)]
     pub webhook_api_version: Option<String>,
+    /// Longest wait for a complete request head, idle keep-alive included; then the
+    /// connection is closed (e.g. 60s, 500ms).
+    #[arg(long, value_parser = parse_timeout, default_value = "60s")]
+    pub header_timeout: Duration,
+    /// Connections served at once; one more gets a 503 (Graph code 2) and is closed. Lowered
+    /// to fit the process's descriptor limit (raised to the hard limit at start).
+    #[arg(long, default_value_t = server::conn::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Requests handled at once; more get a 503 (Graph code 2) until the server catches up.
+    #[arg(long, default_value_t = server::conn::DEFAULT_MAX_IN_FLIGHT)]
+    pub max_in_flight: usize,
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let d = crate::traffic::spec::Dur::parse(s)?;
+    if d.0 == 0 || d.0 > 3_600 * crate::clock::MICROS_PER_SEC {
+        return Err(format!("{s}: must be above 0 and at most 1h"));
+    }
+    Ok(Duration::from_micros(d.0))
 }
 
 fn parse_status_override(s: &str) -> Result<(u32, u16), String> {
@@ -157,6 +177,14 @@ impl ServePlan {
         if args.control_from_any {
             plan.server.control_access = ControlAccess::Any;
         }
+        if args.max_connections == 0 || args.max_in_flight == 0 {
+            return Err("--max-connections and --max-in-flight must be at least 1".into());
+        }
+        plan.server.limits = server::conn::Limits {
+            header_timeout: args.header_timeout,
+            max_connections: args.max_connections,
+            max_in_flight: args.max_in_flight,
+        };
         Ok(plan)
     }
 
@@ -206,6 +234,7 @@ impl ServePlan {
                 ControlAccess::Loopback
             },
             default_api_version: "v23.0".into(),
+            limits: server::conn::Limits::default(),
         };
         ServePlan {
             scenario,
@@ -262,7 +291,9 @@ pub async fn start(
         webhooks::start_with_shutdown(plan.webhooks.clone(), plan.clock.clone(), async move {
             let _ = rx2.wait_for(|v| *v).await;
         });
-    let state = AppState::new(Arc::new(engine), plan.clock.clone(), outbox, plan.server);
+    let mut server_cfg = plan.server;
+    server_cfg.limits.fit_descriptors();
+    let state = AppState::new(Arc::new(engine), plan.clock.clone(), outbox, server_cfg);
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tokio::spawn(server::run(listener, state.clone(), async move {
         let _ = rx1.wait_for(|v| *v).await;

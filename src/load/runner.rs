@@ -98,9 +98,15 @@ enum SendError {
 /// A fixed pool of HTTP/1.1 keep-alive connections ([`crate::load::http::Conn`]).
 struct ConnPool {
     addr: String,
-    idle: Mutex<Vec<Conn>>,
+    /// Idle connections and when each was last used.
+    idle: Mutex<Vec<(Conn, Instant)>>,
     permits: Semaphore,
 }
+
+/// A pooled connection idle longer than this is closed rather than reused: servers close idle
+/// keep-alive connections (`wabasim serve` after 60 s), and a request written to one the server
+/// is closing fails for no fault of the target.
+const POOL_IDLE: Duration = Duration::from_secs(30);
 
 impl ConnPool {
     /// Sends on a pooled connection; the timeout covers connecting, sending and reading the whole
@@ -116,7 +122,11 @@ impl ConnPool {
             .acquire()
             .await
             .map_err(|_| SendError::Connection)?;
-        let pooled = self.idle.lock().pop();
+        let pooled = {
+            let mut idle = self.idle.lock();
+            idle.retain(|(_, at)| at.elapsed() < POOL_IDLE);
+            idle.pop().map(|(c, _)| c)
+        };
         let work = async {
             let mut conn = match pooled {
                 Some(c) => c,
@@ -133,7 +143,7 @@ impl ConnPool {
         match tokio::time::timeout(timeout, work).await {
             Ok(Ok((conn, resp))) => {
                 if resp.keep_alive {
-                    self.idle.lock().push(conn);
+                    self.idle.lock().push((conn, Instant::now()));
                 }
                 Ok((resp.status, resp.body))
             }
@@ -329,7 +339,7 @@ pub async fn run(
         addr: addr.clone(),
         reason: e.to_string(),
     })?;
-    pool.idle.lock().push(first);
+    pool.idle.lock().push((first, Instant::now()));
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let plan_arc = Arc::new(plan.clone());

@@ -5,6 +5,7 @@
 //! driven on the [`Clock`]: requests call it with `clock.now()`, a timer task fires its
 //! scheduled events, and every event goes to the webhook [`Outbox`].
 
+pub mod conn;
 pub mod control;
 pub mod errors;
 pub mod graph;
@@ -61,6 +62,8 @@ pub struct ServerConfig {
     pub control_access: ControlAccess,
     /// Sent in `facebook-api-version` when the request names none.
     pub default_api_version: String,
+    /// Timeouts and caps of connections and requests ([`conn`]).
+    pub limits: conn::Limits,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +73,7 @@ impl Default for ServerConfig {
             max_body_bytes: 1 << 20,
             control_access: ControlAccess::Loopback,
             default_api_version: "v23.0".into(),
+            limits: conn::Limits::default(),
         }
     }
 }
@@ -93,6 +97,8 @@ pub struct AppState {
     /// The deadline the timer task sleeps until (µs), `u64::MAX` when idle.
     armed: AtomicU64,
     trace_seq: AtomicU64,
+    /// Requests being handled, and those shed past the caps.
+    pub in_flight: conn::InFlight,
 }
 
 impl AppState {
@@ -115,6 +121,7 @@ impl AppState {
             timer_wake: Notify::new(),
             armed: AtomicU64::new(u64::MAX),
             trace_seq: AtomicU64::new(1),
+            in_flight: conn::InFlight::default(),
         })
     }
 
@@ -165,8 +172,12 @@ fn with_effects<R>(f: impl FnOnce(&mut Effects) -> R) -> R {
 }
 
 /// Serves HTTP on `listener` until `shutdown` resolves. Also runs the engine's timer task.
+/// Connections are bounded as [`conn`] describes.
 pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()>) {
     let timers = tokio::spawn(timer_task(state.clone()));
+    let limits = state.cfg.limits;
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let mut accept_log = conn::AcceptLog::default();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -175,12 +186,20 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Fut
                 let (stream, remote) = match accepted {
                     Ok(x) => x,
                     Err(e) => {
-                        tracing::warn!("accept failed: {e}");
+                        if let Some(line) = accept_log.error(std::time::Instant::now(), &e) {
+                            tracing::warn!("{line}");
+                        }
+                        // Out of descriptors: give connections time to close instead of spinning.
                         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                         continue;
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    state.in_flight.shed.fetch_add(1, Ordering::Relaxed);
+                    tokio::spawn(conn::refuse(stream));
+                    continue;
+                };
                 let st = state.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| {
@@ -190,8 +209,11 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Fut
                     let io = hyper_util::rt::TokioIo::new(stream);
                     let _ = hyper::server::conn::http1::Builder::new()
                         .keep_alive(true)
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(limits.header_timeout)
                         .serve_connection(io, svc)
                         .await;
+                    drop(slot);
                 });
             }
         }
@@ -314,6 +336,23 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
         label: route.label(),
         method: errors::method_word(&parts.method),
     };
+    // Load shedding: past the in-flight cap, Graph's "temporarily unavailable" (503, code 2).
+    // The health check is never shed: a busy server is alive.
+    let _entered =
+        if route.is_health() {
+            None
+        } else {
+            match state.in_flight.enter(state.cfg.limits.max_in_flight) {
+                Some(e) => Some(e),
+                None => return ctx.fail(
+                    StatusRule::Table,
+                    &Rejection::new(
+                        ErrorCode::ApiService,
+                        "wabasim is at its in-flight request limit (--max-in-flight); retry later",
+                    ),
+                ),
+            }
+        };
     let query = Query::parse(parts.uri.query());
     let body = match read_body(&ctx, &parts.headers, body).await {
         Ok(b) => b,

@@ -172,6 +172,11 @@ impl<'a> Route<'a> {
         !matches!(self, Route::Graph(..))
     }
 
+    /// `GET /_sim/health`: never shed, a busy server is alive.
+    pub(super) fn is_health(&self) -> bool {
+        matches!(self, Route::Control(Control::Health))
+    }
+
     /// The label `/metrics` counts this request under (and `/_sim/faults` matches).
     pub(super) fn label(&self) -> Label {
         match self {

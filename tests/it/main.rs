@@ -11,6 +11,7 @@ mod common;
 mod contract_openapi;
 mod dynamics_http;
 mod generated_world;
+mod hardening;
 mod library;
 mod load_e2e;
 mod policy_http;
