@@ -58,6 +58,37 @@ pub enum Command {
     },
 }
 
+/// Counts SIGINT (Ctrl-C) and SIGTERM (what Docker, Kubernetes and CI runners send) from now
+/// on: commands stop gracefully on the first and at once on the second. A signal that cannot
+/// be installed is never counted.
+pub fn stop_signals() -> tokio::sync::watch::Receiver<u32> {
+    let (tx, rx) = tokio::sync::watch::channel(0u32);
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        loop {
+            #[cfg(unix)]
+            let terminated = async {
+                match term.as_mut() {
+                    Some(t) => {
+                        t.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let terminated = std::future::pending::<()>();
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => if r.is_err() { std::future::pending::<()>().await },
+                _ = terminated => {}
+            }
+            tx.send_modify(|n| *n += 1);
+        }
+    });
+    rx
+}
+
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_RUNTIME: i32 = 3;

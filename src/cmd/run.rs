@@ -96,11 +96,9 @@ pub async fn start_receiver(plan: &LoadPlan) -> Result<Option<Arc<Receiver>>, St
     }
 }
 
-/// Resolves when Ctrl-C is pressed (never, if the signal cannot be installed).
-pub async fn ctrl_c() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
-    }
+/// Resolves at the first stop signal counted by `signals`.
+async fn first_signal(mut signals: tokio::sync::watch::Receiver<u32>) {
+    let _ = signals.wait_for(|n| *n >= 1).await;
 }
 
 /// Everything after parsing: run, print the summary, write the JSON report, evaluate
@@ -136,6 +134,7 @@ async fn run_plan(
         duration_cap: args.duration.map(|d| Duration::from_micros(d.0)),
         receiver,
         webhook_settle: None,
+        signals: None,
     };
     let report = run(plan, target, &opts, shutdown)
         .await
@@ -181,7 +180,13 @@ pub fn main(args: RunArgs) -> Outcome {
         .enable_all()
         .build()
         .map_err(|e| Failure::Runtime(format!("cannot start the runtime: {e}")))?;
-    Ok(rt.block_on(execute(prepared, args, ctrl_c())))
+    Ok(rt.block_on(async {
+        // SIGINT or SIGTERM: stop, drain for `grace`, write the partial report (exit 130); a
+        // second signal cuts the drain.
+        let signals = super::stop_signals();
+        let shutdown = first_signal(signals.clone());
+        super::exit_code(run_scenario(prepared, args, shutdown, Some(signals)).await)
+    }))
 }
 
 /// Reads the scenario and resolves its traffic into a plan and every number's token. With the
@@ -256,10 +261,15 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, String> {
 /// Everything after parsing: receiver, embedded server (unless `--target`), the run, the
 /// server side of the report, summary, JSON, exit code.
 pub async fn execute(prepared: Prepared, args: RunArgs, shutdown: impl Future) -> i32 {
-    super::exit_code(run_scenario(prepared, args, shutdown).await)
+    super::exit_code(run_scenario(prepared, args, shutdown, None).await)
 }
 
-async fn run_scenario(prepared: Prepared, args: RunArgs, shutdown: impl Future) -> Outcome {
+async fn run_scenario(
+    prepared: Prepared,
+    args: RunArgs,
+    shutdown: impl Future,
+    signals: Option<tokio::sync::watch::Receiver<u32>>,
+) -> Outcome {
     let Prepared {
         scenario,
         plan,
@@ -319,6 +329,7 @@ async fn run_scenario(prepared: Prepared, args: RunArgs, shutdown: impl Future) 
         duration_cap: args.duration.map(|d| Duration::from_micros(d.0)),
         receiver,
         webhook_settle: None,
+        signals,
     };
     let mut report = run(&plan, &target, &opts, shutdown)
         .await

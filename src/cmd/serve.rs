@@ -67,6 +67,10 @@ pub struct ServeArgs {
     /// Requests handled at once; more get a 503 (Graph code 2) until the server catches up.
     #[arg(long, default_value_t = server::conn::DEFAULT_MAX_IN_FLIGHT)]
     pub max_in_flight: usize,
+    /// On SIGINT or SIGTERM, how long pending webhooks may still be delivered before the
+    /// server exits (a second signal exits at once).
+    #[arg(long, value_parser = parse_timeout, default_value = "10s")]
+    pub grace: Duration,
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {
@@ -112,19 +116,37 @@ pub fn main(args: ServeArgs) -> Outcome {
             .map_err(|e| Failure::Runtime(format!("--listen {}: {e}", args.listen)))?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let webhook = plan.webhooks.url.clone();
-        let running = start(plan, listener, async move {
+        let mut signals = super::stop_signals();
+        let mut running = start(plan, listener, async move {
             let _ = rx.await;
         })
         .await
         .map_err(Failure::Runtime)?;
         say(format_args!("{}", banner(&running, &webhook)));
-        let _ = tokio::signal::ctrl_c().await;
+        let _ = signals.wait_for(|n| *n >= 1).await;
+        // Stop accepting; give the webhooks in the outbox `--grace` to go out; a second signal
+        // stops at once.
         let _ = tx.send(());
+        eprintln!(
+            "wabasim: stopping: delivering pending webhooks for up to {:?} (a second signal stops at once)",
+            args.grace
+        );
+        tokio::select! {
+            _ = &mut running.dispatcher => {}
+            _ = tokio::time::sleep(args.grace) => running.dispatcher.abort(),
+            _ = signals.wait_for(|n| *n >= 2) => running.dispatcher.abort(),
+        }
         let stats = running.state.outbox.stats();
         eprintln!(
             "wabasim: stopped; webhooks: {}",
             serde_json::to_string(&stats).unwrap_or_default()
         );
+        let lost = stats.pending();
+        if lost > 0 {
+            eprintln!(
+                "wabasim: {lost} webhook events were not delivered (queued, in flight or waiting for a retry) and are lost: the server keeps its state in memory only"
+            );
+        }
         Ok(EXIT_OK)
     })
 }
@@ -258,6 +280,8 @@ pub struct WebhookOverrides {
 pub struct Running {
     pub addr: SocketAddr,
     pub state: Arc<AppState>,
+    /// The webhook dispatcher: after the shutdown it drains, and ends.
+    pub dispatcher: tokio::task::JoinHandle<()>,
 }
 
 /// Builds the engine, checks the webhook endpoint, binds, and serves until `shutdown`.
@@ -287,7 +311,7 @@ pub async fn start(
         shutdown.await;
         let _ = tx.send(true);
     });
-    let (outbox, _dispatcher) =
+    let (outbox, dispatcher) =
         webhooks::start_with_shutdown(plan.webhooks.clone(), plan.clock.clone(), async move {
             let _ = rx2.wait_for(|v| *v).await;
         });
@@ -298,7 +322,11 @@ pub async fn start(
     tokio::spawn(server::run(listener, state.clone(), async move {
         let _ = rx1.wait_for(|v| *v).await;
     }));
-    Ok(Running { addr, state })
+    Ok(Running {
+        addr,
+        state,
+        dispatcher,
+    })
 }
 
 /// The banner `serve` prints: base URL, token, ids and a ready-to-paste curl command.

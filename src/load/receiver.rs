@@ -171,7 +171,11 @@ impl Receiver {
                         let st = st.clone();
                         tokio::spawn(async move {
                             let svc = hyper::service::service_fn(move |req| handle(st.clone(), req));
+                            // A sender that stalls mid-request or leaves a connection idle
+                            // is dropped after a minute, as `serve` does.
                             let _ = hyper::server::conn::http1::Builder::new()
+                                .timer(hyper_util::rt::TokioTimer::new())
+                                .header_read_timeout(Duration::from_secs(60))
                                 .serve_connection(TokioIo::new(sock), svc)
                                 .await;
                         });

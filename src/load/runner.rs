@@ -74,6 +74,9 @@ pub struct RunOptions {
     /// How long to wait after the last response for trailing webhooks before reading the
     /// receiver. Default (None) 1 s; ignored without a receiver.
     pub webhook_settle: Option<Duration>,
+    /// Stop signals received (see `cmd::stop_signals`): from the second on, requests still in
+    /// flight are cut at once instead of getting the grace period.
+    pub signals: Option<watch::Receiver<u32>>,
 }
 
 /// Errors that prevent a run (as opposed to failed requests, which are measured).
@@ -410,13 +413,23 @@ pub async fn run(
     // Drain: in-flight messages get the grace period. Pending retries are abandoned by a stop
     // (interrupt), and waited for within the grace on normal completion.
     let grace = Duration::from_micros(plan.grace);
-    let drained = tokio::time::timeout(grace, async {
-        for set in tasks.iter_mut() {
-            while set.join_next().await.is_some() {}
+    let mut signals = opts.signals.clone();
+    let second_signal = async {
+        match signals.as_mut() {
+            Some(s) => {
+                let _ = s.wait_for(|n| *n >= 2).await;
+            }
+            None => std::future::pending::<()>().await,
         }
-    })
-    .await
-    .is_ok();
+    };
+    let drained = tokio::select! {
+        d = tokio::time::timeout(grace, async {
+            for set in tasks.iter_mut() {
+                while set.join_next().await.is_some() {}
+            }
+        }) => d.is_ok(),
+        _ = second_signal => false,
+    };
     if !drained {
         let _ = stop_tx.send(true);
         for set in tasks.iter_mut() {

@@ -127,9 +127,13 @@ impl Dispatcher {
         }
     }
 
-    /// Runs until `shutdown` resolves, or until every `Outbox` is dropped and nothing is pending.
+    /// Runs until every `Outbox` is dropped and nothing is pending. When `shutdown` resolves it
+    /// drains: posts what is queued or in flight (no new retries are waited for: their
+    /// backoff may be days of simulated time) and returns; the caller bounds the drain in
+    /// wall time by aborting the task.
     pub(crate) async fn run(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let mut draining = false;
         // `sleep_until` can also be woken by a Notify; nothing else needs to wake the timer
         // (every other input is its own select branch), so this one is never notified.
         let never = Notify::new();
@@ -144,32 +148,32 @@ impl Dispatcher {
                     continue;
                 }
             }
-            if self.rx_closed
-                && self.ready.is_empty()
-                && self.retries.is_empty()
-                && self.in_flight.is_empty()
+            let idle = self.ready.is_empty() && self.in_flight.is_empty() && self.carry.is_none();
+            if idle
+                && (self.rx_closed || draining && self.rx.is_empty())
+                && (draining || self.retries.is_empty())
             {
-                return;
-            }
-            let next_due = self.retries.peek().map(|d| d.at);
-            let wake = tokio::select! {
-                biased;
-                _ = &mut shutdown => Wake::Shutdown,
-                Some(r) = self.in_flight.join_next_with_id(), if !self.in_flight.is_empty() => Wake::Done(r),
-                ev = self.rx.recv(), if want_events && !self.rx_closed => Wake::Event(ev),
-                _ = self.clock.sleep_until(next_due.unwrap_or_default(), &never), if next_due.is_some() => Wake::Timer,
-            };
-            match wake {
-                Wake::Shutdown => {
+                if draining {
                     let s = self.counters.snapshot();
                     tracing::info!(
                         pending = s.pending(),
                         delivered = s.delivered,
                         expired = s.expired,
-                        "webhook dispatcher stopped"
+                        "webhook dispatcher drained"
                     );
-                    return;
                 }
+                return;
+            }
+            let next_due = self.retries.peek().map(|d| d.at);
+            let wake = tokio::select! {
+                biased;
+                _ = &mut shutdown, if !draining => Wake::Shutdown,
+                Some(r) = self.in_flight.join_next_with_id(), if !self.in_flight.is_empty() => Wake::Done(r),
+                ev = self.rx.recv(), if want_events && !self.rx_closed => Wake::Event(ev),
+                _ = self.clock.sleep_until(next_due.unwrap_or_default(), &never), if next_due.is_some() => Wake::Timer,
+            };
+            match wake {
+                Wake::Shutdown => draining = true,
                 Wake::Done(Ok((id, res))) => self.finish(id, res),
                 Wake::Done(Err(e)) => {
                     let id = e.id();

@@ -192,7 +192,8 @@ pub fn start(cfg: WebhookConfig, clock: Arc<Clock>) -> (Outbox, tokio::task::Joi
 }
 
 /// Starts delivery: returns the [`Outbox`] and the dispatcher task. When `shutdown` resolves
-/// the dispatcher stops at once; events not yet delivered stay counted as pending in
+/// the dispatcher drains (posts what is queued or in flight, waits for no retry backoff) and
+/// ends; abort the task to bound that in time. Events not delivered stay counted as pending in
 /// [`Outbox::stats`]. Call [`WebhookConfig::validate`] (and [`verify_endpoint`]) first: an
 /// invalid URL here is logged as an error and handled like no URL.
 pub fn start_with_shutdown<F>(

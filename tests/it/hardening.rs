@@ -112,3 +112,63 @@ async fn requests_past_the_in_flight_cap_are_shed_but_health_is_not() {
     let first = slow.await.unwrap();
     assert!(first.starts_with("HTTP/1.1 200"), "{first}");
 }
+
+/// Sends SIGTERM to `child` (what Docker, Kubernetes and CI runners send) with the system's
+/// `kill`.
+fn sigterm(child: &std::process::Child) {
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok);
+}
+
+#[test]
+fn sigterm_stops_run_with_its_partial_report() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hardening");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join(format!("{}-term.json", std::process::id()));
+    let _ = std::fs::remove_file(&out);
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quickstart.toml");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_wabasim"))
+        .args(["run", scenario, "--quiet", "--out"])
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    sigterm(&child);
+    let t = Instant::now();
+    let done = child.wait_with_output().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
+    assert_eq!(
+        done.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(report["partial"], true);
+    assert_eq!(report["stop_reason"], "interrupted");
+    assert!(report["total"]["requests"]["total"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn sigterm_stops_serve_gracefully() {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_wabasim"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--grace", "1s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    sigterm(&child);
+    let t = Instant::now();
+    let done = child.wait_with_output().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert_eq!(done.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&done.stderr);
+    assert!(err.contains("wabasim: stopped; webhooks:"), "{err}");
+}

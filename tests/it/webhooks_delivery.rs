@@ -473,3 +473,23 @@ async fn shutdown_stops_delivery_and_keeps_pending_visible() {
     assert_eq!((s.awaiting_retry, s.delivered), (3, 0));
     assert!(s.adds_up(), "{s:?}");
 }
+
+#[tokio::test]
+async fn shutdown_drains_what_is_queued_before_stopping() {
+    let (_rx, url) = receiver().await;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (outbox, task) = webhooks::start_with_shutdown(config(&url), manual_clock(), async {
+        let _ = stop_rx.await;
+    });
+    let mut evs: Vec<Event> = (1..=5).map(sent).collect();
+    outbox.push(&mut evs);
+    // Stop at once: the five events are still queued or in flight.
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), task)
+        .await
+        .expect("the drain ends by itself")
+        .unwrap();
+    let s = outbox.stats();
+    assert_eq!((s.delivered, s.pending()), (5, 0), "{s:?}");
+    assert!(s.adds_up(), "{s:?}");
+}
