@@ -18,6 +18,9 @@ use tokio::net::TcpListener;
 /// the clock can count, and every deadline would pass at once.
 pub const MAX_TIME_SCALE: f64 = 1_000_000.0;
 
+/// Shortest control token accepted: long enough not to be guessed over the network.
+pub const MIN_CONTROL_TOKEN: usize = 16;
+
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServeArgs {
     /// World (and settings) from this scenario file; the documented default world without it.
@@ -47,9 +50,13 @@ pub struct ServeArgs {
     /// Seed of the audience's random draws (overrides the scenario's).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Allow non-loopback clients to use /_sim and /metrics.
+    /// Allow non-loopback clients to use /_sim and /metrics, with the control token.
     #[arg(long)]
     pub control_from_any: bool,
+    /// The token remote clients must send (`Authorization: Bearer T`) to use /_sim and
+    /// /metrics; required by --control-from-any.
+    #[arg(long)]
+    pub control_token: Option<String>,
     /// Override the HTTP status of an error code, e.g. `--http-status 130429=400` (repeatable).
     #[arg(long, value_parser = parse_status_override)]
     pub http_status: Vec<(u32, u16)>,
@@ -196,8 +203,27 @@ impl ServePlan {
         plan.server
             .status_table
             .extend(args.http_status.iter().copied());
-        if args.control_from_any {
-            plan.server.control_access = ControlAccess::Any;
+        let token = args
+            .control_token
+            .clone()
+            .or_else(|| plan.scenario.server.control_token.clone());
+        if args.control_from_any || plan.scenario.server.control_from_any {
+            match token {
+                Some(t) if t.trim().len() >= MIN_CONTROL_TOKEN => {
+                    plan.server.control_access = ControlAccess::Token(t.trim().to_string())
+                }
+                Some(_) => {
+                    return Err(format!(
+                        "--control-token: at least {MIN_CONTROL_TOKEN} characters (it guards the clock, faults and state from the network)"
+                    ))
+                }
+                None => return Err(
+                    "--control-from-any needs --control-token T (or [server] control_token): without it anyone who reaches the port could move the clock, inject faults and read the state"
+                        .into(),
+                ),
+            }
+        } else if args.control_token.is_some() {
+            return Err("--control-token is only used with --control-from-any".into());
         }
         if args.max_connections == 0 || args.max_in_flight == 0 {
             return Err("--max-connections and --max-in-flight must be at least 1".into());
@@ -250,10 +276,13 @@ impl ServePlan {
         let server = ServerConfig {
             status_table: StatusTable::new(scenario.status_overrides()),
             max_body_bytes: scenario.server.max_body_bytes.unwrap_or(1 << 20),
-            control_access: if scenario.server.control_from_any {
-                ControlAccess::Any
-            } else {
-                ControlAccess::Loopback
+            // Remote control needs a token: `from_args` checks it is there.
+            control_access: match (
+                &scenario.server.control_token,
+                scenario.server.control_from_any,
+            ) {
+                (Some(t), true) => ControlAccess::Token(t.trim().to_string()),
+                _ => ControlAccess::Loopback,
             },
             default_api_version: "v23.0".into(),
             limits: server::conn::Limits::default(),

@@ -78,9 +78,13 @@ pub struct ServerSection {
     /// Largest request body in bytes (default 1 MiB).
     #[serde(default)]
     pub max_body_bytes: Option<usize>,
-    /// Let non-loopback clients use `/_sim` and `/metrics`.
+    /// Let non-loopback clients use `/_sim` and `/metrics`, with `control_token`.
     #[serde(default)]
     pub control_from_any: bool,
+    /// The token remote clients send (`Authorization: Bearer T`) to use `/_sim` and
+    /// `/metrics`; required with `control_from_any`.
+    #[serde(default)]
+    pub control_token: Option<String>,
 }
 
 /// `[webhooks]`: where and how events are delivered. Command-line flags win over these.
@@ -206,6 +210,12 @@ impl Scenario {
                 None
             }
         };
+        if self.server.control_from_any && self.server.control_token.is_none() {
+            invalid(
+                "server.control_token".into(),
+                "required with control_from_any: without it anyone who reaches the port could move the clock, inject faults and read the state".into(),
+            );
+        }
         for (k, v) in &self.server.http_status {
             if k.parse::<u32>()
                 .ok()

@@ -240,6 +240,9 @@ fn dispatch(
         Control::State => {
             let snap = st.engine.snapshot();
             let mut v = serde_json::to_value(&snap).unwrap_or_default();
+            if !ctx.local {
+                hide_tokens(&mut v);
+            }
             if let Some(numbers) = v["numbers"].as_array_mut() {
                 let log = st.log.lock();
                 for (n, view) in numbers.iter_mut().zip(&snap.numbers) {
@@ -373,5 +376,36 @@ fn dispatch(
             ErrorCode::UnknownPath,
             format!("Unknown control route: {} /_sim/{}", method, segs.join("/")),
         ))),
+    }
+}
+
+/// Business tokens act on the Graph API: only loopback clients see them in `/_sim/state`.
+fn hide_tokens(state: &mut serde_json::Value) {
+    if let Some(businesses) = state["businesses"].as_array_mut() {
+        for b in businesses {
+            if let Some(tokens) = b["tokens"].as_array_mut() {
+                for t in tokens {
+                    *t = json!("(hidden from remote clients)");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_clients_never_see_business_tokens() {
+        let mut v =
+            json!({"businesses": [{"id": "1", "tokens": ["EAAG-secret", "other"]}, {"id": "2"}]});
+        hide_tokens(&mut v);
+        let text = v.to_string();
+        assert!(
+            !text.contains("EAAG-secret") && !text.contains("other"),
+            "{text}"
+        );
+        assert_eq!(v["businesses"][0]["tokens"].as_array().unwrap().len(), 2);
     }
 }

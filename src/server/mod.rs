@@ -43,14 +43,35 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-/// Who may call the `/_sim` control API.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// Who may call the `/_sim` control API and `/metrics`.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub enum ControlAccess {
-    /// Only clients on a loopback address (the default: the control API has no auth).
+    /// Only clients on a loopback address (the default: no credential needed there).
     #[default]
     Loopback,
-    /// Anyone who can reach the port.
-    Any,
+    /// Loopback clients, and remote ones that send `Authorization: Bearer <token>`. Remote
+    /// clients never see business tokens (`/_sim/state` masks them).
+    Token(String),
+}
+
+/// Whether a client may use `/_sim` and `/metrics`: loopback clients always; remote ones with
+/// `Authorization: Bearer <control token>` when the server has one.
+fn control_allowed(access: &ControlAccess, local: bool, authorization: Option<&str>) -> bool {
+    if local {
+        return true;
+    }
+    match access {
+        ControlAccess::Loopback => false,
+        ControlAccess::Token(token) => authorization
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| same_secret(t.trim().as_bytes(), token.as_bytes())),
+    }
+}
+
+/// Compares in time independent of where the first difference is, so a remote client cannot
+/// guess the control token byte by byte from response times.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Server settings (the parts not owned by the engine or the webhooks).
@@ -270,6 +291,8 @@ struct Ctx<'a> {
     label: Label,
     /// The request's method, lower case: Graph names it in "object does not exist" errors.
     method: &'static str,
+    /// From a loopback address: may see business tokens in `/_sim/state`.
+    local: bool,
 }
 
 impl Ctx<'_> {
@@ -335,6 +358,7 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
         trace: state.trace_id(),
         label: route.label(),
         method: errors::method_word(&parts.method),
+        local: is_local(remote.ip()),
     };
     // Load shedding: past the in-flight cap, Graph's "temporarily unavailable" (503, code 2).
     // The health check is never shed: a busy server is alive.
@@ -359,17 +383,21 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
         Err(resp) => return resp,
     };
 
-    if route.has_no_auth()
-        && state.cfg.control_access == ControlAccess::Loopback
-        && !is_local(remote.ip())
-    {
-        return ctx.fail(
-            StatusRule::Forbidden,
-            &Rejection::new(
-                ErrorCode::PermissionDenied,
-                "The /_sim control API and /metrics answer loopback clients only (start with --control-from-any to change this).",
-            ),
-        );
+    if route.has_no_auth() {
+        let auth = parts
+            .headers
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if !control_allowed(&state.cfg.control_access, ctx.local, auth) {
+            let why = match state.cfg.control_access {
+                ControlAccess::Loopback => "The /_sim control API and /metrics answer loopback clients only (start with --control-from-any --control-token T to change this).",
+                ControlAccess::Token(_) => "The /_sim control API and /metrics answer remote clients with `Authorization: Bearer <control token>` only.",
+            };
+            return ctx.fail(
+                StatusRule::Forbidden,
+                &Rejection::new(ErrorCode::PermissionDenied, why),
+            );
+        }
     }
     let endpoint = match route {
         Route::Metrics => return metrics_response(state),
@@ -616,7 +644,37 @@ struct MessageOut {
 
 #[cfg(test)]
 mod tests {
-    use super::is_local;
+    use super::{control_allowed, is_local, same_secret, ControlAccess};
+
+    #[test]
+    fn remote_control_needs_the_token() {
+        let token = ControlAccess::Token("s3cret-control-token".into());
+        assert!(control_allowed(&ControlAccess::Loopback, true, None));
+        assert!(!control_allowed(
+            &ControlAccess::Loopback,
+            false,
+            Some("Bearer x")
+        ));
+        assert!(control_allowed(&token, true, None), "loopback needs none");
+        assert!(!control_allowed(&token, false, None));
+        assert!(!control_allowed(
+            &token,
+            false,
+            Some("Bearer s3cret-control-toke")
+        ));
+        assert!(!control_allowed(
+            &token,
+            false,
+            Some("s3cret-control-token")
+        ));
+        assert!(control_allowed(
+            &token,
+            false,
+            Some("Bearer s3cret-control-token")
+        ));
+        assert!(same_secret(b"abc", b"abc"));
+        assert!(!same_secret(b"abc", b"abd") && !same_secret(b"ab", b"abc"));
+    }
 
     #[test]
     fn loopback_clients_are_local_whatever_the_socket_family() {

@@ -172,3 +172,39 @@ fn sigterm_stops_serve_gracefully() {
     let err = String::from_utf8_lossy(&done.stderr);
     assert!(err.contains("wabasim: stopped; webhooks:"), "{err}");
 }
+
+#[test]
+fn remote_control_cannot_start_without_a_token() {
+    use clap::Parser;
+    use wabasim::cmd::serve::ServePlan;
+    use wabasim::cmd::{Cli, Command};
+    let plan = |extra: &[&str]| {
+        let mut argv = vec!["wabasim", "serve"];
+        argv.extend_from_slice(extra);
+        let Command::Serve(args) = Cli::parse_from(argv).command else {
+            panic!("serve")
+        };
+        ServePlan::from_args(&args).map(|p| p.server.control_access)
+    };
+    let e = plan(&["--control-from-any"]).err().unwrap();
+    assert!(e.contains("needs --control-token"), "{e}");
+    let e = plan(&["--control-from-any", "--control-token", "short"])
+        .err()
+        .unwrap();
+    assert!(e.contains("at least 16 characters"), "{e}");
+    let e = plan(&["--control-token", "a-long-enough-control-token"])
+        .err()
+        .unwrap();
+    assert!(e.contains("only used with --control-from-any"), "{e}");
+    let ok = plan(&[
+        "--control-from-any",
+        "--control-token",
+        "a-long-enough-control-token",
+    ])
+    .unwrap();
+    assert_eq!(
+        ok,
+        wabasim::server::ControlAccess::Token("a-long-enough-control-token".into())
+    );
+    assert_eq!(plan(&[]).unwrap(), wabasim::server::ControlAccess::Loopback);
+}
