@@ -5,6 +5,7 @@
 //! with a million pending events costs a million queued bodies, not a million sleeping tasks.
 //! POSTs themselves run as spawned tasks (at most `max_in_flight`), so slow receivers overlap.
 
+use super::breaker::Breaker;
 use super::client::{self, HttpClient};
 use super::payload::envelope;
 use super::signer::signature;
@@ -19,7 +20,7 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::Notify;
 use tokio::task::{Id, JoinSet};
@@ -31,7 +32,8 @@ struct Job {
     signature: HeaderValue,
     /// Events (changes) in this body.
     events: u64,
-    /// Simulated time of the first attempt; the horizon counts from here.
+    /// When its first event happened (simulated time; its first attempt follows at once unless
+    /// the breaker is open or the queue is long); the horizon counts from here.
     first_attempt: SimTime,
     /// Attempts made so far.
     attempts: u32,
@@ -97,9 +99,16 @@ pub(crate) struct Dispatcher {
     in_flight: JoinSet<Result<(), String>>,
     jobs: HashMap<Id, Job>,
     seq: u64,
-    /// Consecutive failed POSTs, to log the start and the end of an outage once.
-    failing: u64,
+    /// Stops sending while the receiver is down (wall time), probing it with one POST.
+    breaker: Breaker,
+    /// Expired events not yet logged, and when expiries were last logged: one summary line
+    /// per interval, not one per event.
+    expired_unlogged: u64,
+    expired_logged_at: Option<Instant>,
 }
+
+/// How often expiries are summarised in the log.
+const EXPIRY_LOG_EVERY: Duration = Duration::from_secs(10);
 
 impl Dispatcher {
     pub(crate) fn new(
@@ -123,7 +132,9 @@ impl Dispatcher {
             in_flight: JoinSet::new(),
             jobs: HashMap::new(),
             seq: 0,
-            failing: 0,
+            breaker: Breaker::default(),
+            expired_unlogged: 0,
+            expired_logged_at: None,
         }
     }
 
@@ -165,12 +176,14 @@ impl Dispatcher {
                 return;
             }
             let next_due = self.retries.peek().map(|d| d.at);
+            let reopen = self.breaker.reopens_at();
             let wake = tokio::select! {
                 biased;
                 _ = &mut shutdown, if !draining => Wake::Shutdown,
                 Some(r) = self.in_flight.join_next_with_id(), if !self.in_flight.is_empty() => Wake::Done(r),
                 ev = self.rx.recv(), if want_events && !self.rx_closed => Wake::Event(ev),
                 _ = self.clock.sleep_until(next_due.unwrap_or_default(), &never), if next_due.is_some() => Wake::Timer,
+                _ = self.clock.sleep_until(reopen.unwrap_or_default(), &never), if reopen.is_some() => Wake::Timer,
             };
             match wake {
                 Wake::Shutdown => draining = true,
@@ -207,7 +220,7 @@ impl Dispatcher {
             body: Bytes::from(body),
             signature,
             events: batch.len() as u64,
-            first_attempt: SimTime::ZERO,
+            first_attempt: batch[0].at.min(self.clock.now()),
             attempts: 0,
         });
     }
@@ -224,13 +237,18 @@ impl Dispatcher {
     }
 
     fn launch(&mut self, max_in_flight: usize) {
+        let now = self.clock.now();
+        let allowed = self.breaker.allowance(now, max_in_flight);
+        if allowed == 0 {
+            // Open: what is ready waits for the probe, except what is past its horizon.
+            self.expire_ready(now);
+        }
         let c = &*self.counters;
-        while self.in_flight.len() < max_in_flight {
+        while self.in_flight.len() < allowed {
             let Some(mut job) = self.ready.pop_front() else {
                 break;
             };
             if job.attempts == 0 {
-                job.first_attempt = self.clock.now();
                 Counters::sub(&c.queued, job.events);
             } else {
                 Counters::sub(&c.awaiting_retry, job.events);
@@ -258,46 +276,45 @@ impl Dispatcher {
         let Some(job) = self.jobs.remove(&id) else {
             return;
         };
-        let c = &*self.counters;
+        let counters = self.counters.clone();
+        let c = &*counters;
         Counters::sub(&c.in_flight, job.events);
         let err = match res {
             Ok(()) => {
                 Counters::add(&c.delivered, job.events);
                 Counters::sub(&c.pending, job.events);
-                if self.failing > 0 {
+                let failed = self.breaker.success();
+                if failed > 0 {
                     tracing::info!(
-                        failed_posts = self.failing,
+                        failed_posts = failed,
                         "webhook receiver is accepting deliveries again"
                     );
-                    self.failing = 0;
                 }
                 return;
             }
             Err(e) => e,
         };
         Counters::add(&c.failed_attempts, 1);
-        self.failing += 1;
-        if self.failing == 1 {
-            tracing::warn!(url = %self.uri, error = %err, "webhook delivery failed; retrying with backoff");
-        } else {
-            tracing::debug!(url = %self.uri, error = %err, attempt = job.attempts, "webhook delivery failed");
+        let first = matches!(self.breaker.state(), super::breaker::State::Closed);
+        let now = self.clock.now();
+        if self.breaker.failure(now) {
+            if let Some(until) = self.breaker.reopens_at() {
+                tracing::warn!(
+                    url = %self.uri,
+                    error = %err,
+                    pause_s = until.since(now) as f64 / MICROS_PER_SEC as f64,
+                    "webhook receiver looks down: deliveries paused (simulated seconds), then one probe"
+                );
+            }
+        } else if first {
+            tracing::debug!(url = %self.uri, error = %err, attempt = job.attempts, "webhook delivery failed; retrying with backoff");
         }
         *c.last_error.lock() = Some(err);
-        let now = self.clock.now();
         let deadline = job
             .first_attempt
             .plus(self.cfg.horizon_s.saturating_mul(MICROS_PER_SEC));
         if now >= deadline {
-            Counters::add(&c.expired, job.events);
-            Counters::sub(&c.pending, job.events);
-            let head = &job.body[..job.body.len().min(300)];
-            tracing::warn!(
-                events = job.events,
-                attempts = job.attempts,
-                horizon_s = self.cfg.horizon_s,
-                body = %String::from_utf8_lossy(head),
-                "webhook expired: receiver did not acknowledge it within the retry horizon"
-            );
+            self.expire(&job);
             return;
         }
         Counters::add(&c.awaiting_retry, job.events);
@@ -314,6 +331,53 @@ impl Dispatcher {
                 job,
             });
         }
+    }
+}
+
+impl Dispatcher {
+    /// Gives up on `job` (not in any queue any more): counted, and summarised in the log at
+    /// most once per [`EXPIRY_LOG_EVERY`].
+    fn expire(&mut self, job: &Job) {
+        let c = &*self.counters;
+        Counters::add(&c.expired, job.events);
+        Counters::sub(&c.pending, job.events);
+        self.expired_unlogged += job.events;
+        let due = self
+            .expired_logged_at
+            .is_none_or(|t| t.elapsed() >= EXPIRY_LOG_EVERY);
+        if due {
+            let head = &job.body[..job.body.len().min(300)];
+            tracing::warn!(
+                events = self.expired_unlogged,
+                total_expired = c.expired.load(std::sync::atomic::Ordering::Relaxed),
+                horizon_s = self.cfg.horizon_s,
+                last_body = %String::from_utf8_lossy(head),
+                "webhooks expired: the receiver did not acknowledge them within the retry horizon"
+            );
+            self.expired_unlogged = 0;
+            self.expired_logged_at = Some(Instant::now());
+        }
+    }
+
+    /// While the breaker is open: jobs in the ready queue that are past their horizon expire
+    /// without one more POST (new ones too: the receiver was down all that time).
+    fn expire_ready(&mut self, now: SimTime) {
+        let horizon = self.cfg.horizon_s.saturating_mul(MICROS_PER_SEC);
+        let mut keep = VecDeque::with_capacity(self.ready.len());
+        while let Some(job) = self.ready.pop_front() {
+            if now >= job.first_attempt.plus(horizon) {
+                let waiting = if job.attempts > 0 {
+                    &self.counters.awaiting_retry
+                } else {
+                    &self.counters.queued
+                };
+                Counters::sub(waiting, job.events);
+                self.expire(&job);
+            } else {
+                keep.push_back(job);
+            }
+        }
+        self.ready = keep;
     }
 }
 

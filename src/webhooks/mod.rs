@@ -15,7 +15,8 @@
 //! See `docs/webhooks.md` for the shapes, the retry schedule and the decisions taken where Meta
 //! publishes nothing.
 
-pub mod client;
+pub mod breaker;
+mod client;
 pub mod dispatcher;
 pub mod json;
 pub mod payload;

@@ -493,3 +493,68 @@ async fn shutdown_drains_what_is_queued_before_stopping() {
     assert_eq!((s.delivered, s.pending()), (5, 0), "{s:?}");
     assert!(s.adds_up(), "{s:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_down_receiver_is_probed_not_hammered() {
+    let (rx, url) = receiver().await;
+    rx.mode.store(FAIL, SeqCst);
+    let clock = manual_clock();
+    let (outbox, _task) = webhooks::start(config(&url), clock.clone());
+    let mut evs: Vec<Event> = (1..=200).map(sent).collect();
+    outbox.push(&mut evs);
+    // Without the breaker every event is posted twice at once (an immediate retry): 400 POSTs.
+    // With it, 50 failures in a row open the breaker and nothing more goes out until the
+    // pause (simulated time, which stands still here) is over.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_for(&outbox, "quiet", |s| s.in_flight == 0).await;
+    let during = outbox.stats().posts;
+    assert!(
+        (50..150).contains(&during),
+        "{during} POSTs while the receiver was down"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(outbox.stats().posts, during, "open: nothing is sent");
+    // One simulated second later: exactly one probe, which fails; the next pause is 2 s.
+    clock.advance(1_000_000);
+    wait_for(&outbox, "one probe", |s| {
+        s.posts == during + 1 && s.in_flight == 0
+    })
+    .await;
+    clock.advance(1_000_000);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(outbox.stats().posts, during + 1, "still paused");
+    // The receiver comes back: the next probe succeeds and deliveries resume, none lost.
+    rx.mode.store(OK, SeqCst);
+    clock.advance(1_000_000);
+    wait_for(&outbox, "the probe delivered", |s| s.delivered >= 1).await;
+    clock.advance(3_600 * 1_000_000);
+    wait_for(&outbox, "every event delivered", |s| s.delivered == 200).await;
+    let s = outbox.stats();
+    assert!(s.adds_up(), "{s:?}");
+    assert_eq!((s.expired, s.pending()), (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_expire_at_the_horizon_while_the_breaker_is_open() {
+    let (rx, url) = receiver().await;
+    rx.mode.store(FAIL, SeqCst);
+    let clock = manual_clock();
+    let (outbox, _task) = webhooks::start(config(&url), clock.clone());
+    let mut evs: Vec<Event> = (1..=200).map(sent).collect();
+    outbox.push(&mut evs);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_for(&outbox, "quiet", |s| s.in_flight == 0).await;
+    let before = outbox.stats().posts;
+    // Eight simulated days: past the 7-day horizon. Every event expires, with a probe or two,
+    // not one more POST per event.
+    clock.advance(8 * 86_400 * 1_000_000);
+    wait_for(&outbox, "all expired", |s| s.expired == 200).await;
+    let s = outbox.stats();
+    assert!(
+        s.posts - before <= 3,
+        "{} POSTs after the breaker opened",
+        s.posts - before
+    );
+    assert!(s.adds_up(), "{s:?}");
+    assert_eq!(s.pending(), 0);
+}
