@@ -18,6 +18,7 @@ mod policy_http;
 mod pricing_cli;
 mod pricing_models;
 mod pricing_server;
+mod properties;
 mod run_embedded;
 mod server_http;
 mod simulate;
