@@ -166,8 +166,13 @@ pub(super) fn onboard(ctx: &Ctx<'_>, body: &[u8]) -> Result<Value, Failure> {
     let now = ctx.state.clock.now();
     let e400 = Failure::bad_request;
     let m = object(body).map_err(e400)?;
+    // Kept for `GET /_sim/businesses` (10,000 at most): the strings are bounded too.
+    const MAX_FIELD: usize = 256;
     let field = |k: &str| -> Result<String, Failure> {
         match m.get(k) {
+            Some(Value::String(s)) if s.trim().chars().count() > MAX_FIELD => Err(e400(bad(
+                format!("{k}: at most {MAX_FIELD} characters"),
+            ))),
             Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
             Some(_) => Err(e400(bad(format!("{k}: must be a non-empty string")))),
             None => Err(e400(bad(format!("{k}: required")))),

@@ -83,6 +83,8 @@ async fn onboarding_bad_input_gets_graph_errors() {
         json!({"name": "X", "vertical": "space tourism", "country": "ID"}),
         json!({"name": "X", "vertical": 7, "country": "ID"}),
         json!(["not", "an", "object"]),
+        // Kept in the registry: bounded in length (at most 256 characters).
+        json!({"name": "N".repeat(257), "vertical": "shoes", "country": "ID"}),
     ] {
         let r = s.sim_post("businesses", &body).await;
         assert_graph_error(&r, 400, 100);
@@ -96,6 +98,13 @@ async fn onboarding_bad_input_gets_graph_errors() {
         )
         .await;
     assert_graph_error(&r, 400, 100);
+    let ok = s
+        .sim_post(
+            "businesses",
+            &json!({"name": "N".repeat(256), "vertical": "shoes", "country": "ID"}),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "256 characters are accepted");
 }
 
 #[tokio::test]
