@@ -60,6 +60,9 @@ pub const MAX_FAULT_LATENCY_MS: u64 = 60_000;
 /// Most simulated seconds one `POST /_sim/clock/advance` may move the clock (ten years).
 pub const MAX_ADVANCE_S: f64 = 315_576_000.0;
 
+/// Faults kept at once.
+pub const MAX_FAULTS: usize = 100;
+
 #[derive(Default)]
 pub struct Faults {
     list: RwLock<Vec<Fault>>,
@@ -351,6 +354,12 @@ fn dispatch(
                 ))));
             }
             let mut list = st.faults.list.write();
+            // Every Graph request walks the list: it stays short.
+            if list.len() >= MAX_FAULTS {
+                return Err(e400(bad(format!(
+                    "at most {MAX_FAULTS} faults at once; DELETE /_sim/faults clears them"
+                ))));
+            }
             list.push(f);
             Ok(json!({"faults": *list}))
         }

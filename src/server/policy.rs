@@ -170,9 +170,9 @@ pub(super) fn onboard(ctx: &Ctx<'_>, body: &[u8]) -> Result<Value, Failure> {
     const MAX_FIELD: usize = 256;
     let field = |k: &str| -> Result<String, Failure> {
         match m.get(k) {
-            Some(Value::String(s)) if s.trim().chars().count() > MAX_FIELD => Err(e400(bad(
-                format!("{k}: at most {MAX_FIELD} characters"),
-            ))),
+            Some(Value::String(s)) if s.trim().chars().count() > MAX_FIELD => {
+                Err(e400(bad(format!("{k}: at most {MAX_FIELD} characters"))))
+            }
             Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
             Some(_) => Err(e400(bad(format!("{k}: must be a non-empty string")))),
             None => Err(e400(bad(format!("{k}: required")))),

@@ -1615,3 +1615,27 @@ async fn garbage_requests_never_break_the_server() {
     }
     assert_eq!(s.sim_get("health").await.ok()["status"], "ok");
 }
+
+#[tokio::test]
+async fn faults_are_bounded_and_cleared_by_delete() {
+    let s = start_server(None, &[]).await;
+    for _ in 0..100 {
+        let r = s
+            .sim_post("faults", &json!({"route": "messages", "error_ratio": 0.0}))
+            .await;
+        assert_eq!(r.status, 200);
+    }
+    let e = assert_graph_error(
+        &s.sim_post("faults", &json!({"route": "messages", "error_ratio": 0.0}))
+            .await,
+        400,
+        100,
+    );
+    assert!(details(&e).contains("at most 100 faults"), "{e}");
+    let r = s.request(Method::DELETE, "/_sim/faults", None, None).await;
+    assert_eq!(r.status, 200);
+    let r = s
+        .sim_post("faults", &json!({"route": "messages", "error_ratio": 0.0}))
+        .await;
+    assert_eq!(r.status, 200, "room again after DELETE");
+}
