@@ -74,6 +74,11 @@ pub struct ServeArgs {
     /// Requests handled at once; more get a 503 (Graph code 2) until the server catches up.
     #[arg(long, default_value_t = server::conn::DEFAULT_MAX_IN_FLIGHT)]
     pub max_in_flight: usize,
+    /// WABA management calls (GET /{waba-id}, its phone_numbers and message_templates) per
+    /// hour per WABA, Meta's limit; past it 80007. 0 turns the limit and the
+    /// X-Business-Use-Case-Usage header off. Default: the scenario's, else 5000.
+    #[arg(long)]
+    pub waba_calls_per_hour: Option<u32>,
     /// On SIGINT or SIGTERM, how long pending webhooks may still be delivered before the
     /// server exits (a second signal exits at once).
     #[arg(long, value_parser = parse_timeout, default_value = "10s")]
@@ -228,6 +233,9 @@ impl ServePlan {
         if args.max_connections == 0 || args.max_in_flight == 0 {
             return Err("--max-connections and --max-in-flight must be at least 1".into());
         }
+        if let Some(n) = args.waba_calls_per_hour {
+            plan.server.waba_calls_per_hour = n;
+        }
         plan.server.limits = server::conn::Limits {
             header_timeout: args.header_timeout,
             max_connections: args.max_connections,
@@ -286,6 +294,10 @@ impl ServePlan {
             },
             default_api_version: "v23.0".into(),
             limits: server::conn::Limits::default(),
+            waba_calls_per_hour: scenario
+                .server
+                .waba_calls_per_hour
+                .unwrap_or(server::usage::DEFAULT_CALLS_PER_HOUR),
         };
         ServePlan {
             scenario,

@@ -85,6 +85,10 @@ pub struct ServerSection {
     /// `/metrics`; required with `control_from_any`.
     #[serde(default)]
     pub control_token: Option<String>,
+    /// WABA management calls per hour per WABA (Meta: 200, or 5,000 with a registered number;
+    /// default 5,000); past it 80007. 0 turns the limit and its usage header off.
+    #[serde(default)]
+    pub waba_calls_per_hour: Option<u32>,
 }
 
 /// `[webhooks]`: where and how events are delivered. Command-line flags win over these.

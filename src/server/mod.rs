@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod policy;
 pub mod query;
 mod routes;
+pub mod usage;
 pub mod wire;
 pub mod world;
 
@@ -85,6 +86,8 @@ pub struct ServerConfig {
     pub default_api_version: String,
     /// Timeouts and caps of connections and requests ([`conn`]).
     pub limits: conn::Limits,
+    /// WABA management calls per hour per WABA ([`usage`]); 0 turns the limit off.
+    pub waba_calls_per_hour: u32,
 }
 
 impl Default for ServerConfig {
@@ -95,6 +98,7 @@ impl Default for ServerConfig {
             control_access: ControlAccess::Loopback,
             default_api_version: "v23.0".into(),
             limits: conn::Limits::default(),
+            waba_calls_per_hour: usage::DEFAULT_CALLS_PER_HOUR,
         }
     }
 }
@@ -120,6 +124,8 @@ pub struct AppState {
     trace_seq: AtomicU64,
     /// Requests being handled, and those shed past the caps.
     pub in_flight: conn::InFlight,
+    /// WABA management calls in the last hour, per WABA.
+    pub usage: usage::Usage,
 }
 
 impl AppState {
@@ -136,13 +142,14 @@ impl AppState {
             onboarding: Default::default(),
             clock,
             outbox,
-            cfg,
             metrics: Metrics::default(),
             faults: control::Faults::default(),
             timer_wake: Notify::new(),
             armed: AtomicU64::new(u64::MAX),
             trace_seq: AtomicU64::new(1),
             in_flight: conn::InFlight::default(),
+            usage: usage::Usage::new(cfg.waba_calls_per_hour),
+            cfg,
         })
     }
 
@@ -399,6 +406,7 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
             );
         }
     }
+    let management = route.management_waba();
     let endpoint = match route {
         Route::Metrics => return metrics_response(state),
         Route::Control(endpoint) => {
@@ -417,15 +425,33 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
         return resp;
     }
 
-    match graph_route(&ctx, business, endpoint, &segs, &query, &body) {
-        Ok(resp) => resp,
-        Err(f) => {
-            if ctx.label == Label::Messages {
-                state.metrics.send_rejected(f.rejection.code);
+    // WABA management calls: counted per WABA the world knows, refused past the hour's budget.
+    let counted = management
+        .and_then(crate::engine::ids::parse_id)
+        .filter(|&id| state.engine.kind_of(id) == Some(crate::engine::ObjectKind::Waba))
+        .and_then(|id| state.usage.count(id, state.clock.now()));
+    let mut resp = match &counted {
+        Some(c) if c.exceeded => ctx.err(&Rejection::new(
+            ErrorCode::WabaRateLimit,
+            format!(
+                "The WhatsApp Business Account reached its limit of {} management calls per hour.",
+                state.usage.calls_per_hour
+            ),
+        )),
+        _ => match graph_route(&ctx, business, endpoint, &segs, &query, &body) {
+            Ok(resp) => resp,
+            Err(f) => {
+                if ctx.label == Label::Messages {
+                    state.metrics.send_rejected(f.rejection.code);
+                }
+                ctx.fail(f.rule, &f.rejection)
             }
-            ctx.fail(f.rule, &f.rejection)
-        }
+        },
+    };
+    if let Some(v) = counted.and_then(|c| HeaderValue::from_str(&c.header).ok()) {
+        resp.headers_mut().insert("x-business-use-case-usage", v);
     }
+    resp
 }
 
 /// Reads the body, refusing oversized bodies before reading them and capping what is read, so

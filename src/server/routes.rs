@@ -172,6 +172,22 @@ impl<'a> Route<'a> {
         !matches!(self, Route::Graph(..))
     }
 
+    /// The WABA a WABA-management call counts against (Meta's hourly limit, [`super::usage`]):
+    /// `GET /{waba-id}` and its `phone_numbers` and `message_templates` edges.
+    pub(super) fn management_waba(&self) -> Option<&'a str> {
+        match *self {
+            Route::Graph(Label::Waba, Graph::GetObject(id))
+            | Route::Graph(
+                _,
+                Graph::ListPhoneNumbers(id)
+                | Graph::ListTemplates(id)
+                | Graph::CreateTemplate(id)
+                | Graph::DeleteTemplates(id),
+            ) => Some(id),
+            _ => None,
+        }
+    }
+
     /// `GET /_sim/health`: never shed, a busy server is alive.
     pub(super) fn is_health(&self) -> bool {
         matches!(self, Route::Control(Control::Health))

@@ -1639,3 +1639,40 @@ async fn faults_are_bounded_and_cleared_by_delete() {
         .await;
     assert_eq!(r.status, 200, "room again after DELETE");
 }
+
+#[tokio::test]
+async fn waba_management_calls_are_counted_in_the_usage_header_and_limited() {
+    let s = start_server(None, &["--waba-calls-per-hour", "3"]).await;
+    let waba = "/v23.0/102290129340398/message_templates";
+    for pct in [33, 66, 100] {
+        let r = s.request(Method::GET, waba, Some(TOKEN), None).await;
+        assert_eq!(r.status, 200);
+        let h: Value =
+            serde_json::from_str(r.headers["x-business-use-case-usage"].to_str().unwrap()).unwrap();
+        let u = &h["102290129340398"][0];
+        assert_eq!(u["type"], "whatsapp_business_management");
+        assert_eq!(u["call_count"], pct);
+        assert_eq!(u["estimated_time_to_regain_access"], 0);
+    }
+    // The fourth call in the hour: 80007, with the minutes until there is room.
+    let r = s
+        .request(Method::GET, "/v23.0/102290129340398", Some(TOKEN), None)
+        .await;
+    assert_graph_error(&r, 429, 80007);
+    let h: Value =
+        serde_json::from_str(r.headers["x-business-use-case-usage"].to_str().unwrap()).unwrap();
+    assert_eq!(
+        h["102290129340398"][0]["estimated_time_to_regain_access"],
+        60
+    );
+    // Sends are not management calls: no header, not refused.
+    let r = s
+        .request(Method::GET, "/v23.0/106540352242922", Some(TOKEN), None)
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.headers.get("x-business-use-case-usage").is_none());
+    // An hour of simulated time later there is room again.
+    s.sim_post("clock/advance", &json!({"seconds": 3600})).await;
+    let r = s.request(Method::GET, waba, Some(TOKEN), None).await;
+    assert_eq!(r.status, 200);
+}
