@@ -409,9 +409,16 @@ impl WebhookReport {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ThresholdResult {
     pub check: String,
-    /// The measured value; `null` when there was nothing to measure (which fails the check).
+    /// The measured value; `null` when there was nothing to measure (which fails the check,
+    /// unless it is skipped).
     pub actual: Option<f64>,
     pub passed: bool,
+    /// Not evaluated because its source is absent from this run: the phase or stream never
+    /// started (`--duration` cut the run first), or a webhook metric and no receiver (with
+    /// `--target`). Neither passed nor failed: it does not change the exit code. Absent
+    /// (`null`) otherwise; the reason when skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 /// The whole report.
@@ -514,7 +521,9 @@ pub struct ServerNumber {
 impl Report {
     /// True when every threshold passed.
     pub fn thresholds_passed(&self) -> bool {
-        self.thresholds.iter().all(|t| t.passed)
+        self.thresholds
+            .iter()
+            .all(|t| t.passed || t.skipped.is_some())
     }
 
     /// Why the target looks broken, when the scenario has no thresholds to judge the run:
@@ -755,11 +764,29 @@ pub fn evaluate(checks: &[Check], report: &Report) -> Vec<ThresholdResult> {
                     .find(|p| &p.name == name),
                 None => Some(&report.total),
             };
+            // A phase or stream that never started is absent (a stream is listed with no
+            // start); a webhook metric needs a receiver. Nothing to judge: skipped.
+            let skipped = match (&c.phase, phase) {
+                (Some(name), None) => Some(format!("{name:?} did not run")),
+                (Some(name), Some(p))
+                    if report.streams.iter().any(|s| s.name == *name)
+                        && p.start_ms.is_none()
+                        && p.messages == 0 =>
+                {
+                    Some(format!("{name:?} did not run"))
+                }
+                _ => None,
+            }
+            .or_else(|| {
+                (c.metric.needs_webhooks() && report.webhooks.is_none())
+                    .then(|| "no webhook receiver in this run".to_string())
+            });
             let actual = phase.and_then(|p| metric_value(c.metric, p, report.webhooks.as_ref()));
             ThresholdResult {
                 check: c.text.clone(),
                 actual,
-                passed: actual.is_some_and(|a| c.op.holds(a, c.value)),
+                passed: skipped.is_none() && actual.is_some_and(|a| c.op.holds(a, c.value)),
+                skipped,
             }
         })
         .collect()
@@ -1024,12 +1051,19 @@ pub fn render_summary(r: &Report) -> String {
                 .actual
                 .map(|a| format!("{a:.4}"))
                 .unwrap_or_else(|| "no data".into());
-            let _ = writeln!(
-                s,
-                "  {} {}  (actual {actual})",
-                if t.passed { "PASS" } else { "FAIL" },
-                t.check
-            );
+            match &t.skipped {
+                Some(why) => {
+                    let _ = writeln!(s, "  SKIP {}  ({why})", t.check);
+                }
+                None => {
+                    let _ = writeln!(
+                        s,
+                        "  {} {}  (actual {actual})",
+                        if t.passed { "PASS" } else { "FAIL" },
+                        t.check
+                    );
+                }
+            }
         }
     }
     s
@@ -1154,8 +1188,40 @@ mod tests {
             &r,
         );
         assert_eq!(res[0].actual, None);
-        assert!(!res[0].passed);
-        assert!(!res[1].passed, "no receiver: no evidence");
+        assert!(!res[0].passed, "no sample: no evidence of good latency");
+        assert_eq!(res[0].skipped, None);
+        assert!(!res[1].passed);
+        assert_eq!(
+            res[1].skipped.as_deref(),
+            Some("no webhook receiver in this run"),
+            "no receiver: not judged"
+        );
+    }
+
+    #[test]
+    fn checks_on_what_did_not_run_are_skipped_not_failed() {
+        let mut r = report_with(&sample());
+        r.thresholds = evaluate(
+            &[
+                parse_check("rate_ratio[later] >= 0.95").unwrap(),
+                parse_check("webhook_bad_signatures == 0").unwrap(),
+                parse_check("failed < 1").unwrap(),
+            ],
+            &r,
+        );
+        let skipped: Vec<bool> = r.thresholds.iter().map(|t| t.skipped.is_some()).collect();
+        assert_eq!(skipped, [true, true, false]);
+        assert_eq!(r.exit_code(), exit_code::OK, "skips do not fail the run");
+        let text = render_summary(&r);
+        assert!(
+            text.contains("SKIP rate_ratio[later] >= 0.95  (\"later\" did not run)"),
+            "{text}"
+        );
+        let json = serde_json::to_value(&r).unwrap();
+        assert!(
+            json["thresholds"][2].get("skipped").is_none(),
+            "absent when judged"
+        );
     }
 
     #[test]

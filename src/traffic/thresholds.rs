@@ -74,6 +74,20 @@ pub const METRICS: &[(&str, Metric, bool)] = &[
     ("delivered_p99_ms", Metric::DeliveredP99Ms, true),
 ];
 
+impl Metric {
+    /// Whether the metric is read from the embedded webhook receiver's counts.
+    pub fn needs_webhooks(self) -> bool {
+        matches!(
+            self,
+            Metric::WebhookBadSignatures
+                | Metric::WebhookFailed
+                | Metric::WebhookDelivered
+                | Metric::DeliveredP50Ms
+                | Metric::DeliveredP99Ms
+        )
+    }
+}
+
 /// Comparison operators.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
