@@ -584,7 +584,7 @@ pub fn render_summary(r: &SimReport) -> String {
             );
         }
     }
-    s
+    crate::load::report::fit(&s, crate::load::report::SUMMARY_WIDTH)
 }
 
 #[cfg(test)]
