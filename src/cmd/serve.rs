@@ -78,6 +78,16 @@ pub struct ServeArgs {
     /// server exits (a second signal exits at once).
     #[arg(long, value_parser = parse_timeout, default_value = "10s")]
     pub grace: Duration,
+    /// Largest media upload in bytes (the upload route's body limit; Meta's per-type maxima
+    /// apply below it). Default 100 MiB, the largest of them (documents).
+    #[arg(long, default_value_t = server::media::MediaLimits::default().max_upload_bytes)]
+    pub max_media_bytes: usize,
+    /// Bytes of uploaded media kept in all; past it uploads get 503 (Graph code 2).
+    #[arg(long, default_value_t = server::media::MediaLimits::default().max_store_bytes)]
+    pub media_store_bytes: usize,
+    /// Uploaded media kept in all; past it uploads get 503 (Graph code 2).
+    #[arg(long, default_value_t = server::media::MediaLimits::default().max_entries)]
+    pub media_store_entries: usize,
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {
@@ -228,6 +238,18 @@ impl ServePlan {
         if args.max_connections == 0 || args.max_in_flight == 0 {
             return Err("--max-connections and --max-in-flight must be at least 1".into());
         }
+        if args.max_media_bytes == 0 || args.media_store_bytes == 0 || args.media_store_entries == 0
+        {
+            return Err(
+                "--max-media-bytes, --media-store-bytes and --media-store-entries must be at least 1"
+                    .into(),
+            );
+        }
+        plan.server.media = server::media::MediaLimits {
+            max_upload_bytes: args.max_media_bytes,
+            max_store_bytes: args.media_store_bytes,
+            max_entries: args.media_store_entries,
+        };
         plan.server.limits = server::conn::Limits {
             header_timeout: args.header_timeout,
             max_connections: args.max_connections,
@@ -286,6 +308,7 @@ impl ServePlan {
             },
             default_api_version: "v23.0".into(),
             limits: server::conn::Limits::default(),
+            media: server::media::MediaLimits::default(),
         };
         ServePlan {
             scenario,

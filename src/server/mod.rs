@@ -10,6 +10,7 @@ pub mod control;
 pub mod errors;
 pub mod graph;
 pub mod log;
+pub mod media;
 pub mod metrics;
 pub mod policy;
 pub mod query;
@@ -85,6 +86,8 @@ pub struct ServerConfig {
     pub default_api_version: String,
     /// Timeouts and caps of connections and requests ([`conn`]).
     pub limits: conn::Limits,
+    /// Caps of the Media API's store and uploads ([`media`]).
+    pub media: media::MediaLimits,
 }
 
 impl Default for ServerConfig {
@@ -95,6 +98,7 @@ impl Default for ServerConfig {
             control_access: ControlAccess::Loopback,
             default_api_version: "v23.0".into(),
             limits: conn::Limits::default(),
+            media: media::MediaLimits::default(),
         }
     }
 }
@@ -113,6 +117,8 @@ pub struct AppState {
     pub cfg: ServerConfig,
     pub metrics: Metrics,
     pub faults: control::Faults,
+    /// Uploaded media (`server/media.rs`). Its own lock, never taken while a portfolio is held.
+    pub media: parking_lot::Mutex<media::MediaStore>,
     /// Wakes the timer task when a request schedules something earlier than it sleeps for.
     timer_wake: Notify,
     /// The deadline the timer task sleeps until (µs), `u64::MAX` when idle.
@@ -130,6 +136,7 @@ impl AppState {
         cfg: ServerConfig,
     ) -> Arc<AppState> {
         let capacity = engine.rules().log_capacity_per_number;
+        let media_limits = cfg.media;
         Arc::new(AppState {
             engine,
             log: parking_lot::Mutex::new(log::DecisionLog::new(capacity)),
@@ -139,9 +146,10 @@ impl AppState {
             cfg,
             metrics: Metrics::default(),
             faults: control::Faults::default(),
+            media: parking_lot::Mutex::new(media::MediaStore::new(media_limits)),
             timer_wake: Notify::new(),
             armed: AtomicU64::new(u64::MAX),
-            trace_seq: AtomicU64::new(1),
+            trace_seq: AtomicU64::new(trace_seed()),
             in_flight: conn::InFlight::default(),
         })
     }
@@ -181,6 +189,16 @@ impl AppState {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(n.to_le_bytes(), &mut s);
         s
     }
+}
+
+/// Where this process's trace ids start: the wall-clock start time mixed with the process id,
+/// so two servers (or two runs) do not hand out the same `fbtrace_id` sequence. Trace ids are
+/// not part of any deterministic output, so the wall clock is fine here.
+fn trace_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    crate::engine::audience::splitmix(nanos ^ (u64::from(std::process::id()) << 32))
 }
 
 thread_local! {
@@ -293,6 +311,8 @@ struct Ctx<'a> {
     method: &'static str,
     /// From a loopback address: may see business tokens in `/_sim/state`.
     local: bool,
+    /// The request's headers (the Media API reads `Content-Type` and `Host`).
+    headers: &'a hyper::HeaderMap,
 }
 
 impl Ctx<'_> {
@@ -359,6 +379,7 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
         label: route.label(),
         method: errors::method_word(&parts.method),
         local: is_local(remote.ip()),
+        headers: &parts.headers,
     };
     // Load shedding: past the in-flight cap, Graph's "temporarily unavailable" (503, code 2).
     // The health check is never shed: a busy server is alive.
@@ -378,7 +399,13 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
             }
         };
     let query = Query::parse(parts.uri.query());
-    let body = match read_body(&ctx, &parts.headers, body).await {
+    // Uploads may be as large as the largest media file; every other body keeps the
+    // server's limit.
+    let max_body = match route {
+        Route::Graph(_, Graph::UploadMedia(_)) => state.cfg.media.body_limit(),
+        _ => state.cfg.max_body_bytes,
+    };
+    let body = match read_body(&ctx, &parts.headers, body, max_body).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };
@@ -434,8 +461,8 @@ async fn read_body(
     ctx: &Ctx<'_>,
     headers: &hyper::HeaderMap,
     body: Incoming,
+    max: usize,
 ) -> Result<Bytes, Resp> {
-    let max = ctx.state.cfg.max_body_bytes;
     let too_large = || {
         Rejection::new(
             ErrorCode::InvalidParameter,
@@ -531,7 +558,7 @@ fn graph_route(
     endpoint: Graph<'_>,
     segs: &[&str],
     q: &Query,
-    body: &[u8],
+    body: &Bytes,
 ) -> Result<Resp, Failure> {
     let e = &*ctx.state.engine;
     let now = ctx.state.clock.now();
@@ -546,7 +573,14 @@ fn graph_route(
                     e.mark_read(biz, phone, &message_id)?;
                     Ok(ctx.ok(&serde_json::json!({"success": true})))
                 }
-                wire::MessagesRequest::Send { msg, input } => {
+                wire::MessagesRequest::Send {
+                    msg,
+                    input,
+                    media_id,
+                } => {
+                    if let Some(mid) = &media_id {
+                        media::check_send(ctx, biz, mid)?;
+                    }
                     let receipt = with_effects(|fx| {
                         let r = e.send(now, biz, phone, &msg, fx);
                         ctx.state.commit(fx);
@@ -576,9 +610,16 @@ fn graph_route(
                 Some(ObjectKind::Template) => {
                     Ok(ctx.ok(&graph::get_template(e, biz, TemplateId(raw), q)?))
                 }
-                None => Err(Rejection::unknown_object(id).into()),
+                None => media::get(ctx, biz, id, q),
             }
         }
+        Graph::DeleteObject(id) => match e.kind_of(id_of(id)?) {
+            // Numbers, WABAs and templates are not deleted this way.
+            Some(_) => Err(Rejection::unknown_object(id).into()),
+            None => media::delete(ctx, biz, id, q),
+        },
+        Graph::UploadMedia(id) => media::upload(ctx, biz, id, body.clone()),
+        Graph::DownloadMedia => media::download(ctx, biz, q),
         Graph::ListPhoneNumbers(id) => Ok(ctx.ok(&graph::get_waba_phone_numbers(
             e,
             biz,
@@ -618,7 +659,14 @@ fn graph_route(
         Graph::Unsupported(id) => Err(Rejection::unknown_object(id).into()),
         Graph::UnknownPath => Err(Rejection::new(
             ErrorCode::UnknownPath,
-            format!("Unknown path components: /{}", segs.join("/")),
+            // Graph names the components after the node it resolved: `/{id}/foo/bar` → `/foo/bar`.
+            format!(
+                "Unknown path components: /{}",
+                segs.get(1..)
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or(segs)
+                    .join("/")
+            ),
         )
         .into()),
     }
