@@ -29,6 +29,9 @@ pub const URL_LIFETIME_SECS: u64 = 300;
 /// Room for the multipart framing and the small text parts around the file.
 pub const MULTIPART_OVERHEAD: usize = 64 << 10;
 const MIB: usize = 1 << 20;
+/// Upload bodies read at once; more wait their turn. With the body limit this bounds the memory
+/// that uploads in flight can take (4 × 100 MiB by default).
+pub const UPLOADS_AT_ONCE: usize = 4;
 /// Media ids start here (Meta's are 15–16 digits); ids the engine already uses are skipped.
 const FIRST_ID: u64 = 1_037_000_000_000_001;
 

@@ -119,6 +119,8 @@ pub struct AppState {
     pub faults: control::Faults,
     /// Uploaded media (`server/media.rs`). Its own lock, never taken while a portfolio is held.
     pub media: parking_lot::Mutex<media::MediaStore>,
+    /// Upload bodies being read at once (`media::UPLOADS_AT_ONCE`).
+    uploads: tokio::sync::Semaphore,
     /// Wakes the timer task when a request schedules something earlier than it sleeps for.
     timer_wake: Notify,
     /// The deadline the timer task sleeps until (µs), `u64::MAX` when idle.
@@ -147,6 +149,7 @@ impl AppState {
             metrics: Metrics::default(),
             faults: control::Faults::default(),
             media: parking_lot::Mutex::new(media::MediaStore::new(media_limits)),
+            uploads: tokio::sync::Semaphore::new(media::UPLOADS_AT_ONCE),
             timer_wake: Notify::new(),
             armed: AtomicU64::new(u64::MAX),
             trace_seq: AtomicU64::new(trace_seed()),
@@ -401,8 +404,25 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
     let query = Query::parse(parts.uri.query());
     // Uploads may be as large as the largest media file; every other body keeps the
     // server's limit.
+    // An upload body is read only for a known token, and only `media::UPLOADS_AT_ONCE` at a
+    // time, so buffered uploads never exceed that many times `--max-media-bytes`.
+    let mut _upload_slot = None;
     let max_body = match route {
-        Route::Graph(_, Graph::UploadMedia(_)) => state.cfg.media.body_limit(),
+        Route::Graph(_, Graph::UploadMedia(_)) => {
+            if let Err(rej) = authorize(state, &parts.headers, &query) {
+                return ctx.err(&rej);
+            }
+            match state.uploads.acquire().await {
+                Ok(permit) => _upload_slot = Some(permit),
+                Err(_) => {
+                    return ctx.err(&Rejection::new(
+                        ErrorCode::ApiService,
+                        "wabasim is not taking uploads now; retry later",
+                    ))
+                }
+            }
+            state.cfg.media.body_limit()
+        }
         _ => state.cfg.max_body_bytes,
     };
     let body = match read_body(&ctx, &parts.headers, body, max_body).await {

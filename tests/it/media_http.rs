@@ -242,6 +242,10 @@ async fn uploads_refuse_bad_types_sizes_and_missing_parts() {
         )
         .await;
     assert_graph_error(&r, 400, 100);
+    // No token: 190 before the body is read.
+    let (ct, body) = multipart(&[("file", Some("image/png"), b"x".to_vec())]);
+    let r = s.request_typed(Method::POST, &path, None, &ct, body).await;
+    assert_graph_error(&r, 401, 190);
     // Wrong methods on the edge: "unsupported" (100/33).
     let r = s.get(&path).await;
     assert_eq!(assert_graph_error(&r, 400, 100)["error_subcode"], 33);
