@@ -88,6 +88,10 @@ pub struct ServeArgs {
     /// Uploaded media kept in all; past it uploads get 503 (Graph code 2).
     #[arg(long, default_value_t = server::media::MediaLimits::default().max_entries)]
     pub media_store_entries: usize,
+    /// How a send by an unknown, deleted or expired media id fails: `async` (200, then a
+    /// failed status with 131053, as Meta reports media failures) or `sync` (400, 100/33).
+    #[arg(long, value_enum, default_value = "async")]
+    pub media_id_errors: server::media::MediaIdErrors,
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {
@@ -245,6 +249,7 @@ impl ServePlan {
                     .into(),
             );
         }
+        plan.server.media_id_errors = args.media_id_errors;
         plan.server.media = server::media::MediaLimits {
             max_upload_bytes: args.max_media_bytes,
             max_store_bytes: args.media_store_bytes,
@@ -309,6 +314,7 @@ impl ServePlan {
             default_api_version: "v23.0".into(),
             limits: server::conn::Limits::default(),
             media: server::media::MediaLimits::default(),
+            media_id_errors: server::media::MediaIdErrors::default(),
         };
         ServePlan {
             scenario,

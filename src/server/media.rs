@@ -516,10 +516,21 @@ pub(super) fn download(ctx: &Ctx<'_>, biz: BusinessId, q: &Query) -> Result<Resp
     Ok(r)
 }
 
+/// How a send by an unusable media id fails (`--media-id-errors`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum MediaIdErrors {
+    /// Accepted (200), then a `failed` status with 131053 "Media upload error": how Meta
+    /// reports media failures in sends.
+    #[default]
+    Async,
+    /// Refused at once: 400, code 100, subcode 33 ("object does not exist") naming the id.
+    Sync,
+}
+
 /// A message sent by media `id` must name media this business uploaded and still keeps.
-/// Meta's documented media failure in sends is 131053 "Media upload error" (as a failed
-/// status); wabasim answers it synchronously (docs/policy-model.md § Media).
-pub(super) fn check_send(ctx: &Ctx<'_>, biz: BusinessId, media_id: &str) -> Result<(), Failure> {
+/// `Ok(true)`: it does; `Ok(false)`: it does not, and the engine fails the message
+/// asynchronously with 131053; `Err`: refused at once ([`MediaIdErrors::Sync`]).
+pub(super) fn check_send(ctx: &Ctx<'_>, biz: BusinessId, media_id: &str) -> Result<bool, Failure> {
     let found = crate::engine::ids::parse_id(media_id).is_some_and(|raw| {
         ctx.state
             .media
@@ -527,16 +538,14 @@ pub(super) fn check_send(ctx: &Ctx<'_>, biz: BusinessId, media_id: &str) -> Resu
             .get(ctx.state.clock.now(), raw, biz)
             .is_some()
     });
-    if found {
-        return Ok(());
+    match (found, ctx.state.cfg.media_id_errors) {
+        (true, _) => Ok(true),
+        (false, MediaIdErrors::Async) => Ok(false),
+        (false, MediaIdErrors::Sync) => Err(Failure::new(
+            StatusRule::Table,
+            Rejection::unknown_object(media_id),
+        )),
     }
-    Err(Failure::new(
-        StatusRule::Table,
-        Rejection::new(
-            ErrorCode::MediaUpload,
-            format!("Media id '{media_id}' does not name media uploaded by this business: it is unknown, was deleted, or expired after 30 days."),
-        ),
-    ))
 }
 
 #[cfg(test)]

@@ -88,6 +88,8 @@ pub struct ServerConfig {
     pub limits: conn::Limits,
     /// Caps of the Media API's store and uploads ([`media`]).
     pub media: media::MediaLimits,
+    /// How a send by an unusable media id fails.
+    pub media_id_errors: media::MediaIdErrors,
 }
 
 impl Default for ServerConfig {
@@ -99,6 +101,7 @@ impl Default for ServerConfig {
             default_api_version: "v23.0".into(),
             limits: conn::Limits::default(),
             media: media::MediaLimits::default(),
+            media_id_errors: media::MediaIdErrors::default(),
         }
     }
 }
@@ -594,12 +597,12 @@ fn graph_route(
                     Ok(ctx.ok(&serde_json::json!({"success": true})))
                 }
                 wire::MessagesRequest::Send {
-                    msg,
+                    mut msg,
                     input,
                     media_id,
                 } => {
                     if let Some(mid) = &media_id {
-                        media::check_send(ctx, biz, mid)?;
+                        msg.media_unavailable = !media::check_send(ctx, biz, mid)?;
                     }
                     let receipt = with_effects(|fx| {
                         let r = e.send(now, biz, phone, &msg, fx);

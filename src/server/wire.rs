@@ -340,6 +340,7 @@ fn parse_json(body: &[u8]) -> Result<MessagesRequest, Rejection> {
             content,
             biz_opaque_callback_data: w.biz_opaque_callback_data.map(Into::into),
             recipient_identity_key_hash: w.recipient_identity_key_hash.map(Into::into),
+            media_unavailable: false,
         },
         input,
         media_id,

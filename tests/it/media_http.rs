@@ -29,6 +29,16 @@ fn media_send(kind: &str, obj: Value) -> Value {
     json!({"messaging_product":"whatsapp","to":USER,"type":kind, kind: obj})
 }
 
+/// Sends `body`, expects the 200, and returns whether the message then failed with 131053
+/// (rule `media_available`) in the decision log.
+async fn failed_with_131053(s: &TestServer, body: &Value) -> bool {
+    let v = s.send(body).await.ok();
+    let wamid = v["messages"][0]["id"].as_str().unwrap().to_string();
+    s.all_events().await.iter().any(|e| {
+        e["wamid"] == wamid.as_str() && e["code"] == 131053 && e["rule"] == "media_available"
+    })
+}
+
 #[tokio::test]
 async fn upload_get_download_delete_round_trip() {
     let s = start_default().await;
@@ -295,54 +305,53 @@ async fn the_store_is_bounded() {
 #[tokio::test]
 async fn media_expire_after_thirty_days() {
     let s = start_default().await;
-    s.inbound(USER, "send me the picture").await;
     let id = upload_png(&s, b"png").await;
     s.advance(29.0 * DAY).await;
     s.get(&format!("/v23.0/{id}")).await.ok();
     s.advance(DAY).await;
     let r = s.get(&format!("/v23.0/{id}")).await;
     assert_eq!(assert_graph_error(&r, 400, 100)["error_subcode"], 33);
-    let r = s.send(&media_send("image", json!({"id": id}))).await;
-    assert_graph_error(&r, 400, 131053);
+    s.inbound(USER, "still there?").await;
+    assert!(failed_with_131053(&s, &media_send("image", json!({"id": id}))).await);
 }
 
-/// A send by media `id` must name media this business keeps; by `link` it is not checked.
+/// A send by media `id` must name media this business keeps: otherwise it is accepted and then
+/// fails with 131053 (a failed status), as Meta reports media failures in sends. By `link` it
+/// is not checked.
 #[tokio::test]
-async fn sends_by_media_id_need_uploaded_media() {
+async fn sends_by_unusable_media_ids_fail_with_131053() {
     let s = start_default().await;
+    s.inbound(USER, "hi").await;
+    let unknown = media_send("image", json!({"id": "1037000000099999"}));
+    assert!(failed_with_131053(&s, &unknown).await);
+
+    let id = upload_png(&s, b"png").await;
+    let by_id = media_send("image", json!({"id": id, "caption": "ok"}));
+    assert!(!failed_with_131053(&s, &by_id).await);
+    let by_link = media_send("document", json!({"link": "https://example.com/a.pdf"}));
+    assert!(!failed_with_131053(&s, &by_link).await);
+
+    s.delete(&format!("/v23.0/{id}")).await.ok();
+    assert!(failed_with_131053(&s, &media_send("image", json!({"id": id}))).await);
+    assert!(failed_with_131053(&s, &media_send("sticker", json!({"id": "x"}))).await);
+}
+
+/// `--media-id-errors sync`: refused at once with Graph's "object does not exist" (100/33).
+#[tokio::test]
+async fn sync_media_id_errors_refuse_at_once() {
+    let s = start_server(None, &["--media-id-errors", "sync"]).await;
     s.inbound(USER, "hi").await;
     let r = s
         .send(&media_send("image", json!({"id": "1037000000099999"})))
         .await;
-    let e = assert_graph_error(&r, 400, 131053);
-    assert_eq!(e["message"], "(#131053) Media upload error");
-    assert!(details(&e).contains("1037000000099999"), "{e}");
-
-    let id = upload_png(&s, b"png").await;
-    let v = s
-        .send(&media_send("image", json!({"id": id, "caption": "ok"})))
-        .await
-        .ok();
-    assert!(v["messages"][0]["id"]
+    let e = assert_graph_error(&r, 400, 100);
+    assert_eq!(e["error_subcode"], 33);
+    assert!(e["message"]
         .as_str()
         .unwrap()
-        .starts_with("wamid."));
-    let v = s
-        .send(&media_send(
-            "document",
-            json!({"link": "https://example.com/a.pdf"}),
-        ))
-        .await
-        .ok();
-    assert!(v["messages"][0]["id"].is_string());
-
-    s.delete(&format!("/v23.0/{id}")).await.ok();
-    let r = s.send(&media_send("image", json!({"id": id}))).await;
-    assert_graph_error(&r, 400, 131053);
-    let r = s
-        .send(&media_send("sticker", json!({"id": "not-a-number"})))
-        .await;
-    assert_graph_error(&r, 400, 131053);
+        .contains("'1037000000099999'"));
+    let id = upload_png(&s, b"png").await;
+    s.send(&media_send("image", json!({"id": id}))).await.ok();
 }
 
 // ----- Envelope fixes (issue 17 item 6) ------------------------------------------------------
