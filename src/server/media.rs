@@ -440,8 +440,8 @@ fn lookup(ctx: &Ctx<'_>, biz: BusinessId, id: &str, q: &Query) -> Result<Media, 
     Ok(m.clone())
 }
 
-/// `GET /{media-id}`: `None` when no media has that id for this business (the caller answers
-/// "object does not exist").
+/// `GET /{media-id}`: Graph's "object does not exist" (100/33) when this business has no live
+/// media by that id (the caller has already ruled out numbers, WABAs and templates).
 pub(super) fn get(ctx: &Ctx<'_>, biz: BusinessId, id: &str, q: &Query) -> Result<Resp, Failure> {
     let m = lookup(ctx, biz, id, q)?;
     let now = ctx.state.clock.now();
