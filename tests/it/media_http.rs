@@ -103,6 +103,14 @@ async fn upload_get_download_delete_round_trip() {
         404,
         "deleted media do not download"
     );
+
+    // `/metrics` counts the Media API under its own label.
+    let m = s.request(Method::GET, "/metrics", None, None).await.text();
+    assert!(
+        m.contains(r#"wabasim_http_requests_total{route="media",status="200"}"#),
+        "{m}"
+    );
+    assert!(m.contains(r#"wabasim_http_requests_total{route="media",status="404"}"#));
 }
 
 #[tokio::test]
