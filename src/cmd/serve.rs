@@ -83,6 +83,20 @@ pub struct ServeArgs {
     /// server exits (a second signal exits at once).
     #[arg(long, value_parser = parse_timeout, default_value = "10s")]
     pub grace: Duration,
+    /// Largest media upload in bytes (the upload route's body limit; Meta's per-type maxima
+    /// apply below it). Default 100 MiB, the largest of them (documents).
+    #[arg(long, default_value_t = server::media::MediaLimits::default().max_upload_bytes)]
+    pub max_media_bytes: usize,
+    /// Bytes of uploaded media kept in all; past it uploads get 503 (Graph code 2).
+    #[arg(long, default_value_t = server::media::MediaLimits::default().max_store_bytes)]
+    pub media_store_bytes: usize,
+    /// Uploaded media kept in all; past it uploads get 503 (Graph code 2).
+    #[arg(long, default_value_t = server::media::MediaLimits::default().max_entries)]
+    pub media_store_entries: usize,
+    /// How a send by an unknown, deleted or expired media id fails: `async` (200, then a
+    /// failed status with 131053, as Meta reports media failures) or `sync` (400, 100/33).
+    #[arg(long, value_enum, default_value = "async")]
+    pub media_id_errors: server::media::MediaIdErrors,
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {
@@ -236,6 +250,19 @@ impl ServePlan {
         if let Some(n) = args.waba_calls_per_hour {
             plan.server.waba_calls_per_hour = n;
         }
+        if args.max_media_bytes == 0 || args.media_store_bytes == 0 || args.media_store_entries == 0
+        {
+            return Err(
+                "--max-media-bytes, --media-store-bytes and --media-store-entries must be at least 1"
+                    .into(),
+            );
+        }
+        plan.server.media_id_errors = args.media_id_errors;
+        plan.server.media = server::media::MediaLimits {
+            max_upload_bytes: args.max_media_bytes,
+            max_store_bytes: args.media_store_bytes,
+            max_entries: args.media_store_entries,
+        };
         plan.server.limits = server::conn::Limits {
             header_timeout: args.header_timeout,
             max_connections: args.max_connections,
@@ -298,6 +325,8 @@ impl ServePlan {
                 .server
                 .waba_calls_per_hour
                 .unwrap_or(server::usage::DEFAULT_CALLS_PER_HOUR),
+            media: server::media::MediaLimits::default(),
+            media_id_errors: server::media::MediaIdErrors::default(),
         };
         ServePlan {
             scenario,

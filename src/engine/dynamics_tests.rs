@@ -1190,3 +1190,21 @@ fn fire_due_returns_the_next_timer() {
     assert!(quality_ticks > 0, "side timers were pending");
     assert!(view(&e).counters.blocks > 20);
 }
+
+/// A message the door marks as naming unusable media (an unknown, deleted or expired media id)
+/// is accepted and then fails with 131053; the same message without the mark is delivered.
+#[test]
+fn unusable_media_fails_asynchronously_with_131053() {
+    let e = engine_with(
+        world(MessagingLimitTier::Unlimited, true, quiet()),
+        policy(),
+    );
+    let mut out = Effects::default();
+    let mut bad = notice(U);
+    bad.media_unavailable = true;
+    e.send(T0, BIZ, PHONE, &bad, &mut out).unwrap();
+    e.send(T0, BIZ, PHONE, &notice(U), &mut out).unwrap();
+    e.handle_timeouts(T0.plus(H), &mut out);
+    assert_eq!(failed_codes(&out.events), vec![131053]);
+    assert_eq!(delivered(&out.events), 1);
+}

@@ -134,6 +134,8 @@ errors! {
         details "Unable to deliver message. The user has stopped marketing messages from this business.";
     /// 131051: unsupported message type.
     UnsupportedMessageType(131051, 400, permanent) "Message type unknown";
+    /// 131053: media in a message could not be processed (unknown, deleted or expired id).
+    MediaUpload(131053, 400, permanent) "Media upload error";
     /// 131056: (business, consumer) pair rate limit hit.
     PairRateLimit(131056, 429, transient) "(Business Account, Consumer Account) pair rate limit hit"
         details "Message failed to send because there were too many messages sent from this phone number to the same phone number in a short period of time.";

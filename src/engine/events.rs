@@ -379,6 +379,9 @@ pub enum Rule {
     UserFeedback,
     /// The business was refused at onboarding (prohibited vertical): 368 on every send.
     Onboarding,
+    /// A message by media id must name media the business uploaded and the platform still
+    /// keeps (131053, asynchronous).
+    MediaAvailable,
 }
 
 impl Rule {
@@ -409,6 +412,7 @@ impl Rule {
             Rule::ThroughputUpgrade => "throughput_upgrade",
             Rule::UserFeedback => "user_feedback",
             Rule::Onboarding => "onboarding",
+            Rule::MediaAvailable => "media_available",
         }
     }
 }

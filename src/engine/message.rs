@@ -57,6 +57,10 @@ pub struct Outbound {
     pub biz_opaque_callback_data: Option<Arc<str>>,
     /// With the identity check enabled, a stale hash makes the message fail with 137000.
     pub recipient_identity_key_hash: Option<Box<str>>,
+    /// The message names media the platform cannot use (an unknown, deleted or expired media
+    /// id; the door that keeps the media judges it, the engine does no I/O): accepted, then
+    /// failed with 131053, as Meta reports media failures in sends.
+    pub media_unavailable: bool,
 }
 
 impl Outbound {
@@ -69,6 +73,7 @@ impl Outbound {
             },
             biz_opaque_callback_data: None,
             recipient_identity_key_hash: None,
+            media_unavailable: false,
         }
     }
 
@@ -78,6 +83,7 @@ impl Outbound {
             content: Content::Template(send),
             biz_opaque_callback_data: None,
             recipient_identity_key_hash: None,
+            media_unavailable: false,
         }
     }
 }

@@ -119,6 +119,9 @@ impl Business {
             msg,
             &mut async_error,
         );
+        if msg.media_unavailable {
+            async_error = async_error.or(Some(ErrorCode::MediaUpload));
+        }
         let fep_open =
             !s.entry_points.is_empty() && s.entry_points.get(&msg.to).is_some_and(|e| e.open(now));
         if let Some((id, category)) = template {
@@ -564,6 +567,7 @@ fn rule_of_async(code: ErrorCode) -> Rule {
         ErrorCode::MarketingOptOut => Rule::MarketingOptOut,
         ErrorCode::SpamRateLimit => Rule::MessagingLimit,
         ErrorCode::EcosystemEngagement => Rule::PerUserMarketingLimit,
+        ErrorCode::MediaUpload => Rule::MediaAvailable,
         _ => Rule::Accepted,
     }
 }

@@ -126,7 +126,8 @@ struct GraphError<'a> {
     error_subcode: Option<u32>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     is_transient: bool,
-    error_data: ErrorData<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_data: Option<ErrorData<'a>>,
     fbtrace_id: &'a str,
 }
 
@@ -150,8 +151,19 @@ pub fn method_word(m: &hyper::Method) -> &'static str {
     }
 }
 
+/// Graph's core codes (100 invalid parameter, 190 token, 2500 unknown path) come from Graph
+/// itself, not from the WhatsApp layer, and carry no `error_data`: their message says it all.
+fn is_core(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::InvalidParameter | ErrorCode::AccessTokenExpired | ErrorCode::UnknownPath
+    )
+}
+
 /// Renders the Graph error envelope:
-/// `{"error":{"message":"(#code) title","type","code","error_subcode"?,"error_data":{"details"},"fbtrace_id"}}`.
+/// `{"error":{"message":"(#code) title","type","code","error_subcode"?,"error_data":{"details"}?,"fbtrace_id"}}`.
+/// Core codes ([`is_core`]) have no `error_data`: 100 puts the details in its message
+/// ("(#100) Param file must be …"), 2500 is "Unknown path components: /foo/bar", 190 is its title.
 pub fn render(rej: &Rejection, method: &str, fbtrace_id: &str) -> Vec<u8> {
     let (message, details) = match rej.subcode {
         // Graph's "object does not exist" puts the long explanation, naming the request's
@@ -163,10 +175,15 @@ pub fn render(rej: &Rejection, method: &str, fbtrace_id: &str) -> Vec<u8> {
             );
             (text.clone(), text)
         }
-        _ => (
-            format!("(#{}) {}", rej.code.code(), rej.code.title()),
-            rej.details.clone(),
-        ),
+        _ => match rej.code {
+            ErrorCode::UnknownPath => (rej.details.clone(), String::new()),
+            ErrorCode::InvalidParameter => (format!("(#100) {}", rej.details), String::new()),
+            ErrorCode::AccessTokenExpired => (rej.code.title().to_string(), String::new()),
+            _ => (
+                format!("(#{}) {}", rej.code.code(), rej.code.title()),
+                rej.details.clone(),
+            ),
+        },
     };
     let env = Envelope {
         error: GraphError {
@@ -179,10 +196,10 @@ pub fn render(rej: &Rejection, method: &str, fbtrace_id: &str) -> Vec<u8> {
             code: rej.code.code(),
             error_subcode: rej.subcode,
             is_transient: rej.code.is_transient(),
-            error_data: ErrorData {
+            error_data: (!is_core(rej.code)).then_some(ErrorData {
                 messaging_product: "whatsapp",
                 details: &details,
-            },
+            }),
             fbtrace_id,
         },
     };
@@ -204,6 +221,40 @@ mod tests {
         assert_eq!(v["error"]["fbtrace_id"], "Abc");
         assert_eq!(v["error"]["is_transient"], true);
         assert!(v["error"].get("error_subcode").is_none());
+    }
+
+    /// 100, 190 and 2500 are Graph's own codes: no `error_data`, the message carries the facts.
+    #[test]
+    fn core_codes_carry_no_error_data() {
+        let parse = |rej: &Rejection| -> serde_json::Value {
+            serde_json::from_slice(&render(rej, "get", "Abc")).unwrap()
+        };
+        let v = parse(&Rejection::new(
+            ErrorCode::UnknownPath,
+            "Unknown path components: /foo/bar",
+        ));
+        assert_eq!(v["error"]["message"], "Unknown path components: /foo/bar");
+        assert_eq!(v["error"]["code"], 2500);
+        assert!(v["error"].get("error_data").is_none());
+        let v = parse(&Rejection::new(
+            ErrorCode::InvalidParameter,
+            "The parameter to is required.",
+        ));
+        assert_eq!(
+            v["error"]["message"],
+            "(#100) The parameter to is required."
+        );
+        assert!(v["error"].get("error_data").is_none());
+        let v = parse(&Rejection::new(ErrorCode::AccessTokenExpired, "no token"));
+        assert_eq!(
+            v["error"]["message"],
+            "Invalid OAuth access token - Cannot parse access token"
+        );
+        assert!(v["error"].get("error_data").is_none());
+        let v = parse(&Rejection::unknown_object("42"));
+        assert!(v["error"]["message"].as_str().unwrap().contains("'42'"));
+        assert!(v["error"].get("error_data").is_none());
+        assert_eq!(v["error"]["error_subcode"], 33);
     }
 
     #[test]

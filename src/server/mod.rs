@@ -10,6 +10,7 @@ pub mod control;
 pub mod errors;
 pub mod graph;
 pub mod log;
+pub mod media;
 pub mod metrics;
 pub mod policy;
 pub mod query;
@@ -88,6 +89,10 @@ pub struct ServerConfig {
     pub limits: conn::Limits,
     /// WABA management calls per hour per WABA ([`usage`]); 0 turns the limit off.
     pub waba_calls_per_hour: u32,
+    /// Caps of the Media API's store and uploads ([`media`]).
+    pub media: media::MediaLimits,
+    /// How a send by an unusable media id fails.
+    pub media_id_errors: media::MediaIdErrors,
 }
 
 impl Default for ServerConfig {
@@ -99,6 +104,8 @@ impl Default for ServerConfig {
             default_api_version: "v23.0".into(),
             limits: conn::Limits::default(),
             waba_calls_per_hour: usage::DEFAULT_CALLS_PER_HOUR,
+            media: media::MediaLimits::default(),
+            media_id_errors: media::MediaIdErrors::default(),
         }
     }
 }
@@ -117,6 +124,10 @@ pub struct AppState {
     pub cfg: ServerConfig,
     pub metrics: Metrics,
     pub faults: control::Faults,
+    /// Uploaded media (`server/media.rs`). Its own lock, never taken while a portfolio is held.
+    pub media: parking_lot::Mutex<media::MediaStore>,
+    /// Upload bodies being read at once (`media::UPLOADS_AT_ONCE`).
+    uploads: tokio::sync::Semaphore,
     /// Wakes the timer task when a request schedules something earlier than it sleeps for.
     timer_wake: Notify,
     /// The deadline the timer task sleeps until (µs), `u64::MAX` when idle.
@@ -136,6 +147,7 @@ impl AppState {
         cfg: ServerConfig,
     ) -> Arc<AppState> {
         let capacity = engine.rules().log_capacity_per_number;
+        let media_limits = cfg.media;
         Arc::new(AppState {
             engine,
             log: parking_lot::Mutex::new(log::DecisionLog::new(capacity)),
@@ -144,9 +156,11 @@ impl AppState {
             outbox,
             metrics: Metrics::default(),
             faults: control::Faults::default(),
+            media: parking_lot::Mutex::new(media::MediaStore::new(media_limits)),
+            uploads: tokio::sync::Semaphore::new(media::UPLOADS_AT_ONCE),
             timer_wake: Notify::new(),
             armed: AtomicU64::new(u64::MAX),
-            trace_seq: AtomicU64::new(1),
+            trace_seq: AtomicU64::new(trace_seed()),
             in_flight: conn::InFlight::default(),
             usage: usage::Usage::new(cfg.waba_calls_per_hour),
             cfg,
@@ -188,6 +202,16 @@ impl AppState {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(n.to_le_bytes(), &mut s);
         s
     }
+}
+
+/// Where this process's trace ids start: the wall-clock start time mixed with the process id,
+/// so two servers (or two runs) do not hand out the same `fbtrace_id` sequence. Trace ids are
+/// not part of any deterministic output, so the wall clock is fine here.
+fn trace_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    crate::engine::audience::splitmix(nanos ^ (u64::from(std::process::id()) << 32))
 }
 
 thread_local! {
@@ -300,6 +324,8 @@ struct Ctx<'a> {
     method: &'static str,
     /// From a loopback address: may see business tokens in `/_sim/state`.
     local: bool,
+    /// The request's headers (the Media API reads `Content-Type` and `Host`).
+    headers: &'a hyper::HeaderMap,
 }
 
 impl Ctx<'_> {
@@ -366,6 +392,7 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
         label: route.label(),
         method: errors::method_word(&parts.method),
         local: is_local(remote.ip()),
+        headers: &parts.headers,
     };
     // Load shedding: past the in-flight cap, Graph's "temporarily unavailable" (503, code 2).
     // The health check is never shed: a busy server is alive.
@@ -385,7 +412,30 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
             }
         };
     let query = Query::parse(parts.uri.query());
-    let body = match read_body(&ctx, &parts.headers, body).await {
+    // Uploads may be as large as the largest media file; every other body keeps the
+    // server's limit.
+    // An upload body is read only for a known token, and only `media::UPLOADS_AT_ONCE` at a
+    // time, so buffered uploads never exceed that many times `--max-media-bytes`.
+    let mut _upload_slot = None;
+    let max_body = match route {
+        Route::Graph(_, Graph::UploadMedia(_)) => {
+            if let Err(rej) = authorize(state, &parts.headers, &query) {
+                return ctx.err(&rej);
+            }
+            match state.uploads.acquire().await {
+                Ok(permit) => _upload_slot = Some(permit),
+                Err(_) => {
+                    return ctx.err(&Rejection::new(
+                        ErrorCode::ApiService,
+                        "wabasim is not taking uploads now; retry later",
+                    ))
+                }
+            }
+            state.cfg.media.body_limit()
+        }
+        _ => state.cfg.max_body_bytes,
+    };
+    let body = match read_body(&ctx, &parts.headers, body, max_body).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };
@@ -460,8 +510,8 @@ async fn read_body(
     ctx: &Ctx<'_>,
     headers: &hyper::HeaderMap,
     body: Incoming,
+    max: usize,
 ) -> Result<Bytes, Resp> {
-    let max = ctx.state.cfg.max_body_bytes;
     let too_large = || {
         Rejection::new(
             ErrorCode::InvalidParameter,
@@ -557,7 +607,7 @@ fn graph_route(
     endpoint: Graph<'_>,
     segs: &[&str],
     q: &Query,
-    body: &[u8],
+    body: &Bytes,
 ) -> Result<Resp, Failure> {
     let e = &*ctx.state.engine;
     let now = ctx.state.clock.now();
@@ -572,7 +622,14 @@ fn graph_route(
                     e.mark_read(biz, phone, &message_id)?;
                     Ok(ctx.ok(&serde_json::json!({"success": true})))
                 }
-                wire::MessagesRequest::Send { msg, input } => {
+                wire::MessagesRequest::Send {
+                    mut msg,
+                    input,
+                    media_id,
+                } => {
+                    if let Some(mid) = &media_id {
+                        msg.media_unavailable = !media::check_send(ctx, biz, mid)?;
+                    }
                     let receipt = with_effects(|fx| {
                         let r = e.send(now, biz, phone, &msg, fx);
                         ctx.state.commit(fx);
@@ -602,9 +659,16 @@ fn graph_route(
                 Some(ObjectKind::Template) => {
                     Ok(ctx.ok(&graph::get_template(e, biz, TemplateId(raw), q)?))
                 }
-                None => Err(Rejection::unknown_object(id).into()),
+                None => media::get(ctx, biz, id, q),
             }
         }
+        Graph::DeleteObject(id) => match e.kind_of(id_of(id)?) {
+            // Numbers, WABAs and templates are not deleted this way.
+            Some(_) => Err(Rejection::unknown_object(id).into()),
+            None => media::delete(ctx, biz, id, q),
+        },
+        Graph::UploadMedia(id) => media::upload(ctx, biz, id, body.clone()),
+        Graph::DownloadMedia => media::download(ctx, biz, q),
         Graph::ListPhoneNumbers(id) => Ok(ctx.ok(&graph::get_waba_phone_numbers(
             e,
             biz,
@@ -644,7 +708,14 @@ fn graph_route(
         Graph::Unsupported(id) => Err(Rejection::unknown_object(id).into()),
         Graph::UnknownPath => Err(Rejection::new(
             ErrorCode::UnknownPath,
-            format!("Unknown path components: /{}", segs.join("/")),
+            // Graph names the components after the node it resolved: `/{id}/foo/bar` → `/foo/bar`.
+            format!(
+                "Unknown path components: /{}",
+                segs.get(1..)
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or(segs)
+                    .join("/")
+            ),
         )
         .into()),
     }

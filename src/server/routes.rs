@@ -52,6 +52,13 @@ pub(super) enum Graph<'a> {
     CheckContacts,
     /// `PUT|POST /contacts/{wa_id}/identity`.
     AcknowledgeIdentity(&'a str),
+    /// `POST /{phone-number-id}/media`: upload media (`server/media.rs`).
+    UploadMedia(&'a str),
+    /// `DELETE /{id}`: media (the only deletable node wabasim keeps).
+    DeleteObject(&'a str),
+    /// `GET /whatsapp_business/attachments/?mid=…`: download media by the URL `GET /{media-id}`
+    /// gave (the mock's stand-in for Meta's lookaside host).
+    DownloadMedia,
     /// A node or edge Graph knows, with a method it does not take there: Graph answers as for
     /// an object that does not exist ("Unsupported {method} request", 100/33).
     Unsupported(&'a str),
@@ -160,7 +167,13 @@ impl<'a> Route<'a> {
             }
             (_, [id @ "contacts"]) => graph(L::Contacts, G::Unsupported(id)),
             (_, ["contacts", ..]) => graph(L::Contacts, G::UnknownPath),
+            (&Method::POST, [id, "media"]) => graph(L::Media, G::UploadMedia(id)),
+            (_, [id, "media"]) => graph(L::Media, G::Unsupported(id)),
+            (&Method::GET, ["whatsapp_business", "attachments"]) => {
+                graph(L::Media, G::DownloadMedia)
+            }
             (&Method::GET, [id]) => graph(object_label(id), G::GetObject(id)),
+            (&Method::DELETE, [id]) => graph(object_label(id), G::DeleteObject(id)),
             (_, [id]) => graph(object_label(id), G::Unsupported(id)),
             _ => graph(L::Unknown, G::UnknownPath),
         }
@@ -209,6 +222,7 @@ pub(super) fn object_label(state: &AppState, id: &str) -> Label {
         Some(ObjectKind::PhoneNumber) => Label::PhoneNumber,
         Some(ObjectKind::Waba) => Label::Waba,
         Some(ObjectKind::Template) => Label::Template,
+        None if parse_id(id).is_some_and(|i| state.media.lock().contains(i)) => Label::Media,
         None => Label::Unknown,
     }
 }

@@ -20,6 +20,9 @@ pub enum MessagesRequest {
         msg: Outbound,
         /// The `to` value exactly as given (echoed as `contacts[].input`).
         input: String,
+        /// The uploaded media a media message names by `id` (the server checks it exists; the
+        /// engine does not need to know).
+        media_id: Option<String>,
     },
     MarkRead {
         message_id: String,
@@ -135,8 +138,40 @@ fn invalid(field: &str, why: impl std::fmt::Display) -> Rejection {
     Rejection::new(ErrorCode::ParameterValueInvalid, format!("{field}: {why}"))
 }
 
-/// Parses and validates a messages request body.
+/// Parses and validates a messages request body: a JSON object, or a form-encoded body (Graph
+/// takes `application/x-www-form-urlencoded` posts too, with object parameters such as `text`
+/// given as JSON text). The body decides, not `Content-Type`: clients label bodies loosely and
+/// Graph reads both. A JSON array is refused: Graph wants an object, and reading the array by
+/// position would accept nonsense.
 pub fn parse_messages(body: &[u8]) -> Result<MessagesRequest, Rejection> {
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => Err(Rejection::new(
+            ErrorCode::InvalidParameter,
+            "Request body must be a JSON object (or form fields), not an array.",
+        )),
+        Some(b) if b.is_ascii_alphabetic() || *b == b'_' => parse_json(&form_to_json(body)),
+        _ => parse_json(body),
+    }
+}
+
+/// A form-encoded body as the JSON object it stands for: each field a string, except values
+/// that are JSON objects or arrays (`text={"body":"hi"}`), which are taken as such. A repeated
+/// field keeps its last value.
+fn form_to_json(body: &[u8]) -> Vec<u8> {
+    let mut obj = serde_json::Map::new();
+    for (k, v) in form_urlencoded::parse(body) {
+        let t = v.trim_start();
+        let value = if t.starts_with('{') || t.starts_with('[') {
+            serde_json::from_str(&v).unwrap_or_else(|_| Value::String(v.into_owned()))
+        } else {
+            Value::String(v.into_owned())
+        };
+        obj.insert(k.into_owned(), value);
+    }
+    serde_json::to_vec(&obj).unwrap_or_default()
+}
+
+fn parse_json(body: &[u8]) -> Result<MessagesRequest, Rejection> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     let w: Wire = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -190,6 +225,7 @@ pub fn parse_messages(body: &[u8]) -> Result<MessagesRequest, Rejection> {
         .ok_or_else(|| invalid("to", format!("'{input}' is not a valid phone number")))?;
     // Meta's "Send Text Message with Preview URL" example leaves `type` out; default to text.
     let kind = w.kind.as_deref().unwrap_or("text");
+    let mut media_id = None;
     let content = match kind {
         "text" => {
             let t = w.text.ok_or_else(|| missing("text"))?;
@@ -230,6 +266,7 @@ pub fn parse_messages(body: &[u8]) -> Result<MessagesRequest, Rejection> {
                 }
                 (Some(_), None) => {}
             }
+            media_id = m.id.map(StrOrNum::into_string);
             Content::FreeForm {
                 kind: k,
                 text: m.caption,
@@ -303,8 +340,10 @@ pub fn parse_messages(body: &[u8]) -> Result<MessagesRequest, Rejection> {
             content,
             biz_opaque_callback_data: w.biz_opaque_callback_data.map(Into::into),
             recipient_identity_key_hash: w.recipient_identity_key_hash.map(Into::into),
+            media_unavailable: false,
         },
         input,
+        media_id,
     })
 }
 
@@ -492,7 +531,7 @@ mod tests {
     fn text_without_type_and_recipient_type_is_accepted() {
         let r = parse_messages(br#"{"messaging_product":"whatsapp","to":"+1 650-555-1234","text":{"body":"hi","preview_url":true}}"#).unwrap();
         match r {
-            MessagesRequest::Send { msg, input } => {
+            MessagesRequest::Send { msg, input, .. } => {
                 assert_eq!(input, "+1 650-555-1234");
                 assert_eq!(msg.to, WaId(16505551234));
             }
@@ -571,5 +610,51 @@ mod tests {
         assert!(err(r#"{"messaging_product":"whatsapp","status":"read"}"#)
             .1
             .contains("message_id"));
+    }
+
+    /// Graph refuses a JSON array as a message instead of reading it by position.
+    #[test]
+    fn an_array_body_is_refused() {
+        let (code, d) = err(r#"["whatsapp","individual","16505551234","text"]"#);
+        assert_eq!(code, 100);
+        assert!(d.contains("JSON object"), "{d}");
+    }
+
+    /// Graph takes form-encoded sends; object parameters come as JSON text.
+    #[test]
+    fn form_encoded_sends_are_accepted() {
+        let body = "messaging_product=whatsapp&to=%2B16505551234&type=text&text=%7B%22body%22%3A%22hi%22%7D";
+        let MessagesRequest::Send { msg, input, .. } = parse_messages(body.as_bytes()).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(input, "+16505551234");
+        assert_eq!(
+            msg.content,
+            Content::FreeForm {
+                kind: FreeFormKind::Text,
+                text: Some("hi".into())
+            }
+        );
+        let (code, d) = err("messaging_product=whatsapp&to=16505551234&type=text");
+        assert_eq!(code, 100);
+        assert!(d.contains("text"), "{d}");
+    }
+
+    /// A media message by `id` carries the id out for the server's check; by `link` it has none.
+    #[test]
+    fn media_ids_are_carried_out() {
+        let by_id = r#"{"messaging_product":"whatsapp","to":"16505551234","type":"image","image":{"id":1037000000000001}}"#;
+        let MessagesRequest::Send { media_id, .. } = parse_messages(by_id.as_bytes()).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(media_id.as_deref(), Some("1037000000000001"));
+        let by_link = r#"{"messaging_product":"whatsapp","to":"16505551234","type":"image","image":{"link":"https://x/y.png"}}"#;
+        let MessagesRequest::Send { media_id, .. } = parse_messages(by_link.as_bytes()).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(media_id, None);
     }
 }

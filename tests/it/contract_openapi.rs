@@ -541,3 +541,36 @@ async fn business_profile_routes_match_the_spec() {
     let v = s.get(&format!("{path}?fields=about,vertical")).await.ok();
     assert_valid("GET profile (fields)", &schema, &v, true);
 }
+
+const MEDIA_UPLOAD: &str = "/{Version}/{Phone-Number-ID}/media";
+const MEDIA: &str = "/{Version}/{Media-ID}";
+
+/// The Media API: upload, retrieve and delete answer exactly the spec's shapes (closed).
+#[tokio::test]
+async fn media_routes_match_the_spec() {
+    let s = start_default().await;
+    let v = s
+        .upload(TOKEN, PHONE, "image/png", Some("image/png"), b"png")
+        .await
+        .ok();
+    assert_valid(
+        "POST media",
+        &response_schema(MEDIA_UPLOAD, "post", "200"),
+        &v,
+        true,
+    );
+    let path = format!("/v23.0/{}", v["id"].as_str().unwrap());
+    let v = s.get(&path).await.ok();
+    assert_valid("GET media", &response_schema(MEDIA, "get", "200"), &v, true);
+    let v = s.delete(&path).await.ok();
+    assert_valid(
+        "DELETE media",
+        &response_schema(MEDIA, "delete", "200"),
+        &v,
+        true,
+    );
+    let r = s.get(&path).await;
+    assert_eq!(r.status, 400);
+    let schema = patch_error_data(component("GraphAPIError"));
+    assert_valid("GET deleted media", &schema, &r.json(), true);
+}
