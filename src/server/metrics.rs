@@ -19,13 +19,15 @@ pub enum Label {
     Settings,
     /// `/v1/contacts` (On-Premises style contact checks).
     Contacts,
+    /// Onboarding: `debug_token`, WABA lists, `subscribed_apps`, register, codes, PIN.
+    Onboarding,
     Control,
     Metrics,
     Unknown,
 }
 
 impl Label {
-    pub const ALL: [Label; 12] = [
+    pub const ALL: [Label; 13] = [
         Label::Messages,
         Label::PhoneNumber,
         Label::PhoneNumbers,
@@ -35,6 +37,7 @@ impl Label {
         Label::BusinessProfile,
         Label::Settings,
         Label::Contacts,
+        Label::Onboarding,
         Label::Control,
         Label::Metrics,
         Label::Unknown,
@@ -51,6 +54,7 @@ impl Label {
             Label::BusinessProfile => "whatsapp_business_profile",
             Label::Settings => "settings",
             Label::Contacts => "contacts",
+            Label::Onboarding => "onboarding",
             Label::Control => "control",
             Label::Metrics => "metrics",
             Label::Unknown => "unknown",

@@ -52,6 +52,8 @@ pub(super) enum Graph<'a> {
     CheckContacts,
     /// `PUT|POST /contacts/{wa_id}/identity`.
     AcknowledgeIdentity(&'a str),
+    /// Onboarding: `debug_token`, WABA lists, `subscribed_apps`, registration (`onboarding.rs`).
+    Onboarding(super::onboarding::Onboarding<'a>),
     /// A node or edge Graph knows, with a method it does not take there: Graph answers as for
     /// an object that does not exist ("Unsupported {method} request", 100/33).
     Unsupported(&'a str),
@@ -96,6 +98,7 @@ impl<'a> Route<'a> {
         segs: &[&'a str],
         object_label: impl FnOnce(&str) -> Label,
     ) -> Route<'a> {
+        use super::onboarding::Onboarding as O;
         use Control as C;
         use Graph as G;
         use Label as L;
@@ -160,6 +163,45 @@ impl<'a> Route<'a> {
             }
             (_, [id @ "contacts"]) => graph(L::Contacts, G::Unsupported(id)),
             (_, ["contacts", ..]) => graph(L::Contacts, G::UnknownPath),
+            (&Method::GET, ["debug_token"]) => graph(L::Onboarding, G::Onboarding(O::DebugToken)),
+            (&Method::GET, [id, "owned_whatsapp_business_accounts"]) => {
+                graph(L::Onboarding, G::Onboarding(O::OwnedWabas(id)))
+            }
+            (&Method::GET, [id, "client_whatsapp_business_accounts"]) => {
+                graph(L::Onboarding, G::Onboarding(O::ClientWabas(id)))
+            }
+            (&Method::GET, [id, "subscribed_apps"]) => {
+                graph(L::Onboarding, G::Onboarding(O::SubscribedApps(id)))
+            }
+            (&Method::POST, [id, "subscribed_apps"]) => {
+                graph(L::Onboarding, G::Onboarding(O::Subscribe(id)))
+            }
+            (&Method::DELETE, [id, "subscribed_apps"]) => {
+                graph(L::Onboarding, G::Onboarding(O::Unsubscribe(id)))
+            }
+            (&Method::POST, [id, "register"]) => {
+                graph(L::Onboarding, G::Onboarding(O::Register(id)))
+            }
+            (&Method::POST, [id, "deregister"]) => {
+                graph(L::Onboarding, G::Onboarding(O::Deregister(id)))
+            }
+            (&Method::POST, [id, "request_code"]) => {
+                graph(L::Onboarding, G::Onboarding(O::RequestCode(id)))
+            }
+            (&Method::POST, [id, "verify_code"]) => {
+                graph(L::Onboarding, G::Onboarding(O::VerifyCode(id)))
+            }
+            (
+                _,
+                [id, "owned_whatsapp_business_accounts"
+                | "client_whatsapp_business_accounts"
+                | "subscribed_apps"
+                | "register"
+                | "deregister"
+                | "request_code"
+                | "verify_code"],
+            ) => graph(L::Onboarding, G::Unsupported(id)),
+            (&Method::POST, [id]) => graph(object_label(id), G::Onboarding(O::UpdateObject(id))),
             (&Method::GET, [id]) => graph(object_label(id), G::GetObject(id)),
             (_, [id]) => graph(object_label(id), G::Unsupported(id)),
             _ => graph(L::Unknown, G::UnknownPath),

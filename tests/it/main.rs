@@ -14,6 +14,7 @@ mod generated_world;
 mod hardening;
 mod library;
 mod load_e2e;
+mod onboarding_http;
 mod policy_http;
 mod pricing_cli;
 mod pricing_models;
