@@ -56,8 +56,8 @@ pub(super) enum Onboarding<'a> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Subscription {
     pub subscribed: bool,
-    /// Stored and shown by `GET subscribed_apps`; deliveries still go to the server's one
-    /// webhook URL (the dispatcher has a single endpoint; see docs/server.md).
+    /// Shown by `GET subscribed_apps`; the WABA's `messages` webhooks go there when it is an
+    /// `http://` URL (the outbox's override table), else to the configured URL.
     pub override_callback_uri: Option<String>,
 }
 
@@ -238,6 +238,11 @@ pub(super) fn route(
                 }
                 required(body, q, "verify_token")?;
             }
+            // Deliver there when the dispatcher can (http://); an https:// override is stored
+            // and shown, and deliveries stay on the configured URL (no TLS client).
+            if state.outbox.set_override(waba, uri.as_deref()).is_err() {
+                let _ = state.outbox.set_override(waba, None);
+            }
             state.subscriptions.set(
                 waba,
                 Subscription {
@@ -257,6 +262,7 @@ pub(super) fn route(
                 ));
             }
             state.subscriptions.set(waba, Subscription::default());
+            let _ = state.outbox.set_override(waba, None);
             Ok(success())
         }
         Onboarding::Register(id) => {

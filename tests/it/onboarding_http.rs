@@ -453,3 +453,49 @@ async fn a_waba_without_subscription_gets_no_webhooks() {
     s.advance(5.0).await;
     wait_for_webhook(&got, WABA_NEW).await;
 }
+
+/// `override_callback_uri` sends the WABA's `messages` webhooks to that URL; posting again
+/// without it sends them back to the configured URL.
+#[tokio::test]
+async fn override_callback_uri_routes_the_wabas_webhooks() {
+    let (main, url) = receiver().await;
+    let (alt, alt_url) = receiver().await;
+    let s = start_server(
+        Some(&scenario()),
+        &[
+            "--webhook-url",
+            &url,
+            "--verify-token",
+            "v",
+            "--app-secret",
+            "x",
+        ],
+    )
+    .await;
+    let apps = format!("/v23.0/{WABA_NEW}/subscribed_apps");
+    // The override needs its verify token.
+    let no_token = post(&s, &apps, json!({"override_callback_uri": alt_url})).await;
+    assert_graph_error(&no_token, 400, 100);
+    post(
+        &s,
+        &apps,
+        json!({"override_callback_uri": alt_url, "verify_token": "v"}),
+    )
+    .await
+    .ok();
+    send_from(&s, READY_PHONE).await.ok();
+    send_from(&s, OLD_PHONE).await.ok();
+    s.advance(5.0).await;
+    wait_for_webhook(&alt, WABA_NEW).await;
+    wait_for_webhook(&main, WABA_OLD).await;
+    assert!(!webhook_wabas(&main).iter().any(|w| w == WABA_NEW));
+    assert!(!webhook_wabas(&alt).iter().any(|w| w == WABA_OLD));
+
+    // Subscribing again without a body removes the override.
+    post(&s, &apps, json!({})).await.ok();
+    let v = get(&s, &apps).await.ok();
+    assert!(v["data"][0].get("override_callback_uri").is_none());
+    send_from(&s, READY_PHONE).await.ok();
+    s.advance(5.0).await;
+    wait_for_webhook(&main, WABA_NEW).await;
+}
