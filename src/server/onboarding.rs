@@ -275,10 +275,11 @@ pub(super) fn route(
         Onboarding::RequestCode(id) => {
             e.check_number(biz, PhoneNumberId(id_of(id)?))?;
             let method = required(body, q, "code_method")?;
-            if !matches!(method.as_str(), "SMS" | "VOICE") {
+            // The Graph reference for `request_code` lists SMS, VOICE and IVR.
+            if !matches!(method.as_str(), "SMS" | "VOICE" | "IVR") {
                 return Err(Rejection::new(
                     ErrorCode::InvalidParameter,
-                    format!("Param code_method must be one of {{SMS, VOICE}}, not '{method}'"),
+                    format!("Param code_method must be one of {{SMS, VOICE, IVR}}, not '{method}'"),
                 ));
             }
             required(body, q, "language")?;
