@@ -403,3 +403,39 @@ fn business_wabas(
     }
     super::paging::page(items, q)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::events::EventBody;
+
+    fn event(waba: u64) -> Event {
+        Event {
+            at: Default::default(),
+            waba: WabaId(waba),
+            body: EventBody::BusinessCapability {
+                limit: crate::engine::world::MessagingLimitTier::default(),
+                max_phone_numbers: 2,
+            },
+        }
+    }
+
+    #[test]
+    fn unsubscribed_wabas_lose_their_events() {
+        let subs = Subscriptions::default();
+        let mut evs = vec![event(1), event(2)];
+        subs.filter(&mut evs);
+        assert_eq!(evs.len(), 2, "no entry: subscribed");
+        subs.set(WabaId(2), Subscription::default());
+        subs.filter(&mut evs);
+        assert_eq!(evs.iter().map(|e| e.waba.0).collect::<Vec<_>>(), [1]);
+        subs.set(
+            WabaId(2),
+            Subscription {
+                subscribed: true,
+                override_callback_uri: None,
+            },
+        );
+        assert_eq!(subs.unsubscribed.load(Ordering::Acquire), 0);
+    }
+}

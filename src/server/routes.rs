@@ -298,4 +298,27 @@ mod tests {
             Route::Graph(Label::Contacts, Graph::UnknownPath)
         );
     }
+
+    /// Onboarding arms: `debug_token` wins over `/{id}`, `POST /{id}` reaches the PIN handler,
+    /// and wrong methods on the onboarding edges are "unsupported" (100/33).
+    #[test]
+    fn onboarding_routes() {
+        use super::super::onboarding::Onboarding as O;
+        assert_eq!(
+            route(Method::GET, &["debug_token"]),
+            Route::Graph(Label::Onboarding, Graph::Onboarding(O::DebugToken))
+        );
+        assert_eq!(
+            route(Method::POST, &["1"]),
+            Route::Graph(Label::Waba, Graph::Onboarding(O::UpdateObject("1")))
+        );
+        assert_eq!(
+            route(Method::DELETE, &["1", "subscribed_apps"]),
+            Route::Graph(Label::Onboarding, Graph::Onboarding(O::Unsubscribe("1")))
+        );
+        assert_eq!(
+            route(Method::GET, &["1", "register"]),
+            Route::Graph(Label::Onboarding, Graph::Unsupported("1"))
+        );
+    }
 }
