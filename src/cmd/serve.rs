@@ -388,7 +388,9 @@ pub async fn start(
     let mut server_cfg = plan.server;
     server_cfg.limits.fit_descriptors();
     let state = AppState::new(Arc::new(engine), plan.clock.clone(), outbox, server_cfg);
+    state.subscriptions.init(world.world());
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let _ = state.listen_addr.set(addr);
     tokio::spawn(server::run(listener, state.clone(), async move {
         let _ = rx1.wait_for(|v| *v).await;
     }));

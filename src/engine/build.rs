@@ -130,6 +130,7 @@ fn portfolio(
                 meta: PhoneMeta { id: p.id, display },
                 verified_name: p.verified_name.clone(),
                 status: p.status,
+                registration: super::registration::Registration::new(p.registered, p.code_verified),
                 quality: p.quality_rating,
                 throughput: Rate::per_second(mps),
                 limiter: Gcra::default(),

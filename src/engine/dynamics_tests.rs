@@ -57,6 +57,7 @@ fn world(tier: MessagingLimitTier, verified: bool, profiles: Profiles) -> WorldS
             messaging_limit: tier,
             bsp: Default::default(),
             wabas: vec![WabaSpec {
+                subscribed: true,
                 id: WABA,
                 name: "w".into(),
                 currency: "USD".into(),
@@ -70,6 +71,8 @@ fn world(tier: MessagingLimitTier, verified: bool, profiles: Profiles) -> WorldS
                     name_status: "APPROVED".into(),
                     is_official_business_account: false,
                     profile: Default::default(),
+                    registered: true,
+                    code_verified: true,
                 }],
                 templates: vec![
                     tpl("promo", TemplateCategory::Marketing, "Halo {{1}}"),

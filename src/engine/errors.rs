@@ -98,6 +98,9 @@ errors! {
     PermissionError(200, 403, permanent) "Permissions error";
     /// 368: temporarily blocked for policy violations.
     PolicyBlocked(368, 403, permanent) "Temporarily blocked for policies violations";
+    /// 803: `DELETE /{waba-id}/subscribed_apps` on a WABA the app is not subscribed to (OAS).
+    NotSubscribed(803, 404, permanent) "Some of the aliases you requested do not exist"
+        details "WhatsApp Business Account not found or not subscribed";
     /// 2500: unknown path components (Graph's answer to an unknown edge).
     UnknownPath(2500, 400, permanent) "Unknown path components";
     /// 80007: the WABA reached its rate limit.
@@ -158,9 +161,15 @@ errors! {
     /// 132016: template permanently disabled.
     TemplateDisabled(132016, 400, permanent) "Template is Disabled"
         details "Template has been permanently disabled due to low quality.";
+    /// 133005: the two-step verification PIN given to register does not match.
+    PinMismatch(133005, 400, permanent) "Two step verification PIN Mismatch";
+    /// 133006: the number must be verified (request_code, verify_code) before registering.
+    ReverificationNeeded(133006, 400, permanent) "Phone number re-verification needed";
     /// 133010: phone number not registered on the platform.
     NotRegistered(133010, 400, permanent) "Account not registered"
         details "The phone number is not registered on the WhatsApp Business Platform (status is not CONNECTED).";
+    /// 133016: more than 10 register/deregister calls for a number in 72 h.
+    RegisterRateLimit(133016, 400, permanent) "Account register deregister rate limit exceeded";
     /// 137000: recipient identity key hash mismatch.
     IdentityKeyMismatch(137000, 400, permanent) "Recipient identity key hash mismatch"
         details "The recipient identity key hash does not match the current identity of the user.";

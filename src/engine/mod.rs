@@ -43,6 +43,7 @@ pub mod portfolio;
 pub mod portfolios;
 pub mod quality;
 pub mod reactions;
+pub mod registration;
 pub mod review;
 mod send;
 pub mod standing;

@@ -98,6 +98,8 @@ pub(super) struct Number {
     pub meta: PhoneMeta,
     pub verified_name: String,
     pub status: NumberStatus,
+    /// Verification code, two-step PIN, registered or not (`registration.rs`).
+    pub registration: super::registration::Registration,
     pub quality: QualityRating,
     pub throughput: Rate,
     pub limiter: Gcra,

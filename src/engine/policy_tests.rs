@@ -32,11 +32,14 @@ fn number(id: PhoneNumberId) -> PhoneNumberSpec {
         name_status: "APPROVED".into(),
         is_official_business_account: false,
         profile: Default::default(),
+        registered: true,
+        code_verified: true,
     }
 }
 
 fn waba(id: WabaId, phone: PhoneNumberId) -> WabaSpec {
     WabaSpec {
+        subscribed: true,
         id,
         name: "w".into(),
         currency: "USD".into(),

@@ -67,6 +67,7 @@ impl Business {
         msg: &Outbound,
         sink: &mut impl Sink,
     ) -> Result<SendReceipt, Rejection> {
+        s.registration.check_can_send()?;
         check_number_status(s)?;
         if self.standing.standing.is_disabled() {
             return Err(integrity::disabled_rejection(&self.standing));

@@ -46,6 +46,8 @@ fn number(id: PhoneNumberId, status: NumberStatus, mps: Option<u32>) -> PhoneNum
         name_status: "APPROVED".into(),
         is_official_business_account: false,
         profile: Default::default(),
+        registered: true,
+        code_verified: true,
     }
 }
 
@@ -65,6 +67,7 @@ pub(super) fn world_with(status: NumberStatus, mps: Option<u32>) -> WorldSpec {
                 messaging_limit: MessagingLimitTier::Tier250,
                 bsp: Default::default(),
                 wabas: vec![WabaSpec {
+                    subscribed: true,
                     id: WABA,
                     name: "w".into(),
                     currency: "USD".into(),
@@ -88,6 +91,7 @@ pub(super) fn world_with(status: NumberStatus, mps: Option<u32>) -> WorldSpec {
                 messaging_limit: MessagingLimitTier::Tier250,
                 bsp: Default::default(),
                 wabas: vec![WabaSpec {
+                    subscribed: true,
                     id: WabaId(20),
                     name: "w2".into(),
                     currency: "USD".into(),

@@ -132,6 +132,9 @@ impl Business {
             flagged_since: s.dynamics.flagged_since.map(|t| t.unix_secs()),
             name_status: s.name_status.clone(),
             is_official_business_account: s.official,
+            registered: s.registration.registered,
+            code_verification_status: s.registration.code.as_str(),
+            is_pin_enabled: s.registration.pin.is_some(),
             counters: s.counters.clone(),
         }
     }
@@ -167,6 +170,11 @@ pub struct PhoneNumberView {
     pub flagged_since: Option<u64>,
     pub name_status: String,
     pub is_official_business_account: bool,
+    /// Registered on the Cloud API (sends get 133010 otherwise).
+    pub registered: bool,
+    pub code_verification_status: &'static str,
+    /// A two-step verification PIN is set.
+    pub is_pin_enabled: bool,
     pub counters: NumberCounters,
 }
 

@@ -87,6 +87,15 @@ pub struct WabaSpec {
     pub phone_numbers: Vec<PhoneNumberSpec>,
     #[serde(default)]
     pub templates: Vec<TemplateSpec>,
+    /// Whether the app is subscribed to this WABA's webhooks (`/{waba-id}/subscribed_apps`).
+    /// Default `true`, so existing worlds keep receiving webhooks; `false` models a WABA just
+    /// shared through Embedded Signup, which gets no webhooks until the partner subscribes.
+    #[serde(default = "yes")]
+    pub subscribed: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_currency() -> String {
@@ -114,6 +123,15 @@ pub struct PhoneNumberSpec {
     pub is_official_business_account: bool,
     #[serde(default)]
     pub profile: BusinessProfile,
+    /// Registered on the Cloud API (`POST /{id}/register`). Default `true`; `false` models a
+    /// number just added through Embedded Signup: sends get 133010 until it is registered.
+    #[serde(default = "yes")]
+    pub registered: bool,
+    /// Its verification code is verified (`code_verification_status`). Default `true`;
+    /// `false` (with `registered = false`) makes the flow go through request_code and
+    /// verify_code before register (133006 otherwise).
+    #[serde(default = "yes")]
+    pub code_verified: bool,
 }
 
 fn default_name_status() -> String {

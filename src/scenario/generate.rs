@@ -560,6 +560,8 @@ fn block(
                 name_status: "APPROVED".into(),
                 is_official_business_account: false,
                 profile: Default::default(),
+                registered: true,
+                code_verified: true,
             });
         }
         let pick = |len: usize| (i % len as u64) as usize;
@@ -572,6 +574,7 @@ fn block(
             tokens: b.token.iter().map(|t| fill(t, i, id, market)).collect(),
             messaging_limit: b.messaging_limit.0[pick(b.messaging_limit.0.len())],
             wabas: vec![WabaSpec {
+                subscribed: true,
                 id: WabaId(waba),
                 name,
                 currency: b.currency.clone(),

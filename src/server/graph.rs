@@ -9,7 +9,6 @@ use crate::engine::templates::{Template, TemplateRequest};
 use crate::engine::world::{BusinessProfile, ParameterFormat, TemplateCategory, TemplateStatus};
 use crate::engine::{Effects, PhoneNumberView, Rejection};
 use crate::server::SharedWorld as Engine;
-use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
 const PHONE_DEFAULT: &[&str] = &[
@@ -59,7 +58,7 @@ pub fn phone_number_json(
             "whatsapp_business_manager_messaging_limit" => json!(v.messaging_limit.as_str()),
             "name_status" => json!(v.name_status),
             "is_official_business_account" => json!(v.is_official_business_account),
-            "code_verification_status" => json!("VERIFIED"),
+            "code_verification_status" => json!(v.code_verification_status),
             "platform_type" => json!("CLOUD_API"),
             "account_mode" => json!("LIVE"),
             "country_dial_code" => {
@@ -70,7 +69,7 @@ pub fn phone_number_json(
                     .collect();
                 json!(crate::pricing::countries::calling_code(&digits))
             }
-            "is_pin_enabled" => json!(false),
+            "is_pin_enabled" => json!(v.is_pin_enabled),
             "is_on_biz_app" | "is_preverified_number" => json!(false),
             // Real fields the simulation has no value for: Graph leaves out fields without a
             // value, and client libraries (pywa's get_business_phone_number) request them all.
@@ -112,56 +111,9 @@ pub fn get_phone_number(
     phone_number_json(&v, q, PHONE_DEFAULT)
 }
 
-/// Cursor paging over a list: `limit` (default 25), `after` / `before` cursors.
+/// Cursor paging over a list: the one helper every list uses ([`super::paging::page`]).
 fn page(items: Vec<Value>, q: &Query) -> Result<Value, Rejection> {
-    let limit = match q.get("limit") {
-        Some(l) => l.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
-            Rejection::new(
-                ErrorCode::InvalidParameter,
-                format!("limit: '{l}' is not a positive integer"),
-            )
-        })?,
-        None => 25,
-    };
-    let decode = |name: &str| -> Result<Option<usize>, Rejection> {
-        match q.get(name) {
-            None => Ok(None),
-            Some(c) => base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(c)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .and_then(|s| s.strip_prefix("idx:").and_then(|n| n.parse().ok()))
-                .map(Some)
-                .ok_or_else(|| {
-                    Rejection::new(
-                        ErrorCode::InvalidParameter,
-                        format!("{name}: '{c}' is not a valid cursor"),
-                    )
-                }),
-        }
-    };
-    let enc =
-        |i: usize| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("idx:{i}"));
-    let (start, end) = match (decode("after")?, decode("before")?) {
-        (Some(a), _) => (a + 1, (a + 1 + limit).min(items.len())),
-        (None, Some(b)) => (b.saturating_sub(limit), b.min(items.len())),
-        (None, None) => (0, limit.min(items.len())),
-    };
-    let start = start.min(items.len());
-    let end = end.max(start);
-    let total = items.len();
-    let data: Vec<Value> = items.into_iter().skip(start).take(end - start).collect();
-    let mut paging = json!({});
-    if !data.is_empty() {
-        paging["cursors"] = json!({"before": enc(start), "after": enc(end - 1)});
-    }
-    if end < total {
-        paging["next"] = json!(format!("?limit={limit}&after={}", enc(end - 1)));
-    }
-    if start > 0 && !data.is_empty() {
-        paging["previous"] = json!(format!("?limit={limit}&before={}", enc(start)));
-    }
-    Ok(json!({"data": data, "paging": paging}))
+    super::paging::page(items, q)
 }
 
 pub fn get_waba_phone_numbers(

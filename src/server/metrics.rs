@@ -21,13 +21,15 @@ pub enum Label {
     Contacts,
     /// The Media API: `/{phone-number-id}/media`, `/{media-id}`, media downloads.
     Media,
+    /// Onboarding: `debug_token`, WABA lists, `subscribed_apps`, register, codes, PIN.
+    Onboarding,
     Control,
     Metrics,
     Unknown,
 }
 
 impl Label {
-    pub const ALL: [Label; 13] = [
+    pub const ALL: [Label; 14] = [
         Label::Messages,
         Label::PhoneNumber,
         Label::PhoneNumbers,
@@ -38,6 +40,7 @@ impl Label {
         Label::Settings,
         Label::Contacts,
         Label::Media,
+        Label::Onboarding,
         Label::Control,
         Label::Metrics,
         Label::Unknown,
@@ -55,6 +58,7 @@ impl Label {
             Label::Settings => "settings",
             Label::Contacts => "contacts",
             Label::Media => "media",
+            Label::Onboarding => "onboarding",
             Label::Control => "control",
             Label::Metrics => "metrics",
             Label::Unknown => "unknown",

@@ -12,6 +12,8 @@ pub mod graph;
 pub mod log;
 pub mod media;
 pub mod metrics;
+pub mod onboarding;
+pub mod paging;
 pub mod policy;
 pub mod query;
 mod routes;
@@ -137,6 +139,11 @@ pub struct AppState {
     pub in_flight: conn::InFlight,
     /// WABA management calls in the last hour, per WABA.
     pub usage: usage::Usage,
+    /// Webhook subscriptions per WABA (`/{waba-id}/subscribed_apps`).
+    pub subscriptions: onboarding::Subscriptions,
+    /// The address the server listens on: the base of `paging.next` when a request has no
+    /// `Host` header.
+    pub listen_addr: std::sync::OnceLock<SocketAddr>,
 }
 
 impl AppState {
@@ -163,12 +170,17 @@ impl AppState {
             trace_seq: AtomicU64::new(trace_seed()),
             in_flight: conn::InFlight::default(),
             usage: usage::Usage::new(cfg.waba_calls_per_hour),
+            subscriptions: Default::default(),
+            listen_addr: Default::default(),
             cfg,
         })
     }
 
     /// Hands a call's events to the webhooks and wakes the timer task if needed.
     pub fn commit(&self, fx: &mut Effects) {
+        if !fx.events.is_empty() {
+            self.subscriptions.filter(&mut fx.events);
+        }
         if !fx.events.is_empty() {
             self.outbox.push(&mut fx.events);
         }
@@ -411,7 +423,7 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
                 ),
             }
         };
-    let query = Query::parse(parts.uri.query());
+    let query = Query::parse(parts.uri.query()).with_base(base_url(state, &parts.headers, path));
     // Uploads may be as large as the largest media file; every other body keeps the
     // server's limit.
     // An upload body is read only for a known token, and only `media::UPLOADS_AT_ONCE` at a
@@ -502,6 +514,24 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
         resp.headers_mut().insert("x-business-use-case-usage", v);
     }
     resp
+}
+
+/// The request's absolute URL without its query: `http://` + its `Host` (when it is a plain
+/// host and port), else the listen address, + its path. `paging.next` links are built on it.
+fn base_url(state: &AppState, headers: &hyper::HeaderMap, path: &str) -> String {
+    let host = headers
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 255
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+        })
+        .map(str::to_string)
+        .or_else(|| state.listen_addr.get().map(|a| a.to_string()))
+        .unwrap_or_else(|| "127.0.0.1".into());
+    format!("http://{host}{path}")
 }
 
 /// Reads the body, refusing oversized bodies before reading them and capping what is read, so
@@ -705,6 +735,7 @@ fn graph_route(
         Graph::AcknowledgeIdentity(wa_id) => {
             Ok(ctx.ok(&policy::acknowledge_identity(ctx, biz, wa_id, body)?))
         }
+        Graph::Onboarding(call) => Ok(ctx.ok(&onboarding::route(ctx.state, biz, call, q, body)?)),
         Graph::Unsupported(id) => Err(Rejection::unknown_object(id).into()),
         Graph::UnknownPath => Err(Rejection::new(
             ErrorCode::UnknownPath,

@@ -1,8 +1,9 @@
 //! Query-string parsing (percent-decoding, `+` as space): small enough to keep by hand.
 
-/// Decoded query parameters, in order.
+/// Decoded query parameters, in order, and the absolute URL of the request without its query
+/// (`paging.next` and `previous` are built on it, see `server::paging`).
 #[derive(Debug, Default)]
-pub struct Query(Vec<(String, String)>);
+pub struct Query(Vec<(String, String)>, String);
 
 impl Query {
     pub fn parse(q: Option<&str>) -> Query {
@@ -17,7 +18,24 @@ impl Query {
                     (decode(k), decode(v))
                 })
                 .collect(),
+            String::new(),
         )
+    }
+
+    /// The same query, for a request whose URL without the query is `base`.
+    pub fn with_base(mut self, base: String) -> Query {
+        self.1 = base;
+        self
+    }
+
+    /// The request's absolute URL without the query (empty when unknown).
+    pub fn base(&self) -> &str {
+        &self.1
+    }
+
+    /// Every parameter, decoded, in order.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
     }
 
     /// The first value of `key`.

@@ -59,6 +59,8 @@ pub(super) enum Graph<'a> {
     /// `GET /whatsapp_business/attachments/?mid=…`: download media by the URL `GET /{media-id}`
     /// gave (the mock's stand-in for Meta's lookaside host).
     DownloadMedia,
+    /// Onboarding: `debug_token`, WABA lists, `subscribed_apps`, registration (`onboarding.rs`).
+    Onboarding(super::onboarding::Onboarding<'a>),
     /// A node or edge Graph knows, with a method it does not take there: Graph answers as for
     /// an object that does not exist ("Unsupported {method} request", 100/33).
     Unsupported(&'a str),
@@ -103,6 +105,7 @@ impl<'a> Route<'a> {
         segs: &[&'a str],
         object_label: impl FnOnce(&str) -> Label,
     ) -> Route<'a> {
+        use super::onboarding::Onboarding as O;
         use Control as C;
         use Graph as G;
         use Label as L;
@@ -172,6 +175,45 @@ impl<'a> Route<'a> {
             (&Method::GET, ["whatsapp_business", "attachments"]) => {
                 graph(L::Media, G::DownloadMedia)
             }
+            (&Method::GET, ["debug_token"]) => graph(L::Onboarding, G::Onboarding(O::DebugToken)),
+            (&Method::GET, [id, "owned_whatsapp_business_accounts"]) => {
+                graph(L::Onboarding, G::Onboarding(O::OwnedWabas(id)))
+            }
+            (&Method::GET, [id, "client_whatsapp_business_accounts"]) => {
+                graph(L::Onboarding, G::Onboarding(O::ClientWabas(id)))
+            }
+            (&Method::GET, [id, "subscribed_apps"]) => {
+                graph(L::Onboarding, G::Onboarding(O::SubscribedApps(id)))
+            }
+            (&Method::POST, [id, "subscribed_apps"]) => {
+                graph(L::Onboarding, G::Onboarding(O::Subscribe(id)))
+            }
+            (&Method::DELETE, [id, "subscribed_apps"]) => {
+                graph(L::Onboarding, G::Onboarding(O::Unsubscribe(id)))
+            }
+            (&Method::POST, [id, "register"]) => {
+                graph(L::Onboarding, G::Onboarding(O::Register(id)))
+            }
+            (&Method::POST, [id, "deregister"]) => {
+                graph(L::Onboarding, G::Onboarding(O::Deregister(id)))
+            }
+            (&Method::POST, [id, "request_code"]) => {
+                graph(L::Onboarding, G::Onboarding(O::RequestCode(id)))
+            }
+            (&Method::POST, [id, "verify_code"]) => {
+                graph(L::Onboarding, G::Onboarding(O::VerifyCode(id)))
+            }
+            (
+                _,
+                [id, "owned_whatsapp_business_accounts"
+                | "client_whatsapp_business_accounts"
+                | "subscribed_apps"
+                | "register"
+                | "deregister"
+                | "request_code"
+                | "verify_code"],
+            ) => graph(L::Onboarding, G::Unsupported(id)),
+            (&Method::POST, [id]) => graph(object_label(id), G::Onboarding(O::UpdateObject(id))),
             (&Method::GET, [id]) => graph(object_label(id), G::GetObject(id)),
             (&Method::DELETE, [id]) => graph(object_label(id), G::DeleteObject(id)),
             (_, [id]) => graph(object_label(id), G::Unsupported(id)),
@@ -186,7 +228,7 @@ impl<'a> Route<'a> {
     }
 
     /// The WABA a WABA-management call counts against (Meta's hourly limit, [`super::usage`]):
-    /// `GET /{waba-id}` and its `phone_numbers` and `message_templates` edges.
+    /// `GET /{waba-id}` and its `phone_numbers`, `message_templates` and `subscribed_apps` edges.
     pub(super) fn management_waba(&self) -> Option<&'a str> {
         match *self {
             Route::Graph(Label::Waba, Graph::GetObject(id))
@@ -195,7 +237,12 @@ impl<'a> Route<'a> {
                 Graph::ListPhoneNumbers(id)
                 | Graph::ListTemplates(id)
                 | Graph::CreateTemplate(id)
-                | Graph::DeleteTemplates(id),
+                | Graph::DeleteTemplates(id)
+                | Graph::Onboarding(
+                    super::onboarding::Onboarding::SubscribedApps(id)
+                    | super::onboarding::Onboarding::Subscribe(id)
+                    | super::onboarding::Onboarding::Unsubscribe(id),
+                ),
             ) => Some(id),
             _ => None,
         }
@@ -284,6 +331,29 @@ mod tests {
         assert_eq!(
             route(Method::GET, &["contacts", "1", "identity"]),
             Route::Graph(Label::Contacts, Graph::UnknownPath)
+        );
+    }
+
+    /// Onboarding arms: `debug_token` wins over `/{id}`, `POST /{id}` reaches the PIN handler,
+    /// and wrong methods on the onboarding edges are "unsupported" (100/33).
+    #[test]
+    fn onboarding_routes() {
+        use super::super::onboarding::Onboarding as O;
+        assert_eq!(
+            route(Method::GET, &["debug_token"]),
+            Route::Graph(Label::Onboarding, Graph::Onboarding(O::DebugToken))
+        );
+        assert_eq!(
+            route(Method::POST, &["1"]),
+            Route::Graph(Label::Waba, Graph::Onboarding(O::UpdateObject("1")))
+        );
+        assert_eq!(
+            route(Method::DELETE, &["1", "subscribed_apps"]),
+            Route::Graph(Label::Onboarding, Graph::Onboarding(O::Unsubscribe("1")))
+        );
+        assert_eq!(
+            route(Method::GET, &["1", "register"]),
+            Route::Graph(Label::Onboarding, Graph::Unsupported("1"))
         );
     }
 }

@@ -37,6 +37,8 @@ struct Job {
     first_attempt: SimTime,
     /// Attempts made so far.
     attempts: u32,
+    /// The WABA's override URL when it has one (`messages` webhooks only); else the default.
+    uri: Option<Uri>,
 }
 
 /// A job waiting for its next attempt; min-heap on (due, seq).
@@ -105,6 +107,8 @@ pub(crate) struct Dispatcher {
     /// per interval, not one per event.
     expired_unlogged: u64,
     expired_logged_at: Option<Instant>,
+    /// Per-WABA override URLs (see [`super::Overrides`]).
+    overrides: super::Overrides,
 }
 
 /// How often expiries are summarised in the log.
@@ -135,7 +139,14 @@ impl Dispatcher {
             breaker: Breaker::default(),
             expired_unlogged: 0,
             expired_logged_at: None,
+            overrides: Default::default(),
         }
+    }
+
+    /// Reads per-WABA override URLs from `overrides` (shared with the outbox).
+    pub(crate) fn with_overrides(mut self, overrides: super::Overrides) -> Dispatcher {
+        self.overrides = overrides;
+        self
     }
 
     /// Runs until every `Outbox` is dropped and nothing is pending. When `shutdown` resolves it
@@ -216,7 +227,15 @@ impl Dispatcher {
         let body = super::json::to_ascii_json(&envelope(&batch, &self.cfg.api_version));
         let sig = signature(&self.cfg.app_secret, &body);
         let signature = HeaderValue::from_str(&sig).expect("sha256=<hex> is a valid header value");
+        // Meta's WABA-level override applies to the `messages` field; read once per POST, so a
+        // body already built keeps its target through its retries.
+        let uri = if field_is_messages(&batch[0]) {
+            self.overrides.read().get(&batch[0].waba).cloned()
+        } else {
+            None
+        };
         self.ready.push_back(Job {
+            uri,
             body: Bytes::from(body),
             signature,
             events: batch.len() as u64,
@@ -260,7 +279,7 @@ impl Dispatcher {
             Counters::add(&c.bytes_sent, job.body.len() as u64);
             let (client, uri, body, sig) = (
                 self.client.clone(),
-                self.uri.clone(),
+                job.uri.clone().unwrap_or_else(|| self.uri.clone()),
                 job.body.clone(),
                 job.signature.clone(),
             );
@@ -417,6 +436,7 @@ mod tests {
             events: 1,
             first_attempt: SimTime::ZERO,
             attempts: 1,
+            uri: None,
         };
         let mut h = BinaryHeap::new();
         for (at, seq) in [(5, 1), (2, 2), (9, 3), (2, 4)] {

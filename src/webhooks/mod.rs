@@ -30,6 +30,7 @@ pub use stats::WebhookStats;
 
 use crate::clock::Clock;
 use crate::engine::events::Event;
+use crate::engine::ids::WabaId;
 use stats::Counters;
 use std::future::Future;
 use std::sync::Arc;
@@ -137,7 +138,13 @@ struct OutboxInner {
     tx: Option<UnboundedSender<Event>>,
     counters: Arc<Counters>,
     max_pending: u64,
+    overrides: Overrides,
 }
+
+/// Per-WABA callback URLs (`override_callback_uri` of `POST /{waba-id}/subscribed_apps`),
+/// shared by the outbox (which sets them) and the dispatcher (which reads them when it builds a
+/// POST). At most one entry per WABA of the world.
+pub type Overrides = Arc<parking_lot::RwLock<crate::engine::ids::IdMap<WabaId, hyper::Uri>>>;
 
 impl Outbox {
     /// Hands events over for delivery and empties `events` (its capacity is kept). Never blocks,
@@ -180,6 +187,22 @@ impl Outbox {
         events.clear();
     }
 
+    /// Sends `waba`'s `messages` webhooks to `url` instead of the configured URL (`None`: back
+    /// to it), as Meta's WABA-level override does. Only `http://` URLs can be delivered to (the
+    /// simulator has no TLS client): others are refused here and the caller keeps the default.
+    pub fn set_override(&self, waba: WabaId, url: Option<&str>) -> Result<(), String> {
+        let mut map = self.inner.overrides.write();
+        match url {
+            Some(u) => {
+                map.insert(waba, client::parse_url(u)?);
+            }
+            None => {
+                map.remove(&waba);
+            }
+        }
+        Ok(())
+    }
+
     /// A snapshot of the delivery counters.
     pub fn stats(&self) -> WebhookStats {
         self.inner.counters.snapshot()
@@ -206,6 +229,7 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let counters = Arc::new(Counters::default());
+    let overrides = Overrides::default();
     let max_pending = cfg.max_pending.max(1) as u64;
     let uri = cfg.url.as_deref().and_then(|u| match client::parse_url(u) {
         Ok(uri) => Some(uri),
@@ -220,18 +244,21 @@ where
                 tx: None,
                 counters,
                 max_pending,
+                overrides,
             }),
         };
         return (outbox, tokio::spawn(async {}));
     };
     let (tx, rx) = unbounded_channel();
-    let dispatcher = dispatcher::Dispatcher::new(cfg, uri, clock, counters.clone(), rx);
+    let dispatcher = dispatcher::Dispatcher::new(cfg, uri, clock, counters.clone(), rx)
+        .with_overrides(overrides.clone());
     let handle = tokio::spawn(dispatcher.run(shutdown));
     let outbox = Outbox {
         inner: Arc::new(OutboxInner {
             tx: Some(tx),
             counters,
             max_pending,
+            overrides,
         }),
     };
     (outbox, handle)

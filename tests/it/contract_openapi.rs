@@ -574,3 +574,154 @@ async fn media_routes_match_the_spec() {
     let schema = patch_error_data(component("GraphAPIError"));
     assert_valid("GET deleted media", &schema, &r.json(), true);
 }
+
+const SUBSCRIBED_APPS: &str = "/{Version}/{WABA-ID}/subscribed_apps";
+const OWNED_WABAS: &str = "/{Version}/{Business-ID}/owned_whatsapp_business_accounts";
+const CLIENT_WABAS: &str = "/{Version}/{Business-ID}/client_whatsapp_business_accounts";
+/// The default world's business.
+const BUSINESS: &str = "100000000000001";
+
+/// D7. `GET subscribed_apps`: each app is wrapped in `whatsapp_business_api_data` (with
+/// `link`), and `override_callback_uri` sits beside it when set: the spec's own examples for
+/// this operation and Meta's webhook-override page, while its `SubscribedApp` schema is the
+/// flat `{id, name}`. Lists also carry Graph's `paging` (the Graph API paging page);
+/// `SubscribedAppsResponse` declares only `data`.
+fn patch_subscribed_apps(s: Value) -> Value {
+    let mut s = deref(&s);
+    let mut app = component("SubscribedApp");
+    app["properties"]["link"] = json!({"type": "string", "format": "uri"});
+    s["properties"]["data"]["items"] = json!({
+        "type": "object",
+        "required": ["whatsapp_business_api_data"],
+        "properties": {
+            "whatsapp_business_api_data": app,
+            "override_callback_uri": {"type": "string", "format": "uri"}
+        }
+    });
+    s["properties"]["paging"] = json!({"$ref": "#/components/schemas/CursorPaging"});
+    s
+}
+
+/// D8. The business's WABA lists: Meta's reference pages for
+/// `owned_`/`client_whatsapp_business_accounts` show `message_template_namespace` among the
+/// returned fields; the spec's `WhatsAppBusinessAccount` does not declare it.
+fn patch_waba_list(s: Value) -> Value {
+    let mut s = deref(&s);
+    let mut item = deref(&s["properties"]["data"]["items"]);
+    item["properties"]["message_template_namespace"] = json!({"type": "string"});
+    s["properties"]["data"]["items"] = item;
+    s
+}
+
+#[tokio::test]
+async fn onboarding_routes_match_the_spec() {
+    let s = start_default().await;
+    let apps = format!("/v23.0/{WABA}/subscribed_apps");
+
+    let v = s.get(&apps).await.ok();
+    assert_eq!(v["data"].as_array().map(Vec::len), Some(1));
+    let published = response_schema(SUBSCRIBED_APPS, "get", "200");
+    assert_valid(
+        "GET subscribed_apps",
+        &patch_subscribed_apps(published.clone()),
+        &v,
+        true,
+    );
+    assert_valid("GET subscribed_apps (published)", &published, &v, false);
+    // Without D7 the closed schema refuses the wrapper: the deviation is real.
+    assert!(!errors(&compile(&published, true), &v).is_empty());
+    let v = s.post(&apps, &json!({})).await.ok();
+    assert_valid(
+        "POST subscribed_apps",
+        &response_schema(SUBSCRIBED_APPS, "post", "200"),
+        &v,
+        true,
+    );
+    let v = s.delete(&apps).await.ok();
+    assert_valid(
+        "DELETE subscribed_apps",
+        &response_schema(SUBSCRIBED_APPS, "delete", "200"),
+        &v,
+        true,
+    );
+
+    for (path, edge) in [
+        (OWNED_WABAS, "owned_whatsapp_business_accounts"),
+        (CLIENT_WABAS, "client_whatsapp_business_accounts"),
+    ] {
+        let v = s.get(&format!("/v23.0/{BUSINESS}/{edge}")).await.ok();
+        let published = response_schema(path, "get", "200");
+        assert_valid(edge, &published, &v, false);
+        assert_valid(edge, &patch_waba_list(published), &v, true);
+    }
+
+    let phone = |edge: &str| format!("/v23.0/{PHONE}/{edge}");
+    let spec = |edge: &str| format!("/{{Version}}/{{Phone-Number-ID}}/{edge}");
+    let v = s
+        .post(
+            &phone("request_code"),
+            &json!({"code_method": "SMS", "language": "en_US"}),
+        )
+        .await
+        .ok();
+    assert_valid(
+        "request_code",
+        &response_schema(&spec("request_code"), "post", "200"),
+        &v,
+        true,
+    );
+    let v = s
+        .post(&phone("verify_code"), &json!({"code": "123456"}))
+        .await
+        .ok();
+    assert_valid(
+        "verify_code",
+        &response_schema(&spec("verify_code"), "post", "200"),
+        &v,
+        true,
+    );
+    let v = s
+        .post(&format!("/v23.0/{PHONE}"), &json!({"pin": "123456"}))
+        .await
+        .ok();
+    assert_valid(
+        "POST phone (pin)",
+        &response_schema(PHONE_NUMBER, "post", "200"),
+        &v,
+        true,
+    );
+    let v = s.post(&phone("deregister"), &json!({})).await.ok();
+    assert_valid(
+        "deregister",
+        &response_schema(&spec("deregister"), "post", "200"),
+        &v,
+        true,
+    );
+    let v = s
+        .post(
+            &phone("register"),
+            &json!({"messaging_product": "whatsapp", "pin": "123456"}),
+        )
+        .await
+        .ok();
+    assert_valid(
+        "register",
+        &response_schema(&spec("register"), "post", "200"),
+        &v,
+        true,
+    );
+    // Errors of these routes are Graph envelopes too.
+    let e = s
+        .post(
+            &phone("register"),
+            &json!({"messaging_product": "whatsapp", "pin": "999999"}),
+        )
+        .await;
+    assert_eq!(e.status, 400);
+    assert_valid(
+        "register 133005",
+        &patch_error_data(component("GraphAPIError")),
+        &e.json(),
+        true,
+    );
+}

@@ -15,6 +15,7 @@ mod hardening;
 mod library;
 mod load_e2e;
 mod media_http;
+mod onboarding_http;
 mod policy_http;
 mod pricing_cli;
 mod pricing_models;
