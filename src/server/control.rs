@@ -367,7 +367,15 @@ fn dispatch(
             st.faults.list.write().clear();
             Ok(json!({"faults": []}))
         }
-        Control::Webhooks => Ok(serde_json::to_value(st.outbox.stats()).unwrap_or_default()),
+        Control::Webhooks => {
+            let mut v = serde_json::to_value(st.outbox.stats()).unwrap_or_default();
+            // Events of WABAs without a subscription never reach the outbox: counted here.
+            v["not_subscribed"] = json!(st
+                .subscriptions
+                .dropped
+                .load(std::sync::atomic::Ordering::Relaxed));
+            Ok(v)
+        }
         Control::StatusTable => Ok(json!(st
             .cfg
             .status_table

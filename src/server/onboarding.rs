@@ -68,6 +68,9 @@ pub struct Subscriptions {
     map: parking_lot::RwLock<IdMap<WabaId, Subscription>>,
     /// WABAs not subscribed: while zero, events pass without taking the lock.
     unsubscribed: AtomicUsize,
+    /// Events not delivered because their WABA had no subscription: counted, never silent
+    /// (`GET /_sim/webhooks` `not_subscribed`).
+    pub dropped: std::sync::atomic::AtomicU64,
 }
 
 impl Subscriptions {
@@ -97,7 +100,12 @@ impl Subscriptions {
             return;
         }
         let map = self.map.read();
+        let before = events.len();
         events.retain(|e| map.get(&e.waba).is_none_or(|s| s.subscribed));
+        let dropped = (before - events.len()) as u64;
+        if dropped > 0 {
+            self.dropped.fetch_add(dropped, Ordering::Relaxed);
+        }
     }
 
     pub fn get(&self, waba: WabaId) -> Subscription {

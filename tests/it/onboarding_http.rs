@@ -445,6 +445,9 @@ async fn a_waba_without_subscription_gets_no_webhooks() {
         "{:?}",
         webhook_wabas(&got)
     );
+    // Not delivered, but counted: no silent loss.
+    let w = s.sim_get("webhooks").await.ok();
+    assert!(w["not_subscribed"].as_u64().unwrap() >= 1, "{w}");
     // Subscribed: its webhooks are delivered.
     post(&s, &format!("/v23.0/{WABA_NEW}/subscribed_apps"), json!({}))
         .await
