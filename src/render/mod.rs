@@ -413,6 +413,107 @@ pub fn simulation_html(r: &SimReport) -> String {
     page(&format!("wabasim simulation: {}", r.scenario), &b)
 }
 
+/// `code×n` pairs, for tables.
+fn code_list(m: &std::collections::BTreeMap<String, u64>) -> String {
+    m.iter()
+        .map(|(k, v)| format!("{k}×{v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What the terminal summary of a run shows beyond the rates: codes and retries per phase, the
+/// support desk, the webhooks received, the embedded server's side and its cost.
+fn run_details(b: &mut String, r: &Report) {
+    b.push_str("<h2>Outcomes and retries</h2>\n<table><tr><th>phase</th><th>throttled</th><th>refused</th><th>failed</th><th>retries</th><th>recovered</th><th>gave up</th><th>unsent</th><th>abandoned</th><th>no window</th></tr>\n");
+    for p in &r.phases {
+        let _ = writeln!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&p.name),
+            esc(&code_list(&p.codes.throttled)),
+            esc(&code_list(&p.codes.refused)),
+            esc(&code_list(&p.codes.failed)),
+            p.retries.total,
+            esc(&code_list(&p.retries.by_reason)),
+            p.retries.recovered,
+            p.retries.gave_up,
+            p.unsent,
+            p.abandoned,
+            p.no_window
+        );
+    }
+    b.push_str("</table>\n");
+    if let Some(c) = &r.conversations {
+        let _ = writeln!(b, "<p>{}</p>", esc(&c.summary()));
+    }
+    if let Some(w) = &r.webhooks {
+        let _ = writeln!(
+            b,
+            "<h2>Webhooks received</h2>\n<table><tr><th>posts</th><th>statuses</th><th>failed codes</th><th>inbound</th><th>bad signatures</th><th>malformed</th><th>send→delivered p50 ms</th><th>p99 ms</th></tr>\n<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td></tr>\n</table>",
+            w.posts,
+            esc(&code_list(&w.statuses)),
+            esc(&code_list(&w.failed_codes)),
+            w.inbound_messages,
+            w.bad_signature,
+            w.malformed,
+            w.delivered_delay.p50_ms,
+            w.delivered_delay.p99_ms
+        );
+    }
+    let Some(sv) = &r.server else { return };
+    b.push_str("<h2>What the embedded server saw</h2>\n");
+    if sv.businesses.is_empty() {
+        b.push_str("<table><tr><th>number</th><th>status</th><th>quality</th><th>limit</th><th>accepted</th><th>refused</th><th>delivered</th><th>read</th><th>failed later</th><th>inbound</th></tr>\n");
+        for n in &sv.numbers {
+            let _ = writeln!(
+                b,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&n.id),
+                esc(&n.status),
+                esc(&n.quality_rating),
+                esc(&n.messaging_limit),
+                n.accepted,
+                esc(&code_list(&n.rejected)),
+                n.delivered,
+                n.read,
+                esc(&code_list(&n.failed)),
+                n.inbound
+            );
+        }
+    } else {
+        b.push_str("<table><tr><th>business</th><th>numbers</th><th>accepted</th><th>refused</th><th>delivered</th><th>failed later</th><th>inbound</th><th>cost</th></tr>\n");
+        for x in &sv.businesses {
+            let cost: Vec<String> = x
+                .cost
+                .iter()
+                .map(|(cur, c)| format!("{} {cur}", c.amount.format(2)))
+                .collect();
+            let _ = writeln!(
+                b,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&x.name),
+                x.numbers,
+                x.accepted,
+                x.refused,
+                x.delivered,
+                x.failed_later,
+                x.inbound,
+                esc(&cost.join(", "))
+            );
+        }
+    }
+    b.push_str("</table>\n");
+    for (cur, t) in sv.cost.iter().flat_map(|c| &c.by_currency) {
+        let _ = writeln!(
+            b,
+            "<p>Cost: {} messages charged, platform {} {cur}, BSP price {} {cur}.</p>",
+            t.messages,
+            t.amount.format(2),
+            t.bsp_price.format(2)
+        );
+    }
+}
+
 /// The HTML page of a load-run report.
 pub fn run_html(r: &Report) -> String {
     let mut b = String::new();
@@ -497,45 +598,54 @@ pub fn run_html(r: &Report) -> String {
             &label,
         ));
     }
-    // Latency percentiles per phase (the histograms are per phase, not per second).
-    let names: Vec<String> = r.phases.iter().map(|p| p.name.clone()).collect();
-    let p50: Vec<f64> = r.phases.iter().map(|p| p.latency.ok.p50_ms).collect();
-    let p90: Vec<f64> = r.phases.iter().map(|p| p.latency.ok.p90_ms).collect();
-    let p99: Vec<f64> = r.phases.iter().map(|p| p.latency.ok.p99_ms).collect();
-    b.push_str("<h2>Latency</h2>\n");
-    b.push_str(&lines(
-        "Latency percentiles of ok requests, phase by phase",
-        "ms",
-        &[
-            Series {
-                name: "p50",
-                color: OK,
-                values: &p50,
-            },
-            Series {
-                name: "p90",
-                color: THROTTLED,
-                values: &p90,
-            },
-            Series {
-                name: "p99",
-                color: REFUSED,
-                values: &p99,
-            },
-        ],
-        &|i| names.get(i).cloned().unwrap_or_default(),
-    ));
+    // Latency percentiles per phase (the histograms are per phase, not per second). One
+    // phase is one point: the table above already says it all.
+    if r.phases.len() > 1 {
+        let names: Vec<String> = r.phases.iter().map(|p| p.name.clone()).collect();
+        let p50: Vec<f64> = r.phases.iter().map(|p| p.latency.ok.p50_ms).collect();
+        let p90: Vec<f64> = r.phases.iter().map(|p| p.latency.ok.p90_ms).collect();
+        let p99: Vec<f64> = r.phases.iter().map(|p| p.latency.ok.p99_ms).collect();
+        b.push_str("<h2>Latency</h2>\n");
+        b.push_str(&lines(
+            "Latency percentiles of ok requests, phase by phase",
+            "ms",
+            &[
+                Series {
+                    name: "p50",
+                    color: OK,
+                    values: &p50,
+                },
+                Series {
+                    name: "p90",
+                    color: THROTTLED,
+                    values: &p90,
+                },
+                Series {
+                    name: "p99",
+                    color: REFUSED,
+                    values: &p99,
+                },
+            ],
+            &|i| names.get(i).cloned().unwrap_or_default(),
+        ));
+    }
+    run_details(&mut b, r);
     if !r.thresholds.is_empty() {
         b.push_str(
             "<h2>Thresholds</h2>\n<table><tr><th>check</th><th>actual</th><th>result</th></tr>\n",
         );
         for t in &r.thresholds {
+            let result = match (&t.skipped, t.passed) {
+                (Some(why), _) => format!("SKIP ({why})"),
+                (None, true) => "PASS".into(),
+                (None, false) => "FAIL".into(),
+            };
             let _ = writeln!(
                 b,
                 "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&t.check),
                 t.actual.map_or("no data".into(), |a| format!("{a:.4}")),
-                if t.passed { "PASS" } else { "FAIL" }
+                esc(&result)
             );
         }
         b.push_str("</table>\n");

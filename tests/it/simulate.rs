@@ -250,6 +250,19 @@ fn the_cli_writes_json_and_html_and_report_renders_both_kinds() {
     let page = std::fs::read_to_string(&run_html).unwrap();
     assert_self_contained(&page);
     assert!(page.contains("Target vs achieved rate"));
+    // What the terminal shows is on the page too: retries, webhooks, the server, the cost.
+    for section in [
+        "Outcomes and retries",
+        "Webhooks received",
+        "What the embedded server saw",
+        "Cost: ",
+    ] {
+        assert!(page.contains(section), "{section}");
+    }
+    assert!(
+        !page.contains("Latency percentiles of ok requests, phase by phase"),
+        "one phase: no one-point chart"
+    );
     // Bad input: a clear error, exit 2.
     let (code, _, err) = wabasim(&["report", sc.to_str().unwrap(), "--html", "/dev/null"]);
     assert_eq!(code, 2);
