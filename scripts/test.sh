@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command of wabasim: the module layering check, every Rust target (unit tests, HTTP integration tests over
-# loopback, the OpenAPI contract test, benches in test mode), then the pywa real-client test
-# in a virtualenv under target/pyenv.
+# loopback, the OpenAPI contract test, benches in test mode), then the real-client tests: pywa
+# in a virtualenv under target/pyenv, whatsapp-api-js with npm under tests/js/node_modules.
 #
 # Environment:
 #   PYTHON                    interpreter for the venv (default: python3; needs >= 3.10)
@@ -16,7 +16,7 @@ bash scripts/deps.sh
 echo "==> cargo test --all-targets"
 cargo test --all-targets
 
-echo "==> cargo build (the binary the pywa test runs)"
+echo "==> cargo build (the binary the client tests run)"
 cargo build
 
 echo "==> pywa test"
@@ -32,5 +32,23 @@ if [ ! -x "$VENV/bin/python" ] || ! cmp -s "$REQ" "$VENV/.requirements"; then
 fi
 (cd tests/pywa && WABASIM_BIN="$PWD/../../target/debug/wabasim" \
     "../../$VENV/bin/python" -m pytest -q -rs -p no:cacheprovider .)
+
+echo "==> JS client test"
+command -v node >/dev/null && command -v npm >/dev/null || {
+    echo "test.sh: the JS client test needs Node.js >= 18 with npm on PATH (Debian: apt-get install nodejs npm)" >&2
+    exit 1
+}
+node -e 'process.exit(+process.versions.node.split(".")[0] >= 18 ? 0 : 1)' || {
+    echo "test.sh: the JS client test needs Node.js >= 18, found $(node --version)" >&2
+    exit 1
+}
+JS=tests/js
+# (Re)install when node_modules is missing or the lock file changed since the last install.
+if [ ! -d "$JS/node_modules" ] || ! cmp -s "$JS/package-lock.json" "$JS/node_modules/.wabasim-lock"; then
+    (cd "$JS" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$JS/package-lock.json" "$JS/node_modules/.wabasim-lock"
+fi
+(cd "$JS" && WABASIM_BIN="$PWD/../../target/debug/wabasim" \
+    node --test --test-reporter=spec client.test.mjs)
 
 echo "==> all tests passed in $(( $(date +%s) - start )) s"

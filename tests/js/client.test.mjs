@@ -1,0 +1,259 @@
+// wabasim against a real JavaScript client: whatsapp-api-js (https://github.com/Secreto31126/whatsapp-api-js),
+// unmodified, pinned in package.json / package-lock.json. Run by scripts/test.sh (`node --test`).
+//
+// whatsapp-api-js hardcodes https://graph.facebook.com in every URL it builds, but takes a
+// `ponyfill.fetch`: the client below gets a fetch that rewrites that origin to the mock's base
+// URL and otherwise calls the global fetch unchanged (method, headers, body, token all the
+// library's own).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash, webcrypto } from "node:crypto";
+import { createServer } from "node:http";
+import { Readable } from "node:stream";
+
+import { WhatsAppAPI } from "whatsapp-api-js/middleware/node-http";
+import { BodyComponent, BodyParameter, Image, Language, Template, Text } from "whatsapp-api-js/messages";
+import { WhatsAppAPIError } from "whatsapp-api-js/errors";
+
+import { APP_SECRET, PHONE, TOKEN, USER, VERIFY_TOKEN, WABA, startWabasim, waitFor } from "./wabasim.mjs";
+
+// whatsapp-api-js verifies signatures with the global `crypto.subtle`, which Node 18 only has
+// behind a flag; Node >= 19 has it by default.
+globalThis.crypto ??= webcrypto;
+
+const GRAPH = "https://graph.facebook.com";
+const V = "v23.0";
+
+/** A whatsapp-api-js client whose requests go to `server` instead of graph.facebook.com. */
+function client(server, settings = {}) {
+  const base = server.base;
+  return new WhatsAppAPI({
+    token: TOKEN,
+    v: V,
+    secure: false, // a sending client only; the webhook receiver below is secure
+    ponyfill: {
+      fetch: (url, init) => {
+        const u = String(url);
+        const to = u.startsWith(GRAPH) ? base + u.slice(GRAPH.length) : u;
+        return fetch(to, { ...init, signal: AbortSignal.timeout(10_000) });
+      },
+    },
+    ...settings,
+  });
+}
+
+/** A 1x1 PNG. */
+const PNG = Buffer.from(
+  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==",
+  "base64",
+);
+
+// ----- Client only ------------------------------------------------------------------------------
+
+test("sends a text and templates", async (t) => {
+  const server = await startWabasim();
+  t.after(() => server.close());
+  const wa = client(server);
+
+  // Free-form outside the service window: the library hands back Graph's error body.
+  const early = await wa.sendMessage(PHONE, { phone: USER }, new Text("too early"));
+  assert.equal(early.error?.code, 131047, JSON.stringify(early));
+
+  await server.inbound("halo");
+  const sent = await wa.sendMessage(PHONE, { phone: USER }, new Text("Hi from whatsapp-api-js"));
+  assert.equal(sent.messaging_product, "whatsapp", JSON.stringify(sent));
+  assert.equal(sent.contacts[0].wa_id, USER);
+  assert.match(sent.messages[0].id, /^wamid\./);
+
+  const hello = await wa.sendMessage(PHONE, { phone: USER }, new Template("hello_world", new Language("en_US")));
+  assert.match(hello.messages[0].id, /^wamid\./, JSON.stringify(hello));
+  const promo = await wa.sendMessage(
+    PHONE,
+    { phone: USER },
+    new Template("promo_diskon", new Language("id"), new BodyComponent(new BodyParameter("Ayu"))),
+  );
+  assert.match(promo.messages[0].id, /^wamid\./, JSON.stringify(promo));
+  assert.equal(new Set([sent.messages[0].id, hello.messages[0].id, promo.messages[0].id]).size, 3);
+
+  const missing = await wa.sendMessage(PHONE, { phone: USER }, new Template("no_such_template", new Language("en_US")));
+  assert.equal(missing.error?.code, 132001, JSON.stringify(missing));
+
+  const state = await server.sim("GET", "state");
+  assert.equal(state.sends_accepted, 3);
+});
+
+test("media: upload, retrieve, download, delete", async (t) => {
+  const server = await startWabasim();
+  t.after(() => server.close());
+  const wa = client(server);
+
+  const form = new FormData();
+  form.append("file", new Blob([PNG], { type: "image/png" }), "pixel.png");
+  form.append("type", "image/png");
+  form.append("messaging_product", "whatsapp");
+  const up = await wa.uploadMedia(PHONE, form);
+  assert.ok(up.id, JSON.stringify(up));
+
+  const info = await wa.retrieveMedia(up.id, PHONE);
+  assert.equal(info.id, up.id, JSON.stringify(info));
+  assert.equal(info.messaging_product, "whatsapp");
+  assert.equal(info.mime_type, "image/png");
+  assert.equal(info.sha256, createHash("sha256").update(PNG).digest("hex"));
+  assert.equal(Number(info.file_size), PNG.length);
+  assert.ok(info.url.startsWith(`${server.base}/`), info.url);
+
+  // fetchMedia sends the library's bearer token to the URL as given (the mock's own host).
+  const dl = await wa.fetchMedia(info.url);
+  assert.equal(dl.status, 200);
+  assert.equal(dl.headers.get("content-type"), "image/png");
+  assert.deepEqual(Buffer.from(await dl.arrayBuffer()), PNG);
+
+  // A media id can be sent by id.
+  await server.inbound("halo");
+  const img = await wa.sendMessage(PHONE, { phone: USER }, new Image(up.id, true));
+  assert.match(img.messages[0].id, /^wamid\./, JSON.stringify(img));
+
+  assert.deepEqual(await wa.deleteMedia(up.id, PHONE), { success: true });
+  const gone = await wa.retrieveMedia(up.id, PHONE);
+  assert.equal(gone.error?.code, 100, JSON.stringify(gone));
+  assert.equal(gone.error?.error_subcode, 33);
+});
+
+test("templates: paging.next through the library's authenticated raw request", async (t) => {
+  // whatsapp-api-js has no template API; $$apiFetch$$ is its documented escape hatch for
+  // Graph calls it does not wrap (it adds the bearer token).
+  const server = await startWabasim();
+  t.after(() => server.close());
+  const wa = client(server);
+
+  const names = [];
+  let url = `${GRAPH}/${V}/${WABA}/message_templates?limit=2&fields=name,language,status`;
+  let pages = 0;
+  while (url) {
+    const r = await wa.$$apiFetch$$(url);
+    assert.equal(r.status, 200);
+    const page = await r.json();
+    assert.ok(page.data.length <= 2, JSON.stringify(page));
+    names.push(...page.data.map((tpl) => `${tpl.name}/${tpl.language}`));
+    pages += 1;
+    assert.ok(pages <= 10, "paging does not end");
+    url = page.paging?.next;
+    if (url) assert.ok(url.startsWith(`${server.base}/`), url); // absolute, on the mock's host
+  }
+  assert.equal(names.length, 6, names.join(" "));
+  assert.equal(new Set(names).size, 6);
+  assert.ok(names.includes("hello_world/en_US") && names.includes("promo_diskon/id"), names.join(" "));
+  assert.equal(pages, 3);
+});
+
+test("unknown token: Graph's 190 through the library", async (t) => {
+  const server = await startWabasim();
+  t.after(() => server.close());
+  const wa = client(server, { token: "not-a-token" });
+  const r = await wa.sendMessage(PHONE, { phone: USER }, new Text("x"));
+  assert.equal(r.error?.code, 190, JSON.stringify(r));
+});
+
+// ----- Webhooks ---------------------------------------------------------------------------------
+
+/** whatsapp-api-js's node:http middleware (secure: signature checked with the app secret)
+ *  behind a node:http server on a free loopback port. */
+async function receiver(appSecret = APP_SECRET) {
+  const got = { statuses: [], messages: [], refused: [], bodies: [] };
+  const wa = new WhatsAppAPI({
+    token: TOKEN,
+    v: V,
+    appSecret,
+    webhookVerifyToken: VERIFY_TOKEN,
+    secure: true,
+  });
+  wa.on.status = (args) => void got.statuses.push(args);
+  wa.on.message = (args) => void got.messages.push(args);
+  const http = createServer(async (req, res) => {
+    if (req.method === "GET") {
+      try {
+        res.writeHead(200, { "Content-Type": "text/plain" }).end(String(wa.handle_get(req)));
+      } catch (status) {
+        got.refused.push({ method: "GET", status });
+        res.writeHead(typeof status === "number" ? status : 500).end();
+      }
+      return;
+    }
+    // Keep the raw body and signature for the replay check; hand the library a fresh stream.
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    const raw = Buffer.concat(chunks);
+    const copy = Object.assign(Readable.from([raw]), { headers: req.headers, url: req.url, method: req.method });
+    const status = await wa.handle_post(copy);
+    if (status === 200) got.bodies.push({ raw, signature: req.headers["x-hub-signature-256"] });
+    else got.refused.push({ method: "POST", status });
+    res.writeHead(status).end();
+  });
+  await new Promise((ok) => http.listen(0, "127.0.0.1", ok));
+  const url = `http://127.0.0.1:${http.address().port}/webhook`;
+  return { wa, got, url, close: () => new Promise((r) => http.close(r)) };
+}
+
+test("webhooks: handshake, signed statuses accepted by the library, a wrong signature refused", async (t) => {
+  const rx = await receiver();
+  t.after(() => rx.close());
+  // The GET verification handshake runs at start: the library answers the challenge.
+  const server = await startWabasim("--webhook-url", rx.url, "--app-secret", APP_SECRET, "--verify-token", VERIFY_TOKEN);
+  t.after(() => server.close());
+  assert.deepEqual(rx.got.refused, []);
+  const wa = client(server);
+
+  // Non-ASCII on purpose: whatsapp-api-js escapes it as \uXXXX before computing the HMAC, as
+  // Meta's webhook bodies are ASCII with escapes; a body sent as raw UTF-8 would fail its check.
+  await server.inbound("halo dari pengguna \u00e9 \u2713");
+  const sent = await wa.sendMessage(PHONE, { phone: USER }, new Template("hello_world", new Language("en_US")));
+  const id = sent.messages[0].id;
+  const statusesOf = () => new Set(rx.got.statuses.filter((s) => s.id === id).map((s) => s.status));
+
+  await waitFor("the sent status", () => statusesOf().has("sent"));
+  assert.ok(!statusesOf().has("delivered"), "delivered before the manual clock moved");
+  await server.advance(5);
+  await waitFor("the delivered status", () => statusesOf().has("delivered"));
+
+  const delivered = rx.got.statuses.find((s) => s.id === id && s.status === "delivered");
+  assert.equal(delivered.phoneID, PHONE);
+  assert.equal(delivered.recipient.phone, USER);
+  assert.equal(delivered.raw.object, "whatsapp_business_account");
+
+  await waitFor("the inbound message", () => rx.got.messages.length >= 1);
+  const msg = rx.got.messages[0];
+  assert.equal(msg.message.text.body, "halo dari pengguna \u00e9 \u2713");
+  assert.equal(msg.contact.wa_id, USER);
+
+  const stats = await server.sim("GET", "webhooks");
+  assert.equal(stats.failed_attempts ?? 0, 0, JSON.stringify(stats));
+  assert.deepEqual(rx.got.refused, []);
+
+  // A signed body replayed with a wrong signature: refused by the library, no handler runs.
+  const { raw, signature } = rx.got.bodies[rx.got.bodies.length - 1];
+  const before = rx.got.statuses.length + rx.got.messages.length;
+  const bad = `sha256=${createHash("sha256").update("not the hmac").digest("hex")}`;
+  assert.notEqual(bad, signature);
+  for (const sig of [bad, "sha256=", "md5=abc"]) {
+    const r = await fetch(rx.url, { method: "POST", headers: { "Content-Type": "application/json", "X-Hub-Signature-256": sig }, body: raw });
+    assert.equal(r.status, 401, `signature ${sig}`);
+  }
+  // ...and the same body with its real signature is still accepted.
+  const ok = await fetch(rx.url, { method: "POST", headers: { "Content-Type": "application/json", "X-Hub-Signature-256": signature }, body: raw });
+  assert.equal(ok.status, 200);
+  assert.equal(rx.got.statuses.length + rx.got.messages.length, before + 1);
+  // The library's own API refuses it too.
+  await assert.rejects(rx.wa.post(JSON.parse(raw), raw.toString(), bad), WhatsAppAPIError);
+});
+
+test("webhooks: signed with another secret, every POST is refused by the library", async (t) => {
+  const rx = await receiver();
+  t.after(() => rx.close());
+  const server = await startWabasim("--webhook-url", rx.url, "--app-secret", "not-the-secret", "--verify-token", VERIFY_TOKEN);
+  t.after(() => server.close());
+  await server.inbound("halo");
+  await waitFor("a failed webhook attempt", async () => ((await server.sim("GET", "webhooks")).failed_attempts ?? 0) >= 1);
+  assert.ok(rx.got.refused.some((r) => r.method === "POST" && r.status === 401), JSON.stringify(rx.got.refused));
+  assert.deepEqual(rx.got.messages, []);
+  assert.deepEqual(rx.got.statuses, []);
+});
