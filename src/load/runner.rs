@@ -1005,6 +1005,9 @@ async fn deliver(
         {
             let mut m = sh.metrics[msg.phase].lock();
             m.record_request(outcome, done.since(start), done.since(origin));
+            if outcome == Outcome::Ok && is_inbound {
+                m.inbound += 1;
+            }
             match decision {
                 Decision::Done => {
                     m.record_final(outcome, retries > 0, done.since(intended));

@@ -72,6 +72,8 @@ fn args(path: PathBuf, out: Option<PathBuf>) -> RunArgs {
         seed: None,
         out,
         quiet: true,
+        junit: None,
+        summary_md: None,
     }
 }
 
@@ -129,6 +131,12 @@ async fn embedded_run_reconciles_with_the_engine() {
         n.accepted + n.inbound,
         t.ok,
         "every ok is an accepted send or an inbound"
+    );
+    assert!(report.total.inbound > 0);
+    assert_eq!(
+        t.ok - report.total.inbound,
+        n.accepted,
+        "the report's accepted sends are the server's"
     );
     let refused_by_server: u64 = n.rejected.values().sum();
     assert_eq!(refused_by_server, t.throttled + t.refused);
