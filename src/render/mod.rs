@@ -7,7 +7,7 @@ pub mod svg;
 use crate::load::report::Report;
 use crate::simulate::report::{fmt_time, SimReport};
 use std::fmt::Write as _;
-use svg::{bin, esc, lanes, lines, stacked_bars, Lane, Series};
+use svg::{bin, esc, lanes, lines, stacked_bars, steps, Lane, Series};
 
 const OK: &str = "#2e7d32";
 const THROTTLED: &str = "#f9a825";
@@ -126,7 +126,7 @@ pub fn simulation_html(r: &SimReport) -> String {
         &label,
     ));
     // User feedback per day: what drives the quality rating.
-    if !r.feedback_daily.is_empty() {
+    if t.blocks + t.reports + t.opt_outs > 0 {
         b.push_str("<h2>User feedback</h2>\n");
         let blocks: Vec<f64> = r.feedback_daily.iter().map(|d| d.blocks as f64).collect();
         let reports: Vec<f64> = r.feedback_daily.iter().map(|d| d.reports as f64).collect();
@@ -362,7 +362,7 @@ pub fn simulation_html(r: &SimReport) -> String {
                 })
                 .collect();
             if !series.is_empty() {
-                b.push_str(&lines(title, "cost", &series, &day_label));
+                b.push_str(&steps(title, "cost", &series, &day_label));
             }
         }
     }
