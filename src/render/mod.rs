@@ -78,7 +78,7 @@ pub fn simulation_html(r: &SimReport) -> String {
     let t = &r.totals;
     let _ = writeln!(
         b,
-        "<table><tr><th>messages</th><th>requests</th><th>ok</th><th>throttled</th><th>refused</th><th>failed</th><th>delivered</th><th>read</th><th>inbound</th><th>retries</th></tr>\
+        "<table><tr><th>messages</th><th>requests</th><th>accepted</th><th>throttled</th><th>refused</th><th>failed</th><th>delivered</th><th>read</th><th>inbound</th><th>retries</th></tr>\
          <tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></table>",
         t.messages, t.requests, t.ok, t.throttled, t.refused, t.failed, t.delivered, t.read, t.inbound, t.retries
     );
@@ -367,7 +367,7 @@ pub fn simulation_html(r: &SimReport) -> String {
         }
     }
     // Phases and annotations.
-    b.push_str("<h2>Phases</h2>\n<table><tr><th>phase</th><th>model</th><th>from</th><th>to</th><th>messages</th><th>ok</th><th>throttled</th><th>refused</th><th>failed</th><th>codes</th></tr>\n");
+    b.push_str("<h2>Phases</h2>\n<table><tr><th>phase</th><th>model</th><th>from</th><th>to</th><th>messages</th><th>accepted</th><th>throttled</th><th>refused</th><th>failed</th><th>codes</th></tr>\n");
     // Streams after their phases, named as thresholds name them: `[campaign]`.
     let rows = r
         .phases

@@ -389,7 +389,7 @@ pub fn render_summary(r: &SimReport) -> String {
     let _ = writeln!(
         s,
         "{:<20} {:>10} {:>10} {:>10} {:>10} {:>8}  codes",
-        "phase", "messages", "ok", "throttled", "refused", "failed"
+        "phase", "messages", "accepted", "throttled", "refused", "failed"
     );
     // Streams after their phases, named as thresholds name them: `[campaign]`.
     let streams: Vec<(String, &PhaseResult)> = r
