@@ -197,7 +197,7 @@ pub fn markdown(r: &Report) -> String {
     if let Some(cost) = r.server.as_ref().and_then(|sv| sv.cost.as_ref()) {
         for (currency, t) in &cost.by_currency {
             details.push(format!(
-                "- cost: {} messages charged, platform {} {currency}, BSP price {} {currency}",
+                "- cost: {} messages priced (free ones at 0), platform {} {currency}, BSP price {} {currency}",
                 t.messages,
                 t.amount.format(2),
                 t.bsp_price.format(2)

@@ -1034,7 +1034,7 @@ pub fn render_summary(r: &Report) -> String {
         for (cur, t) in sv.cost.iter().flat_map(|c| &c.by_currency) {
             let _ = writeln!(
                 s,
-                "  cost: {} messages charged, platform {} {cur}, BSP price {} {cur}",
+                "  cost: {} messages priced (free ones at 0), platform {} {cur}, BSP price {} {cur}",
                 t.messages,
                 t.amount.format(2),
                 t.bsp_price.format(2)

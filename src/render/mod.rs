@@ -283,7 +283,7 @@ pub fn simulation_html(r: &SimReport) -> String {
     ));
     // Cost.
     if !r.cost.by_currency.is_empty() {
-        b.push_str("<h2>Cost</h2>\n<table><tr><th>currency</th><th>messages charged</th><th>platform cost</th><th>BSP price</th><th>margin</th></tr>\n");
+        b.push_str("<h2>Cost</h2>\n<table><tr><th>currency</th><th>messages priced (free ones at 0)</th><th>platform cost</th><th>BSP price</th><th>margin</th></tr>\n");
         for (cur, c) in &r.cost.by_currency {
             let _ = writeln!(
                 b,
@@ -297,7 +297,7 @@ pub fn simulation_html(r: &SimReport) -> String {
         }
         b.push_str("</table>\n");
         if !r.cost_compare.is_empty() {
-            b.push_str("<p>The same traffic under each pricing model (one re-run per model, same seed, same deliveries):</p>\n<table><tr><th>pricing model</th><th>delivered</th><th>currency</th><th>messages charged</th><th>charged units</th><th>platform cost</th></tr>\n");
+            b.push_str("<p>The same traffic under each pricing model (one re-run per model, same seed, same deliveries):</p>\n<table><tr><th>pricing model</th><th>delivered</th><th>currency</th><th>messages priced</th><th>charged units</th><th>platform cost</th></tr>\n");
             for c in &r.cost_compare {
                 for (cur, v) in &c.cost.by_currency {
                     let _ = writeln!(
@@ -506,7 +506,7 @@ fn run_details(b: &mut String, r: &Report) {
     for (cur, t) in sv.cost.iter().flat_map(|c| &c.by_currency) {
         let _ = writeln!(
             b,
-            "<p>Cost: {} messages charged, platform {} {cur}, BSP price {} {cur}.</p>",
+            "<p>Cost: {} messages priced (free ones at 0), platform {} {cur}, BSP price {} {cur}.</p>",
             t.messages,
             t.amount.format(2),
             t.bsp_price.format(2)
