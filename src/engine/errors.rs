@@ -105,6 +105,9 @@ errors! {
     UnknownPath(2500, 400, permanent) "Unknown path components";
     /// 80007: the WABA reached its rate limit.
     WabaRateLimit(80007, 429, transient) "Rate limit issues";
+    /// 130403: the business blocked this user (Block Users API); do not retry.
+    BusinessBlockedUser(130403, 400, permanent) "Business has blocked this user"
+        details "The business has blocked this user: unblock them before messaging them.";
     /// 130429: Cloud API message throughput reached.
     ThroughputLimit(130429, 429, transient) "Rate limit hit"
         details "Cloud API message throughput has been reached.";
@@ -173,6 +176,12 @@ errors! {
     /// 137000: recipient identity key hash mismatch.
     IdentityKeyMismatch(137000, 400, permanent) "Recipient identity key hash mismatch"
         details "The recipient identity key hash does not match the current identity of the user.";
+    /// 139100: some or all users of a Block Users request could not be blocked or unblocked.
+    BlockUsersFailed(139100, 400, permanent) "Failed to block/unblock users"
+        details "Failed to block some users, see the block_users response list for details";
+    /// 139101: the number's block list is full (64,000 users).
+    BlockListFull(139101, 400, permanent) "Blocklist limit reached"
+        details "The block list already holds the maximum of 64,000 users.";
 }
 
 impl ErrorCode {

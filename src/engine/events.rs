@@ -382,6 +382,9 @@ pub enum Rule {
     /// A message by media id must name media the business uploaded and the platform still
     /// keeps (131053, asynchronous).
     MediaAvailable,
+    /// The business blocked the user (Block Users API): sends fail (130403), inbound messages
+    /// are not delivered.
+    BlockedUser,
 }
 
 impl Rule {
@@ -413,6 +416,7 @@ impl Rule {
             Rule::UserFeedback => "user_feedback",
             Rule::Onboarding => "onboarding",
             Rule::MediaAvailable => "media_available",
+            Rule::BlockedUser => "blocked_user",
         }
     }
 }

@@ -21,6 +21,9 @@ pub const BLOCKED: u8 = 1;
 pub const REPORTED: u8 = 2;
 /// The user muted this number.
 pub const MUTED: u8 = 4;
+/// The business blocked the user (Block Users API): sends to them fail with 130403 and their
+/// messages are not delivered. In the conversation's flags so the sweep keeps the entry.
+pub const BUSINESS_BLOCKED: u8 = 8;
 
 /// Per-number dynamics. Fixed size: the feedback window is one 8-byte bucket per hour.
 #[derive(Debug)]

@@ -21,6 +21,7 @@
 //! - the rest: small rule modules and plain data (`templates`, `tiers`, `quality`, `ids`, …).
 
 pub mod audience;
+pub mod blocking;
 pub mod build;
 pub mod charging;
 pub mod config;

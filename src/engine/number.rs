@@ -81,12 +81,19 @@ pub struct NumberCounters {
     pub read: u64,
     pub failed: BTreeMap<u32, u64>,
     pub inbound: u64,
+    /// Messages of users the business blocked: not delivered (no webhook, no window).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub inbound_blocked: u64,
     /// User feedback received by this number.
     pub blocks: u64,
     pub reports: u64,
     pub opt_outs: u64,
     pub mutes: u64,
     pub replies: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One phone number and everything only it touches.

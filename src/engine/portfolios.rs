@@ -178,6 +178,41 @@ impl<C: PortfolioCell> Portfolios<C> {
         self.with_number(business, phone, |p| p.send(now, phone, msg, sink))?
     }
 
+    /// See [`Portfolio::block_users`].
+    pub fn block_users(
+        &self,
+        now: SimTime,
+        business: BusinessId,
+        phone: PhoneNumberId,
+        users: &[WaId],
+        sink: &mut impl Sink,
+    ) -> Result<Vec<super::blocking::UserOutcome>, Rejection> {
+        self.with_number(business, phone, |p| p.block_users(now, phone, users, sink))?
+    }
+
+    /// See [`Portfolio::unblock_users`].
+    pub fn unblock_users(
+        &self,
+        now: SimTime,
+        business: BusinessId,
+        phone: PhoneNumberId,
+        users: &[WaId],
+        sink: &mut impl Sink,
+    ) -> Result<Vec<super::blocking::UserOutcome>, Rejection> {
+        self.with_number(business, phone, |p| {
+            p.unblock_users(now, phone, users, sink)
+        })?
+    }
+
+    /// See [`Portfolio::blocked_users`].
+    pub fn blocked_users(
+        &self,
+        business: BusinessId,
+        phone: PhoneNumberId,
+    ) -> Result<Vec<WaId>, Rejection> {
+        self.with_number(business, phone, |p| p.blocked_users(phone))?
+    }
+
     /// A user writes to a business number (see [`Portfolio::inbound`]).
     pub fn inbound(
         &self,

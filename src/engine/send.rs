@@ -85,6 +85,13 @@ impl Business {
             ));
         }
         let mut conv = s.conversations.get(&msg.to).copied().unwrap_or_default();
+        if conv.flags & super::feedback::BUSINESS_BLOCKED != 0 {
+            return Err(Rejection::rule(
+                ErrorCode::BusinessBlockedUser,
+                Rule::BlockedUser,
+                ErrorCode::BusinessBlockedUser.default_details(),
+            ));
+        }
         let in_window = conv.window_until > now;
         let mut async_error = None;
         let (category, template) = match &msg.content {
@@ -273,7 +280,8 @@ impl Business {
         sink.status(now, s.waba, info, DeliveryStatus::Failed, Some(code));
     }
 
-    /// [`super::Portfolio::inbound`] for number `s`; reactions reply through here too.
+    /// [`super::Portfolio::inbound`] for number `s`; reactions reply through here too. A user
+    /// the business blocked is not delivered (`None`): no webhook, no window.
     pub(super) fn inbound(
         &mut self,
         now: SimTime,
@@ -282,8 +290,12 @@ impl Business {
         text: &str,
         from_ad: bool,
         sink: &mut impl Sink,
-    ) -> Wamid {
+    ) -> Option<Wamid> {
         let conv = s.conversations.entry(from).or_default();
+        if conv.flags & super::feedback::BUSINESS_BLOCKED != 0 {
+            s.counters.inbound_blocked += 1;
+            return None;
+        }
         conv.window_until = now.plus(self.cfg.window_len);
         if from_ad {
             s.entry_points
@@ -317,7 +329,7 @@ impl Business {
                     .then(|| identity::key_hash(seed, from, self.identities.generation(from))),
             },
         });
-        wamid
+        Some(wamid)
     }
 
     /// Fires one of a number's timers.

@@ -564,3 +564,45 @@ fn conversations_are_swept_when_the_map_doubles_and_live_ones_are_kept() {
         assert!(!s.conversations.contains_key(&WaId(6282000000000)));
     });
 }
+
+#[test]
+fn the_block_list_holds_64000_users_and_blocked_users_replies_are_not_delivered() {
+    use super::blocking::MAX_BLOCKED;
+    let e = engine();
+    let mut fx = Effects::default();
+    let users: Vec<WaId> = (0..=MAX_BLOCKED as u64)
+        .map(|i| WaId(6281400000000 + i))
+        .collect();
+    for u in &users {
+        e.inbound(T0, PHONE, *u, "halo", &mut fx).unwrap();
+    }
+    let mut blocked = 0;
+    for chunk in users[..MAX_BLOCKED].chunks(1000) {
+        let out = e.block_users(T0, BIZ, PHONE, chunk, &mut fx).unwrap();
+        blocked += out.iter().filter(|o| o.is_ok()).count();
+    }
+    assert_eq!(blocked, MAX_BLOCKED);
+    // The next one is refused with 139101; one already listed still succeeds.
+    let out = e
+        .block_users(T0, BIZ, PHONE, &[users[MAX_BLOCKED], users[0]], &mut fx)
+        .unwrap();
+    assert_eq!(out[0].as_ref().unwrap_err().1.code.code(), 139101);
+    assert!(out[1].is_ok());
+    // Unblocking frees a place.
+    e.unblock_users(T0, BIZ, PHONE, &users[..1], &mut fx)
+        .unwrap();
+    let out = e
+        .block_users(T0, BIZ, PHONE, &[users[MAX_BLOCKED]], &mut fx)
+        .unwrap();
+    assert!(out[0].is_ok());
+    assert_eq!(e.blocked_users(BIZ, PHONE).unwrap().len(), MAX_BLOCKED);
+    // A blocked user's message is not delivered: no event, refused with 130403.
+    let mut fx = Effects::default();
+    let r = e.inbound(T0, PHONE, users[1], "halo?", &mut fx);
+    assert_eq!(r.unwrap_err().code.code(), 130403);
+    assert!(fx.events.is_empty());
+    // Another business cannot block on this number.
+    assert!(e
+        .block_users(T0, OTHER_BIZ, PHONE, &users[..1], &mut fx)
+        .is_err());
+}

@@ -23,13 +23,15 @@ pub enum Label {
     Media,
     /// Onboarding: `debug_token`, WABA lists, `subscribed_apps`, register, codes, PIN.
     Onboarding,
+    /// The Block Users API: `/{phone-number-id}/block_users`.
+    BlockUsers,
     Control,
     Metrics,
     Unknown,
 }
 
 impl Label {
-    pub const ALL: [Label; 14] = [
+    pub const ALL: [Label; 15] = [
         Label::Messages,
         Label::PhoneNumber,
         Label::PhoneNumbers,
@@ -41,6 +43,7 @@ impl Label {
         Label::Contacts,
         Label::Media,
         Label::Onboarding,
+        Label::BlockUsers,
         Label::Control,
         Label::Metrics,
         Label::Unknown,
@@ -59,6 +62,7 @@ impl Label {
             Label::Contacts => "contacts",
             Label::Media => "media",
             Label::Onboarding => "onboarding",
+            Label::BlockUsers => "block_users",
             Label::Control => "control",
             Label::Metrics => "metrics",
             Label::Unknown => "unknown",

@@ -5,6 +5,7 @@
 //! driven on the [`Clock`]: requests call it with `clock.now()`, a timer task fires its
 //! scheduled events, and every event goes to the webhook [`Outbox`].
 
+pub mod block;
 pub mod conn;
 pub mod control;
 pub mod errors;
@@ -345,6 +346,24 @@ impl Ctx<'_> {
         let body = serde_json::to_vec(v).unwrap_or_default();
         self.state.metrics.request(self.label, 200);
         json_response(200, body, &self.version, &self.trace)
+    }
+
+    /// Answers a refusal that comes with results, as the Block Users API's partial failure
+    /// does: `fields` first, then the Graph `error` envelope, in one body.
+    fn fail_with(&self, rej: &Rejection, fields: serde_json::Value) -> Resp {
+        let status = self.state.cfg.status_table.status(rej.code);
+        self.state.metrics.request(self.label, status);
+        let mut body = fields;
+        let envelope: serde_json::Value =
+            serde_json::from_slice(&errors::render(rej, self.method, &self.trace))
+                .unwrap_or_default();
+        body["error"] = envelope["error"].clone();
+        json_response(
+            status,
+            serde_json::to_vec(&body).unwrap_or_default(),
+            &self.version,
+            &self.trace,
+        )
     }
 
     /// Answers a refusal with the status table's status, as the platform would.
@@ -697,6 +716,9 @@ fn graph_route(
             Some(_) => Err(Rejection::unknown_object(id).into()),
             None => media::delete(ctx, biz, id, q),
         },
+        Graph::BlockUsers(id) => block::change(ctx, now, biz, id, body, true),
+        Graph::UnblockUsers(id) => block::change(ctx, now, biz, id, body, false),
+        Graph::ListBlockedUsers(id) => Ok(ctx.ok(&block::list(ctx, biz, id, q)?)),
         Graph::UploadMedia(id) => media::upload(ctx, biz, id, body.clone()),
         Graph::DownloadMedia => media::download(ctx, biz, q),
         Graph::ListPhoneNumbers(id) => Ok(ctx.ok(&graph::get_waba_phone_numbers(

@@ -54,6 +54,12 @@ pub(super) enum Graph<'a> {
     AcknowledgeIdentity(&'a str),
     /// `POST /{phone-number-id}/media`: upload media (`server/media.rs`).
     UploadMedia(&'a str),
+    /// `POST /{phone-number-id}/block_users`: block users (`server/block.rs`).
+    BlockUsers(&'a str),
+    /// `DELETE /{phone-number-id}/block_users`: unblock users.
+    UnblockUsers(&'a str),
+    /// `GET /{phone-number-id}/block_users`: the block list.
+    ListBlockedUsers(&'a str),
     /// `DELETE /{id}`: media (the only deletable node wabasim keeps).
     DeleteObject(&'a str),
     /// `GET /whatsapp_business/attachments/?mid=…`: download media by the URL `GET /{media-id}`
@@ -170,6 +176,10 @@ impl<'a> Route<'a> {
             }
             (_, [id @ "contacts"]) => graph(L::Contacts, G::Unsupported(id)),
             (_, ["contacts", ..]) => graph(L::Contacts, G::UnknownPath),
+            (&Method::POST, [id, "block_users"]) => graph(L::BlockUsers, G::BlockUsers(id)),
+            (&Method::DELETE, [id, "block_users"]) => graph(L::BlockUsers, G::UnblockUsers(id)),
+            (&Method::GET, [id, "block_users"]) => graph(L::BlockUsers, G::ListBlockedUsers(id)),
+            (_, [id, "block_users"]) => graph(L::BlockUsers, G::Unsupported(id)),
             (&Method::POST, [id, "media"]) => graph(L::Media, G::UploadMedia(id)),
             (_, [id, "media"]) => graph(L::Media, G::Unsupported(id)),
             (&Method::GET, ["whatsapp_business", "attachments"]) => {
