@@ -58,6 +58,15 @@ impl Gcra {
         Ok(())
     }
 
+    /// Takes one cell whatever the state: for traffic the number cannot refuse (a user's
+    /// message is delivered anyway) but which uses its capacity up. Never deeper than an empty
+    /// bucket, so a flood of inbound messages throttles sends for one interval, not for as long
+    /// as the flood lasted.
+    pub fn take_anyway(&mut self, now: SimTime, rate: Rate) {
+        let tat = self.tat.max(now).plus(rate.interval);
+        self.tat = tat.min(now.plus(rate.tolerance()).plus(rate.interval));
+    }
+
     /// True when the limiter is back to a full burst at `now` and its state can be forgotten.
     pub fn is_idle(&self, now: SimTime) -> bool {
         self.tat <= now
@@ -68,6 +77,23 @@ impl Gcra {
 mod tests {
     use super::*;
     use crate::clock::MICROS_PER_SEC;
+
+    #[test]
+    fn traffic_taken_anyway_empties_the_bucket_but_no_more() {
+        let rate = Rate::per_second(80);
+        let t0 = SimTime(1_000 * MICROS_PER_SEC);
+        let mut g = Gcra::default();
+        // A flood of 10,000 messages that cannot be refused...
+        for _ in 0..10_000 {
+            g.take_anyway(t0, rate);
+        }
+        // ...leaves no room now, and room again one interval later (not 125 s later).
+        assert!(g.try_take(t0, rate).is_err());
+        assert!(g.try_take(t0.plus(rate.interval), rate).is_ok());
+        // Without it, the whole burst is there.
+        let mut fresh = Gcra::default();
+        assert!((0..80).all(|_| fresh.try_take(t0, rate).is_ok()));
+    }
 
     #[test]
     fn throughput_allows_one_second_of_burst_then_refuses() {

@@ -296,6 +296,8 @@ impl Business {
             s.counters.inbound_blocked += 1;
             return None;
         }
+        // Throughput counts inbound and outbound messages together [M:throughput].
+        s.limiter.take_anyway(now, s.throughput);
         conv.window_until = now.plus(self.cfg.window_len);
         if from_ad {
             s.entry_points

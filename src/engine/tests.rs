@@ -606,3 +606,35 @@ fn the_block_list_holds_64000_users_and_blocked_users_replies_are_not_delivered(
         .block_users(T0, OTHER_BIZ, PHONE, &users[..1], &mut fx)
         .is_err());
 }
+
+#[test]
+fn inbound_messages_use_the_numbers_throughput_up() {
+    // 80 msg/s: 80 users writing in the same instant leave no room for a send then.
+    let e = engine();
+    let mut fx = Effects::default();
+    for i in 0..80 {
+        e.inbound(T0, PHONE, WaId(6281400000000 + i), "halo", &mut fx)
+            .unwrap();
+    }
+    let reply = |to: WaId| Outbound::text(to, "hai");
+    assert_eq!(
+        code(e.send(T0, BIZ, PHONE, &reply(WaId(6281400000000)), &mut fx)),
+        Some(130429)
+    );
+    // A second later the bucket has refilled.
+    let later = T0.plus(MICROS_PER_SEC);
+    assert_eq!(
+        code(e.send(later, BIZ, PHONE, &reply(WaId(6281400000001)), &mut fx)),
+        None
+    );
+    // Fewer users writing in leave room: 79 inbound, one send fits.
+    let e = engine();
+    for i in 0..79 {
+        e.inbound(T0, PHONE, WaId(6281400000000 + i), "halo", &mut fx)
+            .unwrap();
+    }
+    assert_eq!(
+        code(e.send(T0, BIZ, PHONE, &reply(WaId(6281400000000)), &mut fx)),
+        None
+    );
+}
