@@ -505,12 +505,19 @@ fn print_estimate(e: &Estimate, markup: bool, out: &mut dyn Write) -> std::io::R
         })
         .collect();
     table(out, &header, &rows, &right)?;
+    let mut breakdowns: Vec<(&str, &Vec<crate::pricing::estimate::Group>)> = Vec::new();
     if e.lines.len() > 1 {
-        for (title, groups) in [
+        breakdowns.extend([
             ("template", &e.by_template),
             ("category", &e.by_category),
             ("market", &e.by_market),
-        ] {
+        ]);
+    }
+    if !e.by_tier.is_empty() {
+        breakdowns.push(("volume tier", &e.by_tier));
+    }
+    {
+        for (title, groups) in breakdowns {
             writeln!(out)?;
             let mut header = vec![title];
             header.extend(sums_header(e, markup));

@@ -673,3 +673,101 @@ fn recategorisations_that_meta_would_not_make_are_refused_with_their_field() {
         Scenario::parse(&text, "s.toml").unwrap_or_else(|e| panic!("{r}: {e}"));
     }
 }
+
+// ----- Volume tiers: portfolio-wide counting and the tier webhook ---------------------------
+
+/// The test world plus a second WABA (its own number) in the same portfolio.
+fn two_waba_engine(pricing: &str, now: SimTime) -> Portfolios {
+    let second = r#"
+[[businesses.wabas]]
+id = "20"
+currency = "USD"
+[[businesses.wabas.phone_numbers]]
+id = "200"
+display_phone_number = "+62 812-0000-0002"
+verified_name = "Toko"
+[[businesses.wabas.templates]]
+name = "order_update"
+language = "id"
+category = "UTILITY"
+body = "Pesanan {{1}}"
+"#;
+    let world = WORLD.replace("[audience]", &format!("{second}\n[audience]"));
+    let text = format!("{world}\n[pricing]\n{pricing}\n");
+    let sc = Scenario::parse(&text, "test.toml").expect("scenario parses");
+    scenario_world(&sc, now)
+}
+
+/// Sends `order_update` to `n` distinct users from each number in turn; returns the
+/// `VOLUME_BASED_PRICING_TIER_UPDATE` events (WABA, band) and the utility amounts charged.
+fn utility_from_both_wabas(e: &Portfolios, at: SimTime, n: u64) -> (Vec<(u64, String)>, Amount) {
+    let mut fx = Effects::default();
+    for i in 0..n {
+        let phone = if i % 2 == 0 {
+            PHONE
+        } else {
+            PhoneNumberId(200)
+        };
+        e.send(
+            at.plus(i * MICROS_PER_SEC),
+            BIZ,
+            phone,
+            &Outbound::template(WaId(6281300001000 + i), tpl("order_update")),
+            &mut fx,
+        )
+        .expect("accepted");
+    }
+    e.handle_timeouts(at.plus(MICROS_PER_HOUR), &mut fx);
+    let tiers = fx
+        .events
+        .iter()
+        .filter_map(|ev| match &ev.body {
+            EventBody::VolumeTier(t) => Some((ev.waba.0, t.tier.band())),
+            _ => None,
+        })
+        .collect();
+    (tiers, e.cost_summary().amount("USD"))
+}
+
+const TIERS: &str = "[[pricing.tiers.utility]]\nfrom = 1\ndiscount = 0\n[[pricing.tiers.utility]]\nfrom = 3\ndiscount = 10\n";
+
+#[test]
+fn volume_tiers_count_over_the_portfolios_wabas_and_announce_the_new_tier_to_each() {
+    let e = two_waba_engine(
+        &format!("model = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"\n{TIERS}"),
+        T0,
+    );
+    let (tiers, amount) = utility_from_both_wabas(&e, T0, 4);
+    // The portfolio's 3rd utility message (from WABA 10) enters tier 2: one webhook per WABA.
+    assert_eq!(tiers, vec![(10, "3:".to_string()), (20, "3:".to_string())]);
+    // 2 × 0.025 + 2 × 0.0225.
+    assert_eq!(amount, "0.095".parse().unwrap());
+    let rows = e.cost_summary().totals;
+    assert!(
+        rows.iter()
+            .any(|r| r.tier.is_some_and(|t| t.index == 2) && r.messages == 2),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn no_tier_webhook_without_bands_or_before_october_2025() {
+    // No bands: list rate, no event.
+    let e = two_waba_engine("model = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"", T0);
+    let (tiers, amount) = utility_from_both_wabas(&e, T0, 4);
+    assert!(tiers.is_empty());
+    assert_eq!(amount, "0.1".parse().unwrap());
+    // Bands in September 2025: the discount applies, but Meta's webhook started on
+    // 2025-10-01.
+    let september = "2025-09-15"
+        .parse::<crate::pricing::Date>()
+        .unwrap()
+        .midnight(0);
+    let e = two_waba_engine(
+        &format!("model = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"\n{TIERS}"),
+        september,
+    );
+    let (tiers, amount) = utility_from_both_wabas(&e, september, 4);
+    assert!(tiers.is_empty());
+    assert_eq!(amount, "0.095".parse().unwrap());
+}

@@ -305,6 +305,9 @@ pub enum EventBody {
         new_category: TemplateCategory,
         change: CategoryChange,
     },
+    /// `account_update` field, event `VOLUME_BASED_PRICING_TIER_UPDATE`: the portfolio's
+    /// billable messages of a category to a market this month reached a new volume tier.
+    VolumeTier(super::charging::TierEntered),
     /// `message_template_quality_update` field. `None` is UNKNOWN (quality pending).
     TemplateQuality {
         template: TemplateId,

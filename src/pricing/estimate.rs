@@ -222,6 +222,10 @@ pub struct Estimate {
     pub by_template: Vec<Group>,
     pub by_category: Vec<Group>,
     pub by_market: Vec<Group>,
+    /// Messages by volume tier and band (`Indonesia utility tier 2 (100001:1000000, 5% off)`),
+    /// when tiers apply.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub by_tier: Vec<Group>,
     pub total: Sums,
     /// Caveats: example / partial card, rules decided by options.
     pub notes: Vec<String>,
@@ -293,6 +297,7 @@ pub fn estimate(book: &Arc<RateBook>, req: &EstimateRequest) -> Result<Estimate,
         )));
     }
     let mut notes: Vec<String> = card.caveat().into_iter().collect();
+    let mut by_tier: BTreeMap<(String, String, u32), (String, Sums)> = BTreeMap::new();
     let mut lines = Vec::new();
     let mut key = 0u64;
     for (li, line) in req.lines.iter().enumerate() {
@@ -363,6 +368,22 @@ pub fn estimate(book: &Arc<RateBook>, req: &EstimateRequest) -> Result<Estimate,
                         }
                     }
                     sums.add(&c);
+                    if let Some(t) = c.tier {
+                        let key = (market.name.clone(), c.category.to_string(), t.index);
+                        let label = format!(
+                            "{} {} tier {} ({}, {} off)",
+                            market.name,
+                            c.category,
+                            t.index,
+                            t.band(),
+                            t.discount
+                        );
+                        by_tier
+                            .entry(key)
+                            .or_insert((label, Sums::default()))
+                            .1
+                            .add(&c);
+                    }
                 }
             }
         }
@@ -450,6 +471,10 @@ pub fn estimate(book: &Arc<RateBook>, req: &EstimateRequest) -> Result<Estimate,
         by_template,
         by_category,
         by_market,
+        by_tier: by_tier
+            .into_values()
+            .map(|(key, sums)| Group { key, sums })
+            .collect(),
         total,
         notes,
     })

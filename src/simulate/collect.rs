@@ -351,6 +351,22 @@ impl Collector {
                         format!("template {subject}: {title} → {st} ({description})"),
                     );
                 }
+                EventBody::VolumeTier(t) => {
+                    let subject = format!("{} {}", &*t.market, t.category);
+                    self.annotate(
+                        ev.at,
+                        "volume_tier",
+                        &subject,
+                        format!(
+                            "VOLUME_BASED_PRICING_TIER_UPDATE: {} {} messages this month reached tier {} (band {}, {} off the list rate)",
+                            &*t.market,
+                            t.category,
+                            t.tier.index,
+                            t.tier.band(),
+                            t.tier.discount
+                        ),
+                    );
+                }
                 EventBody::TemplateCategoryUpdate {
                     name,
                     language,

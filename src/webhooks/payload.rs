@@ -202,6 +202,30 @@ pub fn render_change(ev: &Event, api_version: &str) -> (&'static str, Value) {
             }
             (FIELD_TEMPLATE_STATUS, v)
         }
+        // Meta's example [M:pricing]: `tier` is "lower:upper", `region` the market's name.
+        EventBody::VolumeTier(t) => {
+            let category = match t.category {
+                crate::pricing::Category::AuthenticationInternational => {
+                    "AUTHENTICATION_INTERNATIONAL"
+                }
+                crate::pricing::Category::Authentication => "AUTHENTICATION",
+                crate::pricing::Category::Utility => "UTILITY",
+                other => other.wire(),
+            };
+            (
+                FIELD_ACCOUNT_UPDATE,
+                json!({
+                    "event": "VOLUME_BASED_PRICING_TIER_UPDATE",
+                    "volume_tier_info": {
+                        "tier_update_time": ev.at.unix_secs(),
+                        "pricing_category": category,
+                        "tier": t.tier.band(),
+                        "effective_month": format!("{:04}-{:02}", t.month.0, t.month.1),
+                        "region": &*t.market,
+                    },
+                }),
+            )
+        }
         // Meta's two forms [M:tcu]: the id is an integer; in the notice `new_category` is the
         // current category and `category_update_timestamp` when the change takes effect.
         EventBody::TemplateCategoryUpdate {
@@ -869,6 +893,34 @@ mod dynamics_shape_tests {
         let v = render_change(&pause(TemplateStatus::Disabled, "DISABLED"), "v23.0").1;
         assert_eq!(v["event"], "DISABLED");
         assert_eq!(v["disable_info"], json!({"disable_date": T}));
+    }
+
+    /// Meta's `VOLUME_BASED_PRICING_TIER_UPDATE` example [M:pricing], byte for byte.
+    #[test]
+    fn volume_tier_update_follows_metas_example() {
+        use crate::engine::charging::TierEntered;
+        use crate::pricing::{Category, Name, Percent, Tier};
+        let e = Event {
+            at: SimTime::from_secs(1743451903),
+            waba: WabaId(102290129340398),
+            body: EventBody::VolumeTier(TierEntered {
+                category: Category::Utility,
+                market: Name::new("India"),
+                tier: Tier {
+                    index: 4,
+                    from: 25000001,
+                    to: Some(50000000),
+                    discount: Percent::parse("18").unwrap(),
+                },
+                month: (2025, 11),
+            }),
+        };
+        let (f, v) = render_change(&e, "v23.0");
+        assert_eq!(f, "account_update");
+        assert_eq!(
+            v.to_string(),
+            r#"{"event":"VOLUME_BASED_PRICING_TIER_UPDATE","volume_tier_info":{"tier_update_time":1743451903,"pricing_category":"UTILITY","tier":"25000001:50000000","effective_month":"2025-11","region":"India"}}"#
+        );
     }
 
     /// Both forms of Meta's `template_category_update` example [M:tcu], byte for byte.

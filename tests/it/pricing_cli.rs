@@ -367,6 +367,22 @@ fn plan_volume_tiers() {
     // 1,000 × 0.025 + 1,000 × 0.0225 = 47.50
     assert_eq!(v["total"]["platform_cost"], "47.50");
     assert!(v["notes"].to_string().contains("volume tiers"));
+    // The breakdown by tier and band.
+    let t = &v["by_tier"];
+    assert_eq!(t[0]["key"], "Indonesia utility tier 1 (1:1000, 0% off)");
+    assert_eq!(t[0]["messages"], 1000);
+    assert_eq!(t[1]["key"], "Indonesia utility tier 2 (1001:, 10% off)");
+    assert_eq!(t[1]["platform_cost"], "22.50");
+    a.json = false;
+    let out = run(&a);
+    assert!(out.contains("volume tier"), "{out}");
+    assert!(
+        out.contains("Indonesia utility tier 2 (1001:, 10% off)"),
+        "{out}"
+    );
+    // Without tiers there is no tier breakdown.
+    let out = run(&quick("pmp-2025-07", "ID", "utility", 2000));
+    assert!(!out.contains("volume tier"), "{out}");
 }
 
 #[test]
