@@ -168,3 +168,39 @@ card = "pmp-2026-01"
         ]
     );
 }
+
+/// `serve` schedules a recategorisation the scenario declares: both webhooks arrive as the
+/// manual clock passes them, and the template is MARKETING from day 1.
+#[tokio::test]
+async fn serve_follows_a_recategorisation_declared_in_the_scenario() {
+    let (rx, url) = receiver().await;
+    let world = std::fs::read_to_string(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/default.toml"),
+    )
+    .unwrap();
+    let hello = "name = \"hello_world\"\nlanguage = \"en_US\"\ncategory = \"UTILITY\"\n";
+    assert!(world.contains(hello));
+    let world = world.replacen(
+        hello,
+        &format!(
+            "{hello}recategorise = {{ to = \"MARKETING\", on = \"day 1\", notice_hours = 12 }}\n"
+        ),
+        1,
+    );
+    let s = start_scenario(&format!(
+        "start_unix = 1768478400\n{world}\n[webhooks]\nurl = \"{url}\"\napi_version = \"v23.0\"\n"
+    ))
+    .await;
+    // Nothing before the notice (12 h before day 1).
+    s.advance(11.0 * 3600.0).await;
+    assert!(changes(&rx, "template_category_update").is_empty());
+    assert_eq!(template(&s, "hello_world").await["category"], "UTILITY");
+    s.advance(3600.0).await;
+    let v = wait_for(&rx, "template_category_update", 1).await;
+    assert_eq!(v[0]["correct_category"], "MARKETING");
+    assert_eq!(v[0]["category_update_timestamp"], 1768478400 + 86400);
+    s.advance(12.0 * 3600.0).await;
+    let v = wait_for(&rx, "template_category_update", 2).await;
+    assert_eq!(v[1]["previous_category"], "UTILITY");
+    assert_eq!(template(&s, "hello_world").await["category"], "MARKETING");
+}
