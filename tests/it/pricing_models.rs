@@ -892,6 +892,50 @@ fn volume_tiers_count_over_every_waba_of_a_portfolio_when_the_counts_are_shared(
 }
 
 #[test]
+fn authentication_international_keeps_the_authentication_tier_position() {
+    let mut cfg = config(PricingModelId::Pmp2025_07, "pmp-2026-01");
+    let b = |from, pct: &str| TierBand {
+        from,
+        discount: Percent::parse(pct).unwrap(),
+    };
+    for col in [
+        RateColumn::Authentication,
+        RateColumn::AuthenticationInternational,
+    ] {
+        cfg.tiers.default.insert(col, vec![b(1, "0"), b(3, "10")]);
+    }
+    let start = at("2026-03-10", 12);
+    cfg.options.auth_international.insert(
+        10,
+        AuthIntlEligibility {
+            start,
+            home_calling_code: "91".into(),
+        },
+    );
+    let mut p = Pricer::new(book(), cfg).unwrap();
+    let auth = |k| msg(k, ID, Category::Authentication);
+    // Two authentication messages before the start time, one after: the third message of the
+    // month is authentication-international and in tier 2, not back in tier 1.
+    let c1 = deliver(&mut p, at("2026-03-10", 0), &auth(1));
+    let c2 = deliver(&mut p, at("2026-03-10", 1), &auth(2));
+    let c3 = deliver(&mut p, at("2026-03-10", 13), &auth(3));
+    assert_eq!(
+        [c1.category, c2.category, c3.category],
+        [
+            Category::Authentication,
+            Category::Authentication,
+            Category::AuthenticationInternational
+        ]
+    );
+    assert_eq!(
+        [c1, c2, c3.clone()].map(|c| c.tier.unwrap().index),
+        [1, 1, 2]
+    );
+    // 10 % off the Indonesian authentication-international rate (0.136).
+    assert_eq!(c3.amount, amt("0.1224"));
+}
+
+#[test]
 fn malformed_tiers_are_rejected() {
     let mut cfg = config(PricingModelId::Pmp2025_07, "pmp-2026-01");
     cfg.tiers.default.insert(
