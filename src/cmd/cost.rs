@@ -76,6 +76,19 @@ pub struct CostArgs {
     /// CBP: ignore the 1,000 free conversations a month.
     #[arg(long)]
     pub no_free_tier: bool,
+    /// Spread the messages evenly over N days from the estimate date (default 1; plan: `days`
+    /// per [[send]], this flag fills in lines that do not set it).
+    #[arg(long)]
+    pub days: Option<u32>,
+    /// What if Meta recategorises the template on day N (0 = the estimate date)? From that day
+    /// on the messages are priced as --recategorise-to. Needs --days above N. In a plan it
+    /// applies to the lines of the other category (only to --template's lines when given);
+    /// plan field: `recategorise = { to = "marketing", on_day = 12 }`.
+    #[arg(long, value_name = "N")]
+    pub recategorise_on_day: Option<u32>,
+    /// The category of that recategorisation: marketing (default) or utility.
+    #[arg(long, value_name = "CATEGORY")]
+    pub recategorise_to: Option<String>,
     /// List the known rate cards and exit.
     #[arg(long)]
     pub list_cards: bool,
@@ -141,10 +154,11 @@ pub fn run_cost_to(args: &CostArgs, out: &mut dyn Write) -> Result<i32, PricingE
     }
     models.dedup();
 
-    let lines = match &plan {
+    let mut lines = match &plan {
         Some(p) => p.lines.clone(),
         None => vec![quick_line(args)?],
     };
+    apply_schedule_flags(args, plan.is_some(), &mut lines)?;
     let date = match &args.date {
         Some(d) => Some(cfg(d.parse::<Date>(), "--date")?),
         None => plan.as_ref().and_then(|p| p.date),
@@ -265,8 +279,74 @@ fn quick_line(args: &CostArgs) -> Result<EstimateLine, PricingError> {
         in_window: share(&args.in_window, "--in-window")?,
         from_ads: share(&args.from_ads, "--from-ads")?,
         recipients: args.recipients,
+        days: 1,
+        recategorise: None,
         origin: "command line".into(),
     })
+}
+
+/// `--days` and `--recategorise-on-day` / `--recategorise-to` on the lines: every quick-form
+/// line; in a plan, `--days` where a line sets none and the recategorisation on the lines of
+/// the category it changes (only `--template`'s lines when given).
+fn apply_schedule_flags(
+    args: &CostArgs,
+    is_plan: bool,
+    lines: &mut [EstimateLine],
+) -> Result<(), PricingError> {
+    if let Some(d) = args.days {
+        for l in lines.iter_mut() {
+            if !is_plan || l.days == 1 {
+                l.days = d;
+            }
+        }
+    }
+    let to: Category = match &args.recategorise_to {
+        Some(c) => cfg(c.parse(), "--recategorise-to")?,
+        None => Category::Marketing,
+    };
+    let Some(on_day) = args.recategorise_on_day else {
+        if args.recategorise_to.is_some() {
+            return Err(PricingError::Config(
+                "--recategorise-to needs --recategorise-on-day N".into(),
+            ));
+        }
+        return Ok(());
+    };
+    let from = match to {
+        Category::Marketing => Category::Utility,
+        Category::Utility => Category::Marketing,
+        other => {
+            return Err(PricingError::Config(format!(
+                "--recategorise-to: `{other}`: Meta recategorises templates only to marketing or utility"
+            )))
+        }
+    };
+    let mut applied = 0;
+    for l in lines.iter_mut() {
+        let chosen = if is_plan {
+            l.category == from
+                && args
+                    .template
+                    .as_ref()
+                    .is_none_or(|t| l.template.as_ref() == Some(t))
+        } else {
+            true
+        };
+        if chosen {
+            l.recategorise = Some(crate::pricing::estimate::LineRecategorise { to, on_day });
+            applied += 1;
+        }
+    }
+    if applied == 0 {
+        return Err(PricingError::Config(format!(
+            "--recategorise-on-day: the plan has no {from} line{} to recategorise",
+            args.template
+                .as_ref()
+                .map(|t| format!(" of template `{t}`"))
+                .unwrap_or_default()
+        )));
+    }
+    Ok(())
 }
 
 fn list_cards(book: &RateBook, json: bool, out: &mut dyn Write) -> std::io::Result<()> {
@@ -358,6 +438,16 @@ fn table(
     Ok(())
 }
 
+/// The template column: its name, and the days a row covers when a recategorisation split
+/// the line (`order_update (days 12-29)`).
+fn template_cell(l: &crate::pricing::estimate::LineResult) -> String {
+    let name = l.template.clone().unwrap_or_else(|| "-".into());
+    match &l.days {
+        Some(d) => format!("{name} (days {d})"),
+        None => name,
+    }
+}
+
 fn sums_cells(e: &Estimate, s: &Sums, markup: bool) -> Vec<String> {
     let mut v = vec![s.messages.to_string(), s.billable_messages.to_string()];
     if e.model.is_cbp() {
@@ -409,22 +499,25 @@ fn print_estimate(e: &Estimate, markup: bool, out: &mut dyn Write) -> std::io::R
         .lines
         .iter()
         .map(|l| {
-            let mut r = vec![
-                l.template.clone().unwrap_or_else(|| "-".into()),
-                l.category.to_string(),
-                l.market.clone(),
-            ];
+            let mut r = vec![template_cell(l), l.category.to_string(), l.market.clone()];
             r.extend(sums_cells(e, &l.sums, markup));
             r
         })
         .collect();
     table(out, &header, &rows, &right)?;
+    let mut breakdowns: Vec<(&str, &Vec<crate::pricing::estimate::Group>)> = Vec::new();
     if e.lines.len() > 1 {
-        for (title, groups) in [
+        breakdowns.extend([
             ("template", &e.by_template),
             ("category", &e.by_category),
             ("market", &e.by_market),
-        ] {
+        ]);
+    }
+    if !e.by_tier.is_empty() {
+        breakdowns.push(("volume tier", &e.by_tier));
+    }
+    {
+        for (title, groups) in breakdowns {
             writeln!(out)?;
             let mut header = vec![title];
             header.extend(sums_header(e, markup));
@@ -486,11 +579,7 @@ fn print_compare(es: &[Estimate], markup: bool, out: &mut dyn Write) -> std::io:
     let right: Vec<usize> = (3..header.len()).collect();
     let mut rows: Vec<Vec<String>> = Vec::new();
     for (i, l) in es[0].lines.iter().enumerate() {
-        let mut r = vec![
-            l.template.clone().unwrap_or_else(|| "-".into()),
-            l.category.to_string(),
-            l.market.clone(),
-        ];
+        let mut r = vec![template_cell(l), l.category.to_string(), l.market.clone()];
         for e in es {
             let s = &e.lines[i].sums;
             r.push(e.fmt(s.platform_cost));

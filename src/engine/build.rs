@@ -167,7 +167,7 @@ fn portfolio(
     let currencies = wabas.iter().map(|w| (w.id, w.currency.as_str()));
     let charging = Charging::new(cfg.book.clone(), pricing, currencies)
         .expect("ValidWorld::new priced these WABAs with the same section and cards");
-    Portfolio {
+    let mut portfolio = Portfolio {
         biz: Business {
             cfg: cfg.clone(),
             id: b.id,
@@ -186,5 +186,14 @@ fn portfolio(
             drawn_reregistrations: Vec::new(),
         },
         numbers,
+    };
+    for w in &b.wabas {
+        for t in &w.templates {
+            if let Some(r) = &t.recategorise {
+                let id = t.id.expect("ValidWorld::new gives every template an id");
+                portfolio.biz.schedule_recategorisation(now, w.id, id, r);
+            }
+        }
     }
+    portfolio
 }

@@ -23,8 +23,8 @@ use super::world::TemplateCategory;
 use super::WorldError;
 use crate::clock::{SimTime, MICROS_PER_HOUR};
 use crate::pricing::{
-    Category, Charge, CostSummary, Ledger, LedgerLine, MessageFacts, Pricer, PricingSection,
-    RateBook,
+    Category, Charge, CostSummary, Date, Ledger, LedgerLine, MessageFacts, Name, Pricer,
+    PricingModelId, PricingSection, RateBook, Tier, VolumeCounts,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -143,7 +143,26 @@ pub struct Charging {
     markup: bool,
     /// The cards every pricer prices with (kept so a re-configuration reuses them).
     book: Arc<RateBook>,
+    /// Volume-tier positions of the portfolio this month: Meta counts them over all its WABAs
+    /// [M:pricing], so every pricer prices with these.
+    volume: VolumeCounts,
+    /// A tier the last delivery entered, until the engine takes it for its webhook.
+    tier_entered: Option<TierEntered>,
 }
+
+/// The portfolio entered a new volume tier: `VOLUME_BASED_PRICING_TIER_UPDATE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TierEntered {
+    /// The billed category (`utility`, `authentication`, `authentication_international`).
+    pub category: Category,
+    pub market: Name,
+    pub tier: Tier,
+    /// The month it applies to, in the WABA's time zone.
+    pub month: (i32, u8),
+}
+
+/// Meta sends the tier webhook from October 1, 2025 [M:pricing].
+const TIER_WEBHOOK_FROM: Date = Date::new(2025, 10, 1);
 
 impl Charging {
     /// One pricer per WABA from `section`, all pricing with the cards of `book`; `wabas` gives
@@ -176,6 +195,8 @@ impl Charging {
             pricers,
             markup,
             book,
+            volume: VolumeCounts::new(),
+            tier_entered: None,
         })
     }
 
@@ -218,8 +239,28 @@ impl Charging {
             delivered,
         };
         let Slot { pricer, scratch } = self.pricers.get_mut(&waba)?;
-        pricer.price_into(now, &facts, scratch);
+        pricer.price_into_shared(now, &facts, scratch, &mut self.volume);
+        if scratch.tier_entered {
+            let date = Date::of_instant(now, pricer.config().options.utc_offset_minutes);
+            let webhook = matches!(
+                scratch.model,
+                PricingModelId::Pmp2025_07 | PricingModelId::Pmp2026_10
+            ) && date >= TIER_WEBHOOK_FROM;
+            if let (true, Some(tier)) = (webhook, scratch.tier) {
+                self.tier_entered = Some(TierEntered {
+                    category: scratch.category,
+                    market: scratch.market,
+                    tier,
+                    month: date.month_key(),
+                });
+            }
+        }
         Some(billing(scratch, sent_at))
+    }
+
+    /// The volume tier the last delivery entered, if it did (once).
+    pub fn take_tier_entered(&mut self) -> Option<TierEntered> {
+        self.tier_entered.take()
     }
 
     /// The WABAs' ledgers, in WABA id order.

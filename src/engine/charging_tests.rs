@@ -434,3 +434,340 @@ fn default_pricing_follows_the_calendar_and_same_seed_gives_the_same_costs() {
     assert_eq!(v["lines"][0]["type"], "free_customer_service");
     assert_eq!(v["summary"]["by_currency"]["USD"]["amount"], "0.0411");
 }
+
+// ----- Template recategorisation (template_category_update) ---------------------------------
+
+const DAY: u64 = 24 * MICROS_PER_HOUR;
+
+/// The test world with `order_update` (UTILITY) recategorised as `recategorise` says (`None`:
+/// not at all), `policy` as the scenario's `[policy]` body.
+fn recategorised_engine(recategorise: Option<&str>, policy: &str) -> Portfolios {
+    let line = "body = \"Pesanan {{1}}\"";
+    let world = match recategorise {
+        Some(r) => WORLD.replace(line, &format!("{line}\nrecategorise = {r}")),
+        None => WORLD.to_string(),
+    };
+    let text = format!(
+        "{world}\n[policy]\n{policy}\n[pricing]\nmodel = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"\n"
+    );
+    let sc = Scenario::parse(&text, "test.toml").expect("scenario parses");
+    scenario_world(&sc, T0)
+}
+
+fn category_updates(fx: &Effects) -> Vec<(SimTime, crate::engine::events::CategoryChange)> {
+    fx.events
+        .iter()
+        .filter_map(|ev| match &ev.body {
+            EventBody::TemplateCategoryUpdate { change, .. } => Some((ev.at, *change)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_recategorised_utility_template_is_priced_as_marketing_from_the_day_it_changes() {
+    use crate::engine::events::CategoryChange;
+    use crate::engine::world::TemplateCategory;
+    let e = recategorised_engine(Some("{ to = \"MARKETING\", on = \"day 2\" }"), "");
+    let utility = rate("pmp-2026-01", "6281300000001", RateColumn::Utility);
+    let marketing = rate("pmp-2026-01", "6281300000001", RateColumn::Marketing);
+    assert_ne!(utility, marketing);
+    // Day 0: utility.
+    let (_, d) = send_and_settle(&e, T0, USER, "order_update");
+    assert_eq!(d.category, Category::Utility);
+    assert_eq!(e.cost_summary().amount("USD"), utility);
+    // The notice goes out one day before the change (Meta's 24 h), the change on day 2.
+    let mut fx = Effects::default();
+    e.handle_timeouts(T0.plus(2 * DAY), &mut fx);
+    assert_eq!(
+        category_updates(&fx),
+        vec![
+            (
+                T0.plus(DAY),
+                CategoryChange::Notice {
+                    correct: TemplateCategory::Marketing,
+                    effective: T0.plus(2 * DAY)
+                }
+            ),
+            (
+                T0.plus(2 * DAY),
+                CategoryChange::Done {
+                    previous: TemplateCategory::Utility
+                }
+            ),
+        ]
+    );
+    let (_, d) = send_and_settle(&e, T0.plus(2 * DAY), OTHER_USER, "order_update");
+    assert_eq!(d.category, Category::Marketing);
+    assert_eq!(e.cost_summary().amount("USD"), utility.plus(marketing));
+    let views = e.templates(BIZ, crate::engine::ids::WabaId(10)).unwrap();
+    let t = views.iter().find(|t| t.name == "order_update").unwrap();
+    assert_eq!(t.category, TemplateCategory::Marketing);
+    assert_eq!(t.previous_category, Some(TemplateCategory::Utility));
+    assert_eq!(t.correct_category, None);
+}
+
+#[test]
+fn without_a_recategorisation_the_template_stays_utility() {
+    let e = recategorised_engine(None, "");
+    let mut fx = Effects::default();
+    e.handle_timeouts(T0.plus(3 * DAY), &mut fx);
+    assert!(category_updates(&fx).is_empty());
+    let (_, d) = send_and_settle(&e, T0.plus(3 * DAY), USER, "order_update");
+    assert_eq!(d.category, Category::Utility);
+    assert_eq!(
+        e.cost_summary().amount("USD"),
+        rate("pmp-2026-01", "6281300000001", RateColumn::Utility)
+    );
+}
+
+#[test]
+fn a_message_sent_before_the_change_keeps_its_category_when_delivered_after_it() {
+    let e = recategorised_engine(
+        Some("{ to = \"MARKETING\", on = \"day 1\", notice_hours = 0 }"),
+        "",
+    );
+    let mut fx = Effects::default();
+    e.send(
+        T0.plus(DAY - MICROS_PER_SEC),
+        BIZ,
+        PHONE,
+        &Outbound::template(USER, tpl("order_update")),
+        &mut fx,
+    )
+    .unwrap();
+    e.handle_timeouts(T0.plus(DAY + MICROS_PER_HOUR), &mut fx);
+    let (_, d) = statuses(&fx);
+    assert_eq!(
+        d.category,
+        Category::Utility,
+        "priced at the category of use"
+    );
+    // No notice with notice_hours = 0: only the completed form.
+    assert!(matches!(
+        category_updates(&fx).as_slice(),
+        [(_, crate::engine::events::CategoryChange::Done { .. })]
+    ));
+}
+
+#[test]
+fn a_recategorised_template_counts_towards_the_per_user_marketing_limit() {
+    let policy = "per_user_marketing = [1, 1]";
+    let failed = |fx: &Effects| {
+        fx.events
+            .iter()
+            .filter(|ev| {
+                matches!(
+                    &ev.body,
+                    EventBody::Status {
+                        status: DeliveryStatus::Failed,
+                        ..
+                    }
+                )
+            })
+            .count()
+    };
+    // Not recategorised: two utility templates to one user in a day both go.
+    let e = recategorised_engine(None, policy);
+    let mut fx = Effects::default();
+    e.handle_timeouts(T0.plus(DAY), &mut fx);
+    for i in 0..2 {
+        e.send(
+            T0.plus(DAY + i * MICROS_PER_SEC),
+            BIZ,
+            PHONE,
+            &Outbound::template(USER, tpl("order_update")),
+            &mut fx,
+        )
+        .unwrap();
+    }
+    e.handle_timeouts(T0.plus(DAY + MICROS_PER_HOUR), &mut fx);
+    assert_eq!(failed(&fx), 0);
+    // Recategorised as MARKETING on day 1: the second one to the same user that day is over
+    // the per-user marketing limit (131049).
+    let e = recategorised_engine(Some("{ to = \"MARKETING\", on = \"day 1\" }"), policy);
+    let mut fx = Effects::default();
+    e.handle_timeouts(T0.plus(DAY), &mut fx);
+    for i in 0..2 {
+        e.send(
+            T0.plus(DAY + i * MICROS_PER_SEC),
+            BIZ,
+            PHONE,
+            &Outbound::template(USER, tpl("order_update")),
+            &mut fx,
+        )
+        .unwrap();
+    }
+    e.handle_timeouts(T0.plus(DAY + MICROS_PER_HOUR), &mut fx);
+    assert_eq!(failed(&fx), 1);
+}
+
+#[test]
+fn ordering_a_recategorisation_announces_it_and_refuses_what_meta_would_not_do() {
+    use crate::engine::ids::TemplateId;
+    use crate::engine::world::TemplateCategory;
+    let e = recategorised_engine(None, "");
+    let id = e
+        .templates(BIZ, crate::engine::ids::WabaId(10))
+        .unwrap()
+        .iter()
+        .find(|t| t.name == "order_update")
+        .unwrap()
+        .id;
+    let mut fx = Effects::default();
+    // Refused: already UTILITY; AUTHENTICATION; an unknown template.
+    for (t, to) in [
+        (id, TemplateCategory::Utility),
+        (id, TemplateCategory::Authentication),
+        (TemplateId(987654), TemplateCategory::Marketing),
+    ] {
+        assert!(e.order_recategorisation(T0, t, to, 24, &mut fx).is_err());
+    }
+    assert!(category_updates(&fx).is_empty());
+    let at = e
+        .order_recategorisation(T0, id, TemplateCategory::Marketing, 24, &mut fx)
+        .unwrap();
+    assert_eq!(at, T0.plus(DAY));
+    assert_eq!(category_updates(&fx).len(), 1, "the notice at once");
+    let (_, d) = send_and_settle(&e, T0.plus(DAY - MICROS_PER_HOUR * 2), USER, "order_update");
+    assert_eq!(
+        d.category,
+        Category::Utility,
+        "still utility before it takes effect"
+    );
+    let mut fx = Effects::default();
+    e.handle_timeouts(T0.plus(DAY), &mut fx);
+    assert_eq!(category_updates(&fx).len(), 1, "the completed change");
+    let (_, d) = send_and_settle(&e, T0.plus(DAY), OTHER_USER, "order_update");
+    assert_eq!(d.category, Category::Marketing);
+}
+
+#[test]
+fn recategorisations_that_meta_would_not_make_are_refused_with_their_field() {
+    let bad = |r: &str| {
+        let line = "body = \"Pesanan {{1}}\"";
+        let text = WORLD.replace(line, &format!("{line}\nrecategorise = {r}"));
+        Scenario::parse(&text, "s.toml").unwrap_err().to_string()
+    };
+    let e = bad("{ to = \"UTILITY\", on = \"day 2\" }");
+    assert!(
+        e.contains("s.toml: businesses[0].wabas[0].templates[1].recategorise.to: the template is already UTILITY"),
+        "{e}"
+    );
+    let e = bad("{ to = \"AUTHENTICATION\", on = \"day 2\" }");
+    assert!(
+        e.contains("recategorise.to: Meta recategorises only"),
+        "{e}"
+    );
+    // A bad day is a parse error with the line.
+    let e = bad("{ to = \"MARKETING\", on = \"tomorrow\" }");
+    assert!(e.starts_with("s.toml:24:41: "), "{e}");
+    assert!(e.contains("recategorise.on: `tomorrow`"), "{e}");
+    // Accepted: a date, a day.
+    let line = "body = \"Pesanan {{1}}\"";
+    for r in [
+        "{ to = \"MARKETING\", on = \"2026-01-20\" }",
+        "{ to = \"MARKETING\", on = \"day 0\", notice_hours = 0 }",
+    ] {
+        let text = WORLD.replace(line, &format!("{line}\nrecategorise = {r}"));
+        Scenario::parse(&text, "s.toml").unwrap_or_else(|e| panic!("{r}: {e}"));
+    }
+}
+
+// ----- Volume tiers: portfolio-wide counting and the tier webhook ---------------------------
+
+/// The test world plus a second WABA (its own number) in the same portfolio.
+fn two_waba_engine(pricing: &str, now: SimTime) -> Portfolios {
+    let second = r#"
+[[businesses.wabas]]
+id = "20"
+currency = "USD"
+[[businesses.wabas.phone_numbers]]
+id = "200"
+display_phone_number = "+62 812-0000-0002"
+verified_name = "Toko"
+[[businesses.wabas.templates]]
+name = "order_update"
+language = "id"
+category = "UTILITY"
+body = "Pesanan {{1}}"
+"#;
+    let world = WORLD.replace("[audience]", &format!("{second}\n[audience]"));
+    let text = format!("{world}\n[pricing]\n{pricing}\n");
+    let sc = Scenario::parse(&text, "test.toml").expect("scenario parses");
+    scenario_world(&sc, now)
+}
+
+/// Sends `order_update` to `n` distinct users from each number in turn; returns the
+/// `VOLUME_BASED_PRICING_TIER_UPDATE` events (WABA, band) and the utility amounts charged.
+fn utility_from_both_wabas(e: &Portfolios, at: SimTime, n: u64) -> (Vec<(u64, String)>, Amount) {
+    let mut fx = Effects::default();
+    for i in 0..n {
+        let phone = if i % 2 == 0 {
+            PHONE
+        } else {
+            PhoneNumberId(200)
+        };
+        e.send(
+            at.plus(i * MICROS_PER_SEC),
+            BIZ,
+            phone,
+            &Outbound::template(WaId(6281300001000 + i), tpl("order_update")),
+            &mut fx,
+        )
+        .expect("accepted");
+    }
+    e.handle_timeouts(at.plus(MICROS_PER_HOUR), &mut fx);
+    let tiers = fx
+        .events
+        .iter()
+        .filter_map(|ev| match &ev.body {
+            EventBody::VolumeTier(t) => Some((ev.waba.0, t.tier.band())),
+            _ => None,
+        })
+        .collect();
+    (tiers, e.cost_summary().amount("USD"))
+}
+
+const TIERS: &str = "[[pricing.tiers.utility]]\nfrom = 1\ndiscount = 0\n[[pricing.tiers.utility]]\nfrom = 3\ndiscount = 10\n";
+
+#[test]
+fn volume_tiers_count_over_the_portfolios_wabas_and_announce_the_new_tier_to_each() {
+    let e = two_waba_engine(
+        &format!("model = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"\n{TIERS}"),
+        T0,
+    );
+    let (tiers, amount) = utility_from_both_wabas(&e, T0, 4);
+    // The portfolio's 3rd utility message (from WABA 10) enters tier 2: one webhook per WABA.
+    assert_eq!(tiers, vec![(10, "3:".to_string()), (20, "3:".to_string())]);
+    // 2 × 0.025 + 2 × 0.0225.
+    assert_eq!(amount, "0.095".parse().unwrap());
+    let rows = e.cost_summary().totals;
+    assert!(
+        rows.iter()
+            .any(|r| r.tier.is_some_and(|t| t.index == 2) && r.messages == 2),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn no_tier_webhook_without_bands_or_before_october_2025() {
+    // No bands: list rate, no event.
+    let e = two_waba_engine("model = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"", T0);
+    let (tiers, amount) = utility_from_both_wabas(&e, T0, 4);
+    assert!(tiers.is_empty());
+    assert_eq!(amount, "0.1".parse().unwrap());
+    // Bands in September 2025: the discount applies, but Meta's webhook started on
+    // 2025-10-01.
+    let september = "2025-09-15"
+        .parse::<crate::pricing::Date>()
+        .unwrap()
+        .midnight(0);
+    let e = two_waba_engine(
+        &format!("model = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"\n{TIERS}"),
+        september,
+    );
+    let (tiers, amount) = utility_from_both_wabas(&e, september, 4);
+    assert!(tiers.is_empty());
+    assert_eq!(amount, "0.095".parse().unwrap());
+}

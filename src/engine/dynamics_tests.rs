@@ -29,6 +29,7 @@ fn tpl(name: &str, cat: TemplateCategory, body: &str) -> TemplateSpec {
         body: body.into(),
         footer: None,
         quick_replies: vec![],
+        recategorise: None,
     }
 }
 

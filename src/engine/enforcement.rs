@@ -52,6 +52,19 @@ pub enum DynKind {
     /// The scaling condition was met `scale_delay_hours` ago: move up one tier if quality is
     /// still good. `number` is set in legacy per-number mode.
     Scale { number: Option<PhoneNumberId> },
+    /// Advance notice of a template recategorisation taking effect at `effective`.
+    CategoryNotice {
+        waba: WabaId,
+        template: TemplateId,
+        to: TemplateCategory,
+        effective: SimTime,
+    },
+    /// A template recategorisation takes effect.
+    Recategorise {
+        waba: WabaId,
+        template: TemplateId,
+        to: TemplateCategory,
+    },
 }
 
 #[derive(Debug)]
@@ -91,6 +104,14 @@ impl PortfolioTimers {
         let seq = self.seq;
         self.heap.push(Reverse(DynTimer { at, seq, kind }));
         sink.wake(at);
+    }
+
+    /// [`Self::push`] while a world is built, before anyone waits on it: the owner reads the
+    /// first deadline from `poll_timeout`.
+    pub fn schedule(&mut self, at: SimTime, kind: DynKind) {
+        self.seq += 1;
+        let seq = self.seq;
+        self.heap.push(Reverse(DynTimer { at, seq, kind }));
     }
 
     pub fn next_at(&self) -> Option<SimTime> {

@@ -294,6 +294,20 @@ pub enum EventBody {
         /// `other_info.description`.
         description: String,
     },
+    /// `template_category_update` field: Meta announces (`CategoryChange::Notice`) or has made
+    /// (`CategoryChange::Done`) a change of the template's category.
+    TemplateCategoryUpdate {
+        template: TemplateId,
+        name: String,
+        language: String,
+        /// `new_category`: the current category in a notice, the new one once changed (as
+        /// Meta's two forms use it).
+        new_category: TemplateCategory,
+        change: CategoryChange,
+    },
+    /// `account_update` field, event `VOLUME_BASED_PRICING_TIER_UPDATE`: the portfolio's
+    /// billable messages of a category to a market this month reached a new volume tier.
+    VolumeTier(super::charging::TierEntered),
     /// `message_template_quality_update` field. `None` is UNKNOWN (quality pending).
     TemplateQuality {
         template: TemplateId,
@@ -322,6 +336,18 @@ pub enum EventBody {
         restriction_type: &'static str,
         expiration: SimTime,
     },
+}
+
+/// The two forms of `template_category_update` [M:tcu].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CategoryChange {
+    /// Advance notice: `correct_category` and `category_update_timestamp` (when it changes).
+    Notice {
+        correct: TemplateCategory,
+        effective: SimTime,
+    },
+    /// The change was made: `previous_category`.
+    Done { previous: TemplateCategory },
 }
 
 /// The rule behind a decision. Every rejection names one; the event log and the metrics count

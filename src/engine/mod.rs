@@ -44,6 +44,7 @@ pub mod portfolio;
 pub mod portfolios;
 pub mod quality;
 pub mod reactions;
+mod recategorise;
 pub mod registration;
 pub mod review;
 mod send;

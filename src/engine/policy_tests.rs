@@ -55,6 +55,7 @@ fn waba(id: WabaId, phone: PhoneNumberId) -> WabaSpec {
             body: "Hi {{1}}, order {{2}} shipped.".into(),
             footer: None,
             quick_replies: vec![],
+            recategorise: None,
         }],
     }
 }

@@ -278,6 +278,17 @@ impl Portfolio {
             match t.kind {
                 DynKind::Unpause { waba, template } => self.biz.unpause(t.at, waba, template, sink),
                 DynKind::Scale { number } => self.scale(t.at, number, sink),
+                DynKind::CategoryNotice {
+                    waba,
+                    template,
+                    to,
+                    effective,
+                } => self
+                    .biz
+                    .category_notice(t.at, waba, template, to, effective, sink),
+                DynKind::Recategorise { waba, template, to } => {
+                    self.biz.recategorise(t.at, waba, template, to, sink)
+                }
             }
         }
     }

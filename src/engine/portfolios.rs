@@ -19,7 +19,7 @@ use super::portfolio::{Config, Portfolio};
 use super::templates::{Template, TemplateRequest};
 use super::validate::ValidWorld;
 use super::views::{ObjectKind, PhoneNumberView, StateSnapshot, WabaView};
-use super::world::{BusinessProfile, QualityRating, TemplateStatus};
+use super::world::{BusinessProfile, QualityRating, TemplateCategory, TemplateStatus};
 use super::{Rejection, SendReceipt, Sink};
 use crate::clock::SimTime;
 use crate::pricing::CostSummary;
@@ -458,6 +458,22 @@ impl<C: PortfolioCell> Portfolios<C> {
         // Looked up again under the lock: another caller may have deleted it in between.
         let found = self.on(i, |p| p.template(id).cloned());
         found.ok_or_else(|| Rejection::unknown_object(&id.to_string()))
+    }
+
+    /// Orders Meta's recategorisation of template `id` (control API): announced now, in effect
+    /// after `notice_hours` (at once with 0). Returns when it takes effect.
+    pub fn order_recategorisation(
+        &self,
+        now: SimTime,
+        id: TemplateId,
+        to: TemplateCategory,
+        notice_hours: u32,
+        sink: &mut impl Sink,
+    ) -> Result<SimTime, Rejection> {
+        let i = known(id, self.template_owner(id))?;
+        self.on(i, |p| {
+            p.order_recategorisation(now, id, to, notice_hours, sink)
+        })
     }
 
     /// Sets a template's status directly (control API, scenario scripting).

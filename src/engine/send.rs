@@ -378,6 +378,9 @@ impl Business {
                     if let Some(b) = self.charging.price(at, m, facts, true, info.sent_at) {
                         info.billing = b;
                     }
+                    if let Some(t) = self.charging.take_tier_entered() {
+                        self.to_every_waba(at, || EventBody::VolumeTier(t), sink);
+                    }
                 }
                 s.counters.delivered += 1;
             }

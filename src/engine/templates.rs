@@ -91,6 +91,10 @@ pub struct Template {
     /// Why a review rejected it (`rejected_reason` on the API).
     pub rejected_reason: Option<&'static str>,
     pub created_at: SimTime,
+    /// The category Meta announced it will change to (`correct_category`), until it does.
+    pub correct_category: Option<TemplateCategory>,
+    /// The category before Meta's last change (`previous_category`).
+    pub previous_category: Option<TemplateCategory>,
 }
 
 impl Template {
@@ -153,6 +157,8 @@ impl Template {
             body_params,
             rejected_reason: None,
             created_at: now,
+            correct_category: None,
+            previous_category: None,
         })
     }
 
@@ -274,6 +280,8 @@ impl Template {
             body_params,
             rejected_reason: None,
             created_at: now,
+            correct_category: None,
+            previous_category: None,
         })
     }
 
@@ -468,6 +476,7 @@ mod tests {
             body: body.into(),
             footer: None,
             quick_replies: vec![],
+            recategorise: None,
         }
     }
 

@@ -32,6 +32,7 @@ fn tpl(
         body: body.into(),
         footer: None,
         quick_replies: vec![],
+        recategorise: None,
     }
 }
 

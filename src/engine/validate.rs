@@ -226,10 +226,42 @@ fn templates(
             ));
             continue;
         }
+        if let Some(r) = &t.recategorise {
+            recategorise(p, &format!("{tf}.recategorise"), t.category, r);
+        }
         match Template::from_spec(t, id, waba, SimTime::ZERO) {
             Ok(tpl) => book.insert(tpl),
             Err(m) => p.push(world_err(tf, m)),
         }
+    }
+}
+
+/// A scheduled recategorisation (field `f`) of a template of category `from`: it must change
+/// the category, and only to MARKETING or UTILITY (a template that should be authentication is
+/// rejected by Meta, not recategorised [M:categ]).
+fn recategorise(
+    p: &mut Problems,
+    f: &str,
+    from: super::world::TemplateCategory,
+    r: &super::world::Recategorise,
+) {
+    use super::world::TemplateCategory;
+    if r.to == from {
+        p.push(world_err(
+            format!("{f}.to"),
+            format!("the template is already {}", from.as_str()),
+        ));
+    } else if r.to == TemplateCategory::Authentication {
+        p.push(world_err(
+            format!("{f}.to"),
+            "Meta recategorises only to MARKETING or UTILITY (a template that should be AUTHENTICATION is rejected instead)",
+        ));
+    }
+    if r.notice_hours > 24 * 31 {
+        p.push(world_err(
+            format!("{f}.notice_hours"),
+            format!("{} is more than 744 (31 days)", r.notice_hours),
+        ));
     }
 }
 

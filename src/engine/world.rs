@@ -181,6 +181,95 @@ pub struct TemplateSpec {
     /// Quick-reply button labels.
     #[serde(default)]
     pub quick_replies: Vec<String>,
+    /// A category change Meta makes to this template during the run
+    /// (`template_category_update`, see [`Recategorise`]). None by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recategorise: Option<Recategorise>,
+}
+
+/// A scheduled template recategorisation: Meta judges the template to belong to another
+/// category and changes it. Before the change a `template_category_update` advance notice
+/// (`correct_category` and the date it takes effect) goes out `notice_hours` earlier; at the
+/// change a completed one (`previous_category`). From the change on, the template is sent,
+/// counted and priced as `to` (Meta: charged at the category the template has at the time of
+/// use). Written `recategorise = { to = "MARKETING", on = "day 12" }`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Recategorise {
+    /// The category it becomes: `MARKETING` or `UTILITY` (Meta rejects, rather than
+    /// recategorises, a template that should be authentication).
+    pub to: TemplateCategory,
+    /// When the change takes effect: `"day N"` (N whole days after the start of simulated
+    /// time; day 0 is the start) or a date `"YYYY-MM-DD"` (00:00 UTC).
+    #[schemars(with = "String")]
+    pub on: ChangeDay,
+    /// Hours of advance notice before the change (Meta: one day; 0 = no notice, as for
+    /// businesses warned for misuse since April 16, 2025). Default 24.
+    #[serde(default = "default_notice_hours")]
+    pub notice_hours: u32,
+}
+
+fn default_notice_hours() -> u32 {
+    24
+}
+
+/// When a scheduled change takes effect, relative to the start of simulated time or as a
+/// calendar date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeDay {
+    /// `day N`: N days after the start.
+    Day(u32),
+    /// `YYYY-MM-DD`: that date, 00:00 UTC.
+    Date(crate::pricing::Date),
+}
+
+impl ChangeDay {
+    /// The instant of the change in a world that starts at `start` (a date before the start
+    /// means the start itself).
+    pub fn instant(self, start: crate::clock::SimTime) -> crate::clock::SimTime {
+        match self {
+            ChangeDay::Day(n) => start.plus(u64::from(n) * crate::clock::MICROS_PER_DAY),
+            ChangeDay::Date(d) => d.midnight(0).max(start),
+        }
+    }
+}
+
+impl std::str::FromStr for ChangeDay {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        if let Some(n) = t.strip_prefix("day") {
+            return n.trim().parse::<u32>().map(ChangeDay::Day).map_err(|_| {
+                format!("`{t}`: expected \"day N\" with N a whole number of days (\"day 12\")")
+            });
+        }
+        t.parse::<crate::pricing::Date>()
+            .map(ChangeDay::Date)
+            .map_err(|_| format!("`{t}` is neither \"day N\" nor a date YYYY-MM-DD"))
+    }
+}
+
+impl std::fmt::Display for ChangeDay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChangeDay::Day(n) => write!(f, "day {n}"),
+            ChangeDay::Date(d) => write!(f, "{d}"),
+        }
+    }
+}
+
+impl Serialize for ChangeDay {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ChangeDay {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let t = String::deserialize(d)?;
+        t.parse()
+            .map_err(|e| serde::de::Error::custom(format!("recategorise.on: {e}")))
+    }
 }
 
 fn approved() -> TemplateStatus {

@@ -10,7 +10,12 @@
 //!   `in_window` share has an open customer service window, the rest has none;
 //! - every message is delivered at noon (local time) of the estimate date, so all messages to
 //!   one user fall in one 24 h conversation, and the month's free allowances are used in plan
-//!   order.
+//!   order;
+//! - a line with `days = N` spreads its messages evenly over N days from the estimate date
+//!   (noon each day; the day's messages spread over the audience as above), and a line with a
+//!   recategorisation on day D sends its template as the new category from day D on (Meta
+//!   charges the category a template has at the time of use). Its result is then two rows,
+//!   before and after the change.
 
 use super::card::{RateBook, RateColumn};
 use super::error::PricingError;
@@ -42,8 +47,71 @@ pub struct EstimateLine {
     pub in_window: Share,
     pub from_ads: Share,
     pub recipients: Option<u64>,
+    /// Days the messages are spread over, from the estimate date (1: all on that day).
+    pub days: u32,
+    /// Meta recategorises the line's template during the plan.
+    pub recategorise: Option<LineRecategorise>,
     /// Where the line came from (`plan.toml:12:1`), prefixed to its errors.
     pub origin: String,
+}
+
+/// A template recategorisation inside a plan: from day `on_day` (0 = the estimate date) the
+/// line's messages are sent, and priced, as `to`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LineRecategorise {
+    pub to: Category,
+    pub on_day: u32,
+}
+
+/// Longest plan line, in days (a year).
+pub const MAX_PLAN_DAYS: u32 = 366;
+
+impl EstimateLine {
+    /// Checks `days` and the recategorisation against the line; the message names the field.
+    fn check_schedule(&self) -> Result<(), (&'static str, String)> {
+        if self.days == 0 || self.days > MAX_PLAN_DAYS {
+            return Err((
+                "days",
+                format!("{} is not between 1 and {MAX_PLAN_DAYS}", self.days),
+            ));
+        }
+        if let Some(r) = self.recategorise {
+            if !matches!(r.to, Category::Marketing | Category::Utility) {
+                return Err((
+                    "recategorise.to",
+                    format!(
+                        "`{}`: Meta recategorises templates only to marketing or utility",
+                        r.to
+                    ),
+                ));
+            }
+            if !matches!(
+                self.category,
+                Category::Marketing | Category::Utility | Category::Authentication
+            ) {
+                return Err((
+                    "recategorise",
+                    format!("a `{}` line has no template to recategorise", self.category),
+                ));
+            }
+            if r.to == self.category {
+                return Err((
+                    "recategorise.to",
+                    format!("the line is already `{}`", self.category),
+                ));
+            }
+            if r.on_day >= self.days {
+                return Err((
+                    "recategorise.on_day",
+                    format!(
+                        "day {} is not inside the line's {} day(s) (day 0 is the estimate date; set `days`)",
+                        r.on_day, self.days
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What to estimate and how.
@@ -124,6 +192,10 @@ pub struct LineResult {
     pub template: Option<String>,
     pub category: Category,
     pub market: String,
+    /// The days of the plan this row covers (`"0-11"`), for a line split by a
+    /// recategorisation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days: Option<String>,
     #[serde(flatten)]
     pub sums: Sums,
 }
@@ -150,6 +222,10 @@ pub struct Estimate {
     pub by_template: Vec<Group>,
     pub by_category: Vec<Group>,
     pub by_market: Vec<Group>,
+    /// Messages by volume tier and band (`Indonesia utility tier 2 (100001:1000000, 5% off)`),
+    /// when tiers apply.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub by_tier: Vec<Group>,
     pub total: Sums,
     /// Caveats: example / partial card, rules decided by options.
     pub notes: Vec<String>,
@@ -221,10 +297,13 @@ pub fn estimate(book: &Arc<RateBook>, req: &EstimateRequest) -> Result<Estimate,
         )));
     }
     let mut notes: Vec<String> = card.caveat().into_iter().collect();
+    let mut by_tier: BTreeMap<(String, String, u32), (String, Sums)> = BTreeMap::new();
     let mut lines = Vec::new();
     let mut key = 0u64;
     for (li, line) in req.lines.iter().enumerate() {
         let at = |e: PricingError| PricingError::Config(format!("{}: {e}", line.origin));
+        line.check_schedule()
+            .map_err(|(field, e)| at(PricingError::Config(format!("{field}: {e}"))))?;
         let market = card.resolve_market(&line.market).map_err(at)?;
         let m = line.messages;
         let r = line.recipients.unwrap_or(m);
@@ -240,44 +319,112 @@ pub fn estimate(book: &Arc<RateBook>, req: &EstimateRequest) -> Result<Estimate,
         }
         let fep_users = line.from_ads.of(r);
         let csw_users = line.in_window.of(r).min(r - fep_users);
-        let mut sums = Sums::default();
-        for user in 0..r {
-            let count = m / r + u64::from(user < m % r);
-            let recipient = format!("plan-{li}-{user}");
-            let fep = user < fep_users;
-            let csw = fep || user < fep_users + csw_users;
-            for _ in 0..count {
-                key += 1;
-                let facts = MessageFacts {
-                    message_key: key,
-                    waba_id: 1,
-                    phone_number_id: 1,
-                    recipient: &recipient,
-                    recipient_number: None,
-                    market: Some(&market.name),
-                    category: line.category,
-                    csw_open: csw,
-                    fep_open: fep,
-                    delivered: true,
-                };
-                let c = pricer.price(now, &facts);
-                if let Some(why) = &c.unpriced {
-                    return Err(at(PricingError::Config(format!("cannot price: {why}"))));
+        let days = u64::from(line.days);
+        // Before and after the recategorisation (one part without one).
+        let change_day = line.recategorise.map_or(days, |c| u64::from(c.on_day));
+        let mut parts = [Sums::default(), Sums::default()];
+        let mut sent = 0u64;
+        for day in 0..days {
+            let after = day >= change_day;
+            let category = match line.recategorise {
+                Some(c) if after => c.to,
+                _ => line.category,
+            };
+            let day_now = now.plus(day * 24 * MICROS_PER_HOUR);
+            let md = m / days + u64::from(day < m % days);
+            let sums = &mut parts[usize::from(after)];
+            // The day's messages go round the audience from where the last day stopped.
+            let first = sent % r.max(1);
+            sent += md;
+            for user in 0..r {
+                let count = md / r + u64::from((user + r - first) % r < md % r);
+                if count == 0 {
+                    continue;
                 }
-                if let Some(n) = &c.note {
-                    if !notes.contains(n) {
-                        notes.push(n.clone());
+                let recipient = format!("plan-{li}-{user}");
+                let fep = user < fep_users;
+                let csw = fep || user < fep_users + csw_users;
+                for _ in 0..count {
+                    key += 1;
+                    let facts = MessageFacts {
+                        message_key: key,
+                        waba_id: 1,
+                        phone_number_id: 1,
+                        recipient: &recipient,
+                        recipient_number: None,
+                        market: Some(&market.name),
+                        category,
+                        csw_open: csw,
+                        fep_open: fep,
+                        delivered: true,
+                    };
+                    let c = pricer.price(day_now, &facts);
+                    if let Some(why) = &c.unpriced {
+                        return Err(at(PricingError::Config(format!("cannot price: {why}"))));
+                    }
+                    if let Some(n) = &c.note {
+                        if !notes.contains(n) {
+                            notes.push(n.clone());
+                        }
+                    }
+                    sums.add(&c);
+                    if let Some(t) = c.tier {
+                        let key = (market.name.clone(), c.category.to_string(), t.index);
+                        let label = format!(
+                            "{} {} tier {} ({}, {} off)",
+                            market.name,
+                            c.category,
+                            t.index,
+                            t.band(),
+                            t.discount
+                        );
+                        by_tier
+                            .entry(key)
+                            .or_insert((label, Sums::default()))
+                            .1
+                            .add(&c);
                     }
                 }
-                sums.add(&c);
             }
         }
-        lines.push(LineResult {
-            template: line.template.clone(),
-            category: line.category,
-            market: market.name.clone(),
-            sums,
-        });
+        let [before, after] = parts;
+        match line.recategorise {
+            None => lines.push(LineResult {
+                template: line.template.clone(),
+                category: line.category,
+                market: market.name.clone(),
+                days: None,
+                sums: before,
+            }),
+            Some(c) => {
+                // `change_day` < `days` (checked): the second row is never empty of days.
+                let span = |a: u64, b: u64| match b.checked_sub(1) {
+                    Some(last) if a <= last => format!("{a}-{last}"),
+                    _ => "none".to_string(),
+                };
+                lines.push(LineResult {
+                    template: line.template.clone(),
+                    category: line.category,
+                    market: market.name.clone(),
+                    days: Some(span(0, change_day)),
+                    sums: before,
+                });
+                lines.push(LineResult {
+                    template: line.template.clone(),
+                    category: c.to,
+                    market: market.name.clone(),
+                    days: Some(span(change_day, days)),
+                    sums: after,
+                });
+                notes.push(format!(
+                    "{}: recategorised {} → {} on day {} (day 0 = {date}); priced at the category in force on each day",
+                    line.template.as_deref().unwrap_or("(unnamed template)"),
+                    line.category,
+                    c.to,
+                    c.on_day
+                ));
+            }
+        }
     }
     if model == PricingModelId::Pmp2026_10 {
         if let Some(n) = req.options.free_service_messages_per_number {
@@ -324,6 +471,10 @@ pub fn estimate(book: &Arc<RateBook>, req: &EstimateRequest) -> Result<Estimate,
         by_template,
         by_category,
         by_market,
+        by_tier: by_tier
+            .into_values()
+            .map(|(key, sums)| Group { key, sums })
+            .collect(),
         total,
         notes,
     })
@@ -344,6 +495,16 @@ struct PlanSend {
     in_window: Option<Spanned<Share>>,
     from_ads: Option<Spanned<Share>>,
     recipients: Option<Spanned<u64>>,
+    days: Option<Spanned<u32>>,
+    recategorise: Option<Spanned<PlanRecategorise>>,
+}
+
+/// `recategorise = { to = "marketing", on_day = 12 }` of a `[[send]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanRecategorise {
+    to: Spanned<String>,
+    on_day: Spanned<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -472,6 +633,7 @@ impl Plan {
         plan.utc_offset_minutes = raw.utc_offset_minutes;
         for s in &raw.send {
             let span = s.span();
+            let span_of_line = span.clone();
             let s = s.get_ref();
             let (l, c) = line_col(text, span.start);
             let category: Category = s
@@ -534,7 +696,21 @@ impl Plan {
                     "in_window + from_ads must not exceed 1".into(),
                 ));
             }
-            plan.lines.push(EstimateLine {
+            let recategorise = match &s.recategorise {
+                Some(r) => {
+                    let r = r.get_ref();
+                    let to: Category =
+                        r.to.get_ref()
+                            .parse()
+                            .map_err(|e| at(r.to.span(), "recategorise.to", e))?;
+                    Some(LineRecategorise {
+                        to,
+                        on_day: *r.on_day.get_ref(),
+                    })
+                }
+                None => None,
+            };
+            let line = EstimateLine {
                 template: s.template.clone(),
                 category,
                 market,
@@ -542,8 +718,22 @@ impl Plan {
                 in_window,
                 from_ads,
                 recipients: s.recipients.as_ref().map(|r| *r.get_ref()),
+                days: s.days.as_ref().map_or(1, |d| *d.get_ref()),
+                recategorise,
                 origin,
-            });
+            };
+            if let Err((field, e)) = line.check_schedule() {
+                let span = match field {
+                    "days" => s.days.as_ref().map(|d| d.span()),
+                    "recategorise.to" => s.recategorise.as_ref().map(|r| r.get_ref().to.span()),
+                    "recategorise.on_day" => {
+                        s.recategorise.as_ref().map(|r| r.get_ref().on_day.span())
+                    }
+                    _ => s.recategorise.as_ref().map(|r| r.span()),
+                };
+                return Err(at(span.unwrap_or(span_of_line.clone()), field, e));
+            }
+            plan.lines.push(line);
         }
         if plan.lines.is_empty() {
             return Err(PricingError::Config(format!(

@@ -12,7 +12,7 @@
 
 use super::money::Amount;
 use super::name::Name;
-use super::pricer::ConversationId;
+use super::pricer::{ConversationId, Tier};
 use super::types::{Category, PricingModelId, PricingType, Unit};
 #[cfg(test)]
 use crate::clock::SimTime;
@@ -54,6 +54,9 @@ pub struct LedgerLine {
     /// amount is then zero and the reason is kept here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unpriced: Option<String>,
+    /// The volume tier it was priced in (`tier`, `from`, `to`, `discount`), when tiers apply.
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Tier>,
 }
 
 /// Key of the exact totals.
@@ -64,6 +67,7 @@ pub struct TotalKey {
     pub market: Name,
     pub pricing_type: PricingType,
     pub currency: Name,
+    pub tier: Option<Tier>,
 }
 
 /// Sums for one key.
@@ -93,6 +97,7 @@ pub struct LineTotals {
     pub amount: Amount,
     pub bsp_price: Amount,
     pub unpriced: bool,
+    pub tier: Option<Tier>,
 }
 
 /// Read access to what the totals need, so a kept line is summed in place (no copy) and a
@@ -114,6 +119,7 @@ macro_rules! sums {
                     && k.pricing_type == self.pricing_type
                     && k.market == self.market
                     && k.currency == self.currency
+                    && k.tier == self.tier
             }
             fn key(&self) -> TotalKey {
                 TotalKey {
@@ -122,6 +128,7 @@ macro_rules! sums {
                     market: self.market,
                     pricing_type: self.pricing_type,
                     currency: self.currency,
+                    tier: self.tier,
                 }
             }
             fn counts_unit(&self) -> bool {
@@ -152,6 +159,7 @@ impl LedgerLine {
             amount: self.amount,
             bsp_price: self.bsp_price,
             unpriced: self.unpriced.is_some(),
+            tier: self.tier,
         }
     }
 }
@@ -197,6 +205,9 @@ pub struct TotalRow {
     pub margin: Amount,
     #[serde(default)]
     pub unpriced: u64,
+    /// The volume tier and band of these messages, when tiers apply.
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Tier>,
 }
 
 /// Grand totals for one currency.
@@ -385,6 +396,7 @@ impl Ledger {
                     bsp_price: v.bsp_price,
                     margin: v.bsp_price.minus(v.amount),
                     unpriced: v.unpriced,
+                    tier: k.tier,
                 }
             })
             .collect();
@@ -430,6 +442,7 @@ pub(crate) fn line_at(at: SimTime) -> LedgerLine {
         bsp_price: Amount::ZERO,
         currency: "USD".into(),
         unpriced: None,
+        tier: None,
     }
 }
 

@@ -41,8 +41,8 @@ pub use money::{Amount, Percent, Share};
 pub use name::Name;
 pub use pricer::{
     AuthIntlEligibility, CardChoice, Charge, ConversationId, ConversationInfo, MessageFacts,
-    ModelChoice, Pricer, PricerConfig, PricingOptions, TierBand, VolumeTiers, WebhookConversation,
-    WebhookPricing,
+    ModelChoice, Pricer, PricerConfig, PricingOptions, Tier, TierBand, VolumeCounts, VolumeTiers,
+    WebhookConversation, WebhookPricing,
 };
 pub use section::PricingSection;
 pub use summary::CostSummary;

@@ -21,7 +21,7 @@
 //!   sweeps everything that expired by `now`, through an index ordered by expiry. The live set
 //!   is therefore at most the recipients contacted in the last 24 h (72 h for free entry
 //!   points) times four categories;
-//! - monthly counters (CBP free tier per WABA, volume tiers per WABA × market × rate column,
+//! - monthly counters (CBP free tier per WABA, volume tiers per market × rate column,
 //!   free service messages per phone number) keep only the current month: a counter is reset
 //!   the first time it is touched in a new month.
 
@@ -116,8 +116,11 @@ pub struct Charge {
     /// True when this call recorded the charge in the ledger (delivery).
     pub recorded: bool,
     pub conversation: Option<ConversationInfo>,
-    /// Volume-tier discount applied, if any.
-    pub tier_discount: Option<Percent>,
+    /// The volume tier the message was priced in, when the market and rate column have bands.
+    pub tier: Option<Tier>,
+    /// At delivery: this message was the first of its tier this month (a tier above the first):
+    /// Meta's `VOLUME_BASED_PRICING_TIER_UPDATE` goes out.
+    pub tier_entered: bool,
     /// A rule decided by an option rather than by confirmed facts (e.g. authentication priced
     /// at the utility rate on a card without authentication rates).
     pub note: Option<String>,
@@ -239,6 +242,65 @@ pub struct TierBand {
     pub discount: Percent,
 }
 
+/// The volume tier a message fell in: its 1-based number among the bands of its market and
+/// rate column, its band of monthly messages (`from` to `to`, inclusive; `None`: no upper
+/// bound) and the discount on the list rate. Bands that start above 1 have an implicit first
+/// tier at the list rate.
+/// In JSON: `{"tier": 2, "band": "100001:1000000", "discount": "5"}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(into = "TierWire", try_from = "TierWire")]
+pub struct Tier {
+    pub index: u32,
+    pub from: u64,
+    pub to: Option<u64>,
+    pub discount: Percent,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct TierWire {
+    tier: u32,
+    band: String,
+    discount: Percent,
+}
+
+impl From<Tier> for TierWire {
+    fn from(t: Tier) -> TierWire {
+        TierWire {
+            tier: t.index,
+            band: t.band(),
+            discount: t.discount,
+        }
+    }
+}
+
+impl TryFrom<TierWire> for Tier {
+    type Error = String;
+    fn try_from(w: TierWire) -> Result<Tier, String> {
+        let bad = || format!("`{}` is not a band (FROM:TO or FROM:)", w.band);
+        let (from, to) = w.band.split_once(':').ok_or_else(bad)?;
+        Ok(Tier {
+            index: w.tier,
+            from: from.parse().map_err(|_| bad())?,
+            to: match to {
+                "" => None,
+                t => Some(t.parse().map_err(|_| bad())?),
+            },
+            discount: w.discount,
+        })
+    }
+}
+
+impl Tier {
+    /// The band as Meta's webhook writes it: `"25000001:50000000"`; the top band, whose upper
+    /// bound Meta's examples never show, as `"100000001:"` (our choice).
+    pub fn band(&self) -> String {
+        match self.to {
+            Some(to) => format!("{}:{to}", self.from),
+            None => format!("{}:", self.from),
+        }
+    }
+}
+
 /// Volume tiers. Meta does not publish thresholds or tier rates, so they are configuration.
 /// Bands are per rate column (`utility`, `authentication`, `authentication_international`
 /// under PMP; `template` for the template era), with optional per-market overrides. Counting
@@ -272,6 +334,28 @@ impl VolumeTiers {
             .rev()
             .find(|b| b.from <= n)
             .copied()
+    }
+
+    /// The tier of the `n`-th message (1-based) of the month; `None` when the market and
+    /// column have no bands.
+    pub fn tier_for(&self, market: &str, column: RateColumn, n: u64) -> Option<Tier> {
+        let bands = self.bands(market, column);
+        let first = bands.first()?;
+        let implicit = u32::from(first.from > 1);
+        let Some(i) = bands.iter().rposition(|b| b.from <= n) else {
+            return Some(Tier {
+                index: 1,
+                from: 1,
+                to: Some(first.from - 1),
+                discount: Percent::ZERO,
+            });
+        };
+        Some(Tier {
+            index: i as u32 + 1 + implicit,
+            from: bands[i].from,
+            to: bands.get(i + 1).map(|b| b.from - 1),
+            discount: bands[i].discount,
+        })
     }
 
     /// Bands must start at 1 or later, rise strictly, and discount between 0 and 100 %.
@@ -410,6 +494,11 @@ struct PairState {
 
 type Month = (i32, u8);
 
+/// Volume-tier counters: billable messages this month per (market, rate column). Meta counts
+/// them over every WABA of the business portfolio [M:pricing], so a portfolio's pricers
+/// share one (see [`Pricer::price_into_shared`]).
+pub type VolumeCounts = BTreeMap<(String, RateColumn), (Month, u64)>;
+
 /// See the module documentation.
 #[derive(Debug)]
 pub struct Pricer {
@@ -420,7 +509,8 @@ pub struct Pricer {
     /// The first end in `expiry` (`u64::MAX` when none).
     next_expiry: SimTime,
     free_tier: BTreeMap<u64, (Month, u32)>,
-    volume: BTreeMap<(u64, String, RateColumn), (Month, u64)>,
+    /// Volume-tier positions this month by (market, rate column): see [`VolumeCounts`].
+    volume: VolumeCounts,
     free_service: BTreeMap<u64, (Month, u32)>,
     next_conversation: u64,
     ledger: Ledger,
@@ -477,7 +567,8 @@ const BLANK: Charge = Charge {
     decimals: 4,
     recorded: false,
     conversation: None,
-    tier_discount: None,
+    tier: None,
+    tier_entered: false,
     note: None,
     unpriced: None,
 };
@@ -672,6 +763,20 @@ impl Pricer {
         c
     }
 
+    /// [`Self::price_into`] with the volume-tier counters `shared` (a portfolio's, common to
+    /// its WABAs' pricers) in place of this pricer's own.
+    pub fn price_into_shared(
+        &mut self,
+        now: SimTime,
+        msg: &MessageFacts<'_>,
+        c: &mut Charge,
+        shared: &mut VolumeCounts,
+    ) {
+        std::mem::swap(&mut self.volume, shared);
+        self.price_into(now, msg, c);
+        std::mem::swap(&mut self.volume, shared);
+    }
+
     /// [`Self::price`] into `c`, whatever it held: for callers that price many messages and
     /// keep none of the charges.
     pub fn price_into(&mut self, now: SimTime, msg: &MessageFacts<'_>, c: &mut Charge) {
@@ -855,20 +960,24 @@ impl Pricer {
     }
 
     /// Applies the volume tier for the next billable message of `column`; counts it when
-    /// `commit`.
+    /// `commit`. Gives the rate, the tier and whether this message entered it.
     fn apply_tier(
         &mut self,
-        msg: &MessageFacts<'_>,
         ctx: &Ctx<'_>,
         column: RateColumn,
         rate: Amount,
         commit: bool,
-    ) -> (Amount, Option<Percent>) {
+    ) -> (Amount, Option<Tier>, bool) {
         if self.config.tiers.is_empty() {
-            return (rate, None);
+            return (rate, None, false);
         }
         let month = ctx.date.month_key();
-        let key = (msg.waba_id, ctx.market.name.clone(), column);
+        // Authentication-international keeps the authentication position [M:pricing].
+        let counted = match column {
+            RateColumn::AuthenticationInternational => RateColumn::Authentication,
+            c => c,
+        };
+        let key = (ctx.market.name.clone(), counted);
         let entry = self.volume.entry(key).or_insert((month, 0));
         if entry.0 != month {
             *entry = (month, 0);
@@ -877,9 +986,13 @@ impl Pricer {
         if commit {
             entry.1 = n;
         }
-        match self.config.tiers.band_for(&ctx.market.name, column, n) {
-            Some(b) if b.discount.0 > 0 => (rate.minus(b.discount.of(rate)), Some(b.discount)),
-            _ => (rate, None),
+        match self.config.tiers.tier_for(&ctx.market.name, column, n) {
+            Some(t) => (
+                rate.minus(t.discount.of(rate)),
+                Some(t),
+                commit && t.from == n && n > 1,
+            ),
+            None => (rate, None, false),
         }
     }
 
@@ -899,10 +1012,11 @@ impl Pricer {
         }
         match self.rate(ctx, RateColumn::Template) {
             Ok((r, _)) => {
-                let (amount, tier) =
-                    self.apply_tier(msg, ctx, RateColumn::Template, r, msg.delivered);
+                let (amount, tier, entered) =
+                    self.apply_tier(ctx, RateColumn::Template, r, msg.delivered);
                 c.amount = amount;
-                c.tier_discount = tier;
+                c.tier = tier;
+                c.tier_entered = entered;
             }
             Err(e) => c.unpriced = Some(e.to_string()),
         }
@@ -1006,9 +1120,10 @@ impl Pricer {
                     }
                     _ => column,
                 };
-                let (amount, tier) = self.apply_tier(msg, ctx, tier_col, r, msg.delivered);
+                let (amount, tier, entered) = self.apply_tier(ctx, tier_col, r, msg.delivered);
                 c.amount = amount;
-                c.tier_discount = tier;
+                c.tier = tier;
+                c.tier_entered = entered;
                 c.note = note;
             }
             Err(e) => c.unpriced = Some(e.to_string()),
@@ -1234,6 +1349,7 @@ impl Pricer {
                 amount: c.amount,
                 bsp_price: c.bsp_price,
                 unpriced: c.unpriced.is_some(),
+                tier: c.tier,
             });
             c.recorded = true;
             return;
@@ -1258,6 +1374,7 @@ impl Pricer {
             bsp_price: c.bsp_price,
             currency: c.currency,
             unpriced: c.unpriced.clone(),
+            tier: c.tier,
         };
         self.ledger.record(line);
         c.recorded = true;

@@ -26,7 +26,7 @@ pub struct CostSummary {
     /// Grand totals per currency: messages, charged units, platform cost (`amount`), BSP
     /// price and margin.
     pub by_currency: BTreeMap<String, CurrencyTotal>,
-    /// One row per (model, category, market, type, currency).
+    /// One row per (model, category, market, type, currency, volume tier).
     pub totals: Vec<TotalRow>,
 }
 
@@ -68,6 +68,7 @@ impl CostSummary {
                 bsp_price: v.bsp_price,
                 margin: v.bsp_price.minus(v.amount),
                 unpriced: v.unpriced,
+                tier: k.tier,
             });
         }
         out

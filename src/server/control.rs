@@ -387,6 +387,7 @@ fn dispatch(
         Control::Businesses => Ok(policy::businesses(ctx)),
         Control::Onboard => policy::onboard(ctx, body),
         Control::Reinstate(id) => policy::reinstate(ctx, id),
+        Control::Recategorise(id) => policy::recategorise(ctx, id, body),
         Control::Reregister(wa_id) => policy::reregister(ctx, wa_id),
         Control::Identity(wa_id) => policy::identity(ctx, wa_id),
         Control::Unknown => Err(Failure::not_found(Rejection::new(

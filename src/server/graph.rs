@@ -167,6 +167,12 @@ fn template_json(t: &Template, fields: &[&str]) -> Result<Value, Rejection> {
             "quality_score" => json!({"score": "UNKNOWN", "date": t.created_at.unix_secs()}),
             // Real fields without a simulated value are left out, as Graph does (pywa's
             // get_templates requests all of them).
+            "correct_category" if t.correct_category.is_some() => {
+                json!(t.correct_category.map(TemplateCategory::as_str))
+            }
+            "previous_category" if t.previous_category.is_some() => {
+                json!(t.previous_category.map(TemplateCategory::as_str))
+            }
             "previous_category"
             | "message_send_ttl_seconds"
             | "correct_category"

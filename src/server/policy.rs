@@ -224,6 +224,53 @@ pub(super) fn reinstate(ctx: &Ctx<'_>, id: &str) -> Result<Value, Failure> {
     Ok(json!({"reinstated": was}))
 }
 
+/// `POST /_sim/templates/{id}/recategorise` `{"to": "MARKETING", "notice_hours": 24}`: Meta
+/// changes the template's category after `notice_hours` (default 24, Meta's one day; 0: at
+/// once), with the `template_category_update` notice now and the completed one at the change.
+pub(super) fn recategorise(ctx: &Ctx<'_>, id: &str, body: &[u8]) -> Result<Value, Failure> {
+    use crate::engine::ids::TemplateId;
+    use crate::engine::world::TemplateCategory;
+    let st = ctx.state;
+    let now = st.clock.now();
+    let e400 = Failure::bad_request;
+    let template: TemplateId = id
+        .parse()
+        .map_err(|_| Failure::not_found(Rejection::unknown_object(id)))?;
+    let m = object(body).map_err(e400)?;
+    let to = match m.get("to") {
+        Some(Value::String(s)) => TemplateCategory::parse(s)
+            .ok_or_else(|| e400(bad(format!("to: '{s}' is not MARKETING or UTILITY"))))?,
+        Some(_) => return Err(e400(bad("to: must be a string"))),
+        None => return Err(e400(bad("to: required (MARKETING or UTILITY)"))),
+    };
+    let notice_hours = match m.get("notice_hours") {
+        None => 24,
+        Some(v) => v
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| e400(bad("notice_hours: must be a whole number of hours")))?,
+    };
+    let effective = with_effects(|fx| {
+        let r = st
+            .engine
+            .order_recategorisation(now, template, to, notice_hours, fx);
+        st.commit(fx);
+        r
+    })
+    .map_err(|r| {
+        if r.code == ErrorCode::InvalidParameter {
+            e400(r)
+        } else {
+            Failure::not_found(r)
+        }
+    })?;
+    Ok(json!({
+        "template_id": template.to_string(),
+        "to": to.as_str(),
+        "effective_time": effective.unix_secs(),
+    }))
+}
+
 /// `POST /_sim/recipients/{wa_id}/reregister`: the number gets a new owner.
 pub(super) fn reregister(ctx: &Ctx<'_>, user: &str) -> Result<Value, Failure> {
     let st = ctx.state;

@@ -95,6 +95,8 @@ pub(super) enum Control<'a> {
     Onboard,
     /// `POST /_sim/businesses/{id}/reinstate`.
     Reinstate(&'a str),
+    /// `POST /_sim/templates/{id}/recategorise`.
+    Recategorise(&'a str),
     /// `POST /_sim/recipients/{wa_id}/reregister`.
     Reregister(&'a str),
     /// `GET /_sim/recipients/{wa_id}/identity`.
@@ -144,6 +146,9 @@ impl<'a> Route<'a> {
             (&Method::GET, ["_sim", "businesses"]) => control(C::Businesses),
             (&Method::POST, ["_sim", "businesses"]) => control(C::Onboard),
             (&Method::POST, ["_sim", "businesses", id, "reinstate"]) => control(C::Reinstate(id)),
+            (&Method::POST, ["_sim", "templates", id, "recategorise"]) => {
+                control(C::Recategorise(id))
+            }
             (_, ["_sim", ..]) => control(C::Unknown),
 
             (&Method::POST, [id, "messages"]) => graph(L::Messages, G::SendMessage(id)),

@@ -10,7 +10,7 @@ use super::report::{
 use super::traffic::PhaseOutline;
 use crate::clock::{SimTime, MICROS_PER_HOUR};
 use crate::engine::errors::ErrorCode;
-use crate::engine::events::{DeliveryStatus, Event, EventBody, MessageInfo};
+use crate::engine::events::{CategoryChange, DeliveryStatus, Event, EventBody, MessageInfo};
 use crate::engine::ids::WabaId;
 use crate::engine::Portfolios as Engine;
 use crate::engine::Sink;
@@ -350,6 +350,46 @@ impl Collector {
                         &subject,
                         format!("template {subject}: {title} → {st} ({description})"),
                     );
+                }
+                EventBody::VolumeTier(t) => {
+                    let subject = format!("{} {}", &*t.market, t.category);
+                    self.annotate(
+                        ev.at,
+                        "volume_tier",
+                        &subject,
+                        format!(
+                            "VOLUME_BASED_PRICING_TIER_UPDATE: {} {} messages this month reached tier {} (band {}, {} off the list rate)",
+                            &*t.market,
+                            t.category,
+                            t.tier.index,
+                            t.tier.band(),
+                            t.tier.discount
+                        ),
+                    );
+                }
+                EventBody::TemplateCategoryUpdate {
+                    name,
+                    language,
+                    new_category,
+                    change,
+                    ..
+                } => {
+                    let subject = format!("{name} ({language})");
+                    let text = match change {
+                        CategoryChange::Notice { correct, effective } => format!(
+                            "template {subject}: Meta will change its category {} → {} on {}",
+                            new_category.as_str(),
+                            correct.as_str(),
+                            super::report::fmt_time(effective.unix_secs())
+                        ),
+                        CategoryChange::Done { previous } => format!(
+                            "template {subject} recategorised {} → {}: sent and priced as {} from now on",
+                            previous.as_str(),
+                            new_category.as_str(),
+                            new_category.as_str()
+                        ),
+                    };
+                    self.annotate(ev.at, "template_category_update", &subject, text);
                 }
                 EventBody::TemplateQuality {
                     name,

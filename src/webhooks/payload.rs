@@ -5,7 +5,8 @@
 
 use crate::clock::SimTime;
 use crate::engine::events::{
-    BilledConversation, Billing, DeliveryStatus, Event, EventBody, MessageInfo, PhoneMeta,
+    BilledConversation, Billing, CategoryChange, DeliveryStatus, Event, EventBody, MessageInfo,
+    PhoneMeta,
 };
 use crate::engine::world::{MessagingLimitTier, QualityRating, TemplateStatus};
 use crate::pricing::Category;
@@ -19,6 +20,7 @@ pub const FIELD_TEMPLATE_STATUS: &str = "message_template_status_update";
 pub const FIELD_ACCOUNT_UPDATE: &str = "account_update";
 /// `field` of a template quality change.
 pub const FIELD_TEMPLATE_QUALITY: &str = "message_template_quality_update";
+pub const FIELD_TEMPLATE_CATEGORY: &str = "template_category_update";
 /// `field` of a phone number quality/limit/throughput change.
 pub const FIELD_PHONE_QUALITY: &str = "phone_number_quality_update";
 /// `field` of a portfolio messaging-limit change.
@@ -199,6 +201,57 @@ pub fn render_change(ev: &Event, api_version: &str) -> (&'static str, Value) {
                 v["disable_info"] = json!({"disable_date": ev.at.unix_secs()});
             }
             (FIELD_TEMPLATE_STATUS, v)
+        }
+        // Meta's example [M:pricing]: `tier` is "lower:upper", `region` the market's name.
+        EventBody::VolumeTier(t) => {
+            let category = match t.category {
+                crate::pricing::Category::AuthenticationInternational => {
+                    "AUTHENTICATION_INTERNATIONAL"
+                }
+                crate::pricing::Category::Authentication => "AUTHENTICATION",
+                crate::pricing::Category::Utility => "UTILITY",
+                other => other.wire(),
+            };
+            (
+                FIELD_ACCOUNT_UPDATE,
+                json!({
+                    "event": "VOLUME_BASED_PRICING_TIER_UPDATE",
+                    "volume_tier_info": {
+                        "tier_update_time": ev.at.unix_secs(),
+                        "pricing_category": category,
+                        "tier": t.tier.band(),
+                        "effective_month": format!("{:04}-{:02}", t.month.0, t.month.1),
+                        "region": &*t.market,
+                    },
+                }),
+            )
+        }
+        // Meta's two forms [M:tcu]: the id is an integer; in the notice `new_category` is the
+        // current category and `category_update_timestamp` when the change takes effect.
+        EventBody::TemplateCategoryUpdate {
+            template,
+            name,
+            language,
+            new_category,
+            change,
+        } => {
+            let mut v = json!({
+                "message_template_id": template.0,
+                "message_template_name": name,
+                "message_template_language": language,
+            });
+            match change {
+                CategoryChange::Notice { correct, effective } => {
+                    v["new_category"] = json!(new_category.as_str());
+                    v["correct_category"] = json!(correct.as_str());
+                    v["category_update_timestamp"] = json!(effective.unix_secs());
+                }
+                CategoryChange::Done { previous } => {
+                    v["previous_category"] = json!(previous.as_str());
+                    v["new_category"] = json!(new_category.as_str());
+                }
+            }
+            (FIELD_TEMPLATE_CATEGORY, v)
         }
         EventBody::TemplateQuality {
             template,
@@ -840,6 +893,73 @@ mod dynamics_shape_tests {
         let v = render_change(&pause(TemplateStatus::Disabled, "DISABLED"), "v23.0").1;
         assert_eq!(v["event"], "DISABLED");
         assert_eq!(v["disable_info"], json!({"disable_date": T}));
+    }
+
+    /// Meta's `VOLUME_BASED_PRICING_TIER_UPDATE` example [M:pricing], byte for byte.
+    #[test]
+    fn volume_tier_update_follows_metas_example() {
+        use crate::engine::charging::TierEntered;
+        use crate::pricing::{Category, Name, Percent, Tier};
+        let e = Event {
+            at: SimTime::from_secs(1743451903),
+            waba: WabaId(102290129340398),
+            body: EventBody::VolumeTier(TierEntered {
+                category: Category::Utility,
+                market: Name::new("India"),
+                tier: Tier {
+                    index: 4,
+                    from: 25000001,
+                    to: Some(50000000),
+                    discount: Percent::parse("18").unwrap(),
+                },
+                month: (2025, 11),
+            }),
+        };
+        let (f, v) = render_change(&e, "v23.0");
+        assert_eq!(f, "account_update");
+        assert_eq!(
+            v.to_string(),
+            r#"{"event":"VOLUME_BASED_PRICING_TIER_UPDATE","volume_tier_info":{"tier_update_time":1743451903,"pricing_category":"UTILITY","tier":"25000001:50000000","effective_month":"2025-11","region":"India"}}"#
+        );
+    }
+
+    /// Both forms of Meta's `template_category_update` example [M:tcu], byte for byte.
+    #[test]
+    fn template_category_update_notice_and_completed_forms() {
+        use crate::engine::world::TemplateCategory;
+        let body = |change| EventBody::TemplateCategoryUpdate {
+            template: TemplateId(278077987957091),
+            name: "welcome_template".into(),
+            language: "en-US".into(),
+            new_category: match change {
+                CategoryChange::Notice { .. } => TemplateCategory::Utility,
+                CategoryChange::Done { .. } => TemplateCategory::Marketing,
+            },
+            change,
+        };
+        let (f, v) = render_change(
+            &ev(body(CategoryChange::Notice {
+                correct: TemplateCategory::Marketing,
+                effective: SimTime::from_secs(1746169200),
+            })),
+            "v23.0",
+        );
+        assert_eq!(f, "template_category_update");
+        assert_eq!(
+            v.to_string(),
+            r#"{"message_template_id":278077987957091,"message_template_name":"welcome_template","message_template_language":"en-US","new_category":"UTILITY","correct_category":"MARKETING","category_update_timestamp":1746169200}"#
+        );
+        let (_, v) = render_change(
+            &ev(body(CategoryChange::Done {
+                previous: TemplateCategory::Utility,
+            })),
+            "v23.0",
+        );
+        assert_eq!(
+            v.to_string(),
+            r#"{"message_template_id":278077987957091,"message_template_name":"welcome_template","message_template_language":"en-US","previous_category":"UTILITY","new_category":"MARKETING"}"#
+        );
+        assert!(v.get("correct_category").is_none());
     }
 
     #[test]

@@ -422,7 +422,8 @@ fn every_library_scenario_is_deterministic_and_documents_its_command_and_ending(
     assert_eq!(a, b);
 }
 
-const LIBRARY: [&str; 8] = [
+const LIBRARY: [&str; 9] = [
+    "recategorised-template.toml",
     "spam-without-opt-in.toml",
     "opt-in-done-right.toml",
     "customer-service-window.toml",
@@ -466,4 +467,23 @@ fn bad_comparison_model_names_the_field() {
     assert!(err.contains("pricing-through-the-years.toml"), "{err}");
     assert!(err.contains("pricing.compare[2]"), "{err}");
     assert!(err.contains("cbp-2021"), "{err}");
+}
+
+#[test]
+fn recategorised_template_costs_marketing_from_day_5() {
+    let (r, _) = run("recategorised-template.toml", None);
+    let notes = annotations(&r, "template_category_update");
+    assert_eq!(notes.len(), 2, "the notice and the change");
+    let row = |cat: &str| {
+        r.cost
+            .totals
+            .iter()
+            .find(|t| wabasim::simulate::collect::enum_text(&t.category) == cat)
+            .unwrap_or_else(|| panic!("no {cat} row"))
+    };
+    assert_eq!(row("utility").messages, 5000);
+    assert_eq!(row("utility").amount.to_string(), "125.00");
+    assert_eq!(row("marketing").messages, 5000);
+    assert_eq!(row("marketing").amount.to_string(), "205.50");
+    assert_eq!(r.cost.by_currency["USD"].amount.to_string(), "330.50");
 }

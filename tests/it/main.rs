@@ -20,6 +20,7 @@ mod onboarding_http;
 mod policy_http;
 mod pricing_cli;
 mod pricing_models;
+mod pricing_recategorise;
 mod pricing_server;
 mod properties;
 mod run_embedded;

@@ -367,6 +367,22 @@ fn plan_volume_tiers() {
     // 1,000 × 0.025 + 1,000 × 0.0225 = 47.50
     assert_eq!(v["total"]["platform_cost"], "47.50");
     assert!(v["notes"].to_string().contains("volume tiers"));
+    // The breakdown by tier and band.
+    let t = &v["by_tier"];
+    assert_eq!(t[0]["key"], "Indonesia utility tier 1 (1:1000, 0% off)");
+    assert_eq!(t[0]["messages"], 1000);
+    assert_eq!(t[1]["key"], "Indonesia utility tier 2 (1001:, 10% off)");
+    assert_eq!(t[1]["platform_cost"], "22.50");
+    a.json = false;
+    let out = run(&a);
+    assert!(out.contains("volume tier"), "{out}");
+    assert!(
+        out.contains("Indonesia utility tier 2 (1001:, 10% off)"),
+        "{out}"
+    );
+    // Without tiers there is no tier breakdown.
+    let out = run(&quick("pmp-2025-07", "ID", "utility", 2000));
+    assert!(!out.contains("volume tier"), "{out}");
 }
 
 #[test]
@@ -409,4 +425,91 @@ fn list_cards_and_determinism() {
     }
     let a = plan_args(repo_file("scenarios/plans/retail-campaign.toml"));
     assert_eq!(run(&a), run(&a));
+}
+
+// ----- "What if the utility template is recategorised on day N?" ------------------------------
+
+#[test]
+fn quick_form_prices_a_recategorised_template_at_the_category_of_each_day() {
+    // 30,000 Indonesian utility templates over 30 days (1,000 a day), card pmp-2026-01.
+    let mut a = quick("pmp-2025-07", "ID", "utility", 30_000);
+    a.card = vec!["pmp-2026-01".into()];
+    a.days = Some(30);
+    a.template = Some("order_update".into());
+    // Not recategorised: 30,000 × 0.025 = 750.
+    let out = run(&a);
+    assert!(out.contains("Total platform cost: 750.0000 USD"), "{out}");
+    assert!(!out.contains("days 0-"), "{out}");
+    // Recategorised as marketing on day 12: 12,000 × 0.025 + 18,000 × 0.0411 = 300 + 739.8.
+    a.recategorise_on_day = Some(12);
+    let out = run(&a);
+    assert!(out.contains("Total platform cost: 1039.8000 USD"), "{out}");
+    assert!(out.contains("order_update (days 0-11)"), "{out}");
+    assert!(out.contains("order_update (days 12-29)"), "{out}");
+    assert!(
+        out.contains("recategorised utility → marketing on day 12"),
+        "{out}"
+    );
+    // Day 0: everything at the marketing rate (30,000 × 0.0411).
+    a.recategorise_on_day = Some(0);
+    assert!(run(&a).contains("Total platform cost: 1233.0000 USD"));
+    // Outside the plan's days, or without --days: refused, naming the field.
+    a.recategorise_on_day = Some(30);
+    let e = try_run(&a).unwrap_err();
+    assert!(
+        e.contains("recategorise.on_day: day 30 is not inside"),
+        "{e}"
+    );
+    a.recategorise_on_day = Some(3);
+    a.recategorise_to = Some("authentication".into());
+    let e = try_run(&a).unwrap_err();
+    assert!(e.contains("only to marketing or utility"), "{e}");
+}
+
+#[test]
+fn plan_recategorisation_field_and_flag() {
+    let plan = "model = \"pmp-2025-07\"\ncard = \"pmp-2026-01\"\n\n[[send]]\ntemplate = \"spring_sale\"\ncategory = \"marketing\"\nmarket = \"ID\"\nmessages = 3000\ndays = 30\n\n[[send]]\ntemplate = \"order_update\"\ncategory = \"utility\"\nmarket = \"ID\"\nmessages = 30000\ndays = 30\n";
+    // The flag recategorises the utility line only: 3,000 × 0.0411 + 12,000 × 0.025 +
+    // 18,000 × 0.0411 = 123.3 + 300 + 739.8.
+    let p = temp_file("recat-flag.toml", plan);
+    let mut a = plan_args(p.clone());
+    let out = run(&a);
+    assert!(out.contains("Total platform cost: 873.3000 USD"), "{out}");
+    a.recategorise_on_day = Some(12);
+    let out = run(&a);
+    assert!(out.contains("Total platform cost: 1163.1000 USD"), "{out}");
+    assert!(!out.contains("spring_sale (days"), "{out}");
+    // --template names a line that is not utility: nothing to recategorise.
+    a.template = Some("spring_sale".into());
+    let e = try_run(&a).unwrap_err();
+    assert!(
+        e.contains("no utility line of template `spring_sale`"),
+        "{e}"
+    );
+
+    // The same as a plan field.
+    let with_field = format!("{plan}recategorise = {{ to = \"marketing\", on_day = 12 }}\n");
+    let out = run(&plan_args(temp_file("recat-field.toml", &with_field)));
+    assert!(out.contains("Total platform cost: 1163.1000 USD"), "{out}");
+    // Errors name the file, the line, the column and the field.
+    let bad = format!("{plan}recategorise = {{ to = \"marketing\", on_day = 30 }}\n");
+    let f = temp_file("recat-bad.toml", &bad);
+    let e = try_run(&plan_args(f.clone())).unwrap_err();
+    assert!(
+        e.contains(&format!(
+            "{}:17:45: field `recategorise.on_day`",
+            f.display()
+        )),
+        "{e}"
+    );
+    let bad = format!("{plan}recategorise = {{ to = \"utility\", on_day = 3 }}\n");
+    let f = temp_file("recat-same.toml", &bad);
+    let e = try_run(&plan_args(f.clone())).unwrap_err();
+    assert!(
+        e.contains(&format!(
+            "{}:17:23: field `recategorise.to`: the line is already `utility`",
+            f.display()
+        )),
+        "{e}"
+    );
 }

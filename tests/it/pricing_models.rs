@@ -747,7 +747,7 @@ fn volume_tier_boundaries() {
     );
     // The sent-time quote shows the next message's tier without counting it.
     assert_eq!(
-        p.price(t, &u(7).facts(false)).tier_discount,
+        p.price(t, &u(7).facts(false)).tier.map(|t| t.discount),
         Some(Percent::parse("25").unwrap())
     );
     // Free in-window utility does not count toward the tier (still the 7th billable next).
@@ -771,6 +771,168 @@ fn volume_tier_boundaries() {
         deliver(&mut p, at("2026-04-01", 0), &u(12)).amount,
         amt("0.025")
     );
+}
+
+#[test]
+fn volume_tiers_name_the_tier_and_band_and_say_when_one_is_entered() {
+    let mut cfg = config(PricingModelId::Pmp2025_07, "pmp-2026-01");
+    cfg.tiers = tiers();
+    let mut p = Pricer::new(book(), cfg).unwrap();
+    let t = at("2026-03-31", 0);
+    let u = |k| msg(k, ID, Category::Utility);
+    let got: Vec<(u32, String, bool)> = (1..=6)
+        .map(|k| {
+            let c = deliver(&mut p, t, &u(k));
+            let tier = c.tier.expect("Indonesia utility has bands");
+            (tier.index, tier.band(), c.tier_entered)
+        })
+        .collect();
+    let row = |i, b: &str, e| (i, b.to_string(), e);
+    assert_eq!(
+        got,
+        vec![
+            row(1, "1:2", false), // the first tier is not "entered": it is where a month starts
+            row(1, "1:2", false),
+            row(2, "3:4", true),
+            row(2, "3:4", false),
+            row(3, "5:", true),
+            row(3, "5:", false),
+        ]
+    );
+    // The sent-time quote never enters a tier (nothing is counted).
+    assert!(!p.price(t, &u(7).facts(false)).tier_entered);
+    // India's bands start at 2: an implicit first tier at the list rate, then the 50 % band.
+    let c = deliver(&mut p, t, &msg(8, IN, Category::Utility));
+    assert_eq!(
+        (
+            c.tier.unwrap().index,
+            c.tier.unwrap().band(),
+            c.tier_entered
+        ),
+        (1, "1:1".to_string(), false)
+    );
+    let c = deliver(&mut p, t, &msg(9, IN, Category::Utility));
+    assert_eq!(
+        (
+            c.tier.unwrap().index,
+            c.tier.unwrap().band(),
+            c.tier_entered
+        ),
+        (2, "2:".to_string(), true)
+    );
+    // Marketing has no tiers; neither has a market and column without bands.
+    assert_eq!(
+        deliver(&mut p, t, &msg(10, ID, Category::Marketing)).tier,
+        None
+    );
+    assert_eq!(
+        deliver(&mut p, t, &msg(11, ID, Category::Authentication)).tier,
+        None
+    );
+    // The ledger's rows carry the tier and band, as JSON `tier`, `band`, `discount`.
+    let snap = p.ledger().snapshot();
+    let row = snap
+        .totals
+        .iter()
+        .find(|r| r.tier.is_some_and(|t| t.index == 3))
+        .expect("a tier-3 row");
+    assert_eq!(row.messages, 2);
+    let v = serde_json::to_value(row).unwrap();
+    assert_eq!(
+        (&v["tier"], &v["band"], &v["discount"]),
+        (
+            &serde_json::json!(3),
+            &serde_json::json!("5:"),
+            &serde_json::json!("25")
+        )
+    );
+    let untiered = serde_json::to_value(
+        snap.totals
+            .iter()
+            .find(|r| r.category == Category::Marketing)
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(untiered.get("tier").is_none(), "{untiered}");
+}
+
+#[test]
+fn volume_tiers_count_over_every_waba_of_a_portfolio_when_the_counts_are_shared() {
+    let mut cfg = config(PricingModelId::Pmp2025_07, "pmp-2026-01");
+    cfg.tiers = tiers();
+    let t = at("2026-03-31", 0);
+    let mut a = Pricer::new(book(), cfg.clone()).unwrap();
+    let mut b = Pricer::new(book(), cfg).unwrap();
+    let send = |p: &mut Pricer, shared: Option<&mut VolumeCounts>, k: u64, waba: u64| {
+        let m = msg(k, ID, Category::Utility).waba(waba);
+        let mut c = Charge::empty();
+        match shared {
+            Some(v) => p.price_into_shared(t, &m.facts(true), &mut c, v),
+            None => p.price_into(t, &m.facts(true), &mut c),
+        }
+        c.tier.unwrap().index
+    };
+    // Not shared: each WABA's pricer counts alone, the 3rd message of each is tier 2.
+    let own: Vec<u32> = (1..=4)
+        .map(|k| send(if k % 2 == 0 { &mut a } else { &mut b }, None, k, k % 2))
+        .collect();
+    assert_eq!(own, vec![1, 1, 1, 1]);
+    // Shared (the engine's portfolio): the 3rd message of the portfolio is tier 2, whichever
+    // WABA sends it.
+    let mut a = Pricer::new(book(), a.config().clone()).unwrap();
+    let mut b = Pricer::new(book(), b.config().clone()).unwrap();
+    let mut counts = VolumeCounts::new();
+    let shared: Vec<u32> = (1..=4)
+        .map(|k| {
+            let p = if k % 2 == 0 { &mut a } else { &mut b };
+            send(p, Some(&mut counts), k, k % 2)
+        })
+        .collect();
+    assert_eq!(shared, vec![1, 1, 2, 2]);
+}
+
+#[test]
+fn authentication_international_keeps_the_authentication_tier_position() {
+    let mut cfg = config(PricingModelId::Pmp2025_07, "pmp-2026-01");
+    let b = |from, pct: &str| TierBand {
+        from,
+        discount: Percent::parse(pct).unwrap(),
+    };
+    for col in [
+        RateColumn::Authentication,
+        RateColumn::AuthenticationInternational,
+    ] {
+        cfg.tiers.default.insert(col, vec![b(1, "0"), b(3, "10")]);
+    }
+    let start = at("2026-03-10", 12);
+    cfg.options.auth_international.insert(
+        10,
+        AuthIntlEligibility {
+            start,
+            home_calling_code: "91".into(),
+        },
+    );
+    let mut p = Pricer::new(book(), cfg).unwrap();
+    let auth = |k| msg(k, ID, Category::Authentication);
+    // Two authentication messages before the start time, one after: the third message of the
+    // month is authentication-international and in tier 2, not back in tier 1.
+    let c1 = deliver(&mut p, at("2026-03-10", 0), &auth(1));
+    let c2 = deliver(&mut p, at("2026-03-10", 1), &auth(2));
+    let c3 = deliver(&mut p, at("2026-03-10", 13), &auth(3));
+    assert_eq!(
+        [c1.category, c2.category, c3.category],
+        [
+            Category::Authentication,
+            Category::Authentication,
+            Category::AuthenticationInternational
+        ]
+    );
+    assert_eq!(
+        [c1, c2, c3.clone()].map(|c| c.tier.unwrap().index),
+        [1, 1, 2]
+    );
+    // 10 % off the Indonesian authentication-international rate (0.136).
+    assert_eq!(c3.amount, amt("0.1224"));
 }
 
 #[test]

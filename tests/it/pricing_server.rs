@@ -15,8 +15,8 @@ use std::time::Duration;
 
 /// Collects webhook bodies; answers the verification handshake.
 #[derive(Default)]
-struct Receiver {
-    bodies: Mutex<Vec<Value>>,
+pub(crate) struct Receiver {
+    pub(crate) bodies: Mutex<Vec<Value>>,
 }
 
 async fn handle(rx: Arc<Receiver>, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -39,7 +39,7 @@ async fn handle(rx: Arc<Receiver>, req: Request<Incoming>) -> Response<Full<Byte
         .unwrap()
 }
 
-async fn receiver() -> (Arc<Receiver>, String) {
+pub(crate) async fn receiver() -> (Arc<Receiver>, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/webhook", listener.local_addr().unwrap());
     let rx = Arc::new(Receiver::default());

@@ -561,3 +561,43 @@ fn a_rhythm_follows_the_recipients_local_hours() {
     // 20:00 UTC: 03:00 in Jakarta (quiet above), 20:00 in UTC (busy here).
     assert!(r.hourly.ok[20] > 0, "{:?}", r.hourly.ok);
 }
+
+/// A scenario that opts in to a recategorisation: the utility template of
+/// `customer-service-window.toml` becomes MARKETING on day 1, so its next-day sends are priced
+/// as marketing; without the key, everything stays utility.
+#[test]
+fn a_recategorised_template_is_priced_at_the_category_in_force_on_each_day() {
+    let base = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/customer-service-window.toml"),
+    )
+    .unwrap();
+    let body = "body = \"Pesanan {{1}} sudah dikirim dan tiba sekitar {{2}}.\"";
+    assert!(base.contains(body));
+    let opted = base.replace(
+        body,
+        &format!("{body}\nrecategorise = {{ to = \"MARKETING\", on = \"day 1\" }}"),
+    );
+    let categories = |r: &SimReport| -> Vec<String> {
+        r.cost
+            .totals
+            .iter()
+            .filter(|t| t.amount != wabasim::pricing::Amount::ZERO)
+            .map(|t| t.category.to_string())
+            .collect()
+    };
+    let plain = run(&base, None);
+    assert_eq!(categories(&plain), vec!["utility"]);
+    let r = run(&opted, None);
+    assert_eq!(categories(&r), vec!["marketing", "utility"]);
+    let text = serde_json::to_string(&r).unwrap();
+    assert!(
+        text.contains("Meta will change its category UTILITY"),
+        "notice in the events"
+    );
+    assert!(
+        text.contains("recategorised UTILITY"),
+        "the change in the events"
+    );
+    // The same seed gives the same bytes.
+    assert_eq!(text, serde_json::to_string(&run(&opted, None)).unwrap());
+}
