@@ -9,6 +9,7 @@
 //! 3 the run itself failed (cannot bind, webhook handshake refused, …); 130 `run` interrupted.
 
 pub mod cost;
+pub mod merge;
 pub mod report;
 pub mod run;
 pub mod schema;
@@ -39,6 +40,8 @@ pub enum Command {
     Cost(cost::CostArgs),
     /// Run a scenario's traffic over HTTP (embedded mock server unless --target) and report.
     Run(run::RunArgs),
+    /// Merge the reports of parallel runs (`run --shard I/N`) into one and judge its thresholds.
+    Merge(merge::MergeArgs),
     /// Run a scenario's traffic in virtual time (days in seconds) and write JSON + HTML reports.
     Simulate(simulate::SimArgs),
     /// Render a saved report (of `run` or `simulate`) as a self-contained HTML page.
@@ -135,6 +138,7 @@ pub fn main(cli: Cli) -> i32 {
         Command::Serve(args) => serve::main(args),
         Command::Cost(args) => cost::main(&args),
         Command::Run(args) => run::main(args),
+        Command::Merge(args) => merge::main(&args),
         Command::Simulate(args) => simulate::main(args),
         Command::Report { report, html } => report::main(&report, &html),
         Command::Schema => schema::main(),

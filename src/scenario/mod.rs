@@ -64,6 +64,26 @@ pub struct Scenario {
     pub pricing: PricingSection,
 }
 
+/// A fingerprint of a scenario's text: 16 hex digits of the 64-bit FNV-1a hash of its content
+/// apart from `[thresholds]`, canonicalised (tables in key order, comments and layout
+/// dropped), so two files that describe the same world and traffic have the same fingerprint.
+/// `merge` compares it to refuse reports of different scenarios. `None` when the text is not
+/// TOML (a scenario that loaded always is).
+pub fn fingerprint(text: &str) -> Option<String> {
+    let mut value: toml::Table = toml::from_str(text).ok()?;
+    value.remove("thresholds");
+    // `toml::Table` keeps keys sorted, so the JSON text is canonical.
+    let canonical = serde_json::to_string(&value).ok()?;
+    Some(format!("{:016x}", fnv1a64(canonical.as_bytes())))
+}
+
+/// FNV-1a, 64 bits: stable across builds and platforms, unlike `std`'s hasher.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 fn default_seed() -> u64 {
     1
 }
@@ -397,6 +417,20 @@ impl Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fingerprint_ignores_layout_and_thresholds_but_not_traffic() {
+        let a = "seed = 3\nname = \"x\"\n[audience]\nsize = 10\nread_ratio = 0.5\n[thresholds]\nchecks = [\"failed < 1\"]\n";
+        let b = "# a comment\nname = \"x\"\nseed   = 3 # moved\n\n[audience]\nread_ratio = 0.5\nsize = 10\n";
+        let c = "seed = 4\nname = \"x\"\n[audience]\nsize = 10\nread_ratio = 0.5\n";
+        assert_eq!(fingerprint(a), fingerprint(b));
+        assert_ne!(fingerprint(a), fingerprint(c));
+        assert_eq!(fingerprint(a).unwrap().len(), 16);
+        assert_eq!(fingerprint("= nope"), None);
+        // The published FNV-1a test vectors.
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
 
     #[test]
     fn default_world_parses_and_has_the_documented_pieces() {

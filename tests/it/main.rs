@@ -22,6 +22,7 @@ mod pricing_models;
 mod pricing_server;
 mod properties;
 mod run_embedded;
+mod scale_out;
 mod server_http;
 mod simulate;
 mod webhooks_delivery;

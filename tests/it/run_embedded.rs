@@ -72,6 +72,8 @@ fn args(path: PathBuf, out: Option<PathBuf>) -> RunArgs {
         seed: None,
         out,
         quiet: true,
+        shard: None,
+        start_at: None,
     }
 }
 
