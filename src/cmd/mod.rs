@@ -10,6 +10,7 @@
 
 pub mod cost;
 pub mod merge;
+pub mod partition_map;
 pub mod report;
 pub mod run;
 pub mod schema;
@@ -42,6 +43,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Merge the reports of parallel runs (`run --shard I/N`) into one and judge its thresholds.
     Merge(merge::MergeArgs),
+    /// Print the HAProxy map routing ids and tokens to `serve --partition` instances.
+    PartitionMap(partition_map::PartitionMapArgs),
     /// Run a scenario's traffic in virtual time (days in seconds) and write JSON + HTML reports.
     Simulate(simulate::SimArgs),
     /// Render a saved report (of `run` or `simulate`) as a self-contained HTML page.
@@ -139,6 +142,7 @@ pub fn main(cli: Cli) -> i32 {
         Command::Cost(args) => cost::main(&args),
         Command::Run(args) => run::main(args),
         Command::Merge(args) => merge::main(&args),
+        Command::PartitionMap(args) => partition_map::main(&args),
         Command::Simulate(args) => simulate::main(args),
         Command::Report { report, html } => report::main(&report, &html),
         Command::Schema => schema::main(),

@@ -77,6 +77,13 @@ pub fn fingerprint(text: &str) -> Option<String> {
     Some(format!("{:016x}", fnv1a64(canonical.as_bytes())))
 }
 
+/// The partition (0..count) that serves business portfolio `business_id` in
+/// `serve --partition I/N`: [`fnv1a64`] of the id's decimal text, modulo `count`. Stable across
+/// builds and machines, so every instance, `partition-map` and the router agree.
+pub fn partition_of(business_id: &str, count: u32) -> u32 {
+    (fnv1a64(business_id.as_bytes()) % u64::from(count.max(1))) as u32
+}
+
 /// FNV-1a, 64 bits: stable across builds and platforms, unlike `std`'s hasher.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
@@ -402,6 +409,22 @@ impl Scenario {
     pub fn expand_world(&mut self) {
         self.businesses = self.world().businesses;
         self.generate.clear();
+    }
+
+    /// Keeps only the businesses of partition `index` of `count` ([`partition_of`]), after
+    /// expanding `[[generate]]`. Refused when none is left: an instance with no portfolio
+    /// would serve the default world instead.
+    pub fn keep_partition(&mut self, index: u32, count: u32) -> Result<(), String> {
+        self.expand_world();
+        let total = self.businesses.len();
+        self.businesses
+            .retain(|b| partition_of(&b.id.to_string(), count) == index);
+        if self.businesses.is_empty() {
+            return Err(format!(
+                "partition {index}/{count} owns none of the scenario's {total} businesses (by the hash of their ids): use fewer partitions"
+            ));
+        }
+        Ok(())
     }
 
     /// `[server.http_status]` as a code → status map.

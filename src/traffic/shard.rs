@@ -19,7 +19,8 @@ pub const COUNT_ENV: &str = "WABASIM_SHARDS";
 /// The pod's index in a Kubernetes Indexed Job.
 pub const INDEX_ENV: &str = "JOB_COMPLETION_INDEX";
 
-/// Shard `index` of `count` (0 ≤ index < count).
+/// Part `index` of `count` (0 ≤ index < count): a shard of a run's load, or a partition of a
+/// world's portfolios (`serve --partition`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shard {
     pub index: u32,
@@ -38,12 +39,12 @@ impl Shard {
     pub fn new(index: u32, count: u32) -> Result<Shard, String> {
         if count == 0 || count > MAX_SHARDS {
             return Err(format!(
-                "the number of shards must be between 1 and {MAX_SHARDS} (got {count})"
+                "the number of parts must be between 1 and {MAX_SHARDS} (got {count})"
             ));
         }
         if index >= count {
             return Err(format!(
-                "shard index {index} is out of range: shards of {count} are numbered 0 to {}",
+                "index {index} is out of range: {count} parts are numbered 0 to {}",
                 count - 1
             ));
         }
@@ -52,7 +53,7 @@ impl Shard {
 
     /// Parses `I/N`.
     pub fn parse(text: &str) -> Result<Shard, String> {
-        let bad = || format!("{text:?} is not a shard: write I/N, e.g. 0/4 (shard 0 of 4)");
+        let bad = || format!("{text:?}: write I/N, e.g. 0/4 (part 0 of 4)");
         let (i, n) = text.trim().split_once('/').ok_or_else(bad)?;
         let i: u32 = i.trim().parse().map_err(|_| bad())?;
         let n: u32 = n.trim().parse().map_err(|_| bad())?;

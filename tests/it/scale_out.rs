@@ -294,7 +294,7 @@ fn bad_shard_settings_are_usage_errors() {
         (
             &["--shard", "2/2", "--target", "http://127.0.0.1:9"],
             &[],
-            "--shard: \"2/2\": shard index 2 is out of range",
+            "--shard: \"2/2\": index 2 is out of range",
         ),
         (
             &["--target", "http://127.0.0.1:9"],
