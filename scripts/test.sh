@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command of wabasim: the module layering check, every Rust target (unit tests, HTTP integration tests over
-# loopback, the OpenAPI contract test, benches in test mode), then the real-client tests: pywa
+# loopback, the OpenAPI contract test, benches in test mode), the deployment files (HAProxy's
+# checker, kubernetes-validate), then the real-client tests: pywa
 # in a virtualenv under target/pyenv, whatsapp-api-js with npm under tests/js/node_modules.
 #
 # Environment:
@@ -18,6 +19,9 @@ cargo test --all-targets
 
 echo "==> cargo build (the binary the client tests run)"
 cargo build
+
+echo "==> deployment files (scripts/validate-deploy.sh)"
+bash scripts/validate-deploy.sh target/debug/wabasim
 
 echo "==> pywa test"
 PY=${PYTHON:-python3}
