@@ -18,6 +18,7 @@ pub mod serve;
 pub mod simulate;
 pub mod tokens;
 pub mod validate;
+pub mod webhooks_load;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -55,6 +56,8 @@ pub enum Command {
         #[arg(long)]
         html: PathBuf,
     },
+    /// Load-test a BSP's webhook receiver: signed Meta-shaped webhooks, latency vs Meta's targets.
+    WebhooksLoad(webhooks_load::WebhooksLoadArgs),
     /// Print the JSON Schema of the scenario format (for editors).
     Schema,
     /// Check a scenario file and report the first problem with file, line and field.
@@ -143,6 +146,7 @@ pub fn main(cli: Cli) -> i32 {
         Command::Run(args) => run::main(args),
         Command::Merge(args) => merge::main(&args),
         Command::PartitionMap(args) => partition_map::main(&args),
+        Command::WebhooksLoad(args) => webhooks_load::main(&args),
         Command::Simulate(args) => simulate::main(args),
         Command::Report { report, html } => report::main(&report, &html),
         Command::Schema => schema::main(),

@@ -27,3 +27,4 @@ mod scale_out;
 mod server_http;
 mod simulate;
 mod webhooks_delivery;
+mod webhooks_load;
