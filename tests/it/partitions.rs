@@ -19,7 +19,7 @@ use wabasim::load::report::{exit_code, Report};
 
 /// Two businesses, one number each; their ids hash to different partitions of two
 /// (`wabasim::scenario::partition_of`, checked below). 100 template sends round-robin over
-/// both numbers at 50/s: all accepted, whichever instance serves them.
+/// both numbers at 25/s: all accepted, whichever instance serves them.
 const SCENARIO: &str = r#"
 seed = 5
 [audience]
@@ -67,7 +67,7 @@ grace = "5s"
 [[traffic.phases]]
 name = "templates"
 messages = 100
-open = { rate = 50 }
+open = { rate = 25 }
 [[traffic.phases.mix]]
 template = { name = "hello_world" }
 
