@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command of wabasim: the module layering check, every Rust target (unit tests, HTTP integration tests over
-# loopback, the OpenAPI contract test, benches in test mode), then the real-client tests: pywa
+# loopback, the OpenAPI contract test, benches in test mode), the deployment files (HAProxy's
+# checker, kubernetes-validate), then the real-client tests: pywa
 # in a virtualenv under target/pyenv, whatsapp-api-js with npm under tests/js/node_modules.
 #
 # Environment:
@@ -19,6 +20,9 @@ cargo test --all-targets
 # The client tests run the binary `cargo test` just built for the integration tests (a separate
 # `cargo build` would rebuild it: without the dev-dependencies, features resolve differently).
 test -x target/debug/wabasim || { echo "test.sh: target/debug/wabasim missing after cargo test" >&2; exit 1; }
+
+echo "==> deployment files (scripts/validate-deploy.sh)"
+bash scripts/validate-deploy.sh target/debug/wabasim
 
 echo "==> pywa test"
 PY=${PYTHON:-python3}

@@ -9,6 +9,8 @@
 //! 3 the run itself failed (cannot bind, webhook handshake refused, …); 130 `run` interrupted.
 
 pub mod cost;
+pub mod merge;
+pub mod partition_map;
 pub mod report;
 pub mod run;
 pub mod schema;
@@ -16,6 +18,7 @@ pub mod serve;
 pub mod simulate;
 pub mod tokens;
 pub mod validate;
+pub mod webhooks_load;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -39,11 +42,17 @@ pub enum Command {
     Cost(cost::CostArgs),
     /// Run a scenario's traffic over HTTP (embedded mock server unless --target) and report.
     Run(run::RunArgs),
+    /// Merge the reports of parallel runs (`run --shard I/N`) into one and judge its thresholds.
+    Merge(merge::MergeArgs),
+    /// Print the HAProxy map routing ids and tokens to `serve --partition` instances.
+    PartitionMap(partition_map::PartitionMapArgs),
     /// Run a scenario's traffic in virtual time (days in seconds) and write JSON + HTML reports.
     Simulate(simulate::SimArgs),
     /// Render a saved report as a self-contained HTML page, or a `run` report as JUnit XML or
     /// a Markdown summary for CI.
     Report(report::ReportArgs),
+    /// Load-test a BSP's webhook receiver: signed Meta-shaped webhooks, latency vs Meta's targets.
+    WebhooksLoad(webhooks_load::WebhooksLoadArgs),
     /// Print the JSON Schema of the scenario format (for editors).
     Schema,
     /// Check a scenario file and report the first problem with file, line and field.
@@ -130,6 +139,9 @@ pub fn main(cli: Cli) -> i32 {
         Command::Serve(args) => serve::main(args),
         Command::Cost(args) => cost::main(&args),
         Command::Run(args) => run::main(args),
+        Command::Merge(args) => merge::main(&args),
+        Command::PartitionMap(args) => partition_map::main(&args),
+        Command::WebhooksLoad(args) => webhooks_load::main(&args),
         Command::Simulate(args) => simulate::main(args),
         Command::Report(args) => report::main(&args),
         Command::Schema => schema::main(),

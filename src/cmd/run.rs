@@ -8,15 +8,18 @@ use super::serve::{start, Running, ServePlan, WebhookOverrides};
 use super::{say, Failure, Outcome};
 use crate::clock::ClockMode;
 use crate::load::receiver::Receiver;
-use crate::load::report::{render_summary, Report, ServerBusiness, ServerNumber, ServerSide};
+use crate::load::report::{
+    render_summary, Report, ScenarioRef, ServerBusiness, ServerNumber, ServerSide,
+};
 use crate::load::runner::{run, RunOptions, Target};
 use crate::scenario::Scenario;
 use crate::simulate::collect::enum_text;
 use crate::traffic::plan::LoadPlan;
+use crate::traffic::shard::{self, Shard};
 use crate::traffic::spec::{Dur, WebhookSpec};
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,6 +62,15 @@ pub struct RunArgs {
     /// No live progress line.
     #[arg(long)]
     pub quiet: bool,
+    /// Send shard I's share of the load of N generators (I/N, e.g. 0/4; docs/scale-out.md).
+    /// Default: `JOB_COMPLETION_INDEX` and `WABASIM_SHARDS` when `WABASIM_SHARDS` is set
+    /// (Kubernetes Indexed Jobs), else the whole load. Needs `--target` when N > 1.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Wait until this instant before starting, so shards start together without a
+    /// coordinator: Unix seconds or RFC 3339 (2026-12-04T15:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    pub start_at: Option<String>,
 }
 
 fn parse_dur(s: &str) -> Result<Dur, String> {
@@ -88,6 +100,19 @@ pub struct Prepared {
     pub plan: LoadPlan,
     /// Phone number id → the token its requests carry ([`super::tokens`]).
     pub tokens: BTreeMap<String, String>,
+    /// The scenario as the report names it (for `merge`).
+    pub scenario_ref: ScenarioRef,
+    /// When to start, Unix ms (`--start-at`).
+    pub start_at: Option<u64>,
+}
+
+/// A `--start-at` further ahead than this is refused as a likely typo.
+const MAX_START_WAIT_MS: u64 = 24 * 3600 * 1000;
+
+fn unix_ms_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Starts the embedded webhook receiver when the plan asks for one. Call this before starting an
@@ -155,34 +180,33 @@ pub fn finish(report: &Report, args: &RunArgs) -> i32 {
 }
 
 fn write_report(report: &Report, args: &RunArgs) -> Outcome {
+    write_outputs(
+        report,
+        args.out.as_deref(),
+        args.junit.as_deref(),
+        args.summary_md.as_deref(),
+    )
+}
+
+/// Prints the summary, writes the JSON report to `out` and the CI files where asked, and gives
+/// the report's exit code (`run` and `merge`).
+pub fn write_outputs(
+    report: &Report,
+    out: Option<&Path>,
+    junit: Option<&Path>,
+    summary_md: Option<&Path>,
+) -> Outcome {
     let summary = render_summary(report);
     say(format_args!("{summary}\n"));
-    if let Some(path) = &args.out {
+    if let Some(path) = out {
         let json = serde_json::to_vec_pretty(report)
             .map_err(|e| Failure::Runtime(format!("cannot serialise the report: {e}")))?;
         std::fs::write(path, json)
             .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", path.display())))?;
         say(format_args!("report written to {}\n", path.display()));
     }
-    super::report::write_ci(
-        report,
-        &summary,
-        args.junit.as_deref(),
-        args.summary_md.as_deref(),
-    )?;
+    super::report::write_ci(report, &summary, junit, summary_md)?;
     Ok(report.exit_code())
-}
-
-/// `wabasim report merge`: reads JSON reports and merges them (see [`crate::load::report::merge`]).
-pub fn merge_files(paths: &[PathBuf]) -> Result<Report, String> {
-    let mut reports = Vec::with_capacity(paths.len());
-    for p in paths {
-        let text = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
-        let r: Report =
-            serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", p.display()))?;
-        reports.push(r);
-    }
-    crate::load::report::merge(&reports)
 }
 
 /// Runs `wabasim run` and returns its outcome (exit codes in docs/load.md): a bad scenario or
@@ -207,8 +231,37 @@ pub fn main(args: RunArgs) -> Outcome {
 /// embedded server and no `[traffic.webhooks]`, a receiver is added so the report always shows
 /// what the webhooks did.
 pub fn prepare(args: &RunArgs) -> Result<Prepared, String> {
-    let mut scenario = Scenario::load(&args.scenario).map_err(|e| e.to_string())?;
+    let env = |k: &str| std::env::var(k).ok();
+    let shard = Shard::resolve(
+        args.shard.as_deref(),
+        env(shard::INDEX_ENV).as_deref(),
+        env(shard::COUNT_ENV).as_deref(),
+    )?;
+    if !shard.is_whole() && args.target.is_none() {
+        return Err(format!(
+            "shard {shard} needs --target: the shards must drive one server (or one set of partitions behind a router); each shard's own embedded server would see only its share of every number's traffic"
+        ));
+    }
+    let start_at = match &args.start_at {
+        Some(t) => {
+            let at = shard::parse_time(t).map_err(|e| format!("--start-at: {e}"))?;
+            if at > unix_ms_now() + MAX_START_WAIT_MS {
+                return Err(format!(
+                    "--start-at {t:?} is more than 24 hours ahead: a typo? (the run would wait until then)"
+                ));
+            }
+            Some(at)
+        }
+        None => None,
+    };
+    let text = std::fs::read_to_string(&args.scenario)
+        .map_err(|e| format!("{}: {e}", args.scenario.display()))?;
     let file = args.scenario.display().to_string();
+    let mut scenario = Scenario::parse(&text, &file).map_err(|e| e.to_string())?;
+    let scenario_ref = ScenarioRef {
+        file: file.clone(),
+        fingerprint: crate::scenario::fingerprint(&text).unwrap_or_default(),
+    };
     let traffic = scenario.traffic.as_ref().ok_or_else(|| {
         format!("{file}: no [traffic] table, nothing to run (see docs/load.md for its format)")
     })?;
@@ -217,7 +270,9 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, String> {
         scenario.thresholds.as_ref(),
         scenario.plan_context(),
     )
-    .map_err(|e| format!("{file}: {e}"))?;
+    .map_err(|e| format!("{file}: {e}"))?
+    .sharded(shard)
+    .map_err(|e| format!("{file}: shard {shard}: {e}"))?;
     if let Some(seed) = args.seed {
         scenario.seed = seed;
     }
@@ -269,6 +324,8 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, String> {
         scenario,
         plan,
         tokens,
+        scenario_ref,
+        start_at,
     })
 }
 
@@ -288,6 +345,8 @@ async fn run_scenario(
         scenario,
         plan,
         tokens,
+        scenario_ref,
+        start_at,
     } = prepared;
     // `prepare` put `--seed` into the scenario: one seed for the traffic and the audience.
     let seed = scenario.seed;
@@ -337,6 +396,37 @@ async fn run_scenario(
         }
     };
     let target = args.target_for(&base_url, &world_token, tokens);
+    if let Some(at) = start_at {
+        let now = unix_ms_now();
+        if at > now {
+            if !args.quiet {
+                eprintln!(
+                    "wabasim: shard {} waiting {:.1} s for --start-at",
+                    plan.shard,
+                    (at - now) as f64 / 1000.0
+                );
+            }
+            let wait = tokio::time::sleep(Duration::from_millis(at - now));
+            match &signals {
+                Some(sig) => {
+                    tokio::select! {
+                        _ = wait => {}
+                        _ = first_signal(sig.clone()) => {
+                            eprintln!("wabasim: interrupted while waiting for --start-at: nothing was sent");
+                            return Ok(crate::load::report::exit_code::INTERRUPTED);
+                        }
+                    }
+                }
+                None => wait.await,
+            }
+        } else if now - at > 1000 {
+            eprintln!(
+                "warning: shard {} starts {:.1} s after --start-at: its phases run that much later than the other shards'",
+                plan.shard,
+                (now - at) as f64 / 1000.0
+            );
+        }
+    }
     let opts = RunOptions {
         quiet: args.quiet,
         seed,
@@ -351,6 +441,8 @@ async fn run_scenario(
     if let Some(running) = &embedded {
         report.server = Some(server_side(running));
     }
+    report.scenario = Some(scenario_ref);
+    report.shard = (!plan.shard.is_whole()).then_some(plan.shard);
     if let Some(tx) = stop_server {
         let _ = tx.send(());
     }

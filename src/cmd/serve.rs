@@ -97,6 +97,12 @@ pub struct ServeArgs {
     /// failed status with 131053, as Meta reports media failures) or `sync` (400, 100/33).
     #[arg(long, value_enum, default_value = "async")]
     pub media_id_errors: server::media::MediaIdErrors,
+    /// Serve only partition I of N of the scenario's business portfolios (I/N, e.g. 0/2):
+    /// those whose id hashes to I (FNV-1a of the id, modulo N; docs/scale-out.md). Requests
+    /// for the others get Graph's errors for unknown tokens and ids; a router
+    /// (deploy/haproxy.cfg) sends each request to its partition.
+    #[arg(long, value_name = "I/N")]
+    pub partition: Option<String>,
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {
@@ -205,6 +211,13 @@ impl ServePlan {
                 .first_mut()
                 .ok_or("--token: the scenario has no business to give it to")?;
             b.tokens = vec![tok.clone()];
+        }
+        if let Some(text) = &args.partition {
+            let part = crate::traffic::shard::Shard::parse(text)
+                .map_err(|e| format!("--partition: {e}"))?;
+            scenario
+                .keep_partition(part.index, part.count)
+                .map_err(|e| format!("--partition: {e}"))?;
         }
         if !(args.time_scale > 0.0 && args.time_scale <= MAX_TIME_SCALE) {
             return Err(format!(

@@ -9,6 +9,8 @@
 //! - [`http`]: the minimal HTTP/1.1 client connection used on the hot path.
 //! - [`runner`]: the async driver: fixed pool of keep-alive connections, schedules, retries,
 //!   live progress, graceful stop.
+//! - [`webhook_load`]: the reverse test: signed webhooks at a message rate's volume to a BSP's
+//!   receiver, its latency judged against Meta's targets.
 //!
 //! See `docs/load.md` for the user-facing reference.
 pub mod ci;
@@ -17,6 +19,7 @@ pub mod metrics;
 pub mod receiver;
 pub mod report;
 pub mod runner;
+pub mod webhook_load;
 pub mod wire;
 
 pub use report::{exit_code, Report};

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::load::metrics::{new_hist, CodeCounts, CodeKey, PhaseMetrics, Timeline};
 use crate::traffic::policy::{Class, RetryReason};
+pub use crate::traffic::shard::Shard;
 // Re-exported: `evaluate` takes these, and the scenario schema's text names `load::report::Metric`.
 pub use crate::traffic::thresholds::{Check, Metric};
 
@@ -467,6 +468,25 @@ pub struct Report {
     /// replies in the window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversations: Option<crate::traffic::conversations::DeskCounts>,
+    /// The scenario the run drove, so `merge` never adds up runs of different scenarios.
+    /// Absent in reports written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<ScenarioRef>,
+    /// The share of the load this report holds (`run --shard I/N`); absent for a whole run and
+    /// for a merged report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+}
+
+/// Which scenario a run report describes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScenarioRef {
+    /// The scenario file as named on the command line (for people; not compared).
+    pub file: String,
+    /// [`crate::scenario::fingerprint`] of its content apart from `[thresholds]`: reports
+    /// with different fingerprints describe different traffic. Thresholds are left out so a
+    /// merged run can be judged against revised thresholds.
+    pub fingerprint: String,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -632,6 +652,8 @@ pub fn merge(reports: &[Report]) -> Result<Report, String> {
                 a.add(&b);
                 a
             }),
+        scenario: first.scenario.clone(),
+        shard: None,
     })
 }
 
@@ -1167,6 +1189,8 @@ pub(crate) mod tests {
             thresholds: vec![],
             abandoned_in_flight: 0,
             server: None,
+            scenario: None,
+            shard: None,
         }
     }
 

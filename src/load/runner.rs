@@ -551,6 +551,8 @@ pub async fn run(
         conversations: plan
             .has_window_replies()
             .then(|| sh.picking.lock().picker.desk_counts()),
+        scenario: None,
+        shard: None,
     };
     report.thresholds = evaluate(&plan.checks, &report);
     Ok(report)
@@ -657,7 +659,8 @@ async fn run_open(
         phase.messages,
         *process,
         sh.seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-    );
+    )
+    .sharded(sh.plan.shard);
     let pacers = make_pacers(sh, phase);
     let permits = Arc::new(Semaphore::new(phase.policy.max_in_flight as usize));
     let mut stop = sh.stop.clone();
@@ -754,7 +757,7 @@ async fn run_open(
         m.active_us = active_end.since(origin);
         let expected = sched.expected_by(active_end);
         m.expected = match phase.messages {
-            Some(l) => expected.min(l as f64),
+            Some(l) => expected.min(sh.plan.shard.share(l) as f64),
             None => expected,
         };
     }
@@ -772,9 +775,11 @@ async fn run_closed(
     let end = phase_end(origin, phase, cap_end);
     let pacers = make_pacers(sh, phase);
     let issued = Arc::new(AtomicU64::new(0));
-    let limit = phase.messages;
+    // A shard runs its own virtual users (u mod N = I) up to its share of the message limit.
+    let shard = sh.plan.shard;
+    let limit = phase.messages.map(|l| shard.share(l));
     let (alive_tx, mut alive_rx) = tokio::sync::mpsc::channel::<()>(1);
-    for vu in 0..sched.concurrency {
+    for vu in (0..sched.concurrency).filter(|&vu| shard.owns(u64::from(vu))) {
         let sh2 = sh.clone();
         let pacers = pacers.clone();
         let issued = issued.clone();

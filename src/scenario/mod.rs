@@ -64,6 +64,33 @@ pub struct Scenario {
     pub pricing: PricingSection,
 }
 
+/// A fingerprint of a scenario's text: 16 hex digits of the 64-bit FNV-1a hash of its content
+/// apart from `[thresholds]`, canonicalised (tables in key order, comments and layout
+/// dropped), so two files that describe the same world and traffic have the same fingerprint.
+/// `merge` compares it to refuse reports of different scenarios. `None` when the text is not
+/// TOML (a scenario that loaded always is).
+pub fn fingerprint(text: &str) -> Option<String> {
+    let mut value: toml::Table = toml::from_str(text).ok()?;
+    value.remove("thresholds");
+    // `toml::Table` keeps keys sorted, so the JSON text is canonical.
+    let canonical = serde_json::to_string(&value).ok()?;
+    Some(format!("{:016x}", fnv1a64(canonical.as_bytes())))
+}
+
+/// The partition (0..count) that serves business portfolio `business_id` in
+/// `serve --partition I/N`: [`fnv1a64`] of the id's decimal text, modulo `count`. Stable across
+/// builds and machines, so every instance, `partition-map` and the router agree.
+pub fn partition_of(business_id: &str, count: u32) -> u32 {
+    (fnv1a64(business_id.as_bytes()) % u64::from(count.max(1))) as u32
+}
+
+/// FNV-1a, 64 bits: stable across builds and platforms, unlike `std`'s hasher.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 fn default_seed() -> u64 {
     1
 }
@@ -384,6 +411,22 @@ impl Scenario {
         self.generate.clear();
     }
 
+    /// Keeps only the businesses of partition `index` of `count` ([`partition_of`]), after
+    /// expanding `[[generate]]`. Refused when none is left: an instance with no portfolio
+    /// would serve the default world instead.
+    pub fn keep_partition(&mut self, index: u32, count: u32) -> Result<(), String> {
+        self.expand_world();
+        let total = self.businesses.len();
+        self.businesses
+            .retain(|b| partition_of(&b.id.to_string(), count) == index);
+        if self.businesses.is_empty() {
+            return Err(format!(
+                "partition {index}/{count} owns none of the scenario's {total} businesses (by the hash of their ids): use fewer partitions"
+            ));
+        }
+        Ok(())
+    }
+
     /// `[server.http_status]` as a code → status map.
     pub fn status_overrides(&self) -> std::collections::HashMap<u32, u16> {
         self.server
@@ -397,6 +440,20 @@ impl Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fingerprint_ignores_layout_and_thresholds_but_not_traffic() {
+        let a = "seed = 3\nname = \"x\"\n[audience]\nsize = 10\nread_ratio = 0.5\n[thresholds]\nchecks = [\"failed < 1\"]\n";
+        let b = "# a comment\nname = \"x\"\nseed   = 3 # moved\n\n[audience]\nread_ratio = 0.5\nsize = 10\n";
+        let c = "seed = 4\nname = \"x\"\n[audience]\nsize = 10\nread_ratio = 0.5\n";
+        assert_eq!(fingerprint(a), fingerprint(b));
+        assert_ne!(fingerprint(a), fingerprint(c));
+        assert_eq!(fingerprint(a).unwrap().len(), 16);
+        assert_eq!(fingerprint("= nope"), None);
+        // The published FNV-1a test vectors.
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
 
     #[test]
     fn default_world_parses_and_has_the_documented_pieces() {

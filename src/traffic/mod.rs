@@ -14,6 +14,7 @@
 //!   whether their window is open.
 //! - [`pick`]: the per-message choice (number, recipient, content) as domain data, with
 //!   `compose` writing the content.
+//! - [`shard`]: one scenario's traffic split between N generators (`run --shard I/N`).
 //! - [`thresholds`]: the `metric[phase] op value` grammar of `[thresholds] checks`.
 mod compose;
 pub mod conversations;
@@ -23,6 +24,7 @@ pub mod plan;
 pub mod policy;
 pub mod rhythm;
 pub mod schedule;
+pub mod shard;
 pub mod spec;
 pub mod thresholds;
 

@@ -8,7 +8,9 @@
 //! phase's numbers, from the number the user wrote to; a `to = "wrote_in"` reply draws one of
 //! the users who wrote to the sending number; otherwise the segment by weight, then hot /
 //! returning / new (one cursor per segment, so "new" and "returning" need no per-recipient
-//! memory). Numbers go round-robin by sequence number (except for window replies). The content is written separately ([`Picker::message`]), from the pick alone, so a
+//! memory). Numbers go round-robin by sequence number (except for window replies). A shard of a
+//! sharded run (`plan.shard`) draws from its own recipients and numbers its messages as the
+//! whole run would ([`crate::traffic::shard`]). The content is written separately ([`Picker::message`]), from the pick alone, so a
 //! door can keep a pick (a few words) while a message waits for a retry and write it again.
 
 use super::compose::Composer;
@@ -87,7 +89,11 @@ impl Picker {
     /// too, as the server's audience does).
     pub fn new(plan: Arc<LoadPlan>, seed: u64) -> Picker {
         Picker {
-            rng: Pcg64Mcg::seed_from_u64(seed ^ 0x5EED_7AFF_1C00_0001),
+            // Shards draw independently (shard 0, and a whole run, as before).
+            rng: Pcg64Mcg::seed_from_u64(
+                seed ^ 0x5EED_7AFF_1C00_0001
+                    ^ u64::from(plan.shard.index).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            ),
             cursors: vec![0; plan.segments.len()],
             seq: 0,
             desk: Desk::new(plan.desk.clone(), plan.numbers.len()),
@@ -111,6 +117,8 @@ impl Picker {
     /// Decides the next message of phase `phase` at `now`.
     pub fn pick(&mut self, phase: usize, now: SimTime) -> Pick {
         self.seq += 1;
+        // A shard's k-th message is the run's message k·N + I (see `shard`).
+        let seq = self.plan.shard.global(self.seq - 1) + 1;
         let p = &self.plan.phases[phase];
         let draw = self.rng.gen_range(0..p.mix_total.max(1));
         let kind = p
@@ -118,7 +126,7 @@ impl Picker {
             .iter()
             .position(|(cum, _)| draw < *cum)
             .unwrap_or(p.mix.len() - 1);
-        let number = p.numbers[((self.seq - 1) % p.numbers.len() as u64) as usize];
+        let number = p.numbers[((seq - 1) % p.numbers.len() as u64) as usize];
         let target = match p.mix[kind].1 {
             MixKind::Text { to, .. } => Some(to),
             _ => None,
@@ -128,7 +136,7 @@ impl Picker {
             number,
             kind,
             to: WaId(0),
-            seq: self.seq,
+            seq,
             recipient: Recipient::Dropped,
             not_before: SimTime(0),
         };
@@ -170,10 +178,14 @@ impl Picker {
             .or(p.segments.last())
             .map_or(0, |s| s.0);
         let pool = &self.plan.segments[seg].pool;
-        let len = pool.len().max(1);
+        // Draws are over this shard's recipients (the segment's j·N + I; all of them for a
+        // whole run), so shards never share one: `LoadPlan::sharded` checked each has some.
+        let shard = self.plan.shard;
+        let len = shard.share(pool.len()).max(1);
+        let hot = shard.share(p.hot.min(pool.len().max(1)));
         let cursor = &mut self.cursors[seg];
         let (i, how) = if p.hot > 0 && self.rng.gen::<f64>() < p.hot_share {
-            (self.rng.gen_range(0..p.hot.min(len)), Recipient::Hot)
+            (self.rng.gen_range(0..hot.max(1)), Recipient::Hot)
         } else if *cursor >= len || (*cursor > 0 && self.rng.gen::<f64>() < p.returning) {
             (
                 self.rng.gen_range(0..(*cursor).clamp(1, len)),
@@ -183,6 +195,7 @@ impl Picker {
             *cursor += 1;
             (*cursor - 1, Recipient::New)
         };
+        let i = shard.global(i);
         if let Some(n) = &self.numeric[seg] {
             return (n.wa_id(i), how);
         }

@@ -272,3 +272,48 @@ fn numeric_pool_ids_equal_the_parsed_text() {
     };
     assert!(NumericPool::of(&list).is_none());
 }
+
+#[test]
+fn shards_never_share_a_recipient_and_number_messages_as_the_whole_run() {
+    use crate::traffic::shard::Shard;
+    use std::collections::HashSet;
+    let whole = plan(MIXED);
+    let mut seen_to: Vec<HashSet<WaId>> = Vec::new();
+    let mut seqs = HashSet::new();
+    for i in 0..2 {
+        let shard = Shard::new(i, 2).unwrap();
+        let sharded = Arc::new((*whole).clone().sharded(shard).unwrap());
+        let mut picker = Picker::new(sharded.clone(), 7);
+        let mut to = HashSet::new();
+        for _ in 0..300 {
+            let p = picker.pick(0, SimTime(0));
+            assert!(seqs.insert(p.seq), "seq {} twice", p.seq);
+            assert!(shard.owns(p.seq - 1), "shard {shard} numbered {}", p.seq);
+            // Numbers go round-robin over the run's sequence.
+            assert_eq!(p.number, ((p.seq - 1) % 2) as usize);
+            if matches!(
+                p.recipient,
+                Recipient::New | Recipient::Returning | Recipient::Hot
+            ) {
+                to.insert(p.to);
+            }
+        }
+        assert!(to.len() > 50, "{}", to.len());
+        seen_to.push(to);
+    }
+    assert!(
+        seen_to[0].is_disjoint(&seen_to[1]),
+        "shards wrote to the same users: {:?}",
+        seen_to[0].intersection(&seen_to[1]).collect::<Vec<_>>()
+    );
+    // Refused when a shard would have no one: 2 hot recipients over 3 shards.
+    let e = (*whole)
+        .clone()
+        .sharded(Shard::new(0, 3).unwrap())
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("segment \"b\" has 2 recipients, fewer than the 3 shards"),
+        "{e}"
+    );
+}

@@ -13,6 +13,7 @@ use crate::traffic::rhythm::{
 };
 use crate::traffic::schedule::ClosedSchedule;
 use crate::traffic::schedule::RateProfile;
+use crate::traffic::shard::Shard;
 use crate::traffic::spec::{
     ArrivalProcess, NumberRef, Phase, RecipientSelection, ReplyTarget, SenderPolicy, Stream,
     Thresholds, Traffic, WebhookSpec,
@@ -211,9 +212,58 @@ pub struct LoadPlan {
     pub checks: Vec<Check>,
     pub numbers: Vec<String>,
     pub segments: Vec<Segment>,
+    /// The share of the traffic this generator sends ([`Shard::WHOLE`] unless
+    /// [`LoadPlan::sharded`]): the schedules, the picker and the runner read it.
+    pub shard: Shard,
 }
 
 impl LoadPlan {
+    /// This plan cut to `shard`'s share (see [`crate::traffic::shard`]). Refused when the
+    /// traffic cannot be split honestly: every shard needs at least one recipient of each
+    /// segment it draws from, one hot recipient when a phase has hot ones, and one virtual
+    /// user of each closed phase.
+    pub fn sharded(mut self, shard: Shard) -> Result<LoadPlan, PlanError> {
+        let n = u64::from(shard.count);
+        for ph in &self.phases {
+            let path = format!("phase {:?}", ph.name);
+            if let Arrival::Closed(c) = &ph.arrival {
+                if u64::from(c.concurrency) < n {
+                    return err(
+                        format!("{path}.closed.concurrency"),
+                        format!(
+                            "{} virtual users cannot be split over {n} shards (each needs at least one)",
+                            c.concurrency
+                        ),
+                    );
+                }
+            }
+            for &(k, _) in &ph.segments {
+                let seg = &self.segments[k];
+                if seg.pool.len() < n {
+                    return err(
+                        format!("{path}.recipients"),
+                        format!(
+                            "segment {:?} has {} recipients, fewer than the {n} shards (shards never share a recipient)",
+                            seg.name,
+                            seg.pool.len()
+                        ),
+                    );
+                }
+            }
+            if ph.hot_share > 0.0 && ph.hot < n {
+                return err(
+                    format!("{path}.recipients.hot"),
+                    format!(
+                        "{} hot recipients cannot be split over {n} shards (each needs at least one)",
+                        ph.hot
+                    ),
+                );
+            }
+        }
+        self.shard = shard;
+        Ok(self)
+    }
+
     /// Whether any phase answers users in their window (`text = { to = "window" }`): the
     /// reports then carry the desk's counts.
     pub fn has_window_replies(&self) -> bool {
@@ -468,6 +518,7 @@ impl LoadPlan {
             checks,
             numbers: ctx.phone_numbers,
             segments: ctx.segments,
+            shard: Shard::WHOLE,
         })
     }
 }

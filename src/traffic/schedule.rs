@@ -16,6 +16,7 @@ use rand::Rng;
 use rand_pcg::Pcg64Mcg;
 
 use crate::clock::{Micros, SimTime, MICROS_PER_SEC};
+use crate::traffic::shard::Shard;
 use crate::traffic::spec::{ArrivalProcess, ClosedArrival, OpenArrival};
 
 /// One piece of the rate function: on `[start, end)` µs since the phase start, the rate goes
@@ -271,6 +272,9 @@ pub struct OpenSchedule {
     /// At most this many arrivals.
     limit: Option<u64>,
     poisson: Option<Pcg64Mcg>,
+    /// Only this shard's arrivals are produced (the others are computed and skipped, so every
+    /// shard walks the same schedule).
+    shard: Shard,
 }
 
 impl OpenSchedule {
@@ -302,9 +306,35 @@ impl OpenSchedule {
             end,
             limit,
             poisson,
+            shard: Shard::WHOLE,
         };
         s.compute_next();
         s
+    }
+
+    /// This schedule's arrivals k with k mod N = I only, for shard I of N. `issued` still
+    /// counts every arrival of the whole schedule (the message limit is the whole run's) and
+    /// `expected_by` gives the shard's share of the expected count.
+    pub fn sharded(mut self, shard: Shard) -> OpenSchedule {
+        self.shard = shard;
+        self.skip_others();
+        self
+    }
+
+    /// Steps over the arrivals of other shards.
+    fn skip_others(&mut self) {
+        while self.next.is_some() && !self.shard.owns(self.issued) {
+            self.advance();
+        }
+    }
+
+    fn advance(&mut self) {
+        self.issued += 1;
+        self.next_x = match self.poisson.as_mut() {
+            Some(rng) => self.next_x + exp1(rng),
+            None => self.issued as f64,
+        };
+        self.compute_next();
     }
 
     fn compute_next(&mut self) {
@@ -338,23 +368,20 @@ impl OpenSchedule {
     /// Consumes the next intended send instant.
     pub fn pop(&mut self) -> Option<SimTime> {
         let t = self.next?;
-        self.issued += 1;
-        self.next_x = match self.poisson.as_mut() {
-            Some(rng) => self.next_x + exp1(rng),
-            None => self.issued as f64,
-        };
-        self.compute_next();
+        self.advance();
+        self.skip_others();
         Some(t)
     }
 
-    /// Arrivals produced so far.
+    /// Arrivals of the whole schedule produced (or, sharded, stepped over) so far.
     pub fn issued(&self) -> u64 {
         self.issued
     }
 
-    /// Expected arrivals on `[origin, t)`: the target the achieved count is compared with.
+    /// Expected arrivals on `[origin, t)`, this shard's share: the target the achieved count
+    /// is compared with.
     pub fn expected_by(&self, t: SimTime) -> f64 {
-        self.profile.cumulative(t.since(self.origin))
+        self.profile.cumulative(t.since(self.origin)) / f64::from(self.shard.count)
     }
 }
 
@@ -439,6 +466,42 @@ mod tests {
         assert_eq!(v.len(), 1000);
         for (k, t) in v.iter().enumerate() {
             assert_eq!(*t, 50 * k as u64);
+        }
+    }
+
+    #[test]
+    fn shards_split_the_schedule_arrival_for_arrival() {
+        for process in [ArrivalProcess::Even, ArrivalProcess::Poisson] {
+            let make = || {
+                OpenSchedule::new(
+                    RateProfile::constant(700.0),
+                    SimTime::ZERO,
+                    Some(SimTime::from_secs(1)),
+                    Some(601),
+                    process,
+                    9,
+                )
+            };
+            let whole: Vec<SimTime> = make().collect();
+            assert_eq!(whole.len(), 601);
+            let mut union = Vec::new();
+            for i in 0..3 {
+                let shard = Shard::new(i, 3).unwrap();
+                let mut s = make().sharded(shard);
+                let mine: Vec<SimTime> = s.by_ref().collect();
+                assert_eq!(mine.len() as u64, shard.share(601), "{process:?} {shard}");
+                assert_eq!(s.issued(), 601, "the whole schedule was walked");
+                let full = make().expected_by(SimTime::from_millis(500));
+                assert!((s.expected_by(SimTime::from_millis(500)) * 3.0 - full).abs() < 1e-9);
+                union.extend(mine);
+            }
+            union.sort();
+            let mut sorted = whole.clone();
+            sorted.sort();
+            assert_eq!(
+                union, sorted,
+                "{process:?}: the shards together are the whole run"
+            );
         }
     }
 

@@ -449,6 +449,8 @@ async fn thresholds_set_the_exit_code() {
         junit: Some(junit.clone()),
         summary_md: None,
         quiet: true,
+        shard: None,
+        start_at: None,
     };
     assert_eq!(finish(&report, &files), exit_code::THRESHOLDS_FAILED);
     // CI reads the failed threshold from the JUnit file, with its actual value.
@@ -471,6 +473,8 @@ async fn thresholds_set_the_exit_code() {
         quiet: true,
         junit: None,
         summary_md: None,
+        shard: None,
+        start_at: None,
     };
     let code = wabasim::cmd::run::execute_plan(
         &failing,
@@ -598,6 +602,8 @@ async fn unreachable_target_is_a_run_error() {
         quiet: true,
         junit: None,
         summary_md: None,
+        shard: None,
+        start_at: None,
     };
     let code = wabasim::cmd::run::execute_plan(
         &plan,

@@ -74,6 +74,8 @@ fn args(path: PathBuf, out: Option<PathBuf>) -> RunArgs {
         quiet: true,
         junit: None,
         summary_md: None,
+        shard: None,
+        start_at: None,
     }
 }
 

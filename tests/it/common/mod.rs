@@ -138,6 +138,43 @@ pub async fn start_server(scenario: Option<&str>, extra: &[&str]) -> TestServer 
     }
 }
 
+/// Any request to `base` (another server than a [`TestServer`]: a router, a process).
+pub async fn request_to(
+    base: &str,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Vec<u8>>,
+) -> Resp {
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let mut b = Request::builder()
+        .method(method.clone())
+        .uri(format!("{base}{path}"));
+    if let Some(t) = token {
+        b = b.header(AUTHORIZATION, format!("Bearer {t}"));
+    }
+    if body.is_some() {
+        b = b.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    let req = b
+        .body(Full::new(Bytes::from(body.unwrap_or_default())))
+        .expect("request");
+    let fut = async {
+        let resp = client.request(req).await.expect("HTTP exchange");
+        let (parts, body) = resp.into_parts();
+        let body = body.collect().await.expect("read body").to_bytes();
+        Resp {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+        }
+    };
+    tokio::time::timeout(TIMEOUT, fut)
+        .await
+        .unwrap_or_else(|_| panic!("{method} {base}{path}: no answer within {TIMEOUT:?}"))
+}
+
 impl TestServer {
     /// Any request. `path` starts with `/`; `token` becomes `Authorization: Bearer`.
     pub async fn request(
