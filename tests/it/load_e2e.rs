@@ -805,13 +805,14 @@ checks = ["failed[otp] < 1", "rate_ratio[campaign] >= 0.9", "ok[otp] > 1000"]
         books.sends.load(Ordering::SeqCst),
         report.total.requests.total
     );
-    // One after the other they would take 1.5 s; side by side, the longer one's second, and
-    // the report says when each started.
-    assert!(report.elapsed_ms < 1400.0, "{} ms", report.elapsed_ms);
+    // Side by side, not one after the other: the second stream started (at its `start`, not
+    // before) while the first was still sending, and the report says when each started. (No
+    // wall-clock bound on the whole run: a loaded machine stretches it.)
     let starts: Vec<f64> = report.phases.iter().map(|p| p.start_ms.unwrap()).collect();
+    let first_end = starts[0] + report.phases[0].active_ms;
     assert!(
-        starts[0] < 50.0 && (300.0..400.0).contains(&starts[1]),
-        "{starts:?}"
+        starts[0] < starts[1] && starts[1] >= 300.0 && starts[1] < first_end,
+        "starts {starts:?}, first stream active until {first_end} ms"
     );
     assert_eq!(report.streams[1].start_ms, Some(starts[1]));
     let names: Vec<&str> = report.streams.iter().map(|s| s.name.as_str()).collect();
