@@ -508,6 +508,21 @@ pub fn splitmix(mut x: u64) -> u64 {
 mod tests {
     use super::*;
 
+    #[test]
+    fn username_ratio_is_checked_and_named() {
+        let mut spec = AudienceSpec {
+            username_ratio: 1.5,
+            ..Default::default()
+        };
+        let (field, why) = spec.validate().unwrap_err();
+        assert_eq!(field, "audience.username_ratio");
+        assert!(why.contains("between 0 and 1"), "{why}");
+        spec.username_ratio = 1.0;
+        assert!(spec.validate().is_ok());
+        assert!(AudienceSpec::default().username_hides_phone);
+        assert_eq!(AudienceSpec::default().username_ratio, 0.0);
+    }
+
     /// The first three digits, for every length a u64 has, as the decimal text says.
     #[test]
     fn first3_is_the_first_three_digits() {

@@ -8,6 +8,7 @@
 
 mod common;
 
+mod bsuid_http;
 mod contract_openapi;
 mod dynamics_http;
 mod generated_world;
