@@ -455,3 +455,37 @@ fn the_username_share_follows_the_ratio() {
         .count();
     assert!((2_700..3_300).contains(&n), "{n}");
 }
+
+#[test]
+fn messaging_a_checked_number_by_bsuid_clears_the_check() {
+    let e = engine(0.0, true);
+    let mut out = Effects::default();
+    let checked = ["6281300000001".to_string(), "6281300000002".to_string()];
+    e.check_contacts(T0, BIZ, &checked).unwrap();
+    let outstanding = |e: &Portfolios| {
+        e.standings()
+            .iter()
+            .find(|s| s.id == BIZ)
+            .unwrap()
+            .contact_checks_outstanding
+    };
+    assert_eq!(outstanding(&e), 2);
+    let id = bsuid(BIZ, USER, 0);
+    send(
+        &e,
+        T0,
+        &to_id(id, template(WaId(0), "notice", None)),
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(
+        outstanding(&e),
+        1,
+        "the user messaged by BSUID is no longer outstanding"
+    );
+    // A refused BSUID send clears nothing.
+    let mut bad = template(WaId(0), "notice", None);
+    bad.to = Addressee::UserId(bsuid(OTHER_BIZ, WaId(6281300000002), 0).to_string().into());
+    send(&e, T0, &bad, &mut out).unwrap_err();
+    assert_eq!(outstanding(&e), 1);
+}
