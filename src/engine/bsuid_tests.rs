@@ -318,6 +318,21 @@ fn reregistration_changes_the_bsuid_and_announces_it() {
     let old = bsuid(BIZ, USER, 0);
     let r = e.reregister(T0, USER, &mut out).unwrap();
     let moved: WaId = WaId(r.previous_owner_moved_to.parse().unwrap());
+    let wamids: Vec<events::Wamid> = out
+        .events
+        .iter()
+        .filter_map(|ev| match &ev.body {
+            EventBody::UserChangedNumber { wamid, .. }
+            | EventBody::UserChangedUserId { wamid, .. } => Some(*wamid),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(wamids.len(), 2);
+    assert_ne!(
+        wamids[0].render(),
+        wamids[1].render(),
+        "two messages, two ids"
+    );
     match &out.events[1].body {
         EventBody::UserChangedUserId {
             old: from,

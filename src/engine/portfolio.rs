@@ -333,7 +333,12 @@ impl Portfolio {
             // [M:bsuid]: the old id stops resolving, the new one is announced.
             let previous_user_id = super::bsuid::user_id(seed, s.business, user, generation - 1);
             let new_user = self.biz.user_ref(at, s, moved, super::bsuid::Via::User);
-            let wamid = s.next_wamid(user, true);
+            // Its own id without drawing a sequence number: later message numbers (and the
+            // reactions drawn from them) stay what they were before this message existed.
+            let wamid = Wamid {
+                user: moved,
+                ..wamid
+            };
             sink.event(Event {
                 at,
                 waba: s.waba,
