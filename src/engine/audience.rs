@@ -52,6 +52,21 @@ pub struct AudienceSpec {
     /// shares and the multipliers for users who never opted in.
     #[serde(default)]
     pub profiles: super::reactions::Profiles,
+    /// Share of users who have adopted a WhatsApp username (a hash of seed and number decides
+    /// who). Their username appears in inbound webhooks and in delivered/read statuses.
+    /// Default 0: nobody, as before consumer usernames roll out.
+    #[serde(default)]
+    pub username_ratio: f64,
+    /// Whether users with a username hide their phone number from businesses they have not
+    /// talked to recently (Meta's rule from mid-2026): webhooks then omit `wa_id`, `from` and
+    /// `recipient_id` unless the business number sent to the user's phone number in the last
+    /// 30 days. Default true.
+    #[serde(default = "default_true")]
+    pub username_hides_phone: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// The audience's first number when the scenario gives none (and no segments).
@@ -121,6 +136,8 @@ impl Default for AudienceSpec {
             read_ratio: default_read_ratio(),
             read_delay_s: default_read_delay(),
             profiles: Default::default(),
+            username_ratio: 0.0,
+            username_hides_phone: true,
         }
     }
 }
@@ -155,6 +172,7 @@ impl AudienceSpec {
         for (field, v) in [
             ("audience.not_on_whatsapp_ratio", self.not_on_whatsapp_ratio),
             ("audience.read_ratio", self.read_ratio),
+            ("audience.username_ratio", self.username_ratio),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err((field.into(), format!("{v} is not between 0 and 1")));
@@ -280,6 +298,9 @@ pub struct Audience {
     read_ratio: f64,
     read: [Micros; 2],
     pub profiles: super::reactions::Profiles,
+    /// `username_ratio` scaled to the u64 range (0: nobody has a username).
+    username_threshold: u64,
+    username_hides_phone: bool,
 }
 
 impl Audience {
@@ -311,6 +332,8 @@ impl Audience {
             read_ratio: spec.read_ratio,
             read: spec.read_delay_s.map(|v| v * MICROS_PER_SEC),
             profiles: spec.profiles.clone(),
+            username_threshold: (spec.username_ratio.clamp(0.0, 1.0) * u64::MAX as f64) as u64,
+            username_hides_phone: spec.username_hides_phone,
         }
     }
 
@@ -357,11 +380,61 @@ impl Audience {
 
     /// A stable display name for a user, for inbound `contacts[].profile.name`.
     pub fn profile_name(&self, wa_id: WaId) -> String {
-        const FIRST: [&str; 8] = [
-            "Ayu", "Budi", "Citra", "Dewi", "Eko", "Fajar", "Gita", "Hadi",
-        ];
+        profile_name(wa_id)
+    }
+
+    /// The user's username, if they adopted one. Deterministic in (seed, wa_id).
+    pub fn username(&self, wa_id: WaId) -> Option<Username> {
+        let h = splitmix(self.seed ^ wa_id.0.rotate_left(17) ^ 0x55);
+        (h < self.username_threshold).then(|| Username::of(wa_id))
+    }
+
+    /// Whether webhooks may omit the user's phone number (they have a username and hide it
+    /// from businesses they have not talked to recently) [M:bsuid].
+    pub fn hides_phone(&self, wa_id: WaId) -> bool {
+        self.username_hides_phone && self.username(wa_id).is_some()
+    }
+}
+
+const FIRST_NAMES: [&str; 8] = [
+    "Ayu", "Budi", "Citra", "Dewi", "Eko", "Fajar", "Gita", "Hadi",
+];
+
+/// A stable display name for a user (`contacts[].profile.name`): a pure function of the
+/// number, so every portfolio and the webhook renderer agree without sharing state.
+pub fn profile_name(wa_id: WaId) -> String {
+    let h = splitmix(wa_id.0);
+    format!("{} {}", FIRST_NAMES[(h % 8) as usize], (h >> 8) % 1000)
+}
+
+/// A user's WhatsApp username (`profile.username`, no `@`, as Meta's 2026 examples write it),
+/// kept inline (`Copy`, 16 bytes) because it rides in every status record: the lower-case
+/// first name of the profile, a dot and the profile's digits, e.g. `ayu.482`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Username {
+    len: u8,
+    buf: [u8; 15],
+}
+
+impl Username {
+    /// The username the user of `wa_id` goes by, if the audience gives them one.
+    pub fn of(wa_id: WaId) -> Username {
         let h = splitmix(wa_id.0);
-        format!("{} {}", FIRST[(h % 8) as usize], (h >> 8) % 1000)
+        let text = format!(
+            "{}.{}",
+            FIRST_NAMES[(h % 8) as usize].to_ascii_lowercase(),
+            (h >> 8) % 1000
+        );
+        let mut buf = [0u8; 15];
+        buf[..text.len()].copy_from_slice(text.as_bytes());
+        Username {
+            len: text.len() as u8,
+            buf,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or_default()
     }
 }
 
@@ -434,6 +507,21 @@ pub fn splitmix(mut x: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn username_ratio_is_checked_and_named() {
+        let mut spec = AudienceSpec {
+            username_ratio: 1.5,
+            ..Default::default()
+        };
+        let (field, why) = spec.validate().unwrap_err();
+        assert_eq!(field, "audience.username_ratio");
+        assert!(why.contains("between 0 and 1"), "{why}");
+        spec.username_ratio = 1.0;
+        assert!(spec.validate().is_ok());
+        assert!(AudienceSpec::default().username_hides_phone);
+        assert_eq!(AudienceSpec::default().username_ratio, 0.0);
+    }
 
     /// The first three digits, for every length a u64 has, as the decimal text says.
     #[test]

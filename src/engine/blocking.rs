@@ -116,6 +116,13 @@ impl Portfolio {
         Ok(out)
     }
 
+    /// The user a business-scoped user id names, as a send by `recipient` would resolve it
+    /// (131009 when this portfolio did not issue it for the user's current identity).
+    pub fn resolve_user_id(&self, text: &str) -> Result<WaId, Rejection> {
+        let to = super::message::Addressee::UserId(text.into());
+        self.biz.resolve_addressee(self.biz.id, &to)
+    }
+
     /// The users number `phone` blocked, in ascending order.
     pub fn blocked_users(&self, phone: PhoneNumberId) -> Result<Vec<WaId>, Rejection> {
         let i = self.index(phone)?;

@@ -139,6 +139,7 @@ fn portfolio(
                 profile: p.profile.clone(),
                 conversations: IdMap::default(),
                 entry_points: IdMap::default(),
+                phone_contacts: IdMap::default(),
                 timers: Default::default(),
                 timer_seq: 0,
                 msg_seq: 0,

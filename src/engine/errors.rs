@@ -148,6 +148,9 @@ errors! {
     /// 131057: account in maintenance mode (e.g. during a throughput upgrade).
     MaintenanceMode(131057, 400, transient) "Account in maintenance mode"
         details "Business Account is in maintenance mode. Try again shortly.";
+    /// 131062: the message cannot go to a business-scoped user id (one-tap, zero-tap and
+    /// copy-code authentication templates need the phone number) [M:bsuid].
+    BsuidUnsupported(131062, 400, permanent) "Business-scoped User ID (BSUID) recipients are not supported for this message.";
     /// 131064: messaging limit imposed for template classification violations.
     ClassificationLimit(131064, 400, permanent) "Messaging limit reached due to template classification";
     /// 132000: template parameter count mismatch.

@@ -177,6 +177,34 @@ impl Billing {
     }
 }
 
+/// Who a user is to one business number, as webhooks show them: the portfolio's BSUID, the
+/// username if they have one, and whether their phone number may be shown (Meta omits
+/// `wa_id`, `from` and `recipient_id` for a user with a username who hides their number from
+/// businesses they have not talked to recently) [M:bsuid]. Plain data decided by the core, so
+/// the renderer needs no audience or seed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserRef {
+    pub user_id: super::bsuid::UserId,
+    pub username: Option<super::audience::Username>,
+    pub phone_shown: bool,
+    /// The send named the user by BSUID (`recipient`) rather than by phone (`to`): a failed
+    /// status then keeps `recipient_user_id`.
+    pub by_user_id: bool,
+}
+
+impl UserRef {
+    /// A user without a username, phone shown, named by phone: what every webhook showed
+    /// before usernames (events built by hand in tests and tools).
+    pub fn plain(user_id: super::bsuid::UserId) -> UserRef {
+        UserRef {
+            user_id,
+            username: None,
+            phone_shown: true,
+            by_user_id: false,
+        }
+    }
+}
+
 /// What a status webhook needs to know about the message it reports on. Carried by the timers
 /// of the status ladder, so no per-message table is kept.
 #[derive(Clone, Debug)]
@@ -194,6 +222,8 @@ pub struct MessageInfo {
     /// The recipient's identity key hash, set when the sending number has the identity check
     /// on (statuses then carry `recipient_identity_key_hash`). 12 bytes inline, no allocation.
     pub recipient_identity_key_hash: Option<super::identity::KeyHash>,
+    /// The recipient as the webhooks show them (BSUID, username, phone shown or not).
+    pub user: UserRef,
 }
 
 impl MessageInfo {
@@ -252,12 +282,26 @@ pub enum EventBody {
         text: String,
         /// `contacts[].identity_key_hash`: set when the number has the identity check on.
         identity_key_hash: Option<super::identity::KeyHash>,
+        user: UserRef,
     },
     /// `messages` field: a system message (`user_changed_number`).
     UserChangedNumber {
         phone: PhoneMeta,
         old: WaId,
         new: WaId,
+        wamid: Wamid,
+    },
+    /// `messages` field: the system message `user_changed_user_id`: the user's BSUID in this
+    /// portfolio changed because their number did (sent with `user_changed_number`) [M:bsuid].
+    UserChangedUserId {
+        phone: PhoneMeta,
+        /// The user's previous number (`from`).
+        old: WaId,
+        /// The user as they are now: the new number (`system.wa_id` when it may be shown) and
+        /// the new BSUID.
+        new: WaId,
+        new_user: UserRef,
+        previous_user_id: super::bsuid::UserId,
         wamid: Wamid,
     },
     /// `user_preferences` field: the user stopped (STOP, or the opt-out button) or resumed
@@ -411,6 +455,10 @@ pub enum Rule {
     /// The business blocked the user (Block Users API): sends fail (130403), inbound messages
     /// are not delivered.
     BlockedUser,
+    /// A send by business-scoped user id (`recipient`): the id must be one this portfolio
+    /// issued for the user's current identity (131009), and authentication templates cannot
+    /// go to a BSUID (131062).
+    BsuidRecipient,
 }
 
 impl Rule {
@@ -443,6 +491,7 @@ impl Rule {
             Rule::Onboarding => "onboarding",
             Rule::MediaAvailable => "media_available",
             Rule::BlockedUser => "blocked_user",
+            Rule::BsuidRecipient => "bsuid_recipient",
         }
     }
 }

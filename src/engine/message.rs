@@ -48,10 +48,19 @@ pub enum Content {
     },
 }
 
+/// Whom a send names: a phone number (`to`), or a business-scoped user id (`recipient`,
+/// kept as given; the portfolio resolves it, since BSUIDs are per portfolio). Either way the
+/// core works on the one user behind it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Addressee {
+    Phone(WaId),
+    UserId(Box<str>),
+}
+
 /// One message a business asks the platform to send.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Outbound {
-    pub to: WaId,
+    pub to: Addressee,
     pub content: Content,
     /// Echoed in the status webhooks.
     pub biz_opaque_callback_data: Option<Arc<str>>,
@@ -64,9 +73,17 @@ pub struct Outbound {
 }
 
 impl Outbound {
+    /// The phone number the send names, if it names one.
+    pub fn phone(&self) -> Option<WaId> {
+        match self.to {
+            Addressee::Phone(w) => Some(w),
+            Addressee::UserId(_) => None,
+        }
+    }
+
     pub fn text(to: WaId, body: &str) -> Outbound {
         Outbound {
-            to,
+            to: Addressee::Phone(to),
             content: Content::FreeForm {
                 kind: FreeFormKind::Text,
                 text: Some(body.to_string()),
@@ -79,7 +96,7 @@ impl Outbound {
 
     pub fn template(to: WaId, send: TemplateSend) -> Outbound {
         Outbound {
-            to,
+            to: Addressee::Phone(to),
             content: Content::Template(send),
             biz_opaque_callback_data: None,
             recipient_identity_key_hash: None,

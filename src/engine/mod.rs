@@ -22,6 +22,7 @@
 
 pub mod audience;
 pub mod blocking;
+pub mod bsuid;
 pub mod build;
 pub mod charging;
 pub mod config;
@@ -121,6 +122,8 @@ impl Rejection {
 pub struct SendReceipt {
     pub wamid: Wamid,
     pub wa_id: WaId,
+    /// The user's BSUID when the send named them by it (the response's `contacts[].user_id`).
+    pub user_id: Option<bsuid::UserId>,
 }
 
 /// Where the core puts what its decisions caused. One interface for every door: the server's
@@ -209,5 +212,7 @@ mod dynamics_tests;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod bsuid_tests;
 #[cfg(test)]
 mod policy_tests;

@@ -117,6 +117,10 @@ pub(super) struct Number {
     /// Users who came from an ad, apart from `conversations` so the common entry stays small
     /// and the send path skips this map while it is empty (see `charging::EntryPoint`).
     pub entry_points: IdMap<WaId, EntryPoint>,
+    /// When this number last sent to the phone number (`to`) of a user who hides it behind a
+    /// username: for 30 days after, webhooks may show that user's phone [M:bsuid]. Only such
+    /// users have entries, so the map stays empty while nobody hides their number.
+    pub phone_contacts: IdMap<WaId, SimTime>,
     pub timers: TimerQueue<TimerKind>,
     pub timer_seq: u64,
     pub msg_seq: u64,
@@ -196,6 +200,8 @@ fn sweep(s: &mut Number, now: SimTime) {
             || (c.marketing_today > 0 && c.marketing_day == today as u16)
     });
     s.entry_points.retain(|_, e| e.live(now));
+    s.phone_contacts
+        .retain(|_, at| at.plus(super::bsuid::PHONE_CONTACT_WINDOW) > now);
     let live = s.conversations.len();
     // A past burst must not leave the live entries spread over a large table.
     if s.conversations.capacity() > 8 * live.max(SWEEP_MIN_LEN) {

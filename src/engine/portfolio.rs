@@ -186,12 +186,14 @@ impl Portfolio {
         let result = biz.send(now, s, msg, sink);
         // Sending with the current hash acknowledged an identity change: release what this
         // portfolio's other numbers hold for the user.
-        let release = result.is_ok()
-            && s.identity_check
-            && msg.recipient_identity_key_hash.is_some()
-            && biz.identities.generation(msg.to) > 0;
-        if release {
-            self.release_held(now, msg.to, sink);
+        // Sending with the current hash acknowledged an identity change: release what this
+        if let Ok(r) = &result {
+            let release = s.identity_check
+                && msg.recipient_identity_key_hash.is_some()
+                && biz.identities.generation(r.wa_id) > 0;
+            if release {
+                self.release_held(now, r.wa_id, sink);
+            }
         }
         result
     }
@@ -310,7 +312,8 @@ impl Portfolio {
 
     /// A user's number is re-registered (a recycled number gets a new owner): the identity key
     /// changes, numbers that had a conversation with the user get a `user_changed_number`
-    /// system message (the previous owner moved to another number), and their customer
+    /// system message (the previous owner moved to another number) followed by
+    /// `user_changed_user_id` (their BSUID changed with the number), and their customer
     /// service window with the user closes (it was the previous owner's). Returns the user's
     /// new generation and the numbers told.
     pub fn reregister(
@@ -341,6 +344,28 @@ impl Portfolio {
                     phone: s.meta.clone(),
                     old: user,
                     new: moved,
+                    wamid,
+                },
+            });
+            // The previous owner's BSUID in this portfolio changes with their number
+            // [M:bsuid]: the old id stops resolving, the new one is announced.
+            let previous_user_id = super::bsuid::user_id(seed, s.business, user, generation - 1);
+            let new_user = self.biz.user_ref(at, s, moved, super::bsuid::Via::User);
+            // Its own id without drawing a sequence number: later message numbers (and the
+            // reactions drawn from them) stay what they were before this message existed.
+            let wamid = Wamid {
+                user: moved,
+                ..wamid
+            };
+            sink.event(Event {
+                at,
+                waba: s.waba,
+                body: EventBody::UserChangedUserId {
+                    phone: s.meta.clone(),
+                    old: user,
+                    new: moved,
+                    new_user,
+                    previous_user_id,
                     wamid,
                 },
             });

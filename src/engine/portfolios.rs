@@ -204,6 +204,16 @@ impl<C: PortfolioCell> Portfolios<C> {
         })?
     }
 
+    /// See [`Portfolio::resolve_user_id`]: in the portfolio of `phone`, which `business` owns.
+    pub fn resolve_user_id(
+        &self,
+        business: BusinessId,
+        phone: PhoneNumberId,
+        text: &str,
+    ) -> Result<WaId, Rejection> {
+        self.with_number(business, phone, |p| p.resolve_user_id(text))?
+    }
+
     /// See [`Portfolio::blocked_users`].
     pub fn blocked_users(
         &self,

@@ -1,6 +1,7 @@
 //! The send path (the rules in order), inbound messages, and the status ladder of a sent
 //! message (sent → delivered → read, or failed), which also prices it.
 
+use super::bsuid::Via;
 use super::charging::{self, PriceFacts};
 use super::config::ErrorTiming;
 use super::errors::ErrorCode;
@@ -14,7 +15,7 @@ use super::portfolio::Business;
 use super::reactions;
 use super::templates::Lookup;
 use super::timers::Timed;
-use super::world::{NumberStatus, TemplateStatus};
+use super::world::{NumberStatus, TemplateCategory, TemplateStatus};
 use super::{Rejection, SendReceipt, Sink};
 use crate::clock::{SimTime, MICROS_PER_SEC};
 
@@ -28,15 +29,20 @@ impl Business {
         msg: &Outbound,
         sink: &mut impl Sink,
     ) -> Result<SendReceipt, Rejection> {
-        let result = self.decide_send(now, s, msg, sink);
+        let user = self.resolve_addressee(s.business, &msg.to);
+        let result = match user {
+            Ok(user) => self.decide_send(now, s, msg, user, sink),
+            Err(ref rej) => Err(rej.clone()),
+        };
+        let user = user.ok();
         let decision = match &result {
             Ok(r) => {
-                self.standing.messaged(msg.to);
+                self.standing.messaged(r.wa_id);
                 s.counters.accepted += 1;
                 Decision {
                     at: now,
                     phone_number_id: s.id,
-                    recipient: Some(msg.to),
+                    recipient: Some(r.wa_id),
                     rule: Rule::Accepted,
                     code: None,
                     wamid: Some(r.wamid),
@@ -48,7 +54,7 @@ impl Business {
                 Decision {
                     at: now,
                     phone_number_id: s.id,
-                    recipient: Some(msg.to),
+                    recipient: user,
                     rule: rej.rule.unwrap_or(Rule::Accepted),
                     code: Some(rej.code),
                     wamid: None,
@@ -65,6 +71,7 @@ impl Business {
         now: SimTime,
         s: &mut Number,
         msg: &Outbound,
+        to: WaId,
         sink: &mut impl Sink,
     ) -> Result<SendReceipt, Rejection> {
         s.registration.check_can_send()?;
@@ -84,7 +91,7 @@ impl Business {
                 ),
             ));
         }
-        let mut conv = s.conversations.get(&msg.to).copied().unwrap_or_default();
+        let mut conv = s.conversations.get(&to).copied().unwrap_or_default();
         if conv.flags & super::feedback::BUSINESS_BLOCKED != 0 {
             return Err(Rejection::rule(
                 ErrorCode::BusinessBlockedUser,
@@ -100,6 +107,13 @@ impl Business {
                     .waba(s.waba)
                     .expect("a number's WABA is in its portfolio");
                 let t = approved_template(&waba.templates, send)?;
+                if t.1 == TemplateCategory::Authentication && msg.phone().is_none() {
+                    return Err(Rejection::rule(
+                        ErrorCode::BsuidUnsupported,
+                        Rule::BsuidRecipient,
+                        ErrorCode::BsuidUnsupported.default_details(),
+                    ));
+                }
                 (charging::category_of(t.1), Some(t))
             }
             Content::FreeForm { .. } => {
@@ -125,13 +139,14 @@ impl Business {
             self.cfg.seed,
             s,
             msg,
+            to,
             &mut async_error,
         );
         if msg.media_unavailable {
             async_error = async_error.or(Some(ErrorCode::MediaUpload));
         }
         let fep_open =
-            !s.entry_points.is_empty() && s.entry_points.get(&msg.to).is_some_and(|e| e.open(now));
+            !s.entry_points.is_empty() && s.entry_points.get(&to).is_some_and(|e| e.open(now));
         if let Some((id, category)) = template {
             // An earlier asynchronous failure (window, identity) wins over the template rules.
             let template_error = super::enforcement::check_template_send(
@@ -140,7 +155,7 @@ impl Business {
                 &mut self.timers,
                 now,
                 s,
-                msg.to,
+                to,
                 category,
                 in_window,
                 &mut conv,
@@ -153,13 +168,13 @@ impl Business {
             check_pair_rate(now, &mut conv, self.cfg.pair_rate)?;
             if fep_open {
                 // The business's reply opens the 72 h window (or continues it).
-                if let Some(e) = s.entry_points.get_mut(&msg.to) {
+                if let Some(e) = s.entry_points.get_mut(&to) {
                     e.reply(now);
                 }
             }
-            s.conversations.insert(msg.to, conv);
+            s.conversations.insert(to, conv);
         }
-        let wamid = s.next_wamid(msg.to, false);
+        let wamid = s.next_wamid(to, false);
         let facts = PriceFacts {
             category,
             csw_open: in_window,
@@ -171,15 +186,15 @@ impl Business {
             Some(_) => events::Billing::NONE,
             None => self
                 .charging
-                .price(
-                    now,
-                    charging::message_ref(s, msg.to, wamid),
-                    facts,
-                    false,
-                    now,
-                )
+                .price(now, charging::message_ref(s, to, wamid), facts, false, now)
                 .unwrap_or(events::Billing::NONE),
         };
+        let via = if msg.phone().is_some() {
+            Via::Phone
+        } else {
+            Via::UserId
+        };
+        let user = self.user_ref(now, s, to, via);
         let info = Box::new(MessageInfo {
             wamid,
             phone: s.meta.clone(),
@@ -190,10 +205,12 @@ impl Business {
             biz_opaque_callback_data: msg.biz_opaque_callback_data.clone(),
             sent_at: now,
             recipient_identity_key_hash: key_hash,
+            user,
         });
         let receipt = SendReceipt {
             wamid,
-            wa_id: msg.to,
+            wa_id: to,
+            user_id: user.by_user_id.then_some(user.user_id),
         };
         if let Some(code) = async_error {
             self.fail_now(now, s, &info, code, sink);
@@ -317,6 +334,7 @@ impl Business {
             detail: None,
         });
         let seed = self.cfg.seed;
+        let user = self.user_ref(now, s, from, Via::User);
         sink.event(Event {
             at: now,
             waba: s.waba,
@@ -329,6 +347,7 @@ impl Business {
                 identity_key_hash: s
                     .identity_check
                     .then(|| identity::key_hash(seed, from, self.identities.generation(from))),
+                user,
             },
         });
         Some(wamid)
@@ -510,24 +529,25 @@ fn identity_rule(
     seed: u64,
     s: &Number,
     msg: &Outbound,
+    to: WaId,
     async_error: &mut Option<ErrorCode>,
 ) -> (bool, Option<identity::KeyHash>) {
     if !s.identity_check {
         return (false, None);
     }
-    let key_hash = identity::key_hash(seed, msg.to, identities.generation(msg.to));
+    let key_hash = identity::key_hash(seed, to, identities.generation(to));
     let mut hold = false;
     if async_error.is_none() {
         match identity::decide(
             identities,
             seed,
             s.business,
-            msg.to,
+            to,
             msg.recipient_identity_key_hash.as_deref(),
         ) {
             identity::IdentityDecision::Pass => {}
             identity::IdentityDecision::Acknowledge(g) => {
-                identities.acknowledge(s.business, msg.to, g);
+                identities.acknowledge(s.business, to, g);
             }
             identity::IdentityDecision::Mismatch => {
                 *async_error = Some(ErrorCode::IdentityKeyMismatch)

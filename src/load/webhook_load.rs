@@ -181,6 +181,12 @@ const WABA: WabaId = WabaId(102290129340398);
 const PHONE: PhoneNumberId = PhoneNumberId(106540352242922);
 const FIRST_USER: u64 = 6281300000000;
 
+/// The user as the webhooks name them: the BSUID a business of this load test would see.
+fn user_ref(user: WaId) -> crate::engine::events::UserRef {
+    let id = crate::engine::bsuid::user_id(1, crate::engine::ids::BusinessId(1), user, 0);
+    crate::engine::events::UserRef::plain(id)
+}
+
 /// The webhook body of `due` (a one-event envelope, as Meta sends at low volume).
 fn body(due: &Due, api_version: &str, unix_s: u64) -> Vec<u8> {
     let at = SimTime::from_secs(unix_s);
@@ -204,6 +210,7 @@ fn body(due: &Due, api_version: &str, unix_s: u64) -> Vec<u8> {
             },
             text: format!("halo {}", due.n),
             identity_key_hash: None,
+            user: user_ref(user),
         },
         k => EventBody::Status {
             info: MessageInfo {
@@ -226,6 +233,7 @@ fn body(due: &Due, api_version: &str, unix_s: u64) -> Vec<u8> {
                 biz_opaque_callback_data: None,
                 sent_at: at,
                 recipient_identity_key_hash: None,
+                user: user_ref(user),
             },
             status: match k {
                 Kind::Sent => DeliveryStatus::Sent,

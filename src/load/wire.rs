@@ -8,17 +8,24 @@
 //! text as a caption only, and a server refuses them for the missing payload.
 
 use crate::engine::ids::WaId;
-use crate::engine::message::{Content, FreeFormKind, Outbound};
+use crate::engine::message::{Addressee, Content, FreeFormKind, Outbound};
 use crate::engine::templates::TemplateParam;
 
 /// Writes the messages request for `msg` into `out` (cleared first).
 pub fn request_body(msg: &Outbound, out: &mut Vec<u8>) {
     out.clear();
-    out.extend_from_slice(
-        br#"{"messaging_product":"whatsapp","recipient_type":"individual","to":""#,
-    );
-    push_wa_id(out, msg.to);
-    out.push(b'"');
+    out.extend_from_slice(br#"{"messaging_product":"whatsapp","recipient_type":"individual","#);
+    match &msg.to {
+        Addressee::Phone(to) => {
+            out.extend_from_slice(br#""to":""#);
+            push_wa_id(out, *to);
+            out.push(b'"');
+        }
+        Addressee::UserId(id) => {
+            out.extend_from_slice(br#""recipient":"#);
+            push_str(out, id);
+        }
+    }
     if let Some(h) = &msg.recipient_identity_key_hash {
         out.extend_from_slice(br#","recipient_identity_key_hash":"#);
         push_str(out, h);

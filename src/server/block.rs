@@ -23,10 +23,16 @@ fn phone(id: &str) -> Result<PhoneNumberId, Rejection> {
 struct Item {
     input: String,
     user: Result<WaId, Rejection>,
+    /// Named by business-scoped user id: answered with `user_id`, not `wa_id`.
+    by_user_id: bool,
 }
 
-/// Reads `{"messaging_product":"whatsapp","block_users":[{"user":"+16505551234"}, …]}`.
-fn items(body: &[u8]) -> Result<Vec<Item>, Rejection> {
+/// Reads `{"messaging_product":"whatsapp","block_users":[{"user":"+16505551234"}, …]}`;
+/// `resolve` turns a `user_id` (BSUID) into its user.
+fn items(
+    body: &[u8],
+    resolve: impl Fn(&str) -> Result<WaId, Rejection>,
+) -> Result<Vec<Item>, Rejection> {
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| bad(format!("Request body is not valid JSON: {e}")))?;
     let Value::Object(m) = v else {
@@ -47,29 +53,32 @@ fn items(body: &[u8]) -> Result<Vec<Item>, Rejection> {
             list.len()
         )));
     }
-    Ok(list.iter().map(item).collect())
+    Ok(list.iter().map(|v| item(v, &resolve)).collect())
 }
 
-fn item(v: &Value) -> Item {
+fn item(v: &Value, resolve: &impl Fn(&str) -> Result<WaId, Rejection>) -> Item {
     // `user` wins when both are given (Meta's Block Users page).
     if let Some(u) = v.get("user").and_then(Value::as_str) {
         return Item {
             input: u.to_string(),
             user: WaId::parse_lenient(u)
                 .ok_or_else(|| bad(format!("user: '{u}' is not a phone number"))),
+            by_user_id: false,
         };
     }
     if let Some(u) = v.get("user_id").and_then(Value::as_str) {
         return Item {
             input: u.to_string(),
-            user: Err(bad(format!(
-                "user_id: '{u}' is not a user id this server issued; block by `user` (phone number)"
-            ))),
+            user: resolve(u),
+            by_user_id: true,
         };
     }
     Item {
         input: v.to_string(),
-        user: Err(bad("each block_users entry needs `user` (a phone number)")),
+        user: Err(bad(
+            "each block_users entry needs `user` (a phone number) or `user_id` (a BSUID)",
+        )),
+        by_user_id: false,
     }
 }
 
@@ -85,7 +94,7 @@ pub(super) fn change(
     let e = &*ctx.state.engine;
     let p = phone(id)?;
     e.check_number(biz, p)?;
-    let items = items(body)?;
+    let items = items(body, |text| e.resolve_user_id(biz, p, text))?;
     let users: Vec<WaId> = items.iter().filter_map(|i| i.user.clone().ok()).collect();
     let outcomes: Vec<UserOutcome> = with_effects(|fx| {
         let r = if block {
@@ -109,11 +118,14 @@ pub(super) fn change(
             Err(rej) => Err((WaId(0), rej.clone())),
         };
         match result {
+            Ok(_) if it.by_user_id => done.push(json!({"input": it.input, "user_id": it.input})),
             Ok(user) => done.push(json!({"input": it.input, "wa_id": user.to_string()})),
             Err((user, rej)) => {
                 let mut f = Map::new();
                 f.insert("input".into(), json!(it.input));
-                if user.0 != 0 {
+                if it.by_user_id && it.user.is_ok() {
+                    f.insert("user_id".into(), json!(it.input));
+                } else if user.0 != 0 {
                     f.insert("wa_id".into(), json!(user.to_string()));
                 }
                 f.insert(

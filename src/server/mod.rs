@@ -687,9 +687,19 @@ fn graph_route(
                     ctx.state.metrics.send_accepted();
                     Ok(ctx.ok(&SendResponse {
                         messaging_product: "whatsapp",
-                        contacts: [ContactOut {
-                            input: &input,
-                            wa_id: receipt.wa_id.to_string(),
+                        // A send by BSUID answers with `user_id` and no `wa_id`; by phone, the
+                        // reverse [M:bsuid].
+                        contacts: [match receipt.user_id {
+                            Some(u) => ContactOut {
+                                input: &input,
+                                wa_id: None,
+                                user_id: Some(u.to_string()),
+                            },
+                            None => ContactOut {
+                                input: &input,
+                                wa_id: Some(receipt.wa_id.to_string()),
+                                user_id: None,
+                            },
                         }],
                         messages: [MessageOut {
                             id: receipt.wamid.render(),
@@ -784,7 +794,10 @@ struct SendResponse<'a> {
 #[derive(Serialize)]
 struct ContactOut<'a> {
     input: &'a str,
-    wa_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wa_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<String>,
 }
 
 #[derive(Serialize)]

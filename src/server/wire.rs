@@ -7,7 +7,7 @@
 
 use crate::engine::errors::ErrorCode;
 use crate::engine::ids::WaId;
-use crate::engine::message::{Content, FreeFormKind, Outbound};
+use crate::engine::message::{Addressee, Content, FreeFormKind, Outbound};
 use crate::engine::templates::{TemplateParam, TemplateSend};
 use crate::engine::Rejection;
 use serde::Deserialize;
@@ -18,7 +18,8 @@ use serde_json::Value;
 pub enum MessagesRequest {
     Send {
         msg: Outbound,
-        /// The `to` value exactly as given (echoed as `contacts[].input`).
+        /// The `to` (or, without one, `recipient`) value exactly as given (echoed as
+        /// `contacts[].input`).
         input: String,
         /// The uploaded media a media message names by `id` (the server checks it exists; the
         /// engine does not need to know).
@@ -50,6 +51,8 @@ struct Wire {
     messaging_product: Option<String>,
     recipient_type: Option<String>,
     to: Option<StrOrNum>,
+    /// A business-scoped user id; `to` wins when both are given [M:bsuid].
+    recipient: Option<String>,
     #[serde(rename = "type")]
     kind: Option<String>,
     status: Option<String>,
@@ -220,9 +223,21 @@ fn parse_json(body: &[u8]) -> Result<MessagesRequest, Rejection> {
             ))
         }
     }
-    let input = w.to.ok_or_else(|| missing("to"))?.into_string();
-    let to = WaId::parse_lenient(&input)
-        .ok_or_else(|| invalid("to", format!("'{input}' is not a valid phone number")))?;
+    // Meta: `to` (a phone number) wins over `recipient` (a BSUID) when both are given; the
+    // portfolio resolves a BSUID (they are per portfolio), the wire only carries it.
+    let (input, to) = match (w.to, w.recipient) {
+        (Some(to), _) => {
+            let input = to.into_string();
+            let wa = WaId::parse_lenient(&input)
+                .ok_or_else(|| invalid("to", format!("'{input}' is not a valid phone number")))?;
+            (input, Addressee::Phone(wa))
+        }
+        (None, Some(r)) => {
+            let id = Addressee::UserId(r.as_str().into());
+            (r, id)
+        }
+        (None, None) => return Err(missing("to")),
+    };
     // Meta's "Send Text Message with Preview URL" example leaves `type` out; default to text.
     let kind = w.kind.as_deref().unwrap_or("text");
     let mut media_id = None;
@@ -533,7 +548,7 @@ mod tests {
         match r {
             MessagesRequest::Send { msg, input, .. } => {
                 assert_eq!(input, "+1 650-555-1234");
-                assert_eq!(msg.to, WaId(16505551234));
+                assert_eq!(msg.to, Addressee::Phone(WaId(16505551234)));
             }
             _ => panic!(),
         }

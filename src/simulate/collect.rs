@@ -315,6 +315,8 @@ impl Collector {
                     bump(&mut self.hourly.inbound, h);
                     self.totals.inbound += 1;
                 }
+                // Reported with `user_changed_number`, which is counted.
+                EventBody::UserChangedUserId { .. } => {}
                 // Opt-outs are counted from the engine's counters; the STOP itself is inbound.
                 EventBody::UserPreference { .. } => {}
                 EventBody::TemplatePause {

@@ -7,7 +7,7 @@ use super::pattern::Pattern;
 use super::pick::{Message, Pick};
 use super::plan::{LoadPlan, MixKind};
 use crate::engine::ids::WaId;
-use crate::engine::message::{Content, FreeFormKind, Outbound};
+use crate::engine::message::{Addressee, Content, FreeFormKind, Outbound};
 use crate::engine::templates::{TemplateParam, TemplateSend};
 
 /// The reused buffers content is written into.
@@ -75,7 +75,7 @@ impl Composer {
         };
         let again = self.holds == Some((pick.phase, pick.kind));
         self.wa.clear();
-        self.out.to = to;
+        self.out.to = Addressee::Phone(to);
         self.out.recipient_identity_key_hash = None;
         match &p.mix[pick.kind].1 {
             MixKind::Template {

@@ -120,7 +120,10 @@ fn window_replies_answer_who_wrote_to_that_number_once() {
                     assert_eq!(pick.recipient, Recipient::Window);
                     // From the number the user wrote to, the one waiting longest there.
                     let w = &mut waiting[pick.number];
-                    let at = w.iter().position(|u| *u == out.to).expect("a waiting user");
+                    let at = w
+                        .iter()
+                        .position(|u| Some(*u) == out.phone())
+                        .expect("a waiting user");
                     w.remove(at);
                     replies += 1;
                 }

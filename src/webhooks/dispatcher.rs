@@ -404,7 +404,10 @@ impl Dispatcher {
 fn field_is_messages(ev: &Event) -> bool {
     matches!(
         ev.body,
-        EventBody::Status { .. } | EventBody::Inbound { .. } | EventBody::UserChangedNumber { .. }
+        EventBody::Status { .. }
+            | EventBody::Inbound { .. }
+            | EventBody::UserChangedNumber { .. }
+            | EventBody::UserChangedUserId { .. }
     )
 }
 

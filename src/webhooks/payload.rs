@@ -6,7 +6,7 @@
 use crate::clock::SimTime;
 use crate::engine::events::{
     BilledConversation, Billing, CategoryChange, DeliveryStatus, Event, EventBody, MessageInfo,
-    PhoneMeta,
+    PhoneMeta, UserRef,
 };
 use crate::engine::world::{MessagingLimitTier, QualityRating, TemplateStatus};
 use crate::pricing::Category;
@@ -77,21 +77,27 @@ pub fn render_change(ev: &Event, api_version: &str) -> (&'static str, Value) {
             wamid,
             text,
             identity_key_hash,
-        } => (
-            FIELD_MESSAGES,
-            json!({
-                "messaging_product": "whatsapp",
-                "metadata": metadata(phone),
-                "contacts": [inbound_contact(profile_name, *from, identity_key_hash.as_ref())],
-                "messages": [{
-                    "from": from.to_string(),
-                    "id": wamid.render(),
-                    "timestamp": ev.at.unix_secs().to_string(),
-                    "type": "text",
-                    "text": {"body": text},
-                }],
-            }),
-        ),
+            user,
+        } => {
+            let mut m = Map::new();
+            if user.phone_shown {
+                m.insert("from".into(), from.to_string().into());
+            }
+            m.insert("from_user_id".into(), user.user_id.to_string().into());
+            m.insert("id".into(), wamid.render().into());
+            m.insert("timestamp".into(), ev.at.unix_secs().to_string().into());
+            m.insert("type".into(), "text".into());
+            m.insert("text".into(), json!({ "body": text }));
+            (
+                FIELD_MESSAGES,
+                json!({
+                    "messaging_product": "whatsapp",
+                    "metadata": metadata(phone),
+                    "contacts": [inbound_contact(profile_name, *from, user, identity_key_hash.as_ref())],
+                    "messages": [Value::Object(m)],
+                }),
+            )
+        }
         // System messages carry no `contacts` (OAS `IncomingMessageValueSystem`).
         EventBody::UserChangedNumber {
             phone,
@@ -116,6 +122,46 @@ pub fn render_change(ev: &Event, api_version: &str) -> (&'static str, Value) {
                 }],
             }),
         ),
+        // Meta's example: the old BSUID is only in `body`; `wa_id` only when the phone may be
+        // shown [M:bsuid].
+        EventBody::UserChangedUserId {
+            phone,
+            old,
+            new,
+            new_user,
+            previous_user_id,
+            wamid,
+        } => {
+            let mut system = Map::new();
+            system.insert(
+                "body".into(),
+                format!(
+                    "User {} changed from {previous_user_id} to {}",
+                    crate::engine::audience::profile_name(*new),
+                    new_user.user_id
+                )
+                .into(),
+            );
+            if new_user.phone_shown {
+                system.insert("wa_id".into(), new.to_string().into());
+            }
+            system.insert("user_id".into(), new_user.user_id.to_string().into());
+            system.insert("type".into(), "user_changed_user_id".into());
+            (
+                FIELD_MESSAGES,
+                json!({
+                    "messaging_product": "whatsapp",
+                    "metadata": metadata(phone),
+                    "messages": [{
+                        "from": old.to_string(),
+                        "id": wamid.render(),
+                        "timestamp": ev.at.unix_secs().to_string(),
+                        "type": "system",
+                        "system": Value::Object(system),
+                    }],
+                }),
+            )
+        }
         // Meta's `user_preferences` webhook reference: contacts plus one preference entry.
         EventBody::UserPreference {
             phone,
@@ -326,18 +372,40 @@ pub fn render_change(ev: &Event, api_version: &str) -> (&'static str, Value) {
     }
 }
 
-/// `contacts[0]` of an inbound message; `identity_key_hash` only with the identity check on
+/// `contacts[0]` of an inbound message: `username` if the user has one, `wa_id` only when the
+/// phone may be shown [M:bsuid]; `identity_key_hash` only with the identity check on
 /// [M:numbers].
 fn inbound_contact(
     profile_name: &str,
     from: crate::engine::ids::WaId,
+    user: &UserRef,
     hash: Option<&crate::engine::identity::KeyHash>,
 ) -> Value {
-    let mut c = json!({"profile": {"name": profile_name}, "wa_id": from.to_string(), "user_id": user_id(from)});
-    if let Some(h) = hash {
-        c["identity_key_hash"] = crate::engine::identity::key_hash_string(h).into();
+    let mut c = Map::new();
+    c.insert(
+        "profile".into(),
+        profile(profile_name, user.username.as_ref()),
+    );
+    if user.phone_shown {
+        c.insert("wa_id".into(), from.to_string().into());
     }
-    c
+    c.insert("user_id".into(), user.user_id.to_string().into());
+    if let Some(h) = hash {
+        c.insert(
+            "identity_key_hash".into(),
+            crate::engine::identity::key_hash_string(h).into(),
+        );
+    }
+    Value::Object(c)
+}
+
+fn profile(name: &str, username: Option<&crate::engine::audience::Username>) -> Value {
+    let mut p = Map::new();
+    p.insert("name".into(), name.into());
+    if let Some(u) = username {
+        p.insert("username".into(), u.as_str().into());
+    }
+    Value::Object(p)
 }
 
 fn metadata(phone: &PhoneMeta) -> Value {
@@ -358,7 +426,16 @@ fn status_value(
     st.insert("id".into(), info.wamid.render().into());
     st.insert("status".into(), status.as_str().into());
     st.insert("timestamp".into(), at.unix_secs().to_string().into());
-    st.insert("recipient_id".into(), info.recipient().to_string().into());
+    // The phone only when it may be shown; the BSUID always, except on a failed status of a
+    // send by phone number [M:bsuid].
+    let user = &info.user;
+    let failed = status == DeliveryStatus::Failed;
+    if user.phone_shown {
+        st.insert("recipient_id".into(), info.recipient().to_string().into());
+    }
+    if !failed || user.by_user_id {
+        st.insert("recipient_user_id".into(), user.user_id.to_string().into());
+    }
     if let Some(cb) = &info.biz_opaque_callback_data {
         st.insert("biz_opaque_callback_data".into(), (**cb).into());
     }
@@ -403,41 +480,31 @@ fn status_value(
             );
         }
     }
-    json!({
-        "messaging_product": "whatsapp",
-        "metadata": metadata(&info.phone),
-        "contacts": [{"wa_id": info.recipient().to_string(), "user_id": user_id(info.recipient())}],
-        "statuses": [Value::Object(st)],
-    })
-}
-
-/// The business-scoped user id newer payloads carry next to `wa_id` (e.g. `US.1349…`): the
-/// user's country and a number stable per user. Meta's derivation is private; ours is a hash.
-pub fn user_id(wa: crate::engine::ids::WaId) -> String {
-    let digits = wa.0.to_string();
-    const PREFIXES: [(&str, &str); 12] = [
-        ("62", "ID"),
-        ("55", "BR"),
-        ("91", "IN"),
-        ("52", "MX"),
-        ("44", "GB"),
-        ("49", "DE"),
-        ("234", "NG"),
-        ("971", "AE"),
-        ("966", "SA"),
-        ("60", "MY"),
-        ("7", "RU"),
-        ("1", "US"),
-    ];
-    let cc = PREFIXES
-        .iter()
-        .filter(|(p, _)| digits.starts_with(p))
-        .max_by_key(|(p, _)| p.len())
-        .map_or("XX", |(_, c)| *c);
-    format!(
-        "{cc}.{}",
-        crate::engine::audience::splitmix(wa.0) % 10_000_000_000_000_000
-    )
+    let mut v = Map::new();
+    v.insert("messaging_product".into(), "whatsapp".into());
+    v.insert("metadata".into(), metadata(&info.phone));
+    // A failed status has no `contacts`; `username` only on delivered and read [M:bsuid].
+    if !failed {
+        let username = user
+            .username
+            .as_ref()
+            .filter(|_| matches!(status, DeliveryStatus::Delivered | DeliveryStatus::Read));
+        let mut c = Map::new();
+        c.insert(
+            "profile".into(),
+            profile(
+                &crate::engine::audience::profile_name(info.recipient()),
+                username,
+            ),
+        );
+        if user.phone_shown {
+            c.insert("wa_id".into(), info.recipient().to_string().into());
+        }
+        c.insert("user_id".into(), user.user_id.to_string().into());
+        v.insert("contacts".into(), json!([Value::Object(c)]));
+    }
+    v.insert("statuses".into(), json!([Value::Object(st)]));
+    Value::Object(v)
 }
 
 /// `conversation`: id and origin from the charge; `expiration_timestamp` only on `sent`.
@@ -534,6 +601,18 @@ mod tests {
             biz_opaque_callback_data: Some(Arc::from("order-17")),
             sent_at: SimTime::from_secs(T),
             recipient_identity_key_hash: None,
+            user: uref(WaId(16505551234), true, false, false),
+        }
+    }
+
+    /// The user as the core would describe them: phone shown or not, with a username or
+    /// not, named by BSUID in the send or not.
+    fn uref(wa: WaId, phone_shown: bool, username: bool, by_user_id: bool) -> UserRef {
+        UserRef {
+            user_id: crate::engine::bsuid::user_id(1, crate::engine::ids::BusinessId(9), wa, 0),
+            username: username.then(|| crate::engine::audience::Username::of(wa)),
+            phone_shown,
+            by_user_id,
         }
     }
 
@@ -710,13 +789,14 @@ mod tests {
                 },
                 text: "Olá 😀".into(),
                 identity_key_hash: None,
+                user: uref(WaId(16505551234), true, false, false),
             },
         };
         let (field, v) = render_change(&ev, "v23.0");
         assert_eq!(field, "messages");
         assert_eq!(
             v["contacts"],
-            json!([{"profile": {"name": "Sheena Nelson"}, "wa_id": "16505551234", "user_id": user_id(WaId(16505551234))}])
+            json!([{"profile": {"name": "Sheena Nelson"}, "wa_id": "16505551234", "user_id": uref(WaId(16505551234), true, false, false).user_id.to_string()}])
         );
         assert!(v["contacts"][0]["user_id"]
             .as_str()
@@ -837,6 +917,152 @@ mod tests {
         assert_eq!(api_major("19.0"), Some(19));
         assert_eq!(api_major("latest"), None);
         assert_eq!(api_major("v23."), None);
+    }
+
+    /// A status of a message to `user` (the user as the core described them).
+    fn status_for(status: DeliveryStatus, user: UserRef, error: Option<ErrorCode>) -> Value {
+        let mut i = info(Billing::NONE);
+        i.user = user;
+        let ev = Event {
+            at: SimTime::from_secs(T),
+            waba: WabaId(1),
+            body: EventBody::Status {
+                info: i,
+                status,
+                error: error.map(|c| (c, None)),
+            },
+        };
+        render_change(&ev, "v23.0").1
+    }
+
+    #[test]
+    fn statuses_carry_the_bsuid_and_the_username_on_delivered_and_read_only() {
+        let wa = WaId(16505551234);
+        let u = uref(wa, true, true, false);
+        let id = u.user_id.to_string();
+        let sent = status_for(DeliveryStatus::Sent, u, None);
+        assert_eq!(
+            sent["contacts"],
+            json!([{"profile": {"name": crate::engine::audience::profile_name(wa)}, "wa_id": "16505551234", "user_id": id}])
+        );
+        assert_eq!(first_status(&sent)["recipient_id"], "16505551234");
+        assert_eq!(first_status(&sent)["recipient_user_id"], id);
+        for st in [DeliveryStatus::Delivered, DeliveryStatus::Read] {
+            let v = status_for(st, u, None);
+            assert_eq!(
+                v["contacts"][0]["profile"]["username"],
+                crate::engine::audience::Username::of(wa).as_str()
+            );
+        }
+        // No username: no `username` on delivered either.
+        let v = status_for(
+            DeliveryStatus::Delivered,
+            uref(wa, true, false, false),
+            None,
+        );
+        assert!(v["contacts"][0]["profile"].get("username").is_none());
+    }
+
+    #[test]
+    fn a_hidden_phone_is_omitted_not_empty() {
+        let wa = WaId(16505551234);
+        let u = uref(wa, false, true, true);
+        let v = status_for(DeliveryStatus::Delivered, u, None);
+        let c = &v["contacts"][0];
+        assert!(c.get("wa_id").is_none(), "{c}");
+        assert_eq!(c["user_id"], u.user_id.to_string());
+        let s = first_status(&v);
+        assert!(s.get("recipient_id").is_none(), "{s}");
+        assert_eq!(s["recipient_user_id"], u.user_id.to_string());
+        // Inbound: no `from`, no `wa_id`; `from_user_id` and the username.
+        let ev = Event {
+            at: SimTime::from_secs(T),
+            waba: WabaId(1),
+            body: EventBody::Inbound {
+                phone: phone(),
+                from: wa,
+                profile_name: "Sheena Nelson".into(),
+                wamid: Wamid {
+                    user: wa,
+                    seq: 1,
+                    tag: 7,
+                    inbound: true,
+                },
+                text: "hi".into(),
+                identity_key_hash: None,
+                user: u,
+            },
+        };
+        let v = render_change(&ev, "v23.0").1;
+        assert_eq!(
+            v["contacts"],
+            json!([{"profile": {"name": "Sheena Nelson", "username": crate::engine::audience::Username::of(wa).as_str()}, "user_id": u.user_id.to_string()}])
+        );
+        let m = &v["messages"][0];
+        assert!(m.get("from").is_none(), "{m}");
+        assert_eq!(m["from_user_id"], u.user_id.to_string());
+    }
+
+    #[test]
+    fn failed_statuses_drop_contacts_and_the_bsuid_of_phone_sends() {
+        let wa = WaId(16505551234);
+        let by_phone = status_for(
+            DeliveryStatus::Failed,
+            uref(wa, true, true, false),
+            Some(ErrorCode::Undeliverable),
+        );
+        assert!(by_phone.get("contacts").is_none());
+        let s = first_status(&by_phone);
+        assert_eq!(s["recipient_id"], "16505551234");
+        assert!(s.get("recipient_user_id").is_none());
+        let u = uref(wa, false, true, true);
+        let by_id = status_for(DeliveryStatus::Failed, u, Some(ErrorCode::Undeliverable));
+        assert!(by_id.get("contacts").is_none());
+        let s = first_status(&by_id);
+        assert_eq!(s["recipient_user_id"], u.user_id.to_string());
+        assert!(s.get("recipient_id").is_none());
+    }
+
+    #[test]
+    fn user_changed_user_id_is_a_system_message_naming_both_ids() {
+        let old = WaId(16505551234);
+        let new = WaId(16505559999);
+        let prev = uref(old, true, false, false).user_id;
+        for shown in [true, false] {
+            let new_user = uref(new, shown, false, false);
+            let ev = Event {
+                at: SimTime::from_secs(T),
+                waba: WabaId(1),
+                body: EventBody::UserChangedUserId {
+                    phone: phone(),
+                    old,
+                    new,
+                    new_user,
+                    previous_user_id: prev,
+                    wamid: Wamid {
+                        user: old,
+                        seq: 3,
+                        tag: 7,
+                        inbound: true,
+                    },
+                },
+            };
+            let (field, v) = render_change(&ev, "v23.0");
+            assert_eq!(field, FIELD_MESSAGES);
+            assert!(v.get("contacts").is_none());
+            let m = &v["messages"][0];
+            assert_eq!(m["from"], "16505551234");
+            assert_eq!(m["type"], "system");
+            let sys = &m["system"];
+            assert_eq!(sys["type"], "user_changed_user_id");
+            assert_eq!(sys["user_id"], new_user.user_id.to_string());
+            let body = sys["body"].as_str().unwrap();
+            assert!(
+                body.contains(&format!("changed from {prev} to {}", new_user.user_id)),
+                "{body}"
+            );
+            assert_eq!(sys.get("wa_id").is_some(), shown);
+        }
     }
 }
 

@@ -208,6 +208,16 @@ fn assert_valid(what: &str, schema: &Value, instance: &Value, closed: bool) {
 
 // ----- Documented deviations (see docs/contract.md) ------------------------------------------
 
+/// D10. Send responses by BSUID carry `contacts[].user_id` (Meta's BSUID page, 2026); the v23
+/// `MessageResponsePayload` declares only `input` and `wa_id`.
+fn patch_send_user_id(mut s: Value) -> Value {
+    let props = s
+        .pointer_mut("/properties/contacts/items/properties")
+        .expect("MessageResponsePayload declares contacts items");
+    props["user_id"] = json!({"type": "string"});
+    s
+}
+
 /// D1. Graph errors carry `error_data: {messaging_product, details}` (Meta's error-code page
 /// and every real Cloud API error); `GraphAPIError` does not declare it.
 fn patch_error_data(s: Value) -> Value {
@@ -336,6 +346,30 @@ async fn send_responses_match_the_spec() {
         .await
         .ok();
     assert_valid("interactive send", &schema, &v, true);
+    // D10. A send by BSUID (`recipient`) answers `contacts[]{input, user_id}`, as Meta's
+    // BSUID page shows; the v23 spec predates BSUIDs and declares only `input` and `wa_id`.
+    let id = wabasim::engine::bsuid::user_id(
+        s.state.engine.seed(),
+        wabasim::engine::ids::BusinessId(100000000000001),
+        wabasim::engine::ids::WaId(USER.parse().unwrap()),
+        0,
+    )
+    .to_string();
+    let v = s
+        .send(
+            &json!({"messaging_product":"whatsapp","recipient":id,"type":"template",
+            "template":{"name":"hello_world","language":{"code":"en_US"}}}),
+        )
+        .await
+        .ok();
+    assert_eq!(v["contacts"][0]["user_id"], id.as_str(), "{v}");
+    assert_valid("BSUID send", &schema, &v, false);
+    let payload = component("MessageResponsePayload");
+    assert_valid("BSUID send", &patch_send_user_id(payload.clone()), &v, true);
+    assert!(
+        !errors(&compile(&payload, true), &v).is_empty(),
+        "the closed v23 schema refuses `user_id`: D10 is still needed"
+    );
     // D6. Mark-as-read answers `{"success": true}` (Meta's docs; pywa reads `success`); the
     // spec gives sendMessage a single 200 schema, which allows it but does not declare it.
     let v = s

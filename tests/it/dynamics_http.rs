@@ -16,7 +16,7 @@ use std::time::Duration;
 const VERIFY: &str = "dyn-verify";
 
 /// Records every webhook body; answers the verification handshake.
-async fn receiver() -> (Arc<Mutex<Vec<Value>>>, String) {
+pub(crate) async fn receiver() -> (Arc<Mutex<Vec<Value>>>, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/webhook", listener.local_addr().unwrap());
     let got = Arc::new(Mutex::new(Vec::new()));
@@ -58,7 +58,7 @@ async fn receiver() -> (Arc<Mutex<Vec<Value>>>, String) {
 }
 
 /// All changes received so far, as (field, value).
-fn changes(got: &Mutex<Vec<Value>>) -> Vec<(String, Value)> {
+pub(crate) fn changes(got: &Mutex<Vec<Value>>) -> Vec<(String, Value)> {
     got.lock()
         .iter()
         .flat_map(|b| {
@@ -77,7 +77,11 @@ fn changes(got: &Mutex<Vec<Value>>) -> Vec<(String, Value)> {
 }
 
 /// Polls until `pred` holds on the received changes (webhooks are delivered by a task).
-async fn wait_for(got: &Mutex<Vec<Value>>, what: &str, pred: impl Fn(&[(String, Value)]) -> bool) {
+pub(crate) async fn wait_for(
+    got: &Mutex<Vec<Value>>,
+    what: &str,
+    pred: impl Fn(&[(String, Value)]) -> bool,
+) {
     let start = std::time::Instant::now();
     while !pred(&changes(got)) {
         assert!(

@@ -9,6 +9,7 @@
 mod common;
 
 mod block_http;
+mod bsuid_http;
 mod contract_openapi;
 mod dynamics_http;
 mod generated_world;

@@ -395,6 +395,12 @@ mod payloads {
                     },
                     text: "halo".into(),
                     identity_key_hash: hash,
+                    user: wabasim::engine::events::UserRef::plain(wabasim::engine::bsuid::user_id(
+                        1,
+                        wabasim::engine::ids::BusinessId(1),
+                        WaId(6281300000001),
+                        0,
+                    )),
                 },
             };
             let v = render_change(&ev, "v23.0").1;
@@ -422,6 +428,12 @@ mod payloads {
             biz_opaque_callback_data: None,
             sent_at: SimTime::from_secs(1_750_000_000),
             recipient_identity_key_hash: hash,
+            user: wabasim::engine::events::UserRef::plain(wabasim::engine::bsuid::user_id(
+                1,
+                wabasim::engine::ids::BusinessId(1),
+                WaId(6281300000001),
+                0,
+            )),
         };
         let h = key_hash(1, WaId(6281300000001), 0);
         for (hash, expect) in [

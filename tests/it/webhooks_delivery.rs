@@ -188,6 +188,12 @@ fn sent(seq: u64) -> Event {
                 biz_opaque_callback_data: None,
                 sent_at: SimTime::from_secs(T0),
                 recipient_identity_key_hash: None,
+                user: wabasim::engine::events::UserRef::plain(wabasim::engine::bsuid::user_id(
+                    1,
+                    wabasim::engine::ids::BusinessId(1),
+                    WaId(16505551234),
+                    0,
+                )),
             },
             status: DeliveryStatus::Sent,
             error: None,
@@ -211,6 +217,12 @@ fn inbound(seq: u64, text: &str) -> Event {
             },
             text: text.into(),
             identity_key_hash: None,
+            user: wabasim::engine::events::UserRef::plain(wabasim::engine::bsuid::user_id(
+                1,
+                wabasim::engine::ids::BusinessId(1),
+                WaId(4915112345678),
+                0,
+            )),
         },
     }
 }

@@ -8,14 +8,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, webcrypto } from "node:crypto";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 
 import { WhatsAppAPI } from "whatsapp-api-js/middleware/node-http";
 import { BodyComponent, BodyParameter, Image, Language, Template, Text } from "whatsapp-api-js/messages";
 import { WhatsAppAPIError } from "whatsapp-api-js/errors";
 
-import { APP_SECRET, PHONE, TOKEN, USER, VERIFY_TOKEN, WABA, startWabasim, waitFor } from "./wabasim.mjs";
+import { APP_SECRET, PHONE, ROOT, TOKEN, USER, VERIFY_TOKEN, WABA, startWabasim, waitFor } from "./wabasim.mjs";
 
 // whatsapp-api-js verifies signatures with the global `crypto.subtle`, which Node 18 only has
 // behind a flag; Node >= 19 has it by default.
@@ -256,4 +259,45 @@ test("webhooks: signed with another secret, every POST is refused by the library
   assert.ok(rx.got.refused.some((r) => r.method === "POST" && r.status === 401), JSON.stringify(rx.got.refused));
   assert.deepEqual(rx.got.messages, []);
   assert.deepEqual(rx.got.statuses, []);
+});
+
+// ----- Business-scoped user ids -----------------------------------------------------------------
+
+test("BSUIDs: a username user's phone is hidden; the library replies by `recipient`", async (t) => {
+  // The default world with every user on a username that hides their phone.
+  const dir = mkdtempSync(join(tmpdir(), "wabasim-js-"));
+  const world = readFileSync(join(ROOT, "scenarios/default.toml"), "utf8").replace("[audience]\n", "[audience]\nusername_ratio = 1.0\n");
+  assert.match(world, /username_ratio = 1\.0/);
+  const scenario = join(dir, "usernames.toml");
+  writeFileSync(scenario, world);
+  const rx = await receiver();
+  t.after(() => rx.close());
+  const server = await startWabasim("--scenario", scenario, "--webhook-url", rx.url, "--app-secret", APP_SECRET, "--verify-token", VERIFY_TOKEN);
+  t.after(() => server.close());
+  const wa = client(server);
+
+  await server.inbound("halo");
+  await waitFor("the inbound message", () => rx.got.messages.length >= 1);
+  const msg = rx.got.messages[0];
+  assert.equal(msg.recipient.phone, undefined, "the phone is hidden");
+  assert.match(msg.recipient.bsuid, /^ID\.\d+$/);
+  assert.ok(msg.contact.profile.username, JSON.stringify(msg.contact));
+
+  // The library sends `recipient` (the BSUID) when it has no phone.
+  const sent = await wa.sendMessage(PHONE, msg.recipient, new Text("Ada kak"));
+  assert.deepEqual(sent.contacts, [{ input: msg.recipient.bsuid, user_id: msg.recipient.bsuid }], JSON.stringify(sent));
+  const id = sent.messages[0].id;
+  await server.advance(5);
+  await waitFor("the delivered status", () => rx.got.statuses.some((s) => s.id === id && s.status === "delivered"));
+  const delivered = rx.got.statuses.find((s) => s.id === id && s.status === "delivered");
+  assert.equal(delivered.recipient.bsuid, msg.recipient.bsuid);
+  assert.equal(delivered.recipient.phone, undefined);
+
+  // Authentication templates cannot go to a BSUID: 131062, handed back by the library.
+  const otp = await wa.sendMessage(
+    PHONE,
+    { bsuid: msg.recipient.bsuid },
+    new Template("otp_login", new Language("en_US"), new BodyComponent(new BodyParameter("123456"))),
+  );
+  assert.equal(otp.error?.code, 131062, JSON.stringify(otp));
 });

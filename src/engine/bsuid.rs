@@ -1,0 +1,293 @@
+//! Business-scoped user ids (BSUIDs): the id Meta gives each (business portfolio, user) pair,
+//! written `CC.digits` (ISO 3166 alpha-2 country of the user's number, a dot, up to 128
+//! alphanumerics; Meta's example `US.13491208655302741918`) [M:bsuid].
+//!
+//! Meta's derivation is private. Ours must be deterministic (same seed, same ids), different
+//! per portfolio, regenerated when the user's identity changes, and resolvable back to the
+//! user without a table (a table of every id ever handed out would grow without bound). So the
+//! digits are a keyed, invertible permutation of 128 bits: the user's number and identity
+//! generation (64 bits) and a check word derived from them and the key (64 bits). The key is
+//! the seed and the portfolio's id. Decoding with another portfolio's key yields a check word
+//! that does not match (a chance of 2^-64), so another portfolio's BSUID is refused like a
+//! made-up one.
+
+use super::audience::splitmix;
+use super::errors::ErrorCode;
+use super::events::{Rule, UserRef};
+use super::ids::{BusinessId, WaId};
+use super::message::Addressee;
+use super::number::Number;
+use super::portfolio::Business;
+use super::Rejection;
+use crate::clock::SimTime;
+use std::fmt;
+
+/// Identity generations above this share one BSUID per number (the bits are spent on the
+/// number; 16,383 re-registrations of one number is beyond any run).
+const MAX_GENERATION: u32 = (1 << 14) - 1;
+
+/// A BSUID, kept as numbers (24 bytes, `Copy`) and rendered only on the wire: it rides in
+/// every status record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct UserId {
+    country: [u8; 2],
+    digits: [u64; 2],
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = (u128::from(self.digits[0]) << 64) | u128::from(self.digits[1]);
+        write!(
+            f,
+            "{}{}.{n}",
+            self.country[0] as char, self.country[1] as char
+        )
+    }
+}
+
+/// Why a `recipient` value does not name a user of this portfolio.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unresolved {
+    /// Not of the form `CC.digits` (or a parent BSUID `CC.ENT.digits`, which wabasim does not
+    /// model).
+    Malformed,
+    /// Well formed, but not a BSUID this portfolio issued for a current identity: made up,
+    /// another portfolio's, or the previous identity of a user whose number changed.
+    Unknown,
+}
+
+/// The portfolio's key: the world's seed and the portfolio's id.
+fn key(seed: u64, business: BusinessId) -> u64 {
+    splitmix(seed ^ business.0.wrapping_mul(0xA24B_AED4_963E_E407) ^ 0xB5)
+}
+
+fn round_key(key: u64, round: u64) -> u64 {
+    splitmix(key ^ round.wrapping_mul(0x9FB2_1C65_1E98_DF25))
+}
+
+const ROUNDS: u64 = 4;
+
+/// The BSUID of `user` (at identity `generation`) in portfolio `business`.
+pub fn user_id(seed: u64, business: BusinessId, user: WaId, generation: u32) -> UserId {
+    let k = key(seed, business);
+    let plain = (user.0 << 14) | u64::from(generation.min(MAX_GENERATION));
+    let (mut l, mut r) = (plain, splitmix(k ^ plain));
+    for i in 0..ROUNDS {
+        (l, r) = (r, l ^ splitmix(r ^ round_key(k, i)));
+    }
+    UserId {
+        country: country_of(user),
+        digits: [l, r],
+    }
+}
+
+/// Parses a BSUID as given in `recipient` and finds whom it names in `business`:
+/// the user and the identity generation it was issued for. The caller compares the generation
+/// with the user's current one.
+pub fn resolve(seed: u64, business: BusinessId, text: &str) -> Result<(WaId, u32), Unresolved> {
+    let (cc, digits) = text.split_once('.').ok_or(Unresolved::Malformed)?;
+    let cc_ok = cc.len() == 2 && cc.bytes().all(|b| b.is_ascii_uppercase());
+    let body_ok = !digits.is_empty()
+        && digits.len() <= 128
+        && digits.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !cc_ok || !body_ok {
+        return Err(Unresolved::Malformed);
+    }
+    // Alphanumeric but not ours (letters, or more than 128 bits): a well-formed id this
+    // portfolio never issued.
+    let n: u128 = digits.parse().map_err(|_| Unresolved::Unknown)?;
+    let k = key(seed, business);
+    let (mut l, mut r) = ((n >> 64) as u64, n as u64);
+    for i in (0..ROUNDS).rev() {
+        (l, r) = (r ^ splitmix(l ^ round_key(k, i)), l);
+    }
+    if r != splitmix(k ^ l) {
+        return Err(Unresolved::Unknown);
+    }
+    let user = WaId(l >> 14);
+    if country_of(user) != cc.as_bytes() {
+        return Err(Unresolved::Unknown);
+    }
+    Ok((user, (l & u64::from(MAX_GENERATION)) as u32))
+}
+
+/// The clamp [`user_id`] applies to generations, for comparing a resolved id with a user's
+/// current generation.
+pub fn clamp_generation(generation: u32) -> u32 {
+    generation.min(MAX_GENERATION)
+}
+
+/// The ISO 3166 alpha-2 country of a number, by its calling code (the longest prefix wins;
+/// `XX`, ISO's user-assigned code, for codes the table lacks).
+pub fn country_of(user: WaId) -> [u8; 2] {
+    const PREFIXES: [(u64, u32, [u8; 2]); 12] = [
+        (62, 2, *b"ID"),
+        (55, 2, *b"BR"),
+        (91, 2, *b"IN"),
+        (52, 2, *b"MX"),
+        (44, 2, *b"GB"),
+        (49, 2, *b"DE"),
+        (234, 3, *b"NG"),
+        (971, 3, *b"AE"),
+        (966, 3, *b"SA"),
+        (60, 2, *b"MY"),
+        (7, 1, *b"RU"),
+        (1, 1, *b"US"),
+    ];
+    let len = user.0.checked_ilog10().unwrap_or(0) + 1;
+    PREFIXES
+        .iter()
+        .filter(|(p, plen, _)| len > *plen && user.0 / 10u64.pow(len - plen) == *p)
+        .max_by_key(|(_, plen, _)| *plen)
+        .map_or(*b"XX", |(_, _, c)| *c)
+}
+
+/// How long after a number last sent to a hiding user's phone number webhooks may show it
+/// (Meta: 30 days, renewed by each message) [M:bsuid].
+pub const PHONE_CONTACT_WINDOW: crate::clock::Micros = 30 * crate::clock::MICROS_PER_DAY;
+
+impl Business {
+    /// The user a send names. A BSUID must be one this portfolio issued for the user's current
+    /// identity: malformed, made up, another portfolio's or superseded ids are refused with
+    /// 131009, as a malformed `to` is (Meta's code for them is not published).
+    pub(super) fn resolve_addressee(
+        &self,
+        business: BusinessId,
+        to: &Addressee,
+    ) -> Result<WaId, Rejection> {
+        let text = match to {
+            Addressee::Phone(w) => return Ok(*w),
+            Addressee::UserId(text) => text,
+        };
+        let refuse = |why: &str| {
+            Rejection::rule(
+                ErrorCode::ParameterValueInvalid,
+                Rule::BsuidRecipient,
+                format!("recipient: '{text}' {why}"),
+            )
+        };
+        match resolve(self.cfg.seed, business, text) {
+            Err(Unresolved::Malformed) => Err(refuse(
+                "is not a business-scoped user ID (CC.digits, e.g. US.13491208655302741918)",
+            )),
+            Ok((user, g)) if g == clamp_generation(self.identities.generation(user)) => Ok(user),
+            Ok(_) | Err(Unresolved::Unknown) => {
+                Err(refuse("is not a business-scoped user ID of this business"))
+            }
+        }
+    }
+
+    /// The user as number `s` shows them in webhooks at `now`, in an exchange of kind `via`.
+    /// A send to the user's phone number renews the 30 days in which a hiding user's phone
+    /// may be shown.
+    pub(super) fn user_ref(&self, now: SimTime, s: &mut Number, user: WaId, via: Via) -> UserRef {
+        let audience = &self.cfg.audience;
+        let hides = audience.hides_phone(user);
+        if hides && via == Via::Phone {
+            s.phone_contacts.insert(user, now);
+        }
+        let phone_shown = !hides
+            || s.phone_contacts
+                .get(&user)
+                .is_some_and(|at| at.plus(PHONE_CONTACT_WINDOW) > now);
+        UserRef {
+            user_id: user_id(
+                self.cfg.seed,
+                s.business,
+                user,
+                self.identities.generation(user),
+            ),
+            username: audience.username(user),
+            phone_shown,
+            by_user_id: via == Via::UserId,
+        }
+    }
+}
+
+/// How an exchange with a user came about, for [`Business::user_ref`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Via {
+    /// The user wrote, or the platform reports on them.
+    User,
+    /// The business sent to the user's phone number (`to`).
+    Phone,
+    /// The business sent to the user's BSUID (`recipient`).
+    UserId,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const B: BusinessId = BusinessId(7);
+    const U: WaId = WaId(6281300000042);
+
+    #[test]
+    fn looks_like_metas_and_is_stable() {
+        let a = user_id(1, B, U, 0).to_string();
+        assert!(a.starts_with("ID."), "{a}");
+        assert!(a[3..].bytes().all(|b| b.is_ascii_digit()) && a.len() <= 3 + 39);
+        assert_eq!(a, user_id(1, B, U, 0).to_string());
+        assert_eq!(user_id(1, B, WaId(16505551234), 0).to_string()[..3], *"US.");
+        assert_eq!(
+            user_id(1, B, WaId(2348012345678), 0).to_string()[..3],
+            *"NG."
+        );
+        assert_eq!(
+            user_id(1, B, WaId(8801712345678), 0).to_string()[..3],
+            *"XX."
+        );
+    }
+
+    #[test]
+    fn differs_per_portfolio_user_generation_and_seed() {
+        let a = user_id(1, B, U, 0);
+        assert_ne!(a, user_id(1, BusinessId(8), U, 0));
+        assert_ne!(a, user_id(1, B, WaId(U.0 + 1), 0));
+        assert_ne!(a, user_id(1, B, U, 1));
+        assert_ne!(a, user_id(2, B, U, 0));
+    }
+
+    #[test]
+    fn resolves_back_to_the_user_only_in_its_portfolio() {
+        for g in [0, 1, 5] {
+            let id = user_id(3, B, U, g).to_string();
+            assert_eq!(resolve(3, B, &id), Ok((U, g)));
+            assert_eq!(resolve(3, BusinessId(8), &id), Err(Unresolved::Unknown));
+            assert_eq!(resolve(4, B, &id), Err(Unresolved::Unknown));
+        }
+        let us = user_id(3, B, WaId(16505551234), 0).to_string();
+        assert_eq!(resolve(3, B, &us), Ok((WaId(16505551234), 0)));
+        // Right digits, wrong country.
+        let swapped = format!("BR{}", &us[2..]);
+        assert_eq!(resolve(3, B, &swapped), Err(Unresolved::Unknown));
+    }
+
+    #[test]
+    fn malformed_and_made_up_ids() {
+        for bad in [
+            "",
+            "US",
+            "US.",
+            "us.123",
+            "USA.123",
+            "US.12-3",
+            "6281300000042",
+            "US.ENT.1181",
+        ] {
+            assert_eq!(resolve(1, B, bad), Err(Unresolved::Malformed), "{bad}");
+        }
+        for unknown in [
+            "US.13491208655302741918",
+            "ID.abc123",
+            "ID.1",
+            &"9".repeat(60).replacen('9', "ID.", 1),
+        ] {
+            assert_eq!(
+                resolve(1, B, unknown),
+                Err(Unresolved::Unknown),
+                "{unknown}"
+            );
+        }
+    }
+}
