@@ -17,6 +17,8 @@ pub mod paging;
 pub mod policy;
 pub mod query;
 mod routes;
+pub mod trail;
+pub mod ui;
 pub mod usage;
 pub mod wire;
 pub mod world;
@@ -144,6 +146,10 @@ pub struct AppState {
     /// The address the server listens on: the base of `paging.next` when a request has no
     /// `Host` header.
     pub listen_addr: std::sync::OnceLock<SocketAddr>,
+    /// Recent delivery statuses, for the message inspector (`server/trail.rs`).
+    pub trail: parking_lot::Mutex<trail::StatusTrail>,
+    /// The live dashboard's stream slots and attached feed (`server/ui.rs`).
+    pub ui: ui::UiState,
 }
 
 impl AppState {
@@ -172,6 +178,8 @@ impl AppState {
             usage: usage::Usage::new(cfg.waba_calls_per_hour),
             subscriptions: Default::default(),
             listen_addr: Default::default(),
+            trail: Default::default(),
+            ui: Default::default(),
             cfg,
         })
     }
@@ -179,6 +187,8 @@ impl AppState {
     /// Hands a call's events to the webhooks and wakes the timer task if needed.
     pub fn commit(&self, fx: &mut Effects) {
         if !fx.events.is_empty() {
+            // What the mock did, whether or not a webhook will tell anyone.
+            self.trail.lock().record(&fx.events);
             self.subscriptions.filter(&mut fx.events);
         }
         if !fx.events.is_empty() {
@@ -268,7 +278,7 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Fut
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| {
                         let st = st.clone();
-                        async move { Ok::<_, Infallible>(handle(&st, req, remote).await) }
+                        async move { Ok::<_, Infallible>(respond(st, req, remote).await) }
                     });
                     let io = hyper_util::rt::TokioIo::new(stream);
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -306,6 +316,31 @@ async fn timer_task(state: Arc<AppState>) {
 }
 
 type Resp = Response<Full<Bytes>>;
+
+/// Answers one request: the dashboard's event stream (a body that never ends) for a client
+/// allowed on the control API while a stream slot is free; [`handle`] for everything else,
+/// including the stream's refusals, so they get the same errors as every `/_sim` route.
+async fn respond(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+) -> Response<ui::Body> {
+    if req.method() == hyper::Method::GET && req.uri().path() == ui::EVENTS_PATH {
+        let auth = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if control_allowed(&state.cfg.control_access, is_local(remote.ip()), auth) {
+            if let Some(slot) = ui::stream_slot(&state) {
+                state.metrics.request(Label::Control, 200);
+                return ui::event_stream(state, slot);
+            }
+        }
+    }
+    handle(&state, req, remote)
+        .await
+        .map(http_body_util::Either::Left)
+}
 
 fn json_response(status: u16, body: Vec<u8>, version: &str, trace: &str) -> Resp {
     let mut r = Response::new(Full::new(Bytes::from(body)));
@@ -471,6 +506,10 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
     let management = route.management_waba();
     let endpoint = match route {
         Route::Metrics => return metrics_response(state),
+        Route::Control(routes::Control::Ui) => {
+            state.metrics.request(Label::Control, 200);
+            return ui::page();
+        }
         Route::Control(endpoint) => {
             return control::handle(&ctx, endpoint, &parts.method, &segs[1..], &query, &body)
         }
