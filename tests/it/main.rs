@@ -9,6 +9,7 @@
 mod common;
 
 mod contract_openapi;
+mod dashboard_browser;
 mod dashboard_http;
 mod dynamics_http;
 mod generated_world;
