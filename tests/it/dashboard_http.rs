@@ -18,8 +18,12 @@ struct Stream {
 }
 
 async fn open_stream(s: &TestServer) -> hyper::Response<Incoming> {
+    open_stream_at(&s.base).await
+}
+
+async fn open_stream_at(base: &str) -> hyper::Response<Incoming> {
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-    let req = Request::get(format!("{}/_sim/ui/events", s.base))
+    let req = Request::get(format!("{base}/_sim/ui/events"))
         .body(Empty::new())
         .unwrap();
     tokio::time::timeout(TIMEOUT, client.request(req))
@@ -30,7 +34,11 @@ async fn open_stream(s: &TestServer) -> hyper::Response<Incoming> {
 
 impl Stream {
     async fn open(s: &TestServer) -> Stream {
-        let r = open_stream(s).await;
+        Stream::open_at(&s.base).await
+    }
+
+    async fn open_at(base: &str) -> Stream {
+        let r = open_stream_at(base).await;
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["content-type"], "text/event-stream");
         Stream {
@@ -284,4 +292,98 @@ async fn inspector_refuses_bad_queries_in_the_graph_shape() {
         let e = assert_graph_error(&r, 400, 100);
         assert!(details(&e).contains(needle), "{q}: {e}");
     }
+}
+
+/// `wabasim run --dashboard` prints the embedded server's dashboard URL, and its ticks carry the
+/// generator's samples: asked and achieved rates, latency percentiles, counts by class.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_dashboard_streams_the_generators_samples() {
+    use std::io::BufRead;
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quickstart.toml");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wabasim"))
+        .args([
+            "run",
+            scenario,
+            "--dashboard",
+            "--duration",
+            "20s",
+            "--quiet",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start wabasim run");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stderr = child.stderr.take().unwrap();
+    let _child = Kill(child);
+    // Read stderr on a thread (to its end, so the child never blocks on a full pipe).
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let url = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("run printed no dashboard URL in time");
+        if let Some(rest) = line.strip_prefix("wabasim: dashboard on ") {
+            break rest.trim().to_string();
+        }
+    };
+    let base = url.strip_suffix("/_sim/ui").expect("URL ends in /_sim/ui");
+
+    let mut stream = Stream::open_at(base).await;
+    let mut seen: Vec<Value> = Vec::new();
+    let start = Instant::now();
+    while seen.len() < 3 {
+        let t = stream.tick().await;
+        seen.extend(t["load"].as_array().cloned().unwrap_or_default());
+        assert!(start.elapsed() < Duration::from_secs(15), "ticks: {seen:?}");
+    }
+    let last = seen.last().unwrap();
+    assert!(last["requests"]["ok"].as_u64().unwrap() > 0, "{last}");
+    assert!(last["achieved_rate"].as_f64().unwrap() > 0.0, "{last}");
+    assert!(last["target_rate"].as_f64().unwrap() > 0.0, "{last}");
+    assert!(last["p99_ms"].as_f64().unwrap() >= last["p50_ms"].as_f64().unwrap());
+    assert!(!last["phase"].as_str().unwrap().is_empty());
+    let seqs: Vec<u64> = seen.iter().map(|s| s["seq"].as_u64().unwrap()).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "each sample once: {seqs:?}"
+    );
+    let first_ok = seen[0]["requests"]["ok"].as_u64().unwrap();
+    assert!(
+        last["requests"]["ok"].as_u64().unwrap() > first_ok,
+        "counts grow"
+    );
+}
+
+#[test]
+fn run_dashboard_needs_the_embedded_server() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wabasim"))
+        .args([
+            "run",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quickstart.toml"),
+            "--dashboard",
+            "--target",
+            "http://127.0.0.1:9",
+        ])
+        .output()
+        .expect("run wabasim");
+    assert_eq!(out.status.code(), Some(2), "usage error");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--dashboard needs the embedded server"),
+        "{err}"
+    );
 }

@@ -451,6 +451,7 @@ async fn thresholds_set_the_exit_code() {
         seed: Some(1),
         out: Some(dir.join("via-execute.json")),
         quiet: true,
+        dashboard: false,
     };
     let code = wabasim::cmd::run::execute_plan(
         &failing,
@@ -576,6 +577,7 @@ async fn unreachable_target_is_a_run_error() {
         seed: Some(1),
         out: None,
         quiet: true,
+        dashboard: false,
     };
     let code = wabasim::cmd::run::execute_plan(
         &plan,

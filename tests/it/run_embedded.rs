@@ -72,6 +72,7 @@ fn args(path: PathBuf, out: Option<PathBuf>) -> RunArgs {
         seed: None,
         out,
         quiet: true,
+        dashboard: false,
     }
 }
 
