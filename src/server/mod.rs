@@ -61,8 +61,15 @@ pub enum ControlAccess {
 }
 
 /// Whether a client may use `/_sim` and `/metrics`: loopback clients always; remote ones with
-/// `Authorization: Bearer <control token>` when the server has one.
-fn control_allowed(access: &ControlAccess, local: bool, authorization: Option<&str>) -> bool {
+/// `Authorization: Bearer <control token>` when the server has one, or with `control_token=`
+/// in the query (a browser cannot add a header to a page load or an `EventSource`, so the
+/// dashboard passes the token this way).
+fn control_allowed(
+    access: &ControlAccess,
+    local: bool,
+    authorization: Option<&str>,
+    query_token: Option<&str>,
+) -> bool {
     if local {
         return true;
     }
@@ -70,6 +77,7 @@ fn control_allowed(access: &ControlAccess, local: bool, authorization: Option<&s
         ControlAccess::Loopback => false,
         ControlAccess::Token(token) => authorization
             .and_then(|v| v.strip_prefix("Bearer "))
+            .or(query_token)
             .is_some_and(|t| same_secret(t.trim().as_bytes(), token.as_bytes())),
     }
 }
@@ -330,7 +338,14 @@ async fn respond(
             .headers()
             .get(hyper::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        if control_allowed(&state.cfg.control_access, is_local(remote.ip()), auth) {
+        let query = Query::parse(req.uri().query());
+        let query_token = query.get("control_token");
+        if control_allowed(
+            &state.cfg.control_access,
+            is_local(remote.ip()),
+            auth,
+            query_token,
+        ) {
             if let Some(slot) = ui::stream_slot(&state) {
                 state.metrics.request(Label::Control, 200);
                 return ui::event_stream(state, slot);
@@ -492,7 +507,12 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
             .headers
             .get(hyper::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        if !control_allowed(&state.cfg.control_access, ctx.local, auth) {
+        if !control_allowed(
+            &state.cfg.control_access,
+            ctx.local,
+            auth,
+            query.get("control_token"),
+        ) {
             let why = match state.cfg.control_access {
                 ControlAccess::Loopback => "The /_sim control API and /metrics answer loopback clients only (start with --control-from-any --control-token T to change this).",
                 ControlAccess::Token(_) => "The /_sim control API and /metrics answer remote clients with `Authorization: Bearer <control token>` only.",
@@ -816,29 +836,23 @@ mod tests {
     #[test]
     fn remote_control_needs_the_token() {
         let token = ControlAccess::Token("s3cret-control-token".into());
-        assert!(control_allowed(&ControlAccess::Loopback, true, None));
-        assert!(!control_allowed(
-            &ControlAccess::Loopback,
-            false,
-            Some("Bearer x")
-        ));
-        assert!(control_allowed(&token, true, None), "loopback needs none");
-        assert!(!control_allowed(&token, false, None));
-        assert!(!control_allowed(
-            &token,
-            false,
-            Some("Bearer s3cret-control-toke")
-        ));
-        assert!(!control_allowed(
-            &token,
-            false,
-            Some("s3cret-control-token")
-        ));
-        assert!(control_allowed(
-            &token,
-            false,
-            Some("Bearer s3cret-control-token")
-        ));
+        let loopback = ControlAccess::Loopback;
+        assert!(control_allowed(&loopback, true, None, None));
+        assert!(!control_allowed(&loopback, false, Some("Bearer x"), None));
+        assert!(!control_allowed(&loopback, false, None, Some("x")));
+        assert!(
+            control_allowed(&token, true, None, None),
+            "loopback needs none"
+        );
+        assert!(!control_allowed(&token, false, None, None));
+        let header = |h| control_allowed(&token, false, Some(h), None);
+        assert!(!header("Bearer s3cret-control-toke"));
+        assert!(!header("s3cret-control-token"));
+        assert!(header("Bearer s3cret-control-token"));
+        // The dashboard's way: `control_token=` in the query.
+        let query = |q| control_allowed(&token, false, None, Some(q));
+        assert!(query("s3cret-control-token"));
+        assert!(!query("s3cret-control-toke") && !query(""));
         assert!(same_secret(b"abc", b"abc"));
         assert!(!same_secret(b"abc", b"abd") && !same_secret(b"ab", b"abc"));
     }

@@ -106,7 +106,7 @@ async fn the_page_is_one_self_contained_html_file() {
         .unwrap()
         .contains("connect-src 'self'"));
     let page = r.text();
-    assert!(page.contains("new EventSource(\"/_sim/ui/events\")"));
+    assert!(page.contains("new EventSource(withToken(\"/_sim/ui/events\"))"));
     assert!(page.contains("/_sim/inspect?"));
     // Nothing fetched from elsewhere: the only absolute URL is the SVG namespace name.
     let external: Vec<&str> = page
