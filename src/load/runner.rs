@@ -1081,9 +1081,17 @@ fn asked_rate(sh: &Shared, i: usize) -> Option<f64> {
 /// the running counts by class and code.
 async fn sample_live(sh: Arc<Shared>, live: Arc<LiveSamples>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut last_sent = 0u64;
+    // The first tick is immediate: it only sets the baseline, so the first sample covers a
+    // whole second instead of reporting the first burst over a few microseconds.
+    tick.tick().await;
+    let mut last_sent = sh.metrics.iter().map(|m| m.lock().messages).sum::<u64>();
     let mut last_t = Instant::now();
     let mut last_hist = crate::load::metrics::new_hist();
+    for m in &sh.metrics {
+        for h in &m.lock().latency {
+            let _ = last_hist.add(h);
+        }
+    }
     loop {
         tick.tick().await;
         let (running, i) = running_phases(&sh);
