@@ -7,12 +7,14 @@
 use super::serve::{start, Running, ServePlan, WebhookOverrides};
 use super::{say, Failure, Outcome};
 use crate::clock::ClockMode;
+use crate::load::live::LiveSamples;
 use crate::load::receiver::Receiver;
 use crate::load::report::{
     render_summary, Report, ScenarioRef, ServerBusiness, ServerNumber, ServerSide,
 };
 use crate::load::runner::{run, RunOptions, Target};
 use crate::scenario::Scenario;
+use crate::server::ui::LiveFeed;
 use crate::simulate::collect::enum_text;
 use crate::traffic::plan::LoadPlan;
 use crate::traffic::shard::{self, Shard};
@@ -71,6 +73,10 @@ pub struct RunArgs {
     /// coordinator: Unix seconds or RFC 3339 (2026-12-04T15:00:00Z).
     #[arg(long, value_name = "TIME")]
     pub start_at: Option<String>,
+    /// Serve the live dashboard while the run lasts (on the embedded server; its URL is
+    /// printed): rates, latency, codes, webhooks, numbers, templates, message inspector.
+    #[arg(long)]
+    pub dashboard: bool,
 }
 
 fn parse_dur(s: &str) -> Result<Dur, String> {
@@ -166,6 +172,7 @@ async fn run_plan(
         receiver,
         webhook_settle: None,
         signals: None,
+        live: None,
     };
     let report = run(plan, target, &opts, shutdown)
         .await
@@ -275,6 +282,9 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, String> {
     .map_err(|e| format!("{file}: shard {shard}: {e}"))?;
     if let Some(seed) = args.seed {
         scenario.seed = seed;
+    }
+    if args.dashboard && args.target.is_some() {
+        return Err("--dashboard needs the embedded server (drop --target); a `wabasim serve` target shows its own dashboard at /_sim/ui".into());
     }
     if let Some(tok) = &args.token {
         if tok.trim().is_empty() {
@@ -427,6 +437,16 @@ async fn run_scenario(
             );
         }
     }
+    // `prepare` refused `--dashboard` with `--target`: here the embedded server serves it.
+    let live = match (&embedded, args.dashboard) {
+        (Some(running), true) => {
+            let live = Arc::new(LiveSamples::default());
+            running.state.ui.attach(Arc::new(LoadFeed(live.clone())));
+            eprintln!("wabasim: dashboard on http://{}/_sim/ui", running.addr);
+            Some(live)
+        }
+        _ => None,
+    };
     let opts = RunOptions {
         quiet: args.quiet,
         seed,
@@ -434,6 +454,7 @@ async fn run_scenario(
         receiver,
         webhook_settle: None,
         signals,
+        live,
     };
     let mut report = run(&plan, &target, &opts, shutdown)
         .await
@@ -447,6 +468,20 @@ async fn run_scenario(
         let _ = tx.send(());
     }
     write_report(&report, &args)
+}
+
+/// The run's live samples, as the dashboard of the embedded server reads them.
+struct LoadFeed(Arc<LiveSamples>);
+
+impl LiveFeed for LoadFeed {
+    fn since(&self, since: u64) -> (Vec<serde_json::Value>, u64) {
+        let (samples, next) = self.0.since(since);
+        let values = samples
+            .iter()
+            .map(|s| serde_json::to_value(s).unwrap_or_default())
+            .collect();
+        (values, next)
+    }
 }
 
 /// Reads the embedded engine's counters once the traffic has stopped.

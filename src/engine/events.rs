@@ -58,6 +58,44 @@ impl Wamid {
     }
 }
 
+impl Wamid {
+    /// Reads back an id [`Wamid::render`] wrote (`None` for anything else), so a client's
+    /// `wamid.…` can be looked up without keeping rendered ids.
+    pub fn parse(text: &str) -> Option<Wamid> {
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(text.strip_prefix("wamid.")?)
+            .ok()?;
+        let rest = raw.strip_prefix(&[0x1C, 0x18])?;
+        let (&len, rest) = rest.split_first()?;
+        let len = usize::from(len);
+        if len == 0 || len > 20 || rest.len() < len {
+            return None;
+        }
+        let (digits, rest) = rest.split_at(len);
+        let user = std::str::from_utf8(digits).ok()?.parse::<u64>().ok()?;
+        let rest = rest.strip_prefix(&[0x15, 0x02, 0x00])?;
+        let (&flag, rest) = rest.split_first()?;
+        let inbound = match flag {
+            0x12 => true,
+            0x11 => false,
+            _ => return None,
+        };
+        let hex = rest.strip_prefix(&[0x18, 20])?.strip_suffix(&[0x00])?;
+        if hex.len() != 20 {
+            return None;
+        }
+        let hex = std::str::from_utf8(hex).ok()?;
+        let tag = u16::from_str_radix(&hex[..4], 16).ok()?;
+        let seq = u64::from_str_radix(&hex[4..], 16).ok()?;
+        Some(Wamid {
+            user: WaId(user),
+            seq,
+            tag,
+            inbound,
+        })
+    }
+}
+
 fn fmt_u64(mut v: u64, out: &mut [u8; 20]) -> &[u8] {
     let mut i = out.len();
     loop {
@@ -539,6 +577,35 @@ fn ser_wamid<S: serde::Serializer>(w: &Option<Wamid>, s: S) -> Result<S::Ok, S::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wamids_read_back_and_nothing_else_does() {
+        for w in [
+            Wamid {
+                user: WaId(16503879439),
+                seq: 1,
+                tag: 7,
+                inbound: false,
+            },
+            Wamid {
+                user: WaId(1),
+                seq: u64::MAX >> 1,
+                tag: u16::MAX,
+                inbound: true,
+            },
+        ] {
+            assert_eq!(Wamid::parse(&w.render()), Some(w));
+        }
+        for bad in [
+            "",
+            "wamid.",
+            "wamid.!!",
+            "HBgL",
+            "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBQ",
+        ] {
+            assert_eq!(Wamid::parse(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn wamid_looks_like_metas_and_is_unique() {

@@ -15,6 +15,7 @@
 //! See `docs/load.md` for the user-facing reference.
 pub mod ci;
 pub mod http;
+pub mod live;
 pub mod metrics;
 pub mod receiver;
 pub mod report;

@@ -35,6 +35,7 @@ use tokio::task::JoinSet;
 use crate::clock::{Micros, SimTime, MICROS_PER_MS};
 use crate::engine::ids::WaId;
 use crate::load::http::{request_head, Conn};
+use crate::load::live::{ClassCounts, CodeCount, LiveSample, LiveSamples};
 use crate::load::metrics::PhaseMetrics;
 use crate::load::receiver::Receiver;
 use crate::load::report::{evaluate, PhaseReport, Report, LATENCY_NOTE, SCHEMA_VERSION};
@@ -77,6 +78,8 @@ pub struct RunOptions {
     /// Stop signals received (see `cmd::stop_signals`): from the second on, requests still in
     /// flight are cut at once instead of getting the grace period.
     pub signals: Option<watch::Receiver<u32>>,
+    /// Where to put a sample of the run each second (`run --dashboard`), if anywhere.
+    pub live: Option<Arc<LiveSamples>>,
 }
 
 /// Errors that prevent a run (as opposed to failed requests, which are measured).
@@ -398,6 +401,11 @@ pub async fn run(
         Some(spawn_progress(sh.clone()))
     };
 
+    let sampler = opts
+        .live
+        .clone()
+        .map(|live| tokio::spawn(sample_live(sh.clone(), live)));
+
     let cap_end = opts.duration_cap.map(|d| SimTime(d.as_micros() as u64));
     let drive = drive(sh.clone(), cap_end);
     tokio::pin!(drive);
@@ -441,6 +449,9 @@ pub async fn run(
     if let Some((bar, handle)) = progress {
         handle.abort();
         bar.finish_and_clear();
+    }
+    if let Some(handle) = sampler {
+        handle.abort();
     }
 
     let webhooks = match &opts.receiver {
@@ -1042,6 +1053,142 @@ async fn deliver(
     }
 }
 
+/// The phases running now (one per unfinished stream) and the one to describe: the first
+/// running, or the last phase once all are done.
+fn running_phases(sh: &Shared) -> (Vec<usize>, usize) {
+    let running: Vec<usize> = (0..sh.current_phase.len())
+        .filter(|&k| !sh.finished[k].load(Ordering::Relaxed))
+        .map(|k| sh.current_phase[k].load(Ordering::Relaxed))
+        .collect();
+    let i = running
+        .first()
+        .copied()
+        .unwrap_or_else(|| sh.plan.phases.len().saturating_sub(1));
+    (running, i)
+}
+
+/// The rate phase `i` asks for now (open model, daily rhythm applied); `None` for a closed one.
+fn asked_rate(sh: &Shared, i: usize) -> Option<f64> {
+    match &sh.plan.phases[i].arrival {
+        Arrival::Open {
+            profile, rhythm, ..
+        } => {
+            let now = sh.now();
+            let factor = rhythm.as_ref().map_or(1.0, |r| {
+                r.curve
+                    .factor_at(SimTime(sh.unix_at_t0 + now.0), r.utc_offset)
+            });
+            Some(profile.rate_at(now.since(sh.origin(i))) * factor)
+        }
+        Arrival::Closed(_) => None,
+    }
+}
+
+/// Writes one [`LiveSample`] a second until aborted: rates over the last interval, latency
+/// percentiles of the requests completed in it (the difference of the merged histograms), and
+/// the running counts by class and code.
+async fn sample_live(sh: Arc<Shared>, live: Arc<LiveSamples>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // The first tick is immediate: it only sets the baseline, so the first sample covers a
+    // whole second instead of reporting the first burst over a few microseconds.
+    tick.tick().await;
+    let mut last_sent = sh.metrics.iter().map(|m| m.lock().messages).sum::<u64>();
+    let mut last_t = Instant::now();
+    let mut last_hist = crate::load::metrics::new_hist();
+    for m in &sh.metrics {
+        for h in &m.lock().latency {
+            let _ = last_hist.add(h);
+        }
+    }
+    loop {
+        tick.tick().await;
+        let (running, i) = running_phases(&sh);
+        let mut hist = crate::load::metrics::new_hist();
+        let mut counts = [0u64; 4];
+        let mut codes: [crate::load::metrics::CodeCounts; 4] = Default::default();
+        let mut sent = 0;
+        for m in &sh.metrics {
+            let m = m.lock();
+            for h in &m.latency {
+                // Same fixed bounds everywhere: adding cannot fail.
+                let _ = hist.add(h);
+            }
+            for (c, n) in counts.iter_mut().zip(m.requests.iter()) {
+                *c += n;
+            }
+            for (c, o) in codes.iter_mut().zip(m.codes.iter()) {
+                c.merge(o);
+            }
+            sent += m.messages;
+        }
+        let mut interval = hist.clone();
+        let pct = if interval.subtract(&last_hist).is_ok() && !interval.is_empty() {
+            let q = |p: f64| Some(interval.value_at_quantile(p) as f64 / 1000.0);
+            (q(0.5), q(0.9), q(0.99))
+        } else {
+            (None, None, None)
+        };
+        last_hist = hist;
+        let now = Instant::now();
+        let dt = now.duration_since(last_t).as_secs_f64();
+        let achieved_rate = if dt > 0.0 {
+            sent.saturating_sub(last_sent) as f64 / dt
+        } else {
+            0.0
+        };
+        last_sent = sent;
+        last_t = now;
+        let phase = if running.len() > 1 {
+            running
+                .iter()
+                .map(|&k| sh.plan.phases[k].name.as_str())
+                .collect::<Vec<_>>()
+                .join(" + ")
+        } else {
+            sh.plan.phases[i].name.clone()
+        };
+        let codes = crate::traffic::policy::Class::ALL
+            .iter()
+            .zip(codes.iter())
+            .flat_map(|(class, cc)| {
+                cc.sorted().into_iter().map(move |(k, n)| CodeCount {
+                    class: class.name(),
+                    code: k.to_string(),
+                    name: match k {
+                        crate::load::metrics::CodeKey::Graph(c) => u32::try_from(c)
+                            .ok()
+                            .and_then(crate::engine::errors::ErrorCode::from_code)
+                            .map(|e| e.title()),
+                        _ => None,
+                    },
+                    count: n,
+                })
+            })
+            .collect();
+        live.push(LiveSample {
+            seq: 0,
+            t_s: sh.t0.elapsed().as_secs_f64(),
+            phase,
+            target_rate: if running.len() > 1 {
+                None
+            } else {
+                asked_rate(&sh, i)
+            },
+            achieved_rate,
+            p50_ms: pct.0,
+            p90_ms: pct.1,
+            p99_ms: pct.2,
+            requests: ClassCounts {
+                ok: counts[0],
+                throttled: counts[1],
+                refused: counts[2],
+                failed: counts[3],
+            },
+            codes,
+        });
+    }
+}
+
 /// The live progress line: elapsed, phase, achieved vs target rate, p99, class counts.
 fn spawn_progress(sh: Arc<Shared>) -> (ProgressBar, tokio::task::JoinHandle<()>) {
     let bar = ProgressBar::new_spinner();
@@ -1063,14 +1210,7 @@ fn spawn_progress(sh: Arc<Shared>) -> (ProgressBar, tokio::task::JoinHandle<()>)
             tick.tick().await;
             // The first stream still running (or the last phase, once all are done); with
             // several streams running, their phases are named together.
-            let running: Vec<usize> = (0..sh.current_phase.len())
-                .filter(|&k| !sh.finished[k].load(Ordering::Relaxed))
-                .map(|k| sh.current_phase[k].load(Ordering::Relaxed))
-                .collect();
-            let i = running
-                .first()
-                .copied()
-                .unwrap_or_else(|| sh.plan.phases.len().saturating_sub(1));
+            let (running, i) = running_phases(&sh);
             let mut counts = [0u64; 4];
             let mut sent = 0;
             for m in &sh.metrics {
@@ -1087,22 +1227,10 @@ fn spawn_progress(sh: Arc<Shared>) -> (ProgressBar, tokio::task::JoinHandle<()>)
                 } else {
                     m.latency[0].value_at_quantile(0.99) as f64 / 1000.0
                 };
-                let phase = &sh.plan.phases[i];
-                let target = match &phase.arrival {
-                    Arrival::Open {
-                        profile, rhythm, ..
-                    } => {
-                        let now = sh.now();
-                        let factor = rhythm.as_ref().map_or(1.0, |r| {
-                            r.curve
-                                .factor_at(SimTime(sh.unix_at_t0 + now.0), r.utc_offset)
-                        });
-                        format!(
-                            " (target {:.0}/s)",
-                            profile.rate_at(now.since(sh.origin(i))) * factor
-                        )
-                    }
-                    Arrival::Closed(c) => format!(" ({} users)", c.concurrency),
+                let target = match (&sh.plan.phases[i].arrival, asked_rate(&sh, i)) {
+                    (_, Some(rate)) => format!(" (target {rate:.0}/s)"),
+                    (Arrival::Closed(c), None) => format!(" ({} users)", c.concurrency),
+                    (Arrival::Open { .. }, None) => String::new(),
                 };
                 (p99, target)
             };

@@ -12,6 +12,7 @@
 //! - `POST /_sim/recipients/{wa_id}/actions` `{"action": "block"|"report"|"reply"|"opt_out",
 //!   "reason"?, "text"?, "phone_number_id"?}`: force a user's reaction
 //! - `GET  /_sim/ledger`           `?since=SEQ&limit=N`: cost totals and ledger lines
+//! - `GET  /_sim/ui`, `/_sim/ui/events`, `/_sim/inspect`: the dashboard (`server/ui.rs`)
 
 use super::errors::Failure;
 use super::metrics::Label;
@@ -390,6 +391,22 @@ fn dispatch(
         Control::Recategorise(id) => policy::recategorise(ctx, id, body),
         Control::Reregister(wa_id) => policy::reregister(ctx, wa_id),
         Control::Identity(wa_id) => policy::identity(ctx, wa_id),
+        Control::Inspect => super::ui::inspect(st, q),
+        // `server::handle` answers the page itself (HTML, not JSON) before coming here.
+        Control::Ui => Ok(json!({"page": "/_sim/ui"})),
+        // Reached only when `server::respond` did not open the stream: every slot is taken
+        // (or the path carried an API version, which the stream does not take).
+        Control::UiEvents => Err(Failure::new(
+            super::errors::StatusRule::Table,
+            Rejection::new(
+                ErrorCode::ApiService,
+                format!(
+                    "The dashboard stream is GET {} (no API version), open to at most {} clients at once; close another dashboard and retry.",
+                    super::ui::EVENTS_PATH,
+                    super::ui::MAX_STREAMS
+                ),
+            ),
+        )),
         Control::Unknown => Err(Failure::not_found(Rejection::new(
             ErrorCode::UnknownPath,
             format!("Unknown control route: {} /_sim/{}", method, segs.join("/")),

@@ -85,6 +85,39 @@ impl DecisionLog {
             events: all,
         }
     }
+
+    /// The kept lines matching `keep`, in commit order, at most `limit` (the newest of them),
+    /// and whether more matched.
+    pub fn matching(&self, limit: usize, keep: impl Fn(&Decision) -> bool) -> (Vec<LogLine>, bool) {
+        let mut all: Vec<LogLine> = self
+            .numbers
+            .values()
+            .flat_map(|l| l.lines.iter().filter(|e| keep(&e.decision)).cloned())
+            .collect();
+        all.sort_by_key(|e| e.seq);
+        let more = all.len() > limit;
+        let cut = all.len().saturating_sub(limit);
+        all.drain(..cut);
+        (all, more)
+    }
+
+    /// The newest `n` lines over every number, oldest first, without copying the rest.
+    pub fn recent(&self, n: usize) -> Vec<LogLine> {
+        let mut all: Vec<LogLine> = self
+            .numbers
+            .values()
+            .flat_map(|l| l.lines.iter().rev().take(n).cloned())
+            .collect();
+        all.sort_by_key(|e| e.seq);
+        let cut = all.len().saturating_sub(n);
+        all.drain(..cut);
+        all
+    }
+
+    /// Lines no longer kept, over every number.
+    pub fn evicted_total(&self) -> u64 {
+        self.numbers.values().map(|l| l.evicted).sum()
+    }
 }
 
 #[cfg(test)]
@@ -121,6 +154,22 @@ mod tests {
         // Oldest kept first, numbered in commit order across numbers.
         let seqs: Vec<u64> = page.events.iter().map(|l| l.seq).collect();
         assert_eq!(seqs, vec![2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn matching_keeps_the_newest_lines_that_match() {
+        let mut log = DecisionLog::new(10);
+        for p in [1, 2, 1, 1] {
+            log.push(decision(p));
+        }
+        let (lines, more) = log.matching(2, |d| d.phone_number_id == PhoneNumberId(1));
+        assert_eq!(lines.iter().map(|l| l.seq).collect::<Vec<_>>(), vec![2, 3]);
+        assert!(more);
+        let (lines, more) = log.matching(10, |d| d.phone_number_id == PhoneNumberId(3));
+        assert!(lines.is_empty() && !more);
+        let recent: Vec<u64> = log.recent(3).iter().map(|l| l.seq).collect();
+        assert_eq!(recent, vec![1, 2, 3]);
+        assert_eq!(log.recent(10).len(), 4);
     }
 
     #[test]

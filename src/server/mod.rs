@@ -18,6 +18,8 @@ pub mod paging;
 pub mod policy;
 pub mod query;
 mod routes;
+pub mod trail;
+pub mod ui;
 pub mod usage;
 pub mod wire;
 pub mod world;
@@ -60,8 +62,15 @@ pub enum ControlAccess {
 }
 
 /// Whether a client may use `/_sim` and `/metrics`: loopback clients always; remote ones with
-/// `Authorization: Bearer <control token>` when the server has one.
-fn control_allowed(access: &ControlAccess, local: bool, authorization: Option<&str>) -> bool {
+/// `Authorization: Bearer <control token>` when the server has one, or with `control_token=`
+/// in the query (a browser cannot add a header to a page load or an `EventSource`, so the
+/// dashboard passes the token this way).
+fn control_allowed(
+    access: &ControlAccess,
+    local: bool,
+    authorization: Option<&str>,
+    query_token: Option<&str>,
+) -> bool {
     if local {
         return true;
     }
@@ -69,6 +78,7 @@ fn control_allowed(access: &ControlAccess, local: bool, authorization: Option<&s
         ControlAccess::Loopback => false,
         ControlAccess::Token(token) => authorization
             .and_then(|v| v.strip_prefix("Bearer "))
+            .or(query_token)
             .is_some_and(|t| same_secret(t.trim().as_bytes(), token.as_bytes())),
     }
 }
@@ -145,6 +155,10 @@ pub struct AppState {
     /// The address the server listens on: the base of `paging.next` when a request has no
     /// `Host` header.
     pub listen_addr: std::sync::OnceLock<SocketAddr>,
+    /// Recent delivery statuses, for the message inspector (`server/trail.rs`).
+    pub trail: parking_lot::Mutex<trail::StatusTrail>,
+    /// The live dashboard's stream slots and attached feed (`server/ui.rs`).
+    pub ui: ui::UiState,
 }
 
 impl AppState {
@@ -173,6 +187,8 @@ impl AppState {
             usage: usage::Usage::new(cfg.waba_calls_per_hour),
             subscriptions: Default::default(),
             listen_addr: Default::default(),
+            trail: Default::default(),
+            ui: Default::default(),
             cfg,
         })
     }
@@ -180,6 +196,8 @@ impl AppState {
     /// Hands a call's events to the webhooks and wakes the timer task if needed.
     pub fn commit(&self, fx: &mut Effects) {
         if !fx.events.is_empty() {
+            // What the mock did, whether or not a webhook will tell anyone.
+            self.trail.lock().record(&fx.events);
             self.subscriptions.filter(&mut fx.events);
         }
         if !fx.events.is_empty() {
@@ -269,7 +287,7 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Fut
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| {
                         let st = st.clone();
-                        async move { Ok::<_, Infallible>(handle(&st, req, remote).await) }
+                        async move { Ok::<_, Infallible>(respond(st, req, remote).await) }
                     });
                     let io = hyper_util::rt::TokioIo::new(stream);
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -307,6 +325,38 @@ async fn timer_task(state: Arc<AppState>) {
 }
 
 type Resp = Response<Full<Bytes>>;
+
+/// Answers one request: the dashboard's event stream (a body that never ends) for a client
+/// allowed on the control API while a stream slot is free; [`handle`] for everything else,
+/// including the stream's refusals, so they get the same errors as every `/_sim` route.
+async fn respond(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+) -> Response<ui::Body> {
+    if req.method() == hyper::Method::GET && req.uri().path() == ui::EVENTS_PATH {
+        let auth = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let query = Query::parse(req.uri().query());
+        let query_token = query.get("control_token");
+        if control_allowed(
+            &state.cfg.control_access,
+            is_local(remote.ip()),
+            auth,
+            query_token,
+        ) {
+            if let Some(slot) = ui::stream_slot(&state) {
+                state.metrics.request(Label::Control, 200);
+                return ui::event_stream(state, slot);
+            }
+        }
+    }
+    handle(&state, req, remote)
+        .await
+        .map(http_body_util::Either::Left)
+}
 
 fn json_response(status: u16, body: Vec<u8>, version: &str, trace: &str) -> Resp {
     let mut r = Response::new(Full::new(Bytes::from(body)));
@@ -476,7 +526,12 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
             .headers
             .get(hyper::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        if !control_allowed(&state.cfg.control_access, ctx.local, auth) {
+        if !control_allowed(
+            &state.cfg.control_access,
+            ctx.local,
+            auth,
+            query.get("control_token"),
+        ) {
             let why = match state.cfg.control_access {
                 ControlAccess::Loopback => "The /_sim control API and /metrics answer loopback clients only (start with --control-from-any --control-token T to change this).",
                 ControlAccess::Token(_) => "The /_sim control API and /metrics answer remote clients with `Authorization: Bearer <control token>` only.",
@@ -490,6 +545,10 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
     let management = route.management_waba();
     let endpoint = match route {
         Route::Metrics => return metrics_response(state),
+        Route::Control(routes::Control::Ui) => {
+            state.metrics.request(Label::Control, 200);
+            return ui::page();
+        }
         Route::Control(endpoint) => {
             return control::handle(&ctx, endpoint, &parts.method, &segs[1..], &query, &body)
         }
@@ -812,29 +871,23 @@ mod tests {
     #[test]
     fn remote_control_needs_the_token() {
         let token = ControlAccess::Token("s3cret-control-token".into());
-        assert!(control_allowed(&ControlAccess::Loopback, true, None));
-        assert!(!control_allowed(
-            &ControlAccess::Loopback,
-            false,
-            Some("Bearer x")
-        ));
-        assert!(control_allowed(&token, true, None), "loopback needs none");
-        assert!(!control_allowed(&token, false, None));
-        assert!(!control_allowed(
-            &token,
-            false,
-            Some("Bearer s3cret-control-toke")
-        ));
-        assert!(!control_allowed(
-            &token,
-            false,
-            Some("s3cret-control-token")
-        ));
-        assert!(control_allowed(
-            &token,
-            false,
-            Some("Bearer s3cret-control-token")
-        ));
+        let loopback = ControlAccess::Loopback;
+        assert!(control_allowed(&loopback, true, None, None));
+        assert!(!control_allowed(&loopback, false, Some("Bearer x"), None));
+        assert!(!control_allowed(&loopback, false, None, Some("x")));
+        assert!(
+            control_allowed(&token, true, None, None),
+            "loopback needs none"
+        );
+        assert!(!control_allowed(&token, false, None, None));
+        let header = |h| control_allowed(&token, false, Some(h), None);
+        assert!(!header("Bearer s3cret-control-toke"));
+        assert!(!header("s3cret-control-token"));
+        assert!(header("Bearer s3cret-control-token"));
+        // The dashboard's way: `control_token=` in the query.
+        let query = |q| control_allowed(&token, false, None, Some(q));
+        assert!(query("s3cret-control-token"));
+        assert!(!query("s3cret-control-toke") && !query(""));
         assert!(same_secret(b"abc", b"abc"));
         assert!(!same_secret(b"abc", b"abd") && !same_secret(b"ab", b"abc"));
     }

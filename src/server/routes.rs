@@ -101,6 +101,12 @@ pub(super) enum Control<'a> {
     Reregister(&'a str),
     /// `GET /_sim/recipients/{wa_id}/identity`.
     Identity(&'a str),
+    /// `GET /_sim/ui`: the dashboard page (`server/ui.rs`).
+    Ui,
+    /// `GET /_sim/ui/events` when the stream could not be opened (`server::respond` serves it).
+    UiEvents,
+    /// `GET /_sim/inspect`: one conversation.
+    Inspect,
     /// Any other `/_sim` path or method: 404.
     Unknown,
 }
@@ -136,6 +142,9 @@ impl<'a> Route<'a> {
                 control(C::Identity(wa_id))
             }
             (&Method::GET, ["_sim", "events"]) => control(C::Events),
+            (&Method::GET, ["_sim", "ui"]) => control(C::Ui),
+            (&Method::GET, ["_sim", "ui", "events"]) => control(C::UiEvents),
+            (&Method::GET, ["_sim", "inspect"]) => control(C::Inspect),
             (&Method::GET, ["_sim", "ledger"]) => control(C::Ledger),
             (&Method::GET, ["_sim", "faults"]) => control(C::Faults),
             (&Method::POST, ["_sim", "faults"]) => control(C::AddFault),

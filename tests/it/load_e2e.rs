@@ -451,6 +451,7 @@ async fn thresholds_set_the_exit_code() {
         quiet: true,
         shard: None,
         start_at: None,
+        dashboard: false,
     };
     assert_eq!(finish(&report, &files), exit_code::THRESHOLDS_FAILED);
     // CI reads the failed threshold from the JUnit file, with its actual value.
@@ -475,6 +476,7 @@ async fn thresholds_set_the_exit_code() {
         summary_md: None,
         shard: None,
         start_at: None,
+        dashboard: false,
     };
     let code = wabasim::cmd::run::execute_plan(
         &failing,
@@ -604,6 +606,7 @@ async fn unreachable_target_is_a_run_error() {
         summary_md: None,
         shard: None,
         start_at: None,
+        dashboard: false,
     };
     let code = wabasim::cmd::run::execute_plan(
         &plan,

@@ -11,6 +11,8 @@ mod common;
 mod block_http;
 mod bsuid_http;
 mod contract_openapi;
+mod dashboard_browser;
+mod dashboard_http;
 mod dynamics_http;
 mod generated_world;
 mod hardening;

@@ -76,6 +76,7 @@ fn args(path: PathBuf, out: Option<PathBuf>) -> RunArgs {
         summary_md: None,
         shard: None,
         start_at: None,
+        dashboard: false,
     }
 }
 
