@@ -77,6 +77,11 @@ pub struct RunArgs {
     /// printed): rates, latency, codes, webhooks, numbers, templates, message inspector.
     #[arg(long)]
     pub dashboard: bool,
+    /// Serve the generator's own Prometheus metrics at http://ADDR/metrics while the run
+    /// lasts (e.g. 127.0.0.1:9464; port 0 picks one, printed): requests by class and code,
+    /// rates, latency of the last second. Works with `--target` too.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 fn parse_dur(s: &str) -> Result<Dur, String> {
@@ -437,13 +442,27 @@ async fn run_scenario(
             );
         }
     }
+    // Live samples feed the dashboard and the generator's metrics endpoint.
+    let live =
+        (args.dashboard || args.metrics_listen.is_some()).then(|| Arc::new(LiveSamples::default()));
     // `prepare` refused `--dashboard` with `--target`: here the embedded server serves it.
-    let live = match (&embedded, args.dashboard) {
-        (Some(running), true) => {
-            let live = Arc::new(LiveSamples::default());
-            running.state.ui.attach(Arc::new(LoadFeed(live.clone())));
-            eprintln!("wabasim: dashboard on http://{}/_sim/ui", running.addr);
-            Some(live)
+    if let (Some(running), true, Some(live)) = (&embedded, args.dashboard, &live) {
+        running.state.ui.attach(Arc::new(LoadFeed(live.clone())));
+        eprintln!("wabasim: dashboard on http://{}/_sim/ui", running.addr);
+    }
+    let metrics_task = match (args.metrics_listen, &live) {
+        (Some(addr), Some(live)) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| Failure::Runtime(format!("--metrics-listen {addr}: {e}")))?;
+            let bound = listener
+                .local_addr()
+                .map_err(|e| Failure::Runtime(format!("--metrics-listen {addr}: {e}")))?;
+            eprintln!("wabasim: generator metrics on http://{bound}/metrics");
+            Some(tokio::spawn(crate::load::prometheus::serve(
+                listener,
+                live.clone(),
+            )))
         }
         _ => None,
     };
@@ -466,6 +485,9 @@ async fn run_scenario(
     report.shard = (!plan.shard.is_whole()).then_some(plan.shard);
     if let Some(tx) = stop_server {
         let _ = tx.send(());
+    }
+    if let Some(task) = metrics_task {
+        task.abort();
     }
     write_report(&report, &args)
 }

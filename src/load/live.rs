@@ -75,6 +75,11 @@ impl LiveSamples {
         r.samples.push_back(s);
     }
 
+    /// The newest sample, if any.
+    pub fn latest(&self) -> Option<LiveSample> {
+        self.inner.lock().samples.back().cloned()
+    }
+
     /// The kept samples numbered `since` or later, and the number to ask from next.
     pub fn since(&self, since: u64) -> (Vec<LiveSample>, u64) {
         let r = self.inner.lock();

@@ -17,6 +17,7 @@ pub mod ci;
 pub mod http;
 pub mod live;
 pub mod metrics;
+pub mod prometheus;
 pub mod receiver;
 pub mod report;
 pub mod runner;

@@ -305,6 +305,8 @@ async fn run_dashboard_streams_the_generators_samples() {
             "run",
             scenario,
             "--dashboard",
+            "--metrics-listen",
+            "127.0.0.1:0",
             "--duration",
             "20s",
             "--quiet",
@@ -332,14 +334,19 @@ async fn run_dashboard_streams_the_generators_samples() {
             let _ = tx.send(line);
         }
     });
-    let url = loop {
+    let (mut url, mut metrics) = (None, None);
+    while url.is_none() || metrics.is_none() {
         let line = rx
             .recv_timeout(Duration::from_secs(30))
-            .expect("run printed no dashboard URL in time");
+            .expect("run printed no dashboard or metrics URL in time");
         if let Some(rest) = line.strip_prefix("wabasim: dashboard on ") {
-            break rest.trim().to_string();
+            url = Some(rest.trim().to_string());
         }
-    };
+        if let Some(rest) = line.strip_prefix("wabasim: generator metrics on ") {
+            metrics = Some(rest.trim().to_string());
+        }
+    }
+    let (url, metrics) = (url.unwrap(), metrics.unwrap());
     let base = url.strip_suffix("/_sim/ui").expect("URL ends in /_sim/ui");
 
     let mut stream = Stream::open_at(base).await;
@@ -365,6 +372,33 @@ async fn run_dashboard_streams_the_generators_samples() {
     assert!(
         last["requests"]["ok"].as_u64().unwrap() > first_ok,
         "counts grow"
+    );
+    // The generator's own Prometheus endpoint shows the same counts as counters.
+    let addr = metrics
+        .strip_prefix("http://")
+        .and_then(|m| m.strip_suffix("/metrics"))
+        .expect("http://ADDR/metrics");
+    let text = {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut s = String::new();
+        c.read_to_string(&mut s).unwrap();
+        s
+    };
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let ok: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("wabasim_load_requests_total{class=\"ok\"} "))
+        .expect("ok counter")
+        .parse()
+        .unwrap();
+    assert!(ok >= first_ok, "{text}");
+    assert!(
+        text.contains("# TYPE wabasim_load_achieved_rate gauge"),
+        "{text}"
     );
 }
 

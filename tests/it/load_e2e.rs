@@ -452,6 +452,7 @@ async fn thresholds_set_the_exit_code() {
         shard: None,
         start_at: None,
         dashboard: false,
+        metrics_listen: None,
     };
     assert_eq!(finish(&report, &files), exit_code::THRESHOLDS_FAILED);
     // CI reads the failed threshold from the JUnit file, with its actual value.
@@ -477,6 +478,7 @@ async fn thresholds_set_the_exit_code() {
         shard: None,
         start_at: None,
         dashboard: false,
+        metrics_listen: None,
     };
     let code = wabasim::cmd::run::execute_plan(
         &failing,
@@ -607,6 +609,7 @@ async fn unreachable_target_is_a_run_error() {
         shard: None,
         start_at: None,
         dashboard: false,
+        metrics_listen: None,
     };
     let code = wabasim::cmd::run::execute_plan(
         &plan,

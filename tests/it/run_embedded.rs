@@ -77,6 +77,7 @@ fn args(path: PathBuf, out: Option<PathBuf>) -> RunArgs {
         shard: None,
         start_at: None,
         dashboard: false,
+        metrics_listen: None,
     }
 }
 
