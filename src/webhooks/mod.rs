@@ -33,8 +33,23 @@ use crate::engine::events::Event;
 use crate::engine::ids::WabaId;
 use stats::Counters;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+
+/// Where a durable outbox (`serve --state-dir`) keeps what became of its events. Every event
+/// pushed gets a number, in push order (the order of the server's journal, so a replay numbers
+/// the same events the same way); an event is *settled* once delivered, expired, dropped or
+/// undeliverable. A settled event is not queued again when a restart replays the world.
+pub trait SettleLog: Send + Sync {
+    /// Whether event `n` was settled before this process started.
+    fn was_settled(&self, n: u64) -> bool;
+    /// Events `ns` are settled (delivered, expired, dropped or without a URL).
+    fn settle(&self, ns: &[u64]);
+}
+
+/// An event and its number (see [`SettleLog`]).
+pub(crate) type Numbered = (u64, Event);
 
 /// Where and how webhooks are delivered.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -135,7 +150,10 @@ pub struct Outbox {
 }
 
 struct OutboxInner {
-    tx: Option<UnboundedSender<Event>>,
+    tx: Option<UnboundedSender<Numbered>>,
+    /// The number of the next event pushed.
+    next: AtomicU64,
+    settle: Option<Arc<dyn SettleLog>>,
     counters: Arc<Counters>,
     max_pending: u64,
     overrides: Overrides,
@@ -155,17 +173,38 @@ impl Outbox {
         if n == 0 {
             return;
         }
-        let c = &*self.inner.counters;
-        Counters::add(&c.pushed, n);
-        let Some(tx) = &self.inner.tx else {
-            Counters::add(&c.no_url, n);
-            events.clear();
+        let inner = &*self.inner;
+        let first = inner.next.fetch_add(n, Relaxed);
+        let log = inner.settle.as_deref();
+        // A restart replays the world: what was settled before it is not sent again.
+        let settled = |k: u64| log.is_some_and(|l| l.was_settled(k));
+        let fresh = n - (first..first + n).filter(|&k| settled(k)).count() as u64;
+        let mut numbered = events
+            .drain(..)
+            .zip(first..)
+            .filter(|(_, k)| !settled(*k))
+            .map(|(ev, k)| (k, ev));
+        let c = &*inner.counters;
+        Counters::add(&c.pushed, fresh);
+        let Some(tx) = &inner.tx else {
+            Counters::add(&c.no_url, fresh);
+            if let Some(log) = log {
+                log.settle(&numbered.map(|(k, _)| k).collect::<Vec<_>>());
+            }
             return;
         };
-        let granted = c.reserve(n, self.inner.max_pending);
+        let granted = c.reserve(fresh, inner.max_pending);
         Counters::add(&c.queued, granted);
-        if granted < n {
-            let dropped = n - granted;
+        for ev in numbered.by_ref().take(granted as usize) {
+            // A send fails only once the dispatcher has stopped (shutdown): the event then stays
+            // counted as queued, i.e. visibly undelivered.
+            let _ = tx.send(ev);
+        }
+        if granted < fresh {
+            let dropped = fresh - granted;
+            if let Some(log) = log {
+                log.settle(&numbered.by_ref().map(|(k, _)| k).collect::<Vec<_>>());
+            }
             let before = c
                 .dropped_overflow
                 .fetch_add(dropped, std::sync::atomic::Ordering::Relaxed);
@@ -174,16 +213,12 @@ impl Outbox {
             if before == 0 || after.ilog2() > before.ilog2() {
                 tracing::warn!(
                     dropped_total = after,
-                    max_pending = self.inner.max_pending,
+                    max_pending = inner.max_pending,
                     "webhook outbox full: events dropped (receiver too slow or down)"
                 );
             }
         }
-        for ev in events.drain(..granted as usize) {
-            // A send fails only once the dispatcher has stopped (shutdown): the event then stays
-            // counted as queued, i.e. visibly undelivered.
-            let _ = tx.send(ev);
-        }
+        numbered.for_each(drop);
         events.clear();
     }
 
@@ -228,6 +263,20 @@ pub fn start_with_shutdown<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    start_settling(cfg, clock, shutdown, None)
+}
+
+/// As [`start_with_shutdown`], telling `settle` what becomes of every event (a durable
+/// outbox; see [`SettleLog`]).
+pub fn start_settling<F>(
+    cfg: WebhookConfig,
+    clock: Arc<Clock>,
+    shutdown: F,
+    settle: Option<Arc<dyn SettleLog>>,
+) -> (Outbox, tokio::task::JoinHandle<()>)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
     let counters = Arc::new(Counters::default());
     let overrides = Overrides::default();
     let max_pending = cfg.max_pending.max(1) as u64;
@@ -242,6 +291,8 @@ where
         let outbox = Outbox {
             inner: Arc::new(OutboxInner {
                 tx: None,
+                next: AtomicU64::new(0),
+                settle,
                 counters,
                 max_pending,
                 overrides,
@@ -251,11 +302,14 @@ where
     };
     let (tx, rx) = unbounded_channel();
     let dispatcher = dispatcher::Dispatcher::new(cfg, uri, clock, counters.clone(), rx)
-        .with_overrides(overrides.clone());
+        .with_overrides(overrides.clone())
+        .with_settle_log(settle.clone());
     let handle = tokio::spawn(dispatcher.run(shutdown));
     let outbox = Outbox {
         inner: Arc::new(OutboxInner {
             tx: Some(tx),
+            next: AtomicU64::new(0),
+            settle,
             counters,
             max_pending,
             overrides,

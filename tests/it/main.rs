@@ -9,6 +9,7 @@
 mod common;
 
 mod contract_openapi;
+mod durable;
 mod dynamics_http;
 mod generated_world;
 mod hardening;
