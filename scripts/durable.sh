@@ -12,7 +12,7 @@
 # accepted-sends counter and the ledger came back. Needs python3 and curl. docs/server.md
 # quotes the figures.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "${WABASIM_ROOT:-$(dirname "$0")/..}"
 DURATION=${1:-30s}
 PORT=${PORT:-18591}
 
@@ -27,12 +27,15 @@ serve() {
     --state-dir "$OUT/state" >>"$OUT/serve.log" 2>&1 &
   SERVER=$!
   local t0; t0=$(date +%s.%N)
-  until curl -sf "127.0.0.1:$PORT/_sim/health" >/dev/null 2>&1; do sleep 0.02; done
-  python3 -c "print(round($(date +%s.%N) - $t0, 2))"
+  until curl -sf "127.0.0.1:$PORT/_sim/health" >/dev/null 2>&1; do
+    kill -0 "$SERVER" 2>/dev/null || { cat "$OUT/serve.log" >&2; exit 1; }
+    sleep 0.02
+  done
+  python3 -c "print(round($(date +%s.%N) - $t0, 2))" >"$OUT/start_s"
 }
 field() { curl -s "127.0.0.1:$PORT/_sim/$1" | python3 -c "import json,sys; v=json.load(sys.stdin); print($2)"; }
 
-serve >/dev/null
+serve
 "$BIN" run scenarios/quickstart.toml --target "http://127.0.0.1:$PORT" --duration "$DURATION" \
   --quiet --out "$OUT/report.json" >/dev/null 2>&1 || true
 requests=$(python3 -c "import json; print(json.load(open('$OUT/report.json'))['total']['requests']['total'])")
@@ -46,7 +49,8 @@ echo "requests: $requests, sends accepted: $accepted, ledger lines: $ledger"
 echo "journal.jsonl: $journal bytes, $records lines; settled.log: $settled bytes"
 python3 -c "a=$accepted or 1; r=$requests or 1; print(f'per accepted message: journal {$journal/a:.0f} B, settle log {$settled/a:.0f} B; per request: journal {$journal/r:.0f} B')"
 
-secs=$(serve)
+serve
+secs=$(cat "$OUT/start_s")
 accepted2=$(field state 'v["sends_accepted"]')
 ledger2=$(field ledger 'v["summary"]["lines_total"]')
 echo "restart: health answered after ${secs}s (replay of $records lines); sends accepted $accepted2 (was $accepted), ledger lines $ledger2 (was $ledger)"

@@ -358,6 +358,85 @@ mod tests {
         assert!(ver.validate().unwrap_err().contains("api_version"));
     }
 
+    /// Remembers what it is told; `before` were settled before the "restart".
+    struct Log {
+        before: Vec<u64>,
+        settled: parking_lot::Mutex<Vec<u64>>,
+    }
+
+    impl SettleLog for Log {
+        fn was_settled(&self, n: u64) -> bool {
+            self.before.contains(&n)
+        }
+        fn settle(&self, ns: &[u64]) {
+            self.settled.lock().extend_from_slice(ns);
+        }
+    }
+
+    fn change(n: u64) -> Event {
+        use crate::engine::events::{DisplayNumber, EventBody, PhoneMeta, Wamid};
+        use crate::engine::ids::{PhoneNumberId, WaId};
+        Event {
+            at: SimTime::from_secs(1),
+            waba: WabaId(1),
+            body: EventBody::UserChangedNumber {
+                phone: PhoneMeta {
+                    id: PhoneNumberId(2),
+                    display: DisplayNumber::parse("1555").unwrap(),
+                },
+                old: WaId(16505551234),
+                new: WaId(16505551235),
+                wamid: Wamid {
+                    user: WaId(16505551234),
+                    seq: n,
+                    tag: 1,
+                    inbound: true,
+                },
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn events_settled_before_a_restart_are_not_queued_again() {
+        let clock = Arc::new(Clock::new(ClockMode::Manual, SimTime::from_secs(1), 1.0));
+        let log = Arc::new(Log {
+            before: vec![1, 3],
+            settled: Default::default(),
+        });
+        // No URL: every event not settled before is settled now, numbered in push order.
+        let (outbox, task) = start_settling(
+            WebhookConfig::default(),
+            clock.clone(),
+            std::future::pending(),
+            Some(log.clone()),
+        );
+        let mut evs: Vec<Event> = (0..3).map(change).collect();
+        outbox.push(&mut evs);
+        let mut evs: Vec<Event> = (3..5).map(change).collect();
+        outbox.push(&mut evs);
+        assert_eq!(*log.settled.lock(), [0, 2, 4]);
+        let s = outbox.stats();
+        assert_eq!((s.pushed, s.no_url), (3, 3));
+        task.await.unwrap();
+        // With a URL and room for one: the one queued is not settled, the one dropped is.
+        let cfg = WebhookConfig {
+            url: Some("http://127.0.0.1:9/hook".into()),
+            max_pending: 1,
+            ..Default::default()
+        };
+        let log = Arc::new(Log {
+            before: vec![0],
+            settled: Default::default(),
+        });
+        let (outbox, _task) =
+            start_settling(cfg, clock, std::future::pending(), Some(log.clone()));
+        let mut evs: Vec<Event> = (0..3).map(change).collect();
+        outbox.push(&mut evs);
+        let s = outbox.stats();
+        assert_eq!((s.pushed, s.dropped_overflow), (2, 1));
+        assert_eq!(*log.settled.lock(), [2]);
+    }
+
     #[tokio::test]
     async fn without_url_events_are_counted_not_queued() {
         let clock = Arc::new(Clock::new(ClockMode::Manual, SimTime::from_secs(1), 1.0));
