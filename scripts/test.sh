@@ -16,8 +16,9 @@ bash scripts/deps.sh
 echo "==> cargo test --all-targets"
 cargo test --all-targets
 
-echo "==> cargo build (the binary the client tests run)"
-cargo build
+# The client tests run the binary `cargo test` just built for the integration tests (a separate
+# `cargo build` would rebuild it: without the dev-dependencies, features resolve differently).
+test -x target/debug/wabasim || { echo "test.sh: target/debug/wabasim missing after cargo test" >&2; exit 1; }
 
 echo "==> pywa test"
 PY=${PYTHON:-python3}

@@ -41,14 +41,9 @@ pub enum Command {
     Run(run::RunArgs),
     /// Run a scenario's traffic in virtual time (days in seconds) and write JSON + HTML reports.
     Simulate(simulate::SimArgs),
-    /// Render a saved report (of `run` or `simulate`) as a self-contained HTML page.
-    Report {
-        /// The JSON report.
-        report: PathBuf,
-        /// Where to write the HTML page.
-        #[arg(long)]
-        html: PathBuf,
-    },
+    /// Render a saved report as a self-contained HTML page, or a `run` report as JUnit XML or
+    /// a Markdown summary for CI.
+    Report(report::ReportArgs),
     /// Print the JSON Schema of the scenario format (for editors).
     Schema,
     /// Check a scenario file and report the first problem with file, line and field.
@@ -136,7 +131,7 @@ pub fn main(cli: Cli) -> i32 {
         Command::Cost(args) => cost::main(&args),
         Command::Run(args) => run::main(args),
         Command::Simulate(args) => simulate::main(args),
-        Command::Report { report, html } => report::main(&report, &html),
+        Command::Report(args) => report::main(&args),
         Command::Schema => schema::main(),
         Command::Validate { scenario } => validate::main(&scenario),
     };

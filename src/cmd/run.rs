@@ -16,7 +16,7 @@ use crate::traffic::plan::LoadPlan;
 use crate::traffic::spec::{Dur, WebhookSpec};
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,6 +50,12 @@ pub struct RunArgs {
     /// Write the JSON report to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write JUnit XML for CI: one test case per threshold (docs/load.md, "CI").
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write a Markdown summary for a CI job page (e.g. "$GITHUB_STEP_SUMMARY").
+    #[arg(long, value_name = "FILE")]
+    pub summary_md: Option<PathBuf>,
     /// No live progress line.
     #[arg(long)]
     pub quiet: bool,
@@ -139,23 +145,31 @@ async fn run_plan(
     let report = run(plan, target, &opts, shutdown)
         .await
         .map_err(|e| Failure::Runtime(e.to_string()))?;
-    write_report(&report, args.out.as_deref())
+    write_report(&report, args)
 }
 
-/// Prints the summary, writes the JSON, and picks the exit code.
-pub fn finish(report: &Report, out: Option<&Path>) -> i32 {
-    super::exit_code(write_report(report, out))
+/// Prints the summary, writes the JSON report and the CI files `args` asks for, and returns
+/// the process exit code.
+pub fn finish(report: &Report, args: &RunArgs) -> i32 {
+    super::exit_code(write_report(report, args))
 }
 
-fn write_report(report: &Report, out: Option<&Path>) -> Outcome {
-    say(format_args!("{}\n", render_summary(report)));
-    if let Some(path) = out {
+fn write_report(report: &Report, args: &RunArgs) -> Outcome {
+    let summary = render_summary(report);
+    say(format_args!("{summary}\n"));
+    if let Some(path) = &args.out {
         let json = serde_json::to_vec_pretty(report)
             .map_err(|e| Failure::Runtime(format!("cannot serialise the report: {e}")))?;
         std::fs::write(path, json)
             .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", path.display())))?;
         say(format_args!("report written to {}\n", path.display()));
     }
+    super::report::write_ci(
+        report,
+        &summary,
+        args.junit.as_deref(),
+        args.summary_md.as_deref(),
+    )?;
     Ok(report.exit_code())
 }
 
@@ -340,7 +354,7 @@ async fn run_scenario(
     if let Some(tx) = stop_server {
         let _ = tx.send(());
     }
-    write_report(&report, args.out.as_deref())
+    write_report(&report, &args)
 }
 
 /// Reads the embedded engine's counters once the traffic has stopped.

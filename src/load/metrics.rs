@@ -239,6 +239,8 @@ pub struct PhaseMetrics {
     pub unsent: u64,
     /// Window replies that found nobody to answer and were not sent (`no_window = "drop"`).
     pub no_window: u64,
+    /// Ok requests that simulated a user writing in rather than a send.
+    pub inbound: u64,
     /// Final outcome per message, by class.
     pub finals: [u64; 4],
     /// Messages cut short by a stop: waiting for a retry, or still in flight after the grace.
@@ -277,6 +279,7 @@ impl Default for PhaseMetrics {
             intended: 0,
             unsent: 0,
             no_window: 0,
+            inbound: 0,
             finals: [0; 4],
             abandoned: 0,
             gave_up: 0,
@@ -366,6 +369,7 @@ impl PhaseMetrics {
         self.intended += o.intended;
         self.unsent += o.unsent;
         self.no_window += o.no_window;
+        self.inbound += o.inbound;
         self.abandoned += o.abandoned;
         self.gave_up += o.gave_up;
         self.recovered += o.recovered;

@@ -11,6 +11,7 @@
 //!   live progress, graceful stop.
 //!
 //! See `docs/load.md` for the user-facing reference.
+pub mod ci;
 pub mod http;
 pub mod metrics;
 pub mod receiver;

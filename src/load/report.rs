@@ -207,6 +207,10 @@ pub struct PhaseReport {
     /// Window replies that found nobody to answer and were not sent (`no_window = "drop"`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub no_window: u64,
+    /// Requests of `requests.ok` that simulated a user writing in (`/_sim/inbound`), not sends:
+    /// `requests.ok - inbound` sends were accepted.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub inbound: u64,
     /// Messages whose first attempt was sent.
     pub messages: u64,
     /// HTTP requests (attempts, retries included) by class.
@@ -251,6 +255,7 @@ impl PhaseReport {
             intended: m.intended,
             unsent: m.unsent,
             no_window: m.no_window,
+            inbound: m.inbound,
             messages: m.messages,
             requests: ClassCounts::from(&m.requests),
             finals: ClassCounts::from(&m.finals),
@@ -298,6 +303,7 @@ impl PhaseReport {
             intended: self.intended,
             unsent: self.unsent,
             no_window: self.no_window,
+            inbound: self.inbound,
             abandoned: self.abandoned,
             gave_up: self.retries.gave_up,
             recovered: self.retries.recovered,
@@ -802,11 +808,9 @@ fn fmt_rate(r: Option<f64>) -> String {
     }
 }
 
+/// Codes with Meta's names: `130429 Rate limit hit ×206, 131047 Re-engagement message ×205`.
 fn fmt_codes(map: &BTreeMap<String, u64>) -> String {
-    map.iter()
-        .map(|(k, v)| format!("{k}×{v}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+    super::ci::codes_line(map)
 }
 
 /// The end-of-run summary, as plain text (no colours, so it reads the same in CI logs).
@@ -827,13 +831,14 @@ pub fn render_summary(r: &Report) -> String {
     let _ = writeln!(s, "{}\n", r.latency_note);
     let _ = writeln!(
         s,
-        "{:<16} {:>6} {:>9} {:>10} {:>9} {:>9} {:>9} {:>8} {:>7}",
+        "{:<16} {:>6} {:>9} {:>10} {:>9} {:>9} {:>8} {:>9} {:>8} {:>7}",
         "phase",
         "model",
         "target/s",
         "achieved/s",
         "requests",
-        "ok",
+        "accepted",
+        "inbound",
         "throttled",
         "refused",
         "failed",
@@ -849,13 +854,14 @@ pub fn render_summary(r: &Report) -> String {
     for (name, p) in &rows {
         let _ = writeln!(
             s,
-            "{:<16} {:>6} {:>9} {:>10.1} {:>9} {:>9} {:>9} {:>8} {:>7}",
+            "{:<16} {:>6} {:>9} {:>10.1} {:>9} {:>9} {:>8} {:>9} {:>8} {:>7}",
             truncate(name, 16),
             p.model,
             fmt_rate(p.target_rate),
             p.achieved_rate,
             p.requests.total,
-            p.requests.ok,
+            p.requests.ok - p.inbound.min(p.requests.ok),
+            p.inbound,
             p.requests.throttled,
             p.requests.refused,
             p.requests.failed,
@@ -893,7 +899,7 @@ pub fn render_summary(r: &Report) -> String {
         }
         if p.retries.total > 0 {
             lines.push(format!(
-                "retries {} ({}), recovered {}, gave up {}",
+                "retries {} ({}): {} messages accepted after a retry, {} gave up",
                 p.retries.total,
                 fmt_codes(&p.retries.by_reason),
                 p.retries.recovered,
@@ -1028,7 +1034,7 @@ pub fn render_summary(r: &Report) -> String {
         for (cur, t) in sv.cost.iter().flat_map(|c| &c.by_currency) {
             let _ = writeln!(
                 s,
-                "  cost: {} messages charged, platform {} {cur}, BSP price {} {cur}",
+                "  cost: {} messages priced (free ones at 0), platform {} {cur}, BSP price {} {cur}",
                 t.messages,
                 t.amount.format(2),
                 t.bsp_price.format(2)
@@ -1131,10 +1137,16 @@ fn truncate(s: &str, n: usize) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::traffic::policy::{FailKind, Outcome};
     use crate::traffic::thresholds::parse_check;
+
+    /// A one-phase report of 98 ok, one throttled, one refused request (for other modules'
+    /// tests).
+    pub(crate) fn sample_report() -> Report {
+        report_with(&sample())
+    }
 
     fn report_with(m: &PhaseMetrics) -> Report {
         Report {
@@ -1325,7 +1337,8 @@ mod tests {
         let s = render_summary(&r);
         assert!(s.contains("intended send time"));
         assert!(s.contains("steady"));
-        assert!(s.contains("throttled 130429×1"));
+        assert!(s.contains("throttled 130429 Rate limit hit ×1"), "{s}");
+        assert!(s.contains("accepted"), "{s}");
         assert!(s.contains("PASS failed < 1"));
     }
 }

@@ -1005,6 +1005,9 @@ async fn deliver(
         {
             let mut m = sh.metrics[msg.phase].lock();
             m.record_request(outcome, done.since(start), done.since(origin));
+            if outcome == Outcome::Ok && is_inbound {
+                m.inbound += 1;
+            }
             match decision {
                 Decision::Done => {
                     m.record_final(outcome, retries > 0, done.since(intended));
@@ -1044,8 +1047,13 @@ fn spawn_progress(sh: Arc<Shared>) -> (ProgressBar, tokio::task::JoinHandle<()>)
     let b = bar.clone();
     let handle = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
-        let mut last_sent = 0u64;
-        let mut last_t = Instant::now();
+        // The rate shown is over the last two seconds (eight ticks), not the last tick: a
+        // quarter second holds too few arrivals of a slow Poisson phase to say its rate, and
+        // the first tick, right at the start, would divide a burst by almost nothing.
+        let mut window: std::collections::VecDeque<(Instant, u64)> =
+            std::collections::VecDeque::with_capacity(9);
+        window.push_back((Instant::now(), 0));
+        tick.tick().await;
         loop {
             tick.tick().await;
             // The first stream still running (or the last phase, once all are done); with
@@ -1094,14 +1102,17 @@ fn spawn_progress(sh: Arc<Shared>) -> (ProgressBar, tokio::task::JoinHandle<()>)
                 (p99, target)
             };
             let now = Instant::now();
-            let dt = now.duration_since(last_t).as_secs_f64();
+            window.push_back((now, sent));
+            if window.len() > 9 {
+                window.pop_front();
+            }
+            let (t0, sent0) = window[0];
+            let dt = now.duration_since(t0).as_secs_f64();
             let rate = if dt > 0.0 {
-                (sent - last_sent) as f64 / dt
+                sent.saturating_sub(sent0) as f64 / dt
             } else {
                 0.0
             };
-            last_sent = sent;
-            last_t = now;
             let names = if running.len() > 1 {
                 running
                     .iter()

@@ -7,7 +7,7 @@ pub mod svg;
 use crate::load::report::Report;
 use crate::simulate::report::{fmt_time, SimReport};
 use std::fmt::Write as _;
-use svg::{bin, esc, lanes, lines, stacked_bars, Lane, Series};
+use svg::{bin, esc, lanes, lines, stacked_bars, steps, Lane, Series};
 
 const OK: &str = "#2e7d32";
 const THROTTLED: &str = "#f9a825";
@@ -78,7 +78,7 @@ pub fn simulation_html(r: &SimReport) -> String {
     let t = &r.totals;
     let _ = writeln!(
         b,
-        "<table><tr><th>messages</th><th>requests</th><th>ok</th><th>throttled</th><th>refused</th><th>failed</th><th>delivered</th><th>read</th><th>inbound</th><th>retries</th></tr>\
+        "<table><tr><th>messages</th><th>requests</th><th>accepted</th><th>throttled</th><th>refused</th><th>failed</th><th>delivered</th><th>read</th><th>inbound</th><th>retries</th></tr>\
          <tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></table>",
         t.messages, t.requests, t.ok, t.throttled, t.refused, t.failed, t.delivered, t.read, t.inbound, t.retries
     );
@@ -126,7 +126,7 @@ pub fn simulation_html(r: &SimReport) -> String {
         &label,
     ));
     // User feedback per day: what drives the quality rating.
-    if !r.feedback_daily.is_empty() {
+    if t.blocks + t.reports + t.opt_outs > 0 {
         b.push_str("<h2>User feedback</h2>\n");
         let blocks: Vec<f64> = r.feedback_daily.iter().map(|d| d.blocks as f64).collect();
         let reports: Vec<f64> = r.feedback_daily.iter().map(|d| d.reports as f64).collect();
@@ -283,7 +283,7 @@ pub fn simulation_html(r: &SimReport) -> String {
     ));
     // Cost.
     if !r.cost.by_currency.is_empty() {
-        b.push_str("<h2>Cost</h2>\n<table><tr><th>currency</th><th>messages charged</th><th>platform cost</th><th>BSP price</th><th>margin</th></tr>\n");
+        b.push_str("<h2>Cost</h2>\n<table><tr><th>currency</th><th>messages priced (free ones at 0)</th><th>platform cost</th><th>BSP price</th><th>margin</th></tr>\n");
         for (cur, c) in &r.cost.by_currency {
             let _ = writeln!(
                 b,
@@ -297,7 +297,7 @@ pub fn simulation_html(r: &SimReport) -> String {
         }
         b.push_str("</table>\n");
         if !r.cost_compare.is_empty() {
-            b.push_str("<p>The same traffic under each pricing model (one re-run per model, same seed, same deliveries):</p>\n<table><tr><th>pricing model</th><th>delivered</th><th>currency</th><th>messages charged</th><th>charged units</th><th>platform cost</th></tr>\n");
+            b.push_str("<p>The same traffic under each pricing model (one re-run per model, same seed, same deliveries):</p>\n<table><tr><th>pricing model</th><th>delivered</th><th>currency</th><th>messages priced</th><th>charged units</th><th>platform cost</th></tr>\n");
             for c in &r.cost_compare {
                 for (cur, v) in &c.cost.by_currency {
                     let _ = writeln!(
@@ -362,12 +362,12 @@ pub fn simulation_html(r: &SimReport) -> String {
                 })
                 .collect();
             if !series.is_empty() {
-                b.push_str(&lines(title, "cost", &series, &day_label));
+                b.push_str(&steps(title, "cost", &series, &day_label));
             }
         }
     }
     // Phases and annotations.
-    b.push_str("<h2>Phases</h2>\n<table><tr><th>phase</th><th>model</th><th>from</th><th>to</th><th>messages</th><th>ok</th><th>throttled</th><th>refused</th><th>failed</th><th>codes</th></tr>\n");
+    b.push_str("<h2>Phases</h2>\n<table><tr><th>phase</th><th>model</th><th>from</th><th>to</th><th>messages</th><th>accepted</th><th>throttled</th><th>refused</th><th>failed</th><th>codes</th></tr>\n");
     // Streams after their phases, named as thresholds name them: `[campaign]`.
     let rows = r
         .phases
@@ -506,7 +506,7 @@ fn run_details(b: &mut String, r: &Report) {
     for (cur, t) in sv.cost.iter().flat_map(|c| &c.by_currency) {
         let _ = writeln!(
             b,
-            "<p>Cost: {} messages charged, platform {} {cur}, BSP price {} {cur}.</p>",
+            "<p>Cost: {} messages priced (free ones at 0), platform {} {cur}, BSP price {} {cur}.</p>",
             t.messages,
             t.amount.format(2),
             t.bsp_price.format(2)

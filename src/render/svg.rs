@@ -9,7 +9,8 @@ use std::fmt::Write as _;
 pub const W: f64 = 880.0;
 pub const H: f64 = 240.0;
 const L: f64 = 56.0;
-const R: f64 = 12.0;
+/// Right margin: room for half of a centred x label at the last tick ("01-07 00:00").
+const R: f64 = 36.0;
 const T: f64 = 14.0;
 const B: f64 = 34.0;
 
@@ -59,6 +60,17 @@ pub fn nice_max(v: f64) -> f64 {
     10.0 * p
 }
 
+/// How many equal steps split a [`nice_max`] bound into round ticks: 1 × 10^k in 5 steps of
+/// 0.2, 2 × 10^k in 4 of 0.5, 5 × 10^k in 5 of 1.
+fn divisions(nice: f64) -> usize {
+    let lead = (nice / 10f64.powf(nice.log10().floor())).round();
+    if lead == 2.0 {
+        4
+    } else {
+        5
+    }
+}
+
 fn fmt_num(v: f64) -> String {
     if v >= 1e6 {
         format!("{:.1}M", v / 1e6)
@@ -94,9 +106,12 @@ impl Frame {
             esc(title)
         );
         let y_max = nice_max(y_max);
-        for i in 0..=4 {
-            let v = y_max * i as f64 / 4.0;
-            let y = T + (H - T - B) * (1.0 - i as f64 / 4.0);
+        // Ticks at round steps of the 1-2-5 bound (0.2, 0.5 or 1 × 10^k), so a count axis
+        // never shows 37.5 requests.
+        let div = divisions(y_max);
+        for i in 0..=div {
+            let v = y_max * i as f64 / div as f64;
+            let y = T + (H - T - B) * (1.0 - i as f64 / div as f64);
             let _ = write!(
                 s,
                 r##"<line x1="{L}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end" fill="#555">{}</text>"##,
@@ -212,6 +227,27 @@ pub fn lines(
     series: &[Series<'_>],
     x_label: &dyn Fn(usize) -> String,
 ) -> String {
+    polylines(title, y_label, series, x_label, false)
+}
+
+/// Steps, one per series: a value holds until the next index (cumulative totals, levels), so
+/// no slope suggests a change between two points.
+pub fn steps(
+    title: &str,
+    y_label: &str,
+    series: &[Series<'_>],
+    x_label: &dyn Fn(usize) -> String,
+) -> String {
+    polylines(title, y_label, series, x_label, true)
+}
+
+fn polylines(
+    title: &str,
+    y_label: &str,
+    series: &[Series<'_>],
+    x_label: &dyn Fn(usize) -> String,
+    step: bool,
+) -> String {
     let n = series.iter().map(|s| s.values.len()).max().unwrap_or(0);
     let max = series
         .iter()
@@ -224,6 +260,9 @@ pub fn lines(
         }
         let mut d = String::new();
         for (i, v) in s.values.iter().enumerate() {
+            if step && i > 0 {
+                let _ = write!(d, " H{:.2}", f.x(i as f64));
+            }
             let _ = write!(
                 d,
                 "{}{:.2},{:.2}",
@@ -253,7 +292,19 @@ pub struct Lane {
 /// Horizontal lanes (e.g. template status over time, quality rating per number).
 pub fn lanes(title: &str, n: usize, rows: &[Lane], x_label: &dyn Fn(usize) -> String) -> String {
     let row_h = 22.0;
-    let h = T + B + row_h * rows.len().max(1) as f64;
+    // A legend of the states drawn, when there are few enough to name (the texts are also on
+    // wide spans and in every span's tooltip).
+    let mut states: Vec<(&str, &str)> = Vec::new();
+    for (_, _, color, text) in rows.iter().flat_map(|r| &r.spans) {
+        if !states
+            .iter()
+            .any(|(t, c)| *t == text.as_str() && *c == color.as_str())
+        {
+            states.push((text, color));
+        }
+    }
+    let legend = states.len() <= 8;
+    let h = T + B + row_h * rows.len().max(1) as f64 + if legend { 14.0 } else { 0.0 };
     let left = 190.0;
     let x = |i: f64| left + (W - left - R) * i / n.max(1) as f64;
     let mut s = String::new();
@@ -293,17 +344,31 @@ pub fn lanes(title: &str, n: usize, rows: &[Lane], x_label: &dyn Fn(usize) -> St
             }
         }
     }
+    let axis_y = T + row_h * rows.len().max(1) as f64 + 14.0;
     let step = n.div_ceil(8).max(1);
     let mut i = 0;
     while i <= n {
         let _ = write!(
             s,
-            r##"<text x="{:.1}" y="{:.1}" font-size="10" text-anchor="middle" fill="#555">{}</text>"##,
+            r##"<text x="{:.1}" y="{axis_y:.1}" font-size="10" text-anchor="middle" fill="#555">{}</text>"##,
             x(i as f64),
-            h - B + 14.0,
             esc(&x_label(i))
         );
         i += step;
+    }
+    if legend {
+        let mut lx = left;
+        for (text, color) in states {
+            let _ = write!(
+                s,
+                r##"<rect x="{lx:.1}" y="{:.1}" width="10" height="10" fill="{color}"/><text x="{:.1}" y="{:.1}" font-size="10" fill="#333">{}</text>"##,
+                h - 12.0,
+                lx + 13.0,
+                h - 3.0,
+                esc(text)
+            );
+            lx += 24.0 + 7.0 * text.chars().count() as f64;
+        }
     }
     s.push_str("</svg></figure>\n");
     s
@@ -343,6 +408,89 @@ mod tests {
             svg.matches("<rect x=").count(),
             2 + 1,
             "two bars and one legend key"
+        );
+    }
+
+    /// The y-axis tick labels of a chart, in order.
+    fn ticks(svg: &str) -> Vec<String> {
+        svg.split(r##"text-anchor="end" fill="#555">"##)
+            .skip(1)
+            .map(|t| t[..t.find('<').unwrap()].to_string())
+            .filter(|t| !t.is_empty())
+            .collect()
+    }
+
+    #[test]
+    fn count_axes_have_round_ticks() {
+        let one = |max: f64| {
+            let v = [max];
+            ticks(&stacked_bars(
+                "t",
+                "n",
+                &[Series {
+                    name: "s",
+                    color: "#000",
+                    values: &v,
+                }],
+                &|_| String::new(),
+            ))
+        };
+        assert_eq!(one(37.0), ["0", "10", "20", "30", "40", "50"]);
+        assert_eq!(one(130.0), ["0", "50", "100", "150", "200"]);
+        assert_eq!(one(800.0), ["0", "200", "400", "600", "800", "1000"]);
+        assert_eq!(one(0.7), ["0", "0.20", "0.40", "0.60", "0.80", "1"]);
+    }
+
+    #[test]
+    fn steps_hold_each_value_until_the_next_index() {
+        let v = [1.0, 3.0];
+        let series = [Series {
+            name: "cost",
+            color: "#000",
+            values: &v,
+        }];
+        let step = steps("t", "n", &series, &|i| format!("day {i}"));
+        let line = lines("t", "n", &series, &|i| format!("day {i}"));
+        assert!(step.contains(" H"), "{step}");
+        assert!(!line.contains(" H"), "{line}");
+        // The last x label, centred on the last tick, fits inside the chart.
+        let last = step.rfind(">day 1<").unwrap();
+        let x: f64 = step[..last].rsplit("<text x=\"").next().unwrap()[..5]
+            .parse()
+            .unwrap();
+        assert!(x + 32.0 <= W, "{x}");
+    }
+
+    #[test]
+    fn lanes_name_their_states_when_few() {
+        let row = |spans: Vec<(f64, f64, String, String)>| Lane {
+            label: "n".into(),
+            spans,
+        };
+        let few = lanes(
+            "t",
+            10,
+            &[row(vec![
+                (0.0, 5.0, "#0a0".into(), "GREEN".into()),
+                (5.0, 10.0, "#a00".into(), "RED".into()),
+            ])],
+            &|i| i.to_string(),
+        );
+        assert!(few.contains(r##"fill="#333">GREEN</text>"##), "{few}");
+        let many: Vec<_> = (0..9)
+            .map(|i| {
+                (
+                    i as f64,
+                    i as f64 + 1.0,
+                    "#000".to_string(),
+                    format!("S{i}"),
+                )
+            })
+            .collect();
+        let many = lanes("t", 10, &[row(many)], &|i| i.to_string());
+        assert!(
+            !many.contains(r##"fill="#333">S0</text>"##),
+            "no legend of nine states"
         );
     }
 }

@@ -389,7 +389,7 @@ pub fn render_summary(r: &SimReport) -> String {
     let _ = writeln!(
         s,
         "{:<20} {:>10} {:>10} {:>10} {:>10} {:>8}  codes",
-        "phase", "messages", "ok", "throttled", "refused", "failed"
+        "phase", "messages", "accepted", "throttled", "refused", "failed"
     );
     // Streams after their phases, named as thresholds name them: `[campaign]`.
     let streams: Vec<(String, &PhaseResult)> = r
@@ -443,7 +443,7 @@ pub fn render_summary(r: &SimReport) -> String {
     for (cur, c) in &r.cost.by_currency {
         let _ = writeln!(
             s,
-            "cost: {} messages charged, platform {} {cur}, BSP price {} {cur}, margin {} {cur}",
+            "cost: {} messages priced (free ones at 0), platform {} {cur}, BSP price {} {cur}, margin {} {cur}",
             c.messages,
             c.amount.format(2),
             c.bsp_price.format(2),
@@ -471,7 +471,7 @@ pub fn render_summary(r: &SimReport) -> String {
         for (cur, v) in &c.cost.by_currency {
             let _ = writeln!(
                 s,
-                "  under {:<12} {} messages charged, platform {} {cur}",
+                "  under {:<12} {} messages priced (free ones at 0), platform {} {cur}",
                 c.model,
                 v.messages,
                 v.amount.format(2)

@@ -409,7 +409,7 @@ async fn thresholds_set_the_exit_code() {
         "{:?}",
         report.thresholds
     );
-    assert_eq!(finish(&report, None), exit_code::OK);
+    assert_eq!(report.exit_code(), exit_code::OK);
 
     let failing = plan(&format!(
         "{base}checks = [\"failed < 1\", \"throttled_ratio < 0.01\"]\n"
@@ -436,7 +436,25 @@ async fn thresholds_set_the_exit_code() {
     let dir = std::env::temp_dir().join(format!("wabasim-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join("report.json");
-    assert_eq!(finish(&report, Some(&out)), exit_code::THRESHOLDS_FAILED);
+    let junit = dir.join("report.xml");
+    let files = wabasim::cmd::run::RunArgs {
+        scenario: "t.toml".into(),
+        target: None,
+        token: None,
+        tokens: None,
+        api_version: "v23.0".into(),
+        duration: None,
+        seed: None,
+        out: Some(out.clone()),
+        junit: Some(junit.clone()),
+        summary_md: None,
+        quiet: true,
+    };
+    assert_eq!(finish(&report, &files), exit_code::THRESHOLDS_FAILED);
+    // CI reads the failed threshold from the JUnit file, with its actual value.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains(r#"failures="1""#), "{xml}");
+    assert!(xml.contains("throttled_ratio &lt; 0.01: actual"), "{xml}");
     let written: Report = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(written.schema_version, 1);
     assert!(!written.thresholds[1].passed);
@@ -451,6 +469,8 @@ async fn thresholds_set_the_exit_code() {
         seed: Some(1),
         out: Some(dir.join("via-execute.json")),
         quiet: true,
+        junit: None,
+        summary_md: None,
     };
     let code = wabasim::cmd::run::execute_plan(
         &failing,
@@ -576,6 +596,8 @@ async fn unreachable_target_is_a_run_error() {
         seed: Some(1),
         out: None,
         quiet: true,
+        junit: None,
+        summary_md: None,
     };
     let code = wabasim::cmd::run::execute_plan(
         &plan,

@@ -72,6 +72,8 @@ fn args(path: PathBuf, out: Option<PathBuf>) -> RunArgs {
         seed: None,
         out,
         quiet: true,
+        junit: None,
+        summary_md: None,
     }
 }
 
@@ -105,7 +107,20 @@ async fn embedded_run_reconciles_with_the_engine() {
     }
     reconcile(&report.total);
     let t = &report.total.requests;
-    assert_eq!(report.phases[0].messages, 300);
+    // Every intended arrival is sent, counted unsent (a loaded machine can put the generator
+    // more than the allowed slack behind the phase's end) or, for a window reply that found
+    // nobody who wrote in yet, counted as no_window.
+    let burst = &report.phases[0];
+    assert_eq!(burst.intended, 300);
+    assert_eq!(
+        burst.messages + burst.unsent + burst.no_window,
+        300,
+        "sent {}, unsent {}, no window {}",
+        burst.messages,
+        burst.unsent,
+        burst.no_window
+    );
+    assert!(burst.messages >= 250, "{}", burst.messages);
     assert_eq!(report.phases[1].messages, 40);
     assert_eq!(t.failed, 0);
     assert!(
@@ -129,6 +144,12 @@ async fn embedded_run_reconciles_with_the_engine() {
         n.accepted + n.inbound,
         t.ok,
         "every ok is an accepted send or an inbound"
+    );
+    assert!(report.total.inbound > 0);
+    assert_eq!(
+        t.ok - report.total.inbound,
+        n.accepted,
+        "the report's accepted sends are the server's"
     );
     let refused_by_server: u64 = n.rejected.values().sum();
     assert_eq!(refused_by_server, t.throttled + t.refused);

@@ -1690,3 +1690,55 @@ async fn waba_management_calls_are_counted_in_the_usage_header_and_limited() {
     let r = s.request(Method::GET, waba, Some(TOKEN), None).await;
     assert_eq!(r.status, 200);
 }
+
+/// `deploy/grafana/wabasim-serve.json` is a Grafana dashboard (valid JSON with panels) whose
+/// queries read only metrics, and `kind` labels, that `/metrics` exposes.
+#[tokio::test]
+async fn grafana_dashboard_reads_only_metrics_the_server_exposes() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/grafana/wabasim-serve.json"
+    );
+    let dash: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).expect("valid JSON");
+    let s = start_default().await;
+    wamid_of(&s.send(&hello_world(USER)).await.ok());
+    let metrics = s.request(Method::GET, "/metrics", None, None).await.text();
+    let panels = dash["panels"].as_array().expect("panels");
+    assert!(panels.len() >= 6);
+    let mut queried = 0;
+    for p in panels {
+        for t in p["targets"].as_array().expect("targets") {
+            let expr = t["expr"].as_str().expect("expr");
+            let names: Vec<&str> = expr
+                .match_indices("wabasim_")
+                .map(|(i, _)| {
+                    let rest = &expr[i..];
+                    let end = rest
+                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .unwrap_or(rest.len());
+                    &rest[..end]
+                })
+                .collect();
+            assert!(!names.is_empty(), "{expr}");
+            for name in names {
+                assert!(
+                    metrics.contains(&format!("# TYPE {name} ")),
+                    "{name} (panel {:?}) is not in /metrics:\n{metrics}",
+                    p["title"]
+                );
+                queried += 1;
+            }
+            // Exact `kind` label values name webhook counters that exist.
+            for (i, _) in expr.match_indices("kind=\"") {
+                let value = &expr[i + 6..];
+                let value = &value[..value.find('"').unwrap()];
+                assert!(
+                    metrics.contains(&format!("wabasim_webhooks{{kind=\"{value}\"}}")),
+                    "kind {value:?} is not in /metrics"
+                );
+            }
+        }
+    }
+    assert!(queried >= 10);
+}

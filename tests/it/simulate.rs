@@ -263,6 +263,38 @@ fn the_cli_writes_json_and_html_and_report_renders_both_kinds() {
         !page.contains("Latency percentiles of ok requests, phase by phase"),
         "one phase: no one-point chart"
     );
+    // The same run report as CI files: JUnit XML (the run's one check, target health, passed)
+    // and a Markdown summary with the phase table.
+    let (junit, md) = (dir.join("run.xml"), dir.join("run.md"));
+    let (code, _, err) = wabasim(&[
+        "report",
+        run_json.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+        "--summary-md",
+        md.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.starts_with("<?xml"), "{xml}");
+    assert!(xml.contains(r#"<testcase name="target healthy""#), "{xml}");
+    assert!(xml.contains(r#"failures="0""#), "{xml}");
+    let md = std::fs::read_to_string(&md).unwrap();
+    assert!(md.starts_with("## wabasim run: PASS"), "{md}");
+    assert!(md.contains("| p | open |"), "{md}");
+    // A simulation report has no thresholds: asking it for JUnit is a usage error.
+    let (code, _, err) = wabasim(&[
+        "report",
+        out.join("report.json").to_str().unwrap(),
+        "--junit",
+        "/dev/null",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("simulation report"), "{err}");
+    // Nothing to write: clap says which flags are wanted.
+    let (code, _, err) = wabasim(&["report", run_json.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--html"), "{err}");
     // Bad input: a clear error, exit 2.
     let (code, _, err) = wabasim(&["report", sc.to_str().unwrap(), "--html", "/dev/null"]);
     assert_eq!(code, 2);
