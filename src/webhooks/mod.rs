@@ -428,8 +428,7 @@ mod tests {
             before: vec![0],
             settled: Default::default(),
         });
-        let (outbox, _task) =
-            start_settling(cfg, clock, std::future::pending(), Some(log.clone()));
+        let (outbox, _task) = start_settling(cfg, clock, std::future::pending(), Some(log.clone()));
         let mut evs: Vec<Event> = (0..3).map(change).collect();
         outbox.push(&mut evs);
         let s = outbox.stats();
