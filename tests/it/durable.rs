@@ -168,14 +168,19 @@ impl Serve {
 
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
+        self.raw(method, path, "application/json", body.as_bytes())
+    }
+
+    fn raw(&self, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, Value) {
         let mut s = TcpStream::connect(&self.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         write!(
             s,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             self.addr, self.token, body.len()
         )
         .unwrap();
+        s.write_all(body).unwrap();
         let mut text = String::new();
         s.read_to_string(&mut text).unwrap();
         let status = text[9..12].parse().unwrap();
@@ -451,6 +456,16 @@ fn a_torn_last_journal_line_is_dropped_and_reported() {
     let sd = state.to_str().unwrap();
     let s = Serve::start(&dir, &["--state-dir", sd]);
     s.create_template("before_the_tear");
+    // Media: binary bytes (journaled as base64) and the multipart boundary.
+    let png = vec![0x89, b'P', b'N', b'G', 0, 0xff, 0xfe, 7];
+    let (ct, form) = crate::common::multipart(&[
+        ("messaging_product", None, b"whatsapp".to_vec()),
+        ("file", Some("image/png"), png.clone()),
+    ]);
+    let (status, up) = s.raw("POST", &format!("/v23.0/{}/media", s.phone), &ct, &form);
+    assert_eq!(status, 200, "{up}");
+    let media = up["id"].as_str().unwrap().to_string();
+    let info = s.ok("GET", &format!("/v23.0/{media}"), None);
     s.send(1);
     s.advance(60);
     let ledger = s.ledger();
@@ -469,6 +484,9 @@ fn a_torn_last_journal_line_is_dropped_and_reported() {
     assert!(err.contains("dropped a torn last record"), "{err}");
     assert!(s.template_names().contains(&"before_the_tear".to_string()));
     assert_eq!(s.ledger(), ledger);
+    let again = s.ok("GET", &format!("/v23.0/{media}"), None);
+    assert_eq!(again["sha256"], info["sha256"]);
+    assert_eq!(again["file_size"], png.len().to_string());
     // The file was cut back to its good part and grows from there.
     s.send(2);
     s.advance(60);
