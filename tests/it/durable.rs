@@ -109,6 +109,8 @@ struct Serve {
     phone: String,
     waba: String,
     stderr: Arc<Mutex<String>>,
+    /// Reads stderr until the process closes it.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Serve {
@@ -126,7 +128,7 @@ impl Serve {
         let stderr = Arc::new(Mutex::new(String::new()));
         let mut err = child.stderr.take().unwrap();
         let sink = stderr.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = err.read(&mut buf) {
                 if n == 0 {
@@ -163,6 +165,7 @@ impl Serve {
             waba: word_after("WABA "),
             child,
             stderr,
+            reader: Some(reader),
         }
     }
 
@@ -268,7 +271,9 @@ impl Serve {
             .success();
         assert!(ok);
         let status = self.child.wait().unwrap();
-        std::thread::sleep(Duration::from_millis(100));
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
         let err = self.stderr.lock().clone();
         (status.code(), err)
     }
@@ -293,13 +298,30 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-fn tmp(name: &str) -> PathBuf {
+/// A directory of its own for one test, removed when dropped (declare it before the servers
+/// that use it, so they stop first).
+struct Tmp(PathBuf);
+
+impl std::ops::Deref for Tmp {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Tmp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tmp(name: &str) -> Tmp {
     let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("durable")
         .join(format!("{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    Tmp(d)
 }
 
 fn settled(s: &Serve) -> bool {
@@ -328,7 +350,8 @@ fn first_life(s: &Serve, rx: &Receiver) -> Vec<String> {
 /// What a server that never stopped sends for the same traffic: (wamid, status) pairs.
 fn reference(rt: &tokio::runtime::Runtime) -> BTreeSet<(String, String)> {
     let (rx, url) = receiver(rt);
-    let s = Serve::start(&tmp("reference"), &["--webhook-url", &url]);
+    let dir = tmp("reference");
+    let s = Serve::start(&dir, &["--webhook-url", &url]);
     s.create_template("durable_check");
     for i in 1..=N {
         s.send(i);
@@ -374,7 +397,7 @@ fn kill_and_restart(signal: &str) {
     rx.down.store(false, SeqCst);
     let s = Serve::start(&dir, &flags);
     wait_for("the re-queued deliveries", || settled(&s));
-    assert!(s.stderr.lock().contains("continued"), "{}", s.stderr.lock());
+    wait_for("the restart line", || s.stderr.lock().contains("continued"));
 
     // Every status event arrives exactly once: none lost, none sent twice.
     let got = rx.statuses();
@@ -480,8 +503,10 @@ fn a_torn_last_journal_line_is_dropped_and_reported() {
         .unwrap();
     drop(f);
     let s = Serve::start(&dir, &["--state-dir", sd]);
-    let err = s.stderr.lock().clone();
-    assert!(err.contains("dropped a torn last record"), "{err}");
+    // stderr is read by another thread: the note may arrive just after the banner.
+    wait_for("the torn record reported", || {
+        s.stderr.lock().contains("dropped a torn last record")
+    });
     assert!(s.template_names().contains(&"before_the_tear".to_string()));
     assert_eq!(s.ledger(), ledger);
     let again = s.ok("GET", &format!("/v23.0/{media}"), None);
@@ -510,7 +535,7 @@ fn without_a_state_dir_nothing_is_written() {
     assert_eq!(s.ledger().0, 1);
     let (code, _) = s.stop("-TERM");
     assert_eq!(code, Some(0));
-    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    let left: Vec<_> = std::fs::read_dir(&*dir).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
     // A new server starts from the scenario again.
     let s = Serve::start(&dir, &[]);
