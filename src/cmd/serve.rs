@@ -5,7 +5,7 @@ use super::{say, Failure, Outcome, EXIT_OK};
 use crate::clock::{Clock, ClockMode, SimTime};
 use crate::scenario::Scenario;
 use crate::server::errors::StatusTable;
-use crate::server::{self, AppState, ControlAccess, ServerConfig};
+use crate::server::{self, durable, AppState, ControlAccess, ServerConfig};
 use crate::webhooks::{self, WebhookConfig};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -103,6 +103,12 @@ pub struct ServeArgs {
     /// (deploy/haproxy.cfg) sends each request to its partition.
     #[arg(long, value_name = "I/N")]
     pub partition: Option<String>,
+    /// Keep the world (templates, statuses, quality, limits, ledger, clock, …) and the
+    /// webhook outbox in DIR: a restart with the same DIR, scenario and flags continues where
+    /// the server stopped, and re-sends the webhook events not yet delivered. Without it the
+    /// state lives in memory only and is gone when the server stops.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {
@@ -174,10 +180,20 @@ pub fn main(args: ServeArgs) -> Outcome {
             serde_json::to_string(&stats).unwrap_or_default()
         );
         let lost = stats.pending();
-        if lost > 0 {
-            eprintln!(
-                "wabasim: {lost} webhook events were not delivered (queued, in flight or waiting for a retry) and are lost: the server keeps its state in memory only"
-            );
+        match running.state.state_dir.get() {
+            Some(dir) => {
+                if let Err(e) = dir.sync() {
+                    eprintln!("wabasim: --state-dir {}: {e}", dir.dir().display());
+                }
+                eprintln!(
+                    "wabasim: state kept in {}: {lost} webhook events not yet delivered go out after a restart with the same --state-dir",
+                    dir.dir().display()
+                );
+            }
+            None if lost > 0 => eprintln!(
+                "wabasim: {lost} webhook events were not delivered (queued, in flight or waiting for a retry) and are lost: the server keeps its state in memory only (see --state-dir)"
+            ),
+            None => {}
         }
         Ok(EXIT_OK)
     })
@@ -186,6 +202,8 @@ pub fn main(args: ServeArgs) -> Outcome {
 /// Everything needed to start a server, resolved from the flags and the scenario.
 pub struct ServePlan {
     pub scenario: Scenario,
+    /// `--state-dir`: where the journal and the settle log live (see `server::durable`).
+    pub state_dir: Option<PathBuf>,
     pub clock: Arc<Clock>,
     pub webhooks: WebhookConfig,
     pub server: ServerConfig,
@@ -271,6 +289,7 @@ impl ServePlan {
             );
         }
         plan.server.media_id_errors = args.media_id_errors;
+        plan.state_dir = args.state_dir.clone();
         plan.server.media = server::media::MediaLimits {
             max_upload_bytes: args.max_media_bytes,
             max_store_bytes: args.media_store_bytes,
@@ -343,6 +362,7 @@ impl ServePlan {
         };
         ServePlan {
             scenario,
+            state_dir: None,
             clock,
             webhooks,
             server,
@@ -379,10 +399,22 @@ pub async fn start(
         .scenario
         .valid_world("scenario")
         .map_err(|e| e.to_string())?;
-    let engine = server::SharedWorld::new(&world, plan.clock.now());
     plan.webhooks
         .validate()
         .map_err(|e| format!("webhooks: {e}"))?;
+    let t0 = plan.clock.now();
+    let durable = match &plan.state_dir {
+        None => None,
+        Some(dir) => {
+            let header = durable::Header::new(world_fingerprint(&plan), plan.clock.mode(), t0);
+            Some(durable::StateDir::open(dir, header)?)
+        }
+    };
+    let (clock, built_at) = match &durable {
+        Some((_, r)) if !r.fresh => (restored_clock(&plan.clock, r), SimTime(r.header.built_at)),
+        _ => (plan.clock.clone(), t0),
+    };
+    let engine = server::SharedWorld::new(&world, built_at);
     if plan.webhooks.url.is_some() {
         webhooks::verify_endpoint(&plan.webhooks).await?;
     }
@@ -394,14 +426,39 @@ pub async fn start(
         shutdown.await;
         let _ = tx.send(true);
     });
-    let (outbox, dispatcher) =
-        webhooks::start_with_shutdown(plan.webhooks.clone(), plan.clock.clone(), async move {
+    let (dir, restored) = match durable {
+        Some((d, r)) => (Some(Arc::new(d)), Some(r)),
+        None => (None, None),
+    };
+    let settle = dir.clone().map(|d| d as Arc<dyn webhooks::SettleLog>);
+    let (outbox, dispatcher) = webhooks::start_settling(
+        plan.webhooks.clone(),
+        clock.clone(),
+        async move {
             let _ = rx2.wait_for(|v| *v).await;
-        });
+        },
+        settle,
+    );
     let mut server_cfg = plan.server;
     server_cfg.limits.fit_descriptors();
-    let state = AppState::new(Arc::new(engine), plan.clock.clone(), outbox, server_cfg);
+    let state = AppState::new(Arc::new(engine), clock.clone(), outbox, server_cfg);
     state.subscriptions.init(world.world());
+    if let (Some(dir), Some(r)) = (dir, restored) {
+        state.restore(dir.clone(), &r.records)?;
+        for note in &r.notes {
+            eprintln!("wabasim: --state-dir {}: {note}", dir.dir().display());
+        }
+        if !r.fresh {
+            eprintln!(
+                "wabasim: --state-dir {}: continued: {} journal records replayed, clock at {}, {} webhook events re-queued ({} delivered or settled before)",
+                dir.dir().display(),
+                r.records.len(),
+                clock.now().unix_secs(),
+                state.outbox.stats().pushed,
+                r.settled.len()
+            );
+        }
+    }
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let _ = state.listen_addr.set(addr);
     tokio::spawn(server::run(listener, state.clone(), async move {
@@ -412,6 +469,35 @@ pub async fn start(
         state,
         dispatcher,
     })
+}
+
+/// What a state directory must have been written for: the world as served (the scenario
+/// after flags, without what only shapes delivery or traffic) and the settings that change
+/// what the core decides.
+fn world_fingerprint(plan: &ServePlan) -> String {
+    let s = &plan.scenario;
+    durable::fingerprint(&serde_json::json!({
+        "seed": s.seed,
+        "rules": s.rules,
+        "policy": s.policy,
+        "businesses": s.businesses,
+        "generate": s.generate,
+        "audience": s.audience,
+        "pricing": s.pricing,
+        "media_id_errors": format!("{:?}", plan.server.media_id_errors),
+        "media": format!("{:?}", plan.server.media),
+    }))
+}
+
+/// The clock of a restart: a manual clock starts where the first run's did and the replayed
+/// advances bring it back; a wall clock continues from the latest instant the journal saw
+/// (or the scenario's start, if later), so simulated time never goes back.
+fn restored_clock(planned: &Clock, r: &durable::Restored) -> Arc<Clock> {
+    let start = match planned.mode() {
+        ClockMode::Manual => SimTime(r.header.clock_start),
+        ClockMode::Wall => planned.now().max(r.last_now().unwrap_or_default()),
+    };
+    Arc::new(Clock::new(planned.mode(), start, planned.scale()))
 }
 
 /// The banner `serve` prints: base URL, token, ids and a ready-to-paste curl command.

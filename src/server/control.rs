@@ -164,7 +164,7 @@ fn recipient_action(ctx: &Ctx<'_>, wa_id: &str, body: &[u8]) -> Result<serde_jso
         // A recycled number: the user gets a new identity (`user_changed_number`, 137000 for
         // stale hashes, held sends), the same as `POST /_sim/recipients/{wa_id}/reregister`.
         "reregister" => {
-            let now = st.clock.now();
+            let now = ctx.now;
             let r = with_effects(|fx| {
                 let r = st.engine.reregister(now, user, fx);
                 st.commit(fx);
@@ -179,7 +179,7 @@ fn recipient_action(ctx: &Ctx<'_>, wa_id: &str, body: &[u8]) -> Result<serde_jso
             ))))
         }
     };
-    let now = st.clock.now();
+    let now = ctx.now;
     let outcome = with_effects(|fx| {
         let r = st.engine.user_action(now, phone, user, action, fx);
         st.commit(fx);
@@ -290,7 +290,7 @@ fn dispatch(
                     i.phone_number_id
                 )))
             })?;
-            let now = st.clock.now();
+            let now = ctx.now;
             let wamid = with_effects(|fx| {
                 let r = if i.from_ad {
                     st.engine.inbound_from_ad(now, phone, from, &i.text, fx)

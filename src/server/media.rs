@@ -385,7 +385,7 @@ pub(super) fn upload(
         .into());
     }
     let sha256: [u8; 32] = Sha256::digest(&data).into();
-    let now = ctx.state.clock.now();
+    let now = ctx.now;
     let media = Media {
         owner: biz,
         phone,
@@ -427,7 +427,7 @@ struct MediaInfo {
 /// was uploaded on that number"); anything else is Graph's "object does not exist".
 fn lookup(ctx: &Ctx<'_>, biz: BusinessId, id: &str, q: &Query) -> Result<Media, Rejection> {
     let raw = crate::engine::ids::parse_id(id).ok_or_else(|| Rejection::unknown_object(id))?;
-    let now = ctx.state.clock.now();
+    let now = ctx.now;
     let mut store = ctx.state.media.lock();
     let m = store
         .get(now, raw, biz)
@@ -444,7 +444,7 @@ fn lookup(ctx: &Ctx<'_>, biz: BusinessId, id: &str, q: &Query) -> Result<Media, 
 /// media by that id (the caller has already ruled out numbers, WABAs and templates).
 pub(super) fn get(ctx: &Ctx<'_>, biz: BusinessId, id: &str, q: &Query) -> Result<Resp, Failure> {
     let m = lookup(ctx, biz, id, q)?;
-    let now = ctx.state.clock.now();
+    let now = ctx.now;
     let ext = now.unix_secs() + URL_LIFETIME_SECS;
     let host = ctx
         .headers
@@ -469,10 +469,7 @@ pub(super) fn get(ctx: &Ctx<'_>, biz: BusinessId, id: &str, q: &Query) -> Result
 pub(super) fn delete(ctx: &Ctx<'_>, biz: BusinessId, id: &str, q: &Query) -> Result<Resp, Failure> {
     lookup(ctx, biz, id, q)?;
     let raw = crate::engine::ids::parse_id(id).ok_or_else(|| Rejection::unknown_object(id))?;
-    ctx.state
-        .media
-        .lock()
-        .delete(ctx.state.clock.now(), raw, biz);
+    ctx.state.media.lock().delete(ctx.now, raw, biz);
     Ok(ctx.ok(&serde_json::json!({"success": true})))
 }
 
@@ -497,7 +494,7 @@ pub(super) fn download(ctx: &Ctx<'_>, biz: BusinessId, q: &Query) -> Result<Resp
     let gone = || Failure::not_found(Rejection::unknown_object(mid));
     let ext: u64 = q.get("ext").and_then(|e| e.parse().ok()).ok_or_else(gone)?;
     let m = lookup(ctx, biz, mid, &Query::parse(None)).map_err(|_| gone())?;
-    let now = ctx.state.clock.now();
+    let now = ctx.now;
     if ext < now.unix_secs() || ext > now.unix_secs() + URL_LIFETIME_SECS {
         return Err(gone());
     }
@@ -531,13 +528,8 @@ pub enum MediaIdErrors {
 /// `Ok(true)`: it does; `Ok(false)`: it does not, and the engine fails the message
 /// asynchronously with 131053; `Err`: refused at once ([`MediaIdErrors::Sync`]).
 pub(super) fn check_send(ctx: &Ctx<'_>, biz: BusinessId, media_id: &str) -> Result<bool, Failure> {
-    let found = crate::engine::ids::parse_id(media_id).is_some_and(|raw| {
-        ctx.state
-            .media
-            .lock()
-            .get(ctx.state.clock.now(), raw, biz)
-            .is_some()
-    });
+    let found = crate::engine::ids::parse_id(media_id)
+        .is_some_and(|raw| ctx.state.media.lock().get(ctx.now, raw, biz).is_some());
     match (found, ctx.state.cfg.media_id_errors) {
         (true, _) => Ok(true),
         (false, MediaIdErrors::Async) => Ok(false),

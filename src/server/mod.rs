@@ -8,6 +8,7 @@
 pub mod block;
 pub mod conn;
 pub mod control;
+pub mod durable;
 pub mod errors;
 pub mod graph;
 pub mod log;
@@ -159,6 +160,9 @@ pub struct AppState {
     pub trail: parking_lot::Mutex<trail::StatusTrail>,
     /// The live dashboard's stream slots and attached feed (`server/ui.rs`).
     pub ui: ui::UiState,
+    /// `--state-dir`: set once the journal has been replayed; from then on every
+    /// state-changing request and timer firing is journaled ([`durable`]).
+    pub state_dir: std::sync::OnceLock<Arc<durable::StateDir>>,
 }
 
 impl AppState {
@@ -189,6 +193,7 @@ impl AppState {
             listen_addr: Default::default(),
             trail: Default::default(),
             ui: Default::default(),
+            state_dir: Default::default(),
             cfg,
         })
     }
@@ -223,6 +228,24 @@ impl AppState {
             self.engine.handle_timeouts(now, fx);
             self.commit(fx);
         })
+    }
+
+    /// The timer task's firing: journaled first with a state dir. False when the journal
+    /// could not be written (nothing fired: a firing the journal misses would make a restart
+    /// diverge).
+    fn fire_timers(&self) -> bool {
+        let Some(dir) = self.state_dir.get() else {
+            self.fire_due(self.clock.now());
+            return true;
+        };
+        let mut journal = dir.lock();
+        let now = self.clock.now();
+        if let Err(e) = journal.append(&durable::Record::Timers { now: now.0 }) {
+            tracing::warn!(dir = %dir.dir().display(), error = %e, "could not write the journal; timers wait");
+            return false;
+        }
+        self.fire_due(now);
+        true
     }
 
     fn trace_id(&self) -> String {
@@ -320,7 +343,9 @@ async fn timer_task(state: Arc<AppState>) {
                 }
             }
         }
-        state.fire_due(state.clock.now());
+        if !state.fire_timers() {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
     }
 }
 
@@ -389,6 +414,35 @@ struct Ctx<'a> {
     local: bool,
     /// The request's headers (the Media API reads `Content-Type` and `Host`).
     headers: &'a hyper::HeaderMap,
+    /// The instant the request is served at: every core call it makes uses this one.
+    now: SimTime,
+}
+
+impl<'s> Ctx<'s> {
+    /// For a state-changing request when there is a state dir: takes the journal lock (held
+    /// until the guard drops, so the journal's order is the core's), reads `now` under it
+    /// and appends the request. A journal that cannot be written refuses the request (503,
+    /// code 2) rather than serve what a restart would not know.
+    fn journal(
+        &mut self,
+        record: impl FnOnce(u64) -> durable::Record,
+    ) -> Result<Option<durable::JournalGuard<'s>>, Rejection> {
+        let Some(dir) = self.state.state_dir.get() else {
+            return Ok(None);
+        };
+        let mut guard = dir.lock();
+        self.now = self.state.clock.now();
+        match guard.append(&record(self.now.0)) {
+            Ok(()) => Ok(Some(guard)),
+            Err(e) => {
+                tracing::warn!(dir = %dir.dir().display(), error = %e, "could not write the journal");
+                Err(Rejection::new(
+                    ErrorCode::ApiService,
+                    "wabasim could not write its state directory; retry later",
+                ))
+            }
+        }
+    }
 }
 
 impl Ctx<'_> {
@@ -466,7 +520,7 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
         version = segs.remove(0).to_string();
     }
     let route = Route::of(&parts.method, &segs, |id| routes::object_label(state, id));
-    let ctx = Ctx {
+    let mut ctx = Ctx {
         state,
         version,
         trace: state.trace_id(),
@@ -474,6 +528,7 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
         method: errors::method_word(&parts.method),
         local: is_local(remote.ip()),
         headers: &parts.headers,
+        now: state.clock.now(),
     };
     // Load shedding: past the in-flight cap, Graph's "temporarily unavailable" (503, code 2).
     // The health check is never shed: a busy server is alive.
@@ -550,7 +605,21 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
             return ui::page();
         }
         Route::Control(endpoint) => {
-            return control::handle(&ctx, endpoint, &parts.method, &segs[1..], &query, &body)
+            let _journal = if durable::changes_state(&endpoint) {
+                match ctx.journal(|now| durable::Record::Control {
+                    now,
+                    method: parts.method.to_string(),
+                    path: segs[1..].join("/"),
+                    query: parts.uri.query().unwrap_or_default().to_string(),
+                    body: durable::Body::of(&body),
+                }) {
+                    Ok(g) => g,
+                    Err(rej) => return ctx.err(&rej),
+                }
+            } else {
+                None
+            };
+            return control::handle(&ctx, endpoint, &parts.method, &segs[1..], &query, &body);
         }
         Route::Graph(_, endpoint) => endpoint,
     };
@@ -578,15 +647,39 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
                 state.usage.calls_per_hour
             ),
         )),
-        _ => match graph_route(&ctx, business, endpoint, &segs, &query, &body) {
-            Ok(resp) => resp,
-            Err(f) => {
-                if ctx.label == Label::Messages {
-                    state.metrics.send_rejected(f.rejection.code);
+        _ => {
+            let _journal = if parts.method != hyper::Method::GET {
+                let upload = matches!(endpoint, Graph::UploadMedia(_));
+                match ctx.journal(|now| durable::Record::Graph {
+                    now,
+                    biz: business.0,
+                    method: parts.method.to_string(),
+                    path: segs.join("/"),
+                    query: parts.uri.query().unwrap_or_default().to_string(),
+                    body: durable::Body::of(&body),
+                    content_type: parts
+                        .headers
+                        .get(CONTENT_TYPE)
+                        .filter(|_| upload)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string),
+                }) {
+                    Ok(g) => g,
+                    Err(rej) => return ctx.err(&rej),
                 }
-                ctx.fail(f.rule, &f.rejection)
+            } else {
+                None
+            };
+            match graph_route(&ctx, business, endpoint, &segs, &query, &body) {
+                Ok(resp) => resp,
+                Err(f) => {
+                    if ctx.label == Label::Messages {
+                        state.metrics.send_rejected(f.rejection.code);
+                    }
+                    ctx.fail(f.rule, &f.rejection)
+                }
             }
-        },
+        }
     };
     if let Some(v) = counted.and_then(|c| HeaderValue::from_str(&c.header).ok()) {
         resp.headers_mut().insert("x-business-use-case-usage", v);
@@ -718,7 +811,7 @@ fn graph_route(
     body: &Bytes,
 ) -> Result<Resp, Failure> {
     let e = &*ctx.state.engine;
-    let now = ctx.state.clock.now();
+    let now = ctx.now;
     let id_of = |s: &str| parse_id(s).ok_or_else(|| Rejection::unknown_object(s));
     match endpoint {
         Graph::SendMessage(id) => {
@@ -826,7 +919,9 @@ fn graph_route(
         Graph::AcknowledgeIdentity(wa_id) => {
             Ok(ctx.ok(&policy::acknowledge_identity(ctx, biz, wa_id, body)?))
         }
-        Graph::Onboarding(call) => Ok(ctx.ok(&onboarding::route(ctx.state, biz, call, q, body)?)),
+        Graph::Onboarding(call) => {
+            Ok(ctx.ok(&onboarding::route(ctx.state, ctx.now, biz, call, q, body)?))
+        }
         Graph::Unsupported(id) => Err(Rejection::unknown_object(id).into()),
         Graph::UnknownPath => Err(Rejection::new(
             ErrorCode::UnknownPath,

@@ -195,13 +195,13 @@ fn success() -> Value {
 /// Answers an onboarding endpoint for business `biz`.
 pub(super) fn route(
     state: &AppState,
+    now: crate::clock::SimTime,
     biz: BusinessId,
     call: Onboarding<'_>,
     q: &Query,
     body: &[u8],
 ) -> Result<Value, Rejection> {
     let e = &*state.engine;
-    let now = state.clock.now();
     let number = |id: &str, call: RegistrationCall<'_>| {
         e.registration_call(now, biz, PhoneNumberId(id_of(id)?), call)
             .map(|()| success())

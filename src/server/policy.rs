@@ -83,7 +83,7 @@ pub(super) fn check_contacts(
     body: &[u8],
 ) -> Result<Value, Rejection> {
     let e = &*ctx.state.engine;
-    let now = ctx.state.clock.now();
+    let now = ctx.now;
     let m = object(body)?;
     let list = m
         .get("contacts")
@@ -119,7 +119,7 @@ pub(super) fn acknowledge_identity(
     body: &[u8],
 ) -> Result<Value, Failure> {
     let e = &*ctx.state.engine;
-    let now = ctx.state.clock.now();
+    let now = ctx.now;
     let user = wa_id(user)?;
     let m = object(body)?;
     let hash = m
@@ -163,7 +163,7 @@ pub(super) fn businesses(ctx: &Ctx<'_>) -> Value {
 
 /// `POST /_sim/businesses`: the onboarding decision; a prohibited vertical is refused (403).
 pub(super) fn onboard(ctx: &Ctx<'_>, body: &[u8]) -> Result<Value, Failure> {
-    let now = ctx.state.clock.now();
+    let now = ctx.now;
     let e400 = Failure::bad_request;
     let m = object(body).map_err(e400)?;
     // Kept for `GET /_sim/businesses` (10,000 at most): the strings are bounded too.
@@ -211,7 +211,7 @@ pub(super) fn onboard(ctx: &Ctx<'_>, body: &[u8]) -> Result<Value, Failure> {
 pub(super) fn reinstate(ctx: &Ctx<'_>, id: &str) -> Result<Value, Failure> {
     let st = ctx.state;
     let e = &*st.engine;
-    let now = st.clock.now();
+    let now = ctx.now;
     let b: BusinessId = id
         .parse()
         .map_err(|_| Failure::not_found(Rejection::unknown_object(id)))?;
@@ -275,7 +275,7 @@ pub(super) fn recategorise(ctx: &Ctx<'_>, id: &str, body: &[u8]) -> Result<Value
 pub(super) fn reregister(ctx: &Ctx<'_>, user: &str) -> Result<Value, Failure> {
     let st = ctx.state;
     let e = &*st.engine;
-    let now = st.clock.now();
+    let now = ctx.now;
     let user = wa_id(user).map_err(Failure::bad_request)?;
     let r = with_effects(|fx| {
         let r = e.reregister(now, user, fx);

@@ -32,6 +32,8 @@ struct Job {
     signature: HeaderValue,
     /// Events (changes) in this body.
     events: u64,
+    /// Their numbers (see [`super::SettleLog`]).
+    ids: Vec<u64>,
     /// When its first event happened (simulated time; its first attempt follows at once unless
     /// the breaker is open or the queue is long); the horizon counts from here.
     first_attempt: SimTime,
@@ -81,7 +83,8 @@ pub fn backoff_secs(attempts: u32, initial: u64, max: u64) -> u64 {
 enum Wake {
     Shutdown,
     Done(Result<(Id, Result<(), String>), tokio::task::JoinError>),
-    Event(Option<Event>),
+    /// Boxed: an event is ten times the size of the other wakes.
+    Event(Option<Box<super::Numbered>>),
     Timer,
 }
 
@@ -91,10 +94,10 @@ pub(crate) struct Dispatcher {
     client: HttpClient,
     clock: Arc<Clock>,
     counters: Arc<Counters>,
-    rx: UnboundedReceiver<Event>,
+    rx: UnboundedReceiver<super::Numbered>,
     rx_closed: bool,
     /// An event taken off the channel that could not join the batch being built.
-    carry: Option<Event>,
+    carry: Option<super::Numbered>,
     /// Jobs to send now: new bodies, immediate retries (at the front) and due retries.
     ready: VecDeque<Job>,
     retries: BinaryHeap<Due>,
@@ -109,6 +112,8 @@ pub(crate) struct Dispatcher {
     expired_logged_at: Option<Instant>,
     /// Per-WABA override URLs (see [`super::Overrides`]).
     overrides: super::Overrides,
+    /// Told of every delivered or expired event (`serve --state-dir`).
+    settle: Option<Arc<dyn super::SettleLog>>,
 }
 
 /// How often expiries are summarised in the log.
@@ -120,7 +125,7 @@ impl Dispatcher {
         uri: Uri,
         clock: Arc<Clock>,
         counters: Arc<Counters>,
-        rx: UnboundedReceiver<Event>,
+        rx: UnboundedReceiver<super::Numbered>,
     ) -> Dispatcher {
         Dispatcher {
             client: client::build_client(cfg.timeout_ms),
@@ -140,7 +145,14 @@ impl Dispatcher {
             expired_unlogged: 0,
             expired_logged_at: None,
             overrides: Default::default(),
+            settle: None,
         }
+    }
+
+    /// Tells `settle` of every event delivered or expired.
+    pub(crate) fn with_settle_log(mut self, settle: Option<Arc<dyn super::SettleLog>>) -> Self {
+        self.settle = settle;
+        self
     }
 
     /// Reads per-WABA override URLs from `overrides` (shared with the outbox).
@@ -192,7 +204,7 @@ impl Dispatcher {
                 biased;
                 _ = &mut shutdown, if !draining => Wake::Shutdown,
                 Some(r) = self.in_flight.join_next_with_id(), if !self.in_flight.is_empty() => Wake::Done(r),
-                ev = self.rx.recv(), if want_events && !self.rx_closed => Wake::Event(ev),
+                ev = self.rx.recv(), if want_events && !self.rx_closed => Wake::Event(ev.map(Box::new)),
                 _ = self.clock.sleep_until(next_due.unwrap_or_default(), &never), if next_due.is_some() => Wake::Timer,
                 _ = self.clock.sleep_until(reopen.unwrap_or_default(), &never), if reopen.is_some() => Wake::Timer,
             };
@@ -203,7 +215,7 @@ impl Dispatcher {
                     let id = e.id();
                     self.finish(id, Err(format!("delivery task failed: {e}")));
                 }
-                Wake::Event(Some(ev)) => self.accept(ev),
+                Wake::Event(Some(ev)) => self.accept(*ev),
                 Wake::Event(None) => self.rx_closed = true,
                 Wake::Timer => {}
             }
@@ -212,11 +224,15 @@ impl Dispatcher {
 
     /// Builds one POST from `first` and, with `batch_max > 1`, the events already waiting that
     /// belong to the same WABA and field.
-    fn accept(&mut self, first: Event) {
+    fn accept(&mut self, (first_id, first): super::Numbered) {
         let mut batch = vec![first];
+        let mut ids = vec![first_id];
         while batch.len() < self.cfg.batch_max.max(1) {
             match self.rx.try_recv() {
-                Ok(ev) if same_group(&batch[0], &ev) => batch.push(ev),
+                Ok((id, ev)) if same_group(&batch[0], &ev) => {
+                    batch.push(ev);
+                    ids.push(id);
+                }
                 Ok(ev) => {
                     self.carry = Some(ev);
                     break;
@@ -239,6 +255,7 @@ impl Dispatcher {
             body: Bytes::from(body),
             signature,
             events: batch.len() as u64,
+            ids,
             first_attempt: batch[0].at.min(self.clock.now()),
             attempts: 0,
         });
@@ -300,6 +317,10 @@ impl Dispatcher {
         Counters::sub(&c.in_flight, job.events);
         let err = match res {
             Ok(()) => {
+                // Settled before counted: once `delivered` shows it, a restart will not resend it.
+                if let Some(log) = &self.settle {
+                    log.settle(&job.ids);
+                }
                 Counters::add(&c.delivered, job.events);
                 Counters::sub(&c.pending, job.events);
                 let failed = self.breaker.success();
@@ -357,6 +378,9 @@ impl Dispatcher {
     /// Gives up on `job` (not in any queue any more): counted, and summarised in the log at
     /// most once per [`EXPIRY_LOG_EVERY`].
     fn expire(&mut self, job: &Job) {
+        if let Some(log) = &self.settle {
+            log.settle(&job.ids);
+        }
         let c = &*self.counters;
         Counters::add(&c.expired, job.events);
         Counters::sub(&c.pending, job.events);
@@ -437,6 +461,7 @@ mod tests {
             body: Bytes::new(),
             signature: HeaderValue::from_static("x"),
             events: 1,
+            ids: vec![1],
             first_attempt: SimTime::ZERO,
             attempts: 1,
             uri: None,

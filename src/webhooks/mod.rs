@@ -33,8 +33,23 @@ use crate::engine::events::Event;
 use crate::engine::ids::WabaId;
 use stats::Counters;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+
+/// Where a durable outbox (`serve --state-dir`) keeps what became of its events. Every event
+/// pushed gets a number, in push order (the order of the server's journal, so a replay numbers
+/// the same events the same way); an event is *settled* once delivered, expired, dropped or
+/// undeliverable. A settled event is not queued again when a restart replays the world.
+pub trait SettleLog: Send + Sync {
+    /// Whether event `n` was settled before this process started.
+    fn was_settled(&self, n: u64) -> bool;
+    /// Events `ns` are settled (delivered, expired, dropped or without a URL).
+    fn settle(&self, ns: &[u64]);
+}
+
+/// An event and its number (see [`SettleLog`]).
+pub(crate) type Numbered = (u64, Event);
 
 /// Where and how webhooks are delivered.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -135,7 +150,10 @@ pub struct Outbox {
 }
 
 struct OutboxInner {
-    tx: Option<UnboundedSender<Event>>,
+    tx: Option<UnboundedSender<Numbered>>,
+    /// The number of the next event pushed.
+    next: AtomicU64,
+    settle: Option<Arc<dyn SettleLog>>,
     counters: Arc<Counters>,
     max_pending: u64,
     overrides: Overrides,
@@ -155,17 +173,38 @@ impl Outbox {
         if n == 0 {
             return;
         }
-        let c = &*self.inner.counters;
-        Counters::add(&c.pushed, n);
-        let Some(tx) = &self.inner.tx else {
-            Counters::add(&c.no_url, n);
-            events.clear();
+        let inner = &*self.inner;
+        let first = inner.next.fetch_add(n, Relaxed);
+        let log = inner.settle.as_deref();
+        // A restart replays the world: what was settled before it is not sent again.
+        let settled = |k: u64| log.is_some_and(|l| l.was_settled(k));
+        let fresh = n - (first..first + n).filter(|&k| settled(k)).count() as u64;
+        let mut numbered = events
+            .drain(..)
+            .zip(first..)
+            .filter(|(_, k)| !settled(*k))
+            .map(|(ev, k)| (k, ev));
+        let c = &*inner.counters;
+        Counters::add(&c.pushed, fresh);
+        let Some(tx) = &inner.tx else {
+            Counters::add(&c.no_url, fresh);
+            if let Some(log) = log {
+                log.settle(&numbered.map(|(k, _)| k).collect::<Vec<_>>());
+            }
             return;
         };
-        let granted = c.reserve(n, self.inner.max_pending);
+        let granted = c.reserve(fresh, inner.max_pending);
         Counters::add(&c.queued, granted);
-        if granted < n {
-            let dropped = n - granted;
+        for ev in numbered.by_ref().take(granted as usize) {
+            // A send fails only once the dispatcher has stopped (shutdown): the event then stays
+            // counted as queued, i.e. visibly undelivered.
+            let _ = tx.send(ev);
+        }
+        if granted < fresh {
+            let dropped = fresh - granted;
+            if let Some(log) = log {
+                log.settle(&numbered.by_ref().map(|(k, _)| k).collect::<Vec<_>>());
+            }
             let before = c
                 .dropped_overflow
                 .fetch_add(dropped, std::sync::atomic::Ordering::Relaxed);
@@ -174,16 +213,12 @@ impl Outbox {
             if before == 0 || after.ilog2() > before.ilog2() {
                 tracing::warn!(
                     dropped_total = after,
-                    max_pending = self.inner.max_pending,
+                    max_pending = inner.max_pending,
                     "webhook outbox full: events dropped (receiver too slow or down)"
                 );
             }
         }
-        for ev in events.drain(..granted as usize) {
-            // A send fails only once the dispatcher has stopped (shutdown): the event then stays
-            // counted as queued, i.e. visibly undelivered.
-            let _ = tx.send(ev);
-        }
+        numbered.for_each(drop);
         events.clear();
     }
 
@@ -228,6 +263,20 @@ pub fn start_with_shutdown<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    start_settling(cfg, clock, shutdown, None)
+}
+
+/// As [`start_with_shutdown`], telling `settle` what becomes of every event (a durable
+/// outbox; see [`SettleLog`]).
+pub fn start_settling<F>(
+    cfg: WebhookConfig,
+    clock: Arc<Clock>,
+    shutdown: F,
+    settle: Option<Arc<dyn SettleLog>>,
+) -> (Outbox, tokio::task::JoinHandle<()>)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
     let counters = Arc::new(Counters::default());
     let overrides = Overrides::default();
     let max_pending = cfg.max_pending.max(1) as u64;
@@ -242,6 +291,8 @@ where
         let outbox = Outbox {
             inner: Arc::new(OutboxInner {
                 tx: None,
+                next: AtomicU64::new(0),
+                settle,
                 counters,
                 max_pending,
                 overrides,
@@ -251,11 +302,14 @@ where
     };
     let (tx, rx) = unbounded_channel();
     let dispatcher = dispatcher::Dispatcher::new(cfg, uri, clock, counters.clone(), rx)
-        .with_overrides(overrides.clone());
+        .with_overrides(overrides.clone())
+        .with_settle_log(settle.clone());
     let handle = tokio::spawn(dispatcher.run(shutdown));
     let outbox = Outbox {
         inner: Arc::new(OutboxInner {
             tx: Some(tx),
+            next: AtomicU64::new(0),
+            settle,
             counters,
             max_pending,
             overrides,
@@ -302,6 +356,84 @@ mod tests {
             ..Default::default()
         };
         assert!(ver.validate().unwrap_err().contains("api_version"));
+    }
+
+    /// Remembers what it is told; `before` were settled before the "restart".
+    struct Log {
+        before: Vec<u64>,
+        settled: parking_lot::Mutex<Vec<u64>>,
+    }
+
+    impl SettleLog for Log {
+        fn was_settled(&self, n: u64) -> bool {
+            self.before.contains(&n)
+        }
+        fn settle(&self, ns: &[u64]) {
+            self.settled.lock().extend_from_slice(ns);
+        }
+    }
+
+    fn change(n: u64) -> Event {
+        use crate::engine::events::{DisplayNumber, EventBody, PhoneMeta, Wamid};
+        use crate::engine::ids::{PhoneNumberId, WaId};
+        Event {
+            at: SimTime::from_secs(1),
+            waba: WabaId(1),
+            body: EventBody::UserChangedNumber {
+                phone: PhoneMeta {
+                    id: PhoneNumberId(2),
+                    display: DisplayNumber::parse("1555").unwrap(),
+                },
+                old: WaId(16505551234),
+                new: WaId(16505551235),
+                wamid: Wamid {
+                    user: WaId(16505551234),
+                    seq: n,
+                    tag: 1,
+                    inbound: true,
+                },
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn events_settled_before_a_restart_are_not_queued_again() {
+        let clock = Arc::new(Clock::new(ClockMode::Manual, SimTime::from_secs(1), 1.0));
+        let log = Arc::new(Log {
+            before: vec![1, 3],
+            settled: Default::default(),
+        });
+        // No URL: every event not settled before is settled now, numbered in push order.
+        let (outbox, task) = start_settling(
+            WebhookConfig::default(),
+            clock.clone(),
+            std::future::pending(),
+            Some(log.clone()),
+        );
+        let mut evs: Vec<Event> = (0..3).map(change).collect();
+        outbox.push(&mut evs);
+        let mut evs: Vec<Event> = (3..5).map(change).collect();
+        outbox.push(&mut evs);
+        assert_eq!(*log.settled.lock(), [0, 2, 4]);
+        let s = outbox.stats();
+        assert_eq!((s.pushed, s.no_url), (3, 3));
+        task.await.unwrap();
+        // With a URL and room for one: the one queued is not settled, the one dropped is.
+        let cfg = WebhookConfig {
+            url: Some("http://127.0.0.1:9/hook".into()),
+            max_pending: 1,
+            ..Default::default()
+        };
+        let log = Arc::new(Log {
+            before: vec![0],
+            settled: Default::default(),
+        });
+        let (outbox, _task) = start_settling(cfg, clock, std::future::pending(), Some(log.clone()));
+        let mut evs: Vec<Event> = (0..3).map(change).collect();
+        outbox.push(&mut evs);
+        let s = outbox.stats();
+        assert_eq!((s.pushed, s.dropped_overflow), (2, 1));
+        assert_eq!(*log.settled.lock(), [2]);
     }
 
     #[tokio::test]

@@ -13,6 +13,7 @@ mod bsuid_http;
 mod contract_openapi;
 mod dashboard_browser;
 mod dashboard_http;
+mod durable;
 mod dynamics_http;
 mod generated_world;
 mod hardening;
