@@ -554,8 +554,14 @@ fn print_estimate(e: &Estimate, markup: bool, out: &mut dyn Write) -> std::io::R
             e.currency
         )?;
     }
+    // Notes can be long (a recategorisation names both categories and dates): wrapped to the
+    // width every summary keeps.
     for n in &e.notes {
-        writeln!(out, "note: {n}")?;
+        write!(
+            out,
+            "{}",
+            crate::load::report::fit(&format!("note: {n}\n"), crate::load::report::SUMMARY_WIDTH)
+        )?;
     }
     Ok(())
 }

@@ -274,9 +274,10 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, String> {
         file: file.clone(),
         fingerprint: crate::scenario::fingerprint(&text).unwrap_or_default(),
     };
-    let traffic = scenario.traffic.as_ref().ok_or_else(|| {
-        format!("{file}: no [traffic] table, nothing to run (see docs/load.md for its format)")
-    })?;
+    let traffic = scenario
+        .traffic
+        .as_ref()
+        .ok_or_else(|| format!("{file}: no [traffic] table to run (docs/load.md)"))?;
     let mut plan = LoadPlan::build(
         traffic,
         scenario.thresholds.as_ref(),

@@ -66,9 +66,10 @@ pub fn main(args: SimArgs) -> Outcome {
 pub fn prepare(args: &SimArgs) -> Result<(Scenario, LoadPlan, SimConfig), String> {
     let scenario = Scenario::load(&args.scenario).map_err(|e| e.to_string())?;
     let file = args.scenario.display().to_string();
-    let traffic = scenario.traffic.as_ref().ok_or_else(|| {
-        format!("{file}: no [traffic] table, nothing to simulate (see docs/load.md for its format)")
-    })?;
+    let traffic = scenario
+        .traffic
+        .as_ref()
+        .ok_or_else(|| format!("{file}: no [traffic] table to simulate (docs/load.md)"))?;
     let plan = LoadPlan::build(
         traffic,
         scenario.thresholds.as_ref(),
