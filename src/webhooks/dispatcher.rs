@@ -104,8 +104,11 @@ pub(crate) struct Dispatcher {
     in_flight: JoinSet<Result<(), String>>,
     jobs: HashMap<Id, Job>,
     seq: u64,
-    /// Stops sending while the receiver is down (wall time), probing it with one POST.
-    breaker: Breaker,
+    /// Per endpoint (the default URL, `None`, or a WABA's override URL): its breaker, which
+    /// stops sending to it while it is down and probes it with one POST, and its POSTs in
+    /// flight. One endpoint down never holds back the others. At most one entry per override
+    /// URL the world's WABAs set.
+    endpoints: HashMap<Option<Uri>, Endpoint>,
     /// Expired events not yet logged, and when expiries were last logged: one summary line
     /// per interval, not one per event.
     expired_unlogged: u64,
@@ -114,6 +117,17 @@ pub(crate) struct Dispatcher {
     overrides: super::Overrides,
     /// Told of every delivered or expired event (`serve --state-dir`).
     settle: Option<Arc<dyn super::SettleLog>>,
+}
+
+/// One webhook endpoint's delivery state.
+#[derive(Default)]
+struct Endpoint {
+    breaker: Breaker,
+    in_flight: usize,
+    /// Jobs held while the breaker is open or its probe is out, in order. Apart from the
+    /// ready queue, so that they neither block other endpoints' jobs nor stop the dispatcher
+    /// from taking new events.
+    waiting: VecDeque<Job>,
 }
 
 /// How often expiries are summarised in the log.
@@ -141,7 +155,7 @@ impl Dispatcher {
             in_flight: JoinSet::new(),
             jobs: HashMap::new(),
             seq: 0,
-            breaker: Breaker::default(),
+            endpoints: HashMap::new(),
             expired_unlogged: 0,
             expired_logged_at: None,
             overrides: Default::default(),
@@ -182,7 +196,10 @@ impl Dispatcher {
                     continue;
                 }
             }
-            let idle = self.ready.is_empty() && self.in_flight.is_empty() && self.carry.is_none();
+            let idle = self.ready.is_empty()
+                && self.in_flight.is_empty()
+                && self.carry.is_none()
+                && self.endpoints.values().all(|e| e.waiting.is_empty());
             if idle
                 && (self.rx_closed || draining && self.rx.is_empty())
                 && (draining || self.retries.is_empty())
@@ -199,7 +216,11 @@ impl Dispatcher {
                 return;
             }
             let next_due = self.retries.peek().map(|d| d.at);
-            let reopen = self.breaker.reopens_at();
+            let reopen = self
+                .endpoints
+                .values()
+                .filter_map(|e| e.breaker.reopens_at())
+                .min();
             let wake = tokio::select! {
                 biased;
                 _ = &mut shutdown, if !draining => Wake::Shutdown,
@@ -274,16 +295,45 @@ impl Dispatcher {
 
     fn launch(&mut self, max_in_flight: usize) {
         let now = self.clock.now();
-        let allowed = self.breaker.allowance(now, max_in_flight);
-        if allowed == 0 {
-            // Open: what is ready waits for the probe, except what is past its horizon.
-            self.expire_ready(now);
+        let horizon = self.cfg.horizon_s.saturating_mul(MICROS_PER_SEC);
+        // Held jobs of an endpoint that may send again go back to the front of the ready queue;
+        // those of a paused endpoint that are past their horizon expire without one more POST.
+        let mut expired = Vec::new();
+        for ep in self.endpoints.values_mut() {
+            if ep.waiting.is_empty() {
+                continue;
+            }
+            if ep.breaker.allowance(now, max_in_flight) > ep.in_flight {
+                while let Some(job) = ep.waiting.pop_back() {
+                    self.ready.push_front(job);
+                }
+            } else if ep.breaker.reopens_at().is_some() {
+                let (old, keep): (VecDeque<Job>, VecDeque<Job>) = std::mem::take(&mut ep.waiting)
+                    .into_iter()
+                    .partition(|j| now >= j.first_attempt.plus(horizon));
+                ep.waiting = keep;
+                expired.extend(old);
+            }
         }
-        let c = &*self.counters;
-        while self.in_flight.len() < allowed {
+        for job in &expired {
+            self.expire_waiting(job);
+        }
+        while self.in_flight.len() < max_in_flight {
             let Some(mut job) = self.ready.pop_front() else {
                 break;
             };
+            let ep = self.endpoints.entry(job.uri.clone()).or_default();
+            let allowed = ep.breaker.allowance(now, max_in_flight);
+            if ep.in_flight >= allowed {
+                if allowed == 0 && now >= job.first_attempt.plus(horizon) {
+                    self.expire_waiting(&job);
+                } else {
+                    ep.waiting.push_back(job);
+                }
+                continue;
+            }
+            ep.in_flight += 1;
+            let c = &*self.counters;
             if job.attempts == 0 {
                 Counters::sub(&c.queued, job.events);
             } else {
@@ -315,6 +365,9 @@ impl Dispatcher {
         let counters = self.counters.clone();
         let c = &*counters;
         Counters::sub(&c.in_flight, job.events);
+        let url = job.uri.as_ref().unwrap_or(&self.uri).clone();
+        let ep = self.endpoints.entry(job.uri.clone()).or_default();
+        ep.in_flight = ep.in_flight.saturating_sub(1);
         let err = match res {
             Ok(()) => {
                 // Settled before counted: once `delivered` shows it, a restart will not resend it.
@@ -323,9 +376,10 @@ impl Dispatcher {
                 }
                 Counters::add(&c.delivered, job.events);
                 Counters::sub(&c.pending, job.events);
-                let failed = self.breaker.success();
+                let failed = ep.breaker.success();
                 if failed > 0 {
                     tracing::info!(
+                        url = %url,
                         failed_posts = failed,
                         "webhook receiver is accepting deliveries again"
                     );
@@ -335,19 +389,19 @@ impl Dispatcher {
             Err(e) => e,
         };
         Counters::add(&c.failed_attempts, 1);
-        let first = matches!(self.breaker.state(), super::breaker::State::Closed);
+        let first = matches!(ep.breaker.state(), super::breaker::State::Closed);
         let now = self.clock.now();
-        if self.breaker.failure(now) {
-            if let Some(until) = self.breaker.reopens_at() {
+        if ep.breaker.failure(now) {
+            if let Some(until) = ep.breaker.reopens_at() {
                 tracing::warn!(
-                    url = %self.uri,
+                    url = %url,
                     error = %err,
                     pause_s = until.since(now) as f64 / MICROS_PER_SEC as f64,
                     "webhook receiver looks down: deliveries paused (simulated seconds), then one probe"
                 );
             }
         } else if first {
-            tracing::debug!(url = %self.uri, error = %err, attempt = job.attempts, "webhook delivery failed; retrying with backoff");
+            tracing::debug!(url = %url, error = %err, attempt = job.attempts, "webhook delivery failed; retrying with backoff");
         }
         *c.last_error.lock() = Some(err);
         let deadline = job
@@ -402,25 +456,16 @@ impl Dispatcher {
         }
     }
 
-    /// While the breaker is open: jobs in the ready queue that are past their horizon expire
-    /// without one more POST (new ones too: the receiver was down all that time).
-    fn expire_ready(&mut self, now: SimTime) {
-        let horizon = self.cfg.horizon_s.saturating_mul(MICROS_PER_SEC);
-        let mut keep = VecDeque::with_capacity(self.ready.len());
-        while let Some(job) = self.ready.pop_front() {
-            if now >= job.first_attempt.plus(horizon) {
-                let waiting = if job.attempts > 0 {
-                    &self.counters.awaiting_retry
-                } else {
-                    &self.counters.queued
-                };
-                Counters::sub(waiting, job.events);
-                self.expire(&job);
-            } else {
-                keep.push_back(job);
-            }
-        }
-        self.ready = keep;
+    /// A job that waited in the ready queue for its paused endpoint past its horizon: it
+    /// expires without one more POST (new ones too: the receiver was down all that time).
+    fn expire_waiting(&mut self, job: &Job) {
+        let waiting = if job.attempts > 0 {
+            &self.counters.awaiting_retry
+        } else {
+            &self.counters.queued
+        };
+        Counters::sub(waiting, job.events);
+        self.expire(job);
     }
 }
 

@@ -570,3 +570,44 @@ async fn events_expire_at_the_horizon_while_the_breaker_is_open() {
     assert!(s.adds_up(), "{s:?}");
     assert_eq!(s.pending(), 0);
 }
+
+/// The breaker is per endpoint: a WABA whose override URL is down is paused and probed, while
+/// the default URL's deliveries go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_down_override_endpoint_does_not_hold_back_the_default_one() {
+    let (good, url) = receiver().await;
+    let (down, down_url) = receiver().await;
+    down.mode.store(FAIL, SeqCst);
+    let clock = manual_clock();
+    let (outbox, _task) = webhooks::start(config(&url), clock.clone());
+    let other = WabaId(102290129340399);
+    outbox.set_override(other, Some(&down_url)).unwrap();
+    // 200 events for the WABA whose receiver is down, then 100 for the healthy default URL.
+    let mut evs: Vec<Event> = (1..=200)
+        .map(|n| Event {
+            waba: other,
+            ..sent(n)
+        })
+        .collect();
+    outbox.push(&mut evs);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut evs: Vec<Event> = (201..=300).map(sent).collect();
+    outbox.push(&mut evs);
+    // The default endpoint gets all of its 100 while the override's breaker is open (the
+    // simulated clock stands still, so it stays open).
+    wait_for(&outbox, "the default URL's events", |s| s.delivered == 100).await;
+    assert_eq!(good.accepted.lock().len(), 100);
+    let posts_down = outbox.stats().posts - 100;
+    assert!(
+        (50..150).contains(&posts_down),
+        "{posts_down} POSTs to the down endpoint: its breaker opened"
+    );
+    // It comes back: a probe a simulated second later, then the rest.
+    down.mode.store(OK, SeqCst);
+    clock.advance(1_000_000);
+    clock.advance(3_600 * 1_000_000);
+    wait_for(&outbox, "every event delivered", |s| s.delivered == 300).await;
+    let s = outbox.stats();
+    assert!(s.adds_up(), "{s:?}");
+    assert_eq!((s.expired, s.pending()), (0, 0));
+}
