@@ -205,6 +205,27 @@ pub struct StateDir {
     settled_before: Ranges,
 }
 
+/// Opens (or creates) the append-only file `file` of `dir` and reads what it holds.
+fn open_log(dir: &Path, file: &str) -> Result<(File, Vec<u8>), String> {
+    let fail = |e: std::io::Error| format!("--state-dir {}: {file}: {e}", dir.display());
+    let mut f = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(dir.join(file))
+        .map_err(fail)?;
+    let mut text = Vec::new();
+    f.read_to_end(&mut text).map_err(fail)?;
+    Ok((f, text))
+}
+
+/// Cuts `f` (file `file` of `dir`) back to its first `len` bytes, dropping a torn tail.
+fn cut(f: &mut File, len: usize, dir: &Path, file: &str) -> Result<(), String> {
+    f.set_len(len as u64)
+        .and_then(|()| f.seek(SeekFrom::End(0)).map(|_| ()))
+        .map_err(|e| format!("--state-dir {}: {file}: {e}", dir.display()))
+}
+
 impl StateDir {
     /// Opens (or creates) `dir`. A new directory gets `header`; an existing one must carry the
     /// same format, version, world and clock mode. Returns the directory, ready to append
@@ -212,17 +233,7 @@ impl StateDir {
     pub fn open(dir: &Path, header: Header) -> Result<(StateDir, Restored), String> {
         let name = dir.display();
         std::fs::create_dir_all(dir).map_err(|e| format!("--state-dir {name}: {e}"))?;
-        let jpath = dir.join(JOURNAL);
-        let mut journal = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&jpath)
-            .map_err(|e| format!("--state-dir {name}: {JOURNAL}: {e}"))?;
-        let mut text = Vec::new();
-        journal
-            .read_to_end(&mut text)
-            .map_err(|e| format!("--state-dir {name}: {JOURNAL}: {e}"))?;
+        let (mut journal, text) = open_log(dir, JOURNAL)?;
         let mut notes = Vec::new();
         let (restored_header, records, fresh) = if text.is_empty() {
             let mut line = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
@@ -241,24 +252,11 @@ impl StateDir {
                     "{JOURNAL}: dropped a torn last record ({} bytes; the process stopped while writing it)",
                     text.len() - parsed.good_len
                 ));
-                journal
-                    .set_len(parsed.good_len as u64)
-                    .and_then(|()| journal.seek(SeekFrom::End(0)).map(|_| ()))
-                    .map_err(|e| format!("--state-dir {name}: {JOURNAL}: {e}"))?;
+                cut(&mut journal, parsed.good_len, dir, JOURNAL)?;
             }
             (parsed.header, parsed.records, false)
         };
-        let spath = dir.join(SETTLED);
-        let mut settled_file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&spath)
-            .map_err(|e| format!("--state-dir {name}: {SETTLED}: {e}"))?;
-        let mut text = Vec::new();
-        settled_file
-            .read_to_end(&mut text)
-            .map_err(|e| format!("--state-dir {name}: {SETTLED}: {e}"))?;
+        let (mut settled_file, text) = open_log(dir, SETTLED)?;
         let (settled, good) =
             parse_settled(&text).map_err(|e| format!("--state-dir {name}: {SETTLED}: {e}"))?;
         if good < text.len() {
@@ -266,9 +264,7 @@ impl StateDir {
                 "{SETTLED}: dropped a torn last line ({} bytes)",
                 text.len() - good
             ));
-            settled_file
-                .set_len(good as u64)
-                .map_err(|e| format!("--state-dir {name}: {SETTLED}: {e}"))?;
+            cut(&mut settled_file, good, dir, SETTLED)?;
         }
         let restored = Restored {
             header: restored_header,
