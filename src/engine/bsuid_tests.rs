@@ -48,6 +48,8 @@ fn business(id: BusinessId, waba: u64, phone: PhoneNumberId) -> BusinessSpec {
         bsp: Default::default(),
         wabas: vec![WabaSpec {
             subscribed: true,
+            marketing_messages_onboarded: false,
+            disable_marketing_messages_on_cloud_api: false,
             id: WabaId(waba),
             name: "w".into(),
             currency: "USD".into(),
@@ -63,6 +65,7 @@ fn business(id: BusinessId, waba: u64, phone: PhoneNumberId) -> BusinessSpec {
                 profile: Default::default(),
                 registered: true,
                 code_verified: true,
+                coexistence: false,
             }],
             templates: vec![
                 tpl("promo", TemplateCategory::Marketing, "Halo {{1}}"),

@@ -120,7 +120,11 @@ fn portfolio(
         for p in &w.phone_numbers {
             let display = display_number(&p.display_phone_number)
                 .expect("ValidWorld::new checked the display number");
-            let mps = p.throughput_mps.unwrap_or(rules.throughput_mps);
+            let mps = if p.coexistence {
+                super::validate::COEXISTENCE_MPS
+            } else {
+                p.throughput_mps.unwrap_or(rules.throughput_mps)
+            };
             let idx = numbers.len() as u16;
             numbers.push(Number {
                 id: p.id,
@@ -150,6 +154,7 @@ fn portfolio(
                 sweep_at_len: SWEEP_MIN_LEN,
                 latest: now,
                 identity_check: rules.identity.check,
+                coexistence: p.coexistence,
                 held: Vec::new(),
             });
             ids.push(p.id);

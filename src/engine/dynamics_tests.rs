@@ -59,6 +59,8 @@ fn world(tier: MessagingLimitTier, verified: bool, profiles: Profiles) -> WorldS
             bsp: Default::default(),
             wabas: vec![WabaSpec {
                 subscribed: true,
+                marketing_messages_onboarded: false,
+                disable_marketing_messages_on_cloud_api: false,
                 id: WABA,
                 name: "w".into(),
                 currency: "USD".into(),
@@ -74,6 +76,7 @@ fn world(tier: MessagingLimitTier, verified: bool, profiles: Profiles) -> WorldS
                     profile: Default::default(),
                     registered: true,
                     code_verified: true,
+                    coexistence: false,
                 }],
                 templates: vec![
                     tpl("promo", TemplateCategory::Marketing, "Halo {{1}}"),
@@ -722,6 +725,108 @@ fn unverified_portfolio_reaches_2k_after_2000_users_in_30_days() {
     }
 }
 
+fn deferrals(events: &[Event]) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(e.body, EventBody::LimitReviewDeferred { .. }))
+        .count()
+}
+
+/// 200 new users a day for 10 days (an unverified portfolio at 250): the 2,000th is counted on
+/// day 9, so the review is due 6 h later. Returns that instant.
+fn reach_review(e: &Portfolios, out: &mut Effects) -> SimTime {
+    for day in 0..10u64 {
+        let t = T0.plus(day * D);
+        for i in 0..200 {
+            e.send(t.plus(i), BIZ, PHONE, &notice(U + day * 1_000 + i), out)
+                .unwrap();
+        }
+        if day < 9 {
+            e.handle_timeouts(t.plus(D - 1), out);
+        }
+    }
+    T0.plus(9 * D + 199).plus(6 * H)
+}
+
+#[test]
+fn the_2k_review_can_be_deferred_with_account_alerts_then_retried() {
+    let p = PolicyConfig {
+        limit_review_deny_ratio: 1.0,
+        limit_review_retry_hours: 72,
+        ..policy()
+    };
+    let e = engine_with(world(MessagingLimitTier::Tier250, false, quiet()), p);
+    let mut out = Effects::default();
+    let due = reach_review(&e, &mut out);
+    out.clear();
+    e.handle_timeouts(due, &mut out);
+    // Deferred: the limit stays, no capability update, one alert per WABA.
+    assert_eq!(view(&e).messaging_limit, MessagingLimitTier::Tier250);
+    assert!(capability_events(&out.events).is_empty());
+    assert_eq!(deferrals(&out.events), 1);
+    assert!(out
+        .events
+        .iter()
+        .all(|ev| !matches!(ev.body, EventBody::LimitReviewDeferred { .. }) || ev.at == due));
+    // New users inside the 72 h retry period arm no review.
+    let t = due.plus(D);
+    for i in 0..10 {
+        e.send(t.plus(i), BIZ, PHONE, &notice(U + 50_000 + i), &mut out)
+            .unwrap();
+    }
+    out.clear();
+    e.handle_timeouts(due.plus(72 * H - 1), &mut out);
+    assert_eq!(deferrals(&out.events), 0);
+    // After it, the next counted user arms another review (deferred again at ratio 1).
+    let t = due.plus(72 * H);
+    e.send(t, BIZ, PHONE, &notice(U + 60_000), &mut out)
+        .unwrap();
+    e.handle_timeouts(t.plus(6 * H), &mut out);
+    assert_eq!(deferrals(&out.events), 1);
+    assert_eq!(view(&e).messaging_limit, MessagingLimitTier::Tier250);
+}
+
+#[test]
+fn the_2k_review_approves_by_default_and_verified_portfolios_skip_it() {
+    // Default ratio 0: approved, no alert.
+    let e = engine_with(world(MessagingLimitTier::Tier250, false, quiet()), policy());
+    let mut out = Effects::default();
+    let due = reach_review(&e, &mut out);
+    e.handle_timeouts(due, &mut out);
+    assert_eq!(view(&e).messaging_limit, MessagingLimitTier::Tier2K);
+    assert_eq!(deferrals(&out.events), 0);
+    // A verified portfolio scales at half use with no review, whatever the ratio.
+    let p = PolicyConfig {
+        limit_review_deny_ratio: 1.0,
+        ..policy()
+    };
+    let e = engine_with(world(MessagingLimitTier::Tier250, true, quiet()), p);
+    let mut out = Effects::default();
+    for i in 0..125 {
+        e.send(T0, BIZ, PHONE, &notice(U + i), &mut out).unwrap();
+    }
+    e.handle_timeouts(T0.plus(6 * H), &mut out);
+    assert_eq!(view(&e).messaging_limit, MessagingLimitTier::Tier2K);
+    assert_eq!(deferrals(&out.events), 0);
+}
+
+#[test]
+fn review_verdicts_at_a_ratio_are_drawn_per_review_and_repeat_with_the_seed() {
+    let p = PolicyConfig {
+        limit_review_deny_ratio: 0.5,
+        ..policy()
+    };
+    let verdicts = |seed: u64| -> Vec<bool> {
+        (1..=64)
+            .map(|n| super::enforcement::review_deferred(seed, BIZ, n, &p))
+            .collect()
+    };
+    let a = verdicts(7);
+    assert_eq!(a, verdicts(7));
+    let deferred = a.iter().filter(|d| **d).count();
+    assert!((16..=48).contains(&deferred), "{deferred} of 64");
+}
+
 #[test]
 fn legacy_per_number_mode_scales_250_1k_and_downgrades_after_7_days_flagged() {
     let p = PolicyConfig {
@@ -852,6 +957,54 @@ fn throughput_upgrade_at_unlimited_with_enough_users_then_1000_mps() {
     }
     assert!(!view(&e).throughput_upgrading);
     assert_eq!(view(&e).throughput_mps, 10_000);
+}
+
+#[test]
+fn coexistence_numbers_stay_at_20_mps_and_are_never_upgraded() {
+    let p = PolicyConfig {
+        throughput_upgrade_users: 50,
+        ..policy()
+    };
+    let mut w = world(MessagingLimitTier::Unlimited, true, quiet());
+    let n = &mut w.businesses[0].wabas[0].phone_numbers[0];
+    n.coexistence = true;
+    n.throughput_mps = None;
+    let e = engine_with(w, p);
+    assert_eq!(view(&e).throughput_mps, 20);
+    let mut out = Effects::default();
+    // One second's burst: 20 go, the 21st is throttled (130429).
+    for i in 0..20 {
+        e.send(T0, BIZ, PHONE, &notice(U + i), &mut out).unwrap();
+    }
+    assert_eq!(
+        code(e.send(T0, BIZ, PHONE, &notice(U + 20), &mut out)),
+        Some(130429)
+    );
+    // Past the upgrade's user count, no upgrade starts.
+    for i in 0..100u64 {
+        let t = T0.plus((i + 2) * MICROS_PER_SEC);
+        e.send(t, BIZ, PHONE, &notice(U + 1_000 + i), &mut out)
+            .unwrap();
+    }
+    assert!(!view(&e).throughput_upgrading);
+    e.handle_timeouts(T0.plus(H), &mut out);
+    assert_eq!(view(&e).throughput_mps, 20);
+}
+
+#[test]
+fn a_coexistence_number_with_another_throughput_is_refused_by_name() {
+    let mut w = world(MessagingLimitTier::Unlimited, true, quiet());
+    let n = &mut w.businesses[0].wabas[0].phone_numbers[0];
+    n.coexistence = true;
+    n.throughput_mps = Some(80);
+    let err = build_world_with_policy(&w, RulesConfig::default(), policy(), 7, T0)
+        .err()
+        .expect("refused");
+    let text = format!("{err:?}");
+    assert!(
+        text.contains("phone_numbers[0].throughput_mps") && text.contains("20 msg/s"),
+        "{text}"
+    );
 }
 
 // ----- Opt-in, opt-out, per-user marketing limit --------------------------------------------

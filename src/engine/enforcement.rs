@@ -31,6 +31,10 @@ pub struct PortfolioLimits {
     pub low_quality: BTreeSet<PhoneNumberId>,
     /// Business verification done (the 250 → 2,000 step then follows the half-use rule).
     pub verified: bool,
+    /// Reviews of the 250 → 2,000 step so far (each one's verdict is drawn from it).
+    pub reviews: u32,
+    /// A deferred review: no new review is armed before this instant.
+    pub review_again_at: SimTime,
 }
 
 impl PortfolioLimits {
@@ -41,6 +45,8 @@ impl PortfolioLimits {
             restricted_until: SimTime::ZERO,
             low_quality: BTreeSet::new(),
             verified,
+            reviews: 0,
+            review_again_at: SimTime::ZERO,
         }
     }
 }
@@ -296,7 +302,8 @@ fn after_counted(
         let met = match holder.tier.limit() {
             None => false,
             Some(_) if holder.tier == MessagingLimitTier::Tier250 && !legacy && !verified => {
-                holder.new_users_30d(now) >= policy.initial_scale_users_30d
+                now >= p.review_again_at
+                    && holder.new_users_30d(now) >= policy.initial_scale_users_30d
             }
             Some(limit) => {
                 holder.used(now) as f64 >= (limit as f64 * policy.scale_usage_ratio).ceil()
@@ -309,8 +316,9 @@ fn after_counted(
         }
     }
     // Throughput upgrade [M:throughput]: unlimited tier, ≥ N unique users from this number
-    // in the moving 24 h, quality YELLOW or better.
+    // in the moving 24 h, quality YELLOW or better. Coexistence numbers are never upgraded.
     if holder.tier == MessagingLimitTier::Unlimited
+        && !s.coexistence
         && !s.dynamics.upgraded
         && s.dynamics.upgrading_until == SimTime::ZERO
         && s.quality != QualityRating::Red
@@ -385,6 +393,20 @@ impl Business {
     }
 }
 
+/// Whether review number `n` of portfolio `business` is deferred: a hash of (seed, business,
+/// n) against `limit_review_deny_ratio`, so the same seed gives the same verdicts.
+pub(super) fn review_deferred(
+    seed: u64,
+    business: super::ids::BusinessId,
+    n: u32,
+    policy: &PolicyConfig,
+) -> bool {
+    let h = super::audience::splitmix(
+        seed ^ super::audience::splitmix(business.0 ^ (u64::from(n) << 40) ^ 0x5EED_4E71_E700),
+    );
+    ((h >> 11) as f64 / (1u64 << 53) as f64) < policy.limit_review_deny_ratio
+}
+
 impl Portfolio {
     /// Moves up one tier if quality is still good `scale_delay_hours` after the usage
     /// condition was met. `number` is set in legacy per-number mode (the number's own ladder,
@@ -436,6 +458,25 @@ impl Portfolio {
                 if !p.low_quality.is_empty() {
                     p.limit.scale_due = None;
                     return;
+                }
+                // Unverified at 250: this step is Meta's review of message quality, which can
+                // be deferred (`account_alerts`); the limit stays and no review is armed for
+                // `limit_review_retry_hours`.
+                if p.limit.tier == MessagingLimitTier::Tier250 && !p.verified {
+                    p.reviews += 1;
+                    let policy = &self.biz.cfg.policy;
+                    if review_deferred(self.biz.cfg.seed, self.biz.id, p.reviews, policy) {
+                        p.limit.scale_due = None;
+                        p.review_again_at =
+                            at.plus(policy.limit_review_retry_hours * MICROS_PER_HOUR);
+                        let (business, business_name) = (self.biz.id, self.biz.name.clone());
+                        let body = || EventBody::LimitReviewDeferred {
+                            business,
+                            business_name: business_name.clone(),
+                        };
+                        self.biz.to_every_waba(at, body, sink);
+                        return;
+                    }
                 }
                 let new = next_tier(p.limit.tier, false);
                 p.limit.set_tier(new);

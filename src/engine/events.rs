@@ -418,6 +418,17 @@ pub enum EventBody {
         restriction_type: &'static str,
         expiration: SimTime,
     },
+    /// `account_alerts` field: the review of the portfolio's step from 250 to 2,000 was
+    /// deferred [M:account-alerts] (docs/policy-model.md).
+    LimitReviewDeferred {
+        business: super::ids::BusinessId,
+        business_name: String,
+    },
+    /// `account_update` field, event MM_LITE_TERMS_SIGNED: the business accepted the Marketing
+    /// Messages API terms; one per WABA [M:mm-onb].
+    MarketingMessagesTermsSigned {
+        owner_business: super::ids::BusinessId,
+    },
 }
 
 /// The two forms of `template_category_update` [M:tcu].

@@ -136,6 +136,8 @@ pub(super) struct Number {
     pub latest: SimTime,
     /// Identity key check on (`POST /{id}/settings`); statuses then carry the hash.
     pub identity_check: bool,
+    /// Shared with the WhatsApp Business app: throughput stays at 20 msg/s (no upgrade).
+    pub coexistence: bool,
     /// Messages held until the business acknowledges a recipient's identity change; at most
     /// `rules.identity.hold_capacity`. Boxed because a released message moves, as the same
     /// allocation, into the status-ladder timers.

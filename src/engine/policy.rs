@@ -40,6 +40,13 @@ pub struct PolicyConfig {
     /// Unverified portfolios at 250 scale to 2,000 after reaching this many users outside a
     /// service window in 30 days (Meta: 2,000).
     pub initial_scale_users_30d: u32,
+    /// Share of the reviews that follow that path (250 → 2,000, unverified portfolios) which
+    /// Meta defers: the limit stays at 250 and `account_alerts` fires. Meta publishes no rate;
+    /// 0 (every review approves) keeps existing scenarios as they were.
+    pub limit_review_deny_ratio: f64,
+    /// Hours after a deferred review before the portfolio can be reviewed again (Meta: "use
+    /// WhatsApp Business platform actively for several days").
+    pub limit_review_retry_hours: u64,
     /// Unique users in a moving 24 h a number must reach for the 1,000 msg/s upgrade (Meta: 100K).
     pub throughput_upgrade_users: u32,
     /// Seconds the number is in maintenance (131057) during the upgrade (Meta: up to 1 minute).
@@ -156,6 +163,8 @@ impl Default for PolicyConfig {
             scale_delay_hours: 6,
             scale_usage_ratio: 0.5,
             initial_scale_users_30d: 2_000,
+            limit_review_deny_ratio: 0.0,
+            limit_review_retry_hours: 72,
             throughput_upgrade_users: 100_000,
             throughput_upgrade_s: 60,
             throughput_high_mps: 1_000,
@@ -215,6 +224,12 @@ impl PolicyConfig {
                 "must be in (0, 1]".into(),
             ));
         }
+        if !(0.0..=1.0).contains(&self.limit_review_deny_ratio) {
+            return Err((
+                "policy.limit_review_deny_ratio".into(),
+                format!("{} must be between 0 and 1", self.limit_review_deny_ratio),
+            ));
+        }
         if self.throughput_high_mps == 0 {
             return Err((
                 "policy.throughput_high_mps".into(),
@@ -258,5 +273,13 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(p.validate().unwrap_err().0, "policy.per_user_marketing");
+        let p = PolicyConfig {
+            limit_review_deny_ratio: 1.5,
+            ..Default::default()
+        };
+        assert_eq!(
+            p.validate().unwrap_err().0,
+            "policy.limit_review_deny_ratio"
+        );
     }
 }

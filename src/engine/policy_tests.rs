@@ -34,12 +34,15 @@ fn number(id: PhoneNumberId) -> PhoneNumberSpec {
         profile: Default::default(),
         registered: true,
         code_verified: true,
+        coexistence: false,
     }
 }
 
 fn waba(id: WabaId, phone: PhoneNumberId) -> WabaSpec {
     WabaSpec {
         subscribed: true,
+        marketing_messages_onboarded: false,
+        disable_marketing_messages_on_cloud_api: false,
         id,
         name: "w".into(),
         currency: "USD".into(),

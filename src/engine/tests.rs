@@ -49,6 +49,7 @@ fn number(id: PhoneNumberId, status: NumberStatus, mps: Option<u32>) -> PhoneNum
         profile: Default::default(),
         registered: true,
         code_verified: true,
+        coexistence: false,
     }
 }
 
@@ -69,6 +70,8 @@ pub(super) fn world_with(status: NumberStatus, mps: Option<u32>) -> WorldSpec {
                 bsp: Default::default(),
                 wabas: vec![WabaSpec {
                     subscribed: true,
+                    marketing_messages_onboarded: false,
+                    disable_marketing_messages_on_cloud_api: false,
                     id: WABA,
                     name: "w".into(),
                     currency: "USD".into(),
@@ -93,6 +96,8 @@ pub(super) fn world_with(status: NumberStatus, mps: Option<u32>) -> WorldSpec {
                 bsp: Default::default(),
                 wabas: vec![WabaSpec {
                     subscribed: true,
+                    marketing_messages_onboarded: false,
+                    disable_marketing_messages_on_cloud_api: false,
                     id: WabaId(20),
                     name: "w2".into(),
                     currency: "USD".into(),

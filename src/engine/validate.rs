@@ -285,8 +285,20 @@ fn numbers(p: &mut Problems, wf: &str, w: &WabaSpec) {
                 "must be at least 1",
             ));
         }
+        if n.coexistence && n.throughput_mps.is_some_and(|m| m != COEXISTENCE_MPS) {
+            p.push(world_err(
+                format!("{pf}.throughput_mps"),
+                format!(
+                    "a coexistence number is fixed at {COEXISTENCE_MPS} msg/s; leave throughput_mps out"
+                ),
+            ));
+        }
     }
 }
+
+/// Throughput of a number shared with the WhatsApp Business app (coexistence): fixed, never
+/// upgraded [M:throughput] (cloud-api.md §4, cloud-api-2026.md §9).
+pub const COEXISTENCE_MPS: u32 = 20;
 
 /// The display number of `text` (its digits, 5 or more, not starting with 0).
 pub(super) fn display_number(text: &str) -> Option<DisplayNumber> {

@@ -92,6 +92,17 @@ pub struct WabaSpec {
     /// shared through Embedded Signup, which gets no webhooks until the partner subscribes.
     #[serde(default = "yes")]
     pub subscribed: bool,
+    /// The business accepted the Marketing Messages API terms for this WABA
+    /// (`marketing_messages_onboarding_status` ONBOARDED). Default `false` (ELIGIBLE): the
+    /// terms need an explicit acceptance [M:mm-onb], so `/marketing_messages` falls back to
+    /// the Cloud API, or is refused with `product_policy: STRICT`.
+    #[serde(default)]
+    pub marketing_messages_onboarded: bool,
+    /// `disable_marketing_messages_on_cloud_api`: marketing templates sent through
+    /// `/messages` fail with 131063, so marketing goes only through `/marketing_messages`
+    /// [M:errors26]. Default `false`.
+    #[serde(default)]
+    pub disable_marketing_messages_on_cloud_api: bool,
 }
 
 fn yes() -> bool {
@@ -132,6 +143,10 @@ pub struct PhoneNumberSpec {
     /// verify_code before register (133006 otherwise).
     #[serde(default = "yes")]
     pub code_verified: bool,
+    /// Shared with the WhatsApp Business app (coexistence): throughput fixed at 20 msg/s, never
+    /// upgraded to 1,000 [M:throughput]. Default `false`.
+    #[serde(default)]
+    pub coexistence: bool,
 }
 
 fn default_name_status() -> String {

@@ -562,6 +562,7 @@ fn block(
                 profile: Default::default(),
                 registered: true,
                 code_verified: true,
+                coexistence: false,
             });
         }
         let pick = |len: usize| (i % len as u64) as usize;
@@ -575,6 +576,8 @@ fn block(
             messaging_limit: b.messaging_limit.0[pick(b.messaging_limit.0.len())],
             wabas: vec![WabaSpec {
                 subscribed: true,
+                marketing_messages_onboarded: false,
+                disable_marketing_messages_on_cloud_api: false,
                 id: WabaId(waba),
                 name,
                 currency: b.currency.clone(),

@@ -452,6 +452,25 @@ impl Collector {
                         ),
                     );
                 }
+                EventBody::LimitReviewDeferred { business, .. } => {
+                    self.annotate(
+                        ev.at,
+                        "account_alerts",
+                        &business.to_string(),
+                        "INCREASED_CAPABILITIES_ELIGIBILITY_DEFERRED: the review of the step \
+                         from 250 to 2,000 was deferred; the limit stays at 250"
+                            .to_string(),
+                    );
+                }
+                EventBody::MarketingMessagesTermsSigned { .. } => {
+                    self.annotate(
+                        ev.at,
+                        "account_update",
+                        &ev.waba.to_string(),
+                        "MM_LITE_TERMS_SIGNED: the Marketing Messages API terms were accepted"
+                            .to_string(),
+                    );
+                }
                 EventBody::AccountDisabled { state } => {
                     let text = format!(
                         "account_update DISABLED_UPDATE: WABA {} {}",

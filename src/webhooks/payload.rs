@@ -25,6 +25,7 @@ pub const FIELD_TEMPLATE_CATEGORY: &str = "template_category_update";
 pub const FIELD_PHONE_QUALITY: &str = "phone_number_quality_update";
 /// `field` of a portfolio messaging-limit change.
 pub const FIELD_BUSINESS_CAPABILITY: &str = "business_capability_update";
+pub const FIELD_ACCOUNT_ALERTS: &str = "account_alerts";
 
 /// Where `statuses[].errors[].href` points (Meta's error-code page).
 pub const ERROR_CODES_HREF: &str =
@@ -367,6 +368,36 @@ pub fn render_change(ev: &Event, api_version: &str) -> (&'static str, Value) {
                     "restriction_type": restriction_type,
                     "expiration": expiration.unix_secs(),
                 }],
+            }),
+        ),
+        // Meta's `account_alerts` reference: the entity is the business portfolio, a deferral
+        // is a WARNING, and the description is the one Meta lists for "not enough signal yet".
+        EventBody::LimitReviewDeferred {
+            business,
+            business_name,
+        } => (
+            FIELD_ACCOUNT_ALERTS,
+            json!({
+                "entity_type": "BUSINESS",
+                "entity_id": business.to_string(),
+                "alert_info": {
+                    "alert_severity": "WARNING",
+                    "alert_status": "ACTIVE",
+                    "alert_type": "INCREASED_CAPABILITIES_ELIGIBILITY_DEFERRED",
+                    "alert_description": format!(
+                        "Limits cannot be increased for your business {business_name}. Use WhatsApp Business platform actively for several days and follow our messaging policies."
+                    ),
+                },
+            }),
+        ),
+        EventBody::MarketingMessagesTermsSigned { owner_business } => (
+            FIELD_ACCOUNT_UPDATE,
+            json!({
+                "event": "MM_LITE_TERMS_SIGNED",
+                "waba_info": {
+                    "owner_business_id": owner_business.to_string(),
+                    "waba_id": ev.waba.to_string(),
+                },
             }),
         ),
     }
@@ -1234,6 +1265,41 @@ mod dynamics_shape_tests {
         assert_eq!(v["old_limit"], "TIER_10K");
         assert_eq!(v["current_limit"], "TIER_1K");
         assert_eq!(envelope(&[e], "v23.0")["entry"][0]["time"], T);
+    }
+
+    /// Meta's `account_alerts` reference shape, and `MM_LITE_TERMS_SIGNED` per WABA.
+    #[test]
+    fn account_alerts_deferral_and_mm_terms_signed() {
+        let e = ev(EventBody::LimitReviewDeferred {
+            business: crate::engine::ids::BusinessId(77),
+            business_name: "Toko".into(),
+        });
+        let (f, v) = render_change(&e, "v23.0");
+        assert_eq!(f, "account_alerts");
+        assert_eq!(v["entity_type"], "BUSINESS");
+        assert_eq!(v["entity_id"], "77");
+        let info = &v["alert_info"];
+        assert_eq!(
+            info["alert_type"],
+            "INCREASED_CAPABILITIES_ELIGIBILITY_DEFERRED"
+        );
+        assert_eq!(info["alert_severity"], "WARNING");
+        assert_eq!(info["alert_status"], "ACTIVE");
+        assert!(info["alert_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("Limits cannot be increased for your business Toko."));
+        assert_eq!(envelope(&[e], "v23.0")["entry"][0]["time"], T);
+        let e = ev(EventBody::MarketingMessagesTermsSigned {
+            owner_business: crate::engine::ids::BusinessId(77),
+        });
+        let (f, v) = render_change(&e, "v23.0");
+        assert_eq!(f, "account_update");
+        assert_eq!(
+            v,
+            json!({"event": "MM_LITE_TERMS_SIGNED",
+                   "waba_info": {"owner_business_id": "77", "waba_id": e.waba.to_string()}})
+        );
     }
 
     #[test]
