@@ -166,6 +166,8 @@ fn portfolio(
             numbers: ids,
             templates: book,
             feedback: IdMap::default(),
+            mm_onboarded: w.marketing_messages_onboarded,
+            mm_only: w.disable_marketing_messages_on_cloud_api,
         });
     }
     // Ids are unique in the world (checked by ValidWorld::new).

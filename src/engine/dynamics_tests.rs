@@ -1007,6 +1007,154 @@ fn a_coexistence_number_with_another_throughput_is_refused_by_name() {
     );
 }
 
+// ----- Marketing Messages API -----------------------------------------------------------------
+
+fn via_mm(mut m: Outbound, strict: bool) -> Outbound {
+    m.channel = message::Channel::MarketingMessages { strict };
+    m
+}
+
+fn mm_world(onboarded: bool, mm_only: bool) -> Portfolios {
+    let mut w = world(MessagingLimitTier::Unlimited, true, quiet());
+    w.businesses[0].wabas[0].marketing_messages_onboarded = onboarded;
+    w.businesses[0].wabas[0].disable_marketing_messages_on_cloud_api = mm_only;
+    engine_with(w, policy())
+}
+
+/// `pricing.category` of the delivered statuses.
+fn delivered_categories(events: &[Event]) -> Vec<crate::pricing::Category> {
+    events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::Status {
+                info,
+                status: DeliveryStatus::Delivered,
+                ..
+            } => Some(info.billing.category),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn marketing_messages_api_takes_marketing_templates_only() {
+    use crate::pricing::Category;
+    let e = mm_world(true, false);
+    let mut out = Effects::default();
+    let r = e.send(T0, BIZ, PHONE, &via_mm(notice(U), false), &mut out);
+    assert_eq!(
+        r.as_ref().err().map(|r| (r.code.code(), r.rule)),
+        Some((131055, Some(Rule::MarketingMessages)))
+    );
+    // An onboarded WABA: marketing_lite, priced (billable) at the marketing rate.
+    e.send(T0, BIZ, PHONE, &via_mm(promo(U), true), &mut out)
+        .unwrap();
+    // The same template through /messages stays `marketing`.
+    e.send(T0, BIZ, PHONE, &promo(U + 1), &mut out).unwrap();
+    e.handle_timeouts(T0.plus(H), &mut out);
+    assert_eq!(
+        delivered_categories(&out.events),
+        vec![Category::MarketingLite, Category::Marketing]
+    );
+    let lines = e.ledger_page(0, 100).lines;
+    let amount = |c: Category| {
+        lines
+            .iter()
+            .find(|l| l.category == c && l.billable)
+            .map(|l| l.amount)
+            .expect("charged")
+    };
+    assert_eq!(amount(Category::MarketingLite), amount(Category::Marketing));
+}
+
+#[test]
+fn not_onboarded_strict_is_refused_and_fallback_goes_through_the_cloud_api() {
+    use crate::pricing::Category;
+    let e = mm_world(false, false);
+    let mut out = Effects::default();
+    let r = e.send(T0, BIZ, PHONE, &via_mm(promo(U), true), &mut out);
+    assert_eq!(code(r), Some(131055));
+    e.send(T0, BIZ, PHONE, &via_mm(promo(U), false), &mut out)
+        .unwrap();
+    e.handle_timeouts(T0.plus(H), &mut out);
+    assert_eq!(delivered_categories(&out.events), vec![Category::Marketing]);
+}
+
+#[test]
+fn marketing_disabled_on_the_cloud_api_fails_131063_for_marketing_only() {
+    let e = mm_world(true, true);
+    let mut out = Effects::default();
+    let r = e.send(T0, BIZ, PHONE, &promo(U), &mut out);
+    assert_eq!(
+        r.as_ref().err().map(|r| (r.code.code(), r.rule)),
+        Some((131063, Some(Rule::MarketingMessages)))
+    );
+    e.send(T0, BIZ, PHONE, &notice(U), &mut out).unwrap();
+    e.send(T0, BIZ, PHONE, &via_mm(promo(U + 1), false), &mut out)
+        .unwrap();
+    // Not set: /messages takes marketing.
+    let e = mm_world(true, false);
+    e.send(T0, BIZ, PHONE, &promo(U), &mut out).unwrap();
+    // Not onboarded, the fallback is the Cloud API, where marketing is disabled.
+    let e = mm_world(false, true);
+    assert_eq!(
+        code(e.send(T0, BIZ, PHONE, &via_mm(promo(U), false), &mut out)),
+        Some(131063)
+    );
+}
+
+#[test]
+fn a_template_idle_for_7_days_syncs_again_for_10_minutes() {
+    let e = mm_world(true, false);
+    let mut out = Effects::default();
+    let mm = |t: SimTime, to: u64, out: &mut Effects| {
+        code(e.send(t, BIZ, PHONE, &via_mm(promo(to), false), out))
+    };
+    // A scenario template is synced from the start; used within 7 days it stays synced.
+    assert_eq!(mm(T0, U, &mut out), None);
+    assert_eq!(mm(T0.plus(7 * D), U + 1, &mut out), None);
+    // Idle for more than 7 days: 134101 for 10 minutes, then it goes.
+    let t = T0.plus(14 * D + 1);
+    assert_eq!(mm(t, U + 2, &mut out), Some(134101));
+    assert_eq!(
+        mm(t.plus(10 * 60 * MICROS_PER_SEC - 1), U + 3, &mut out),
+        Some(134101)
+    );
+    assert_eq!(mm(t.plus(10 * 60 * MICROS_PER_SEC), U + 4, &mut out), None);
+    // The Cloud API never syncs: /messages sends it whenever.
+    let e = mm_world(true, false);
+    assert!(e
+        .send(T0.plus(30 * D), BIZ, PHONE, &promo(U), &mut out)
+        .is_ok());
+}
+
+#[test]
+fn onboarding_signs_the_terms_for_every_waba_once() {
+    let e = mm_world(false, false);
+    let mut out = Effects::default();
+    assert_eq!(e.marketing_messages_status(BIZ, WABA).unwrap(), "ELIGIBLE");
+    let id = e.onboard_marketing_messages(T0, BIZ, &mut out).unwrap();
+    assert_eq!(id.to_string().len(), 15);
+    let signed: Vec<_> = out
+        .events
+        .iter()
+        .filter(|ev| {
+            matches!(
+                ev.body,
+                EventBody::MarketingMessagesTermsSigned { owner_business } if owner_business == BIZ
+            )
+        })
+        .map(|ev| ev.waba)
+        .collect();
+    assert_eq!(signed, vec![WABA]);
+    assert_eq!(e.marketing_messages_status(BIZ, WABA).unwrap(), "ONBOARDED");
+    let again = e.onboard_marketing_messages(T0, BIZ, &mut out);
+    assert_eq!(code(again.map(|_| unreachable!())), Some(1752041));
+    // Onboarded now: the STRICT send goes.
+    e.send(T0, BIZ, PHONE, &via_mm(promo(U), true), &mut out)
+        .unwrap();
+}
+
 // ----- Opt-in, opt-out, per-user marketing limit --------------------------------------------
 
 #[test]

@@ -142,6 +142,10 @@ errors! {
     UnsupportedMessageType(131051, 400, permanent) "Message type unknown";
     /// 131053: media in a message could not be processed (unknown, deleted or expired id).
     MediaUpload(131053, 400, permanent) "Media upload error";
+    /// 131055: `/marketing_messages` with a non-marketing template, or (STRICT) from a WABA
+    /// that has not accepted the Marketing Messages API terms (360dialog's observed responses).
+    MarketingMessagesOnly(131055, 400, permanent) "Method not allowed"
+        details "Only marketing template messages are supported";
     /// 131056: (business, consumer) pair rate limit hit.
     PairRateLimit(131056, 429, transient) "(Business Account, Consumer Account) pair rate limit hit"
         details "Message failed to send because there were too many messages sent from this phone number to the same phone number in a short period of time.";
@@ -151,6 +155,10 @@ errors! {
     /// 131062: the message cannot go to a business-scoped user id (one-tap, zero-tap and
     /// copy-code authentication templates need the phone number) [M:bsuid].
     BsuidUnsupported(131062, 400, permanent) "Business-scoped User ID (BSUID) recipients are not supported for this message.";
+    /// 131063: the WABA set `disable_marketing_messages_on_cloud_api`: marketing templates go
+    /// through `/marketing_messages` only [M:errors26].
+    MarketingDisabledOnCloudApi(131063, 400, permanent) "Marketing messages disabled on Cloud API"
+        details "Marketing template messages are disabled on the Cloud API for this WhatsApp Business Account; send them with the Marketing Messages API.";
     /// 131064: messaging limit imposed for template classification violations.
     ClassificationLimit(131064, 400, permanent) "Messaging limit reached due to template classification";
     /// 132000: template parameter count mismatch.
@@ -176,6 +184,10 @@ errors! {
         details "The phone number is not registered on the WhatsApp Business Platform (status is not CONNECTED).";
     /// 133016: more than 10 register/deregister calls for a number in 72 h.
     RegisterRateLimit(133016, 400, permanent) "Account register deregister rate limit exceeded";
+    /// 134101: a new (or 7-day idle) template is still syncing to the ad account (about 10 min)
+    /// before the Marketing Messages API can send it [M:mm-send; M:errors26].
+    TemplateSyncing(134101, 400, transient) "Your template is still syncing"
+        details "Your template is still syncing to your ad account; retry in a few minutes.";
     /// 137000: recipient identity key hash mismatch.
     IdentityKeyMismatch(137000, 400, permanent) "Recipient identity key hash mismatch"
         details "The recipient identity key hash does not match the current identity of the user.";
@@ -185,6 +197,9 @@ errors! {
     /// 139101: the number's block list is full (64,000 users).
     BlockListFull(139101, 400, permanent) "Blocklist limit reached"
         details "The block list already holds the maximum of 64,000 users.";
+    /// 1752041: `onboard_partners_to_mm_lite` for a business that already accepted the terms.
+    DuplicateOnboarding(1752041, 400, permanent) "Duplicate onboarding request"
+        details "The business has already accepted the Marketing Messages API terms.";
 }
 
 impl ErrorCode {

@@ -508,6 +508,9 @@ pub enum Rule {
     /// issued for the user's current identity (131009), and authentication templates cannot
     /// go to a BSUID (131062).
     BsuidRecipient,
+    /// The Marketing Messages API's own rules: marketing templates only, the terms, template
+    /// sync (131055, 134101), and marketing disabled on the Cloud API (131063).
+    MarketingMessages,
 }
 
 impl Rule {
@@ -541,6 +544,7 @@ impl Rule {
             Rule::MediaAvailable => "media_available",
             Rule::BlockedUser => "blocked_user",
             Rule::BsuidRecipient => "bsuid_recipient",
+            Rule::MarketingMessages => "marketing_messages",
         }
     }
 }

@@ -57,6 +57,18 @@ pub enum Addressee {
     UserId(Box<str>),
 }
 
+/// Which API a send came through.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Channel {
+    /// `POST /{phone-number-id}/messages`.
+    #[default]
+    CloudApi,
+    /// `POST /{phone-number-id}/marketing_messages` (Marketing Messages API). `strict`:
+    /// `product_policy: STRICT`, refused instead of falling back to the Cloud API when the
+    /// WABA has not accepted the terms.
+    MarketingMessages { strict: bool },
+}
+
 /// One message a business asks the platform to send.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Outbound {
@@ -70,6 +82,7 @@ pub struct Outbound {
     /// id; the door that keeps the media judges it, the engine does no I/O): accepted, then
     /// failed with 131053, as Meta reports media failures in sends.
     pub media_unavailable: bool,
+    pub channel: Channel,
 }
 
 impl Outbound {
@@ -91,6 +104,7 @@ impl Outbound {
             biz_opaque_callback_data: None,
             recipient_identity_key_hash: None,
             media_unavailable: false,
+            channel: Channel::CloudApi,
         }
     }
 
@@ -101,6 +115,7 @@ impl Outbound {
             biz_opaque_callback_data: None,
             recipient_identity_key_hash: None,
             media_unavailable: false,
+            channel: Channel::CloudApi,
         }
     }
 }

@@ -38,6 +38,7 @@ pub mod identity;
 pub mod ids;
 pub mod integrity;
 pub mod limits;
+pub mod marketing_messages;
 pub mod message;
 mod number;
 pub mod policy;

@@ -97,6 +97,10 @@ pub(super) struct Waba {
     pub templates: TemplateBook,
     /// Feedback per template (quality, pauses).
     pub feedback: IdMap<TemplateId, TemplateFeedback>,
+    /// The business accepted the Marketing Messages API terms for this WABA.
+    pub mm_onboarded: bool,
+    /// `disable_marketing_messages_on_cloud_api`.
+    pub mm_only: bool,
 }
 
 #[derive(Debug)]

@@ -411,6 +411,26 @@ impl<C: PortfolioCell> Portfolios<C> {
     }
 
     /// Lifts a portfolio's ban (control API). Returns whether it was disabled.
+    /// See [`Portfolio::onboard_marketing_messages`].
+    pub fn onboard_marketing_messages(
+        &self,
+        now: SimTime,
+        business: BusinessId,
+        sink: &mut impl Sink,
+    ) -> Result<u64, Rejection> {
+        self.with_business(business, |p| p.onboard_marketing_messages(now, sink))?
+    }
+
+    /// See [`Portfolio::marketing_messages_status`].
+    pub fn marketing_messages_status(
+        &self,
+        business: BusinessId,
+        waba: WabaId,
+    ) -> Result<&'static str, Rejection> {
+        self.with_waba(business, waba, |p| p.marketing_messages_status(waba))?
+            .ok_or_else(|| Rejection::unknown_object(&waba.to_string()))
+    }
+
     pub fn reinstate(
         &self,
         now: SimTime,

@@ -114,7 +114,14 @@ impl Business {
                         ErrorCode::BsuidUnsupported.default_details(),
                     ));
                 }
-                (charging::category_of(t.1), Some(t))
+                let route = self.route_template(now, s.waba, msg.channel, t.0, t.1)?;
+                let category = match route {
+                    super::marketing_messages::Route::MarketingMessages => {
+                        crate::pricing::Category::MarketingLite
+                    }
+                    super::marketing_messages::Route::CloudApi => charging::category_of(t.1),
+                };
+                (category, Some(t))
             }
             Content::FreeForm { .. } => {
                 if !in_window {

@@ -95,6 +95,11 @@ pub struct Template {
     pub correct_category: Option<TemplateCategory>,
     /// The category before Meta's last change (`previous_category`).
     pub previous_category: Option<TemplateCategory>,
+    /// Marketing Messages API: synced to the ad account from this instant [M:mm-send].
+    pub mm_synced_at: SimTime,
+    /// Marketing Messages API: the last send through it (or the sync); idle for more than
+    /// 7 days, the template syncs again.
+    pub mm_last_sent: SimTime,
 }
 
 impl Template {
@@ -157,6 +162,8 @@ impl Template {
             body_params,
             rejected_reason: None,
             created_at: now,
+            mm_synced_at: now,
+            mm_last_sent: now,
             correct_category: None,
             previous_category: None,
         })
@@ -280,6 +287,8 @@ impl Template {
             body_params,
             rejected_reason: None,
             created_at: now,
+            mm_synced_at: now.plus(super::marketing_messages::SYNC),
+            mm_last_sent: now.plus(super::marketing_messages::SYNC),
             correct_category: None,
             previous_category: None,
         })

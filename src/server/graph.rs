@@ -130,15 +130,40 @@ pub fn get_waba_phone_numbers(
     page(items, q)
 }
 
-pub fn get_waba(e: &Engine, biz: BusinessId, waba: WabaId) -> Result<Value, Rejection> {
+/// `GET /{waba-id}`: the default fields, or with `fields=` the `id` and the fields asked for;
+/// `marketing_messages_onboarding_status` (ONBOARDED or ELIGIBLE [M:mm-onb]) only on request.
+pub fn get_waba(e: &Engine, biz: BusinessId, waba: WabaId, q: &Query) -> Result<Value, Rejection> {
     let w = e.waba_view(biz, waba)?;
-    Ok(json!({
+    let all = json!({
         "id": w.id.to_string(),
         "name": w.name,
         "currency": w.currency,
         "timezone_id": "1",
         "message_template_namespace": format!("wabasim_{}", w.id),
-    }))
+    });
+    let Some(fields) = q.get("fields").filter(|f| !f.trim().is_empty()) else {
+        return Ok(all);
+    };
+    let mut m = Map::new();
+    m.insert("id".into(), all["id"].clone());
+    for f in fields.split(',').map(str::trim) {
+        let v = match f {
+            "marketing_messages_onboarding_status" => {
+                json!(e.marketing_messages_status(biz, waba)?)
+            }
+            other => match all.get(other) {
+                Some(v) => v.clone(),
+                None => {
+                    return Err(Rejection::new(
+                        crate::engine::errors::ErrorCode::InvalidParameter,
+                        format!("(#100) Tried accessing nonexisting field ({other}) on node type (WhatsAppBusinessAccount)"),
+                    ))
+                }
+            },
+        };
+        m.insert(f.into(), v);
+    }
+    Ok(Value::Object(m))
 }
 
 const TEMPLATE_DEFAULT: &[&str] = &[

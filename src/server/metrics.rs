@@ -25,13 +25,15 @@ pub enum Label {
     Onboarding,
     /// The Block Users API: `/{phone-number-id}/block_users`.
     BlockUsers,
+    /// The Marketing Messages API: `/{phone-number-id}/marketing_messages`.
+    MarketingMessages,
     Control,
     Metrics,
     Unknown,
 }
 
 impl Label {
-    pub const ALL: [Label; 15] = [
+    pub const ALL: [Label; 16] = [
         Label::Messages,
         Label::PhoneNumber,
         Label::PhoneNumbers,
@@ -44,6 +46,7 @@ impl Label {
         Label::Media,
         Label::Onboarding,
         Label::BlockUsers,
+        Label::MarketingMessages,
         Label::Control,
         Label::Metrics,
         Label::Unknown,
@@ -63,6 +66,7 @@ impl Label {
             Label::Media => "media",
             Label::Onboarding => "onboarding",
             Label::BlockUsers => "block_users",
+            Label::MarketingMessages => "marketing_messages",
             Label::Control => "control",
             Label::Metrics => "metrics",
             Label::Unknown => "unknown",

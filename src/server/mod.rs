@@ -673,7 +673,7 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
             match graph_route(&ctx, business, endpoint, &segs, &query, &body) {
                 Ok(resp) => resp,
                 Err(f) => {
-                    if ctx.label == Label::Messages {
+                    if matches!(ctx.label, Label::Messages | Label::MarketingMessages) {
                         state.metrics.send_rejected(f.rejection.code);
                     }
                     ctx.fail(f.rule, &f.rejection)
@@ -837,28 +837,33 @@ fn graph_route(
                         r
                     })?;
                     ctx.state.metrics.send_accepted();
-                    Ok(ctx.ok(&SendResponse {
-                        messaging_product: "whatsapp",
-                        // A send by BSUID answers with `user_id` and no `wa_id`; by phone, the
-                        // reverse [M:bsuid].
-                        contacts: [match receipt.user_id {
-                            Some(u) => ContactOut {
-                                input: &input,
-                                wa_id: None,
-                                user_id: Some(u.to_string()),
-                            },
-                            None => ContactOut {
-                                input: &input,
-                                wa_id: Some(receipt.wa_id.to_string()),
-                                user_id: None,
-                            },
-                        }],
-                        messages: [MessageOut {
-                            id: receipt.wamid.render(),
-                        }],
-                    }))
+                    Ok(ctx.ok(&send_response(&input, &receipt, None)))
                 }
             }
+        }
+        Graph::SendMarketingMessage(id) => {
+            let phone = PhoneNumberId(id_of(id)?);
+            e.check_number(biz, phone)?;
+            let (msg, input) = wire::parse_marketing_messages(body)?;
+            let receipt = with_effects(|fx| {
+                let r = e.send(now, biz, phone, &msg, fx);
+                ctx.state.commit(fx);
+                r
+            })?;
+            ctx.state.metrics.send_accepted();
+            Ok(ctx.ok(&send_response(&input, &receipt, Some("accepted"))))
+        }
+        Graph::OnboardMarketingMessages(id) => {
+            let business = BusinessId(id_of(id)?);
+            if business != biz {
+                return Err(Rejection::unknown_object(id).into());
+            }
+            let request_id = with_effects(|fx| {
+                let r = e.onboard_marketing_messages(now, biz, fx);
+                ctx.state.commit(fx);
+                r
+            })?;
+            Ok(ctx.ok(&serde_json::json!({"request_id": request_id.to_string()})))
         }
         Graph::GetObject(id) => {
             let raw = id_of(id)?;
@@ -866,7 +871,7 @@ fn graph_route(
                 Some(ObjectKind::PhoneNumber) => {
                     Ok(ctx.ok(&graph::get_phone_number(e, biz, PhoneNumberId(raw), q)?))
                 }
-                Some(ObjectKind::Waba) => Ok(ctx.ok(&graph::get_waba(e, biz, WabaId(raw))?)),
+                Some(ObjectKind::Waba) => Ok(ctx.ok(&graph::get_waba(e, biz, WabaId(raw), q)?)),
                 Some(ObjectKind::Template) => {
                     Ok(ctx.ok(&graph::get_template(e, biz, TemplateId(raw), q)?))
                 }
@@ -938,6 +943,36 @@ fn graph_route(
     }
 }
 
+/// The answer to an accepted send. `message_status` (`accepted`, …) is written only where
+/// the route gives one (`/marketing_messages` always does [OAS]).
+fn send_response<'a>(
+    input: &'a str,
+    receipt: &crate::engine::SendReceipt,
+    message_status: Option<&'static str>,
+) -> SendResponse<'a> {
+    SendResponse {
+        messaging_product: "whatsapp",
+        // A send by BSUID answers with `user_id` and no `wa_id`; by phone, the reverse
+        // [M:bsuid].
+        contacts: [match receipt.user_id {
+            Some(u) => ContactOut {
+                input,
+                wa_id: None,
+                user_id: Some(u.to_string()),
+            },
+            None => ContactOut {
+                input,
+                wa_id: Some(receipt.wa_id.to_string()),
+                user_id: None,
+            },
+        }],
+        messages: [MessageOut {
+            id: receipt.wamid.render(),
+            message_status,
+        }],
+    }
+}
+
 #[derive(Serialize)]
 struct SendResponse<'a> {
     messaging_product: &'static str,
@@ -957,6 +992,8 @@ struct ContactOut<'a> {
 #[derive(Serialize)]
 struct MessageOut {
     id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_status: Option<&'static str>,
 }
 
 #[cfg(test)]

@@ -30,6 +30,11 @@ pub(super) enum Route<'a> {
 pub(super) enum Graph<'a> {
     /// `POST /{phone-number-id}/messages`: send, or mark as read.
     SendMessage(&'a str),
+    /// `POST /{phone-number-id}/marketing_messages`: the Marketing Messages API.
+    SendMarketingMessage(&'a str),
+    /// `POST /{business-id}/onboard_partners_to_mm_lite`: accept the Marketing Messages API
+    /// terms.
+    OnboardMarketingMessages(&'a str),
     /// `GET /{id}`: a phone number, WABA or template, by the id's kind.
     GetObject(&'a str),
     /// `GET /{waba-id}/phone_numbers`.
@@ -162,6 +167,14 @@ impl<'a> Route<'a> {
 
             (&Method::POST, [id, "messages"]) => graph(L::Messages, G::SendMessage(id)),
             (_, [id, "messages"]) => graph(L::Messages, G::Unsupported(id)),
+            (&Method::POST, [id, "marketing_messages"]) => {
+                graph(L::MarketingMessages, G::SendMarketingMessage(id))
+            }
+            (_, [id, "marketing_messages"]) => graph(L::MarketingMessages, G::Unsupported(id)),
+            (&Method::POST, [id, "onboard_partners_to_mm_lite"]) => {
+                graph(L::Onboarding, G::OnboardMarketingMessages(id))
+            }
+            (_, [id, "onboard_partners_to_mm_lite"]) => graph(L::Onboarding, G::Unsupported(id)),
             (&Method::GET, [id, "phone_numbers"]) => {
                 graph(L::PhoneNumbers, G::ListPhoneNumbers(id))
             }
@@ -326,6 +339,18 @@ mod tests {
         assert_eq!(
             route(Method::PATCH, &["1", "messages"]),
             Route::Graph(Label::Messages, Graph::Unsupported("1"))
+        );
+        assert_eq!(
+            route(Method::GET, &["1", "marketing_messages"]),
+            Route::Graph(Label::MarketingMessages, Graph::Unsupported("1"))
+        );
+        assert_eq!(
+            route(Method::POST, &["1", "marketing_messages"]),
+            Route::Graph(Label::MarketingMessages, Graph::SendMarketingMessage("1"))
+        );
+        assert_eq!(
+            route(Method::POST, &["9", "onboard_partners_to_mm_lite"]),
+            Route::Graph(Label::Onboarding, Graph::OnboardMarketingMessages("9"))
         );
         assert_eq!(
             route(Method::DELETE, &["1", "settings"]),

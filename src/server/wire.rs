@@ -7,7 +7,7 @@
 
 use crate::engine::errors::ErrorCode;
 use crate::engine::ids::WaId;
-use crate::engine::message::{Addressee, Content, FreeFormKind, Outbound};
+use crate::engine::message::{Addressee, Channel, Content, FreeFormKind, Outbound};
 use crate::engine::templates::{TemplateParam, TemplateSend};
 use crate::engine::Rejection;
 use serde::Deserialize;
@@ -154,6 +154,64 @@ pub fn parse_messages(body: &[u8]) -> Result<MessagesRequest, Rejection> {
         )),
         Some(b) if b.is_ascii_alphabetic() || *b == b'_' => parse_json(&form_to_json(body)),
         _ => parse_json(body),
+    }
+}
+
+/// Parses a `/marketing_messages` body: the `/messages` payload, but only a template
+/// (`type` other than `template` → 100 "Message must be a template message.", as observed
+/// from Meta through 360dialog), plus `product_policy` (`CLOUD_API_FALLBACK`, the default, or
+/// `STRICT`) and `message_activity_sharing` (a boolean, accepted: wabasim shares no activity).
+/// Returns the send and the `to`/`recipient` input.
+pub fn parse_marketing_messages(body: &[u8]) -> Result<(Outbound, String), Rejection> {
+    let form;
+    let json: &[u8] = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b) if b.is_ascii_alphabetic() || *b == b'_' => {
+            form = form_to_json(body);
+            &form
+        }
+        _ => body,
+    };
+    let v: Value = serde_json::from_slice(json).unwrap_or(Value::Null);
+    let template_only = || {
+        Rejection::new(
+            ErrorCode::InvalidParameter,
+            "Message must be a template message.",
+        )
+    };
+    if v.is_object() && (v.get("type").and_then(Value::as_str) != Some("template")) {
+        return Err(template_only());
+    }
+    let strict = match v.get("product_policy") {
+        None | Some(Value::Null) => false,
+        Some(Value::String(p)) if p == "CLOUD_API_FALLBACK" => false,
+        Some(Value::String(p)) if p == "STRICT" => true,
+        Some(other) => {
+            return Err(invalid(
+                "product_policy",
+                format!("{other} is not one of CLOUD_API_FALLBACK, STRICT"),
+            ))
+        }
+    };
+    match v.get("message_activity_sharing") {
+        None | Some(Value::Null | Value::Bool(_)) => {}
+        Some(Value::String(b)) if b == "true" || b == "false" => {}
+        Some(other) => {
+            return Err(invalid(
+                "message_activity_sharing",
+                format!("{other} is not a boolean"),
+            ))
+        }
+    }
+    match parse_messages(body)? {
+        MessagesRequest::Send {
+            mut msg,
+            input,
+            media_id: None,
+        } if matches!(msg.content, Content::Template(_)) => {
+            msg.channel = Channel::MarketingMessages { strict };
+            Ok((msg, input))
+        }
+        _ => Err(template_only()),
     }
 }
 
@@ -356,6 +414,7 @@ fn parse_json(body: &[u8]) -> Result<MessagesRequest, Rejection> {
             biz_opaque_callback_data: w.biz_opaque_callback_data.map(Into::into),
             recipient_identity_key_hash: w.recipient_identity_key_hash.map(Into::into),
             media_unavailable: false,
+            channel: Default::default(),
         },
         input,
         media_id,

@@ -565,7 +565,8 @@ fn pricing(b: &Billing) -> Option<Value> {
     let mut m = Map::new();
     m.insert("billable".into(), b.billable.into());
     m.insert("pricing_model".into(), name.into());
-    if !model.is_cbp() {
+    // Meta's Marketing Messages API example has no `type` [M:mm-send].
+    if !model.is_cbp() && b.category != Category::MarketingLite {
         m.insert("type".into(), b.pricing_type.wire().into());
     }
     m.insert("category".into(), category.into());
