@@ -170,6 +170,8 @@ struct Msg {
     /// Not before this instant (an agent's delay).
     not_before: SimTime,
     body: Bytes,
+    /// Sent through the Marketing Messages API (`/marketing_messages`).
+    marketing: bool,
     /// For inbound simulation: the user who writes, told to the picker on success so window
     /// replies can go to them.
     inbound_from: Option<WaId>,
@@ -193,6 +195,8 @@ struct Shared {
     /// Pre-built request heads (request line, Host, Authorization, Content-Type), one per
     /// business number, and the inbound simulation's.
     message_heads: Vec<Vec<u8>>,
+    /// The same for `/marketing_messages`.
+    marketing_heads: Vec<Vec<u8>>,
     inbound_head: Vec<u8>,
     /// A business number id's index in the plan, for the users the webhooks say wrote in.
     number_index: HashMap<String, usize>,
@@ -324,12 +328,19 @@ pub async fn run(
     let host = authority.as_str();
     let auth = format!("Bearer {}", target.token);
     let mut message_heads = Vec::with_capacity(plan.numbers.len());
+    let mut marketing_heads = Vec::with_capacity(plan.numbers.len());
     for n in &plan.numbers {
-        let p = format!("{prefix}/{}/{}/messages", target.api_version, n);
         let token = target.tokens.get(n).unwrap_or(&target.token);
         let number_auth = format!("Bearer {token}");
-        message_heads
-            .push(request_head("POST", &p, host, &number_auth).map_err(|e| target_err(url, e))?);
+        for (edge, heads) in [
+            ("messages", &mut message_heads),
+            ("marketing_messages", &mut marketing_heads),
+        ] {
+            let p = format!("{prefix}/{}/{}/{edge}", target.api_version, n);
+            heads.push(
+                request_head("POST", &p, host, &number_auth).map_err(|e| target_err(url, e))?,
+            );
+        }
     }
     let inbound_head = request_head("POST", &format!("{prefix}/_sim/inbound"), host, &auth)
         .map_err(|e| target_err(url, e))?;
@@ -358,6 +369,7 @@ pub async fn run(
             .map_or(0, |d| d.as_micros() as u64),
         seed: opts.seed,
         message_heads,
+        marketing_heads,
         inbound_head,
         number_index: plan
             .numbers
@@ -883,13 +895,16 @@ fn pick(sh: &Shared, phase_idx: usize) -> Msg {
             dropped: true,
             not_before: pick.not_before,
             body: Bytes::new(),
+            marketing: false,
             inbound_from: None,
             seq: pick.seq,
         };
     }
+    let mut marketing = false;
     let inbound_from = match picker.message(&pick) {
         Message::Send(out) => {
             request_body(out, body);
+            marketing = out.channel != crate::engine::message::Channel::CloudApi;
             None
         }
         Message::Inbound { from, text } => {
@@ -914,6 +929,7 @@ fn pick(sh: &Shared, phase_idx: usize) -> Msg {
         dropped: false,
         not_before: pick.not_before,
         body,
+        marketing,
         inbound_from,
         seq: pick.seq,
     }
@@ -956,6 +972,8 @@ async fn deliver(
     let is_inbound = msg.inbound_from.is_some();
     let head = if is_inbound {
         &sh.inbound_head
+    } else if msg.marketing {
+        &sh.marketing_heads[msg.number]
     } else {
         &sh.message_heads[msg.number]
     };

@@ -30,6 +30,13 @@ pub fn request_body(msg: &Outbound, out: &mut Vec<u8>) {
         out.extend_from_slice(br#","recipient_identity_key_hash":"#);
         push_str(out, h);
     }
+    if let crate::engine::message::Channel::MarketingMessages { strict } = msg.channel {
+        out.extend_from_slice(if strict {
+            br#""product_policy":"STRICT","#.as_slice()
+        } else {
+            br#""product_policy":"CLOUD_API_FALLBACK","#.as_slice()
+        });
+    }
     if let Some(d) = &msg.biz_opaque_callback_data {
         out.extend_from_slice(br#","biz_opaque_callback_data":"#);
         push_str(out, d);

@@ -77,13 +77,16 @@ impl Composer {
         self.wa.clear();
         self.out.to = Addressee::Phone(to);
         self.out.recipient_identity_key_hash = None;
+        self.out.channel = Default::default();
         match &p.mix[pick.kind].1 {
             MixKind::Template {
                 name,
                 language,
                 params,
                 identity_first_seen,
+                channel,
             } => {
+                self.out.channel = *channel;
                 if !again
                     && !matches!(&self.out.content, Content::Template(t) if t.name == *name && t.language == *language && t.header.is_empty())
                 {

@@ -103,6 +103,8 @@ pub enum MixKind {
         params: Vec<String>,
         /// Send the recipient's first-seen identity key hash (`identity_hash = "first_seen"`).
         identity_first_seen: bool,
+        /// Which API it goes through (`marketing_messages = …`).
+        channel: crate::engine::message::Channel,
     },
     Text {
         body: String,
@@ -743,6 +745,12 @@ fn build_phase(
                 language: t.language.clone(),
                 params: t.params.clone(),
                 identity_first_seen: t.identity_hash.is_some(),
+                channel: match t.marketing_messages {
+                    None => crate::engine::message::Channel::CloudApi,
+                    Some(p) => crate::engine::message::Channel::MarketingMessages {
+                        strict: p == super::spec::ProductPolicy::Strict,
+                    },
+                },
             }
         } else if let Some(t) = &m.text {
             MixKind::Text {

@@ -360,6 +360,20 @@ pub struct TemplateSend {
     /// and the send fails with 137000. Default: no hash.
     #[serde(default)]
     pub identity_hash: Option<IdentityHash>,
+    /// Send through the Marketing Messages API (`POST /{phone}/marketing_messages`) with this
+    /// `product_policy`: `"cloud_api_fallback"` (Meta's default: a WABA that has not accepted
+    /// the terms sends through the Cloud API) or `"strict"` (refused instead, 131055).
+    /// Default: the Cloud API (`/messages`).
+    #[serde(default)]
+    pub marketing_messages: Option<ProductPolicy>,
+}
+
+/// `product_policy` of a Marketing Messages API send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProductPolicy {
+    CloudApiFallback,
+    Strict,
 }
 
 /// Which `recipient_identity_key_hash` a template send carries.

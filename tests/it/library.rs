@@ -422,7 +422,8 @@ fn every_library_scenario_is_deterministic_and_documents_its_command_and_ending(
     assert_eq!(a, b);
 }
 
-const LIBRARY: [&str; 9] = [
+const LIBRARY: [&str; 10] = [
+    "marketing-messages-api.toml",
     "recategorised-template.toml",
     "spam-without-opt-in.toml",
     "opt-in-done-right.toml",
@@ -486,4 +487,58 @@ fn recategorised_template_costs_marketing_from_day_5() {
     assert_eq!(row("marketing").messages, 5000);
     assert_eq!(row("marketing").amount.to_string(), "205.50");
     assert_eq!(r.cost.by_currency["USD"].amount.to_string(), "330.50");
+}
+
+#[test]
+fn marketing_messages_api_prices_marketing_lite_like_marketing() {
+    let (r, _) = run("marketing-messages-api.toml", None);
+    let row = |cat: &str| {
+        r.cost
+            .totals
+            .iter()
+            .find(|t| wabasim::simulate::collect::enum_text(&t.category) == cat)
+            .unwrap_or_else(|| panic!("no {cat} row"))
+    };
+    assert_eq!(row("marketing_lite").messages, 882);
+    assert_eq!(row("marketing_lite").amount.to_string(), "36.2502");
+    assert_eq!(row("marketing").messages, 933);
+    assert_eq!(row("marketing").amount.to_string(), "38.3463");
+    assert_eq!(r.cost.by_currency["USD"].amount.to_string(), "74.5965");
+    assert_eq!(code(&r, "131055"), 185);
+}
+
+/// The knob: not onboarded, the `/marketing_messages` promotions fall back to the Cloud API.
+#[test]
+fn marketing_messages_api_knob_not_onboarded_falls_back_to_marketing() {
+    let path = scenario_path("marketing-messages-api.toml");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "marketing_messages_onboarded = true",
+        "marketing_messages_onboarded = false",
+    );
+    let dir = std::env::temp_dir().join(format!("wabasim-mm-knob-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("marketing-messages-api.toml");
+    std::fs::write(&file, text).unwrap();
+    let sc = Scenario::load(&file).unwrap();
+    let plan = wabasim::traffic::LoadPlan::build(
+        sc.traffic.as_ref().unwrap(),
+        sc.thresholds.as_ref(),
+        sc.plan_context(),
+    )
+    .unwrap();
+    let cfg = SimConfig {
+        days: None,
+        seed: sc.seed,
+    };
+    let r = simulate(&sc, &plan, &cfg, &mut |_, _| {}).unwrap();
+    let cats: Vec<_> = r
+        .cost
+        .totals
+        .iter()
+        .map(|t| wabasim::simulate::collect::enum_text(&t.category))
+        .collect();
+    assert_eq!(cats, ["marketing"]);
+    assert_eq!(r.cost.totals[0].messages, 933 + 882);
+    assert_eq!(r.cost.by_currency["USD"].amount.to_string(), "74.5965");
+    let _ = std::fs::remove_dir_all(&dir);
 }
