@@ -19,6 +19,7 @@ mod generated_world;
 mod hardening;
 mod library;
 mod load_e2e;
+mod marketing_messages_http;
 mod media_http;
 mod onboarding_http;
 mod partitions;

@@ -62,7 +62,7 @@ pub(crate) async fn receiver() -> (Arc<Receiver>, String) {
 }
 
 /// Every status object received so far.
-fn statuses(rx: &Receiver) -> Vec<Value> {
+pub(crate) fn statuses(rx: &Receiver) -> Vec<Value> {
     let mut out = Vec::new();
     for body in rx.bodies.lock().iter() {
         for entry in body["entry"].as_array().unwrap() {
@@ -76,7 +76,7 @@ fn statuses(rx: &Receiver) -> Vec<Value> {
     out
 }
 
-async fn wait_for_delivered(rx: &Receiver, n: usize) -> Vec<Value> {
+pub(crate) async fn wait_for_delivered(rx: &Receiver, n: usize) -> Vec<Value> {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let d: Vec<Value> = statuses(rx)
