@@ -380,6 +380,41 @@ async fn send_responses_match_the_spec() {
     assert_valid("mark as read", &component("SuccessResponse"), &v, true);
 }
 
+/// `POST /{phone}/marketing_messages` (the Cloud API fallback of a WABA not onboarded, then an
+/// onboarded send) against `sendMarketingMessage`'s `MarketingMessageResponsePayload`; the
+/// request bodies as `MarketingMessageRequestPayload` (closed as published).
+#[tokio::test]
+async fn marketing_messages_match_the_spec() {
+    let s = start_default().await;
+    let path = "/{Version}/{Phone-Number-ID}/marketing_messages";
+    let schema = response_schema(path, "post", "200");
+    let request = component("MarketingMessageRequestPayload");
+    let body = json!({"messaging_product":"whatsapp","recipient_type":"individual","to":USER,
+        "type":"template","template":{"name":"promo_diskon","language":{"policy":"deterministic","code":"id"},
+        "components":[{"type":"body","parameters":[{"type":"text","text":"Ayu"}]}]},
+        "product_policy":"CLOUD_API_FALLBACK","message_activity_sharing":true});
+    assert_valid("marketing request", &request, &body, false);
+    let url = format!("/v23.0/{PHONE}/marketing_messages");
+    let v = s.post(&url, &body).await.ok();
+    assert_valid("marketing send (fallback)", &schema, &v, true);
+    s.post(
+        "/v23.0/100000000000001/onboard_partners_to_mm_lite",
+        &json!({}),
+    )
+    .await
+    .ok();
+    let v = s.post(&url, &body).await.ok();
+    assert_valid("marketing send (onboarded)", &schema, &v, true);
+    assert_eq!(v["messages"][0]["message_status"], "accepted");
+    let r = s.post(&url, &hello_world(USER)).await;
+    assert_valid(
+        "marketing error",
+        &patch_error_data(component("GraphAPIError")),
+        &r.json(),
+        true,
+    );
+}
+
 #[tokio::test]
 async fn error_envelopes_match_graph_api_error() {
     let s = start_default().await;
