@@ -32,9 +32,9 @@ pub fn request_body(msg: &Outbound, out: &mut Vec<u8>) {
     }
     if let crate::engine::message::Channel::MarketingMessages { strict } = msg.channel {
         out.extend_from_slice(if strict {
-            br#""product_policy":"STRICT","#.as_slice()
+            br#","product_policy":"STRICT""#.as_slice()
         } else {
-            br#""product_policy":"CLOUD_API_FALLBACK","#.as_slice()
+            br#","product_policy":"CLOUD_API_FALLBACK""#.as_slice()
         });
     }
     if let Some(d) = &msg.biz_opaque_callback_data {

@@ -115,3 +115,46 @@ fn json_strings_escape_what_json_needs() {
     let v: String = serde_json::from_slice(&s).unwrap();
     assert_eq!(v, "a\"b\\c\nd\u{1}é");
 }
+
+/// A Marketing Messages API send writes its `product_policy`, and the server's
+/// `/marketing_messages` parser reads the same send and policy back; a Cloud API send has none.
+#[test]
+fn marketing_messages_bodies_carry_their_product_policy() {
+    use crate::engine::message::Channel;
+    use crate::server::wire::parse_marketing_messages;
+    let send = || {
+        Outbound::template(
+            WaId(628_120_000_001),
+            TemplateSend {
+                name: "promo".into(),
+                language: "id".into(),
+                header: vec![],
+                body: vec![param(None, "Ayu")],
+            },
+        )
+    };
+    for strict in [false, true] {
+        let mut msg = send();
+        msg.channel = Channel::MarketingMessages { strict };
+        let mut out = Vec::new();
+        request_body(&msg, &mut out);
+        let text = String::from_utf8_lossy(&out).into_owned();
+        let policy = if strict {
+            "STRICT"
+        } else {
+            "CLOUD_API_FALLBACK"
+        };
+        assert!(
+            text.contains(&format!("\"product_policy\":\"{policy}\"")),
+            "{text}"
+        );
+        let (back, input) =
+            parse_marketing_messages(&out).unwrap_or_else(|e| panic!("{e:?}: {text}"));
+        assert_eq!(back, msg);
+        assert_eq!(input, "628120000001");
+    }
+    let mut out = Vec::new();
+    request_body(&send(), &mut out);
+    assert!(!String::from_utf8_lossy(&out).contains("product_policy"));
+    assert_eq!(parsed(&send()), send());
+}
