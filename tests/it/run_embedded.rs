@@ -392,3 +392,45 @@ async fn a_number_without_a_token_is_an_error_before_the_run() {
     let e = wabasim::cmd::run::prepare(&a).err().unwrap();
     assert!(e.contains("--tokens needs --target"), "{e}");
 }
+
+/// `marketing_messages = …` mix entries go to `POST /{phone}/marketing_messages` with their
+/// `product_policy`: in the default world (WABA not onboarded) STRICT is refused with 131055
+/// and the fallback is accepted, and no body is refused as malformed (100).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marketing_messages_mix_entries_reach_the_marketing_messages_api() {
+    let out = write("mm-report.json", "");
+    let scenario = r#"
+seed = 7
+[audience.profiles.marketing]
+opt_in_ratio = 1.0
+[policy]
+per_user_marketing = [0, 0]
+[traffic]
+[[traffic.phases]]
+name = "strict"
+messages = 20
+closed = { concurrency = 2 }
+[[traffic.phases.mix]]
+template = { name = "promo_diskon", language = "id", params = ["Ayu"], marketing_messages = "strict" }
+[[traffic.phases]]
+name = "fallback"
+messages = 20
+closed = { concurrency = 2 }
+[[traffic.phases.mix]]
+template = { name = "promo_diskon", language = "id", params = ["Ayu"], marketing_messages = "cloud_api_fallback" }
+"#;
+    let a = args(write("mm.toml", scenario), Some(out.clone()));
+    let prepared = wabasim::cmd::run::prepare(&a).unwrap();
+    wabasim::cmd::run::execute(prepared, a, std::future::pending::<()>()).await;
+    let report: Report = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let strict = &report.phases[0];
+    assert_eq!(strict.messages, 20);
+    assert_eq!(
+        strict.codes.refused.get("131055"),
+        Some(&20),
+        "{:?}",
+        strict.codes
+    );
+    let fallback = &report.phases[1];
+    assert_eq!(fallback.requests.ok, 20, "{:?}", fallback.codes);
+}
