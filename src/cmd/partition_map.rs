@@ -48,8 +48,7 @@ pub fn main(args: &PartitionMapArgs) -> Outcome {
         .map_or("the default world".to_string(), |p| p.display().to_string());
     let text = map_text(&scenario, args.partitions, &name);
     match &args.out {
-        Some(p) => std::fs::write(p, text)
-            .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", p.display())))?,
+        Some(p) => super::write_file(p, text.as_bytes())?,
         None => say(format_args!("{text}")),
     }
     Ok(EXIT_OK)

@@ -213,8 +213,7 @@ pub fn write_outputs(
     if let Some(path) = out {
         let json = serde_json::to_vec_pretty(report)
             .map_err(|e| Failure::Runtime(format!("cannot serialise the report: {e}")))?;
-        std::fs::write(path, json)
-            .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", path.display())))?;
+        super::write_file(path, &json)?;
         say(format_args!("report written to {}\n", path.display()));
     }
     super::report::write_ci(report, &summary, junit, summary_md)?;

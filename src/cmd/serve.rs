@@ -175,10 +175,7 @@ pub fn main(args: ServeArgs) -> Outcome {
             _ = signals.wait_for(|n| *n >= 2) => running.dispatcher.abort(),
         }
         let stats = running.state.outbox.stats();
-        eprintln!(
-            "wabasim: stopped; webhooks: {}",
-            serde_json::to_string(&stats).unwrap_or_default()
-        );
+        eprintln!("wabasim: stopped; webhooks: {}", stats.summary());
         let lost = stats.pending();
         match running.state.state_dir.get() {
             Some(dir) => {
@@ -448,12 +445,17 @@ pub async fn start(
         for note in &r.notes {
             eprintln!("wabasim: --state-dir {}: {note}", dir.dir().display());
         }
-        if !r.fresh {
+        if r.fresh {
             eprintln!(
-                "wabasim: --state-dir {}: continued: {} journal records replayed, clock at {}, {} webhook events re-queued ({} delivered or settled before)",
+                "wabasim: --state-dir {}: new journal (restart with the same dir and scenario to continue)",
+                dir.dir().display()
+            );
+        } else {
+            eprintln!(
+                "wabasim: --state-dir {}: continued at {} UTC\n  {} journal records replayed, {} webhook events re-queued ({} delivered or settled before)",
                 dir.dir().display(),
+                crate::simulate::report::fmt_time(clock.now().unix_secs()),
                 r.records.len(),
-                clock.now().unix_secs(),
                 state.outbox.stats().pushed,
                 r.settled.len()
             );
