@@ -175,7 +175,7 @@ pub fn main(args: ServeArgs) -> Outcome {
             _ = signals.wait_for(|n| *n >= 2) => running.dispatcher.abort(),
         }
         let stats = running.state.outbox.stats();
-        eprintln!("wabasim: stopped; webhooks: {}", stats.summary());
+        eprintln!("wabasim: stopped; webhooks:\n  {}", stats.summary());
         let lost = stats.pending();
         match running.state.state_dir.get() {
             Some(dir) => {
@@ -549,7 +549,12 @@ pub fn banner(running: &Running, plan_webhook: &Option<String>) -> String {
         let _ = writeln!(s, "Try:");
         let _ = writeln!(
             s,
-            "  curl -s -X POST {base}/v23.0/{}/messages -H 'Authorization: Bearer {tok}' -H 'Content-Type: application/json' -d '{{\"messaging_product\":\"whatsapp\",\"to\":\"{to}\",\"type\":\"template\",\"template\":{{\"name\":\"hello_world\",\"language\":{{\"code\":\"en_US\"}}}}}}'",
+            // Several lines (a shell continuation and a line break inside the JSON) so that it
+            // pastes as one command and fits a 100-column terminal.
+            "  curl -s -X POST {base}/v23.0/{}/messages \\\n    \
+             -H 'Authorization: Bearer {tok}' -H 'Content-Type: application/json' \\\n    \
+             -d '{{\"messaging_product\":\"whatsapp\",\"to\":\"{to}\",\"type\":\"template\",\n        \
+             \"template\":{{\"name\":\"hello_world\",\"language\":{{\"code\":\"en_US\"}}}}}}'",
             n.id
         );
     }

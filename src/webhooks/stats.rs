@@ -54,7 +54,7 @@ impl WebhookStats {
     /// the POSTs and the last failure.
     pub fn summary(&self) -> String {
         let mut line = format!(
-            "{} events: {} delivered, {} pending, {} expired, {} dropped (outbox full), {} with no URL; {} POSTs, {} failed",
+            "{} events: {} delivered, {} pending, {} expired, {} dropped, {} with no URL; {} POSTs, {} failed",
             self.pushed,
             self.delivered,
             self.pending(),
@@ -164,7 +164,7 @@ mod tests {
         assert!(s.adds_up());
         assert_eq!(
             s.summary(),
-            "10 events: 6 delivered, 1 pending, 2 expired, 0 dropped (outbox full), 1 with no URL; \
+            "10 events: 6 delivered, 1 pending, 2 expired, 0 dropped, 1 with no URL; \
              12 POSTs, 4 failed (last: HTTP 500)"
         );
     }
