@@ -28,8 +28,20 @@ fn run(name: &str, days: Option<f64>) -> (SimReport, serde_json::Value) {
         seed: sc.seed,
     };
     let r = simulate(&sc, &plan, &cfg, &mut |_, _| {}).unwrap();
+    assert_fits_100_columns(name, &wabasim::simulate::report::render_summary(&r));
     let json = serde_json::to_value(&r).unwrap();
     (r, json)
+}
+
+/// What the terminal shows for a lesson must read in a 100-column terminal (projected in class).
+fn assert_fits_100_columns(name: &str, text: &str) {
+    for line in text.lines() {
+        assert!(
+            line.chars().count() <= 100,
+            "{name}: a summary line is {} columns wide:\n{line}",
+            line.chars().count()
+        );
+    }
 }
 
 fn code(r: &SimReport, c: &str) -> u64 {

@@ -182,6 +182,15 @@ async fn embedded_run_reconciles_with_the_engine() {
         desk.answered + desk.expired + desk.waiting + desk.overflow,
         desk.opened
     );
+    // The full summary (phases, codes, retries, webhooks, server, cost, per number, thresholds)
+    // reads in a 100-column terminal.
+    let summary = wabasim::load::report::render_summary(&report);
+    for line in summary.lines() {
+        assert!(
+            line.chars().count() <= 100,
+            "too wide:\n{line}\n\n{summary}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
