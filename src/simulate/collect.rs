@@ -670,29 +670,11 @@ impl Collector {
             .map(|n| engine.held_count(n.id) as u64)
             .sum();
         let checked = engine.rules().onboarding.check;
-        let snap = engine.snapshot();
-        let mut costs = engine.cost_by_business();
         let businesses = engine
-            .standings()
+            .business_totals()
             .into_iter()
-            .map(|b| {
-                let mut out = BusinessResult {
-                    cost: costs
-                        .remove(&b.id)
-                        .map(|c| c.by_currency)
-                        .unwrap_or_default(),
-                    ..BusinessResult::default()
-                };
-                for n in snap.numbers.iter().filter(|n| n.business_id == b.id) {
-                    let c = &n.counters;
-                    out.numbers += 1;
-                    out.accepted += c.accepted;
-                    out.refused += c.rejected.values().sum::<u64>();
-                    out.delivered += c.delivered;
-                    out.read += c.read;
-                    out.failed_later += c.failed.values().sum::<u64>();
-                    out.inbound += c.inbound;
-                }
+            .map(|t| {
+                let b = t.standing;
                 let prohibited = crate::engine::eligibility::prohibition(&b.vertical, &b.country);
                 BusinessResult {
                     id: b.id.to_string(),
@@ -708,7 +690,14 @@ impl Collector {
                     country: b.country,
                     strikes: b.strikes,
                     disabled: b.disabled,
-                    ..out
+                    numbers: t.numbers,
+                    accepted: t.accepted,
+                    refused: t.refused,
+                    delivered: t.delivered,
+                    read: t.read,
+                    failed_later: t.failed_later,
+                    inbound: t.inbound,
+                    cost: t.cost.by_currency,
                 }
             })
             .collect();
