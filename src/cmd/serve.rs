@@ -3,6 +3,7 @@
 
 use super::{say, Failure, Outcome, EXIT_OK};
 use crate::clock::{Clock, ClockMode, SimTime};
+use crate::scenario::partition::Partitioning;
 use crate::scenario::Scenario;
 use crate::server::errors::StatusTable;
 use crate::server::{self, durable, AppState, ControlAccess, ServerConfig};
@@ -103,6 +104,11 @@ pub struct ServeArgs {
     /// (deploy/haproxy.cfg) sends each request to its partition.
     #[arg(long, value_name = "I/N")]
     pub partition: Option<String>,
+    /// With --partition I/N: the portfolios of each partition listed in FILE instead of the
+    /// hash, one line per partition (`0: BUSINESS_ID ...`; docs/scale-out.md). Give
+    /// `partition-map` the same file.
+    #[arg(long, value_name = "FILE")]
+    pub partition_file: Option<PathBuf>,
     /// Keep the world (templates, statuses, quality, limits, ledger, clock, …) and the
     /// webhook outbox in DIR: a restart with the same DIR, scenario and flags continues where
     /// the server stopped, and re-sends the webhook events not yet delivered. Without it the
@@ -227,12 +233,36 @@ impl ServePlan {
                 .ok_or("--token: the scenario has no business to give it to")?;
             b.tokens = vec![tok.clone()];
         }
-        if let Some(text) = &args.partition {
-            let part = crate::traffic::shard::Shard::parse(text)
-                .map_err(|e| format!("--partition: {e}"))?;
-            scenario
-                .keep_partition(part.index, part.count)
-                .map_err(|e| format!("--partition: {e}"))?;
+        match (&args.partition, &args.partition_file) {
+            (Some(text), file) => {
+                let part = crate::traffic::shard::Shard::parse(text)
+                    .map_err(|e| format!("--partition: {e}"))?;
+                let partitioning = match file {
+                    None => Partitioning::Hash { count: part.count },
+                    Some(path) => {
+                        let p = Partitioning::from_file("--partition-file", path, &scenario)?;
+                        if p.count() != part.count {
+                            return Err(format!(
+                                "--partition {text}: --partition-file {} lists {} partitions, not {}",
+                                path.display(),
+                                p.count(),
+                                part.count
+                            ));
+                        }
+                        p
+                    }
+                };
+                scenario
+                    .keep_partition(part.index, &partitioning)
+                    .map_err(|e| format!("--partition: {e}"))?;
+            }
+            (None, Some(_)) => {
+                return Err(
+                    "--partition-file needs --partition I/N: which of the file's partitions this instance serves"
+                        .into(),
+                )
+            }
+            (None, None) => {}
         }
         if !(args.time_scale > 0.0 && args.time_scale <= MAX_TIME_SCALE) {
             return Err(format!(
