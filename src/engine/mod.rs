@@ -160,7 +160,13 @@ pub trait Sink {
     /// Template pacing held, released or dropped one message of `template`. Webhooks follow
     /// from the statuses (a release is `sent` then the ladder, a drop `failed` 132015); a
     /// sink that counts pacing (the simulator's report) reads it here.
-    fn pacing(&mut self, at: SimTime, waba: WabaId, template: ids::TemplateId, step: pacing::PacingStep) {
+    fn pacing(
+        &mut self,
+        at: SimTime,
+        waba: WabaId,
+        template: ids::TemplateId,
+        step: pacing::PacingStep,
+    ) {
         let _ = (at, waba, template, step);
     }
 }
@@ -226,6 +232,6 @@ mod tests;
 #[cfg(test)]
 mod bsuid_tests;
 #[cfg(test)]
-mod policy_tests;
-#[cfg(test)]
 mod pacing_tests;
+#[cfg(test)]
+mod policy_tests;

@@ -323,7 +323,6 @@ impl Business {
             Signal::Negative(w) => a.negative += w,
         }
     }
-
 }
 
 impl Portfolio {
@@ -479,7 +478,13 @@ impl Business {
 
     /// A bad assessment rates the template RED and pauses it, as low quality does (the pause
     /// counts towards the third, disabling one).
-    fn pause_for_pacing(&mut self, at: SimTime, waba: WabaId, id: TemplateId, sink: &mut impl Sink) {
+    fn pause_for_pacing(
+        &mut self,
+        at: SimTime,
+        waba: WabaId,
+        id: TemplateId,
+        sink: &mut impl Sink,
+    ) {
         let m = self.cfg.policy.template_quality.clone();
         let Some(w) = self.waba_mut(waba) else {
             return;

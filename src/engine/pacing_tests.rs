@@ -239,7 +239,10 @@ fn sends_past_the_threshold_are_held_and_a_good_assessment_releases_them() {
     );
     assert!(pauses(&out.events).is_empty());
     for w in &held {
-        let got: Vec<_> = statuses_of(&out.events, *w).into_iter().map(|s| s.0).collect();
+        let got: Vec<_> = statuses_of(&out.events, *w)
+            .into_iter()
+            .map(|s| s.0)
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -271,8 +274,7 @@ fn pacing_off_or_below_the_threshold_holds_nothing() {
     let sent = campaign(&on, T0, "promo", 0, 10, &mut out);
     assert!(held(&sent).is_empty(), "10 sends are within the threshold");
     // Service messages carry no message_status.
-    on.inbound(T0, PHONE, WaId(U), "hi", &mut out)
-        .unwrap();
+    on.inbound(T0, PHONE, WaId(U), "hi", &mut out).unwrap();
     let text = Outbound::text(WaId(U), "Halo");
     let r = on.send(T0.plus(MIN), BIZ, PHONE, &text, &mut out).unwrap();
     assert_eq!(r.message_status, None);
@@ -450,7 +452,10 @@ fn bad_knobs_are_named() {
         guardrail_minutes: 10,
         ..PacingConfig::default()
     };
-    assert_eq!(bad.validate().unwrap_err().0, "rules.pacing.guardrail_minutes");
+    assert_eq!(
+        bad.validate().unwrap_err().0,
+        "rules.pacing.guardrail_minutes"
+    );
     let bad = PacingConfig {
         low_read_rate: 1.5,
         ..PacingConfig::default()
