@@ -11,7 +11,8 @@
 //! `held_for_quality_assessment`, see [`MessageStatus`]).
 //!
 //! The assessment reads what the sent part got back by `decide_after_minutes` after the
-//! assessment opened: it is bad when the negative feedback (the same block, report and mute
+//! assessment opened (if nothing was held by then, the campaign stayed under the threshold:
+//! the assessment closes without a verdict and the next send opens a new one): it is bad when the negative feedback (the same block, report and mute
 //! weights as quality) per delivered message is at least `bad_negative_rate`, or when the
 //! share of delivered messages read is below `low_read_rate` (Meta counts low read rates
 //! towards template quality [M:tq]); it is inconclusive below `min_delivered` deliveries, and
@@ -70,7 +71,7 @@ pub struct PacingConfig {
 impl Default for PacingConfig {
     fn default() -> Self {
         PacingConfig {
-            enabled: false,
+            enabled: true,
             threshold: 1_000,
             decide_after_minutes: 30,
             guardrail_minutes: 60,
@@ -340,6 +341,12 @@ impl Portfolio {
         let Some(a) = self.assessment(waba, template, opened) else {
             return; // closed already
         };
+        if a.held.is_empty() {
+            // The sends stayed under the threshold: nothing to decide on. The next send opens
+            // a new assessment with a fresh count.
+            self.close_assessment(at, waba, template, Verdict::Undecided, sink);
+            return;
+        }
         if a.delivered < min.max(1) {
             return; // inconclusive: the guardrail releases
         }

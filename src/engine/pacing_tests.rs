@@ -267,9 +267,19 @@ fn sends_past_the_threshold_are_held_and_a_good_assessment_releases_them() {
 #[test]
 fn pacing_off_or_below_the_threshold_holds_nothing() {
     let mut out = Effects::default();
-    let off = engine(1.0, PacingConfig::default());
+    let off = engine(
+        1.0,
+        PacingConfig {
+            enabled: false,
+            ..pacing()
+        },
+    );
     let sent = campaign(&off, T0, "promo", 0, 15, &mut out);
-    assert!(held(&sent).is_empty(), "pacing is off by default");
+    assert!(held(&sent).is_empty(), "pacing switched off");
+    // On by default, with a threshold of 1,000.
+    let on = engine(1.0, PacingConfig::default());
+    let sent = campaign(&on, T0, "promo", 0, 1_001, &mut out);
+    assert_eq!(held(&sent), vec![sent[1_000].0]);
     let on = engine(1.0, pacing());
     let sent = campaign(&on, T0, "promo", 0, 10, &mut out);
     assert!(held(&sent).is_empty(), "10 sends are within the threshold");
