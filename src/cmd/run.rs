@@ -533,6 +533,9 @@ pub fn server_side(running: &Running) -> ServerSide {
                 .map(|(k, v)| (k.to_string(), *v))
                 .collect(),
             inbound: n.counters.inbound,
+            held: n.counters.held,
+            released: n.counters.released,
+            dropped: n.counters.dropped,
         })
         .collect();
     let webhook_outbox = serde_json::to_value(running.state.outbox.stats())

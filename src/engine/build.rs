@@ -161,6 +161,8 @@ fn portfolio(
             numbers: ids,
             templates: book,
             feedback: IdMap::default(),
+            pacing: IdMap::default(),
+            utility_paused_at: None,
         });
     }
     // Ids are unique in the world (checked by ValidWorld::new).

@@ -497,6 +497,9 @@ pub enum Rule {
     /// issued for the user's current identity (131009), and authentication templates cannot
     /// go to a BSUID (131062).
     BsuidRecipient,
+    /// Template pacing: a send of a new or low-quality template held for the quality
+    /// assessment, released after it, or failed with 132015 when it paused the template.
+    TemplatePacing,
 }
 
 impl Rule {
@@ -530,6 +533,7 @@ impl Rule {
             Rule::MediaAvailable => "media_available",
             Rule::BlockedUser => "blocked_user",
             Rule::BsuidRecipient => "bsuid_recipient",
+            Rule::TemplatePacing => "template_pacing",
         }
     }
 }

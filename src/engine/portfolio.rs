@@ -97,6 +97,11 @@ pub(super) struct Waba {
     pub templates: TemplateBook,
     /// Feedback per template (quality, pauses).
     pub feedback: IdMap<TemplateId, TemplateFeedback>,
+    /// Pacing per template ever paced (`pacing.rs`).
+    pub pacing: IdMap<TemplateId, super::pacing::TemplatePacing>,
+    /// When one of this WABA's utility templates was last paused: its utility templates are
+    /// paced for `rules.pacing.utility_days` after.
+    pub utility_paused_at: Option<SimTime>,
 }
 
 #[derive(Debug)]
@@ -291,6 +296,16 @@ impl Portfolio {
                 DynKind::Recategorise { waba, template, to } => {
                     self.biz.recategorise(t.at, waba, template, to, sink)
                 }
+                DynKind::PacingDecide {
+                    waba,
+                    template,
+                    opened,
+                } => self.pacing_decide(t.at, waba, template, opened, sink),
+                DynKind::PacingGuardrail {
+                    waba,
+                    template,
+                    opened,
+                } => self.pacing_guardrail(t.at, waba, template, opened, sink),
             }
         }
     }

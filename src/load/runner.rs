@@ -920,8 +920,9 @@ fn pick(sh: &Shared, phase_idx: usize) -> Msg {
 }
 
 /// The message id in a 200 response, `messages[0].id`, borrowed from the body (no allocation
-/// on the hot path; the caller copies it only when a webhook receiver needs it).
-fn message_id(body: &[u8]) -> Option<&str> {
+/// on the hot path; the caller copies it only when a webhook receiver needs it), and whether
+/// template pacing held the message (`message_status: held_for_quality_assessment`).
+fn message_id(body: &[u8]) -> Option<(&str, bool)> {
     #[derive(serde::Deserialize)]
     struct Resp<'a> {
         #[serde(borrow)]
@@ -931,12 +932,19 @@ fn message_id(body: &[u8]) -> Option<&str> {
     struct Id<'a> {
         #[serde(borrow)]
         id: &'a str,
+        #[serde(borrow, default)]
+        message_status: Option<&'a str>,
     }
     serde_json::from_slice::<Resp>(body)
         .ok()?
         .messages
         .first()
-        .map(|m| m.id)
+        .map(|m| {
+            (
+                m.id,
+                m.message_status == Some("held_for_quality_assessment"),
+            )
+        })
 }
 
 /// One message's life: attempts, classification, retries. Returns when it reached its final
@@ -991,15 +999,17 @@ async fn deliver(
         rguard.done = true;
         drop(rguard);
         let done = sh.now();
+        let mut held = false;
         let outcome = match result {
             Ok((status, body)) => {
                 let o = classify(status, &body);
                 if o == Outcome::Ok && !is_inbound {
                     match message_id(&body) {
-                        Some(id) => {
+                        Some((id, h)) => {
                             if let Some(r) = &sh.receiver {
                                 r.tracker().sent(id, Instant::now());
                             }
+                            held = h;
                             o
                         }
                         None => Outcome::Failed(FailKind::BadResponse),
@@ -1023,6 +1033,9 @@ async fn deliver(
             m.record_request(outcome, done.since(start), done.since(origin));
             if outcome == Outcome::Ok && is_inbound {
                 m.inbound += 1;
+            }
+            if held {
+                m.held += 1;
             }
             match decision {
                 Decision::Done => {
@@ -1331,7 +1344,15 @@ mod tests {
     fn message_id_parsing() {
         assert_eq!(
             message_id(br#"{"messaging_product":"whatsapp","contacts":[],"messages":[{"id":"wamid.X","message_status":"accepted"}]}"#),
-            Some("wamid.X")
+            Some(("wamid.X", false))
+        );
+        assert_eq!(
+            message_id(br#"{"messages":[{"id":"wamid.Y","message_status":"held_for_quality_assessment"}]}"#),
+            Some(("wamid.Y", true))
+        );
+        assert_eq!(
+            message_id(br#"{"messages":[{"id":"wamid.Z"}]}"#),
+            Some(("wamid.Z", false))
         );
         assert_eq!(message_id(br#"{"messages":[]}"#), None);
         assert_eq!(message_id(b"ok"), None);

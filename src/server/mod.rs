@@ -855,6 +855,7 @@ fn graph_route(
                         }],
                         messages: [MessageOut {
                             id: receipt.wamid.render(),
+                            message_status: receipt.message_status,
                         }],
                     }))
                 }
@@ -957,6 +958,9 @@ struct ContactOut<'a> {
 #[derive(Serialize)]
 struct MessageOut {
     id: String,
+    /// Template sends only: `accepted` or `held_for_quality_assessment` (template pacing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_status: Option<crate::engine::pacing::MessageStatus>,
 }
 
 #[cfg(test)]

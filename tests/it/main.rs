@@ -21,6 +21,7 @@ mod library;
 mod load_e2e;
 mod media_http;
 mod onboarding_http;
+mod pacing_http;
 mod partitions;
 mod policy_http;
 mod pricing_cli;
