@@ -55,8 +55,7 @@ pub fn main(args: &MergeArgs) -> Outcome {
     )?;
     if let Some(html) = &args.html {
         let page = crate::render::run_html(&merged);
-        std::fs::write(html, page)
-            .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", html.display())))?;
+        super::write_file(html, page.as_bytes())?;
         say(format_args!("HTML report written to {}\n", html.display()));
     }
     Ok(merged.exit_code())

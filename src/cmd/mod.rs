@@ -93,6 +93,17 @@ pub fn stop_signals() -> tokio::sync::watch::Receiver<u32> {
     rx
 }
 
+/// Writes an output file the user named, creating its directory first: `--out out/a.json` on a
+/// fresh clone must not fail after a whole run because `out/` does not exist yet.
+pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), Failure> {
+    let fail =
+        |e: std::io::Error| Failure::Runtime(format!("cannot write {}: {e}", path.display()));
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    std::fs::write(path, bytes).map_err(fail)
+}
+
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_RUNTIME: i32 = 3;

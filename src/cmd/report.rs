@@ -78,8 +78,7 @@ pub fn write_ci(
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Outcome {
-    std::fs::write(path, bytes)
-        .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", path.display())))?;
+    super::write_file(path, bytes)?;
     say(format_args!("{}\n", path.display()));
     Ok(EXIT_OK)
 }

@@ -213,8 +213,7 @@ pub fn write_outputs(
     if let Some(path) = out {
         let json = serde_json::to_vec_pretty(report)
             .map_err(|e| Failure::Runtime(format!("cannot serialise the report: {e}")))?;
-        std::fs::write(path, json)
-            .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", path.display())))?;
+        super::write_file(path, &json)?;
         say(format_args!("report written to {}\n", path.display()));
     }
     super::report::write_ci(report, &summary, junit, summary_md)?;
@@ -534,6 +533,9 @@ pub fn server_side(running: &Running) -> ServerSide {
                 .map(|(k, v)| (k.to_string(), *v))
                 .collect(),
             inbound: n.counters.inbound,
+            held: n.counters.held,
+            released: n.counters.released,
+            dropped: n.counters.dropped,
         })
         .collect();
     let webhook_outbox = serde_json::to_value(running.state.outbox.stats())
@@ -541,33 +543,22 @@ pub fn server_side(running: &Running) -> ServerSide {
         .and_then(|v| serde_json::from_value(v).ok())
         .unwrap_or_default();
     let engine = &running.state.engine;
-    let mut costs = engine.cost_by_business();
-    let standings = engine.standings();
-    let businesses = if standings.len() < 2 {
+    let totals = engine.business_totals();
+    let businesses = if totals.len() < 2 {
         Vec::new()
     } else {
-        standings
+        totals
             .into_iter()
-            .map(|b| {
-                let mut out = ServerBusiness {
-                    id: b.id.to_string(),
-                    name: b.name,
-                    cost: costs
-                        .remove(&b.id)
-                        .map(|c| c.by_currency)
-                        .unwrap_or_default(),
-                    ..ServerBusiness::default()
-                };
-                for n in snap.numbers.iter().filter(|n| n.business_id == b.id) {
-                    let c = &n.counters;
-                    out.numbers += 1;
-                    out.accepted += c.accepted;
-                    out.refused += c.rejected.values().sum::<u64>();
-                    out.delivered += c.delivered;
-                    out.failed_later += c.failed.values().sum::<u64>();
-                    out.inbound += c.inbound;
-                }
-                out
+            .map(|t| ServerBusiness {
+                id: t.standing.id.to_string(),
+                name: t.standing.name,
+                numbers: t.numbers,
+                accepted: t.accepted,
+                refused: t.refused,
+                delivered: t.delivered,
+                failed_later: t.failed_later,
+                inbound: t.inbound,
+                cost: t.cost.by_currency,
             })
             .collect()
     };

@@ -3,6 +3,7 @@
 
 use super::{say, Failure, Outcome, EXIT_OK};
 use crate::clock::{Clock, ClockMode, SimTime};
+use crate::scenario::partition::Partitioning;
 use crate::scenario::Scenario;
 use crate::server::errors::StatusTable;
 use crate::server::{self, durable, AppState, ControlAccess, ServerConfig};
@@ -103,6 +104,11 @@ pub struct ServeArgs {
     /// (deploy/haproxy.cfg) sends each request to its partition.
     #[arg(long, value_name = "I/N")]
     pub partition: Option<String>,
+    /// With --partition I/N: the portfolios of each partition listed in FILE instead of the
+    /// hash, one line per partition (`0: BUSINESS_ID ...`; docs/scale-out.md). Give
+    /// `partition-map` the same file.
+    #[arg(long, value_name = "FILE")]
+    pub partition_file: Option<PathBuf>,
     /// Keep the world (templates, statuses, quality, limits, ledger, clock, …) and the
     /// webhook outbox in DIR: a restart with the same DIR, scenario and flags continues where
     /// the server stopped, and re-sends the webhook events not yet delivered. Without it the
@@ -175,10 +181,7 @@ pub fn main(args: ServeArgs) -> Outcome {
             _ = signals.wait_for(|n| *n >= 2) => running.dispatcher.abort(),
         }
         let stats = running.state.outbox.stats();
-        eprintln!(
-            "wabasim: stopped; webhooks: {}",
-            serde_json::to_string(&stats).unwrap_or_default()
-        );
+        eprintln!("wabasim: stopped; webhooks:\n  {}", stats.summary());
         let lost = stats.pending();
         match running.state.state_dir.get() {
             Some(dir) => {
@@ -230,12 +233,36 @@ impl ServePlan {
                 .ok_or("--token: the scenario has no business to give it to")?;
             b.tokens = vec![tok.clone()];
         }
-        if let Some(text) = &args.partition {
-            let part = crate::traffic::shard::Shard::parse(text)
-                .map_err(|e| format!("--partition: {e}"))?;
-            scenario
-                .keep_partition(part.index, part.count)
-                .map_err(|e| format!("--partition: {e}"))?;
+        match (&args.partition, &args.partition_file) {
+            (Some(text), file) => {
+                let part = crate::traffic::shard::Shard::parse(text)
+                    .map_err(|e| format!("--partition: {e}"))?;
+                let partitioning = match file {
+                    None => Partitioning::Hash { count: part.count },
+                    Some(path) => {
+                        let p = Partitioning::from_file("--partition-file", path, &scenario)?;
+                        if p.count() != part.count {
+                            return Err(format!(
+                                "--partition {text}: --partition-file {} lists {} partitions, not {}",
+                                path.display(),
+                                p.count(),
+                                part.count
+                            ));
+                        }
+                        p
+                    }
+                };
+                scenario
+                    .keep_partition(part.index, &partitioning)
+                    .map_err(|e| format!("--partition: {e}"))?;
+            }
+            (None, Some(_)) => {
+                return Err(
+                    "--partition-file needs --partition I/N: which of the file's partitions this instance serves"
+                        .into(),
+                )
+            }
+            (None, None) => {}
         }
         if !(args.time_scale > 0.0 && args.time_scale <= MAX_TIME_SCALE) {
             return Err(format!(
@@ -448,12 +475,17 @@ pub async fn start(
         for note in &r.notes {
             eprintln!("wabasim: --state-dir {}: {note}", dir.dir().display());
         }
-        if !r.fresh {
+        if r.fresh {
             eprintln!(
-                "wabasim: --state-dir {}: continued: {} journal records replayed, clock at {}, {} webhook events re-queued ({} delivered or settled before)",
+                "wabasim: --state-dir {}: new journal (restart with the same dir and scenario to continue)",
+                dir.dir().display()
+            );
+        } else {
+            eprintln!(
+                "wabasim: --state-dir {}: continued at {} UTC\n  {} journal records replayed, {} webhook events re-queued ({} delivered or settled before)",
                 dir.dir().display(),
+                crate::simulate::report::fmt_time(clock.now().unix_secs()),
                 r.records.len(),
-                clock.now().unix_secs(),
                 state.outbox.stats().pushed,
                 r.settled.len()
             );
@@ -547,7 +579,12 @@ pub fn banner(running: &Running, plan_webhook: &Option<String>) -> String {
         let _ = writeln!(s, "Try:");
         let _ = writeln!(
             s,
-            "  curl -s -X POST {base}/v23.0/{}/messages -H 'Authorization: Bearer {tok}' -H 'Content-Type: application/json' -d '{{\"messaging_product\":\"whatsapp\",\"to\":\"{to}\",\"type\":\"template\",\"template\":{{\"name\":\"hello_world\",\"language\":{{\"code\":\"en_US\"}}}}}}'",
+            // Several lines (a shell continuation and a line break inside the JSON) so that it
+            // pastes as one command and fits a 100-column terminal.
+            "  curl -s -X POST {base}/v23.0/{}/messages \\\n    \
+             -H 'Authorization: Bearer {tok}' -H 'Content-Type: application/json' \\\n    \
+             -d '{{\"messaging_product\":\"whatsapp\",\"to\":\"{to}\",\"type\":\"template\",\n        \
+             \"template\":{{\"name\":\"hello_world\",\"language\":{{\"code\":\"en_US\"}}}}}}'",
             n.id
         );
     }

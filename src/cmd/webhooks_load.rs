@@ -117,8 +117,7 @@ pub fn main(args: &WebhooksLoadArgs) -> Outcome {
     if let Some(path) = &args.out {
         let json = serde_json::to_vec_pretty(&report)
             .map_err(|e| Failure::Runtime(format!("cannot serialise the report: {e}")))?;
-        std::fs::write(path, json)
-            .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", path.display())))?;
+        super::write_file(path, &json)?;
     }
     Ok(report.exit_code())
 }

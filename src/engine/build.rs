@@ -168,6 +168,8 @@ fn portfolio(
             feedback: IdMap::default(),
             mm_onboarded: w.marketing_messages_onboarded,
             mm_only: w.disable_marketing_messages_on_cloud_api,
+            pacing: IdMap::default(),
+            utility_paused_at: None,
         });
     }
     // Ids are unique in the world (checked by ValidWorld::new).

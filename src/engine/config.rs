@@ -29,6 +29,8 @@ pub struct RulesConfig {
     pub violations: super::violations::ViolationsConfig,
     /// `[rules.onboarding]`: refuse the scenario's prohibited businesses (docs/policy-model.md).
     pub onboarding: super::eligibility::OnboardingConfig,
+    /// `[rules.pacing]`: template pacing (docs/policy-model.md "Template pacing").
+    pub pacing: super::pacing::PacingConfig,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
@@ -52,6 +54,7 @@ impl Default for RulesConfig {
             contacts: Default::default(),
             violations: Default::default(),
             onboarding: Default::default(),
+            pacing: Default::default(),
         }
     }
 }
@@ -76,6 +79,7 @@ impl RulesConfig {
         }
         self.contacts.validate()?;
         self.violations.validate()?;
+        self.pacing.validate()?;
         Ok(())
     }
 }

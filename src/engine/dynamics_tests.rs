@@ -1274,7 +1274,17 @@ fn users_without_opt_in_block_more() {
     let run = |opt_in: f64| {
         let mut p = profiles.clone();
         p.marketing.opt_in_ratio = opt_in;
-        let e = engine_with(world(MessagingLimitTier::Unlimited, true, p), policy());
+        // 5,000 sends of a new template in 500 s would be paced, and in this world nobody
+        // reads: the pacing assessment would pause the template. This test is about blocks.
+        let rules = RulesConfig {
+            pacing: super::pacing::PacingConfig {
+                enabled: false,
+                ..Default::default()
+            },
+            ..RulesConfig::default()
+        };
+        let w = world(MessagingLimitTier::Unlimited, true, p);
+        let e = build_world_with_policy(&w, rules, policy(), 7, T0).unwrap();
         let mut out = Effects::default();
         for i in 0..5_000 {
             e.send(T0.plus(i * 100), BIZ, PHONE, &promo(U + i), &mut out)

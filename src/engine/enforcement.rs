@@ -71,6 +71,18 @@ pub enum DynKind {
         template: TemplateId,
         to: TemplateCategory,
     },
+    /// The pacing assessment of a template opened at `opened` decides.
+    PacingDecide {
+        waba: WabaId,
+        template: TemplateId,
+        opened: SimTime,
+    },
+    /// The pacing guardrail: an assessment opened at `opened` still undecided releases.
+    PacingGuardrail {
+        waba: WabaId,
+        template: TemplateId,
+        opened: SimTime,
+    },
 }
 
 #[derive(Debug)]

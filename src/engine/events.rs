@@ -511,6 +511,9 @@ pub enum Rule {
     /// The Marketing Messages API's own rules: marketing templates only, the terms, template
     /// sync (131055, 134101), and marketing disabled on the Cloud API (131063).
     MarketingMessages,
+    /// Template pacing: a send of a new or low-quality template held for the quality
+    /// assessment, released after it, or failed with 132015 when it paused the template.
+    TemplatePacing,
 }
 
 impl Rule {
@@ -545,6 +548,7 @@ impl Rule {
             Rule::BlockedUser => "blocked_user",
             Rule::BsuidRecipient => "bsuid_recipient",
             Rule::MarketingMessages => "marketing_messages",
+            Rule::TemplatePacing => "template_pacing",
         }
     }
 }

@@ -80,6 +80,16 @@ pub struct TemplateFeedback {
     pub pauses: u8,
 }
 
+impl TemplateFeedback {
+    pub fn new(m: &super::policy::QualityModel) -> TemplateFeedback {
+        TemplateFeedback {
+            window: SignalWindow::new(m),
+            rating: None,
+            pauses: 0,
+        }
+    }
+}
+
 /// What the control API (or a test) makes a user do.
 #[derive(Clone, Debug, PartialEq)]
 pub enum UserAction {
@@ -116,6 +126,7 @@ impl Business {
         s.dynamics.feedback.add_delivered(at);
         if let Some(t) = info.template {
             self.template_signal(at, s.waba, t, None, sink);
+            self.pacing_signal(s.waba, t, super::pacing::Signal::Delivered);
         }
         let category = info.feedback_category;
         let seed = self.cfg.seed;
@@ -228,6 +239,7 @@ impl Business {
             s.dynamics.feedback.add_negative(at, weight);
             if let Some(t) = template {
                 self.template_signal(at, s.waba, t, Some(weight), sink);
+                self.pacing_signal(s.waba, t, super::pacing::Signal::Negative(weight));
             }
             self.eval_quality(at, s, sink);
         }
@@ -315,11 +327,10 @@ impl Business {
             return;
         };
         let (old, new) = {
-            let f = w.feedback.entry(id).or_insert_with(|| TemplateFeedback {
-                window: SignalWindow::new(m),
-                rating: None,
-                pauses: 0,
-            });
+            let f = w
+                .feedback
+                .entry(id)
+                .or_insert_with(|| TemplateFeedback::new(m));
             match weight {
                 None => f.window.add_delivered(at),
                 Some(x) => f.window.add_negative(at, x),
@@ -376,6 +387,27 @@ impl Business {
         if new != Some(QualityRating::Red) || t.status != TemplateStatus::Approved {
             return;
         }
+        self.pause_template(at, waba, id, pauses, sink);
+    }
+
+    /// Pauses an APPROVED template for its `pauses`-th time (3 h, then 6 h; the third time
+    /// disables it) and schedules the end of the pause. A utility template's pause makes the
+    /// WABA's utility templates paced for a while (`pacing.rs`).
+    pub(super) fn pause_template(
+        &mut self,
+        at: SimTime,
+        waba: WabaId,
+        id: TemplateId,
+        pauses: u8,
+        sink: &mut impl Sink,
+    ) {
+        let cfg = &self.cfg;
+        let Some(w) = self.wabas.iter_mut().find(|w| w.id == waba) else {
+            return;
+        };
+        let Some(t) = w.templates.get_mut(id) else {
+            return;
+        };
         let (status, title, description) = match pauses {
             1 | 2 => {
                 let hours = cfg.policy.pause_hours[pauses as usize - 1];
@@ -392,6 +424,9 @@ impl Business {
             ),
         };
         t.status = status;
+        if t.category == super::world::TemplateCategory::Utility {
+            w.utility_paused_at = Some(at);
+        }
         sink.event(Event {
             at,
             waba,
@@ -428,6 +463,17 @@ impl Business {
             return; // changed by hand meanwhile
         }
         t.status = TemplateStatus::Approved;
+        if let Some(p) = self
+            .wabas
+            .iter_mut()
+            .find(|w| w.id == waba)
+            .and_then(|w| w.pacing.get_mut(&id))
+        {
+            p.unpaused();
+        }
+        let Some(t) = self.waba_mut(waba).and_then(|w| w.templates.get_mut(id)) else {
+            return;
+        };
         sink.event(Event {
             at,
             waba,

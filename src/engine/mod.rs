@@ -41,6 +41,7 @@ pub mod limits;
 pub mod marketing_messages;
 pub mod message;
 mod number;
+pub mod pacing;
 pub mod policy;
 pub mod portfolio;
 pub mod portfolios;
@@ -125,6 +126,9 @@ pub struct SendReceipt {
     pub wa_id: WaId,
     /// The user's BSUID when the send named them by it (the response's `contacts[].user_id`).
     pub user_id: Option<bsuid::UserId>,
+    /// The response's `messages[].message_status`: set for template sends (see
+    /// [`pacing::MessageStatus`]), `None` for other messages.
+    pub message_status: Option<pacing::MessageStatus>,
 }
 
 /// Where the core puts what its decisions caused. One interface for every door: the server's
@@ -153,6 +157,19 @@ pub trait Sink {
     /// A deadline earlier than any the caller may know of was set (a driver sleeping until
     /// the next one wakes up earlier).
     fn wake(&mut self, at: SimTime);
+
+    /// Template pacing held, released or dropped one message of `template`. Webhooks follow
+    /// from the statuses (a release is `sent` then the ladder, a drop `failed` 132015); a
+    /// sink that counts pacing (the simulator's report) reads it here.
+    fn pacing(
+        &mut self,
+        at: SimTime,
+        waba: WabaId,
+        template: ids::TemplateId,
+        step: pacing::PacingStep,
+    ) {
+        let _ = (at, waba, template, step);
+    }
 }
 
 /// A sink that keeps everything, in order: the server's per-request buffer and the tests'.
@@ -215,5 +232,7 @@ mod tests;
 
 #[cfg(test)]
 mod bsuid_tests;
+#[cfg(test)]
+mod pacing_tests;
 #[cfg(test)]
 mod policy_tests;

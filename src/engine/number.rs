@@ -90,6 +90,14 @@ pub struct NumberCounters {
     pub opt_outs: u64,
     pub mutes: u64,
     pub replies: u64,
+    /// Template pacing: messages held for the quality assessment, released after it, and
+    /// dropped (failed with 132015) when it paused the template.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub held: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub released: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub dropped: u64,
 }
 
 fn is_zero(n: &u64) -> bool {

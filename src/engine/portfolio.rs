@@ -101,6 +101,11 @@ pub(super) struct Waba {
     pub mm_onboarded: bool,
     /// `disable_marketing_messages_on_cloud_api`.
     pub mm_only: bool,
+    /// Pacing per template ever paced (`pacing.rs`).
+    pub pacing: IdMap<TemplateId, super::pacing::TemplatePacing>,
+    /// When one of this WABA's utility templates was last paused: its utility templates are
+    /// paced for `rules.pacing.utility_days` after.
+    pub utility_paused_at: Option<SimTime>,
 }
 
 #[derive(Debug)]
@@ -295,6 +300,16 @@ impl Portfolio {
                 DynKind::Recategorise { waba, template, to } => {
                     self.biz.recategorise(t.at, waba, template, to, sink)
                 }
+                DynKind::PacingDecide {
+                    waba,
+                    template,
+                    opened,
+                } => self.pacing_decide(t.at, waba, template, opened, sink),
+                DynKind::PacingGuardrail {
+                    waba,
+                    template,
+                    opened,
+                } => self.pacing_guardrail(t.at, waba, template, opened, sink),
             }
         }
     }

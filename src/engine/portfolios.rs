@@ -24,7 +24,6 @@ use super::{Rejection, SendReceipt, Sink};
 use crate::clock::SimTime;
 use crate::pricing::CostSummary;
 use std::cell::{RefCell, RefMut};
-use std::collections::BTreeMap;
 use std::ops::DerefMut;
 
 /// How a door holds one portfolio: lent out one caller at a time.
@@ -607,19 +606,11 @@ impl<C: PortfolioCell> Portfolios<C> {
         CostSummary::from_ledgers(ledgers.map(|(_, l)| l), markup)
     }
 
-    /// What each business portfolio's delivered messages cost, by business id.
-    pub fn cost_by_business(&self) -> BTreeMap<BusinessId, CostSummary> {
-        self.cells
-            .iter()
-            .map(|c| {
-                let g = c.lock();
-                let summary = CostSummary::from_ledgers(
-                    g.charging().ledgers().map(|(_, l)| l),
-                    g.charging().markup(),
-                );
-                (g.standing().id, summary)
-            })
-            .collect()
+    /// Each portfolio's totals (standing, number counters summed, cost), by business id.
+    pub fn business_totals(&self) -> Vec<super::views::BusinessTotals> {
+        let mut v: Vec<_> = self.cells.iter().map(|c| c.lock().totals()).collect();
+        v.sort_by_key(|t| t.standing.id);
+        v
     }
 
     /// `GET /_sim/ledger`: totals plus ledger lines at position `since` or later (at most

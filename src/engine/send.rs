@@ -214,10 +214,11 @@ impl Business {
             recipient_identity_key_hash: key_hash,
             user,
         });
-        let receipt = SendReceipt {
+        let mut receipt = SendReceipt {
             wamid,
             wa_id: to,
             user_id: user.by_user_id.then_some(user.user_id),
+            message_status: template.map(|_| super::pacing::MessageStatus::Accepted),
         };
         if let Some(code) = async_error {
             self.fail_now(now, s, &info, code, sink);
@@ -232,6 +233,17 @@ impl Business {
             }
             return Ok(receipt);
         }
+        let info = match template {
+            Some(t) => match self.pace(now, s, t, info, facts, conv.blocked(), sink) {
+                Some(info) => info,
+                None => {
+                    receipt.message_status =
+                        Some(super::pacing::MessageStatus::HeldForQualityAssessment);
+                    return Ok(receipt);
+                }
+            },
+            None => info,
+        };
         self.launch(now, s, info, facts, conv.blocked(), sink);
         Ok(receipt)
     }
@@ -292,7 +304,7 @@ impl Business {
         });
     }
 
-    fn fail_now(
+    pub(super) fn fail_now(
         &self,
         now: SimTime,
         s: &mut Number,
@@ -410,7 +422,12 @@ impl Business {
                 }
                 s.counters.delivered += 1;
             }
-            DeliveryStatus::Read => s.counters.read += 1,
+            DeliveryStatus::Read => {
+                s.counters.read += 1;
+                if let Some(t) = info.template {
+                    self.pacing_signal(s.waba, t, super::pacing::Signal::Read);
+                }
+            }
             DeliveryStatus::Failed => {
                 let code = error.unwrap_or(ErrorCode::SomethingWentWrong);
                 self.record_failure(at, s, &info, code, sink);
@@ -613,6 +630,7 @@ fn rule_of_async(code: ErrorCode) -> Rule {
         ErrorCode::SpamRateLimit => Rule::MessagingLimit,
         ErrorCode::EcosystemEngagement => Rule::PerUserMarketingLimit,
         ErrorCode::MediaUpload => Rule::MediaAvailable,
+        ErrorCode::TemplatePaused => Rule::TemplatePacing,
         _ => Rule::Accepted,
     }
 }

@@ -2,11 +2,13 @@
 //! `GET /_sim/state` show, built from the core's state.
 
 use super::ids::{BusinessId, PhoneNumberId, TemplateId, WabaId};
+use super::integrity::StandingView;
 use super::number::{Number, NumberCounters};
 use super::portfolio::{Business, Portfolio};
 use super::world::{MessagingLimitTier, NumberStatus, QualityRating};
 use super::Rejection;
 use crate::clock::SimTime;
+use crate::pricing::CostSummary;
 use serde::Serialize;
 
 impl Portfolio {
@@ -78,6 +80,35 @@ impl Portfolio {
         self.numbers.iter_mut().map(|s| biz.view(s)).collect()
     }
 
+    /// The portfolio's totals for the per-business roll-up of `run` and `simulate` reports.
+    pub fn totals(&mut self) -> BusinessTotals {
+        let mut t = BusinessTotals {
+            standing: self.standing(),
+            cost: CostSummary::from_ledgers(
+                self.charging().ledgers().map(|(_, l)| l),
+                self.charging().markup(),
+            ),
+            numbers: 0,
+            accepted: 0,
+            refused: 0,
+            delivered: 0,
+            read: 0,
+            failed_later: 0,
+            inbound: 0,
+        };
+        for n in self.number_views() {
+            let c = &n.counters;
+            t.numbers += 1;
+            t.accepted += c.accepted;
+            t.refused += c.rejected.values().sum::<u64>();
+            t.delivered += c.delivered;
+            t.read += c.read;
+            t.failed_later += c.failed.values().sum::<u64>();
+            t.inbound += c.inbound;
+        }
+        t
+    }
+
     /// Every template of every WABA.
     pub fn template_views(&self) -> Vec<TemplateView> {
         let b = &self.biz;
@@ -145,6 +176,23 @@ pub enum ObjectKind {
     PhoneNumber,
     Waba,
     Template,
+}
+
+/// One business portfolio's totals: its standing, what its numbers did (sends accepted and
+/// refused, delivered, read, failed after acceptance, users' messages) and its ledger's cost.
+#[derive(Clone, Debug)]
+pub struct BusinessTotals {
+    pub standing: StandingView,
+    pub numbers: u64,
+    pub accepted: u64,
+    /// Sends refused synchronously (any code).
+    pub refused: u64,
+    pub delivered: u64,
+    pub read: u64,
+    /// Accepted sends that failed later (any code).
+    pub failed_later: u64,
+    pub inbound: u64,
+    pub cost: CostSummary,
 }
 
 #[derive(Clone, Debug, Serialize)]

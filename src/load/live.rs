@@ -48,6 +48,8 @@ pub struct LiveSample {
     pub p90_ms: Option<f64>,
     pub p99_ms: Option<f64>,
     pub requests: ClassCounts,
+    /// Of `requests.ok`, the simulated users writing in (`/_sim/inbound`): not sends.
+    pub inbound: u64,
     pub codes: Vec<CodeCount>,
 }
 
@@ -108,6 +110,7 @@ mod tests {
             p90_ms: None,
             p99_ms: None,
             requests: ClassCounts::default(),
+            inbound: 0,
             codes: Vec::new(),
         }
     }

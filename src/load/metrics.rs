@@ -241,6 +241,8 @@ pub struct PhaseMetrics {
     pub no_window: u64,
     /// Ok requests that simulated a user writing in rather than a send.
     pub inbound: u64,
+    /// Ok sends answered `message_status: held_for_quality_assessment` (template pacing).
+    pub held: u64,
     /// Final outcome per message, by class.
     pub finals: [u64; 4],
     /// Messages cut short by a stop: waiting for a retry, or still in flight after the grace.
@@ -280,6 +282,7 @@ impl Default for PhaseMetrics {
             unsent: 0,
             no_window: 0,
             inbound: 0,
+            held: 0,
             finals: [0; 4],
             abandoned: 0,
             gave_up: 0,
@@ -370,6 +373,7 @@ impl PhaseMetrics {
         self.unsent += o.unsent;
         self.no_window += o.no_window;
         self.inbound += o.inbound;
+        self.held += o.held;
         self.abandoned += o.abandoned;
         self.gave_up += o.gave_up;
         self.recovered += o.recovered;

@@ -30,6 +30,13 @@ pub fn render(s: Option<&LiveSample>) -> String {
             let _ = writeln!(o, "wabasim_load_requests_total{{class=\"{class}\"}} {n}");
         }
     }
+    o.push_str(
+        "# HELP wabasim_load_inbound_total Ok requests that simulated a user writing in, not sends.\n",
+    );
+    o.push_str("# TYPE wabasim_load_inbound_total counter\n");
+    if let Some(s) = s {
+        let _ = writeln!(o, "wabasim_load_inbound_total {}", s.inbound);
+    }
     o.push_str("# HELP wabasim_load_codes_total Requests not ok, by class and code.\n");
     o.push_str("# TYPE wabasim_load_codes_total counter\n");
     for c in s.iter().flat_map(|s| &s.codes) {
@@ -133,6 +140,7 @@ mod tests {
                 refused: 2,
                 failed: 0,
             },
+            inbound: 40,
             codes: vec![CodeCount {
                 class: "throttled",
                 code: "130429".into(),
@@ -142,6 +150,7 @@ mod tests {
         };
         let text = render(Some(&s));
         assert!(text.contains("wabasim_load_requests_total{class=\"ok\"} 140"));
+        assert!(text.contains("\nwabasim_load_inbound_total 40\n"));
         assert!(text.contains("wabasim_load_codes_total{class=\"throttled\",code=\"130429\"} 7"));
         assert!(text.contains("wabasim_load_achieved_rate 49.5"));
         assert!(

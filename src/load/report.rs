@@ -212,6 +212,11 @@ pub struct PhaseReport {
     /// `requests.ok - inbound` sends were accepted.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub inbound: u64,
+    /// Accepted sends answered `message_status: held_for_quality_assessment` (template
+    /// pacing): their statuses come after the assessment, released (`sent`…) or dropped
+    /// (`failed` 132015, counted in the webhooks' failed status codes).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub held: u64,
     /// Messages whose first attempt was sent.
     pub messages: u64,
     /// HTTP requests (attempts, retries included) by class.
@@ -257,6 +262,7 @@ impl PhaseReport {
             unsent: m.unsent,
             no_window: m.no_window,
             inbound: m.inbound,
+            held: m.held,
             messages: m.messages,
             requests: ClassCounts::from(&m.requests),
             finals: ClassCounts::from(&m.finals),
@@ -305,6 +311,7 @@ impl PhaseReport {
             unsent: self.unsent,
             no_window: self.no_window,
             inbound: self.inbound,
+            held: self.held,
             abandoned: self.abandoned,
             gave_up: self.retries.gave_up,
             recovered: self.retries.recovered,
@@ -542,6 +549,14 @@ pub struct ServerNumber {
     pub failed: BTreeMap<String, u64>,
     /// Messages users sent to this number.
     pub inbound: u64,
+    /// Template pacing: sends held for quality assessment, released after it, dropped
+    /// (failed with 132015) when it paused the template.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub held: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub released: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped: u64,
 }
 
 impl Report {
@@ -937,6 +952,12 @@ pub fn render_summary(r: &Report) -> String {
                 p.no_window
             ));
         }
+        if p.held > 0 {
+            lines.push(format!(
+                "{} accepted sends held for quality assessment (template pacing; released or dropped with 132015 later)",
+                p.held
+            ));
+        }
         if p.model == "open" && p.send_lag.count > 0 {
             lines.push(format!(
                 "generator lag (intended → sent) p50 {:.2} ms, p99 {:.2} ms",
@@ -1052,6 +1073,16 @@ pub fn render_summary(r: &Report) -> String {
                     format!(", failed later {}", fmt_codes(&n.failed))
                 },
             );
+            if n.held > 0 {
+                let _ = writeln!(
+                    s,
+                    "    template pacing: held {}, released {}, dropped (132015) {}, still held {}",
+                    n.held,
+                    n.released,
+                    n.dropped,
+                    n.held.saturating_sub(n.released + n.dropped)
+                );
+            }
         }
         for (cur, t) in sv.cost.iter().flat_map(|c| &c.by_currency) {
             let _ = writeln!(

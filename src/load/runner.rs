@@ -936,8 +936,9 @@ fn pick(sh: &Shared, phase_idx: usize) -> Msg {
 }
 
 /// The message id in a 200 response, `messages[0].id`, borrowed from the body (no allocation
-/// on the hot path; the caller copies it only when a webhook receiver needs it).
-fn message_id(body: &[u8]) -> Option<&str> {
+/// on the hot path; the caller copies it only when a webhook receiver needs it), and whether
+/// template pacing held the message (`message_status: held_for_quality_assessment`).
+fn message_id(body: &[u8]) -> Option<(&str, bool)> {
     #[derive(serde::Deserialize)]
     struct Resp<'a> {
         #[serde(borrow)]
@@ -947,12 +948,19 @@ fn message_id(body: &[u8]) -> Option<&str> {
     struct Id<'a> {
         #[serde(borrow)]
         id: &'a str,
+        #[serde(borrow, default)]
+        message_status: Option<&'a str>,
     }
     serde_json::from_slice::<Resp>(body)
         .ok()?
         .messages
         .first()
-        .map(|m| m.id)
+        .map(|m| {
+            (
+                m.id,
+                m.message_status == Some("held_for_quality_assessment"),
+            )
+        })
 }
 
 /// One message's life: attempts, classification, retries. Returns when it reached its final
@@ -1009,15 +1017,17 @@ async fn deliver(
         rguard.done = true;
         drop(rguard);
         let done = sh.now();
+        let mut held = false;
         let outcome = match result {
             Ok((status, body)) => {
                 let o = classify(status, &body);
                 if o == Outcome::Ok && !is_inbound {
                     match message_id(&body) {
-                        Some(id) => {
+                        Some((id, h)) => {
                             if let Some(r) = &sh.receiver {
                                 r.tracker().sent(id, Instant::now());
                             }
+                            held = h;
                             o
                         }
                         None => Outcome::Failed(FailKind::BadResponse),
@@ -1041,6 +1051,9 @@ async fn deliver(
             m.record_request(outcome, done.since(start), done.since(origin));
             if outcome == Outcome::Ok && is_inbound {
                 m.inbound += 1;
+            }
+            if held {
+                m.held += 1;
             }
             match decision {
                 Decision::Done => {
@@ -1125,8 +1138,10 @@ async fn sample_live(sh: Arc<Shared>, live: Arc<LiveSamples>) {
         let mut counts = [0u64; 4];
         let mut codes: [crate::load::metrics::CodeCounts; 4] = Default::default();
         let mut sent = 0;
+        let mut inbound = 0;
         for m in &sh.metrics {
             let m = m.lock();
+            inbound += m.inbound;
             for h in &m.latency {
                 // Same fixed bounds everywhere: adding cannot fail.
                 let _ = hist.add(h);
@@ -1196,6 +1211,7 @@ async fn sample_live(sh: Arc<Shared>, live: Arc<LiveSamples>) {
             p50_ms: pct.0,
             p90_ms: pct.1,
             p99_ms: pct.2,
+            inbound,
             requests: ClassCounts {
                 ok: counts[0],
                 throttled: counts[1],
@@ -1231,12 +1247,14 @@ fn spawn_progress(sh: Arc<Shared>) -> (ProgressBar, tokio::task::JoinHandle<()>)
             let (running, i) = running_phases(&sh);
             let mut counts = [0u64; 4];
             let mut sent = 0;
+            let mut inbound = 0;
             for m in &sh.metrics {
                 let m = m.lock();
                 for (c, n) in counts.iter_mut().zip(m.requests.iter()) {
                     *c += n;
                 }
                 sent += m.messages;
+                inbound += m.inbound;
             }
             let (p99, target) = {
                 let m = sh.metrics[i].lock();
@@ -1278,9 +1296,18 @@ fn spawn_progress(sh: Arc<Shared>) -> (ProgressBar, tokio::task::JoinHandle<()>)
             } else {
                 target
             };
-            b.set_message(format!(
-                "{} | {:.0} msg/s{} | p99 {:.1} ms | ok {} throttled {} refused {} failed {}",
-                names, rate, target, p99, counts[0], counts[1], counts[2], counts[3]
+            b.set_message(progress_message(
+                &names,
+                rate,
+                &target,
+                p99,
+                [
+                    counts[0].saturating_sub(inbound),
+                    inbound,
+                    counts[1],
+                    counts[2],
+                    counts[3],
+                ],
             ));
             b.tick();
         }
@@ -1288,15 +1315,62 @@ fn spawn_progress(sh: Arc<Shared>) -> (ProgressBar, tokio::task::JoinHandle<()>)
     (bar, handle)
 }
 
+/// The progress message on two lines, so that each fits an 80-column terminal with counts in
+/// the millions: the phase and its rate and latency, then what the requests became (sends
+/// accepted apart from simulated users writing in, which are not sends).
+fn progress_message(name: &str, rate: f64, target: &str, p99: f64, counts: [u64; 5]) -> String {
+    let [accepted, inbound, throttled, refused, failed] = counts;
+    let inbound = if inbound > 0 {
+        format!(" inbound {inbound}")
+    } else {
+        String::new()
+    };
+    format!(
+        "{name} | {rate:.0} msg/s{target} | p99 {p99:.1} ms\n  \
+         accepted {accepted}{inbound} | throttled {throttled} refused {refused} failed {failed}"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
+    fn progress_lines_fit_80_columns_and_say_accepted_apart_from_inbound() {
+        let m = progress_message(
+            "spike",
+            96.4,
+            " (target 120/s)",
+            2.61,
+            [2_406_000, 504_000, 593_000, 12_000, 1_000],
+        );
+        let lines: Vec<&str> = m.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "spike | 96 msg/s (target 120/s) | p99 2.6 ms",
+                "  accepted 2406000 inbound 504000 | throttled 593000 refused 12000 failed 1000",
+            ]
+        );
+        // The spinner and the elapsed time ("⠁ [00:00:45] ") come before the first line.
+        assert!(lines[0].len() + 13 <= 80 && lines[1].len() <= 80);
+        let quiet = progress_message("steady", 5.0, "", 1.0, [10, 0, 0, 0, 0]);
+        assert!(!quiet.contains("inbound"), "{quiet}");
+    }
+
+    #[test]
     fn message_id_parsing() {
         assert_eq!(
             message_id(br#"{"messaging_product":"whatsapp","contacts":[],"messages":[{"id":"wamid.X","message_status":"accepted"}]}"#),
-            Some("wamid.X")
+            Some(("wamid.X", false))
+        );
+        assert_eq!(
+            message_id(br#"{"messages":[{"id":"wamid.Y","message_status":"held_for_quality_assessment"}]}"#),
+            Some(("wamid.Y", true))
+        );
+        assert_eq!(
+            message_id(br#"{"messages":[{"id":"wamid.Z"}]}"#),
+            Some(("wamid.Z", false))
         );
         assert_eq!(message_id(br#"{"messages":[]}"#), None);
         assert_eq!(message_id(b"ok"), None);

@@ -102,16 +102,16 @@ impl WebhookLoadReport {
     /// A terminal summary.
     pub fn summary(&self) -> String {
         let mut s = format!(
-            "webhook load on {}: {} POSTs in {:.1} s ({}), {} answered 2xx\n",
+            "webhook load on {}\n{} POSTs in {:.1} s, {} answered 2xx: {}\n",
             self.url,
             self.posts,
             self.elapsed_ms / 1000.0,
+            self.ok,
             self.by_kind
                 .iter()
                 .map(|(k, v)| format!("{k} {v}"))
                 .collect::<Vec<_>>()
                 .join(", "),
-            self.ok
         );
         if !self.failed.is_empty() {
             s.push_str(&format!(

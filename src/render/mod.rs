@@ -61,6 +61,71 @@ fn template_color(s: &str) -> &'static str {
     }
 }
 
+/// Template pacing, for each template it touched: messages held for the quality assessment,
+/// released after it and dropped (132015) per hour, and the totals. Empty without pacing.
+fn template_pacing(r: &SimReport, hours: usize) -> String {
+    let paced: Vec<_> = r
+        .templates
+        .iter()
+        .filter(|t| !t.pacing.is_empty())
+        .collect();
+    if paced.is_empty() {
+        return String::new();
+    }
+    let mut b = String::new();
+    let t = &r.totals;
+    let _ = writeln!(
+        b,
+        "<p>Template pacing: {} messages held for quality assessment, {} released after it, {} dropped (failed with 132015 when the assessment paused the template).</p>",
+        t.paced_held, t.paced_released, t.paced_dropped
+    );
+    for tl in paced {
+        let mut v = [vec![0.0; hours], vec![0.0; hours], vec![0.0; hours]];
+        for p in &tl.pacing {
+            let i = (p.hour as usize).min(hours - 1);
+            v[0][i] += p.held as f64;
+            v[1][i] += p.released as f64;
+            v[2][i] += p.dropped as f64;
+        }
+        let (held, per) = bin(&v[0], MAX_BARS);
+        let (released, _) = bin(&v[1], MAX_BARS);
+        let (dropped, _) = bin(&v[2], MAX_BARS);
+        let start = r.start;
+        let label = move |i: usize| fmt_time(start + (i * per) as u64 * 3600)[5..].to_string();
+        let unit = if per == 1 {
+            "per hour".to_string()
+        } else {
+            format!("per {per} hours")
+        };
+        b.push_str(&stacked_bars(
+            &format!(
+                "Template pacing of {} ({}) {unit}: held, released, dropped",
+                tl.name, tl.language
+            ),
+            "messages",
+            &[
+                Series {
+                    name: "held",
+                    color: THROTTLED,
+                    values: &held,
+                },
+                Series {
+                    name: "released",
+                    color: OK,
+                    values: &released,
+                },
+                Series {
+                    name: "dropped (132015)",
+                    color: REFUSED,
+                    values: &dropped,
+                },
+            ],
+            &label,
+        ));
+    }
+    b
+}
+
 /// The HTML page of a simulation report.
 pub fn simulation_html(r: &SimReport) -> String {
     let mut b = String::new();
@@ -281,6 +346,7 @@ pub fn simulation_html(r: &SimReport) -> String {
         &rows,
         &hour_label,
     ));
+    b.push_str(&template_pacing(r, hours));
     // Cost.
     if !r.cost.by_currency.is_empty() {
         b.push_str("<h2>Cost</h2>\n<table><tr><th>currency</th><th>messages priced (free ones at 0)</th><th>platform cost</th><th>BSP price</th><th>margin</th></tr>\n");

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub mod generate;
+pub mod partition;
 pub mod pricing;
 pub mod schema;
 pub use pricing::PricingSection;
@@ -411,17 +412,22 @@ impl Scenario {
         self.generate.clear();
     }
 
-    /// Keeps only the businesses of partition `index` of `count` ([`partition_of`]), after
+    /// Keeps only the businesses that `partitioning` gives to partition `index`, after
     /// expanding `[[generate]]`. Refused when none is left: an instance with no portfolio
     /// would serve the default world instead.
-    pub fn keep_partition(&mut self, index: u32, count: u32) -> Result<(), String> {
+    pub fn keep_partition(
+        &mut self,
+        index: u32,
+        partitioning: &partition::Partitioning,
+    ) -> Result<(), String> {
         self.expand_world();
         let total = self.businesses.len();
+        let count = partitioning.count();
         self.businesses
-            .retain(|b| partition_of(&b.id.to_string(), count) == index);
+            .retain(|b| partitioning.owner(&b.id.to_string()) == Some(index));
         if self.businesses.is_empty() {
             return Err(format!(
-                "partition {index}/{count} owns none of the scenario's {total} businesses (by the hash of their ids): use fewer partitions"
+                "partition {index}/{count} owns none of the scenario's {total} businesses (by the hash of their ids): use fewer partitions, or list them with --partition-file"
             ));
         }
         Ok(())

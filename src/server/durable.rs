@@ -496,7 +496,7 @@ fn check_header(found: &Header, want: &Header) -> Result<(), String> {
     }
     if found.world != want.world {
         return Err(format!(
-            "it was written for a different world (fingerprint {}…, this one is {}…: the scenario, --seed, --token or --media-id-errors differ)",
+            "it was written for a different world (fingerprint {}…, this one is {}…: the scenario, --partition, --partition-file, --seed, --token or --media-id-errors differ)",
             &found.world[..found.world.len().min(12)],
             &want.world[..want.world.len().min(12)]
         ));

@@ -837,7 +837,7 @@ fn graph_route(
                         r
                     })?;
                     ctx.state.metrics.send_accepted();
-                    Ok(ctx.ok(&send_response(&input, &receipt, None)))
+                    Ok(ctx.ok(&send_response(&input, &receipt)))
                 }
             }
         }
@@ -851,7 +851,7 @@ fn graph_route(
                 r
             })?;
             ctx.state.metrics.send_accepted();
-            Ok(ctx.ok(&send_response(&input, &receipt, Some("accepted"))))
+            Ok(ctx.ok(&send_response(&input, &receipt)))
         }
         Graph::OnboardMarketingMessages(id) => {
             let business = BusinessId(id_of(id)?);
@@ -943,13 +943,9 @@ fn graph_route(
     }
 }
 
-/// The answer to an accepted send. `message_status` (`accepted`, …) is written only where
-/// the route gives one (`/marketing_messages` always does [OAS]).
-fn send_response<'a>(
-    input: &'a str,
-    receipt: &crate::engine::SendReceipt,
-    message_status: Option<&'static str>,
-) -> SendResponse<'a> {
+/// The answer to an accepted send, on `/messages` and `/marketing_messages` alike:
+/// `message_status` (`accepted`, `held_for_quality_assessment`) for template sends [OAS].
+fn send_response<'a>(input: &'a str, receipt: &crate::engine::SendReceipt) -> SendResponse<'a> {
     SendResponse {
         messaging_product: "whatsapp",
         // A send by BSUID answers with `user_id` and no `wa_id`; by phone, the reverse
@@ -968,7 +964,7 @@ fn send_response<'a>(
         }],
         messages: [MessageOut {
             id: receipt.wamid.render(),
-            message_status,
+            message_status: receipt.message_status,
         }],
     }
 }
@@ -992,8 +988,9 @@ struct ContactOut<'a> {
 #[derive(Serialize)]
 struct MessageOut {
     id: String,
+    /// Template sends only: `accepted` or `held_for_quality_assessment` (template pacing).
     #[serde(skip_serializing_if = "Option::is_none")]
-    message_status: Option<&'static str>,
+    message_status: Option<crate::engine::pacing::MessageStatus>,
 }
 
 #[cfg(test)]

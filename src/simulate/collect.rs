@@ -4,14 +4,15 @@
 //! so it does not grow with the number of messages.
 
 use super::report::{
-    Annotation, BusinessResult, CostSample, FeedbackDay, NumberTimeline, PhaseResult, SimReport,
-    StateChange, TemplateChange, TemplateTimeline, Totals, REPORT_SCHEMA_VERSION,
+    Annotation, BusinessResult, CostSample, FeedbackDay, NumberTimeline, PacingHour, PhaseResult,
+    SimReport, StateChange, TemplateChange, TemplateTimeline, Totals, REPORT_SCHEMA_VERSION,
 };
 use super::traffic::PhaseOutline;
 use crate::clock::{SimTime, MICROS_PER_HOUR};
 use crate::engine::errors::ErrorCode;
 use crate::engine::events::{CategoryChange, DeliveryStatus, Event, EventBody, MessageInfo};
-use crate::engine::ids::WabaId;
+use crate::engine::ids::{TemplateId, WabaId};
+use crate::engine::pacing::PacingStep;
 use crate::engine::Portfolios as Engine;
 use crate::engine::Sink;
 use crate::scenario::Scenario;
@@ -29,6 +30,8 @@ const MAX_ANNOTATIONS: usize = 2_000;
 pub struct Tally {
     pub statuses: Vec<StatusNote>,
     pub events: Vec<Event>,
+    /// Template pacing steps: held, released, dropped messages by template.
+    pub pacing: Vec<(SimTime, TemplateId, PacingStep)>,
     /// The earliest deadline a call set.
     pub wake_at: Option<SimTime>,
 }
@@ -46,6 +49,7 @@ impl Tally {
     pub fn clear(&mut self) {
         self.statuses.clear();
         self.events.clear();
+        self.pacing.clear();
         self.wake_at = None;
     }
 }
@@ -70,6 +74,10 @@ impl Sink for Tally {
 
     fn wake(&mut self, at: SimTime) {
         self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
+    }
+
+    fn pacing(&mut self, at: SimTime, _waba: WabaId, template: TemplateId, step: PacingStep) {
+        self.pacing.push((at, template, step));
     }
 }
 
@@ -301,10 +309,56 @@ impl Collector {
         }
     }
 
+    /// Counts one pacing step on the template's timeline; the first hold of each template is
+    /// annotated.
+    fn paced(&mut self, at: SimTime, template: TemplateId, step: PacingStep) {
+        let h = self.hour(at) as u64;
+        match step {
+            PacingStep::Held => self.totals.paced_held += 1,
+            PacingStep::Released => self.totals.paced_released += 1,
+            PacingStep::Dropped => self.totals.paced_dropped += 1,
+        }
+        let tl = self
+            .templates
+            .entry(template.0)
+            .or_insert_with(|| TemplateTimeline {
+                id: template.0.to_string(),
+                ..TemplateTimeline::default()
+            });
+        if tl.pacing.last().is_none_or(|p| p.hour != h) {
+            tl.pacing.push(PacingHour {
+                hour: h,
+                ..PacingHour::default()
+            });
+        }
+        let Some(p) = tl.pacing.last_mut() else {
+            return;
+        };
+        match step {
+            PacingStep::Held => p.held += 1,
+            PacingStep::Released => p.released += 1,
+            PacingStep::Dropped => p.dropped += 1,
+        }
+        if step == PacingStep::Held && self.seen.insert(format!("pacing:{}", template.0)) {
+            let subject = format!("{} ({})", tl.name, tl.language);
+            self.annotate(
+                at,
+                "template_pacing",
+                &subject,
+                format!(
+                    "template {subject}: sends past the pacing threshold held for quality assessment (message_status held_for_quality_assessment)"
+                ),
+            );
+        }
+    }
+
     /// Takes in what one core call did.
     pub fn effects(&mut self, fx: &Tally) {
         for n in &fx.statuses {
             self.status(n.at, n.status, n.error);
+        }
+        for &(at, template, step) in &fx.pacing {
+            self.paced(at, template, step);
         }
         for ev in &fx.events {
             let h = self.hour(ev.at);
@@ -338,6 +392,7 @@ impl Collector {
                             language: language.clone(),
                             category: enum_text(category),
                             changes: Vec::new(),
+                            pacing: Vec::new(),
                         });
                     tl.changes.push(TemplateChange {
                         t: ev.at.unix_secs(),
@@ -510,6 +565,7 @@ impl Collector {
                             language: language.clone(),
                             category: enum_text(category),
                             changes: Vec::new(),
+                            pacing: Vec::new(),
                         });
                     if tl.changes.last().is_none_or(|c| c.status != st) {
                         tl.changes.push(TemplateChange {
@@ -590,6 +646,7 @@ impl Collector {
                     language: t.language.clone(),
                     category: t.category.to_string(),
                     changes: Vec::new(),
+                    pacing: Vec::new(),
                 });
             if tl.changes.last().is_none_or(|c| c.status != t.status) {
                 tl.changes.push(TemplateChange {
@@ -689,29 +746,11 @@ impl Collector {
             .map(|n| engine.held_count(n.id) as u64)
             .sum();
         let checked = engine.rules().onboarding.check;
-        let snap = engine.snapshot();
-        let mut costs = engine.cost_by_business();
         let businesses = engine
-            .standings()
+            .business_totals()
             .into_iter()
-            .map(|b| {
-                let mut out = BusinessResult {
-                    cost: costs
-                        .remove(&b.id)
-                        .map(|c| c.by_currency)
-                        .unwrap_or_default(),
-                    ..BusinessResult::default()
-                };
-                for n in snap.numbers.iter().filter(|n| n.business_id == b.id) {
-                    let c = &n.counters;
-                    out.numbers += 1;
-                    out.accepted += c.accepted;
-                    out.refused += c.rejected.values().sum::<u64>();
-                    out.delivered += c.delivered;
-                    out.read += c.read;
-                    out.failed_later += c.failed.values().sum::<u64>();
-                    out.inbound += c.inbound;
-                }
+            .map(|t| {
+                let b = t.standing;
                 let prohibited = crate::engine::eligibility::prohibition(&b.vertical, &b.country);
                 BusinessResult {
                     id: b.id.to_string(),
@@ -727,7 +766,14 @@ impl Collector {
                     country: b.country,
                     strikes: b.strikes,
                     disabled: b.disabled,
-                    ..out
+                    numbers: t.numbers,
+                    accepted: t.accepted,
+                    refused: t.refused,
+                    delivered: t.delivered,
+                    read: t.read,
+                    failed_later: t.failed_later,
+                    inbound: t.inbound,
+                    cost: t.cost.by_currency,
                 }
             })
             .collect();

@@ -173,6 +173,15 @@ pub struct Totals {
     /// several rules (368 does), the rule says which.
     #[serde(default)]
     pub refused_by_rule: BTreeMap<String, u64>,
+    /// Template pacing (`[rules.pacing]`): messages held for the quality assessment, released
+    /// after it, and dropped (failed with 132015) when it paused their template. Held at the
+    /// end of the run: `paced_held - paced_released - paced_dropped`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub paced_held: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub paced_released: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub paced_dropped: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -311,6 +320,19 @@ pub struct TemplateTimeline {
     pub language: String,
     pub category: String,
     pub changes: Vec<TemplateChange>,
+    /// Template pacing per simulated hour, only hours where something was held, released or
+    /// dropped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pacing: Vec<PacingHour>,
+}
+
+/// What template pacing did to a template's messages in one simulated hour.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PacingHour {
+    pub hour: u64,
+    pub held: u64,
+    pub released: u64,
+    pub dropped: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -440,6 +462,18 @@ pub fn render_summary(r: &SimReport) -> String {
         t.retries,
         t.gave_up
     );
+    if t.paced_held > 0 {
+        let _ = writeln!(
+            s,
+            "template pacing: {} held for quality assessment, {} released, {} dropped (132015), {} still held at the end",
+            t.paced_held,
+            t.paced_released,
+            t.paced_dropped,
+            t.paced_held
+                .saturating_sub(t.paced_released)
+                .saturating_sub(t.paced_dropped)
+        );
+    }
     for (cur, c) in &r.cost.by_currency {
         let _ = writeln!(
             s,

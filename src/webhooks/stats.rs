@@ -50,6 +50,26 @@ impl WebhookStats {
         self.queued + self.in_flight + self.awaiting_retry
     }
 
+    /// One line for an operator: where every event went (the terms add up to `pushed`), then
+    /// the POSTs and the last failure.
+    pub fn summary(&self) -> String {
+        let mut line = format!(
+            "{} events: {} delivered, {} pending, {} expired, {} dropped, {} with no URL; {} POSTs, {} failed",
+            self.pushed,
+            self.delivered,
+            self.pending(),
+            self.expired,
+            self.dropped_overflow,
+            self.no_url,
+            self.posts,
+            self.failed_attempts,
+        );
+        if let Some(e) = &self.last_error {
+            line.push_str(&format!(" (last: {e})"));
+        }
+        line
+    }
+
     /// Whether every pushed event is accounted for (see the module docs).
     pub fn adds_up(&self) -> bool {
         self.pushed
@@ -126,5 +146,26 @@ mod tests {
         assert_eq!(c.reserve(3, 5), 2);
         assert_eq!(c.reserve(1, 5), 0);
         assert_eq!(c.pending.load(Relaxed), 5);
+    }
+
+    #[test]
+    fn the_summary_says_where_every_event_went() {
+        let s = WebhookStats {
+            pushed: 10,
+            delivered: 6,
+            awaiting_retry: 1,
+            expired: 2,
+            no_url: 1,
+            posts: 12,
+            failed_attempts: 4,
+            last_error: Some("HTTP 500".into()),
+            ..WebhookStats::default()
+        };
+        assert!(s.adds_up());
+        assert_eq!(
+            s.summary(),
+            "10 events: 6 delivered, 1 pending, 2 expired, 0 dropped, 1 with no URL; \
+             12 POSTs, 4 failed (last: HTTP 500)"
+        );
     }
 }

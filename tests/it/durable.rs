@@ -542,3 +542,90 @@ fn without_a_state_dir_nothing_is_written() {
     assert!(!s.template_names().contains(&"in_memory".to_string()));
     assert_eq!(s.ledger().0, 0);
 }
+
+/// Two portfolios; with `--partition I/2` the hash gives 200000000000001 to partition 0 and
+/// 200000000000002 to partition 1 (tests/it/partitions.rs checks `partition_of`).
+const TWO_PORTFOLIOS: &str = r#"
+seed = 5
+[audience]
+size = 10000
+not_on_whatsapp_ratio = 0.0
+delivered_delay_ms = [1, 5]
+read_ratio = 0.0
+
+[[businesses]]
+id = "200000000000001"
+name = "Satu"
+tokens = ["token-satu"]
+[[businesses.wabas]]
+id = "201000000000001"
+[[businesses.wabas.phone_numbers]]
+id = "202000000000001"
+display_phone_number = "+62 812-0000-0011"
+verified_name = "Satu"
+[[businesses.wabas.templates]]
+name = "hello_world"
+language = "en_US"
+category = "UTILITY"
+body = "Halo dari Satu"
+
+[[businesses]]
+id = "200000000000002"
+name = "Dua"
+tokens = ["token-dua"]
+[[businesses.wabas]]
+id = "201000000000002"
+[[businesses.wabas.phone_numbers]]
+id = "202000000000002"
+display_phone_number = "+62 812-0000-0012"
+verified_name = "Dua"
+[[businesses.wabas.templates]]
+name = "hello_world"
+language = "en_US"
+category = "UTILITY"
+body = "Halo dari Dua"
+"#;
+
+#[test]
+fn a_partition_continues_from_its_state_dir_and_another_partition_is_refused() {
+    let dir = tmp("partition");
+    let scenario = dir.join("two.toml");
+    std::fs::write(&scenario, TWO_PORTFOLIOS).unwrap();
+    let state = dir.join("state");
+    let (sc, sd) = (scenario.to_str().unwrap(), state.to_str().unwrap());
+    let flags = ["--scenario", sc, "--partition", "1/2", "--state-dir", sd];
+    let s = Serve::start(&dir, &flags);
+    assert_eq!(s.phone, "202000000000002", "partition 1 serves Dua");
+    s.send(1);
+    s.send(2);
+    s.advance(60);
+    let before = s.ledger();
+    assert_eq!(before.0, 2);
+    let (code, err) = s.stop("-TERM");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("state kept in"), "{err}");
+
+    // The other partition on this directory would be another world: refused.
+    let out = Command::new(env!("CARGO_BIN_EXE_wabasim"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--clock", "manual"])
+        .args(["--scenario", sc, "--partition", "0/2", "--state-dir", sd])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains(sd) && err.contains("different world"), "{err}");
+
+    // The same partition continues: its ledger and its clock came back, and it sends on.
+    let s = Serve::start(&dir, &flags);
+    assert_eq!(s.phone, "202000000000002");
+    assert_eq!(
+        s.ledger(),
+        before,
+        "the portfolio's ledger survived the restart"
+    );
+    s.send(3);
+    s.advance(60);
+    assert_eq!(s.ledger().0, 3);
+    let (_, err) = s.stop("-TERM");
+    assert!(err.contains("continued"), "{err}");
+}

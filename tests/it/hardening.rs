@@ -170,7 +170,10 @@ fn sigterm_stops_serve_gracefully() {
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     assert_eq!(done.status.code(), Some(0));
     let err = String::from_utf8_lossy(&done.stderr);
-    assert!(err.contains("wabasim: stopped; webhooks:"), "{err}");
+    assert!(
+        err.contains("wabasim: stopped; webhooks:\n  0 events: 0 delivered"),
+        "{err}"
+    );
 }
 
 #[test]

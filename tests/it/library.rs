@@ -28,8 +28,20 @@ fn run(name: &str, days: Option<f64>) -> (SimReport, serde_json::Value) {
         seed: sc.seed,
     };
     let r = simulate(&sc, &plan, &cfg, &mut |_, _| {}).unwrap();
+    assert_fits_100_columns(name, &wabasim::simulate::report::render_summary(&r));
     let json = serde_json::to_value(&r).unwrap();
     (r, json)
+}
+
+/// What the terminal shows for a lesson must read in a 100-column terminal (projected in class).
+fn assert_fits_100_columns(name: &str, text: &str) {
+    for line in text.lines() {
+        assert!(
+            line.chars().count() <= 100,
+            "{name}: a summary line is {} columns wide:\n{line}",
+            line.chars().count()
+        );
+    }
 }
 
 fn code(r: &SimReport, c: &str) -> u64 {
@@ -422,8 +434,9 @@ fn every_library_scenario_is_deterministic_and_documents_its_command_and_ending(
     assert_eq!(a, b);
 }
 
-const LIBRARY: [&str; 10] = [
+const LIBRARY: [&str; 11] = [
     "marketing-messages-api.toml",
+    "template-pacing.toml",
     "recategorised-template.toml",
     "spam-without-opt-in.toml",
     "opt-in-done-right.toml",
@@ -487,6 +500,48 @@ fn recategorised_template_costs_marketing_from_day_5() {
     assert_eq!(row("marketing").messages, 5000);
     assert_eq!(row("marketing").amount.to_string(), "205.50");
     assert_eq!(r.cost.by_currency["USD"].amount.to_string(), "330.50");
+}
+
+#[test]
+fn template_pacing_holds_then_releases() {
+    let (r, json) = run("template-pacing.toml", None);
+    let t = &r.totals;
+    assert_eq!(
+        (t.paced_held, t.paced_released, t.paced_dropped),
+        (5300, 5300, 0)
+    );
+    assert_eq!(t.delivered, 7200);
+    assert!(failed_async(&r, "132015") == 0);
+    assert_eq!(annotations(&r, "template_pacing").len(), 1);
+    let tl = &json["templates"][0];
+    assert_eq!(tl["name"], "koleksi_baru");
+    assert_eq!(tl["pacing"][0]["held"], 5300);
+    // The knob: a bought list's block rate makes the assessment pause the template.
+    let text = std::fs::read_to_string(scenario_path("template-pacing.toml"))
+        .unwrap()
+        .replace("block = 0.002", "block = 0.1");
+    let sc = Scenario::parse(&text, "template-pacing.toml").unwrap();
+    let plan = wabasim::traffic::LoadPlan::build(
+        sc.traffic.as_ref().unwrap(),
+        sc.thresholds.as_ref(),
+        sc.plan_context(),
+    )
+    .unwrap();
+    let cfg = SimConfig {
+        days: None,
+        seed: sc.seed,
+    };
+    let bad = simulate(&sc, &plan, &cfg, &mut |_, _| {}).unwrap();
+    let t = &bad.totals;
+    assert_eq!(
+        (t.paced_held, t.paced_released, t.paced_dropped),
+        (5300, 0, 5300)
+    );
+    assert_eq!(failed_async(&bad, "132015"), 5300);
+    assert_eq!(code(&bad, "132015"), 900, "the follow-up while paused");
+    assert!(annotations(&bad, "template_pausing")
+        .iter()
+        .any(|a| a.text.contains("FIRST_PAUSE")));
 }
 
 #[test]

@@ -22,6 +22,7 @@ mod load_e2e;
 mod marketing_messages_http;
 mod media_http;
 mod onboarding_http;
+mod pacing_http;
 mod partitions;
 mod policy_http;
 mod pricing_cli;

@@ -75,9 +75,9 @@ card = "pmp-2026-01"
     let v = mm(&s, &promo(USER, None)).await.ok();
     assert_eq!(v["messages"][0]["message_status"], "accepted");
     assert_eq!(v["contacts"][0]["wa_id"], USER);
-    // /messages answers without message_status.
+    // /messages answers template sends the same way (template pacing's `message_status`).
     let v = s.send(&hello_world(OTHER)).await.ok();
-    assert!(v["messages"][0].get("message_status").is_none(), "{v}");
+    assert_eq!(v["messages"][0]["message_status"], "accepted", "{v}");
 
     // Onboarding: a request id, once; the status flips.
     let path = format!("/v23.0/{BUSINESS}/onboard_partners_to_mm_lite");

@@ -378,3 +378,135 @@ async fn two_shards_through_the_router_count_what_one_run_on_one_instance_counts
     };
     assert_eq!(total(&parts[0]) + total(&parts[1]), total(&one));
 }
+
+/// The partition file: the opposite of the hash (Dua on p0, Satu on p1).
+const SWAPPED: &str =
+    "# Dua alone on partition 0, Satu on 1\n0: 200000000000002\n1: 200000000000001\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_file_assigns_portfolios_for_the_instances_and_the_router_alike() {
+    let d = dir().join("listed");
+    std::fs::create_dir_all(&d).unwrap();
+    let scenario = d.join("two.toml");
+    std::fs::write(&scenario, SCENARIO).unwrap();
+    let file = d.join("partitions.txt");
+    std::fs::write(&file, SWAPPED).unwrap();
+    let (sc, pf) = (scenario.display().to_string(), file.display().to_string());
+    let map = d.join("partitions.map");
+    let (code, out, err) = wabasim(&[
+        "partition-map",
+        "--scenario",
+        &sc,
+        "--partition-file",
+        &pf,
+        "--out",
+        &map.display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let text = std::fs::read_to_string(&map).unwrap();
+    for line in [
+        "200000000000002 p0",
+        "202000000000002 p0",
+        "token-dua p0",
+        "200000000000001 p1",
+        "202000000000001 p1",
+        "token-satu p1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+    }
+    let p0 = common::start_server(
+        Some(SCENARIO),
+        &["--partition", "0/2", "--partition-file", &pf],
+    )
+    .await;
+    let p1 = common::start_server(
+        Some(SCENARIO),
+        &["--partition", "1/2", "--partition-file", &pf],
+    )
+    .await;
+    // Not the hash's assignment: the file's.
+    assert_eq!(counters(&p0).0, NUMBERS[1]);
+    assert_eq!(counters(&p1).0, NUMBERS[0]);
+    let router = start_router(&map, &[&p0, &p1]);
+    for (i, owner) in [(0, &p1), (1, &p0)] {
+        let resp = send(&router.base, NUMBERS[i], TOKENS[i], "6281300000001").await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        assert_eq!(
+            counters(owner).1,
+            1,
+            "number {} reached its owner",
+            NUMBERS[i]
+        );
+    }
+    // The hash's owner of Satu (partition 0) answers Graph's 190 for Satu's token.
+    let resp = send(&p0.base, NUMBERS[0], TOKENS[0], "6281300000001").await;
+    common::assert_graph_error(&resp, 401, 190);
+}
+
+#[test]
+fn bad_partition_files_are_refused_naming_the_flag_the_file_and_the_line() {
+    let d = dir().join("bad-files");
+    std::fs::create_dir_all(&d).unwrap();
+    let scenario = d.join("two.toml");
+    std::fs::write(&scenario, SCENARIO).unwrap();
+    let sc = scenario.display().to_string();
+    let write = |name: &str, text: &str| {
+        let p = d.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let overlap = write(
+        "overlap.txt",
+        "0: 200000000000001\n1: 200000000000002 200000000000001\n",
+    );
+    let missing = write("missing.txt", "0: 200000000000001\n");
+    let good = write("good.txt", SWAPPED);
+    let serve = |extra: &[&str]| {
+        let mut args = vec!["serve", "--scenario", &sc, "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        wabasim(&args)
+    };
+    let map = |extra: &[&str]| {
+        let mut args = vec!["partition-map", "--scenario", &sc];
+        args.extend_from_slice(extra);
+        wabasim(&args)
+    };
+    let cases: Vec<((i32, String, String), String)> = vec![
+        (
+            serve(&["--partition", "0/2", "--partition-file", &overlap]),
+            format!("--partition-file {overlap}:2: business 200000000000001 is listed for partition 1 and already for partition 0 (line 1)"),
+        ),
+        (
+            map(&["--partition-file", &overlap]),
+            format!("--partition-file {overlap}:2: business 200000000000001"),
+        ),
+        (
+            serve(&["--partition", "0/1", "--partition-file", &missing]),
+            format!("--partition-file {missing}: business 200000000000002 of the scenario is in no partition"),
+        ),
+        (
+            map(&["--partition-file", &missing]),
+            format!("--partition-file {missing}: business 200000000000002"),
+        ),
+        (
+            serve(&["--partition", "0/3", "--partition-file", &good]),
+            format!("--partition 0/3: --partition-file {good} lists 2 partitions, not 3"),
+        ),
+        (
+            map(&["--partitions", "3", "--partition-file", &good]),
+            format!("--partitions 3: --partition-file {good} lists 2 partitions"),
+        ),
+        (
+            serve(&["--partition-file", &good]),
+            "--partition-file needs --partition I/N".to_string(),
+        ),
+    ];
+    for ((code, out, err), want) in cases {
+        assert_eq!(code, 2, "{want}: {out}{err}");
+        assert!(err.contains(&want), "want {want:?} in: {err}");
+    }
+    // Not firing: the good file with the matching count.
+    let (code, out, err) = map(&["--partitions", "2", "--partition-file", &good]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("as listed in the partition file"), "{out}");
+}

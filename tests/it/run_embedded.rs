@@ -182,6 +182,15 @@ async fn embedded_run_reconciles_with_the_engine() {
         desk.answered + desk.expired + desk.waiting + desk.overflow,
         desk.opened
     );
+    // The full summary (phases, codes, retries, webhooks, server, cost, per number, thresholds)
+    // reads in a 100-column terminal.
+    let summary = wabasim::load::report::render_summary(&report);
+    for line in summary.lines() {
+        assert!(
+            line.chars().count() <= 100,
+            "too wide:\n{line}\n\n{summary}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -391,6 +400,54 @@ async fn a_number_without_a_token_is_an_error_before_the_run() {
     a.target = None;
     let e = wabasim::cmd::run::prepare(&a).err().unwrap();
     assert!(e.contains("--tokens needs --target"), "{e}");
+}
+
+/// Template pacing under `wabasim run`: 60 sends of a new marketing template, 10 go out, the
+/// rest are held (the assessment is 30 minutes away). The client counts the held responses,
+/// the engine the held messages, and the two agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_run_counts_sends_held_by_template_pacing() {
+    let scenario = r#"
+seed = 7
+[audience]
+size = 500
+not_on_whatsapp_ratio = 0.0
+[policy]
+per_user_marketing = [0, 0]
+[rules.pacing]
+enabled = true
+threshold = 10
+
+[traffic]
+connections = 4
+grace = "2s"
+[[traffic.phases]]
+name = "launch"
+messages = 60
+closed = { concurrency = 2, think = "1ms" }
+[[traffic.phases.mix]]
+template = { name = "promo_diskon", language = "id", params = ["Ayu"] }
+"#;
+    let out = write("pacing-report.json", "");
+    let a = args(write("pacing.toml", scenario), Some(out.clone()));
+    let prepared = wabasim::cmd::run::prepare(&a).unwrap();
+    let code = wabasim::cmd::run::execute(prepared, a, std::future::pending::<()>()).await;
+    assert_eq!(code, exit_code::OK);
+    let report: Report = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let ok = report.total.requests.ok;
+    assert_eq!(ok, 60, "{:?}", report.total.codes);
+    assert_eq!(report.total.held, 50);
+    let n = &report.server.as_ref().expect("server side").numbers[0];
+    assert_eq!((n.held, n.released, n.dropped), (50, 0, 0));
+    let text = wabasim::load::report::render_summary(&report);
+    assert!(
+        text.contains("50 accepted sends held for quality assessment"),
+        "{text}"
+    );
+    assert!(
+        text.contains("template pacing: held 50, released 0, dropped (132015) 0, still held 50"),
+        "{text}"
+    );
 }
 
 /// `marketing_messages = …` mix entries go to `POST /{phone}/marketing_messages` with their
