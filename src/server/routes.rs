@@ -74,6 +74,17 @@ pub(super) enum Graph<'a> {
     UnknownPath,
 }
 
+/// How a call is counted ([`Route::usage_scope`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum UsageScope {
+    /// A WABA management call, against the WABA in the path (80007 past the budget).
+    WabaManagement,
+    /// A business-level WABA edge, against the business in the path (80008 past the budget).
+    BusinessManagement,
+    /// A messaging call (`whatsapp`), against the WABA of the number or template in the path.
+    Messaging,
+}
+
 /// `/_sim` control API endpoints (`server/control.rs`, `server/policy.rs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Control<'a> {
@@ -268,6 +279,32 @@ impl<'a> Route<'a> {
                     | super::onboarding::Onboarding::Unsubscribe(id),
                 ),
             ) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// What this call counts against in `X-Business-Use-Case-Usage` ([`super::usage`]): the id
+    /// in its path and how that id is counted.
+    pub(super) fn usage_scope(&self) -> Option<(&'a str, UsageScope)> {
+        use super::onboarding::Onboarding as O;
+        if let Some(id) = self.management_waba() {
+            return Some((id, UsageScope::WabaManagement));
+        }
+        match *self {
+            Route::Graph(_, Graph::Onboarding(O::OwnedWabas(id) | O::ClientWabas(id))) => {
+                Some((id, UsageScope::BusinessManagement))
+            }
+            Route::Graph(
+                _,
+                Graph::SendMessage(id)
+                | Graph::BlockUsers(id)
+                | Graph::UnblockUsers(id)
+                | Graph::ListBlockedUsers(id),
+            )
+            | Route::Graph(
+                Label::Template,
+                Graph::GetObject(id) | Graph::Onboarding(O::UpdateObject(id)),
+            ) => Some((id, UsageScope::Messaging)),
             _ => None,
         }
     }

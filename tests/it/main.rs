@@ -32,5 +32,6 @@ mod run_embedded;
 mod scale_out;
 mod server_http;
 mod simulate;
+mod usage_http;
 mod webhooks_delivery;
 mod webhooks_load;
