@@ -321,6 +321,8 @@ pub enum EventBody {
         /// `contacts[].identity_key_hash`: set when the number has the identity check on.
         identity_key_hash: Option<super::identity::KeyHash>,
         user: UserRef,
+        /// An image or document attached (`text` is then its caption).
+        media: Option<super::inbound_media::InboundMedia>,
     },
     /// `messages` field: a system message (`user_changed_number`).
     UserChangedNumber {

@@ -36,6 +36,7 @@ pub mod events;
 pub mod feedback;
 pub mod identity;
 pub mod ids;
+pub mod inbound_media;
 pub mod integrity;
 pub mod limits;
 pub mod message;

@@ -211,14 +211,22 @@ impl Portfolio {
         sink: &mut impl Sink,
     ) -> Result<Wamid, Rejection> {
         let (biz, s, now) = self.number_at(phone, now)?;
-        biz.inbound(now, s, from, text, from_ad, sink)
-            .ok_or_else(|| {
-                Rejection::rule(
-                    ErrorCode::BusinessBlockedUser,
-                    super::events::Rule::BlockedUser,
-                    "The business blocked this user: the message is not delivered.",
-                )
-            })
+        biz.inbound(
+            now,
+            s,
+            from,
+            text,
+            from_ad,
+            super::send::Attach::AsDrawn,
+            sink,
+        )
+        .ok_or_else(|| {
+            Rejection::rule(
+                ErrorCode::BusinessBlockedUser,
+                super::events::Rule::BlockedUser,
+                "The business blocked this user: the message is not delivered.",
+            )
+        })
     }
 
     /// Mark an inbound message as read (`"status": "read"`). The platform shows blue ticks to

@@ -203,6 +203,7 @@ impl AppState {
 
     /// Hands a call's events to the webhooks and wakes the timer task if needed.
     pub fn commit(&self, fx: &mut Effects) {
+        self.keep_inbound_media(fx);
         if !fx.events.is_empty() {
             // What the mock did, whether or not a webhook will tell anyone.
             self.trail.lock().record(&fx.events);
@@ -223,6 +224,19 @@ impl AppState {
             }
         }
         fx.clear();
+    }
+
+    /// Puts the media of inbound messages (decided by the engine) in the media store, so their
+    /// ids download through the Media API, whether or not a webhook reports them.
+    fn keep_inbound_media(&self, fx: &Effects) {
+        for ev in &fx.events {
+            if let crate::engine::events::EventBody::Inbound { media: Some(m), .. } = &ev.body {
+                // A media id never shadows a number, WABA or template.
+                if self.engine.kind_of(m.id).is_none() {
+                    self.media.lock().insert_inbound(ev.at, m);
+                }
+            }
+        }
     }
 
     /// Fires every engine timer due by now (used by the timer task and by clock advances).

@@ -78,6 +78,7 @@ pub fn render_change(ev: &Event, api_version: &str) -> (&'static str, Value) {
             text,
             identity_key_hash,
             user,
+            media,
         } => {
             let mut m = Map::new();
             if user.phone_shown {
@@ -86,8 +87,29 @@ pub fn render_change(ev: &Event, api_version: &str) -> (&'static str, Value) {
             m.insert("from_user_id".into(), user.user_id.to_string().into());
             m.insert("id".into(), wamid.render().into());
             m.insert("timestamp".into(), ev.at.unix_secs().to_string().into());
-            m.insert("type".into(), "text".into());
-            m.insert("text".into(), json!({ "body": text }));
+            match media {
+                // Meta's media objects: `caption`, `mime_type`, `sha256`, `id`, and `filename`
+                // for documents (cloud-api-2026.md §1.8). No `url`: the renderer does not know
+                // the server's address; `GET /{id}` gives one, as Meta documents.
+                Some(md) => {
+                    let mut o = Map::new();
+                    if !text.is_empty() {
+                        o.insert("caption".into(), text.as_str().into());
+                    }
+                    if md.kind == crate::engine::inbound_media::InboundMediaKind::Document {
+                        o.insert("filename".into(), md.filename().into());
+                    }
+                    o.insert("mime_type".into(), md.mime().into());
+                    o.insert("sha256".into(), md.sha256_base64().into());
+                    o.insert("id".into(), md.id.to_string().into());
+                    m.insert("type".into(), md.kind.as_str().into());
+                    m.insert(md.kind.as_str().into(), Value::Object(o));
+                }
+                None => {
+                    m.insert("type".into(), "text".into());
+                    m.insert("text".into(), json!({ "body": text }));
+                }
+            }
             (
                 FIELD_MESSAGES,
                 json!({
@@ -789,6 +811,7 @@ mod tests {
                 },
                 text: "Olá 😀".into(),
                 identity_key_hash: None,
+                media: None,
                 user: uref(WaId(16505551234), true, false, false),
             },
         };
@@ -990,6 +1013,7 @@ mod tests {
                 },
                 text: "hi".into(),
                 identity_key_hash: None,
+                media: None,
                 user: u,
             },
         };

@@ -17,6 +17,7 @@ mod durable;
 mod dynamics_http;
 mod generated_world;
 mod hardening;
+mod inbound_media_http;
 mod library;
 mod load_e2e;
 mod media_http;
