@@ -46,6 +46,7 @@ fn business(id: BusinessId, waba: u64, phone: PhoneNumberId) -> BusinessSpec {
         tokens: vec![format!("tok{}", id.0)],
         messaging_limit: MessagingLimitTier::Tier2K,
         bsp: Default::default(),
+        parent_bsuid_account: None,
         wabas: vec![WabaSpec {
             subscribed: true,
             id: WabaId(waba),

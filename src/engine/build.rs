@@ -176,6 +176,7 @@ fn portfolio(
             country: b.country.clone(),
             vertical: b.vertical.clone(),
             verified: b.verified,
+            parent_account: b.parent_bsuid_account,
             limits: PortfolioLimits::new(b.messaging_limit, numbers.len(), b.verified),
             wabas,
             standing,

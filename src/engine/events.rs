@@ -223,6 +223,8 @@ impl Billing {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UserRef {
     pub user_id: super::bsuid::UserId,
+    /// The parent BSUID, when the portfolio is enrolled in a parent BSUID account.
+    pub parent_user_id: Option<super::bsuid::UserId>,
     pub username: Option<super::audience::Username>,
     pub phone_shown: bool,
     /// The send named the user by BSUID (`recipient`) rather than by phone (`to`): a failed
@@ -236,6 +238,7 @@ impl UserRef {
     pub fn plain(user_id: super::bsuid::UserId) -> UserRef {
         UserRef {
             user_id,
+            parent_user_id: None,
             username: None,
             phone_shown: true,
             by_user_id: false,

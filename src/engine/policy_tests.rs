@@ -77,6 +77,7 @@ fn world(vertical: &str, official: bool) -> WorldSpec {
                     official,
                     name: None,
                 },
+                parent_bsuid_account: None,
                 wabas: vec![waba(WABA, PHONE), waba(WABA_B, PHONE_B)],
             },
             BusinessSpec {
@@ -88,6 +89,7 @@ fn world(vertical: &str, official: bool) -> WorldSpec {
                 tokens: vec!["other".into()],
                 messaging_limit: MessagingLimitTier::Tier250,
                 bsp: Default::default(),
+                parent_bsuid_account: None,
                 wabas: vec![waba(OTHER_WABA, OTHER_PHONE)],
             },
         ],

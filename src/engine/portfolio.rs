@@ -74,6 +74,8 @@ pub(super) struct Business {
     pub country: String,
     pub vertical: String,
     pub verified: bool,
+    /// The parent BSUID account the portfolio is enrolled in ([`super::bsuid`]).
+    pub parent_account: Option<BusinessId>,
     /// In the order the world declares them.
     pub wabas: Vec<Waba>,
     /// Messaging limit, opt-outs, restriction.

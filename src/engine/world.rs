@@ -44,6 +44,12 @@ pub struct BusinessSpec {
     /// default) or not (a policy violation the platform detects; docs/policy-model.md).
     #[serde(default)]
     pub bsp: BspSpec,
+    /// The parent BSUID account this portfolio is enrolled in (opt-in, for a managed business
+    /// with several portfolios): portfolios naming the same id share one parent BSUID per user
+    /// (`CC.ENT.digits`), shown in webhooks as `parent_user_id` and accepted as `recipient`
+    /// from any of their numbers [M:bsuid]. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_bsuid_account: Option<BusinessId>,
 }
 
 /// The provider a business's numbers are driven through.

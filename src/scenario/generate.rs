@@ -582,6 +582,7 @@ fn block(
                 templates: b.templates.clone(),
             }],
             bsp: b.bsp.clone(),
+            parent_bsuid_account: None,
         });
     }
     Ok(out)

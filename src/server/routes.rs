@@ -217,6 +217,9 @@ impl<'a> Route<'a> {
             (&Method::GET, [id, "client_whatsapp_business_accounts"]) => {
                 graph(L::Onboarding, G::Onboarding(O::ClientWabas(id)))
             }
+            (&Method::GET, [id, "parent-bsuid-accounts"]) => {
+                graph(L::Onboarding, G::Onboarding(O::ParentBsuidAccounts(id)))
+            }
             (&Method::GET, [id, "subscribed_apps"]) => {
                 graph(L::Onboarding, G::Onboarding(O::SubscribedApps(id)))
             }
@@ -243,6 +246,7 @@ impl<'a> Route<'a> {
                 [id, "owned_whatsapp_business_accounts"
                 | "client_whatsapp_business_accounts"
                 | "subscribed_apps"
+                | "parent-bsuid-accounts"
                 | "register"
                 | "deregister"
                 | "request_code"

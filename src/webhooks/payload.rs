@@ -85,6 +85,9 @@ pub fn render_change(ev: &Event, api_version: &str) -> (&'static str, Value) {
                 m.insert("from".into(), from.to_string().into());
             }
             m.insert("from_user_id".into(), user.user_id.to_string().into());
+            if let Some(p) = user.parent_user_id {
+                m.insert("from_parent_user_id".into(), p.to_string().into());
+            }
             m.insert("id".into(), wamid.render().into());
             m.insert("timestamp".into(), ev.at.unix_secs().to_string().into());
             match media {
@@ -168,6 +171,9 @@ pub fn render_change(ev: &Event, api_version: &str) -> (&'static str, Value) {
                 system.insert("wa_id".into(), new.to_string().into());
             }
             system.insert("user_id".into(), new_user.user_id.to_string().into());
+            if let Some(p) = new_user.parent_user_id {
+                system.insert("parent_user_id".into(), p.to_string().into());
+            }
             system.insert("type".into(), "user_changed_user_id".into());
             (
                 FIELD_MESSAGES,
@@ -412,6 +418,9 @@ fn inbound_contact(
         c.insert("wa_id".into(), from.to_string().into());
     }
     c.insert("user_id".into(), user.user_id.to_string().into());
+    if let Some(p) = user.parent_user_id {
+        c.insert("parent_user_id".into(), p.to_string().into());
+    }
     if let Some(h) = hash {
         c.insert(
             "identity_key_hash".into(),
@@ -457,6 +466,9 @@ fn status_value(
     }
     if !failed || user.by_user_id {
         st.insert("recipient_user_id".into(), user.user_id.to_string().into());
+        if let Some(p) = user.parent_user_id {
+            st.insert("recipient_parent_user_id".into(), p.to_string().into());
+        }
     }
     if let Some(cb) = &info.biz_opaque_callback_data {
         st.insert("biz_opaque_callback_data".into(), (**cb).into());
@@ -523,6 +535,9 @@ fn status_value(
             c.insert("wa_id".into(), info.recipient().to_string().into());
         }
         c.insert("user_id".into(), user.user_id.to_string().into());
+        if let Some(p) = user.parent_user_id {
+            c.insert("parent_user_id".into(), p.to_string().into());
+        }
         v.insert("contacts".into(), json!([Value::Object(c)]));
     }
     v.insert("statuses".into(), json!([Value::Object(st)]));
@@ -632,6 +647,7 @@ mod tests {
     fn uref(wa: WaId, phone_shown: bool, username: bool, by_user_id: bool) -> UserRef {
         UserRef {
             user_id: crate::engine::bsuid::user_id(1, crate::engine::ids::BusinessId(9), wa, 0),
+            parent_user_id: None,
             username: username.then(|| crate::engine::audience::Username::of(wa)),
             phone_shown,
             by_user_id,

@@ -22,6 +22,7 @@ mod library;
 mod load_e2e;
 mod media_http;
 mod onboarding_http;
+mod parent_bsuid_http;
 mod partitions;
 mod policy_http;
 mod pricing_cli;
