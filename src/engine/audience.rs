@@ -364,6 +364,13 @@ impl Audience {
         self.size
     }
 
+    /// Whether `wa_id` is one of the audience's users.
+    pub fn contains(&self, wa_id: WaId) -> bool {
+        self.ranges
+            .iter()
+            .any(|&(first, size)| wa_id.0 >= first.0 && wa_id.0 - first.0 < size)
+    }
+
     /// Whether `wa_id` has a WhatsApp account. Deterministic in (seed, wa_id).
     pub fn on_whatsapp(&self, wa_id: WaId) -> bool {
         if self.not_on.binary_search(&wa_id).is_ok() {

@@ -217,13 +217,22 @@ impl Business {
     /// The user as number `s` shows them in webhooks at `now`, in an exchange of kind `via`.
     /// A send to the user's phone number renews the 30 days in which a hiding user's phone
     /// may be shown.
-    pub(super) fn user_ref(&self, now: SimTime, s: &mut Number, user: WaId, via: Via) -> UserRef {
-        let audience = &self.cfg.audience;
-        let hides = audience.hides_phone(user);
+    pub(super) fn user_ref(
+        &mut self,
+        now: SimTime,
+        s: &mut Number,
+        user: WaId,
+        via: Via,
+    ) -> UserRef {
+        let hides = self.cfg.audience.hides_phone(user);
         if hides && via == Via::Phone {
             s.phone_contacts.insert(user, now);
+            if self.cfg.audience.contains(user) {
+                self.contact_book.record(user);
+            }
         }
         let phone_shown = !hides
+            || self.contact_book.contains(user)
             || s.phone_contacts
                 .get(&user)
                 .is_some_and(|at| at.plus(PHONE_CONTACT_WINDOW) > now);
@@ -233,7 +242,7 @@ impl Business {
             parent_user_id: self
                 .parent_account
                 .map(|a| parent_user_id(self.cfg.seed, a, user, generation)),
-            username: audience.username(user),
+            username: self.cfg.audience.username(user),
             phone_shown,
             by_user_id: via == Via::UserId,
         }

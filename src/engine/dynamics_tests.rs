@@ -58,6 +58,7 @@ fn world(tier: MessagingLimitTier, verified: bool, profiles: Profiles) -> WorldS
             messaging_limit: tier,
             bsp: Default::default(),
             parent_bsuid_account: None,
+            contact_book: true,
             wabas: vec![WabaSpec {
                 subscribed: true,
                 id: WABA,

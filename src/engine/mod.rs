@@ -26,6 +26,7 @@ pub mod bsuid;
 pub mod build;
 pub mod charging;
 pub mod config;
+pub mod contact_book;
 pub mod contacts;
 pub mod content;
 pub mod directory;

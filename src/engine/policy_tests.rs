@@ -78,6 +78,7 @@ fn world(vertical: &str, official: bool) -> WorldSpec {
                     name: None,
                 },
                 parent_bsuid_account: None,
+                contact_book: true,
                 wabas: vec![waba(WABA, PHONE), waba(WABA_B, PHONE_B)],
             },
             BusinessSpec {
@@ -90,6 +91,7 @@ fn world(vertical: &str, official: bool) -> WorldSpec {
                 messaging_limit: MessagingLimitTier::Tier250,
                 bsp: Default::default(),
                 parent_bsuid_account: None,
+                contact_book: true,
                 wabas: vec![waba(OTHER_WABA, OTHER_PHONE)],
             },
         ],

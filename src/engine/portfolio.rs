@@ -76,6 +76,8 @@ pub(super) struct Business {
     pub verified: bool,
     /// The parent BSUID account the portfolio is enrolled in ([`super::bsuid`]).
     pub parent_account: Option<BusinessId>,
+    /// Users whose phone the portfolio has ([`super::contact_book`]).
+    pub contact_book: super::contact_book::ContactBook,
     /// In the order the world declares them.
     pub wabas: Vec<Waba>,
     /// Messaging limit, opt-outs, restriction.

@@ -233,6 +233,16 @@ impl<C: PortfolioCell> Portfolios<C> {
         self.with_number(business, phone, |p| p.resolve_user_id(text))?
     }
 
+    /// See [`Portfolio::delete_contact`]; `phone` must be a number of `business`.
+    pub fn delete_contact(
+        &self,
+        business: BusinessId,
+        phone: PhoneNumberId,
+        text: &str,
+    ) -> Result<bool, Rejection> {
+        self.with_number(business, phone, |p| p.delete_contact(text))?
+    }
+
     /// See [`Portfolio::blocked_users`].
     pub fn blocked_users(
         &self,

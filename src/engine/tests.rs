@@ -68,6 +68,7 @@ pub(super) fn world_with(status: NumberStatus, mps: Option<u32>) -> WorldSpec {
                 messaging_limit: MessagingLimitTier::Tier250,
                 bsp: Default::default(),
                 parent_bsuid_account: None,
+                contact_book: true,
                 wabas: vec![WabaSpec {
                     subscribed: true,
                     id: WABA,
@@ -93,6 +94,7 @@ pub(super) fn world_with(status: NumberStatus, mps: Option<u32>) -> WorldSpec {
                 messaging_limit: MessagingLimitTier::Tier250,
                 bsp: Default::default(),
                 parent_bsuid_account: None,
+                contact_book: true,
                 wabas: vec![WabaSpec {
                     subscribed: true,
                     id: WabaId(20),

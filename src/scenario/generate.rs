@@ -583,6 +583,7 @@ fn block(
             }],
             bsp: b.bsp.clone(),
             parent_bsuid_account: None,
+            contact_book: true,
         });
     }
     Ok(out)

@@ -7,6 +7,7 @@
 
 pub mod block;
 pub mod conn;
+pub mod contact_book;
 pub mod control;
 pub mod durable;
 pub mod errors;
@@ -965,6 +966,7 @@ fn graph_route(
         Graph::BlockUsers(id) => block::change(ctx, now, biz, id, body, true),
         Graph::UnblockUsers(id) => block::change(ctx, now, biz, id, body, false),
         Graph::ListBlockedUsers(id) => Ok(ctx.ok(&block::list(ctx, biz, id, q)?)),
+        Graph::DeleteContact(id) => Ok(ctx.ok(&contact_book::delete(ctx.state, biz, id, q)?)),
         Graph::UploadMedia(id) => media::upload(ctx, biz, id, body.clone()),
         Graph::DownloadMedia => media::download(ctx, biz, q),
         Graph::ListPhoneNumbers(id) => Ok(ctx.ok(&graph::get_waba_phone_numbers(

@@ -60,6 +60,8 @@ pub(super) enum Graph<'a> {
     UnblockUsers(&'a str),
     /// `GET /{phone-number-id}/block_users`: the block list.
     ListBlockedUsers(&'a str),
+    /// `DELETE /{phone-number-id}/contact_book`: a user out of the contact book.
+    DeleteContact(&'a str),
     /// `DELETE /{id}`: media (the only deletable node wabasim keeps).
     DeleteObject(&'a str),
     /// `GET /whatsapp_business/attachments/?mid=…`: download media by the URL `GET /{media-id}`
@@ -205,6 +207,8 @@ impl<'a> Route<'a> {
             (&Method::DELETE, [id, "block_users"]) => graph(L::BlockUsers, G::UnblockUsers(id)),
             (&Method::GET, [id, "block_users"]) => graph(L::BlockUsers, G::ListBlockedUsers(id)),
             (_, [id, "block_users"]) => graph(L::BlockUsers, G::Unsupported(id)),
+            (&Method::DELETE, [id, "contact_book"]) => graph(L::Contacts, G::DeleteContact(id)),
+            (_, [id, "contact_book"]) => graph(L::Contacts, G::Unsupported(id)),
             (&Method::POST, [id, "media"]) => graph(L::Media, G::UploadMedia(id)),
             (_, [id, "media"]) => graph(L::Media, G::Unsupported(id)),
             (&Method::GET, ["whatsapp_business", "attachments"]) => {

@@ -10,6 +10,7 @@ mod common;
 
 mod block_http;
 mod bsuid_http;
+mod contact_book_http;
 mod contract_openapi;
 mod dashboard_browser;
 mod dashboard_http;
