@@ -362,6 +362,22 @@ fn reregistration_changes_the_bsuid_and_announces_it() {
         }
         other => panic!("{other:?}"),
     }
+    // And the `user_id_update` field's event, with both ids.
+    match &out.events[2].body {
+        EventBody::UserIdUpdate {
+            new,
+            new_user,
+            previous_user_id,
+            previous_parent_user_id,
+            ..
+        } => {
+            assert_eq!(*new, moved);
+            assert_eq!(*previous_user_id, old);
+            assert_eq!(new_user.user_id, bsuid(BIZ, moved, 0));
+            assert_eq!(*previous_parent_user_id, None, "not enrolled");
+        }
+        other => panic!("{other:?}"),
+    }
     // The old id named the previous owner: refused now. The number's new owner has a new id.
     let notice = |to| template(to, "notice", None);
     let rej = send(&e, T0, &to_id(old, notice(WaId(0))), &mut out).unwrap_err();

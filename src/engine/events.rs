@@ -347,6 +347,18 @@ pub enum EventBody {
         previous_user_id: super::bsuid::UserId,
         wamid: Wamid,
     },
+    /// `user_id_update` field (subscribed apart from `messages`): the same BSUID change as
+    /// [`EventBody::UserChangedUserId`], with the previous and current ids side by side
+    /// [M:bsuid].
+    UserIdUpdate {
+        phone: PhoneMeta,
+        /// The user as they are now (`wa_id` when the phone may be shown).
+        new: WaId,
+        new_user: UserRef,
+        previous_user_id: super::bsuid::UserId,
+        /// The previous parent BSUID, when the portfolio is enrolled in a parent account.
+        previous_parent_user_id: Option<super::bsuid::UserId>,
+    },
     /// `user_preferences` field: the user stopped (STOP, or the opt-out button) or resumed
     /// marketing messages from the business.
     UserPreference {

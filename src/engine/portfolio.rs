@@ -381,6 +381,21 @@ impl Portfolio {
                     wamid,
                 },
             });
+            let previous_parent_user_id = self
+                .biz
+                .parent_account
+                .map(|a| super::bsuid::parent_user_id(seed, a, user, generation - 1));
+            sink.event(Event {
+                at,
+                waba: s.waba,
+                body: EventBody::UserIdUpdate {
+                    phone: s.meta.clone(),
+                    new: moved,
+                    new_user,
+                    previous_user_id,
+                    previous_parent_user_id,
+                },
+            });
             notified.push(s.id);
         }
         (generation, notified)
