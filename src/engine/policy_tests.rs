@@ -517,8 +517,9 @@ fn reregistration_sends_user_changed_number_to_numbers_that_know_the_user() {
     let r = e.reregister(T0, USER, &mut out).unwrap();
     assert_eq!(r.generation, 1);
     assert_eq!(r.notified, vec![PHONE]);
-    // `user_changed_number`, then `user_changed_user_id` (see `bsuid_tests`).
-    assert_eq!(out.events.len(), 2);
+    // `user_changed_number`, then `user_changed_user_id` and the `user_id_update` field (see
+    // `bsuid_tests`).
+    assert_eq!(out.events.len(), 3);
     match &out.events[0].body {
         EventBody::UserChangedNumber {
             old, new, phone, ..
