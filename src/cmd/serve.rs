@@ -80,6 +80,11 @@ pub struct ServeArgs {
     /// X-Business-Use-Case-Usage header off. Default: the scenario's, else 5000.
     #[arg(long)]
     pub waba_calls_per_hour: Option<u32>,
+    /// Graph calls per hour of the app (every authorised call); past it code 4 (HTTP 429).
+    /// Also the base of the `whatsapp` entries of X-Business-Use-Case-Usage and of
+    /// X-App-Usage. 0 turns all three off. Default: the scenario's, else 3600000.
+    #[arg(long)]
+    pub app_calls_per_hour: Option<u32>,
     /// On SIGINT or SIGTERM, how long pending webhooks may still be delivered before the
     /// server exits (a second signal exits at once).
     #[arg(long, value_parser = parse_timeout, default_value = "10s")]
@@ -308,6 +313,9 @@ impl ServePlan {
         if let Some(n) = args.waba_calls_per_hour {
             plan.server.waba_calls_per_hour = n;
         }
+        if let Some(n) = args.app_calls_per_hour {
+            plan.server.app_calls_per_hour = n;
+        }
         if args.max_media_bytes == 0 || args.media_store_bytes == 0 || args.media_store_entries == 0
         {
             return Err(
@@ -384,6 +392,10 @@ impl ServePlan {
                 .server
                 .waba_calls_per_hour
                 .unwrap_or(server::usage::DEFAULT_CALLS_PER_HOUR),
+            app_calls_per_hour: scenario
+                .server
+                .app_calls_per_hour
+                .unwrap_or(server::usage::DEFAULT_APP_CALLS_PER_HOUR),
             media: server::media::MediaLimits::default(),
             media_id_errors: server::media::MediaIdErrors::default(),
         };

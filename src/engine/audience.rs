@@ -63,6 +63,11 @@ pub struct AudienceSpec {
     /// 30 days. Default true.
     #[serde(default = "default_true")]
     pub username_hides_phone: bool,
+    /// Share of the users' messages (written in through `/_sim/inbound`, traffic, or replies)
+    /// that carry an image or a document instead of plain text; their media ids download
+    /// through the Media API for 7 days. Default 0: text only (Meta publishes no share).
+    #[serde(default)]
+    pub inbound_media_ratio: f64,
 }
 
 fn default_true() -> bool {
@@ -138,6 +143,7 @@ impl Default for AudienceSpec {
             profiles: Default::default(),
             username_ratio: 0.0,
             username_hides_phone: true,
+            inbound_media_ratio: 0.0,
         }
     }
 }
@@ -173,6 +179,7 @@ impl AudienceSpec {
             ("audience.not_on_whatsapp_ratio", self.not_on_whatsapp_ratio),
             ("audience.read_ratio", self.read_ratio),
             ("audience.username_ratio", self.username_ratio),
+            ("audience.inbound_media_ratio", self.inbound_media_ratio),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err((field.into(), format!("{v} is not between 0 and 1")));
@@ -301,6 +308,8 @@ pub struct Audience {
     /// `username_ratio` scaled to the u64 range (0: nobody has a username).
     username_threshold: u64,
     username_hides_phone: bool,
+    /// `inbound_media_ratio` scaled to the u64 range (0: text only).
+    media_threshold: u64,
 }
 
 impl Audience {
@@ -334,6 +343,7 @@ impl Audience {
             profiles: spec.profiles.clone(),
             username_threshold: (spec.username_ratio.clamp(0.0, 1.0) * u64::MAX as f64) as u64,
             username_hides_phone: spec.username_hides_phone,
+            media_threshold: (spec.inbound_media_ratio.clamp(0.0, 1.0) * u64::MAX as f64) as u64,
         }
     }
 
@@ -352,6 +362,13 @@ impl Audience {
 
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// Whether `wa_id` is one of the audience's users.
+    pub fn contains(&self, wa_id: WaId) -> bool {
+        self.ranges
+            .iter()
+            .any(|&(first, size)| wa_id.0 >= first.0 && wa_id.0 - first.0 < size)
     }
 
     /// Whether `wa_id` has a WhatsApp account. Deterministic in (seed, wa_id).
@@ -387,6 +404,30 @@ impl Audience {
     pub fn username(&self, wa_id: WaId) -> Option<Username> {
         let h = splitmix(self.seed ^ wa_id.0.rotate_left(17) ^ 0x55);
         (h < self.username_threshold).then(|| Username::of(wa_id))
+    }
+
+    /// The media of message `seq` from `user` to number `phone` of business `owner`, if it
+    /// carries any. Deterministic in (seed, phone, user, seq); draws nothing from the run's
+    /// random stream, so other draws do not move.
+    pub fn inbound_media(
+        &self,
+        owner: super::ids::BusinessId,
+        phone: super::ids::PhoneNumberId,
+        user: WaId,
+        seq: u64,
+    ) -> Option<super::inbound_media::InboundMedia> {
+        if self.media_threshold == 0 {
+            return None;
+        }
+        let h = splitmix(
+            self.seed
+                ^ phone.0.rotate_left(7)
+                ^ user.0.rotate_left(29)
+                ^ seq.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                ^ 0x004D_4544_4941,
+        );
+        (h < self.media_threshold)
+            .then(|| super::inbound_media::InboundMedia::from_hash(h, owner, phone))
     }
 
     /// Whether webhooks may omit the user's phone number (they have a username and hide it
@@ -507,6 +548,39 @@ pub fn splitmix(mut x: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inbound_media_ratio_is_checked_and_decides_per_message() {
+        let spec = AudienceSpec {
+            inbound_media_ratio: -0.1,
+            ..AudienceSpec::default()
+        };
+        assert_eq!(
+            spec.validate().unwrap_err().0,
+            "audience.inbound_media_ratio"
+        );
+        let (b, p) = (
+            super::super::ids::BusinessId(1),
+            super::super::ids::PhoneNumberId(2),
+        );
+        let none = Audience::new(&AudienceSpec::default(), 7);
+        assert!((0..100).all(|k| none.inbound_media(b, p, WaId(62813), k).is_none()));
+        let half = Audience::new(
+            &AudienceSpec {
+                inbound_media_ratio: 0.5,
+                ..AudienceSpec::default()
+            },
+            7,
+        );
+        let with: Vec<_> = (0..1000)
+            .filter_map(|k| half.inbound_media(b, p, WaId(62813), k))
+            .collect();
+        assert!((400..600).contains(&with.len()), "{}", with.len());
+        assert_eq!(
+            half.inbound_media(b, p, WaId(62813), 3),
+            half.inbound_media(b, p, WaId(62813), 3)
+        );
+    }
 
     #[test]
     fn username_ratio_is_checked_and_named() {

@@ -118,6 +118,19 @@ impl Portfolio {
 
     /// The user a business-scoped user id names, as a send by `recipient` would resolve it
     /// (131009 when this portfolio did not issue it for the user's current identity).
+    /// Deletes the user a BSUID names from the portfolio's contact book; whether they were in
+    /// it. Parent BSUIDs are not accepted [M:bsuid §3.7].
+    pub fn delete_contact(&mut self, text: &str) -> Result<bool, Rejection> {
+        if super::bsuid::is_parent_form(text) {
+            return Err(Rejection::new(
+                super::errors::ErrorCode::InvalidParameter,
+                format!("bsuid: '{text}' is a parent BSUID; the contact book takes a business-scoped user ID"),
+            ));
+        }
+        let user = self.resolve_user_id(text)?;
+        Ok(self.biz.contact_book.delete(user))
+    }
+
     pub fn resolve_user_id(&self, text: &str) -> Result<WaId, Rejection> {
         let to = super::message::Addressee::UserId(text.into());
         self.biz.resolve_addressee(self.biz.id, &to)

@@ -31,15 +31,18 @@ const MAX_GENERATION: u32 = (1 << 14) - 1;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct UserId {
     country: [u8; 2],
+    /// A parent BSUID (`CC.ENT.digits`), shared by the portfolios of a parent account.
+    parent: bool,
     digits: [u64; 2],
 }
 
 impl fmt::Display for UserId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = (u128::from(self.digits[0]) << 64) | u128::from(self.digits[1]);
+        let ent = if self.parent { "ENT." } else { "" };
         write!(
             f,
-            "{}{}.{n}",
+            "{}{}.{ent}{n}",
             self.country[0] as char, self.country[1] as char
         )
     }
@@ -48,8 +51,7 @@ impl fmt::Display for UserId {
 /// Why a `recipient` value does not name a user of this portfolio.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unresolved {
-    /// Not of the form `CC.digits` (or a parent BSUID `CC.ENT.digits`, which wabasim does not
-    /// model).
+    /// Not of the form `CC.digits` (or `CC.ENT.digits` for a parent BSUID).
     Malformed,
     /// Well formed, but not a BSUID this portfolio issued for a current identity: made up,
     /// another portfolio's, or the previous identity of a user whose number changed.
@@ -77,8 +79,37 @@ pub fn user_id(seed: u64, business: BusinessId, user: WaId, generation: u32) -> 
     }
     UserId {
         country: country_of(user),
+        parent: false,
         digits: [l, r],
     }
+}
+
+/// Parent BSUIDs are keyed apart from the account's id used as a portfolio's.
+const PARENT_SALT: u64 = 0x454E_5450_4152_454E;
+
+/// The parent BSUID of `user` (at identity `generation`) in parent account `account`: the same
+/// keyed permutation, keyed by the account, rendered `CC.ENT.digits` [M:bsuid].
+pub fn parent_user_id(seed: u64, account: BusinessId, user: WaId, generation: u32) -> UserId {
+    UserId {
+        parent: true,
+        ..user_id(seed ^ PARENT_SALT, account, user, generation)
+    }
+}
+
+/// As [`resolve`], for a parent BSUID (`CC.ENT.digits`) of parent account `account`.
+pub fn resolve_parent(
+    seed: u64,
+    account: BusinessId,
+    text: &str,
+) -> Result<(WaId, u32), Unresolved> {
+    let (cc, rest) = text.split_once('.').ok_or(Unresolved::Malformed)?;
+    let digits = rest.strip_prefix("ENT.").ok_or(Unresolved::Malformed)?;
+    resolve(seed ^ PARENT_SALT, account, &format!("{cc}.{digits}"))
+}
+
+/// Whether `text` has the form of a parent BSUID (`CC.ENT.…`).
+pub fn is_parent_form(text: &str) -> bool {
+    text.get(2..7) == Some(".ENT.")
 }
 
 /// Parses a BSUID as given in `recipient` and finds whom it names in `business`:
@@ -166,7 +197,13 @@ impl Business {
                 format!("recipient: '{text}' {why}"),
             )
         };
-        match resolve(self.cfg.seed, business, text) {
+        let resolved = match self.parent_account {
+            Some(account) if is_parent_form(text) => resolve_parent(self.cfg.seed, account, text),
+            // A parent BSUID to a portfolio that is not enrolled: not one it can use.
+            None if is_parent_form(text) => Err(Unresolved::Unknown),
+            _ => resolve(self.cfg.seed, business, text),
+        };
+        match resolved {
             Err(Unresolved::Malformed) => Err(refuse(
                 "is not a business-scoped user ID (CC.digits, e.g. US.13491208655302741918)",
             )),
@@ -180,24 +217,32 @@ impl Business {
     /// The user as number `s` shows them in webhooks at `now`, in an exchange of kind `via`.
     /// A send to the user's phone number renews the 30 days in which a hiding user's phone
     /// may be shown.
-    pub(super) fn user_ref(&self, now: SimTime, s: &mut Number, user: WaId, via: Via) -> UserRef {
-        let audience = &self.cfg.audience;
-        let hides = audience.hides_phone(user);
+    pub(super) fn user_ref(
+        &mut self,
+        now: SimTime,
+        s: &mut Number,
+        user: WaId,
+        via: Via,
+    ) -> UserRef {
+        let hides = self.cfg.audience.hides_phone(user);
         if hides && via == Via::Phone {
             s.phone_contacts.insert(user, now);
+            if self.cfg.audience.contains(user) {
+                self.contact_book.record(user);
+            }
         }
         let phone_shown = !hides
+            || self.contact_book.contains(user)
             || s.phone_contacts
                 .get(&user)
                 .is_some_and(|at| at.plus(PHONE_CONTACT_WINDOW) > now);
+        let generation = self.identities.generation(user);
         UserRef {
-            user_id: user_id(
-                self.cfg.seed,
-                s.business,
-                user,
-                self.identities.generation(user),
-            ),
-            username: audience.username(user),
+            user_id: user_id(self.cfg.seed, s.business, user, generation),
+            parent_user_id: self
+                .parent_account
+                .map(|a| parent_user_id(self.cfg.seed, a, user, generation)),
+            username: self.cfg.audience.username(user),
             phone_shown,
             by_user_id: via == Via::UserId,
         }
@@ -246,6 +291,24 @@ mod tests {
         assert_ne!(a, user_id(1, B, WaId(U.0 + 1), 0));
         assert_ne!(a, user_id(1, B, U, 1));
         assert_ne!(a, user_id(2, B, U, 0));
+    }
+
+    #[test]
+    fn parent_bsuids_are_ent_ids_of_the_account_only() {
+        let acct = BusinessId(900);
+        let p = parent_user_id(1, acct, U, 0).to_string();
+        assert!(p.starts_with("ID.ENT."), "{p}");
+        assert!(is_parent_form(&p) && !is_parent_form(&user_id(1, acct, U, 0).to_string()));
+        assert_eq!(resolve_parent(1, acct, &p), Ok((U, 0)));
+        assert_eq!(
+            resolve_parent(1, BusinessId(901), &p),
+            Err(Unresolved::Unknown)
+        );
+        // Not a portfolio BSUID of the account's id, and not the same digits either.
+        assert_eq!(resolve(1, acct, &p), Err(Unresolved::Malformed));
+        let plain = user_id(1, acct, U, 0).to_string();
+        assert_ne!(plain[3..], p[7..]);
+        assert_eq!(resolve_parent(1, acct, &plain), Err(Unresolved::Malformed));
     }
 
     #[test]

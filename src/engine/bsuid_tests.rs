@@ -46,6 +46,8 @@ fn business(id: BusinessId, waba: u64, phone: PhoneNumberId) -> BusinessSpec {
         tokens: vec![format!("tok{}", id.0)],
         messaging_limit: MessagingLimitTier::Tier2K,
         bsp: Default::default(),
+        parent_bsuid_account: None,
+        contact_book: true,
         wabas: vec![WabaSpec {
             subscribed: true,
             marketing_messages_onboarded: false,
@@ -94,10 +96,21 @@ fn quiet() -> Profiles {
 
 /// Two portfolios; `username_ratio` of the audience has a username, hiding the phone or not.
 fn engine(username_ratio: f64, hides: bool) -> Portfolios {
+    engine_with_book(username_ratio, hides, true)
+}
+
+/// As [`engine`], with the portfolios' contact books on or off.
+fn engine_with_book(username_ratio: f64, hides: bool, book: bool) -> Portfolios {
     let spec = WorldSpec {
         businesses: vec![
-            business(BIZ, 10, PHONE),
-            business(OTHER_BIZ, 20, OTHER_PHONE),
+            BusinessSpec {
+                contact_book: book,
+                ..business(BIZ, 10, PHONE)
+            },
+            BusinessSpec {
+                contact_book: book,
+                ..business(OTHER_BIZ, 20, OTHER_PHONE)
+            },
         ],
         audience: audience::AudienceSpec {
             not_on_whatsapp_ratio: 0.0,
@@ -352,6 +365,22 @@ fn reregistration_changes_the_bsuid_and_announces_it() {
         }
         other => panic!("{other:?}"),
     }
+    // And the `user_id_update` field's event, with both ids.
+    match &out.events[2].body {
+        EventBody::UserIdUpdate {
+            new,
+            new_user,
+            previous_user_id,
+            previous_parent_user_id,
+            ..
+        } => {
+            assert_eq!(*new, moved);
+            assert_eq!(*previous_user_id, old);
+            assert_eq!(new_user.user_id, bsuid(BIZ, moved, 0));
+            assert_eq!(*previous_parent_user_id, None, "not enrolled");
+        }
+        other => panic!("{other:?}"),
+    }
     // The old id named the previous owner: refused now. The number's new owner has a new id.
     let notice = |to| template(to, "notice", None);
     let rej = send(&e, T0, &to_id(old, notice(WaId(0))), &mut out).unwrap_err();
@@ -408,8 +437,62 @@ fn identity_holds_apply_to_bsuid_sends() {
 }
 
 #[test]
-fn usernames_hide_the_phone_until_the_number_sends_to_it() {
+fn the_contact_book_keeps_the_phone_shown_past_30_days_until_deleted() {
     let e = engine(1.0, true);
+    let mut out = Effects::default();
+    // Not in the book before the business has the phone.
+    e.inbound(T0, PHONE, USER, "halo", &mut out).unwrap();
+    assert!(!inbound_user(&out).phone_shown);
+    out.clear();
+    send(&e, T0, &Outbound::text(USER, "Halo"), &mut out).unwrap();
+    let after = T0.plus(40 * MICROS_PER_DAY);
+    e.handle_timeouts(after, &mut Effects::default());
+    out.clear();
+    e.inbound(after, PHONE, USER, "masih ada?", &mut out)
+        .unwrap();
+    assert!(
+        inbound_user(&out).phone_shown,
+        "in the book: shown after 30 days"
+    );
+    // Portfolio-scoped: the other portfolio's webhooks still hide it.
+    out.clear();
+    e.inbound(after, OTHER_PHONE, USER, "halo", &mut out)
+        .unwrap();
+    assert!(!inbound_user(&out).phone_shown);
+    // Deleted by BSUID: hidden again; a second delete finds nothing; parent ids refused.
+    let id = bsuid(BIZ, USER, 0).to_string();
+    assert_eq!(e.delete_contact(BIZ, PHONE, &id), Ok(true));
+    assert_eq!(e.delete_contact(BIZ, PHONE, &id), Ok(false));
+    assert_eq!(
+        e.delete_contact(BIZ, PHONE, "ID.ENT.123").unwrap_err().code,
+        ErrorCode::InvalidParameter
+    );
+    out.clear();
+    e.inbound(after, PHONE, USER, "halo?", &mut out).unwrap();
+    assert!(!inbound_user(&out).phone_shown);
+    // Users outside the audience are never recorded (the book stays within its size).
+    let stranger = WaId(4915100000001);
+    send(
+        &e,
+        after,
+        &Outbound::text(stranger, "Halo"),
+        &mut Effects::default(),
+    )
+    .ok();
+    let later = after.plus(31 * MICROS_PER_DAY);
+    e.handle_timeouts(later, &mut Effects::default());
+    out.clear();
+    e.inbound(later, PHONE, stranger, "hi", &mut out).unwrap();
+    assert_eq!(
+        inbound_user(&out).phone_shown,
+        !e.audience().hides_phone(stranger)
+    );
+}
+
+#[test]
+fn usernames_hide_the_phone_until_the_number_sends_to_it() {
+    // The 30-day rule alone: the portfolio disabled its contact book.
+    let e = engine_with_book(1.0, true, false);
     let mut out = Effects::default();
     e.inbound(T0, PHONE, USER, "halo", &mut out).unwrap();
     let u = inbound_user(&out);

@@ -185,6 +185,8 @@ fn portfolio(
             country: b.country.clone(),
             vertical: b.vertical.clone(),
             verified: b.verified,
+            parent_account: b.parent_bsuid_account,
+            contact_book: super::contact_book::ContactBook::new(b.contact_book),
             limits: PortfolioLimits::new(b.messaging_limit, numbers.len(), b.verified),
             wabas,
             standing,

@@ -16,6 +16,8 @@ pub struct Directory {
     wabas: IdMap<WabaId, usize>,
     /// Every phone number id, sorted (deterministic iteration).
     number_order: Vec<PhoneNumberId>,
+    /// The parent BSUID account of each enrolled portfolio, by portfolio index.
+    parents: Vec<Option<BusinessId>>,
 }
 
 impl Directory {
@@ -23,6 +25,7 @@ impl Directory {
     /// (checked by [`ValidWorld::new`](super::validate::ValidWorld::new)).
     pub(super) fn add(&mut self, index: usize, b: &BusinessSpec) {
         self.owners.push(b.id);
+        self.parents.push(b.parent_bsuid_account);
         self.businesses.insert(b.id, index);
         for t in &b.tokens {
             self.tokens.insert(t.clone(), b.id);
@@ -91,6 +94,20 @@ impl Directory {
             return Err(Rejection::permission(id));
         }
         Ok(i)
+    }
+
+    /// The parent BSUID account `business` is enrolled in, and every portfolio enrolled in it
+    /// (in the world's order); `None` when it is not enrolled.
+    pub fn parent_account(&self, business: BusinessId) -> Option<(BusinessId, Vec<BusinessId>)> {
+        let account = (*self.parents.get(self.business(business)?)?)?;
+        let enrolled = self
+            .owners
+            .iter()
+            .zip(&self.parents)
+            .filter(|(_, p)| **p == Some(account))
+            .map(|(b, _)| *b)
+            .collect();
+        Some((account, enrolled))
     }
 
     /// Every phone number id, sorted.

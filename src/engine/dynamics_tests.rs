@@ -57,6 +57,8 @@ fn world(tier: MessagingLimitTier, verified: bool, profiles: Profiles) -> WorldS
             tokens: vec!["tok".into()],
             messaging_limit: tier,
             bsp: Default::default(),
+            parent_bsuid_account: None,
+            contact_book: true,
             wabas: vec![WabaSpec {
                 subscribed: true,
                 marketing_messages_onboarded: false,

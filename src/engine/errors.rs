@@ -105,6 +105,8 @@ errors! {
     UnknownPath(2500, 400, permanent) "Unknown path components";
     /// 80007: the WABA reached its rate limit.
     WabaRateLimit(80007, 429, transient) "Rate limit issues";
+    /// 80008: too many calls to the WABAs of a business (its business-level WABA edges).
+    WabaTooManyCalls(80008, 429, transient) "Too many calls to this WhatsApp Business account";
     /// 130403: the business blocked this user (Block Users API); do not retry.
     BusinessBlockedUser(130403, 400, permanent) "Business has blocked this user"
         details "The business has blocked this user: unblock them before messaging them.";

@@ -223,6 +223,8 @@ impl Billing {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UserRef {
     pub user_id: super::bsuid::UserId,
+    /// The parent BSUID, when the portfolio is enrolled in a parent BSUID account.
+    pub parent_user_id: Option<super::bsuid::UserId>,
     pub username: Option<super::audience::Username>,
     pub phone_shown: bool,
     /// The send named the user by BSUID (`recipient`) rather than by phone (`to`): a failed
@@ -236,6 +238,7 @@ impl UserRef {
     pub fn plain(user_id: super::bsuid::UserId) -> UserRef {
         UserRef {
             user_id,
+            parent_user_id: None,
             username: None,
             phone_shown: true,
             by_user_id: false,
@@ -321,6 +324,8 @@ pub enum EventBody {
         /// `contacts[].identity_key_hash`: set when the number has the identity check on.
         identity_key_hash: Option<super::identity::KeyHash>,
         user: UserRef,
+        /// An image or document attached (`text` is then its caption).
+        media: Option<super::inbound_media::InboundMedia>,
     },
     /// `messages` field: a system message (`user_changed_number`).
     UserChangedNumber {
@@ -341,6 +346,18 @@ pub enum EventBody {
         new_user: UserRef,
         previous_user_id: super::bsuid::UserId,
         wamid: Wamid,
+    },
+    /// `user_id_update` field (subscribed apart from `messages`): the same BSUID change as
+    /// [`EventBody::UserChangedUserId`], with the previous and current ids side by side
+    /// [M:bsuid].
+    UserIdUpdate {
+        phone: PhoneMeta,
+        /// The user as they are now (`wa_id` when the phone may be shown).
+        new: WaId,
+        new_user: UserRef,
+        previous_user_id: super::bsuid::UserId,
+        /// The previous parent BSUID, when the portfolio is enrolled in a parent account.
+        previous_parent_user_id: Option<super::bsuid::UserId>,
     },
     /// `user_preferences` field: the user stopped (STOP, or the opt-out button) or resumed
     /// marketing messages from the business.

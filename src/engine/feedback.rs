@@ -10,6 +10,7 @@ use super::policy::{LimitsMode, PolicyConfig};
 use super::portfolio::{Business, Portfolio};
 use super::quality::SignalWindow;
 use super::reactions::{BlockReason, ReactionKind};
+use super::send::Attach;
 use super::tiers::{lower_tier, LimitState};
 use super::world::{MessagingLimitTier, NumberStatus, QualityRating, TemplateStatus};
 use super::{Rejection, Sink};
@@ -219,7 +220,7 @@ impl Business {
                 s.counters.replies += 1;
                 const REPLIES: [&str; 4] = ["Terima kasih!", "OK", "Berapa harganya?", "Thanks"];
                 let text = REPLIES[(user.0 % REPLIES.len() as u64) as usize];
-                self.inbound(at, s, user, text, false, sink);
+                self.inbound(at, s, user, text, false, Attach::AsDrawn, sink);
                 (0.0, 0)
             }
         };
@@ -521,7 +522,7 @@ impl Business {
         } else {
             self.limits.opted_out.remove(&user);
         }
-        self.inbound(at, s, user, text, false, sink);
+        self.inbound(at, s, user, text, false, Attach::TextOnly, sink);
         sink.event(Event {
             at,
             waba: s.waba,
@@ -599,7 +600,7 @@ impl Portfolio {
             }
             UserAction::Reply(text) => {
                 s.counters.replies += 1;
-                biz.inbound(now, s, user, text, false, sink);
+                biz.inbound(now, s, user, text, false, Attach::TextOnly, sink);
                 "reply"
             }
             UserAction::Resume(text) => {

@@ -47,6 +47,8 @@ fn world(read_ratio: f64) -> WorldSpec {
             tokens: vec!["tok".into()],
             messaging_limit: MessagingLimitTier::Unlimited,
             bsp: Default::default(),
+            parent_bsuid_account: None,
+            contact_book: true,
             wabas: vec![WabaSpec {
                 subscribed: true,
                 marketing_messages_onboarded: false,

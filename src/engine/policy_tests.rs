@@ -80,6 +80,8 @@ fn world(vertical: &str, official: bool) -> WorldSpec {
                     official,
                     name: None,
                 },
+                parent_bsuid_account: None,
+                contact_book: true,
                 wabas: vec![waba(WABA, PHONE), waba(WABA_B, PHONE_B)],
             },
             BusinessSpec {
@@ -91,6 +93,8 @@ fn world(vertical: &str, official: bool) -> WorldSpec {
                 tokens: vec!["other".into()],
                 messaging_limit: MessagingLimitTier::Tier250,
                 bsp: Default::default(),
+                parent_bsuid_account: None,
+                contact_book: true,
                 wabas: vec![waba(OTHER_WABA, OTHER_PHONE)],
             },
         ],
@@ -516,8 +520,9 @@ fn reregistration_sends_user_changed_number_to_numbers_that_know_the_user() {
     let r = e.reregister(T0, USER, &mut out).unwrap();
     assert_eq!(r.generation, 1);
     assert_eq!(r.notified, vec![PHONE]);
-    // `user_changed_number`, then `user_changed_user_id` (see `bsuid_tests`).
-    assert_eq!(out.events.len(), 2);
+    // `user_changed_number`, then `user_changed_user_id` and the `user_id_update` field (see
+    // `bsuid_tests`).
+    assert_eq!(out.events.len(), 3);
     match &out.events[0].body {
         EventBody::UserChangedNumber {
             old, new, phone, ..

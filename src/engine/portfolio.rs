@@ -74,6 +74,10 @@ pub(super) struct Business {
     pub country: String,
     pub vertical: String,
     pub verified: bool,
+    /// The parent BSUID account the portfolio is enrolled in ([`super::bsuid`]).
+    pub parent_account: Option<BusinessId>,
+    /// Users whose phone the portfolio has ([`super::contact_book`]).
+    pub contact_book: super::contact_book::ContactBook,
     /// In the order the world declares them.
     pub wabas: Vec<Waba>,
     /// Messaging limit, opt-outs, restriction.
@@ -220,14 +224,22 @@ impl Portfolio {
         sink: &mut impl Sink,
     ) -> Result<Wamid, Rejection> {
         let (biz, s, now) = self.number_at(phone, now)?;
-        biz.inbound(now, s, from, text, from_ad, sink)
-            .ok_or_else(|| {
-                Rejection::rule(
-                    ErrorCode::BusinessBlockedUser,
-                    super::events::Rule::BlockedUser,
-                    "The business blocked this user: the message is not delivered.",
-                )
-            })
+        biz.inbound(
+            now,
+            s,
+            from,
+            text,
+            from_ad,
+            super::send::Attach::AsDrawn,
+            sink,
+        )
+        .ok_or_else(|| {
+            Rejection::rule(
+                ErrorCode::BusinessBlockedUser,
+                super::events::Rule::BlockedUser,
+                "The business blocked this user: the message is not delivered.",
+            )
+        })
     }
 
     /// Mark an inbound message as read (`"status": "read"`). The platform shows blue ticks to
@@ -386,6 +398,21 @@ impl Portfolio {
                     new_user,
                     previous_user_id,
                     wamid,
+                },
+            });
+            let previous_parent_user_id = self
+                .biz
+                .parent_account
+                .map(|a| super::bsuid::parent_user_id(seed, a, user, generation - 1));
+            sink.event(Event {
+                at,
+                waba: s.waba,
+                body: EventBody::UserIdUpdate {
+                    phone: s.meta.clone(),
+                    new: moved,
+                    new_user,
+                    previous_user_id,
+                    previous_parent_user_id,
                 },
             });
             notified.push(s.id);

@@ -110,6 +110,25 @@ impl<C: PortfolioCell> Portfolios<C> {
         }
     }
 
+    /// The WABA a phone number, WABA or template id belongs to (`None` for other ids): the key
+    /// of the `X-Business-Use-Case-Usage` header a call about that object carries.
+    pub fn waba_of_object(&self, id: u64) -> Option<WabaId> {
+        if let Some(i) = self.directory.number(PhoneNumberId(id)) {
+            let p = self.cells[i].lock();
+            let n = p.index(PhoneNumberId(id)).ok()?;
+            return Some(p.numbers[n].waba);
+        }
+        if self.directory.waba(WabaId(id)).is_some() {
+            return Some(WabaId(id));
+        }
+        let i = self.template_owner(TemplateId(id))?;
+        let waba = self.cells[i]
+            .lock()
+            .template(TemplateId(id))
+            .map(|t| t.waba);
+        waba
+    }
+
     fn template_owner(&self, id: TemplateId) -> Option<usize> {
         self.cells
             .iter()
@@ -211,6 +230,16 @@ impl<C: PortfolioCell> Portfolios<C> {
         text: &str,
     ) -> Result<WaId, Rejection> {
         self.with_number(business, phone, |p| p.resolve_user_id(text))?
+    }
+
+    /// See [`Portfolio::delete_contact`]; `phone` must be a number of `business`.
+    pub fn delete_contact(
+        &self,
+        business: BusinessId,
+        phone: PhoneNumberId,
+        text: &str,
+    ) -> Result<bool, Rejection> {
+        self.with_number(business, phone, |p| p.delete_contact(text))?
     }
 
     /// See [`Portfolio::blocked_users`].

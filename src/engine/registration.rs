@@ -220,6 +220,13 @@ impl<C: PortfolioCell> super::Portfolios<C> {
         self.with_number(business, phone, |p| p.registration_call(now, phone, call))?
     }
 
+    /// The name of business `business`, if the world has it (`GET /{business-id}`).
+    pub fn business_name(&self, business: super::ids::BusinessId) -> Option<String> {
+        let i = self.directory().business(business)?;
+        let name = self.cells()[i].lock().biz.name.clone();
+        Some(name)
+    }
+
     /// The WABAs of `business`, in the order the world declares them (`debug_token`, the
     /// business's WABA lists).
     pub fn business_wabas(

@@ -19,6 +19,15 @@ use super::world::{NumberStatus, TemplateCategory, TemplateStatus};
 use super::{Rejection, SendReceipt, Sink};
 use crate::clock::{SimTime, MICROS_PER_SEC};
 
+/// Whether an inbound message may carry media the audience draws
+/// ([`super::audience::Audience::inbound_media`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Attach {
+    AsDrawn,
+    /// Keywords (STOP, START) and text a test or operator gave word for word.
+    TextOnly,
+}
+
 impl Business {
     /// [`super::Portfolio::send`] for number `s` (with `now` already moved up to its latest):
     /// decides, counts and reports the decision.
@@ -316,8 +325,10 @@ impl Business {
         sink.status(now, s.waba, info, DeliveryStatus::Failed, Some(code));
     }
 
-    /// [`super::Portfolio::inbound`] for number `s`; reactions reply through here too. A user
+    /// [`super::Portfolio::inbound`] for number `s`; `attach` says whether the audience may
+    /// attach media (not to keywords such as STOP, which are text by nature); reactions reply through here too. A user
     /// the business blocked is not delivered (`None`): no webhook, no window.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn inbound(
         &mut self,
         now: SimTime,
@@ -325,6 +336,7 @@ impl Business {
         from: WaId,
         text: &str,
         from_ad: bool,
+        attach: Attach,
         sink: &mut impl Sink,
     ) -> Option<Wamid> {
         let conv = s.conversations.entry(from).or_default();
@@ -367,6 +379,13 @@ impl Business {
                     .identity_check
                     .then(|| identity::key_hash(seed, from, self.identities.generation(from))),
                 user,
+                media: match attach {
+                    Attach::AsDrawn => self
+                        .cfg
+                        .audience
+                        .inbound_media(s.business, s.id, from, wamid.seq),
+                    Attach::TextOnly => None,
+                },
             },
         });
         Some(wamid)

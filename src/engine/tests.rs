@@ -68,6 +68,8 @@ pub(super) fn world_with(status: NumberStatus, mps: Option<u32>) -> WorldSpec {
                 tokens: vec!["tok".into()],
                 messaging_limit: MessagingLimitTier::Tier250,
                 bsp: Default::default(),
+                parent_bsuid_account: None,
+                contact_book: true,
                 wabas: vec![WabaSpec {
                     subscribed: true,
                     marketing_messages_onboarded: false,
@@ -94,6 +96,8 @@ pub(super) fn world_with(status: NumberStatus, mps: Option<u32>) -> WorldSpec {
                 tokens: vec!["other".into()],
                 messaging_limit: MessagingLimitTier::Tier250,
                 bsp: Default::default(),
+                parent_bsuid_account: None,
+                contact_book: true,
                 wabas: vec![WabaSpec {
                     subscribed: true,
                     marketing_messages_onboarded: false,

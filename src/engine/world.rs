@@ -44,6 +44,21 @@ pub struct BusinessSpec {
     /// default) or not (a policy violation the platform detects; docs/policy-model.md).
     #[serde(default)]
     pub bsp: BspSpec,
+    /// The parent BSUID account this portfolio is enrolled in (opt-in, for a managed business
+    /// with several portfolios): portfolios naming the same id share one parent BSUID per user
+    /// (`CC.ENT.digits`), shown in webhooks as `parent_user_id` and accepted as `recipient`
+    /// from any of their numbers [M:bsuid]. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_bsuid_account: Option<BusinessId>,
+    /// Meta's contact book for the portfolio (on unless the business disables it): once the
+    /// business has sent to a hiding user's phone number, webhooks show that phone until the
+    /// entry is deleted (`DELETE /{phone-number-id}/contact_book`). Default true.
+    #[serde(default = "default_true")]
+    pub contact_book: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// The provider a business's numbers are driven through.

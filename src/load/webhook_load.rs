@@ -211,6 +211,7 @@ fn body(due: &Due, api_version: &str, unix_s: u64) -> Vec<u8> {
             text: format!("halo {}", due.n),
             identity_key_hash: None,
             user: user_ref(user),
+            media: None,
         },
         k => EventBody::Status {
             info: MessageInfo {

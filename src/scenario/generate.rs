@@ -585,6 +585,8 @@ fn block(
                 templates: b.templates.clone(),
             }],
             bsp: b.bsp.clone(),
+            parent_bsuid_account: None,
+            contact_book: true,
         });
     }
     Ok(out)

@@ -117,6 +117,10 @@ pub struct ServerSection {
     /// default 5,000); past it 80007. 0 turns the limit and its usage header off.
     #[serde(default)]
     pub waba_calls_per_hour: Option<u32>,
+    /// Graph calls per hour of the app (our default 3,600,000: Meta publishes none); past it
+    /// code 4. Also the base of the `whatsapp` usage entries and `X-App-Usage`. 0 turns them off.
+    #[serde(default)]
+    pub app_calls_per_hour: Option<u32>,
 }
 
 /// `[webhooks]`: where and how events are delivered. Command-line flags win over these.

@@ -13,6 +13,7 @@ use super::{Ctx, Resp};
 use crate::clock::{SimTime, MICROS_PER_DAY};
 use crate::engine::errors::ErrorCode;
 use crate::engine::ids::{BusinessId, PhoneNumberId};
+use crate::engine::inbound_media::InboundMedia;
 use crate::engine::Rejection;
 use crate::server::errors::{Failure, StatusRule};
 use crate::server::query::Query;
@@ -228,6 +229,35 @@ impl MediaStore {
         self.bytes += m.data.len();
         self.entries.insert(id, m);
         Ok(id)
+    }
+
+    /// Stores media a user sent in under the id the engine chose ([`InboundMedia`]), kept for
+    /// Meta's 7 days. Inside the same caps as uploads: when the store is full (or the id is
+    /// taken) nothing is kept and the id answers 100/33, as an expired one does; returns
+    /// whether it was kept.
+    pub fn insert_inbound(&mut self, now: SimTime, m: &InboundMedia) -> bool {
+        self.sweep(now);
+        let size = m.size as usize;
+        if self.entries.len() >= self.limits.max_entries
+            || self.bytes.saturating_add(size) > self.limits.max_store_bytes
+            || self.entries.contains_key(&m.id)
+        {
+            return false;
+        }
+        let data = Bytes::from(m.bytes());
+        self.bytes += data.len();
+        self.entries.insert(
+            m.id,
+            Media {
+                owner: m.owner,
+                phone: m.phone,
+                mime: m.mime().to_string(),
+                sha256: Sha256::digest(&data).into(),
+                data,
+                expires: now.plus(crate::engine::inbound_media::RETENTION_MICROS),
+            },
+        );
+        true
     }
 
     /// The media `id` if `owner` uploaded it and it has not expired (an expired one is

@@ -7,6 +7,7 @@
 
 pub mod block;
 pub mod conn;
+pub mod contact_book;
 pub mod control;
 pub mod durable;
 pub mod errors;
@@ -103,6 +104,8 @@ pub struct ServerConfig {
     pub limits: conn::Limits,
     /// WABA management calls per hour per WABA ([`usage`]); 0 turns the limit off.
     pub waba_calls_per_hour: u32,
+    /// Graph calls per hour of the app (code 4, `X-App-Usage`, [`usage`]); 0 turns it off.
+    pub app_calls_per_hour: u32,
     /// Caps of the Media API's store and uploads ([`media`]).
     pub media: media::MediaLimits,
     /// How a send by an unusable media id fails.
@@ -118,6 +121,7 @@ impl Default for ServerConfig {
             default_api_version: "v23.0".into(),
             limits: conn::Limits::default(),
             waba_calls_per_hour: usage::DEFAULT_CALLS_PER_HOUR,
+            app_calls_per_hour: usage::DEFAULT_APP_CALLS_PER_HOUR,
             media: media::MediaLimits::default(),
             media_id_errors: media::MediaIdErrors::default(),
         }
@@ -188,7 +192,7 @@ impl AppState {
             armed: AtomicU64::new(u64::MAX),
             trace_seq: AtomicU64::new(trace_seed()),
             in_flight: conn::InFlight::default(),
-            usage: usage::Usage::new(cfg.waba_calls_per_hour),
+            usage: usage::Usage::new(cfg.waba_calls_per_hour, cfg.app_calls_per_hour),
             subscriptions: Default::default(),
             listen_addr: Default::default(),
             trail: Default::default(),
@@ -200,6 +204,7 @@ impl AppState {
 
     /// Hands a call's events to the webhooks and wakes the timer task if needed.
     pub fn commit(&self, fx: &mut Effects) {
+        self.keep_inbound_media(fx);
         if !fx.events.is_empty() {
             // What the mock did, whether or not a webhook will tell anyone.
             self.trail.lock().record(&fx.events);
@@ -220,6 +225,19 @@ impl AppState {
             }
         }
         fx.clear();
+    }
+
+    /// Puts the media of inbound messages (decided by the engine) in the media store, so their
+    /// ids download through the Media API, whether or not a webhook reports them.
+    fn keep_inbound_media(&self, fx: &Effects) {
+        for ev in &fx.events {
+            if let crate::engine::events::EventBody::Inbound { media: Some(m), .. } = &ev.body {
+                // A media id never shadows a number, WABA or template.
+                if self.engine.kind_of(m.id).is_none() {
+                    self.media.lock().insert_inbound(ev.at, m);
+                }
+            }
+        }
     }
 
     /// Fires every engine timer due by now (used by the timer task and by clock advances).
@@ -597,7 +615,7 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
             );
         }
     }
-    let management = route.management_waba();
+    let usage_scope = route.usage_scope();
     let endpoint = match route {
         Route::Metrics => return metrics_response(state),
         Route::Control(routes::Control::Ui) => {
@@ -634,19 +652,31 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
         return resp;
     }
 
-    // WABA management calls: counted per WABA the world knows, refused past the hour's budget.
-    let counted = management
-        .and_then(crate::engine::ids::parse_id)
-        .filter(|&id| state.engine.kind_of(id) == Some(crate::engine::ObjectKind::Waba))
-        .and_then(|id| state.usage.count(id, state.clock.now()));
-    let mut resp = match &counted {
-        Some(c) if c.exceeded => ctx.err(&Rejection::new(
-            ErrorCode::WabaRateLimit,
+    // Call limits: the app's first (every call), then the use case of the object the path
+    // names, for objects the world knows; refused past the hour's budget, not counted.
+    let (app, counted) = count_call(state, usage_scope);
+    let refusal = match (&app, &counted) {
+        (Some(a), _) if a.exceeded => Some(Rejection {
+            subcode: Some(APP_LIMIT_SUBCODE),
+            ..Rejection::new(
+                ErrorCode::AppRateLimit,
+                format!(
+                    "The app reached its limit of {} API calls per hour.",
+                    state.usage.app_calls_per_hour
+                ),
+            )
+        }),
+        (_, Some((c, code))) if c.exceeded => Some(Rejection::new(
+            *code,
             format!(
                 "The WhatsApp Business Account reached its limit of {} management calls per hour.",
                 state.usage.calls_per_hour
             ),
         )),
+        _ => None,
+    };
+    let mut resp = match &refusal {
+        Some(rej) => ctx.err(rej),
         _ => {
             let _journal = if parts.method != hyper::Method::GET {
                 let upload = matches!(endpoint, Graph::UploadMedia(_));
@@ -681,10 +711,62 @@ async fn handle(state: &AppState, req: Request<Incoming>, remote: SocketAddr) ->
             }
         }
     };
-    if let Some(v) = counted.and_then(|c| HeaderValue::from_str(&c.header).ok()) {
+    if let Some(v) = counted.and_then(|(c, _)| HeaderValue::from_str(&c.header).ok()) {
         resp.headers_mut().insert("x-business-use-case-usage", v);
     }
+    // Meta's spec gives `X-App-Usage` to `GET /{business-id}` only (cloud-api-2026.md §4).
+    let business_node = matches!(endpoint, Graph::GetObject(id)
+        if parse_id(id).is_some_and(|i| state.engine.directory().business(BusinessId(i)).is_some()));
+    if let Some(v) = app
+        .filter(|_| business_node)
+        .and_then(|c| HeaderValue::from_str(&c.header).ok())
+    {
+        resp.headers_mut().insert("x-app-usage", v);
+    }
     resp
+}
+
+/// Code 4's subcode in Meta's OpenAPI spec (cloud-api.md §2, cloud-api-2026.md §4).
+const APP_LIMIT_SUBCODE: u32 = 2446079;
+
+/// Counts one authorised Graph call: against the app, and (unless the app refused it) against
+/// the WABA or business its path names, with the code that refuses past that budget.
+fn count_call(
+    state: &AppState,
+    scope: Option<(&str, routes::UsageScope)>,
+) -> (Option<usage::Counted>, Option<(usage::Counted, ErrorCode)>) {
+    use routes::UsageScope as S;
+    use usage::UseCase;
+    let now = state.clock.now();
+    let e = &*state.engine;
+    let app = state.usage.count_app(now);
+    if app.as_ref().is_some_and(|a| a.exceeded) {
+        return (app, None);
+    }
+    let counted = scope.and_then(|(id, scope)| {
+        let raw = parse_id(id)?;
+        let (key, case, code) = match scope {
+            S::WabaManagement => (
+                Some(raw).filter(|&i| e.kind_of(i) == Some(ObjectKind::Waba))?,
+                UseCase::Management,
+                ErrorCode::WabaRateLimit,
+            ),
+            S::BusinessManagement => (
+                Some(raw).filter(|&i| e.directory().business(BusinessId(i)).is_some())?,
+                UseCase::Management,
+                ErrorCode::WabaTooManyCalls,
+            ),
+            S::Messaging => (
+                e.waba_of_object(raw)
+                    .filter(|_| e.kind_of(raw) != Some(ObjectKind::Waba))?
+                    .0,
+                UseCase::Messaging,
+                ErrorCode::AppRateLimit,
+            ),
+        };
+        Some((state.usage.count(key, case, now)?, code))
+    });
+    (app, counted)
 }
 
 /// The request's absolute URL without its query: `http://` + its `Host` (when it is a plain
@@ -875,6 +957,9 @@ fn graph_route(
                 Some(ObjectKind::Template) => {
                     Ok(ctx.ok(&graph::get_template(e, biz, TemplateId(raw), q)?))
                 }
+                None if e.directory().business(BusinessId(raw)).is_some() => Ok(ctx.ok(
+                    &onboarding::get_business(ctx.state, biz, BusinessId(raw), q)?,
+                )),
                 None => media::get(ctx, biz, id, q),
             }
         }
@@ -886,6 +971,7 @@ fn graph_route(
         Graph::BlockUsers(id) => block::change(ctx, now, biz, id, body, true),
         Graph::UnblockUsers(id) => block::change(ctx, now, biz, id, body, false),
         Graph::ListBlockedUsers(id) => Ok(ctx.ok(&block::list(ctx, biz, id, q)?)),
+        Graph::DeleteContact(id) => Ok(ctx.ok(&contact_book::delete(ctx.state, biz, id, q)?)),
         Graph::UploadMedia(id) => media::upload(ctx, biz, id, body.clone()),
         Graph::DownloadMedia => media::download(ctx, biz, q),
         Graph::ListPhoneNumbers(id) => Ok(ctx.ok(&graph::get_waba_phone_numbers(

@@ -34,6 +34,9 @@ pub(super) enum Onboarding<'a> {
     OwnedWabas(&'a str),
     /// `GET /{business-id}/client_whatsapp_business_accounts`.
     ClientWabas(&'a str),
+    /// `GET /{business-id}/parent-bsuid-accounts` (Meta serves it on `api.facebook.com`; the
+    /// mock on its own base URL, docs/contract.md).
+    ParentBsuidAccounts(&'a str),
     /// `GET /{waba-id}/subscribed_apps`.
     SubscribedApps(&'a str),
     /// `POST /{waba-id}/subscribed_apps`.
@@ -210,6 +213,7 @@ pub(super) fn route(
         Onboarding::DebugToken => debug_token(state, q),
         Onboarding::OwnedWabas(id) => business_wabas(state, biz, id, q, true),
         Onboarding::ClientWabas(id) => business_wabas(state, biz, id, q, false),
+        Onboarding::ParentBsuidAccounts(id) => parent_bsuid_accounts(state, biz, id),
         Onboarding::SubscribedApps(id) => {
             let waba = WabaId(id_of(id)?);
             e.waba_view(biz, waba)?;
@@ -352,6 +356,63 @@ fn debug_token(state: &AppState, q: &Query) -> Result<Value, Rejection> {
         ],
         "user_id": format!("{}", 9_000_000_000_000_000u64 + owner.0 % 1_000_000_000_000_000),
     }}))
+}
+
+/// `GET /{business-id}`: the business portfolio node (`id`, `name`, `timezone_id`, Meta's
+/// OpenAPI `getBusinessPortfolioSpecificFields`), for the business that holds the token.
+pub(super) fn get_business(
+    state: &AppState,
+    biz: BusinessId,
+    business: BusinessId,
+    q: &Query,
+) -> Result<Value, Rejection> {
+    let Some(name) = state.engine.business_name(business) else {
+        return Err(Rejection::unknown_object(&business.to_string()));
+    };
+    if business != biz {
+        return Err(Rejection::permission(business));
+    }
+    let mut m = Map::new();
+    m.insert("id".into(), json!(business.to_string()));
+    let fields = q.get("fields").unwrap_or("id,name");
+    for f in fields.split(',').map(str::trim) {
+        let v = match f {
+            "id" | "" => continue,
+            "name" => json!(name),
+            // Meta's example gives 0; a simulated business keeps simulated (UTC) time.
+            "timezone_id" => json!(0),
+            other => {
+                return Err(Rejection::new(
+                    ErrorCode::InvalidParameter,
+                    format!("Tried accessing nonexisting field ({other}) on node type (Business)"),
+                ))
+            }
+        };
+        m.insert(f.to_string(), v);
+    }
+    Ok(Value::Object(m))
+}
+
+/// `GET /{business-id}/parent-bsuid-accounts`: the parent BSUID account the business is
+/// enrolled in and every portfolio enrolled with it [M:bsuid]. A business that is not
+/// enrolled gets `{"enrolled_business_portfolios":[]}` (Meta's answer for it is not published).
+fn parent_bsuid_accounts(state: &AppState, biz: BusinessId, id: &str) -> Result<Value, Rejection> {
+    let business = BusinessId(id_of(id)?);
+    let dir = state.engine.directory();
+    if dir.business(business).is_none() {
+        return Err(Rejection::unknown_object(id));
+    }
+    if business != biz {
+        return Err(Rejection::permission(business));
+    }
+    Ok(match dir.parent_account(business) {
+        Some((account, enrolled)) => json!({
+            "parent_bsuid_account_id": account.to_string(),
+            "enrolled_business_portfolios":
+                enrolled.iter().map(|b| b.to_string()).collect::<Vec<_>>(),
+        }),
+        None => json!({ "enrolled_business_portfolios": [] }),
+    })
 }
 
 const WABA_DEFAULT: &[&str] = &["id", "name", "timezone_id", "message_template_namespace"];

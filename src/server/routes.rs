@@ -65,6 +65,8 @@ pub(super) enum Graph<'a> {
     UnblockUsers(&'a str),
     /// `GET /{phone-number-id}/block_users`: the block list.
     ListBlockedUsers(&'a str),
+    /// `DELETE /{phone-number-id}/contact_book`: a user out of the contact book.
+    DeleteContact(&'a str),
     /// `DELETE /{id}`: media (the only deletable node wabasim keeps).
     DeleteObject(&'a str),
     /// `GET /whatsapp_business/attachments/?mid=…`: download media by the URL `GET /{media-id}`
@@ -77,6 +79,17 @@ pub(super) enum Graph<'a> {
     Unsupported(&'a str),
     /// Anything else: Graph's 2500 "Unknown path components".
     UnknownPath,
+}
+
+/// How a call is counted ([`Route::usage_scope`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum UsageScope {
+    /// A WABA management call, against the WABA in the path (80007 past the budget).
+    WabaManagement,
+    /// A business-level WABA edge, against the business in the path (80008 past the budget).
+    BusinessManagement,
+    /// A messaging call (`whatsapp`), against the WABA of the number or template in the path.
+    Messaging,
 }
 
 /// `/_sim` control API endpoints (`server/control.rs`, `server/policy.rs`).
@@ -207,6 +220,8 @@ impl<'a> Route<'a> {
             (&Method::DELETE, [id, "block_users"]) => graph(L::BlockUsers, G::UnblockUsers(id)),
             (&Method::GET, [id, "block_users"]) => graph(L::BlockUsers, G::ListBlockedUsers(id)),
             (_, [id, "block_users"]) => graph(L::BlockUsers, G::Unsupported(id)),
+            (&Method::DELETE, [id, "contact_book"]) => graph(L::Contacts, G::DeleteContact(id)),
+            (_, [id, "contact_book"]) => graph(L::Contacts, G::Unsupported(id)),
             (&Method::POST, [id, "media"]) => graph(L::Media, G::UploadMedia(id)),
             (_, [id, "media"]) => graph(L::Media, G::Unsupported(id)),
             (&Method::GET, ["whatsapp_business", "attachments"]) => {
@@ -218,6 +233,9 @@ impl<'a> Route<'a> {
             }
             (&Method::GET, [id, "client_whatsapp_business_accounts"]) => {
                 graph(L::Onboarding, G::Onboarding(O::ClientWabas(id)))
+            }
+            (&Method::GET, [id, "parent-bsuid-accounts"]) => {
+                graph(L::Onboarding, G::Onboarding(O::ParentBsuidAccounts(id)))
             }
             (&Method::GET, [id, "subscribed_apps"]) => {
                 graph(L::Onboarding, G::Onboarding(O::SubscribedApps(id)))
@@ -245,6 +263,7 @@ impl<'a> Route<'a> {
                 [id, "owned_whatsapp_business_accounts"
                 | "client_whatsapp_business_accounts"
                 | "subscribed_apps"
+                | "parent-bsuid-accounts"
                 | "register"
                 | "deregister"
                 | "request_code"
@@ -281,6 +300,32 @@ impl<'a> Route<'a> {
                     | super::onboarding::Onboarding::Unsubscribe(id),
                 ),
             ) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// What this call counts against in `X-Business-Use-Case-Usage` ([`super::usage`]): the id
+    /// in its path and how that id is counted.
+    pub(super) fn usage_scope(&self) -> Option<(&'a str, UsageScope)> {
+        use super::onboarding::Onboarding as O;
+        if let Some(id) = self.management_waba() {
+            return Some((id, UsageScope::WabaManagement));
+        }
+        match *self {
+            Route::Graph(_, Graph::Onboarding(O::OwnedWabas(id) | O::ClientWabas(id))) => {
+                Some((id, UsageScope::BusinessManagement))
+            }
+            Route::Graph(
+                _,
+                Graph::SendMessage(id)
+                | Graph::BlockUsers(id)
+                | Graph::UnblockUsers(id)
+                | Graph::ListBlockedUsers(id),
+            )
+            | Route::Graph(
+                Label::Template,
+                Graph::GetObject(id) | Graph::Onboarding(O::UpdateObject(id)),
+            ) => Some((id, UsageScope::Messaging)),
             _ => None,
         }
     }

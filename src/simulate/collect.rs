@@ -370,7 +370,7 @@ impl Collector {
                     self.totals.inbound += 1;
                 }
                 // Reported with `user_changed_number`, which is counted.
-                EventBody::UserChangedUserId { .. } => {}
+                EventBody::UserChangedUserId { .. } | EventBody::UserIdUpdate { .. } => {}
                 // Opt-outs are counted from the engine's counters; the STOP itself is inbound.
                 EventBody::UserPreference { .. } => {}
                 EventBody::TemplatePause {

@@ -26,6 +26,8 @@ pub const FIELD_PHONE_QUALITY: &str = "phone_number_quality_update";
 /// `field` of a portfolio messaging-limit change.
 pub const FIELD_BUSINESS_CAPABILITY: &str = "business_capability_update";
 pub const FIELD_ACCOUNT_ALERTS: &str = "account_alerts";
+/// `field` of a user's BSUID change [M:bsuid].
+pub const FIELD_USER_ID_UPDATE: &str = "user_id_update";
 
 /// Where `statuses[].errors[].href` points (Meta's error-code page).
 pub const ERROR_CODES_HREF: &str =
@@ -79,16 +81,41 @@ pub fn render_change(ev: &Event, api_version: &str) -> (&'static str, Value) {
             text,
             identity_key_hash,
             user,
+            media,
         } => {
             let mut m = Map::new();
             if user.phone_shown {
                 m.insert("from".into(), from.to_string().into());
             }
             m.insert("from_user_id".into(), user.user_id.to_string().into());
+            if let Some(p) = user.parent_user_id {
+                m.insert("from_parent_user_id".into(), p.to_string().into());
+            }
             m.insert("id".into(), wamid.render().into());
             m.insert("timestamp".into(), ev.at.unix_secs().to_string().into());
-            m.insert("type".into(), "text".into());
-            m.insert("text".into(), json!({ "body": text }));
+            match media {
+                // Meta's media objects: `caption`, `mime_type`, `sha256`, `id`, and `filename`
+                // for documents (cloud-api-2026.md §1.8). No `url`: the renderer does not know
+                // the server's address; `GET /{id}` gives one, as Meta documents.
+                Some(md) => {
+                    let mut o = Map::new();
+                    if !text.is_empty() {
+                        o.insert("caption".into(), text.as_str().into());
+                    }
+                    if md.kind == crate::engine::inbound_media::InboundMediaKind::Document {
+                        o.insert("filename".into(), md.filename().into());
+                    }
+                    o.insert("mime_type".into(), md.mime().into());
+                    o.insert("sha256".into(), md.sha256_base64().into());
+                    o.insert("id".into(), md.id.to_string().into());
+                    m.insert("type".into(), md.kind.as_str().into());
+                    m.insert(md.kind.as_str().into(), Value::Object(o));
+                }
+                None => {
+                    m.insert("type".into(), "text".into());
+                    m.insert("text".into(), json!({ "body": text }));
+                }
+            }
             (
                 FIELD_MESSAGES,
                 json!({
@@ -147,6 +174,9 @@ pub fn render_change(ev: &Event, api_version: &str) -> (&'static str, Value) {
                 system.insert("wa_id".into(), new.to_string().into());
             }
             system.insert("user_id".into(), new_user.user_id.to_string().into());
+            if let Some(p) = new_user.parent_user_id {
+                system.insert("parent_user_id".into(), p.to_string().into());
+            }
             system.insert("type".into(), "user_changed_user_id".into());
             (
                 FIELD_MESSAGES,
@@ -160,6 +190,48 @@ pub fn render_change(ev: &Event, api_version: &str) -> (&'static str, Value) {
                         "type": "system",
                         "system": Value::Object(system),
                     }],
+                }),
+            )
+        }
+        // Meta's example entry (cloud-api-2026.md §3.6) in the `value` of a `user_id_update`
+        // change, beside `messaging_product` and `metadata` as every WhatsApp field has them.
+        EventBody::UserIdUpdate {
+            phone,
+            new,
+            new_user,
+            previous_user_id,
+            previous_parent_user_id,
+        } => {
+            let mut u = Map::new();
+            if new_user.phone_shown {
+                u.insert("wa_id".into(), new.to_string().into());
+            }
+            u.insert(
+                "detail".into(),
+                format!(
+                    "User id for {} has been updated.",
+                    crate::engine::audience::profile_name(*new)
+                )
+                .into(),
+            );
+            u.insert(
+                "user_id".into(),
+                json!({"previous": previous_user_id.to_string(),
+                       "current": new_user.user_id.to_string()}),
+            );
+            if let (Some(prev), Some(cur)) = (previous_parent_user_id, new_user.parent_user_id) {
+                u.insert(
+                    "parent_user_id".into(),
+                    json!({"previous": prev.to_string(), "current": cur.to_string()}),
+                );
+            }
+            u.insert("timestamp".into(), ev.at.unix_secs().to_string().into());
+            (
+                FIELD_USER_ID_UPDATE,
+                json!({
+                    "messaging_product": "whatsapp",
+                    "metadata": metadata(phone),
+                    "user_id_update": [Value::Object(u)],
                 }),
             )
         }
@@ -421,6 +493,9 @@ fn inbound_contact(
         c.insert("wa_id".into(), from.to_string().into());
     }
     c.insert("user_id".into(), user.user_id.to_string().into());
+    if let Some(p) = user.parent_user_id {
+        c.insert("parent_user_id".into(), p.to_string().into());
+    }
     if let Some(h) = hash {
         c.insert(
             "identity_key_hash".into(),
@@ -466,6 +541,9 @@ fn status_value(
     }
     if !failed || user.by_user_id {
         st.insert("recipient_user_id".into(), user.user_id.to_string().into());
+        if let Some(p) = user.parent_user_id {
+            st.insert("recipient_parent_user_id".into(), p.to_string().into());
+        }
     }
     if let Some(cb) = &info.biz_opaque_callback_data {
         st.insert("biz_opaque_callback_data".into(), (**cb).into());
@@ -532,6 +610,9 @@ fn status_value(
             c.insert("wa_id".into(), info.recipient().to_string().into());
         }
         c.insert("user_id".into(), user.user_id.to_string().into());
+        if let Some(p) = user.parent_user_id {
+            c.insert("parent_user_id".into(), p.to_string().into());
+        }
         v.insert("contacts".into(), json!([Value::Object(c)]));
     }
     v.insert("statuses".into(), json!([Value::Object(st)]));
@@ -642,6 +723,7 @@ mod tests {
     fn uref(wa: WaId, phone_shown: bool, username: bool, by_user_id: bool) -> UserRef {
         UserRef {
             user_id: crate::engine::bsuid::user_id(1, crate::engine::ids::BusinessId(9), wa, 0),
+            parent_user_id: None,
             username: username.then(|| crate::engine::audience::Username::of(wa)),
             phone_shown,
             by_user_id,
@@ -821,6 +903,7 @@ mod tests {
                 },
                 text: "Olá 😀".into(),
                 identity_key_hash: None,
+                media: None,
                 user: uref(WaId(16505551234), true, false, false),
             },
         };
@@ -1022,6 +1105,7 @@ mod tests {
                 },
                 text: "hi".into(),
                 identity_key_hash: None,
+                media: None,
                 user: u,
             },
         };
@@ -1053,6 +1137,52 @@ mod tests {
         let s = first_status(&by_id);
         assert_eq!(s["recipient_user_id"], u.user_id.to_string());
         assert!(s.get("recipient_id").is_none());
+    }
+
+    #[test]
+    fn user_id_update_names_previous_and_current_ids() {
+        let new = WaId(16505559999);
+        let prev = uref(WaId(16505551234), true, false, false).user_id;
+        let acct = crate::engine::ids::BusinessId(77);
+        let parent = |w| crate::engine::bsuid::parent_user_id(1, acct, w, 0);
+        for (shown, enrolled) in [(true, false), (false, true)] {
+            let mut new_user = uref(new, shown, false, false);
+            new_user.parent_user_id = enrolled.then(|| parent(new));
+            let ev = Event {
+                at: SimTime::from_secs(T),
+                waba: WabaId(1),
+                body: EventBody::UserIdUpdate {
+                    phone: phone(),
+                    new,
+                    new_user,
+                    previous_user_id: prev,
+                    previous_parent_user_id: enrolled.then(|| parent(WaId(16505551234))),
+                },
+            };
+            let (field, v) = render_change(&ev, "v23.0");
+            assert_eq!(field, "user_id_update");
+            assert_eq!(v["messaging_product"], "whatsapp");
+            let u = &v["user_id_update"][0];
+            assert_eq!(
+                u["user_id"],
+                json!({"previous": prev.to_string(), "current": new_user.user_id.to_string()})
+            );
+            assert_eq!(u["timestamp"], T.to_string());
+            assert!(u["detail"].as_str().unwrap().ends_with("has been updated."));
+            assert_eq!(u.get("wa_id").is_some(), shown, "{u}");
+            if enrolled {
+                assert_eq!(
+                    u["parent_user_id"]["current"],
+                    parent(new).to_string().as_str()
+                );
+                assert!(u["parent_user_id"]["previous"]
+                    .as_str()
+                    .unwrap()
+                    .contains(".ENT."));
+            } else {
+                assert!(u.get("parent_user_id").is_none());
+            }
+        }
     }
 
     #[test]

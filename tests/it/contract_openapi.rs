@@ -779,6 +779,17 @@ async fn onboarding_routes_match_the_spec() {
         &v,
         true,
     );
+    // The business node (and its X-App-Usage header, a string of JSON in the spec).
+    let r = s
+        .get(&format!("/v23.0/{BUSINESS}?fields=id,name,timezone_id"))
+        .await;
+    assert!(r.headers.contains_key("x-app-usage"));
+    assert_valid(
+        "GET business",
+        &response_schema("/{Version}/{Business-ID}", "get", "200"),
+        &r.ok(),
+        true,
+    );
     // Errors of these routes are Graph envelopes too.
     let e = s
         .post(

@@ -395,6 +395,7 @@ mod payloads {
                     },
                     text: "halo".into(),
                     identity_key_hash: hash,
+                    media: None,
                     user: wabasim::engine::events::UserRef::plain(wabasim::engine::bsuid::user_id(
                         1,
                         wabasim::engine::ids::BusinessId(1),

@@ -217,6 +217,7 @@ fn inbound(seq: u64, text: &str) -> Event {
             },
             text: text.into(),
             identity_key_hash: None,
+            media: None,
             user: wabasim::engine::events::UserRef::plain(wabasim::engine::bsuid::user_id(
                 1,
                 wabasim::engine::ids::BusinessId(1),
