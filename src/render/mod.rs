@@ -5,7 +5,7 @@
 pub mod svg;
 
 use crate::load::report::Report;
-use crate::simulate::report::{fmt_time, SimReport};
+use crate::simulate::report::{fmt_time, SimReport, TemplateTimeline};
 use std::fmt::Write as _;
 use svg::{bin, esc, lanes, lines, stacked_bars, steps, Lane, Series};
 
@@ -59,6 +59,68 @@ fn template_color(s: &str) -> &'static str {
         "REJECTED" | "DISABLED" => REFUSED,
         _ => GREY,
     }
+}
+
+fn category_color(c: &str) -> &'static str {
+    match c {
+        "MARKETING" => THROTTLED,
+        "UTILITY" => BLUE,
+        "AUTHENTICATION" => OK,
+        _ => GREY,
+    }
+}
+
+/// The lane of a recategorised template's category over time, from its first category to each
+/// change Meta made.
+fn category_lane(tl: &TemplateTimeline, hours: usize) -> Lane {
+    let mut spans = Vec::new();
+    let mut from = 0.0;
+    let mut category = tl
+        .category_changes
+        .first()
+        .map_or(tl.category.clone(), |c| c.from.clone());
+    for c in &tl.category_changes {
+        spans.push((
+            from,
+            c.hour as f64,
+            category_color(&category).to_string(),
+            category.clone(),
+        ));
+        from = c.hour as f64;
+        category = c.to.clone();
+    }
+    spans.push((
+        from,
+        hours as f64,
+        category_color(&category).to_string(),
+        category,
+    ));
+    Lane {
+        label: format!("{} ({}) category", tl.name, tl.language),
+        spans,
+    }
+}
+
+/// The recategorisations under the cost charts: the day each one started pricing the template
+/// at its new category, where the cumulative cost of that category starts to climb.
+fn category_notes(r: &SimReport) -> String {
+    let start = r.start;
+    let mut b = String::new();
+    for tl in &r.templates {
+        for c in &tl.category_changes {
+            let _ = writeln!(
+                b,
+                "<p class=\"note\">Day {}: Meta recategorised <b>{} ({})</b> {} → {}; its sends are priced as {} from then on.</p>",
+                c.t.saturating_sub(start) / 86_400,
+                esc(&tl.name),
+                esc(&tl.language),
+                esc(&c.from),
+                esc(&c.to),
+                esc(&c.to)
+            );
+        }
+    }
+    b
 }
 
 /// Template pacing, for each template it touched: messages held for the quality assessment,
@@ -316,10 +378,9 @@ pub fn simulation_html(r: &SimReport) -> String {
     ));
     // Templates.
     b.push_str("<h2>Templates</h2>\n");
-    let rows: Vec<Lane> = r
-        .templates
-        .iter()
-        .map(|tl| Lane {
+    let mut rows: Vec<Lane> = Vec::new();
+    for tl in &r.templates {
+        rows.push(Lane {
             label: format!("{} ({}) {}", tl.name, tl.language, tl.category),
             spans: tl
                 .changes
@@ -338,8 +399,13 @@ pub fn simulation_html(r: &SimReport) -> String {
                     )
                 })
                 .collect(),
-        })
-        .collect();
+        });
+        // A template Meta recategorised gets a second lane under its status: the category in
+        // force, which is the one it is priced at.
+        if !tl.category_changes.is_empty() {
+            rows.push(category_lane(tl, hours));
+        }
+    }
     b.push_str(&lanes(
         "Template status over time",
         hours,
@@ -429,6 +495,9 @@ pub fn simulation_html(r: &SimReport) -> String {
                 .collect();
             if !series.is_empty() {
                 b.push_str(&steps(title, "cost", &series, &day_label));
+            }
+            if pick == 0 {
+                b.push_str(&category_notes(r));
             }
         }
     }

@@ -4,8 +4,9 @@
 //! so it does not grow with the number of messages.
 
 use super::report::{
-    Annotation, BusinessResult, CostSample, FeedbackDay, NumberTimeline, PacingHour, PhaseResult,
-    SimReport, StateChange, TemplateChange, TemplateTimeline, Totals, REPORT_SCHEMA_VERSION,
+    Annotation, BusinessResult, CategoryChangeAt, CostSample, FeedbackDay, NumberTimeline,
+    PacingHour, PhaseResult, SimReport, StateChange, TemplateChange, TemplateTimeline, Totals,
+    REPORT_SCHEMA_VERSION,
 };
 use super::traffic::PhaseOutline;
 use crate::clock::{SimTime, MICROS_PER_HOUR};
@@ -393,6 +394,7 @@ impl Collector {
                             category: enum_text(category),
                             changes: Vec::new(),
                             pacing: Vec::new(),
+                            category_changes: Vec::new(),
                         });
                     tl.changes.push(TemplateChange {
                         t: ev.at.unix_secs(),
@@ -425,13 +427,32 @@ impl Collector {
                     );
                 }
                 EventBody::TemplateCategoryUpdate {
+                    template,
                     name,
                     language,
                     new_category,
                     change,
-                    ..
                 } => {
                     let subject = format!("{name} ({language})");
+                    if let CategoryChange::Done { previous } = change {
+                        let hour = self.hour(ev.at) as u64;
+                        let tl =
+                            self.templates
+                                .entry(template.0)
+                                .or_insert_with(|| TemplateTimeline {
+                                    id: template.0.to_string(),
+                                    name: name.clone(),
+                                    language: language.clone(),
+                                    category: previous.as_str().to_string(),
+                                    ..TemplateTimeline::default()
+                                });
+                        tl.category_changes.push(CategoryChangeAt {
+                            t: ev.at.unix_secs(),
+                            hour,
+                            from: previous.as_str().to_string(),
+                            to: new_category.as_str().to_string(),
+                        });
+                    }
                     let text = match change {
                         CategoryChange::Notice { correct, effective } => format!(
                             "template {subject}: Meta will change its category {} → {} on {}",
@@ -566,6 +587,7 @@ impl Collector {
                             category: enum_text(category),
                             changes: Vec::new(),
                             pacing: Vec::new(),
+                            category_changes: Vec::new(),
                         });
                     if tl.changes.last().is_none_or(|c| c.status != st) {
                         tl.changes.push(TemplateChange {
@@ -647,6 +669,7 @@ impl Collector {
                     category: t.category.to_string(),
                     changes: Vec::new(),
                     pacing: Vec::new(),
+                    category_changes: Vec::new(),
                 });
             if tl.changes.last().is_none_or(|c| c.status != t.status) {
                 tl.changes.push(TemplateChange {

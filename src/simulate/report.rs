@@ -324,6 +324,19 @@ pub struct TemplateTimeline {
     /// dropped.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pacing: Vec<PacingHour>,
+    /// Meta's changes of the template's category (`template_category_update`, completed form):
+    /// it is priced at the new category from then on. `category` is the one it started with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub category_changes: Vec<CategoryChangeAt>,
+}
+
+/// A template's category changed by Meta at `t` (simulated hour `hour`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CategoryChangeAt {
+    pub t: u64,
+    pub hour: u64,
+    pub from: String,
+    pub to: String,
 }
 
 /// What template pacing did to a template's messages in one simulated hour.

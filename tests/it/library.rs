@@ -500,6 +500,26 @@ fn recategorised_template_costs_marketing_from_day_5() {
     assert_eq!(row("marketing").messages, 5000);
     assert_eq!(row("marketing").amount.to_string(), "205.50");
     assert_eq!(r.cost.by_currency["USD"].amount.to_string(), "330.50");
+    // The report records the change (day 5, hour 120) and the HTML draws it: a category lane
+    // under the template's status lane, and a note under the cost by category.
+    let tl = &r.templates[0];
+    assert_eq!(tl.category, "UTILITY");
+    let changes: Vec<_> = tl
+        .category_changes
+        .iter()
+        .map(|c| (c.hour, c.from.as_str(), c.to.as_str()))
+        .collect();
+    assert_eq!(changes, [(120, "UTILITY", "MARKETING")]);
+    let html = wabasim::render::simulation_html(&r);
+    assert!(html.contains("order_update (id) category"), "category lane");
+    assert!(html.contains("Day 5: Meta recategorised <b>order_update (id)</b> UTILITY → MARKETING"));
+    // A template Meta never recategorised has no category lane.
+    let (other, _) = run("customer-service-window.toml", None);
+    assert!(other
+        .templates
+        .iter()
+        .all(|t| t.category_changes.is_empty()));
+    assert!(!wabasim::render::simulation_html(&other).contains(") category"));
 }
 
 #[test]
