@@ -194,7 +194,14 @@ async function receiver(appSecret = APP_SECRET) {
   });
   await new Promise((ok) => http.listen(0, "127.0.0.1", ok));
   const url = `http://127.0.0.1:${http.address().port}/webhook`;
-  return { wa, got, url, close: () => new Promise((r) => http.close(r)) };
+  // Closing also drops the connections wabasim keeps open (keep-alive, a POST still in
+  // flight): `close` alone waits for them, which can hold a test's teardown for minutes.
+  const close = () =>
+    new Promise((r) => {
+      http.close(r);
+      http.closeAllConnections();
+    });
+  return { wa, got, url, close };
 }
 
 test("webhooks: handshake, signed statuses accepted by the library, a wrong signature refused", async (t) => {
