@@ -28,7 +28,7 @@ const MAX_GENERATION: u32 = (1 << 14) - 1;
 
 /// A BSUID, kept as numbers (24 bytes, `Copy`) and rendered only on the wire: it rides in
 /// every status record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserId {
     country: [u8; 2],
     /// A parent BSUID (`CC.ENT.digits`), shared by the portfolios of a parent account.
@@ -45,6 +45,32 @@ impl fmt::Display for UserId {
             "{}{}.{ent}{n}",
             self.country[0] as char, self.country[1] as char
         )
+    }
+}
+
+impl UserId {
+    /// Reads a BSUID as a webhook wrote it (`CC.digits` or `CC.ENT.digits`), without a key:
+    /// what a client that only saw the text keeps. `None` for anything [`fmt::Display`] would
+    /// not have written (letters in the digits, more than 128 bits, a lower-case country).
+    pub fn parse(text: &str) -> Option<UserId> {
+        let (cc, rest) = text.split_once('.')?;
+        let (parent, digits) = match rest.strip_prefix("ENT.") {
+            Some(d) => (true, d),
+            None => (false, rest),
+        };
+        let cc = cc.as_bytes();
+        if cc.len() != 2 || !cc.iter().all(u8::is_ascii_uppercase) {
+            return None;
+        }
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let n: u128 = digits.parse().ok()?;
+        Some(UserId {
+            country: [cc[0], cc[1]],
+            parent,
+            digits: [(n >> 64) as u64, n as u64],
+        })
     }
 }
 
@@ -266,6 +292,21 @@ mod tests {
 
     const B: BusinessId = BusinessId(7);
     const U: WaId = WaId(6281300000042);
+
+    #[test]
+    fn parse_reads_back_what_display_wrote_and_nothing_else() {
+        let id = user_id(3, B, U, 2);
+        assert_eq!(UserId::parse(&id.to_string()), Some(id));
+        let parent = parent_user_id(3, B, U, 0);
+        assert_eq!(UserId::parse(&parent.to_string()), Some(parent));
+        for bad in [
+            "", "US", "us.123", "USA.1", "US.", "US.12a", "US.ENT.", "US.-1",
+        ] {
+            assert_eq!(UserId::parse(bad), None, "{bad}");
+        }
+        // More than 128 bits.
+        assert_eq!(UserId::parse(&format!("US.{}0", u128::MAX)), None);
+    }
 
     #[test]
     fn looks_like_metas_and_is_stable() {

@@ -243,6 +243,11 @@ pub struct PhaseMetrics {
     pub inbound: u64,
     /// Ok sends answered `message_status: held_for_quality_assessment` (template pacing).
     pub held: u64,
+    /// Ok block requests (`block` entries): users blocked.
+    pub blocked: u64,
+    /// Messages whose first attempt was addressed by BSUID (`recipient`): users the webhooks
+    /// showed without their phone number.
+    pub by_user_id: u64,
     /// Final outcome per message, by class.
     pub finals: [u64; 4],
     /// Messages cut short by a stop: waiting for a retry, or still in flight after the grace.
@@ -283,6 +288,8 @@ impl Default for PhaseMetrics {
             no_window: 0,
             inbound: 0,
             held: 0,
+            blocked: 0,
+            by_user_id: 0,
             finals: [0; 4],
             abandoned: 0,
             gave_up: 0,
@@ -374,6 +381,8 @@ impl PhaseMetrics {
         self.no_window += o.no_window;
         self.inbound += o.inbound;
         self.held += o.held;
+        self.blocked += o.blocked;
+        self.by_user_id += o.by_user_id;
         self.abandoned += o.abandoned;
         self.gave_up += o.gave_up;
         self.recovered += o.recovered;

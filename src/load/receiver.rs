@@ -32,9 +32,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::engine::bsuid::UserId;
 use crate::engine::ids::WaId;
 use crate::load::metrics::{new_hist, record};
 use crate::load::report::{Hist, WebhookReport};
+use crate::traffic::conversations::Contact;
 use crate::traffic::spec::WebhookSpec;
 
 /// Largest webhook body accepted (Meta batches up to 1000 updates per POST).
@@ -95,7 +97,7 @@ struct State {
     stats: Mutex<Stats>,
     /// Users who wrote in, as the webhooks tell (business number id, user), for the load
     /// generator's support desk; the oldest are dropped past [`INBOX`].
-    inbox: Mutex<VecDeque<(String, WaId)>>,
+    inbox: Mutex<VecDeque<(String, Contact)>>,
 }
 
 /// User messages kept for the load generator between two of its picks.
@@ -208,7 +210,7 @@ impl Receiver {
 
     /// Hands over the user messages received since the last call: (business number id, user),
     /// oldest first.
-    pub fn take_inbound(&self, mut f: impl FnMut(&str, WaId)) {
+    pub fn take_inbound(&self, mut f: impl FnMut(&str, Contact)) {
         let mut inbox = self.state.inbox.lock();
         for (number, from) in inbox.drain(..) {
             f(&number, from);
@@ -384,8 +386,11 @@ struct Value {
 }
 #[derive(Deserialize)]
 struct InboundMessage {
+    /// Absent when the user hides their phone number behind a username.
     #[serde(default)]
     from: String,
+    #[serde(default)]
+    from_user_id: String,
 }
 #[derive(Deserialize)]
 struct Metadata {
@@ -427,7 +432,11 @@ fn ingest(state: &State, sig: Option<&str>, body: &[u8], now: Instant) -> Resp {
         if let (Some(meta), false) = (&v.metadata, v.messages.is_empty()) {
             let mut inbox = state.inbox.lock();
             for m in &v.messages {
-                if let Some(from) = WaId::parse_lenient(&m.from) {
+                // The user as the webhook shows them: by number, else by BSUID.
+                let from = WaId::parse_lenient(&m.from)
+                    .map(Contact::Phone)
+                    .or_else(|| UserId::parse(&m.from_user_id).map(Contact::UserId));
+                if let Some(from) = from {
                     if inbox.len() == INBOX {
                         inbox.pop_front();
                     }

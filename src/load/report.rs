@@ -217,6 +217,13 @@ pub struct PhaseReport {
     /// (`failed` 132015, counted in the webhooks' failed status codes).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub held: u64,
+    /// Requests of `requests.ok` that blocked a user (`block` entries), not sends.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub blocked: u64,
+    /// Messages whose first attempt went by BSUID (`recipient`): the webhooks showed the user
+    /// without a phone number (a username user).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub by_user_id: u64,
     /// Messages whose first attempt was sent.
     pub messages: u64,
     /// HTTP requests (attempts, retries included) by class.
@@ -263,6 +270,8 @@ impl PhaseReport {
             no_window: m.no_window,
             inbound: m.inbound,
             held: m.held,
+            blocked: m.blocked,
+            by_user_id: m.by_user_id,
             messages: m.messages,
             requests: ClassCounts::from(&m.requests),
             finals: ClassCounts::from(&m.finals),
@@ -312,6 +321,8 @@ impl PhaseReport {
             no_window: self.no_window,
             inbound: self.inbound,
             held: self.held,
+            blocked: self.blocked,
+            by_user_id: self.by_user_id,
             abandoned: self.abandoned,
             gave_up: self.retries.gave_up,
             recovered: self.retries.recovered,
@@ -897,7 +908,7 @@ pub fn render_summary(r: &Report) -> String {
             fmt_rate(p.target_rate),
             p.achieved_rate,
             p.requests.total,
-            p.requests.ok - p.inbound.min(p.requests.ok),
+            p.requests.ok - (p.inbound + p.blocked).min(p.requests.ok),
             p.inbound,
             p.requests.throttled,
             p.requests.refused,
@@ -956,6 +967,18 @@ pub fn render_summary(r: &Report) -> String {
             lines.push(format!(
                 "{} accepted sends held for quality assessment (template pacing; released or dropped with 132015 later)",
                 p.held
+            ));
+        }
+        if p.blocked > 0 {
+            lines.push(format!(
+                "{} users blocked (block requests, not counted as accepted sends)",
+                p.blocked
+            ));
+        }
+        if p.by_user_id > 0 {
+            lines.push(format!(
+                "{} messages addressed by BSUID (the webhook hid the user's phone number)",
+                p.by_user_id
             ));
         }
         if p.model == "open" && p.send_lag.count > 0 {

@@ -39,7 +39,8 @@ use crate::load::live::{ClassCounts, CodeCount, LiveSample, LiveSamples};
 use crate::load::metrics::PhaseMetrics;
 use crate::load::receiver::Receiver;
 use crate::load::report::{evaluate, PhaseReport, Report, LATENCY_NOTE, SCHEMA_VERSION};
-use crate::load::wire::{inbound_body, request_body};
+use crate::load::wire::{block_body, inbound_body, request_body};
+use crate::traffic::conversations::Contact;
 use crate::traffic::pick::{Message, Picker, Recipient};
 use crate::traffic::plan::{Arrival, LoadPlan, PhasePlan};
 use crate::traffic::policy::{classify, decide, Decision, FailKind, Outcome, Pacer};
@@ -170,12 +171,24 @@ struct Msg {
     /// Not before this instant (an agent's delay).
     not_before: SimTime,
     body: Bytes,
-    /// Sent through the Marketing Messages API (`/marketing_messages`).
-    marketing: bool,
-    /// For inbound simulation: the user who writes, told to the picker on success so window
-    /// replies can go to them.
-    inbound_from: Option<WaId>,
+    door: Door,
+    /// Addressed by BSUID (`recipient`).
+    by_user_id: bool,
     seq: u64,
+}
+
+/// Which request a message is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Door {
+    /// `POST /{phone}/messages`.
+    Messages,
+    /// `POST /{phone}/marketing_messages` (Marketing Messages API).
+    MarketingMessages,
+    /// `POST /_sim/inbound`: the user who writes, told to the picker on success so replies
+    /// can go to them.
+    Inbound(WaId),
+    /// `POST /{phone}/block_users`.
+    Block,
 }
 
 /// The shared [`Picker`] and the buffer its picks are serialised into, behind one lock: the
@@ -195,8 +208,9 @@ struct Shared {
     /// Pre-built request heads (request line, Host, Authorization, Content-Type), one per
     /// business number, and the inbound simulation's.
     message_heads: Vec<Vec<u8>>,
-    /// The same for `/marketing_messages`.
+    /// The same for `/marketing_messages` and `/block_users`.
     marketing_heads: Vec<Vec<u8>>,
+    block_heads: Vec<Vec<u8>>,
     inbound_head: Vec<u8>,
     /// A business number id's index in the plan, for the users the webhooks say wrote in.
     number_index: HashMap<String, usize>,
@@ -329,12 +343,14 @@ pub async fn run(
     let auth = format!("Bearer {}", target.token);
     let mut message_heads = Vec::with_capacity(plan.numbers.len());
     let mut marketing_heads = Vec::with_capacity(plan.numbers.len());
+    let mut block_heads = Vec::with_capacity(plan.numbers.len());
     for n in &plan.numbers {
         let token = target.tokens.get(n).unwrap_or(&target.token);
         let number_auth = format!("Bearer {token}");
         for (edge, heads) in [
             ("messages", &mut message_heads),
             ("marketing_messages", &mut marketing_heads),
+            ("block_users", &mut block_heads),
         ] {
             let p = format!("{prefix}/{}/{}/{edge}", target.api_version, n);
             heads.push(
@@ -370,6 +386,7 @@ pub async fn run(
         seed: opts.seed,
         message_heads,
         marketing_heads,
+        block_heads,
         inbound_head,
         number_index: plan
             .numbers
@@ -895,23 +912,30 @@ fn pick(sh: &Shared, phase_idx: usize) -> Msg {
             dropped: true,
             not_before: pick.not_before,
             body: Bytes::new(),
-            marketing: false,
-            inbound_from: None,
+            door: Door::Messages,
+            by_user_id: false,
             seq: pick.seq,
         };
     }
-    let mut marketing = false;
-    let inbound_from = match picker.message(&pick) {
+    let door = match picker.message(&pick) {
         Message::Send(out) => {
             request_body(out, body);
-            marketing = out.channel != crate::engine::message::Channel::CloudApi;
-            None
+            if out.channel == crate::engine::message::Channel::CloudApi {
+                Door::Messages
+            } else {
+                Door::MarketingMessages
+            }
         }
         Message::Inbound { from, text } => {
             inbound_body(&sh.plan.numbers[pick.number], from, text, body);
-            Some(from)
+            Door::Inbound(from)
+        }
+        Message::Block { user } => {
+            block_body(user, body);
+            Door::Block
         }
     };
+    let by_user_id = matches!(pick.to, Contact::UserId(_)) && door != Door::Block;
     let body = Bytes::copy_from_slice(body);
     drop(guard);
     {
@@ -929,8 +953,8 @@ fn pick(sh: &Shared, phase_idx: usize) -> Msg {
         dropped: false,
         not_before: pick.not_before,
         body,
-        marketing,
-        inbound_from,
+        door,
+        by_user_id,
         seq: pick.seq,
     }
 }
@@ -977,13 +1001,13 @@ async fn deliver(
     let policy = &phase.policy;
     let origin = sh.origin(msg.phase);
     let timeout = Duration::from_micros(policy.timeout.0);
-    let is_inbound = msg.inbound_from.is_some();
-    let head = if is_inbound {
-        &sh.inbound_head
-    } else if msg.marketing {
-        &sh.marketing_heads[msg.number]
-    } else {
-        &sh.message_heads[msg.number]
+    // Only messages the number sends are paced and carry a message id.
+    let is_send = matches!(msg.door, Door::Messages | Door::MarketingMessages);
+    let head = match msg.door {
+        Door::Messages => &sh.message_heads[msg.number],
+        Door::MarketingMessages => &sh.marketing_heads[msg.number],
+        Door::Inbound(_) => &sh.inbound_head,
+        Door::Block => &sh.block_heads[msg.number],
     };
     // An agent's reply waits for the agent (the guard counts it unsent on a stop).
     if intended > sh.now() && !sh.sleep_until(intended).await {
@@ -993,7 +1017,7 @@ async fn deliver(
     let mut retries = 0u32;
     let mut attempt_intended = intended;
     loop {
-        if !is_inbound {
+        if is_send {
             if let Some(Some(pacer)) = pacers.get(msg.number) {
                 let slot = pacer.lock().reserve(sh.now());
                 if slot > sh.now() && !sh.sleep_until(slot).await {
@@ -1006,6 +1030,7 @@ async fn deliver(
             {
                 let mut m = sh.metrics[msg.phase].lock();
                 m.record_sent(sent_at.since(origin));
+                m.by_user_id += u64::from(msg.by_user_id);
                 if open {
                     crate::load::metrics::record(&mut m.send_lag, sent_at.since(intended));
                 }
@@ -1021,7 +1046,7 @@ async fn deliver(
         let outcome = match result {
             Ok((status, body)) => {
                 let o = classify(status, &body);
-                if o == Outcome::Ok && !is_inbound {
+                if o == Outcome::Ok && is_send {
                     match message_id(&body) {
                         Some((id, h)) => {
                             if let Some(r) = &sh.receiver {
@@ -1041,16 +1066,21 @@ async fn deliver(
         };
         // Without a receiver, the generator's own inbound messages are all the desk learns of
         // (with one, their webhooks tell it, with the audience's replies).
-        if let (Outcome::Ok, Some(from), None) = (outcome, msg.inbound_from, &sh.receiver) {
-            sh.picking.lock().picker.wrote_in(msg.number, from, done);
+        if let (Outcome::Ok, Door::Inbound(from), None) = (outcome, msg.door, &sh.receiver) {
+            sh.picking
+                .lock()
+                .picker
+                .wrote_in(msg.number, from.into(), done);
         }
         let start = if open { attempt_intended } else { sent_at };
         let decision = decide(policy, outcome, retries, &mut rng);
         {
             let mut m = sh.metrics[msg.phase].lock();
             m.record_request(outcome, done.since(start), done.since(origin));
-            if outcome == Outcome::Ok && is_inbound {
-                m.inbound += 1;
+            match (outcome, msg.door) {
+                (Outcome::Ok, Door::Inbound(_)) => m.inbound += 1,
+                (Outcome::Ok, Door::Block) => m.blocked += 1,
+                _ => {}
             }
             if held {
                 m.held += 1;

@@ -1,6 +1,7 @@
 //! The Graph request bodies `run` sends, written from the traffic model's domain data in one
 //! place: a picked [`Outbound`] becomes the JSON of `POST /{phone-number-id}/messages`, a
-//! simulated inbound message the JSON of `POST /_sim/inbound`. Written straight into a reused
+//! simulated inbound message the JSON of `POST /_sim/inbound`, a block the JSON of
+//! `POST /{phone-number-id}/block_users`. Written straight into a reused
 //! buffer (no JSON tree per message: the runner sends thousands per second).
 //!
 //! The traffic model sends text and template messages. Other free-form kinds carry no payload in
@@ -10,6 +11,7 @@
 use crate::engine::ids::WaId;
 use crate::engine::message::{Addressee, Content, FreeFormKind, Outbound};
 use crate::engine::templates::TemplateParam;
+use crate::traffic::conversations::Contact;
 
 /// Writes the messages request for `msg` into `out` (cleared first).
 pub fn request_body(msg: &Outbound, out: &mut Vec<u8>) {
@@ -109,6 +111,26 @@ pub fn inbound_body(phone_number_id: &str, from: WaId, text: &str, out: &mut Vec
     out.extend_from_slice(br#","text":"#);
     push_str(out, text);
     out.push(b'}');
+}
+
+/// Writes the `POST /{phone-number-id}/block_users` request blocking `user` into `out`
+/// (cleared first): `{"user": phone}` when the number is known, `{"user_id": BSUID}` otherwise.
+pub fn block_body(user: Contact, out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(br#"{"messaging_product":"whatsapp","block_users":[{"#);
+    match user {
+        Contact::Phone(w) => {
+            out.extend_from_slice(br#""user":""#);
+            push_wa_id(out, w);
+            out.push(b'"');
+        }
+        Contact::UserId(u) => {
+            out.extend_from_slice(br#""user_id":""#);
+            out.extend_from_slice(u.to_string().as_bytes());
+            out.push(b'"');
+        }
+    }
+    out.extend_from_slice(b"}]}");
 }
 
 /// A template parameter: a text, named (`parameter_name`) for named templates.

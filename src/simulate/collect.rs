@@ -210,6 +210,16 @@ impl Collector {
         self.totals.messages += 1;
     }
 
+    /// A message's first attempt addressed by BSUID (`recipient`).
+    pub fn by_user_id(&mut self) {
+        self.totals.sent_by_user_id += 1;
+    }
+
+    /// A block request blocked its user.
+    pub fn user_blocked(&mut self) {
+        self.totals.users_blocked += 1;
+    }
+
     pub fn request(&mut self, now: SimTime, phase: usize, outcome: Outcome) {
         let h = self.hour(now);
         let class = outcome.class();
@@ -366,9 +376,12 @@ impl Collector {
             match &ev.body {
                 // Statuses come as notes (above).
                 EventBody::Status { .. } => {}
-                EventBody::Inbound { .. } => {
+                EventBody::Inbound { user, .. } => {
                     bump(&mut self.hourly.inbound, h);
                     self.totals.inbound += 1;
+                    if !user.phone_shown {
+                        self.totals.inbound_phone_hidden += 1;
+                    }
                 }
                 // Reported with `user_changed_number`, which is counted.
                 EventBody::UserChangedUserId { .. } | EventBody::UserIdUpdate { .. } => {}
@@ -762,11 +775,16 @@ impl Collector {
         self.totals.blocks = prev[0];
         self.totals.reports = prev[1];
         self.totals.opt_outs = prev[2];
-        self.totals.held_at_end = engine
-            .snapshot()
+        let snap = engine.snapshot();
+        self.totals.held_at_end = snap
             .numbers
             .iter()
             .map(|n| engine.held_count(n.id) as u64)
+            .sum();
+        self.totals.inbound_blocked = snap
+            .numbers
+            .iter()
+            .map(|n| n.counters.inbound_blocked)
             .sum();
         let checked = engine.rules().onboarding.check;
         let businesses = engine

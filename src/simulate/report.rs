@@ -182,6 +182,20 @@ pub struct Totals {
     pub paced_released: u64,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub paced_dropped: u64,
+    /// Block Users (`block` mix entries): users the business numbers blocked, and user
+    /// messages (the audience's replies included) not delivered because their sender was
+    /// blocked. Sends to blocked users are refusals with 130403.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub users_blocked: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub inbound_blocked: u64,
+    /// Usernames: user messages whose webhook hid the sender's phone number (a username user
+    /// the number has not sent to by phone), and first attempts the traffic addressed by BSUID
+    /// (`recipient`) because it knew the user only by it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub inbound_phone_hidden: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sent_by_user_id: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -485,6 +499,22 @@ pub fn render_summary(r: &SimReport) -> String {
             t.paced_held
                 .saturating_sub(t.paced_released)
                 .saturating_sub(t.paced_dropped)
+        );
+    }
+    if t.users_blocked + t.inbound_blocked > 0 {
+        let _ = writeln!(
+            s,
+            "block users: {} users blocked; {} of their messages not delivered; {} sends to them refused (130403)",
+            t.users_blocked,
+            t.inbound_blocked,
+            t.codes.get("130403").copied().unwrap_or(0)
+        );
+    }
+    if t.inbound_phone_hidden + t.sent_by_user_id > 0 {
+        let _ = writeln!(
+            s,
+            "usernames: {} inbound messages hid the sender's phone number; {} messages addressed by BSUID",
+            t.inbound_phone_hidden, t.sent_by_user_id
         );
     }
     for (cur, c) in &r.cost.by_currency {

@@ -12,7 +12,7 @@ use crate::clock::SimTime;
 use crate::engine::events::EventBody;
 use crate::engine::ids::{BusinessId, PhoneNumberId};
 use crate::engine::Portfolios as Engine;
-use crate::traffic::conversations::DeskCounts;
+use crate::traffic::conversations::{Contact, DeskCounts};
 use crate::traffic::pick::{Message, Pick, Picker, Recipient};
 use crate::traffic::plan::Arrival;
 use crate::traffic::policy::THROTTLE_CODES;
@@ -336,12 +336,21 @@ impl Traffic {
     }
 
     /// Tells the desk of every user message in `fx` (the traffic's own inbound messages and
-    /// the audience's replies to templates alike): conversations to answer.
+    /// the audience's replies to templates alike): conversations to answer, with the user as
+    /// the webhook shows them (by BSUID when it hides their number).
     pub fn observe(&mut self, fx: &Effects, now: SimTime) {
         for e in &fx.events {
-            if let EventBody::Inbound { phone, from, .. } = &e.body {
+            if let EventBody::Inbound {
+                phone, from, user, ..
+            } = &e.body
+            {
                 if let Some(&i) = self.index.get(&phone.id) {
-                    self.picker.wrote_in(i, *from, now);
+                    let contact = if user.phone_shown {
+                        Contact::Phone(*from)
+                    } else {
+                        Contact::UserId(user.user_id)
+                    };
+                    self.picker.wrote_in(i, contact, now);
                 }
             }
         }
@@ -368,7 +377,7 @@ impl Traffic {
         }
         let (biz, phone) = self.numbers[a.pick.number];
         let stream = self.plan.phases[a.pick.phase].stream;
-        if let (false, false) = (self.picker.is_inbound(&a.pick), a.paced) {
+        if let (true, false) = (self.picker.is_send(&a.pick), a.paced) {
             // The stream's current phase paces its numbers (a retry of an earlier phase too).
             if let Some(Some(pacer)) = self.cursors[stream].pacers.get_mut(a.pick.number) {
                 let slot = pacer.reserve(now);
@@ -379,6 +388,11 @@ impl Traffic {
             }
         }
         a.paced = false;
+        if let (0, Contact::UserId(_), true) =
+            (a.retries_done, a.pick.to, self.picker.is_send(&a.pick))
+        {
+            col.by_user_id();
+        }
         let outcome = match self.picker.message(&a.pick) {
             Message::Send(out) => match engine.send(now, biz, phone, out, fx) {
                 Ok(_) => Outcome::Ok,
@@ -392,6 +406,7 @@ impl Traffic {
                 Ok(_) => Outcome::Ok,
                 Err(rej) => outcome_of(rej.code.code() as i64),
             },
+            Message::Block { user } => block(engine, now, biz, phone, user, fx, col),
         };
         let phase = a.pick.phase;
         col.request(now, phase, outcome);
@@ -428,6 +443,49 @@ impl Traffic {
                 *waiting = waiting.saturating_sub(1);
                 users.push(Reverse((sched.next_send(now), vu)));
             }
+        }
+    }
+}
+
+/// A one-user Block Users request, answered as the server answers it: a user who cannot be
+/// blocked (not written in for 24 h, an id this portfolio did not issue, ...) fails the
+/// request with 139100; a refusal of the request itself keeps its own code.
+fn block(
+    engine: &Engine,
+    now: SimTime,
+    biz: BusinessId,
+    phone: PhoneNumberId,
+    user: Contact,
+    fx: &mut Effects,
+    col: &mut Collector,
+) -> Outcome {
+    use crate::engine::errors::ErrorCode;
+    let failed = ErrorCode::BlockUsersFailed.code() as i64;
+    let wa = match user {
+        Contact::Phone(w) => w,
+        Contact::UserId(u) => match engine.resolve_user_id(biz, phone, &u.to_string()) {
+            Ok(w) => w,
+            Err(rej) => {
+                col.refusal_rule(rej.rule);
+                return Outcome::Refused(failed);
+            }
+        },
+    };
+    match engine.block_users(now, biz, phone, &[wa], fx) {
+        Ok(outcomes) => match outcomes.into_iter().next() {
+            Some(Ok(_)) => {
+                col.user_blocked();
+                Outcome::Ok
+            }
+            Some(Err((_, rej))) => {
+                col.refusal_rule(rej.rule);
+                Outcome::Refused(failed)
+            }
+            None => Outcome::Refused(failed),
+        },
+        Err(rej) => {
+            col.refusal_rule(rej.rule);
+            outcome_of(rej.code.code() as i64)
         }
     }
 }

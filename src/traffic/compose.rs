@@ -1,8 +1,9 @@
 //! Writes a [`Pick`]'s content as domain data: a template send with its parameters expanded, a
-//! free-form text, or a simulated inbound text. Texts are parsed once per mix entry and the
+//! free-form text, a simulated inbound text, or a block request. Texts are parsed once per mix entry and the
 //! message is rewritten in place, so writing one costs a few appends and no allocation once the
 //! buffers have grown.
 
+use super::conversations::Contact;
 use super::pattern::Pattern;
 use super::pick::{Message, Pick};
 use super::plan::{LoadPlan, MixKind};
@@ -44,6 +45,7 @@ impl Composer {
                             MixKind::Text { body: t, .. } | MixKind::Inbound { text: t } => {
                                 vec![Pattern::parse(t)]
                             }
+                            MixKind::Block { .. } => Vec::new(),
                         })
                         .collect()
                 })
@@ -61,11 +63,18 @@ impl Composer {
         let patterns = &self.patterns[pick.phase][pick.kind];
         let to = pick.to;
         let seq = pick.seq;
-        // `again`: `out` holds this pattern's previous expansion.
+        // `again`: `out` holds this pattern's previous expansion. `{wa_id}` is the recipient
+        // as addressed: their number, or their BSUID when the business knows no number.
         let expand_into = |out: &mut String, wa: &mut String, i: usize, again: bool| {
             let pattern = &patterns[i];
             if wa.is_empty() && pattern.uses_wa_id() {
-                wa.push_str(itoa::Buffer::new().format(to.0));
+                match to {
+                    Contact::Phone(w) => wa.push_str(itoa::Buffer::new().format(w.0)),
+                    Contact::UserId(u) => {
+                        use std::fmt::Write as _;
+                        let _ = write!(wa, "{u}");
+                    }
+                }
             }
             if again {
                 pattern.expand_again(out, seq, wa, &p.name);
@@ -75,7 +84,10 @@ impl Composer {
         };
         let again = self.holds == Some((pick.phase, pick.kind));
         self.wa.clear();
-        self.out.to = Addressee::Phone(to);
+        self.out.to = match to {
+            Contact::Phone(w) => Addressee::Phone(w),
+            Contact::UserId(u) => Addressee::UserId(u.to_string().into()),
+        };
         self.out.recipient_identity_key_hash = None;
         self.out.channel = Default::default();
         match &p.mix[pick.kind].1 {
@@ -85,6 +97,7 @@ impl Composer {
                 params,
                 identity_first_seen,
                 channel,
+                ..
             } => {
                 self.out.channel = *channel;
                 if !again
@@ -114,9 +127,9 @@ impl Composer {
                     );
                 }
                 self.holds = Some((pick.phase, pick.kind));
-                if *identity_first_seen {
+                if let (true, Contact::Phone(to)) = (*identity_first_seen, to) {
                     // The hash the server's audience (same seed) gave this user's first
-                    // registration.
+                    // registration (a BSP keeps hashes by phone number).
                     let h = crate::engine::identity::key_hash(self.seed, to, 0);
                     self.out.recipient_identity_key_hash =
                         Some(crate::engine::identity::key_hash_string(&h).into());
@@ -145,10 +158,12 @@ impl Composer {
             MixKind::Inbound { .. } => {
                 expand_into(&mut self.inbound, &mut self.wa, 0, false);
                 Message::Inbound {
-                    from: to,
+                    // Inbound entries draw from the segments: always a phone number.
+                    from: to.phone().unwrap_or(WaId(0)),
                     text: &self.inbound,
                 }
             }
+            MixKind::Block { .. } => Message::Block { user: to },
         }
     }
 }

@@ -14,10 +14,15 @@
 //! to this number at some point in the run, window open or not (the way to show 131047 on
 //! people the business did talk to). Each number remembers its last [`RECENT`] writers.
 //!
+//! Users are kept as the business saw them ([`Contact`]): by phone number when the webhook
+//! showed it, by BSUID when the user hides their number behind a username, so a reply goes
+//! where a real integration could send it.
+//!
 //! Plain data, `&mut self`, no clock: the caller passes `now` (virtual or wall time since the
 //! run's start; only differences matter).
 
 use crate::clock::{Micros, SimTime};
+use crate::engine::bsuid::UserId;
 use crate::engine::ids::WaId;
 use crate::traffic::spec::NoWindow;
 use rand::Rng;
@@ -74,8 +79,33 @@ impl DeskCounts {
     }
 }
 
+/// A user as the business knows them, and so how a message to them is addressed: `to` with
+/// their phone number, or `recipient` with their business-scoped user id when the webhook
+/// hid the number (docs/policy-model.md, "Hidden phone number").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Contact {
+    Phone(WaId),
+    UserId(UserId),
+}
+
+impl From<WaId> for Contact {
+    fn from(w: WaId) -> Contact {
+        Contact::Phone(w)
+    }
+}
+
+impl Contact {
+    /// The phone number, when the business knows it.
+    pub fn phone(self) -> Option<WaId> {
+        match self {
+            Contact::Phone(w) => Some(w),
+            Contact::UserId(_) => None,
+        }
+    }
+}
+
 /// A conversation waiting for an answer: ready at, written at, the user.
-type Waiting = Reverse<(SimTime, SimTime, WaId)>;
+type Waiting = Reverse<(SimTime, SimTime, Contact)>;
 
 /// The answer to "who does this reply go to".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,7 +113,7 @@ pub enum Answer {
     /// Reply from number `number` to `to`, not before `at`.
     Reply {
         number: usize,
-        to: WaId,
+        to: Contact,
         at: SimTime,
     },
     /// Nobody to answer: drop the reply (counted by the caller).
@@ -97,7 +127,7 @@ pub enum Answer {
 pub struct Desk {
     plan: DeskPlan,
     waiting: Vec<BinaryHeap<Waiting>>,
-    recent: Vec<VecDeque<WaId>>,
+    recent: Vec<VecDeque<Contact>>,
     counts: DeskCounts,
 }
 
@@ -113,7 +143,7 @@ impl Desk {
 
     /// `from` wrote to number `number` at `now`: a conversation to answer after the agent
     /// delay (drawn from `rng`).
-    pub fn wrote_in(&mut self, number: usize, from: WaId, now: SimTime, rng: &mut impl Rng) {
+    pub fn wrote_in(&mut self, number: usize, from: Contact, now: SimTime, rng: &mut impl Rng) {
         let (Some(waiting), Some(recent)) =
             (self.waiting.get_mut(number), self.recent.get_mut(number))
         else {
@@ -174,7 +204,7 @@ impl Desk {
     }
 
     /// The users who wrote to `number` recently (oldest first).
-    pub fn recent(&self, number: usize) -> Option<&VecDeque<WaId>> {
+    pub fn recent(&self, number: usize) -> Option<&VecDeque<Contact>> {
         self.recent.get(number).filter(|r| !r.is_empty())
     }
 
@@ -212,7 +242,7 @@ mod tests {
     fn a_reply_goes_from_the_number_written_to_once_the_agent_is_ready() {
         let mut rng = Pcg64Mcg::seed_from_u64(1);
         let mut d = desk([60 * S, 60 * S], NoWindow::Drop);
-        d.wrote_in(1, WaId(49_111), SimTime(0), &mut rng);
+        d.wrote_in(1, WaId(49_111).into(), SimTime(0), &mut rng);
         // Before the agent delay: nobody to answer yet.
         assert_eq!(d.answer(&[0, 1], SimTime(30 * S)), Answer::Drop);
         let a = d.answer(&[0, 1], SimTime(61 * S));
@@ -220,14 +250,14 @@ mod tests {
             a,
             Answer::Reply {
                 number: 1,
-                to: WaId(49_111),
+                to: Contact::Phone(WaId(49_111)),
                 at: SimTime(61 * S)
             }
         );
         // Answered once.
         assert_eq!(d.answer(&[0, 1], SimTime(62 * S)), Answer::Drop);
         // A phase sending only from number 0 does not answer number 1's users.
-        d.wrote_in(1, WaId(49_222), SimTime(0), &mut rng);
+        d.wrote_in(1, WaId(49_222).into(), SimTime(0), &mut rng);
         assert_eq!(d.answer(&[0], SimTime(100 * S)), Answer::Drop);
         let c = d.counts();
         assert_eq!((c.opened, c.answered, c.waiting), (2, 1, 1));
@@ -237,7 +267,7 @@ mod tests {
     fn closed_windows_expire_instead_of_being_refused() {
         let mut rng = Pcg64Mcg::seed_from_u64(1);
         let mut d = desk([0, 0], NoWindow::Send);
-        d.wrote_in(0, WaId(1), SimTime(0), &mut rng);
+        d.wrote_in(0, WaId(1).into(), SimTime(0), &mut rng);
         // Exactly 24 h later the window is closed: not answered, counted expired.
         assert_eq!(
             d.answer(&[0], SimTime(24 * MICROS_PER_HOUR)),
@@ -245,10 +275,13 @@ mod tests {
         );
         assert_eq!(d.counts().expired, 1);
         // Just inside it, answered.
-        d.wrote_in(0, WaId(2), SimTime(0), &mut rng);
+        d.wrote_in(0, WaId(2).into(), SimTime(0), &mut rng);
         assert!(matches!(
             d.answer(&[0], SimTime(24 * MICROS_PER_HOUR - 1)),
-            Answer::Reply { to: WaId(2), .. }
+            Answer::Reply {
+                to: Contact::Phone(WaId(2)),
+                ..
+            }
         ));
     }
 
@@ -257,7 +290,7 @@ mod tests {
         let mut rng = Pcg64Mcg::seed_from_u64(1);
         let mut d = desk([10 * S, 20 * S], NoWindow::Wait);
         for u in 0..5 {
-            d.wrote_in(0, WaId(100 + u), SimTime(0), &mut rng);
+            d.wrote_in(0, WaId(100 + u).into(), SimTime(0), &mut rng);
         }
         assert_eq!(d.counts().overflow, 2, "capacity 3 per number");
         let Answer::Reply { at, .. } = d.answer(&[0], SimTime(0)) else {
@@ -278,10 +311,10 @@ mod tests {
         let mut rng = Pcg64Mcg::seed_from_u64(1);
         let mut d = desk([0, 0], NoWindow::Drop);
         assert!(d.recent(0).is_none());
-        d.wrote_in(0, WaId(7), SimTime(0), &mut rng);
+        d.wrote_in(0, WaId(7).into(), SimTime(0), &mut rng);
         assert_eq!(d.recent(0).unwrap().len(), 1);
         assert!(d.recent(1).is_none());
         assert!(d.recent(9).is_none(), "unknown numbers are no panic");
-        d.wrote_in(9, WaId(7), SimTime(0), &mut rng);
+        d.wrote_in(9, WaId(7).into(), SimTime(0), &mut rng);
     }
 }

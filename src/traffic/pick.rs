@@ -3,10 +3,11 @@
 //! whichever door asks (`simulate` replays them byte for byte; `run` asks from many tasks, behind
 //! its own lock, so its order follows the wall clock).
 //!
-//! Per pick, in this order: the mix entry by weight; then the recipient: a window reply
-//! (`text = { to = "window" }`) answers the conversation the [`Desk`] says is ready first on the
-//! phase's numbers, from the number the user wrote to; a `to = "wrote_in"` reply draws one of
-//! the users who wrote to the sending number; otherwise the segment by weight, then hot /
+//! Per pick, in this order: the mix entry by weight; then the recipient: an entry with
+//! `to = "window"` answers the conversation the [`Desk`] says is ready first on the phase's
+//! numbers, from the number the user wrote to; one with `to = "wrote_in"` draws one of the
+//! users who wrote to the sending number (both as the business knows them: by phone, or by
+//! BSUID when the user hides their number); otherwise the segment by weight, then hot /
 //! returning / new (one cursor per segment, so "new" and "returning" need no per-recipient
 //! memory). Numbers go round-robin by sequence number (except for window replies). A shard of a
 //! sharded run (`plan.shard`) draws from its own recipients and numbers its messages as the
@@ -14,7 +15,7 @@
 //! door can keep a pick (a few words) while a message waits for a retry and write it again.
 
 use super::compose::Composer;
-use super::conversations::{Answer, Desk, DeskCounts};
+use super::conversations::{Answer, Contact, Desk, DeskCounts};
 use super::plan::{LoadPlan, MixKind, RecipientPool};
 use super::spec::ReplyTarget;
 use crate::clock::SimTime;
@@ -34,8 +35,9 @@ pub struct Pick {
     pub number: usize,
     /// Index of the mix entry in the phase's `mix`.
     pub kind: usize,
-    /// The recipient (for an inbound entry: the user who writes).
-    pub to: WaId,
+    /// The recipient (for an inbound entry: the user who writes; for a block: the user
+    /// blocked).
+    pub to: Contact,
     /// The message's sequence number in the run, from 1: `{seq}` in texts.
     pub seq: u64,
     /// How the recipient was chosen, for the per-phase recipient counts.
@@ -67,6 +69,8 @@ pub enum Message<'a> {
     Send(&'a Outbound),
     /// The user `from` writes `text` to the pick's number.
     Inbound { from: WaId, text: &'a str },
+    /// The pick's number blocks `user`.
+    Block { user: Contact },
 }
 
 /// The picker: plain `&mut self`; a concurrent door puts it behind its own lock.
@@ -127,21 +131,18 @@ impl Picker {
             .position(|(cum, _)| draw < *cum)
             .unwrap_or(p.mix.len() - 1);
         let number = p.numbers[((seq - 1) % p.numbers.len() as u64) as usize];
-        let target = match p.mix[kind].1 {
-            MixKind::Text { to, .. } => Some(to),
-            _ => None,
-        };
+        let target = p.mix[kind].1.target();
         let mut pick = Pick {
             phase,
             number,
             kind,
-            to: WaId(0),
+            to: Contact::Phone(WaId(0)),
             seq,
             recipient: Recipient::Dropped,
             not_before: SimTime(0),
         };
         match target {
-            Some(ReplyTarget::Window) => match self.desk.answer(&p.numbers, now) {
+            ReplyTarget::Window => match self.desk.answer(&p.numbers, now) {
                 Answer::Reply { number, to, at } => {
                     pick.number = number;
                     pick.to = to;
@@ -152,7 +153,7 @@ impl Picker {
                 Answer::Drop => return pick,
                 Answer::Anyone => {}
             },
-            Some(ReplyTarget::WroteIn) => {
+            ReplyTarget::WroteIn => {
                 if let Some(recent) = self.desk.recent(number) {
                     let i = self.rng.gen_range(0..recent.len());
                     pick.to = recent[i];
@@ -160,9 +161,10 @@ impl Picker {
                     return pick;
                 }
             }
-            Some(ReplyTarget::Any) | None => {}
+            ReplyTarget::Any => {}
         }
-        (pick.to, pick.recipient) = self.recipient(phase);
+        let (to, how) = self.recipient(phase);
+        (pick.to, pick.recipient) = (Contact::Phone(to), how);
         pick
     }
 
@@ -210,18 +212,20 @@ impl Picker {
         self.compose.write(&self.plan, pick)
     }
 
-    /// Whether `pick` is a simulated inbound message (no pacing, no send).
-    pub fn is_inbound(&self, pick: &Pick) -> bool {
+    /// Whether `pick` sends a message (a template or a text): only those are paced. A
+    /// simulated inbound message and a block request are not messages the number sends.
+    pub fn is_send(&self, pick: &Pick) -> bool {
         matches!(
             self.plan.phases[pick.phase].mix[pick.kind].1,
-            MixKind::Inbound { .. }
+            MixKind::Template { .. } | MixKind::Text { .. }
         )
     }
 
     /// `from` wrote to number `number` (an index into the plan's numbers) at `now`: a
     /// conversation for the desk to answer. The door tells it of every user message it learns
-    /// of, the traffic's own and the simulated audience's replies alike.
-    pub fn wrote_in(&mut self, number: usize, from: WaId, now: SimTime) {
+    /// of, the traffic's own and the simulated audience's replies alike, with the user as the
+    /// webhook showed them.
+    pub fn wrote_in(&mut self, number: usize, from: Contact, now: SimTime) {
         self.desk.wrote_in(number, from, now, &mut self.rng);
     }
 

@@ -105,6 +105,7 @@ pub enum MixKind {
         identity_first_seen: bool,
         /// Which API it goes through (`marketing_messages = …`).
         channel: crate::engine::message::Channel,
+        to: ReplyTarget,
     },
     Text {
         body: String,
@@ -113,6 +114,20 @@ pub enum MixKind {
     Inbound {
         text: String,
     },
+    /// The sending number blocks one user (`POST /{phone}/block_users`).
+    Block {
+        to: ReplyTarget,
+    },
+}
+
+impl MixKind {
+    /// Whom the entry goes to: a recipient of the segments (`Any`), or a user the desk knows.
+    pub fn target(&self) -> ReplyTarget {
+        match self {
+            MixKind::Template { to, .. } | MixKind::Text { to, .. } | MixKind::Block { to } => *to,
+            MixKind::Inbound { .. } => ReplyTarget::Any,
+        }
+    }
 }
 
 /// The arrival model of a phase, ready to schedule.
@@ -266,20 +281,12 @@ impl LoadPlan {
         Ok(self)
     }
 
-    /// Whether any phase answers users in their window (`text = { to = "window" }`): the
-    /// reports then carry the desk's counts.
+    /// Whether any phase answers users in their window (`to = "window"`): the reports then
+    /// carry the desk's counts.
     pub fn has_window_replies(&self) -> bool {
-        self.phases.iter().any(|p| {
-            p.mix.iter().any(|(_, k)| {
-                matches!(
-                    k,
-                    MixKind::Text {
-                        to: ReplyTarget::Window,
-                        ..
-                    }
-                )
-            })
-        })
+        self.phases
+            .iter()
+            .any(|p| p.mix.iter().any(|(_, k)| k.target() == ReplyTarget::Window))
     }
 }
 
@@ -718,9 +725,15 @@ fn build_phase(
     let mut needs_recipients = false;
     for (j, m) in ph.mix.iter().enumerate() {
         let mp = format!("{path}.mix[{j}]");
-        let kinds = m.template.is_some() as u8 + m.text.is_some() as u8 + m.inbound.is_some() as u8;
+        let kinds = m.template.is_some() as u8
+            + m.text.is_some() as u8
+            + m.inbound.is_some() as u8
+            + m.block.is_some() as u8;
         if kinds != 1 {
-            return err(&mp, "set exactly one of `template`, `text` or `inbound`");
+            return err(
+                &mp,
+                "set exactly one of `template`, `text`, `inbound` or `block`",
+            );
         }
         if m.weight == 0 {
             continue;
@@ -751,6 +764,7 @@ fn build_phase(
                         strict: p == super::spec::ProductPolicy::Strict,
                     },
                 },
+                to: t.to,
             }
         } else if let Some(t) = &m.text {
             MixKind::Text {
@@ -761,6 +775,8 @@ fn build_phase(
             MixKind::Inbound {
                 text: t.text.clone(),
             }
+        } else if let Some(b) = &m.block {
+            MixKind::Block { to: b.to }
         } else {
             unreachable_kind()
         };
