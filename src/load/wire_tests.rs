@@ -158,3 +158,23 @@ fn marketing_messages_bodies_carry_their_product_policy() {
     assert!(!String::from_utf8_lossy(&out).contains("product_policy"));
     assert_eq!(parsed(&send()), send());
 }
+
+/// A block names a known number with `user` and a user known only by BSUID with `user_id`, as
+/// Meta's Block Users page writes them.
+#[test]
+fn block_bodies_name_the_user_by_number_or_by_bsuid() {
+    use crate::traffic::conversations::Contact;
+    let mut out = Vec::new();
+    block_body(Contact::Phone(WaId(6281300000042)), &mut out);
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"messaging_product": "whatsapp", "block_users": [{"user": "6281300000042"}]})
+    );
+    let id =
+        crate::engine::bsuid::user_id(7, crate::engine::ids::BusinessId(1), WaId(6281300000042), 0);
+    block_body(Contact::UserId(id), &mut out);
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["block_users"][0]["user_id"], id.to_string());
+    assert!(v["block_users"][0].get("user").is_none());
+}

@@ -324,3 +324,42 @@ fn shards_never_share_a_recipient_and_number_messages_as_the_whole_run() {
         "{e}"
     );
 }
+
+/// A user the webhook showed only by BSUID is written to by `recipient`, templates and blocks
+/// alike, and `{wa_id}` is that BSUID; a template without `to` still draws from the segments.
+#[test]
+fn users_known_by_bsuid_are_addressed_by_recipient() {
+    use crate::engine::message::Addressee;
+    let text = "[[traffic.phases]]\nname = \"p\"\nmessages = 3\nopen = { rate = 1 }\n\
+         [[traffic.phases.mix]]\ntemplate = { name = \"otp\", params = [\"{wa_id}\"], to = \"wrote_in\" }\n";
+    let mut picker = Picker::new(plan(text), 1);
+    // Nobody wrote in yet: a recipient of the segments, by phone.
+    let first = picker.pick(0, SimTime(0));
+    assert!(matches!(first.to, Contact::Phone(_)));
+    let id =
+        crate::engine::bsuid::user_id(1, crate::engine::ids::BusinessId(9), WaId(6281300000042), 0);
+    picker.wrote_in(0, Contact::UserId(id), SimTime(0));
+    picker.wrote_in(1, Contact::UserId(id), SimTime(0));
+    let pick = picker.pick(0, SimTime(1));
+    assert_eq!(pick.to, Contact::UserId(id));
+    let Message::Send(out) = picker.message(&pick) else {
+        panic!("a template is a send")
+    };
+    assert_eq!(out.to, Addressee::UserId(id.to_string().into()));
+    let Content::Template(t) = &out.content else {
+        panic!("a template")
+    };
+    assert_eq!(t.body[0].text.as_deref(), Some(id.to_string().as_str()));
+    // A block entry goes to the same user.
+    let blocks = text.replace(
+        "template = { name = \"otp\", params = [\"{wa_id}\"], to = \"wrote_in\" }",
+        "block = {}",
+    );
+    let mut picker = Picker::new(plan(&blocks), 1);
+    picker.wrote_in(0, Contact::UserId(id), SimTime(0));
+    let pick = picker.pick(0, SimTime(1));
+    assert!(!picker.is_send(&pick));
+    assert!(
+        matches!(picker.message(&pick), Message::Block { user } if user == Contact::UserId(id))
+    );
+}

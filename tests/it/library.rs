@@ -33,6 +33,25 @@ fn run(name: &str, days: Option<f64>) -> (SimReport, serde_json::Value) {
     (r, json)
 }
 
+/// Simulates library scenario `name` with its knob turned: `from` replaced by `to` in its text
+/// (which must contain `from`).
+fn run_with_knob(name: &str, from: &str, to: &str) -> SimReport {
+    let text = std::fs::read_to_string(scenario_path(name)).unwrap();
+    assert!(text.contains(from), "{name} has no {from:?}");
+    let sc = Scenario::parse(&text.replace(from, to), name).unwrap();
+    let plan = wabasim::traffic::LoadPlan::build(
+        sc.traffic.as_ref().unwrap(),
+        sc.thresholds.as_ref(),
+        sc.plan_context(),
+    )
+    .unwrap();
+    let cfg = SimConfig {
+        days: None,
+        seed: sc.seed,
+    };
+    simulate(&sc, &plan, &cfg, &mut |_, _| {}).unwrap()
+}
+
 /// What the terminal shows for a lesson must read in a 100-column terminal (projected in class).
 fn assert_fits_100_columns(name: &str, text: &str) {
     for line in text.lines() {
@@ -434,7 +453,8 @@ fn every_library_scenario_is_deterministic_and_documents_its_command_and_ending(
     assert_eq!(a, b);
 }
 
-const LIBRARY: [&str; 11] = [
+const LIBRARY: [&str; 12] = [
+    "usernames.toml",
     "marketing-messages-api.toml",
     "template-pacing.toml",
     "recategorised-template.toml",
@@ -537,21 +557,7 @@ fn template_pacing_holds_then_releases() {
     assert_eq!(tl["name"], "koleksi_baru");
     assert_eq!(tl["pacing"][0]["held"], 5300);
     // The knob: a bought list's block rate makes the assessment pause the template.
-    let text = std::fs::read_to_string(scenario_path("template-pacing.toml"))
-        .unwrap()
-        .replace("block = 0.002", "block = 0.1");
-    let sc = Scenario::parse(&text, "template-pacing.toml").unwrap();
-    let plan = wabasim::traffic::LoadPlan::build(
-        sc.traffic.as_ref().unwrap(),
-        sc.thresholds.as_ref(),
-        sc.plan_context(),
-    )
-    .unwrap();
-    let cfg = SimConfig {
-        days: None,
-        seed: sc.seed,
-    };
-    let bad = simulate(&sc, &plan, &cfg, &mut |_, _| {}).unwrap();
+    let bad = run_with_knob("template-pacing.toml", "block = 0.002", "block = 0.1");
     let t = &bad.totals;
     assert_eq!(
         (t.paced_held, t.paced_released, t.paced_dropped),
@@ -585,27 +591,11 @@ fn marketing_messages_api_prices_marketing_lite_like_marketing() {
 /// The knob: not onboarded, the `/marketing_messages` promotions fall back to the Cloud API.
 #[test]
 fn marketing_messages_api_knob_not_onboarded_falls_back_to_marketing() {
-    let path = scenario_path("marketing-messages-api.toml");
-    let text = std::fs::read_to_string(&path).unwrap().replace(
+    let r = run_with_knob(
+        "marketing-messages-api.toml",
         "marketing_messages_onboarded = true",
         "marketing_messages_onboarded = false",
     );
-    let dir = std::env::temp_dir().join(format!("wabasim-mm-knob-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("marketing-messages-api.toml");
-    std::fs::write(&file, text).unwrap();
-    let sc = Scenario::load(&file).unwrap();
-    let plan = wabasim::traffic::LoadPlan::build(
-        sc.traffic.as_ref().unwrap(),
-        sc.thresholds.as_ref(),
-        sc.plan_context(),
-    )
-    .unwrap();
-    let cfg = SimConfig {
-        days: None,
-        seed: sc.seed,
-    };
-    let r = simulate(&sc, &plan, &cfg, &mut |_, _| {}).unwrap();
     let cats: Vec<_> = r
         .cost
         .totals
@@ -615,5 +605,39 @@ fn marketing_messages_api_knob_not_onboarded_falls_back_to_marketing() {
     assert_eq!(cats, ["marketing"]);
     assert_eq!(r.cost.totals[0].messages, 933 + 882);
     assert_eq!(r.cost.by_currency["USD"].amount.to_string(), "74.5965");
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn usernames_hide_numbers_and_refuse_otps_by_bsuid() {
+    let (r, json) = run("usernames.toml", None);
+    let t = &r.totals;
+    assert_eq!((t.inbound_phone_hidden, t.inbound), (223, 857));
+    assert_eq!(t.sent_by_user_id, 374);
+    let phase = |n: &str| r.phases.iter().find(|p| p.name == n).unwrap();
+    let s = phase("support");
+    assert_eq!((s.messages, s.ok, s.refused), (720, 720, 0));
+    let l = phase("login-codes");
+    assert_eq!((l.messages, l.ok, l.refused), (720, 535, 185));
+    assert_eq!(l.codes.keys().collect::<Vec<_>>(), vec!["131062"]);
+    assert_eq!(t.refused_by_rule.get("bsuid_recipient"), Some(&185));
+    // The codes by BSUID are the ones refused: 374 = 189 replies + 185 codes.
+    assert_eq!(t.sent_by_user_id - l.refused, 189);
+    assert_eq!(r.cost.by_currency["USD"].amount.to_string(), "13.375");
+    assert_eq!(json["totals"]["inbound_phone_hidden"], 223);
+    let summary = wabasim::simulate::report::render_summary(&r);
+    assert!(summary.contains(
+        "usernames: 223 inbound messages hid the sender's phone number; 374 messages addressed by BSUID"
+    ));
+    // The knob: nobody hides their number, every code goes by phone and is accepted.
+    let shown = run_with_knob(
+        "usernames.toml",
+        "username_hides_phone = true",
+        "username_hides_phone = false",
+    );
+    let t = &shown.totals;
+    assert_eq!((t.inbound_phone_hidden, t.sent_by_user_id), (0, 0));
+    assert_eq!(code(&shown, "131062"), 0);
+    assert_eq!(shown.phases[2].ok, 720);
+    assert_eq!(shown.cost.by_currency["USD"].amount.to_string(), "18.00");
+    assert!(!wabasim::simulate::report::render_summary(&shown).contains("usernames:"));
 }

@@ -491,3 +491,94 @@ template = { name = "promo_diskon", language = "id", params = ["Ayu"], marketing
     let fallback = &report.phases[1];
     assert_eq!(fallback.requests.ok, 20, "{:?}", fallback.codes);
 }
+
+/// Usernames and Block Users under `wabasim run`, over HTTP with the webhook receiver: every
+/// user of the audience hides their number, so the inbound webhooks name them by BSUID only
+/// (`from_user_id`). The agents' replies go by `recipient` and are accepted; the login codes
+/// to the same users are refused with 131062; blocking them (by `user_id`) succeeds, and
+/// blocking users who never wrote in fails with 139100.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hidden_numbers_are_answered_by_bsuid_and_blocked_by_user_id() {
+    let scenario = r#"
+seed = 7
+[audience]
+size = 500
+not_on_whatsapp_ratio = 0.0
+username_ratio = 1.0
+[traffic]
+connections = 4
+grace = "2s"
+[[traffic.phases]]
+name = "write-in"
+messages = 20
+closed = { concurrency = 1, think = "5ms" }
+[[traffic.phases.mix]]
+inbound = { text = "halo" }
+[[traffic.phases]]
+name = "pause"
+duration = "300ms"
+open = { rate = 0.001 }
+[[traffic.phases.mix]]
+inbound = { text = "halo" }
+[[traffic.phases]]
+name = "replies"
+messages = 10
+closed = { concurrency = 1 }
+[[traffic.phases.mix]]
+text = { body = "baik", to = "wrote_in" }
+[[traffic.phases]]
+name = "codes"
+messages = 10
+closed = { concurrency = 1 }
+[[traffic.phases.mix]]
+template = { name = "otp_login", params = ["123456"], to = "wrote_in" }
+[[traffic.phases]]
+name = "block"
+messages = 5
+closed = { concurrency = 1 }
+[[traffic.phases.mix]]
+block = {}
+[[traffic.phases]]
+name = "block-strangers"
+messages = 5
+closed = { concurrency = 1 }
+[[traffic.phases.mix]]
+block = { to = "any" }
+"#;
+    let out = write("bsuid-report.json", "");
+    let a = args(write("bsuid.toml", scenario), Some(out.clone()));
+    let prepared = wabasim::cmd::run::prepare(&a).unwrap();
+    wabasim::cmd::run::execute(prepared, a, std::future::pending::<()>()).await;
+    let report: Report = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let phase = |n: &str| report.phases.iter().find(|p| p.name == n).unwrap();
+    let replies = phase("replies");
+    assert_eq!(replies.requests.ok, 10, "{:?}", replies.codes);
+    assert_eq!(replies.by_user_id, 10, "the webhooks showed no number");
+    let codes = phase("codes");
+    assert_eq!(codes.by_user_id, 10);
+    assert_eq!(
+        codes.codes.refused.get("131062"),
+        Some(&10),
+        "{:?}",
+        codes.codes
+    );
+    let block = phase("block");
+    assert_eq!(
+        (block.requests.ok, block.blocked),
+        (5, 5),
+        "{:?}",
+        block.codes
+    );
+    assert_eq!(block.by_user_id, 0, "a block request is not a message");
+    let strangers = phase("block-strangers");
+    assert_eq!(strangers.blocked, 0);
+    assert_eq!(
+        strangers.codes.refused.get("139100"),
+        Some(&5),
+        "{:?}",
+        strangers.codes
+    );
+    let text = wabasim::load::report::render_summary(&report);
+    assert!(text.contains("5 users blocked"), "{text}");
+    assert!(text.contains("10 messages addressed by BSUID"), "{text}");
+}
