@@ -504,10 +504,10 @@ pub fn render_summary(r: &SimReport) -> String {
     if t.users_blocked + t.inbound_blocked > 0 {
         let _ = writeln!(
             s,
-            "block users: {} users blocked; {} of their messages not delivered; {} sends to them refused (130403)",
+            "block users: {} users blocked, {} of their messages not delivered, {} sends refused 130403",
             t.users_blocked,
             t.inbound_blocked,
-            t.codes.get("130403").copied().unwrap_or(0)
+            t.refused_by_rule.get("blocked_user").copied().unwrap_or(0)
         );
     }
     if t.inbound_phone_hidden + t.sent_by_user_id > 0 {

@@ -449,7 +449,8 @@ impl Traffic {
 
 /// A one-user Block Users request, answered as the server answers it: a user who cannot be
 /// blocked (not written in for 24 h, an id this portfolio did not issue, ...) fails the
-/// request with 139100; a refusal of the request itself keeps its own code.
+/// request with 139100; a refusal of the request itself keeps its own code. A block is not a
+/// send: its refusals are not counted by rule.
 fn block(
     engine: &Engine,
     now: SimTime,
@@ -459,34 +460,23 @@ fn block(
     fx: &mut Effects,
     col: &mut Collector,
 ) -> Outcome {
-    use crate::engine::errors::ErrorCode;
-    let failed = ErrorCode::BlockUsersFailed.code() as i64;
+    let failed = Outcome::Refused(crate::engine::errors::ErrorCode::BlockUsersFailed.code() as i64);
     let wa = match user {
         Contact::Phone(w) => w,
         Contact::UserId(u) => match engine.resolve_user_id(biz, phone, &u.to_string()) {
             Ok(w) => w,
-            Err(rej) => {
-                col.refusal_rule(rej.rule);
-                return Outcome::Refused(failed);
-            }
+            Err(_) => return failed,
         },
     };
     match engine.block_users(now, biz, phone, &[wa], fx) {
-        Ok(outcomes) => match outcomes.into_iter().next() {
+        Ok(outcomes) => match outcomes.first() {
             Some(Ok(_)) => {
                 col.user_blocked();
                 Outcome::Ok
             }
-            Some(Err((_, rej))) => {
-                col.refusal_rule(rej.rule);
-                Outcome::Refused(failed)
-            }
-            None => Outcome::Refused(failed),
+            _ => failed,
         },
-        Err(rej) => {
-            col.refusal_rule(rej.rule);
-            outcome_of(rej.code.code() as i64)
-        }
+        Err(rej) => outcome_of(rej.code.code() as i64),
     }
 }
 

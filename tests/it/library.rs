@@ -453,7 +453,8 @@ fn every_library_scenario_is_deterministic_and_documents_its_command_and_ending(
     assert_eq!(a, b);
 }
 
-const LIBRARY: [&str; 12] = [
+const LIBRARY: [&str; 13] = [
+    "blocking-users.toml",
     "usernames.toml",
     "marketing-messages-api.toml",
     "template-pacing.toml",
@@ -640,4 +641,36 @@ fn usernames_hide_numbers_and_refuse_otps_by_bsuid() {
     assert_eq!(shown.phases[2].ok, 720);
     assert_eq!(shown.cost.by_currency["USD"].amount.to_string(), "18.00");
     assert!(!wabasim::simulate::report::render_summary(&shown).contains("usernames:"));
+}
+
+#[test]
+fn blocking_users_drops_and_refuses_the_blocked() {
+    let (r, _) = run("blocking-users.toml", None);
+    let t = &r.totals;
+    assert_eq!((t.users_blocked, t.inbound_blocked), (141, 79));
+    let phase = |r: &SimReport, n: &str| r.phases.iter().find(|p| p.name == n).unwrap().clone();
+    let m = phase(&r, "moderation");
+    assert_eq!((m.messages, m.ok), (1440, 1440));
+    let again = phase(&r, "customers-write-again");
+    assert_eq!(again.codes.keys().collect::<Vec<_>>(), vec!["130403"]);
+    assert_eq!(again.refused + phase(&r, "overnight").refused, 79);
+    let next = phase(&r, "next-day");
+    assert_eq!(next.codes.get("130403"), Some(&50));
+    assert_eq!(next.codes.get("139100"), Some(&30));
+    assert_eq!(t.refused_by_rule.get("blocked_user"), Some(&50));
+    let summary = wabasim::simulate::report::render_summary(&r);
+    assert!(summary.contains(
+        "block users: 141 users blocked, 79 of their messages not delivered, 50 sends refused 130403"
+    ));
+    // The knob: no moderation blocks. Nothing is dropped or refused 130403; one late block
+    // of a customer who wrote overnight succeeds, the others fail with 139100.
+    let open = run_with_knob(
+        "blocking-users.toml",
+        "weight = 1\nblock = { to = \"window\" }",
+        "weight = 0\nblock = { to = \"window\" }",
+    );
+    let t = &open.totals;
+    assert_eq!((t.users_blocked, t.inbound_blocked), (1, 0));
+    assert_eq!(code(&open, "130403"), 0);
+    assert_eq!(phase(&open, "next-day").codes.get("139100"), Some(&32));
 }
