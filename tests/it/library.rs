@@ -629,6 +629,9 @@ fn usernames_hide_numbers_and_refuse_otps_by_bsuid() {
     assert!(summary.contains(
         "usernames: 223 inbound messages hid the sender's phone number; 374 messages addressed by BSUID"
     ));
+    let html = wabasim::render::simulation_html(&r);
+    assert!(html.contains("Usernames: 223 user messages hid the sender's phone number"));
+    assert!(!html.contains("Block Users:"));
     // The knob: nobody hides their number, every code goes by phone and is accepted.
     let shown = run_with_knob(
         "usernames.toml",
@@ -641,6 +644,7 @@ fn usernames_hide_numbers_and_refuse_otps_by_bsuid() {
     assert_eq!(shown.phases[2].ok, 720);
     assert_eq!(shown.cost.by_currency["USD"].amount.to_string(), "18.00");
     assert!(!wabasim::simulate::report::render_summary(&shown).contains("usernames:"));
+    assert!(!wabasim::render::simulation_html(&shown).contains("<h2>Users</h2>"));
 }
 
 #[test]
@@ -662,6 +666,9 @@ fn blocking_users_drops_and_refuses_the_blocked() {
     assert!(summary.contains(
         "block users: 141 users blocked, 79 of their messages not delivered, 50 sends refused 130403"
     ));
+    let html = wabasim::render::simulation_html(&r);
+    assert!(html.contains("Block Users: the business numbers blocked 141 users; 79 of their messages were not delivered; 50 sends to them were refused with 130403."));
+    assert!(!html.contains("Usernames:"));
     // The knob: no moderation blocks. Nothing is dropped or refused 130403; one late block
     // of a customer who wrote overnight succeeds, the others fail with 139100.
     let open = run_with_knob(
