@@ -3,10 +3,10 @@
 //! validates like a hand-written world, and `simulate` sends from every client's numbers to
 //! every market.
 
+use crate::common::simulate_scenario;
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use wabasim::scenario::Scenario;
-use wabasim::simulate::{simulate, SimConfig};
 
 fn bsp_clients() -> Scenario {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/bsp-many-clients.toml");
@@ -68,19 +68,9 @@ fn fifty_generated_clients_in_three_markets_validate() {
 #[test]
 fn many_clients_send_at_once_with_their_own_numbers() {
     let sc = bsp_clients();
-    let plan = wabasim::traffic::LoadPlan::build(
-        sc.traffic.as_ref().unwrap(),
-        sc.thresholds.as_ref(),
-        sc.plan_context(),
-    )
-    .unwrap();
     // The first day of the month (the whole month is the scenario's `simulate` command).
-    let cfg = SimConfig {
-        days: Some(1.0),
-        seed: sc.seed,
-    };
-    let r = simulate(&sc, &plan, &cfg, &mut |_, _| {}).unwrap();
-    let again = simulate(&sc, &plan, &cfg, &mut |_, _| {}).unwrap();
+    let r = simulate_scenario(&sc, Some(1.0), None).unwrap();
+    let again = simulate_scenario(&sc, Some(1.0), None).unwrap();
     assert_eq!(
         serde_json::to_vec(&r).unwrap(),
         serde_json::to_vec(&again).unwrap(),

@@ -2,9 +2,10 @@
 //! each scenario is simulated in-process, exactly as `wabasim simulate FILE` runs it, and its
 //! documented ending (the header comment of the file) is asserted from the JSON report.
 
+use crate::common::simulate_scenario;
 use std::path::PathBuf;
 use wabasim::scenario::Scenario;
-use wabasim::simulate::{simulate, SimConfig, SimReport};
+use wabasim::simulate::SimReport;
 
 fn scenario_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -17,17 +18,7 @@ fn scenario_path(name: &str) -> PathBuf {
 /// reads).
 fn run(name: &str, days: Option<f64>) -> (SimReport, serde_json::Value) {
     let sc = Scenario::load(&scenario_path(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let plan = wabasim::traffic::LoadPlan::build(
-        sc.traffic.as_ref().expect("a library scenario has traffic"),
-        sc.thresholds.as_ref(),
-        sc.plan_context(),
-    )
-    .unwrap();
-    let cfg = SimConfig {
-        days,
-        seed: sc.seed,
-    };
-    let r = simulate(&sc, &plan, &cfg, &mut |_, _| {}).unwrap();
+    let r = simulate_scenario(&sc, days, None).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_fits_100_columns(name, &wabasim::simulate::report::render_summary(&r));
     let json = serde_json::to_value(&r).unwrap();
     (r, json)
@@ -39,17 +30,7 @@ fn run_with_knob(name: &str, from: &str, to: &str) -> SimReport {
     let text = std::fs::read_to_string(scenario_path(name)).unwrap();
     assert!(text.contains(from), "{name} has no {from:?}");
     let sc = Scenario::parse(&text.replace(from, to), name).unwrap();
-    let plan = wabasim::traffic::LoadPlan::build(
-        sc.traffic.as_ref().unwrap(),
-        sc.thresholds.as_ref(),
-        sc.plan_context(),
-    )
-    .unwrap();
-    let cfg = SimConfig {
-        days: None,
-        seed: sc.seed,
-    };
-    simulate(&sc, &plan, &cfg, &mut |_, _| {}).unwrap()
+    simulate_scenario(&sc, None, None).unwrap()
 }
 
 /// What the terminal shows for a lesson must read in a 100-column terminal (projected in class).
@@ -240,19 +221,7 @@ fn recycled_numbers_knob_check_off_means_no_137000_and_nothing_held() {
             "[rules.identity]\ncheck = false",
         );
     let sc = Scenario::parse(&text, "recycled-numbers.toml").unwrap();
-    let plan =
-        wabasim::traffic::LoadPlan::build(sc.traffic.as_ref().unwrap(), None, sc.plan_context())
-            .unwrap();
-    let r = simulate(
-        &sc,
-        &plan,
-        &SimConfig {
-            days: None,
-            seed: sc.seed,
-        },
-        &mut |_, _| {},
-    )
-    .unwrap();
+    let r = simulate_scenario(&sc, None, None).unwrap();
     assert!(
         r.totals.user_changed_number > 0,
         "numbers are still recycled"

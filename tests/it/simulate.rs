@@ -1,10 +1,11 @@
 //! `wabasim simulate`: determinism, counts that reconcile, the sender policy in virtual time,
 //! and the HTML reports (self-contained; rendered by headless Chromium when it is installed).
 
+use crate::common::simulate_scenario;
 use std::path::PathBuf;
 use std::process::Command;
 use wabasim::scenario::Scenario;
-use wabasim::simulate::{simulate, SimConfig, SimReport};
+use wabasim::simulate::SimReport;
 
 const SCENARIO: &str = r#"
 name = "sim-test"
@@ -52,17 +53,7 @@ template = { name = "hello_world" }
 
 fn run(text: &str, seed: Option<u64>) -> SimReport {
     let sc = Scenario::parse(text, "sim.toml").unwrap();
-    let plan = wabasim::traffic::LoadPlan::build(
-        sc.traffic.as_ref().unwrap(),
-        sc.thresholds.as_ref(),
-        sc.plan_context(),
-    )
-    .unwrap();
-    let cfg = SimConfig {
-        days: None,
-        seed: seed.unwrap_or(sc.seed),
-    };
-    simulate(&sc, &plan, &cfg, &mut |_, _| {}).unwrap()
+    simulate_scenario(&sc, None, seed).unwrap()
 }
 
 #[test]
@@ -139,33 +130,14 @@ fn counts_reconcile_and_rules_fire_in_virtual_time() {
 #[test]
 fn days_cut_the_traffic_and_bad_scenarios_are_refused() {
     let sc = Scenario::parse(SCENARIO, "sim.toml").unwrap();
-    let plan =
-        wabasim::traffic::LoadPlan::build(sc.traffic.as_ref().unwrap(), None, sc.plan_context())
-            .unwrap();
-    let cfg = SimConfig {
-        days: Some(1.0 / 48.0), // 30 minutes
-        seed: 1,
-    };
-    let r = simulate(&sc, &plan, &cfg, &mut |_, _| {}).unwrap();
+    let r = simulate_scenario(&sc, Some(1.0 / 48.0), Some(1)).unwrap(); // 30 minutes
     assert_eq!(r.end - r.start, 1800);
     assert_eq!(r.phases[0].messages, 900, "half of the 1-hour phase");
     assert_eq!(r.phases[1].messages, 0);
 
     let zero_think = SCENARIO.replace("think = \"30s\"", "think = \"0s\"");
     let sc = Scenario::parse(&zero_think, "z.toml").unwrap();
-    let plan =
-        wabasim::traffic::LoadPlan::build(sc.traffic.as_ref().unwrap(), None, sc.plan_context())
-            .unwrap();
-    let err = simulate(
-        &sc,
-        &plan,
-        &SimConfig {
-            days: None,
-            seed: 1,
-        },
-        &mut |_, _| {},
-    )
-    .unwrap_err();
+    let err = simulate_scenario(&sc, None, Some(1)).unwrap_err();
     assert!(
         err.contains("traffic.phases[3]") && err.contains("think"),
         "{err}"

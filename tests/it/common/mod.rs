@@ -80,6 +80,24 @@ impl Resp {
     }
 }
 
+/// Simulates `sc` as `wabasim simulate` does: its traffic built with its thresholds, for `days`
+/// (`None`: all of it) with `seed` (`None`: the scenario's own).
+pub fn simulate_scenario(
+    sc: &wabasim::scenario::Scenario,
+    days: Option<f64>,
+    seed: Option<u64>,
+) -> Result<wabasim::simulate::SimReport, String> {
+    let traffic = sc.traffic.as_ref().ok_or("the scenario has no traffic")?;
+    let plan =
+        wabasim::traffic::LoadPlan::build(traffic, sc.thresholds.as_ref(), sc.plan_context())
+            .map_err(|e| e.to_string())?;
+    let cfg = wabasim::simulate::SimConfig {
+        days,
+        seed: seed.unwrap_or(sc.seed),
+    };
+    wabasim::simulate::simulate(sc, &plan, &cfg, &mut |_, _| {})
+}
+
 static SCENARIO_SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// Writes scenario text to a fresh file under the cargo-provided temp dir.
