@@ -374,17 +374,7 @@ impl Business {
         let Some(t) = w.templates.get_mut(id) else {
             return;
         };
-        sink.event(Event {
-            at,
-            waba,
-            body: EventBody::TemplateQuality {
-                template: id,
-                name: t.name.clone(),
-                language: t.language.clone(),
-                previous: old,
-                new,
-            },
-        });
+        quality_event(at, waba, t, old, new, sink);
         if new != Some(QualityRating::Red) || t.status != TemplateStatus::Approved {
             return;
         }
@@ -534,6 +524,29 @@ impl Business {
             },
         });
     }
+}
+
+/// A `message_template_quality_update` of template `t`: low quality (above) and a pacing
+/// assessment (`pacing.rs`) rate templates through the same event.
+pub(super) fn quality_event(
+    at: SimTime,
+    waba: WabaId,
+    t: &super::templates::Template,
+    previous: Option<QualityRating>,
+    new: Option<QualityRating>,
+    sink: &mut impl Sink,
+) {
+    sink.event(Event {
+        at,
+        waba,
+        body: EventBody::TemplateQuality {
+            template: t.id,
+            name: t.name.clone(),
+            language: t.language.clone(),
+            previous,
+            new,
+        },
+    });
 }
 
 /// A `phone_number_quality_update` of the number (legacy per-number events).

@@ -27,7 +27,8 @@
 use super::charging::PriceFacts;
 use super::enforcement::DynKind;
 use super::errors::ErrorCode;
-use super::events::{Billing, Decision, Event, EventBody, MessageInfo, Rule};
+use super::events::{Billing, Decision, MessageInfo, Rule};
+use super::feedback::quality_event;
 use super::ids::{PhoneNumberId, TemplateId, WabaId};
 use super::number::Number;
 use super::portfolio::{Business, Portfolio};
@@ -467,20 +468,9 @@ impl Business {
             return;
         }
         f.rating = Some(QualityRating::Green);
-        let Some(t) = w.templates.get(id) else {
-            return;
-        };
-        sink.event(Event {
-            at,
-            waba,
-            body: EventBody::TemplateQuality {
-                template: id,
-                name: t.name.clone(),
-                language: t.language.clone(),
-                previous,
-                new: Some(QualityRating::Green),
-            },
-        });
+        if let Some(t) = w.templates.get(id) {
+            quality_event(at, waba, t, previous, Some(QualityRating::Green), sink);
+        }
     }
 
     /// A bad assessment rates the template RED and pauses it, as low quality does (the pause
@@ -509,17 +499,7 @@ impl Business {
         let Some(t) = w.templates.get(id) else {
             return;
         };
-        sink.event(Event {
-            at,
-            waba,
-            body: EventBody::TemplateQuality {
-                template: id,
-                name: t.name.clone(),
-                language: t.language.clone(),
-                previous,
-                new: Some(QualityRating::Red),
-            },
-        });
+        quality_event(at, waba, t, previous, Some(QualityRating::Red), sink);
         self.pause_template(at, waba, id, pauses, sink);
     }
 }
