@@ -50,6 +50,9 @@ pub struct LiveSample {
     pub requests: ClassCounts,
     /// Of `requests.ok`, the simulated users writing in (`/_sim/inbound`): not sends.
     pub inbound: u64,
+    /// Of `requests.ok`, the users blocked (`block` entries): not sends either.
+    #[serde(default)]
+    pub blocked: u64,
     pub codes: Vec<CodeCount>,
 }
 
@@ -111,6 +114,7 @@ mod tests {
             p99_ms: None,
             requests: ClassCounts::default(),
             inbound: 0,
+            blocked: 0,
             codes: Vec::new(),
         }
     }

@@ -37,6 +37,11 @@ pub fn render(s: Option<&LiveSample>) -> String {
     if let Some(s) = s {
         let _ = writeln!(o, "wabasim_load_inbound_total {}", s.inbound);
     }
+    o.push_str("# HELP wabasim_load_blocked_total Ok requests that blocked a user, not sends.\n");
+    o.push_str("# TYPE wabasim_load_blocked_total counter\n");
+    if let Some(s) = s {
+        let _ = writeln!(o, "wabasim_load_blocked_total {}", s.blocked);
+    }
     o.push_str("# HELP wabasim_load_codes_total Requests not ok, by class and code.\n");
     o.push_str("# TYPE wabasim_load_codes_total counter\n");
     for c in s.iter().flat_map(|s| &s.codes) {
@@ -141,6 +146,7 @@ mod tests {
                 failed: 0,
             },
             inbound: 40,
+            blocked: 3,
             codes: vec![CodeCount {
                 class: "throttled",
                 code: "130429".into(),
@@ -151,6 +157,7 @@ mod tests {
         let text = render(Some(&s));
         assert!(text.contains("wabasim_load_requests_total{class=\"ok\"} 140"));
         assert!(text.contains("\nwabasim_load_inbound_total 40\n"));
+        assert!(text.contains("\nwabasim_load_blocked_total 3\n"));
         assert!(text.contains("wabasim_load_codes_total{class=\"throttled\",code=\"130429\"} 7"));
         assert!(text.contains("wabasim_load_achieved_rate 49.5"));
         assert!(

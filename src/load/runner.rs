@@ -1168,10 +1168,11 @@ async fn sample_live(sh: Arc<Shared>, live: Arc<LiveSamples>) {
         let mut counts = [0u64; 4];
         let mut codes: [crate::load::metrics::CodeCounts; 4] = Default::default();
         let mut sent = 0;
-        let mut inbound = 0;
+        let (mut inbound, mut blocked) = (0, 0);
         for m in &sh.metrics {
             let m = m.lock();
             inbound += m.inbound;
+            blocked += m.blocked;
             for h in &m.latency {
                 // Same fixed bounds everywhere: adding cannot fail.
                 let _ = hist.add(h);
@@ -1242,6 +1243,7 @@ async fn sample_live(sh: Arc<Shared>, live: Arc<LiveSamples>) {
             p90_ms: pct.1,
             p99_ms: pct.2,
             inbound,
+            blocked,
             requests: ClassCounts {
                 ok: counts[0],
                 throttled: counts[1],
@@ -1277,7 +1279,7 @@ fn spawn_progress(sh: Arc<Shared>) -> (ProgressBar, tokio::task::JoinHandle<()>)
             let (running, i) = running_phases(&sh);
             let mut counts = [0u64; 4];
             let mut sent = 0;
-            let mut inbound = 0;
+            let (mut inbound, mut blocked) = (0, 0);
             for m in &sh.metrics {
                 let m = m.lock();
                 for (c, n) in counts.iter_mut().zip(m.requests.iter()) {
@@ -1285,6 +1287,7 @@ fn spawn_progress(sh: Arc<Shared>) -> (ProgressBar, tokio::task::JoinHandle<()>)
                 }
                 sent += m.messages;
                 inbound += m.inbound;
+                blocked += m.blocked;
             }
             let (p99, target) = {
                 let m = sh.metrics[i].lock();
@@ -1332,7 +1335,7 @@ fn spawn_progress(sh: Arc<Shared>) -> (ProgressBar, tokio::task::JoinHandle<()>)
                 &target,
                 p99,
                 [
-                    counts[0].saturating_sub(inbound),
+                    counts[0].saturating_sub(inbound + blocked),
                     inbound,
                     counts[1],
                     counts[2],
@@ -1347,7 +1350,7 @@ fn spawn_progress(sh: Arc<Shared>) -> (ProgressBar, tokio::task::JoinHandle<()>)
 
 /// The progress message on two lines, so that each fits an 80-column terminal with counts in
 /// the millions: the phase and its rate and latency, then what the requests became (sends
-/// accepted apart from simulated users writing in, which are not sends).
+/// accepted apart from simulated users writing in; block requests are neither).
 fn progress_message(name: &str, rate: f64, target: &str, p99: f64, counts: [u64; 5]) -> String {
     let [accepted, inbound, throttled, refused, failed] = counts;
     let inbound = if inbound > 0 {
