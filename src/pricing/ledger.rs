@@ -221,6 +221,39 @@ pub struct CurrencyTotal {
     pub unpriced: u64,
 }
 
+impl CurrencyTotal {
+    /// Adds one row of the exact totals.
+    pub fn add(&mut self, v: &TotalValue) {
+        self.messages += v.messages;
+        self.units += v.units;
+        self.amount = self.amount.plus(v.amount);
+        self.bsp_price = self.bsp_price.plus(v.bsp_price);
+        self.margin = self.bsp_price.minus(self.amount);
+        self.unpriced += v.unpriced;
+    }
+}
+
+impl TotalRow {
+    /// The row of one entry of the exact totals.
+    pub fn of(k: &TotalKey, v: &TotalValue) -> TotalRow {
+        TotalRow {
+            model: k.model,
+            unit: k.model.unit(),
+            category: k.category,
+            market: k.market,
+            pricing_type: k.pricing_type,
+            currency: k.currency,
+            messages: v.messages,
+            units: v.units,
+            amount: v.amount,
+            bsp_price: v.bsp_price,
+            margin: v.bsp_price.minus(v.amount),
+            unpriced: v.unpriced,
+            tier: k.tier,
+        }
+    }
+}
+
 /// The serialisable view of a ledger (served at `GET /_sim/ledger`, embedded in reports).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerSnapshot {
@@ -376,28 +409,11 @@ impl Ledger {
             .totals()
             .iter()
             .map(|(k, v)| {
-                let c = by_currency.entry(k.currency.to_string()).or_default();
-                c.messages += v.messages;
-                c.units += v.units;
-                c.amount = c.amount.plus(v.amount);
-                c.bsp_price = c.bsp_price.plus(v.bsp_price);
-                c.margin = c.bsp_price.minus(c.amount);
-                c.unpriced += v.unpriced;
-                TotalRow {
-                    model: k.model,
-                    unit: k.model.unit(),
-                    category: k.category,
-                    market: k.market,
-                    pricing_type: k.pricing_type,
-                    currency: k.currency,
-                    messages: v.messages,
-                    units: v.units,
-                    amount: v.amount,
-                    bsp_price: v.bsp_price,
-                    margin: v.bsp_price.minus(v.amount),
-                    unpriced: v.unpriced,
-                    tier: k.tier,
-                }
+                by_currency
+                    .entry(k.currency.to_string())
+                    .or_default()
+                    .add(v);
+                TotalRow::of(k, v)
             })
             .collect();
         LedgerSnapshot {

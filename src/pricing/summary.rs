@@ -48,28 +48,11 @@ impl CostSummary {
             }
         }
         for (k, v) in sum {
-            let c = out.by_currency.entry(k.currency.to_string()).or_default();
-            c.messages += v.messages;
-            c.units += v.units;
-            c.amount = c.amount.plus(v.amount);
-            c.bsp_price = c.bsp_price.plus(v.bsp_price);
-            c.margin = c.bsp_price.minus(c.amount);
-            c.unpriced += v.unpriced;
-            out.totals.push(TotalRow {
-                model: k.model,
-                unit: k.model.unit(),
-                category: k.category,
-                market: k.market,
-                pricing_type: k.pricing_type,
-                currency: k.currency,
-                messages: v.messages,
-                units: v.units,
-                amount: v.amount,
-                bsp_price: v.bsp_price,
-                margin: v.bsp_price.minus(v.amount),
-                unpriced: v.unpriced,
-                tier: k.tier,
-            });
+            out.by_currency
+                .entry(k.currency.to_string())
+                .or_default()
+                .add(&v);
+            out.totals.push(TotalRow::of(&k, &v));
         }
         out
     }
