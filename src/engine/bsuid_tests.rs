@@ -6,7 +6,7 @@ use super::feedback::UserAction;
 use super::harness::*;
 use super::ids::{WaId, WabaId};
 use super::message::Addressee;
-use super::reactions::{Profiles, ReactionProfile};
+use super::reactions::Profiles;
 use super::templates::{TemplateParam, TemplateSend};
 use super::world::*;
 use super::*;
@@ -21,53 +21,19 @@ const T0: SimTime = SimTime(1_760_000_000 * crate::clock::MICROS_PER_SEC);
 const USER: WaId = WaId(6281300000001);
 
 fn tpl(name: &str, cat: TemplateCategory, body: &str) -> TemplateSpec {
-    TemplateSpec {
-        id: None,
-        name: name.into(),
-        language: "id".into(),
-        category: cat,
-        status: TemplateStatus::Approved,
-        parameter_format: ParameterFormat::Positional,
-        header: None,
-        body: body.into(),
-        footer: None,
-        quick_replies: vec![],
-        recategorise: None,
-    }
+    TemplateSpec::new(name, "id", cat, body)
 }
 
 fn business(id: BusinessId, waba: u64, phone: PhoneNumberId) -> BusinessSpec {
     BusinessSpec {
-        id,
-        name: "Toko".into(),
-        country: "ID".into(),
-        vertical: "retail".into(),
         verified: true,
         tokens: vec![format!("tok{}", id.0)],
         messaging_limit: MessagingLimitTier::Tier2K,
-        bsp: Default::default(),
-        parent_bsuid_account: None,
-        contact_book: true,
         wabas: vec![WabaSpec {
-            subscribed: true,
-            marketing_messages_onboarded: false,
-            disable_marketing_messages_on_cloud_api: false,
-            id: WabaId(waba),
             name: "w".into(),
-            currency: "USD".into(),
             phone_numbers: vec![PhoneNumberSpec {
-                id: phone,
-                display_phone_number: format!("+62 812-0000-{:04}", phone.0),
-                verified_name: "Toko".into(),
-                status: NumberStatus::Connected,
-                quality_rating: QualityRating::Green,
                 throughput_mps: Some(1_000),
-                name_status: "APPROVED".into(),
-                is_official_business_account: false,
-                profile: Default::default(),
-                registered: true,
-                code_verified: true,
-                coexistence: false,
+                ..PhoneNumberSpec::new(phone, &format!("+62 812-0000-{:04}", phone.0), "Toko")
             }],
             templates: vec![
                 tpl("promo", TemplateCategory::Marketing, "Halo {{1}}"),
@@ -78,19 +44,9 @@ fn business(id: BusinessId, waba: u64, phone: PhoneNumberId) -> BusinessSpec {
                     "{{1}} is your code.",
                 ),
             ],
+            ..WabaSpec::new(WabaId(waba))
         }],
-    }
-}
-
-fn quiet() -> Profiles {
-    let none = ReactionProfile::default();
-    Profiles {
-        marketing: none.clone(),
-        utility: none.clone(),
-        authentication: none.clone(),
-        service: none,
-        no_opt_in: Default::default(),
-        reregistration: Default::default(),
+        ..BusinessSpec::new(id, "Toko")
     }
 }
 
@@ -117,7 +73,7 @@ fn engine_with_book(username_ratio: f64, hides: bool, book: bool) -> Portfolios 
             read_ratio: 1.0,
             read_delay_s: [1, 1],
             delivered_delay_ms: [100, 100],
-            profiles: quiet(),
+            profiles: Profiles::silent(),
             username_ratio,
             username_hides_phone: hides,
             ..Default::default()

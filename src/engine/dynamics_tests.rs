@@ -4,7 +4,7 @@
 use super::feedback::UserAction;
 use super::harness::*;
 use super::policy::{LimitBehavior, LimitsMode, PolicyConfig};
-use super::reactions::{BlockReason, Profiles, ReactionProfile};
+use super::reactions::{BlockReason, Profiles};
 use super::*;
 use crate::clock::{MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_SEC};
 use templates::{TemplateParam, TemplateSend};
@@ -18,73 +18,28 @@ const H: u64 = MICROS_PER_HOUR;
 const D: u64 = MICROS_PER_DAY;
 
 fn tpl(name: &str, cat: TemplateCategory, body: &str) -> TemplateSpec {
-    TemplateSpec {
-        id: None,
-        name: name.into(),
-        language: "id".into(),
-        category: cat,
-        status: TemplateStatus::Approved,
-        parameter_format: ParameterFormat::Positional,
-        header: None,
-        body: body.into(),
-        footer: None,
-        quick_replies: vec![],
-        recategorise: None,
-    }
-}
-
-/// Users who never react.
-fn quiet() -> Profiles {
-    let none = ReactionProfile::default();
-    Profiles {
-        marketing: none.clone(),
-        utility: none.clone(),
-        authentication: none.clone(),
-        service: none,
-        no_opt_in: Default::default(),
-        reregistration: Default::default(),
-    }
+    TemplateSpec::new(name, "id", cat, body)
 }
 
 fn world(tier: MessagingLimitTier, verified: bool, profiles: Profiles) -> WorldSpec {
     WorldSpec {
         businesses: vec![BusinessSpec {
-            id: BIZ,
-            name: "Toko".into(),
-            country: "ID".into(),
-            vertical: "retail".into(),
             verified,
             tokens: vec!["tok".into()],
             messaging_limit: tier,
-            bsp: Default::default(),
-            parent_bsuid_account: None,
-            contact_book: true,
             wabas: vec![WabaSpec {
-                subscribed: true,
-                marketing_messages_onboarded: false,
-                disable_marketing_messages_on_cloud_api: false,
-                id: WABA,
                 name: "w".into(),
-                currency: "USD".into(),
                 phone_numbers: vec![PhoneNumberSpec {
-                    id: PHONE,
-                    display_phone_number: "+62 812-0000-0100".into(),
-                    verified_name: "Toko".into(),
-                    status: NumberStatus::Connected,
-                    quality_rating: QualityRating::Green,
                     throughput_mps: Some(10_000),
-                    name_status: "APPROVED".into(),
-                    is_official_business_account: false,
-                    profile: Default::default(),
-                    registered: true,
-                    code_verified: true,
-                    coexistence: false,
+                    ..PhoneNumberSpec::new(PHONE, "+62 812-0000-0100", "Toko")
                 }],
                 templates: vec![
                     tpl("promo", TemplateCategory::Marketing, "Halo {{1}}"),
                     tpl("notice", TemplateCategory::Utility, "Pesanan dikirim"),
                 ],
+                ..WabaSpec::new(WABA)
             }],
+            ..BusinessSpec::new(BIZ, "Toko")
         }],
         audience: audience::AudienceSpec {
             not_on_whatsapp_ratio: 0.0,
@@ -196,7 +151,7 @@ fn force(e: &Portfolios, at: SimTime, user: u64, a: UserAction, out: &mut Effect
 /// (RED). Sampling noise can move RED by a day.
 #[test]
 fn five_percent_block_campaign_goes_green_yellow_red_on_the_predicted_days() {
-    let mut profiles = quiet();
+    let mut profiles = Profiles::silent();
     profiles.marketing.block = 0.05;
     profiles.marketing.block_reasons = [1.0, 0.0, 0.0, 0.0, 0.0]; // spam: weight 1
                                                                   // Templates are rated too (and would pause); keep this test about the number.
@@ -245,7 +200,7 @@ fn five_percent_block_campaign_goes_green_yellow_red_on_the_predicted_days() {
 #[test]
 fn the_same_campaign_without_blocks_stays_green() {
     let e = engine_with(
-        world(MessagingLimitTier::Unlimited, true, quiet()),
+        world(MessagingLimitTier::Unlimited, true, Profiles::silent()),
         policy(),
     );
     let mut out = Effects::default();
@@ -268,7 +223,10 @@ fn red_recovers_as_signals_age_and_legacy_webhooks_flag_and_unflag() {
         restrict_after_red_hours: 0,
         ..policy()
     };
-    let e = engine_with(world(MessagingLimitTier::Tier250, false, quiet()), p);
+    let e = engine_with(
+        world(MessagingLimitTier::Tier250, false, Profiles::silent()),
+        p,
+    );
     let mut out = Effects::default();
     // 15 reports with reason spam: weight 2 each = 30 over the floor of 1,000 = 3% = RED.
     for i in 0..14 {
@@ -318,7 +276,10 @@ fn red_recovers_as_signals_age_and_legacy_webhooks_flag_and_unflag() {
     assert_eq!(view(&e).status, NumberStatus::Connected);
     assert_eq!(phone_events(&out), vec!["UNFLAGGED"]);
     // Without the legacy switch no FLAGGED/UNFLAGGED webhooks are sent.
-    let e = engine_with(world(MessagingLimitTier::Tier250, false, quiet()), policy());
+    let e = engine_with(
+        world(MessagingLimitTier::Tier250, false, Profiles::silent()),
+        policy(),
+    );
     let mut out = Effects::default();
     for i in 0..15 {
         force(
@@ -335,7 +296,10 @@ fn red_recovers_as_signals_age_and_legacy_webhooks_flag_and_unflag() {
 
 #[test]
 fn block_reasons_weigh_differently() {
-    let e = engine_with(world(MessagingLimitTier::Tier250, false, quiet()), policy());
+    let e = engine_with(
+        world(MessagingLimitTier::Tier250, false, Profiles::silent()),
+        policy(),
+    );
     let mut out = Effects::default();
     // "No longer needed" weighs 0.5: 19 such blocks = 9.5 < 10 → still GREEN.
     for i in 0..19 {
@@ -360,7 +324,10 @@ fn block_reasons_weigh_differently() {
 
 #[test]
 fn a_user_who_blocked_never_gets_delivered() {
-    let e = engine_with(world(MessagingLimitTier::Tier250, false, quiet()), policy());
+    let e = engine_with(
+        world(MessagingLimitTier::Tier250, false, Profiles::silent()),
+        policy(),
+    );
     let mut out = Effects::default();
     e.send(T0, BIZ, PHONE, &notice(U), &mut out).unwrap();
     e.handle_timeouts(T0.plus(MICROS_PER_SEC), &mut out);
@@ -419,7 +386,10 @@ fn pauses_last_exactly_3h_then_6h_and_the_third_disables() {
         restrict_after_red_hours: 0,
         ..policy()
     };
-    let e = engine_with(world(MessagingLimitTier::Unlimited, true, quiet()), p);
+    let e = engine_with(
+        world(MessagingLimitTier::Unlimited, true, Profiles::silent()),
+        p,
+    );
     let mut out = Effects::default();
     // Two reports: YELLOW, not paused.
     for i in 0..2 {
@@ -513,7 +483,7 @@ fn template_id(e: &Portfolios, name: &str) -> TemplateId {
 #[test]
 fn good_templates_become_green_and_are_never_paused() {
     let e = engine_with(
-        world(MessagingLimitTier::Unlimited, true, quiet()),
+        world(MessagingLimitTier::Unlimited, true, Profiles::silent()),
         policy(),
     );
     let mut out = Effects::default();
@@ -545,7 +515,10 @@ fn good_templates_become_green_and_are_never_paused() {
 
 #[test]
 fn limit_fails_new_users_beyond_250_asynchronously_and_frees_after_24h() {
-    let e = engine_with(world(MessagingLimitTier::Tier250, false, quiet()), policy());
+    let e = engine_with(
+        world(MessagingLimitTier::Tier250, false, Profiles::silent()),
+        policy(),
+    );
     let mut out = Effects::default();
     for i in 0..250 {
         e.send(T0.plus(i), BIZ, PHONE, &notice(U + i), &mut out)
@@ -606,7 +579,10 @@ fn limit_can_be_a_synchronous_rejection() {
         limit_behavior: LimitBehavior::RejectSync,
         ..policy()
     };
-    let e = engine_with(world(MessagingLimitTier::Tier250, false, quiet()), p);
+    let e = engine_with(
+        world(MessagingLimitTier::Tier250, false, Profiles::silent()),
+        p,
+    );
     let mut out = Effects::default();
     for i in 0..250 {
         e.send(T0.plus(i), BIZ, PHONE, &notice(U + i), &mut out)
@@ -638,7 +614,10 @@ fn capability_events(events: &[Event]) -> Vec<MessagingLimitTier> {
 
 #[test]
 fn a_portfolio_that_sends_well_scales_250_2k_10k_six_hours_after_half_use() {
-    let e = engine_with(world(MessagingLimitTier::Tier250, true, quiet()), policy());
+    let e = engine_with(
+        world(MessagingLimitTier::Tier250, true, Profiles::silent()),
+        policy(),
+    );
     let mut out = Effects::default();
     // 124 users: below half of 250, nothing happens.
     for i in 0..124 {
@@ -681,7 +660,10 @@ fn a_portfolio_that_sends_well_scales_250_2k_10k_six_hours_after_half_use() {
 
 #[test]
 fn a_red_portfolio_does_not_scale() {
-    let e = engine_with(world(MessagingLimitTier::Tier250, true, quiet()), policy());
+    let e = engine_with(
+        world(MessagingLimitTier::Tier250, true, Profiles::silent()),
+        policy(),
+    );
     let mut out = Effects::default();
     for i in 0..15 {
         force(
@@ -703,7 +685,10 @@ fn a_red_portfolio_does_not_scale() {
 
 #[test]
 fn unverified_portfolio_reaches_2k_after_2000_users_in_30_days() {
-    let e = engine_with(world(MessagingLimitTier::Tier250, false, quiet()), policy());
+    let e = engine_with(
+        world(MessagingLimitTier::Tier250, false, Profiles::silent()),
+        policy(),
+    );
     let mut out = Effects::default();
     for day in 0..10u64 {
         let t = T0.plus(day * D);
@@ -757,7 +742,10 @@ fn the_2k_review_can_be_deferred_with_account_alerts_then_retried() {
         limit_review_retry_hours: 72,
         ..policy()
     };
-    let e = engine_with(world(MessagingLimitTier::Tier250, false, quiet()), p);
+    let e = engine_with(
+        world(MessagingLimitTier::Tier250, false, Profiles::silent()),
+        p,
+    );
     let mut out = Effects::default();
     let due = reach_review(&e, &mut out);
     out.clear();
@@ -791,7 +779,10 @@ fn the_2k_review_can_be_deferred_with_account_alerts_then_retried() {
 #[test]
 fn the_2k_review_approves_by_default_and_verified_portfolios_skip_it() {
     // Default ratio 0: approved, no alert.
-    let e = engine_with(world(MessagingLimitTier::Tier250, false, quiet()), policy());
+    let e = engine_with(
+        world(MessagingLimitTier::Tier250, false, Profiles::silent()),
+        policy(),
+    );
     let mut out = Effects::default();
     let due = reach_review(&e, &mut out);
     e.handle_timeouts(due, &mut out);
@@ -802,7 +793,10 @@ fn the_2k_review_approves_by_default_and_verified_portfolios_skip_it() {
         limit_review_deny_ratio: 1.0,
         ..policy()
     };
-    let e = engine_with(world(MessagingLimitTier::Tier250, true, quiet()), p);
+    let e = engine_with(
+        world(MessagingLimitTier::Tier250, true, Profiles::silent()),
+        p,
+    );
     let mut out = Effects::default();
     for i in 0..125 {
         e.send(T0, BIZ, PHONE, &notice(U + i), &mut out).unwrap();
@@ -836,7 +830,10 @@ fn legacy_per_number_mode_scales_250_1k_and_downgrades_after_7_days_flagged() {
         restrict_after_red_hours: 0,
         ..policy()
     };
-    let e = engine_with(world(MessagingLimitTier::Tier250, true, quiet()), p);
+    let e = engine_with(
+        world(MessagingLimitTier::Tier250, true, Profiles::silent()),
+        p,
+    );
     let mut out = Effects::default();
     for i in 0..125 {
         e.send(T0, BIZ, PHONE, &notice(U + i), &mut out).unwrap();
@@ -896,7 +893,7 @@ fn throughput_upgrade_at_unlimited_with_enough_users_then_1000_mps() {
         ..policy()
     };
     let e = engine_with(
-        world(MessagingLimitTier::Unlimited, true, quiet()),
+        world(MessagingLimitTier::Unlimited, true, Profiles::silent()),
         p.clone(),
     );
     let mut out = Effects::default();
@@ -953,7 +950,10 @@ fn throughput_upgrade_at_unlimited_with_enough_users_then_1000_mps() {
     }
     assert_eq!(view(&e).messaging_limit_used, used);
     // Not at the unlimited tier: no upgrade however many users.
-    let e = engine_with(world(MessagingLimitTier::Tier100K, true, quiet()), p);
+    let e = engine_with(
+        world(MessagingLimitTier::Tier100K, true, Profiles::silent()),
+        p,
+    );
     for i in 0..100 {
         e.send(T0, BIZ, PHONE, &notice(U + i), &mut out).unwrap();
     }
@@ -967,7 +967,7 @@ fn coexistence_numbers_stay_at_20_mps_and_are_never_upgraded() {
         throughput_upgrade_users: 50,
         ..policy()
     };
-    let mut w = world(MessagingLimitTier::Unlimited, true, quiet());
+    let mut w = world(MessagingLimitTier::Unlimited, true, Profiles::silent());
     let n = &mut w.businesses[0].wabas[0].phone_numbers[0];
     n.coexistence = true;
     n.throughput_mps = None;
@@ -995,7 +995,7 @@ fn coexistence_numbers_stay_at_20_mps_and_are_never_upgraded() {
 
 #[test]
 fn a_coexistence_number_with_another_throughput_is_refused_by_name() {
-    let mut w = world(MessagingLimitTier::Unlimited, true, quiet());
+    let mut w = world(MessagingLimitTier::Unlimited, true, Profiles::silent());
     let n = &mut w.businesses[0].wabas[0].phone_numbers[0];
     n.coexistence = true;
     n.throughput_mps = Some(80);
@@ -1017,7 +1017,7 @@ fn via_mm(mut m: Outbound, strict: bool) -> Outbound {
 }
 
 fn mm_world(onboarded: bool, mm_only: bool) -> Portfolios {
-    let mut w = world(MessagingLimitTier::Unlimited, true, quiet());
+    let mut w = world(MessagingLimitTier::Unlimited, true, Profiles::silent());
     w.businesses[0].wabas[0].marketing_messages_onboarded = onboarded;
     w.businesses[0].wabas[0].disable_marketing_messages_on_cloud_api = mm_only;
     engine_with(w, policy())
@@ -1162,7 +1162,7 @@ fn onboarding_signs_the_terms_for_every_waba_once() {
 #[test]
 fn opted_out_users_get_131050_for_marketing_only() {
     let e = engine_with(
-        world(MessagingLimitTier::Unlimited, true, quiet()),
+        world(MessagingLimitTier::Unlimited, true, Profiles::silent()),
         policy(),
     );
     let mut out = Effects::default();
@@ -1195,7 +1195,7 @@ fn preferences(events: &[Event]) -> Vec<(u64, bool)> {
 #[test]
 fn stop_and_resume_send_user_preferences_and_switch_131050() {
     let e = engine_with(
-        world(MessagingLimitTier::Unlimited, true, quiet()),
+        world(MessagingLimitTier::Unlimited, true, Profiles::silent()),
         policy(),
     );
     let mut out = Effects::default();
@@ -1241,7 +1241,7 @@ fn stop_and_resume_send_user_preferences_and_switch_131050() {
 
 #[test]
 fn strict_opt_in_rejects_users_without_opt_in_and_default_mode_accepts_them() {
-    let mut profiles = quiet();
+    let mut profiles = Profiles::silent();
     profiles.marketing.opt_in_ratio = 0.5;
     let strict = PolicyConfig {
         require_opt_in: true,
@@ -1271,7 +1271,7 @@ fn strict_opt_in_rejects_users_without_opt_in_and_default_mode_accepts_them() {
 
 #[test]
 fn users_without_opt_in_block_more() {
-    let mut profiles = quiet();
+    let mut profiles = Profiles::silent();
     profiles.marketing.block = 0.02;
     let run = |opt_in: f64| {
         let mut p = profiles.clone();
@@ -1306,7 +1306,10 @@ fn per_user_marketing_limit_fails_asynchronously_with_131049() {
         per_user_marketing: [2, 2],
         ..policy()
     };
-    let e = engine_with(world(MessagingLimitTier::Unlimited, true, quiet()), p);
+    let e = engine_with(
+        world(MessagingLimitTier::Unlimited, true, Profiles::silent()),
+        p,
+    );
     let mut out = Effects::default();
     for k in 0..3 {
         e.send(
@@ -1356,7 +1359,7 @@ fn per_user_marketing_limit_fails_asynchronously_with_131049() {
 #[test]
 fn sustained_red_restricts_business_initiated_messaging_until_expiration() {
     let e = engine_with(
-        world(MessagingLimitTier::Unlimited, true, quiet()),
+        world(MessagingLimitTier::Unlimited, true, Profiles::silent()),
         policy(),
     );
     let mut out = Effects::default();
@@ -1412,7 +1415,7 @@ fn sustained_red_restricts_business_initiated_messaging_until_expiration() {
 #[test]
 fn red_that_recovers_before_the_deadline_is_not_restricted() {
     let e = engine_with(
-        world(MessagingLimitTier::Unlimited, true, quiet()),
+        world(MessagingLimitTier::Unlimited, true, Profiles::silent()),
         policy(),
     );
     let mut out = Effects::default();
@@ -1441,7 +1444,7 @@ fn red_that_recovers_before_the_deadline_is_not_restricted() {
 
 #[test]
 fn same_seed_same_reactions_however_the_clock_is_stepped() {
-    let mut profiles = quiet();
+    let mut profiles = Profiles::silent();
     profiles.marketing.block = 0.1;
     profiles.marketing.reply = 0.2;
     profiles.marketing.opt_out = 0.05;
@@ -1476,7 +1479,7 @@ fn same_seed_same_reactions_however_the_clock_is_stepped() {
 /// blocks (quality ticks, template pauses) and replies, over two weeks.
 #[test]
 fn fire_due_returns_the_next_timer() {
-    let mut profiles = quiet();
+    let mut profiles = Profiles::silent();
     profiles.marketing.block = 0.2;
     profiles.marketing.block_reasons = [1.0, 0.0, 0.0, 0.0, 0.0];
     profiles.marketing.reply = 0.2;
@@ -1513,7 +1516,7 @@ fn fire_due_returns_the_next_timer() {
 #[test]
 fn unusable_media_fails_asynchronously_with_131053() {
     let e = engine_with(
-        world(MessagingLimitTier::Unlimited, true, quiet()),
+        world(MessagingLimitTier::Unlimited, true, Profiles::silent()),
         policy(),
     );
     let mut out = Effects::default();

@@ -3,7 +3,7 @@
 use super::feedback::UserAction;
 use super::harness::*;
 use super::pacing::{MessageStatus, PacingConfig};
-use super::reactions::{BlockReason, Profiles, ReactionProfile};
+use super::reactions::{BlockReason, Profiles};
 use super::*;
 use crate::clock::{MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_SEC};
 use templates::TemplateSend;
@@ -18,78 +18,38 @@ const H: u64 = MICROS_PER_HOUR;
 const U: u64 = 6281300000000;
 
 fn tpl(name: &str, cat: TemplateCategory) -> TemplateSpec {
-    TemplateSpec {
-        id: None,
-        name: name.into(),
-        language: "id".into(),
-        category: cat,
-        status: TemplateStatus::Approved,
-        parameter_format: ParameterFormat::Positional,
-        header: None,
-        body: "Halo".into(),
-        footer: None,
-        quick_replies: vec![],
-        recategorise: None,
-    }
+    TemplateSpec::new(name, "id", cat, "Halo")
 }
 
 /// One number; `promo` (marketing), `notice` and `receipt` (utility); users who never react
 /// on their own and read `read_ratio` of what they get within 10 s.
 fn world(read_ratio: f64) -> WorldSpec {
-    let quiet = ReactionProfile::default();
     WorldSpec {
         businesses: vec![BusinessSpec {
-            id: BIZ,
-            name: "Toko".into(),
-            country: "ID".into(),
-            vertical: "retail".into(),
             verified: true,
             tokens: vec!["tok".into()],
             messaging_limit: MessagingLimitTier::Unlimited,
-            bsp: Default::default(),
-            parent_bsuid_account: None,
-            contact_book: true,
             wabas: vec![WabaSpec {
-                subscribed: true,
-                marketing_messages_onboarded: false,
-                disable_marketing_messages_on_cloud_api: false,
-                id: WABA,
                 name: "w".into(),
-                currency: "USD".into(),
                 phone_numbers: vec![PhoneNumberSpec {
-                    id: PHONE,
-                    display_phone_number: "+62 812-0000-0100".into(),
-                    verified_name: "Toko".into(),
-                    status: NumberStatus::Connected,
-                    quality_rating: QualityRating::Green,
                     throughput_mps: Some(10_000),
-                    name_status: "APPROVED".into(),
-                    is_official_business_account: false,
-                    profile: Default::default(),
-                    registered: true,
-                    code_verified: true,
-                    coexistence: false,
+                    ..PhoneNumberSpec::new(PHONE, "+62 812-0000-0100", "Toko")
                 }],
                 templates: vec![
                     tpl("promo", TemplateCategory::Marketing),
                     tpl("notice", TemplateCategory::Utility),
                     tpl("receipt", TemplateCategory::Utility),
                 ],
+                ..WabaSpec::new(WABA)
             }],
+            ..BusinessSpec::new(BIZ, "Toko")
         }],
         audience: audience::AudienceSpec {
             not_on_whatsapp_ratio: 0.0,
             read_ratio,
             read_delay_s: [1, 10],
             delivered_delay_ms: [100, 100],
-            profiles: Profiles {
-                marketing: quiet.clone(),
-                utility: quiet.clone(),
-                authentication: quiet.clone(),
-                service: quiet,
-                no_opt_in: Default::default(),
-                reregistration: Default::default(),
-            },
+            profiles: Profiles::silent(),
             ..Default::default()
         },
     }

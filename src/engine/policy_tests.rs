@@ -22,44 +22,20 @@ const USER: WaId = WaId(6281300000001);
 const NOT_ON_WA: &str = "6289999999999";
 
 fn number(id: PhoneNumberId) -> PhoneNumberSpec {
-    PhoneNumberSpec {
-        id,
-        display_phone_number: format!("+62 812-0000-{:04}", id.0),
-        verified_name: "Toko".into(),
-        status: NumberStatus::Connected,
-        quality_rating: QualityRating::Green,
-        throughput_mps: None,
-        name_status: "APPROVED".into(),
-        is_official_business_account: false,
-        profile: Default::default(),
-        registered: true,
-        code_verified: true,
-        coexistence: false,
-    }
+    PhoneNumberSpec::new(id, &format!("+62 812-0000-{:04}", id.0), "Toko")
 }
 
 fn waba(id: WabaId, phone: PhoneNumberId) -> WabaSpec {
     WabaSpec {
-        subscribed: true,
-        marketing_messages_onboarded: false,
-        disable_marketing_messages_on_cloud_api: false,
-        id,
         name: "w".into(),
-        currency: "USD".into(),
         phone_numbers: vec![number(phone)],
-        templates: vec![TemplateSpec {
-            id: None,
-            name: "order_update".into(),
-            language: "en_US".into(),
-            category: TemplateCategory::Utility,
-            status: TemplateStatus::Approved,
-            parameter_format: ParameterFormat::Positional,
-            header: None,
-            body: "Hi {{1}}, order {{2}} shipped.".into(),
-            footer: None,
-            quick_replies: vec![],
-            recategorise: None,
-        }],
+        templates: vec![TemplateSpec::new(
+            "order_update",
+            "en_US",
+            TemplateCategory::Utility,
+            "Hi {{1}}, order {{2}} shipped.",
+        )],
+        ..WabaSpec::new(id)
     }
 }
 
@@ -69,33 +45,19 @@ fn world(vertical: &str, official: bool) -> WorldSpec {
     WorldSpec {
         businesses: vec![
             BusinessSpec {
-                id: BIZ,
-                name: "Toko".into(),
-                country: "ID".into(),
                 vertical: vertical.into(),
-                verified: false,
                 tokens: vec!["tok".into()],
-                messaging_limit: MessagingLimitTier::Tier250,
                 bsp: BspSpec {
                     official,
                     name: None,
                 },
-                parent_bsuid_account: None,
-                contact_book: true,
                 wabas: vec![waba(WABA, PHONE), waba(WABA_B, PHONE_B)],
+                ..BusinessSpec::new(BIZ, "Toko")
             },
             BusinessSpec {
-                id: OTHER_BIZ,
-                name: "Other".into(),
-                country: "ID".into(),
-                vertical: "retail".into(),
-                verified: false,
                 tokens: vec!["other".into()],
-                messaging_limit: MessagingLimitTier::Tier250,
-                bsp: Default::default(),
-                parent_bsuid_account: None,
-                contact_book: true,
                 wabas: vec![waba(OTHER_WABA, OTHER_PHONE)],
+                ..BusinessSpec::new(OTHER_BIZ, "Other")
             },
         ],
         audience: audience::AudienceSpec {

@@ -235,6 +235,20 @@ fn unit(h: u64) -> f64 {
 }
 
 impl Profiles {
+    /// An audience that never reacts (a `[audience.profiles]` whose four tables are empty):
+    /// what tests of rules other than feedback start from.
+    pub fn silent() -> Profiles {
+        let none = ReactionProfile::default();
+        Profiles {
+            marketing: none.clone(),
+            utility: none.clone(),
+            authentication: none.clone(),
+            service: none,
+            no_opt_in: NoOptIn::default(),
+            reregistration: Reregistration::default(),
+        }
+    }
+
     pub fn get(&self, c: FeedbackCategory) -> &ReactionProfile {
         match c {
             FeedbackCategory::Marketing => &self.marketing,

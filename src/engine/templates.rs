@@ -475,17 +475,8 @@ mod tests {
 
     fn spec(body: &str, format: ParameterFormat) -> TemplateSpec {
         TemplateSpec {
-            id: None,
-            name: "t".into(),
-            language: "en_US".into(),
-            category: TemplateCategory::Marketing,
-            status: TemplateStatus::Approved,
             parameter_format: format,
-            header: None,
-            body: body.into(),
-            footer: None,
-            quick_replies: vec![],
-            recategorise: None,
+            ..TemplateSpec::new("t", "en_US", TemplateCategory::Marketing, body)
         }
     }
 

@@ -22,34 +22,16 @@ fn tpl(
     body: &str,
 ) -> TemplateSpec {
     TemplateSpec {
-        id: None,
-        name: name.into(),
-        language: lang.into(),
-        category: cat,
         status,
-        parameter_format: ParameterFormat::Positional,
-        header: None,
-        body: body.into(),
-        footer: None,
-        quick_replies: vec![],
-        recategorise: None,
+        ..TemplateSpec::new(name, lang, cat, body)
     }
 }
 
 fn number(id: PhoneNumberId, status: NumberStatus, mps: Option<u32>) -> PhoneNumberSpec {
     PhoneNumberSpec {
-        id,
-        display_phone_number: format!("+62 812-0000-{:04}", id.0),
-        verified_name: "Toko".into(),
         status,
-        quality_rating: QualityRating::Green,
         throughput_mps: mps,
-        name_status: "APPROVED".into(),
-        is_official_business_account: false,
-        profile: Default::default(),
-        registered: true,
-        code_verified: true,
-        coexistence: false,
+        ..PhoneNumberSpec::new(id, &format!("+62 812-0000-{:04}", id.0), "Toko")
     }
 }
 
@@ -60,23 +42,9 @@ pub(super) fn world_with(status: NumberStatus, mps: Option<u32>) -> WorldSpec {
     WorldSpec {
         businesses: vec![
             BusinessSpec {
-                id: BIZ,
-                name: "Toko Sepatu".into(),
-                country: "ID".into(),
-                vertical: "retail".into(),
-                verified: false,
                 tokens: vec!["tok".into()],
-                messaging_limit: MessagingLimitTier::Tier250,
-                bsp: Default::default(),
-                parent_bsuid_account: None,
-                contact_book: true,
                 wabas: vec![WabaSpec {
-                    subscribed: true,
-                    marketing_messages_onboarded: false,
-                    disable_marketing_messages_on_cloud_api: false,
-                    id: WABA,
                     name: "w".into(),
-                    currency: "USD".into(),
                     phone_numbers: vec![number(PHONE, status, mps)],
                     templates: vec![
                         tpl("hello_world", "en_US", Utility, Approved, "Hello World"),
@@ -85,29 +53,18 @@ pub(super) fn world_with(status: NumberStatus, mps: Option<u32>) -> WorldSpec {
                         tpl("disabled_one", "en_US", Marketing, Disabled, "x"),
                         tpl("pending_one", "en_US", Utility, Pending, "x"),
                     ],
+                    ..WabaSpec::new(WABA)
                 }],
+                ..BusinessSpec::new(BIZ, "Toko Sepatu")
             },
             BusinessSpec {
-                id: OTHER_BIZ,
-                name: "Other".into(),
-                country: "ID".into(),
-                vertical: "retail".into(),
-                verified: false,
                 tokens: vec!["other".into()],
-                messaging_limit: MessagingLimitTier::Tier250,
-                bsp: Default::default(),
-                parent_bsuid_account: None,
-                contact_book: true,
                 wabas: vec![WabaSpec {
-                    subscribed: true,
-                    marketing_messages_onboarded: false,
-                    disable_marketing_messages_on_cloud_api: false,
-                    id: WabaId(20),
                     name: "w2".into(),
-                    currency: "USD".into(),
                     phone_numbers: vec![number(OTHER_PHONE, NumberStatus::Connected, None)],
-                    templates: vec![],
+                    ..WabaSpec::new(WabaId(20))
                 }],
+                ..BusinessSpec::new(OTHER_BIZ, "Other")
             },
         ],
         audience: audience::AudienceSpec {

@@ -61,6 +61,27 @@ fn default_true() -> bool {
     true
 }
 
+impl BusinessSpec {
+    /// Business `id` named `name`, every other field at the scenario's default (Indonesian
+    /// retail, unverified, no tokens, TIER_250, no WABA): what `[[businesses]]` with only
+    /// `id` and `name` gives.
+    pub fn new(id: BusinessId, name: &str) -> BusinessSpec {
+        BusinessSpec {
+            id,
+            name: name.into(),
+            country: default_country(),
+            vertical: default_vertical(),
+            verified: false,
+            tokens: Vec::new(),
+            messaging_limit: MessagingLimitTier::default(),
+            wabas: Vec::new(),
+            bsp: BspSpec::default(),
+            parent_bsuid_account: None,
+            contact_book: default_true(),
+        }
+    }
+}
+
 /// The provider a business's numbers are driven through.
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -124,6 +145,23 @@ fn yes() -> bool {
     true
 }
 
+impl WabaSpec {
+    /// WABA `id`, every other field at the scenario's default (USD, subscribed, no number, no
+    /// template, not onboarded to the Marketing Messages API).
+    pub fn new(id: WabaId) -> WabaSpec {
+        WabaSpec {
+            id,
+            name: String::new(),
+            currency: default_currency(),
+            phone_numbers: Vec::new(),
+            templates: Vec::new(),
+            subscribed: yes(),
+            marketing_messages_onboarded: false,
+            disable_marketing_messages_on_cloud_api: false,
+        }
+    }
+}
+
 fn default_currency() -> String {
     "USD".into()
 }
@@ -166,6 +204,27 @@ pub struct PhoneNumberSpec {
 
 fn default_name_status() -> String {
     "APPROVED".into()
+}
+
+impl PhoneNumberSpec {
+    /// Number `id` shown as `display` under `verified_name`, every other field at the
+    /// scenario's default (connected, GREEN, registered, default throughput).
+    pub fn new(id: PhoneNumberId, display: &str, verified_name: &str) -> PhoneNumberSpec {
+        PhoneNumberSpec {
+            id,
+            display_phone_number: display.into(),
+            verified_name: verified_name.into(),
+            status: NumberStatus::default(),
+            quality_rating: QualityRating::default(),
+            throughput_mps: None,
+            name_status: default_name_status(),
+            is_official_business_account: false,
+            profile: BusinessProfile::default(),
+            registered: yes(),
+            code_verified: yes(),
+            coexistence: false,
+        }
+    }
 }
 
 /// The `whatsapp_business_profile` of a number. Field limits follow the OAS.
@@ -304,6 +363,26 @@ impl<'de> Deserialize<'de> for ChangeDay {
 
 fn approved() -> TemplateStatus {
     TemplateStatus::Approved
+}
+
+impl TemplateSpec {
+    /// An APPROVED template with positional parameters and a body only, as a scenario's
+    /// `templates` entry with these four keys gives.
+    pub fn new(name: &str, language: &str, category: TemplateCategory, body: &str) -> TemplateSpec {
+        TemplateSpec {
+            id: None,
+            name: name.into(),
+            language: language.into(),
+            category,
+            status: approved(),
+            parameter_format: ParameterFormat::default(),
+            header: None,
+            body: body.into(),
+            footer: None,
+            quick_replies: Vec::new(),
+            recategorise: None,
+        }
+    }
 }
 
 #[derive(
@@ -528,5 +607,51 @@ impl ParameterFormat {
             ParameterFormat::Positional => "POSITIONAL",
             ParameterFormat::Named => "NAMED",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The constructors give what a scenario that names only the required keys gives.
+    #[test]
+    fn constructors_match_the_scenario_defaults() {
+        let parsed: BusinessSpec = toml::from_str(
+            r#"
+id = "100000000000001"
+name = "Toko"
+[[wabas]]
+id = "102290129340398"
+[[wabas.phone_numbers]]
+id = "106540352242922"
+display_phone_number = "+62 812-0000-0001"
+verified_name = "Toko"
+[[wabas.templates]]
+name = "promo"
+language = "id"
+category = "MARKETING"
+body = "Halo {{1}}"
+"#,
+        )
+        .unwrap();
+        let mut built = BusinessSpec::new(BusinessId(100000000000001), "Toko");
+        let mut waba = WabaSpec::new(WabaId(102290129340398));
+        waba.phone_numbers.push(PhoneNumberSpec::new(
+            PhoneNumberId(106540352242922),
+            "+62 812-0000-0001",
+            "Toko",
+        ));
+        waba.templates.push(TemplateSpec::new(
+            "promo",
+            "id",
+            TemplateCategory::Marketing,
+            "Halo {{1}}",
+        ));
+        built.wabas.push(waba);
+        assert_eq!(
+            serde_json::to_value(&built).unwrap(),
+            serde_json::to_value(&parsed).unwrap()
+        );
     }
 }

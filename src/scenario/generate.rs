@@ -551,42 +551,26 @@ fn block(
             };
             *offset += 1;
             phone_numbers.push(PhoneNumberSpec {
-                id: PhoneNumberId(waba * 100 + k),
-                display_phone_number: display,
-                verified_name: name.clone(),
-                status: Default::default(),
-                quality_rating: Default::default(),
                 throughput_mps: b.throughput_mps,
-                name_status: "APPROVED".into(),
-                is_official_business_account: false,
-                profile: Default::default(),
-                registered: true,
-                code_verified: true,
-                coexistence: false,
+                ..PhoneNumberSpec::new(PhoneNumberId(waba * 100 + k), &display, &name)
             });
         }
         let pick = |len: usize| (i % len as u64) as usize;
         out.push(BusinessSpec {
-            id: BusinessId(id),
-            name: name.clone(),
             country: market.clone(),
             vertical: b.verticals.0[pick(b.verticals.0.len())].clone(),
             verified: b.verified,
             tokens: b.token.iter().map(|t| fill(t, i, id, market)).collect(),
             messaging_limit: b.messaging_limit.0[pick(b.messaging_limit.0.len())],
             wabas: vec![WabaSpec {
-                subscribed: true,
-                marketing_messages_onboarded: false,
-                disable_marketing_messages_on_cloud_api: false,
-                id: WabaId(waba),
-                name,
+                name: name.clone(),
                 currency: b.currency.clone(),
                 phone_numbers,
                 templates: b.templates.clone(),
+                ..WabaSpec::new(WabaId(waba))
             }],
             bsp: b.bsp.clone(),
-            parent_bsuid_account: None,
-            contact_book: true,
+            ..BusinessSpec::new(BusinessId(id), &name)
         });
     }
     Ok(out)
