@@ -308,3 +308,34 @@ test("BSUIDs: a username user's phone is hidden; the library replies by `recipie
   );
   assert.equal(otp.error?.code, 131062, JSON.stringify(otp));
 });
+
+test("Block Users: the library blocks a user who wrote in, sends to them fail, a stranger cannot be blocked", async (t) => {
+  const server = await startWabasim();
+  t.after(() => server.close());
+  const wa = client(server);
+  const STRANGER = "6281300000777";
+
+  // Only users who wrote in the last 24 hours can be blocked.
+  await server.inbound("halo");
+  const blocked = await wa.blockUser(PHONE, USER);
+  assert.deepEqual(blocked.block_users?.added_users, [{ input: USER, wa_id: USER }], JSON.stringify(blocked));
+  assert.equal(blocked.block_users.failed_users, undefined);
+
+  // A send to a blocked user is refused with 130403.
+  const sent = await wa.sendMessage(PHONE, { phone: USER }, new Text("Ada kak"));
+  assert.equal(sent.error?.code, 130403, JSON.stringify(sent));
+
+  // A user who never wrote in: 139100 for the request, 131047 for the user.
+  const stranger = await wa.blockUser(PHONE, STRANGER);
+  assert.equal(stranger.error?.code, 139100, JSON.stringify(stranger));
+  const failed = stranger.block_users?.failed_users ?? [];
+  assert.equal(failed.length, 1, JSON.stringify(stranger));
+  assert.equal(failed[0].input, STRANGER);
+  assert.equal(failed[0].errors[0].code, 131047, JSON.stringify(failed));
+
+  // Unblocking needs no recent message; the user can be written to again.
+  const unblocked = await wa.unblockUser(PHONE, USER);
+  assert.deepEqual(unblocked.block_users?.removed_users, [{ input: USER, wa_id: USER }], JSON.stringify(unblocked));
+  const again = await wa.sendMessage(PHONE, { phone: USER }, new Text("Ada kak"));
+  assert.ok(again.messages?.[0]?.id, JSON.stringify(again));
+});
