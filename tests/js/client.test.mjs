@@ -339,3 +339,79 @@ test("Block Users: the library blocks a user who wrote in, sends to them fail, a
   const again = await wa.sendMessage(PHONE, { phone: USER }, new Text("Ada kak"));
   assert.ok(again.messages?.[0]?.id, JSON.stringify(again));
 });
+
+test("template pacing: the library reads held_for_quality_assessment from the send response", async (t) => {
+  // The default world with a pacing threshold of 2 sends per assessment.
+  const dir = mkdtempSync(join(tmpdir(), "wabasim-js-"));
+  const world = readFileSync(join(ROOT, "scenarios/default.toml"), "utf8") + "\n[rules.pacing]\nthreshold = 2\n";
+  const scenario = join(dir, "pacing.toml");
+  writeFileSync(scenario, world);
+  const server = await startWabasim("--scenario", scenario);
+  t.after(() => server.close());
+  const wa = client(server);
+  const held = [];
+  wa.on.sent = (args) => held.push([args.to, args.held_for_quality_assessment]);
+
+  // A new marketing template: the first two sends go out, the third is held.
+  const promo = new Template("promo_diskon", new Language("id"), new BodyComponent(new BodyParameter("Ayu")));
+  for (const to of ["6281300000011", "6281300000012", "6281300000013"]) {
+    const r = await wa.sendMessage(PHONE, { phone: to }, promo);
+    assert.ok(r.messages?.[0]?.id, JSON.stringify(r));
+  }
+  assert.deepEqual(held, [
+    ["6281300000011", false],
+    ["6281300000012", false],
+    ["6281300000013", true],
+  ]);
+  // A utility template is not paced.
+  await wa.sendMessage(PHONE, { phone: "6281300000014" }, new Template("hello_world", new Language("en_US")));
+  assert.deepEqual(held[3], ["6281300000014", false]);
+});
+
+test("parent BSUIDs: the library reads from_parent_user_id and another enrolled portfolio sends by it", async (t) => {
+  // Two portfolios enrolled in one parent BSUID account; every user hides their phone.
+  const business = (n) => `
+[[businesses]]
+id = "50000000000000${n}"
+name = "Biz ${n}"
+tokens = ["token-${n}"]
+parent_bsuid_account = "590000000000001"
+[[businesses.wabas]]
+id = "50000000000001${n}"
+[[businesses.wabas.phone_numbers]]
+id = "50000000000011${n}"
+display_phone_number = "+62 812-5555-000${n}"
+verified_name = "Biz ${n}"
+[[businesses.wabas.templates]]
+name = "hello_world"
+language = "en_US"
+category = "UTILITY"
+body = "Hello"
+`;
+  const dir = mkdtempSync(join(tmpdir(), "wabasim-js-"));
+  const scenario = join(dir, "parent.toml");
+  writeFileSync(scenario, business(1) + business(2) + "[audience]\nusername_ratio = 1.0\nread_ratio = 0.0\n");
+  const rx = await receiver();
+  t.after(() => rx.close());
+  const server = await startWabasim("--scenario", scenario, "--webhook-url", rx.url, "--app-secret", APP_SECRET, "--verify-token", VERIFY_TOKEN);
+  t.after(() => server.close());
+
+  // The user writes to business 1; the library's recipient has both BSUIDs and no phone.
+  await server.sim("POST", "inbound", { from: USER, phone_number_id: "500000000000111", text: "halo" });
+  await waitFor("the inbound message", () => rx.got.messages.length >= 1);
+  const r = rx.got.messages[0].recipient;
+  assert.equal(r.phone, undefined, "the phone is hidden");
+  assert.match(r.bsuid, /^ID\.\d+$/);
+  assert.match(r.pbsuid, /^ID\.ENT\.\d+$/);
+
+  // Business 2 reaches the same user through the library's { pbsuid } recipient.
+  const wa2 = client(server, { token: "token-2" });
+  const sent = await wa2.sendMessage("500000000000112", { pbsuid: r.pbsuid }, new Template("hello_world", new Language("en_US")));
+  const id = sent.messages?.[0]?.id;
+  assert.ok(id, JSON.stringify(sent));
+  await server.advance(5);
+  await waitFor("the delivered status", () => rx.got.statuses.some((s) => s.id === id && s.status === "delivered"));
+  const delivered = rx.got.statuses.find((s) => s.id === id && s.status === "delivered");
+  assert.equal(delivered.recipient.pbsuid, r.pbsuid, JSON.stringify(delivered.recipient));
+  assert.notEqual(delivered.recipient.bsuid, r.bsuid, "each portfolio has its own BSUID");
+});
