@@ -128,7 +128,7 @@ def test_pywa_client_reads_number_profile_templates(wabasim: Wabasim):
     assert wa.mark_message_as_read(inbound["message_id"])
 
 
-def test_pywa_client_blocks_lists_and_unblocks_users(wabasim: Wabasim):
+def test_pywa_client_blocks_and_unblocks_users(wabasim: Wabasim):
     wa = client(wabasim)
     stranger = "6281300000777"
 
