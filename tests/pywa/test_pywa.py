@@ -18,6 +18,7 @@ from pywa import WhatsApp, errors, types
 from pywa.types.templates import BodyText, TemplateLanguage
 
 from conftest import (
+    ROOT,
     APP_SECRET,
     PHONE,
     TIMEOUT_S,
@@ -307,6 +308,55 @@ def test_pywa_webhooks_wrong_secret_is_rejected_by_pywa():
             assert time.monotonic() < deadline, server.sim("GET", "webhooks")
             time.sleep(0.05)
         assert inbox.messages == [] and inbox.statuses == []
+    finally:
+        if server:
+            server.close()
+        receiver.close()
+
+
+def test_pywa_webhooks_hidden_number_reply_and_block_by_bsuid(tmp_path):
+    """Every user hides their number behind a username: pywa's message has a BSUID and no
+    wa_id, its reply and its block go by BSUID, and an authentication template to a BSUID is
+    refused (131062, pywa's BSUIDRecipientNotSupported)."""
+    world = (ROOT / "scenarios" / "default.toml").read_text().replace(
+        "[audience]\n", "[audience]\nusername_ratio = 1.0\n"
+    )
+    assert "username_ratio = 1.0" in world
+    scenario = tmp_path / "usernames.toml"
+    scenario.write_text(world)
+    app = FastAPI()
+    inbox = Inbox()
+    wa = receiver_client(app, inbox)
+    receiver = Receiver(app)
+    server = None
+    try:
+        server = Wabasim(
+            "--scenario", str(scenario),
+            "--webhook-url", receiver.url, "--app-secret", APP_SECRET, "--verify-token", VERIFY_TOKEN,
+        )
+        point_at(wa.api._session, server)
+        server.inbound("halo")
+        inbox.wait_for("the inbound message", lambda: len(inbox.messages) >= 1)
+        msg = inbox.messages[0]
+        user = msg.from_user
+        assert user.wa_id is None, user
+        assert user.bsuid.startswith("ID.") and user.username, user
+
+        # pywa replies to the id it has: the BSUID, sent as `recipient`.
+        reply = msg.reply_text("Ada kak")
+        assert reply.id.startswith("wamid.")
+        assert reply.input == user.bsuid
+
+        with pytest.raises(errors.BSUIDRecipientNotSupported) as ei:
+            wa.send_template(to=user.bsuid, name="otp_login", language=TemplateLanguage.ENGLISH_US,
+                             params=[BodyText.params("123456")])
+        assert ei.value.code == 131062
+
+        # pywa's block shortcut blocks by `user_id`; sends to the user then fail with 130403.
+        assert user.block() is True
+        with pytest.raises(errors.WhatsAppError) as ei:
+            msg.reply_text("Ada kak?")
+        assert ei.value.code == 130403
     finally:
         if server:
             server.close()
