@@ -285,27 +285,6 @@ pub fn simulation_html(r: &SimReport) -> String {
             &day_label,
         ));
     }
-    // What the business did about its users (Block Users) and how it could address them
-    // (usernames hide numbers): the counts behind the summary's lines.
-    if t.users_blocked + t.inbound_blocked + t.inbound_phone_hidden + t.sent_by_user_id > 0 {
-        b.push_str("<h2>Users</h2>\n");
-        if t.users_blocked + t.inbound_blocked > 0 {
-            let _ = writeln!(
-                b,
-                "<p>Block Users: the business numbers blocked {} users; {} of their messages were not delivered; {} sends to them were refused with 130403.</p>",
-                t.users_blocked,
-                t.inbound_blocked,
-                t.refused_by_rule.get("blocked_user").copied().unwrap_or(0)
-            );
-        }
-        if t.inbound_phone_hidden + t.sent_by_user_id > 0 {
-            let _ = writeln!(
-                b,
-                "<p>Usernames: {} user messages hid the sender's phone number (the webhook named them by BSUID only); {} messages were addressed by BSUID (<code>recipient</code>).</p>",
-                t.inbound_phone_hidden, t.sent_by_user_id
-            );
-        }
-    }
     // Businesses: outcomes and cost per client business when there are several, and onboarding
     // and standing when there is something to say.
     let standing = r
@@ -347,6 +326,27 @@ pub fn simulation_html(r: &SimReport) -> String {
             let _ = writeln!(b, "<tr><td>{}</td><td>{n}</td></tr>", esc(rule));
         }
         b.push_str("</table>\n");
+    }
+    // What the business did about its users (Block Users) and how it could address them
+    // (usernames hide numbers): the counts behind the summary's lines.
+    if t.users_blocked + t.inbound_blocked + t.inbound_phone_hidden + t.sent_by_user_id > 0 {
+        b.push_str("<h2>Users</h2>\n");
+        if t.users_blocked + t.inbound_blocked > 0 {
+            let _ = writeln!(
+                b,
+                "<p>Block Users: the business numbers blocked {} users; {} of their messages were not delivered; {} sends to them were refused with 130403.</p>",
+                t.users_blocked,
+                t.inbound_blocked,
+                t.refused_by_rule.get("blocked_user").copied().unwrap_or(0)
+            );
+        }
+        if t.inbound_phone_hidden + t.sent_by_user_id > 0 {
+            let _ = writeln!(
+                b,
+                "<p>Usernames: {} user messages hid the sender's phone number (the webhook named them by BSUID only); {} messages were addressed by BSUID (<code>recipient</code>).</p>",
+                t.inbound_phone_hidden, t.sent_by_user_id
+            );
+        }
     }
     // Numbers: quality lane and state lanes.
     b.push_str("<h2>Phone numbers</h2>\n");
