@@ -21,7 +21,8 @@ use std::sync::Arc;
 pub struct CostArgs {
     /// A plan file (TOML). Without it, the quick form flags describe one line of traffic.
     pub plan: Option<PathBuf>,
-    /// Pricing model: template-era, cbp-2022, cbp-2023, pmp-2025-07, pmp-2026-10.
+    /// Pricing model: template-era, cbp-2022, cbp-2023, pmp-2025-07, pmp-2026-10. Default:
+    /// the plan's, else the model in force on --date (today, UTC, without --date).
     #[arg(long)]
     pub model: Option<String>,
     /// Price the same traffic under several models, side by side (comma-separated).
@@ -147,11 +148,6 @@ pub fn run_cost_to(args: &CostArgs, out: &mut dyn Write) -> Result<i32, PricingE
             };
         }
     }
-    if models.is_empty() {
-        return Err(PricingError::Config(
-            "say which pricing model: --model NAME or --compare A,B (template-era, cbp-2022, cbp-2023, pmp-2025-07, pmp-2026-10)".into(),
-        ));
-    }
     models.dedup();
 
     let mut lines = match &plan {
@@ -159,10 +155,17 @@ pub fn run_cost_to(args: &CostArgs, out: &mut dyn Write) -> Result<i32, PricingE
         None => vec![quick_line(args)?],
     };
     apply_schedule_flags(args, plan.is_some(), &mut lines)?;
-    let date = match &args.date {
+    let mut date = match &args.date {
         Some(d) => Some(cfg(d.parse::<Date>(), "--date")?),
         None => plan.as_ref().and_then(|p| p.date),
     };
+    // No model named anywhere: the one in force on the estimate date, today (UTC) unless
+    // given, so a bare `wabasim cost --market ID …` answers "what does this cost now".
+    if models.is_empty() {
+        let day =
+            *date.get_or_insert_with(|| Date::of_instant(crate::clock::Clock::system_now(), 0));
+        models.push(PricingModelId::in_force_on(day));
+    }
     let mut cards = args.card.clone();
     if cards.is_empty() {
         cards = plan.as_ref().map(|p| p.cards.clone()).unwrap_or_default();

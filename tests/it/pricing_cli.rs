@@ -396,13 +396,63 @@ fn command_line_errors() {
     let e = try_run(&a).unwrap_err();
     assert!(e.contains("cannot price model pmp-2025-07"), "{e}");
     let mut a = quick("pmp-2025-07", "ID", "marketing", 1);
-    a.model = None;
-    assert!(try_run(&a).unwrap_err().contains("say which pricing model"));
-    let mut a = quick("pmp-2025-07", "ID", "marketing", 1);
     a.messages = None;
     assert!(try_run(&a).unwrap_err().contains("--messages is required"));
     let a = quick("pmp-2025-07", "ID", "referral_conversion", 1);
     assert!(try_run(&a).unwrap_err().contains("cannot be sent"));
+}
+
+/// Without `--model` (and no plan naming one), the model in force on the estimate date prices
+/// the traffic; without `--date` either, the date is today (UTC).
+#[test]
+fn without_a_model_the_one_in_force_on_the_date_prices() {
+    let mut a = quick("unused", "ID", "marketing", 1000);
+    a.model = None;
+    a.date = Some("2026-12-04".into());
+    let out = run(&a);
+    assert!(
+        out.contains(
+            "Model pmp-2026-10 | card pmp-2026-10 (USD per message, effective 2026-10-01) | date 2026-12-04"
+        ),
+        "{out}"
+    );
+    a.date = Some("2026-03-01".into());
+    let out = run(&a);
+    assert!(
+        out.contains("Model pmp-2025-07 | card pmp-2026-01"),
+        "{out}"
+    );
+    a.date = Some("2023-01-15".into());
+    assert!(
+        run(&a).contains("Model cbp-2022 |"),
+        "the model of early 2023"
+    );
+
+    // No date: today's model and today's date (read before and after, across a midnight).
+    a.date = None;
+    let today = || {
+        let d = wabasim::pricing::Date::of_instant(wabasim::clock::Clock::system_now(), 0);
+        (wabasim::pricing::PricingModelId::in_force_on(d), d)
+    };
+    let before = today();
+    let out = run(&a);
+    let after = today();
+    assert!(
+        [before, after]
+            .iter()
+            .any(|(m, d)| out.contains(&format!("Model {m} |"))
+                && out.contains(&format!("date {d}"))),
+        "{out}"
+    );
+
+    // A currency without a card for that model: a clear refusal naming model, date, currency.
+    a.date = Some("2026-12-04".into());
+    a.currency = Some("IDR".into());
+    let e = try_run(&a).unwrap_err();
+    assert!(
+        e.contains("no rate card for pmp-2026-10 in effect on 2026-12-04 in IDR"),
+        "{e}"
+    );
 }
 
 #[test]
