@@ -17,7 +17,7 @@ pub enum PricingError {
     #[error("unknown rate card `{name}` (known cards: {known})")]
     UnknownCard { name: String, known: String },
     #[error(
-        "no rate card for {model} in effect on {date}{currency} (cards for this model: {known})"
+        "no rate card for {model} in effect on {date}{currency} (cards for this model{currency}: {known}); load one with --rates FILE.csv (docs/pricing.md §2)"
     )]
     NoCard {
         model: PricingModelId,
