@@ -3,7 +3,7 @@
 //! webhooks; the errors for ids the business cannot use; usernames hiding the phone.
 
 use crate::common::*;
-use crate::dynamics_http::{changes, receiver, wait_for};
+use crate::dynamics_http::{changes, wait_for};
 use hyper::Method;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
@@ -21,19 +21,7 @@ fn scenario(audience_extra: &str) -> String {
 }
 
 async fn start(audience_extra: &str) -> (TestServer, Arc<Mutex<Vec<Value>>>) {
-    let (got, url) = receiver().await;
-    let s = start_server(
-        Some(&scenario(audience_extra)),
-        &[
-            "--webhook-url",
-            &url,
-            "--verify-token",
-            "bsuid-verify",
-            "--app-secret",
-            "x",
-        ],
-    )
-    .await;
+    let (s, got) = start_with_webhooks(Some(&scenario(audience_extra))).await;
     (s, got)
 }
 

@@ -3,7 +3,7 @@
 //! `DELETE /{phone-number-id}/contact_book` removes the entry.
 
 use crate::common::*;
-use crate::dynamics_http::{changes, receiver, wait_for};
+use crate::dynamics_http::{changes, wait_for};
 use hyper::Method;
 use serde_json::{json, Value};
 
@@ -37,19 +37,7 @@ fn delete_path(bsuid: &str) -> String {
 
 #[tokio::test]
 async fn the_book_shows_the_phone_until_the_entry_is_deleted() {
-    let (got, url) = receiver().await;
-    let s = start_server(
-        Some(&scenario()),
-        &[
-            "--webhook-url",
-            &url,
-            "--verify-token",
-            "v",
-            "--app-secret",
-            "x",
-        ],
-    )
-    .await;
+    let (s, got) = start_with_webhooks(Some(&scenario())).await;
     let c = user_writes(&s, &got, "halo 1").await;
     assert!(c.get("wa_id").is_none(), "hidden at first: {c}");
     let id = c["user_id"].as_str().unwrap().to_string();

@@ -3,59 +3,10 @@
 //! pause and unpause, read it all back through the Graph API, and receive the webhooks.
 
 use crate::common::*;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
-
-const VERIFY: &str = "dyn-verify";
-
-/// Records every webhook body; answers the verification handshake.
-pub(crate) async fn receiver() -> (Arc<Mutex<Vec<Value>>>, String) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let state = got.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((sock, _)) = listener.accept().await else {
-                return;
-            };
-            let state = state.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let st = state.clone();
-                    async move {
-                        let q = req.uri().query().unwrap_or("").to_string();
-                        let body = if req.method() == hyper::Method::GET {
-                            // hub.challenge=<value> echoed back.
-                            q.split('&')
-                                .find_map(|kv| kv.strip_prefix("hub.challenge="))
-                                .unwrap_or("")
-                                .to_string()
-                        } else {
-                            let b = req.into_body().collect().await.unwrap().to_bytes();
-                            st.lock().push(serde_json::from_slice(&b).unwrap());
-                            String::new()
-                        };
-                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
-                            body,
-                        ))))
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(sock), svc)
-                    .await;
-            });
-        }
-    });
-    (got, url)
-}
 
 /// All changes received so far, as (field, value).
 pub(crate) fn changes(got: &Mutex<Vec<Value>>) -> Vec<(String, Value)> {
@@ -122,20 +73,7 @@ async fn phone(s: &TestServer) -> Value {
 
 /// The scenario's server, delivering its webhooks to a fresh receiver.
 async fn start_with_receiver() -> (TestServer, Arc<Mutex<Vec<Value>>>) {
-    let (got, url) = receiver().await;
-    let s = start_server(
-        Some(&scenario()),
-        &[
-            "--webhook-url",
-            &url,
-            "--verify-token",
-            VERIFY,
-            "--app-secret",
-            "x",
-        ],
-    )
-    .await;
-    (s, got)
+    start_with_webhooks(Some(&scenario())).await
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! bytes, and after Meta's 7 days the id answers 100/33. See `src/engine/inbound_media.rs`.
 
 use crate::common::*;
-use crate::dynamics_http::{changes, receiver, wait_for};
+use crate::dynamics_http::{changes, wait_for};
 use base64::Engine as _;
 use hyper::Method;
 use serde_json::Value;
@@ -48,19 +48,7 @@ async fn user_writes(s: &TestServer, got: &parking_lot::Mutex<Vec<Value>>, n: us
 
 #[tokio::test]
 async fn an_inbound_media_id_downloads_and_expires_after_seven_days() {
-    let (got, url) = receiver().await;
-    let s = start_server(
-        Some(&scenario(1.0)),
-        &[
-            "--webhook-url",
-            &url,
-            "--verify-token",
-            "v",
-            "--app-secret",
-            "x",
-        ],
-    )
-    .await;
+    let (s, got) = start_with_webhooks(Some(&scenario(1.0))).await;
     let msgs = user_writes(&s, &got, 4).await;
     assert_eq!(msgs.len(), 4);
     for m in &msgs {
@@ -108,38 +96,14 @@ async fn an_inbound_media_id_downloads_and_expires_after_seven_days() {
 
 #[tokio::test]
 async fn with_the_default_ratio_users_write_text_and_another_business_cannot_download() {
-    let (got, url) = receiver().await;
-    let s = start_server(
-        None,
-        &[
-            "--webhook-url",
-            &url,
-            "--verify-token",
-            "v",
-            "--app-secret",
-            "x",
-        ],
-    )
-    .await;
+    let (s, got) = start_with_webhooks(None).await;
     let msgs = user_writes(&s, &got, 3).await;
     assert!(msgs.iter().all(|m| m["type"] == "text"), "{msgs:?}");
     assert_eq!(s.state.media.lock().usage(), (0, 0), "nothing stored");
 
     // Media belong to the business whose number received them.
     let two = format!("{}\n{OTHER}", scenario(1.0));
-    let (got, url) = receiver().await;
-    let s = start_server(
-        Some(&two),
-        &[
-            "--webhook-url",
-            &url,
-            "--verify-token",
-            "v",
-            "--app-secret",
-            "x",
-        ],
-    )
-    .await;
+    let (s, got) = start_with_webhooks(Some(&two)).await;
     let m = &user_writes(&s, &got, 1).await[0];
     let id = m[m["type"].as_str().unwrap()]["id"]
         .as_str()

@@ -4,14 +4,9 @@
 //! `deregister`; and a WABA without a subscription gets no webhooks.
 
 use crate::common::*;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::{Method, Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper::Method;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
-use std::sync::Arc;
 use std::time::Duration;
 
 const TOK: &str = "es-partner-token";
@@ -124,47 +119,6 @@ async fn all_pages(s: &TestServer, first: &str) -> Vec<Value> {
             .to_string();
     }
     panic!("more than 20 pages")
-}
-
-/// Records every webhook body; answers the verification handshake.
-async fn receiver() -> (Arc<Mutex<Vec<Value>>>, String) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let state = got.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((sock, _)) = listener.accept().await else {
-                return;
-            };
-            let state = state.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let st = state.clone();
-                    async move {
-                        let q = req.uri().query().unwrap_or("").to_string();
-                        let body = if req.method() == Method::GET {
-                            q.split('&')
-                                .find_map(|kv| kv.strip_prefix("hub.challenge="))
-                                .unwrap_or("")
-                                .to_string()
-                        } else {
-                            let b = req.into_body().collect().await.unwrap().to_bytes();
-                            st.lock().push(serde_json::from_slice(&b).unwrap());
-                            String::new()
-                        };
-                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
-                            body,
-                        ))))
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(sock), svc)
-                    .await;
-            });
-        }
-    });
-    (got, url)
 }
 
 /// The WABA ids (`entry[].id`) of the webhooks received so far.
@@ -421,19 +375,7 @@ async fn embedded_signup_end_to_end() {
 /// A WABA the app is not subscribed to gets no webhooks; once subscribed it does.
 #[tokio::test]
 async fn a_waba_without_subscription_gets_no_webhooks() {
-    let (got, url) = receiver().await;
-    let s = start_server(
-        Some(&scenario()),
-        &[
-            "--webhook-url",
-            &url,
-            "--verify-token",
-            "v",
-            "--app-secret",
-            "x",
-        ],
-    )
-    .await;
+    let (s, got) = start_with_webhooks(Some(&scenario())).await;
     // Both WABAs send; only the subscribed one's statuses arrive.
     send_from(&s, READY_PHONE).await.ok();
     send_from(&s, OLD_PHONE).await.ok();

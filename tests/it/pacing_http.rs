@@ -4,7 +4,7 @@
 //! held one with the template PAUSED.
 
 use crate::common::*;
-use crate::dynamics_http::{changes, receiver, wait_for};
+use crate::dynamics_http::{changes, wait_for};
 use serde_json::{json, Value};
 
 /// The default world with pacing on (3 sends go out, then holds; decided from 2 deliveries),
@@ -39,16 +39,7 @@ min_delivered = 2
 }
 
 async fn start() -> (TestServer, std::sync::Arc<parking_lot::Mutex<Vec<Value>>>) {
-    let (got, url) = receiver().await;
-    let args = [
-        "--webhook-url",
-        &url,
-        "--verify-token",
-        "v",
-        "--app-secret",
-        "x",
-    ];
-    (start_server(Some(&scenario()), &args).await, got)
+    start_with_webhooks(Some(&scenario())).await
 }
 
 fn promo(to: &str) -> Value {

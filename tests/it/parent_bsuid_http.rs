@@ -4,7 +4,7 @@
 //! `GET /{business-id}/parent-bsuid-accounts` lists the enrolment.
 
 use crate::common::*;
-use crate::dynamics_http::{changes, receiver, wait_for};
+use crate::dynamics_http::{changes, wait_for};
 use hyper::Method;
 use serde_json::{json, Value};
 
@@ -66,19 +66,7 @@ async fn enrolled_portfolios_share_the_parent_bsuid_and_others_cannot_use_it() {
         business(2, true),
         business(3, false)
     );
-    let (got, url) = receiver().await;
-    let s = start_server(
-        Some(&world),
-        &[
-            "--webhook-url",
-            &url,
-            "--verify-token",
-            "v",
-            "--app-secret",
-            "x",
-        ],
-    )
-    .await;
+    let (s, got) = start_with_webhooks(Some(&world)).await;
 
     // The user writes to A's number: the parent BSUID rides along with the BSUID.
     let r = s

@@ -98,6 +98,73 @@ pub fn simulate_scenario(
     wabasim::simulate::simulate(sc, &plan, &cfg, &mut |_, _| {})
 }
 
+/// Records every webhook body; answers the verification handshake.
+pub async fn receiver() -> (Arc<parking_lot::Mutex<Vec<Value>>>, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+    let got = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let state = got.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((sock, _)) = listener.accept().await else {
+                return;
+            };
+            let state = state.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let st = state.clone();
+                    async move {
+                        let q = req.uri().query().unwrap_or("").to_string();
+                        let body = if req.method() == Method::GET {
+                            // hub.challenge=<value> echoed back.
+                            q.split('&')
+                                .find_map(|kv| kv.strip_prefix("hub.challenge="))
+                                .unwrap_or("")
+                                .to_string()
+                        } else {
+                            let b = req.into_body().collect().await.unwrap().to_bytes();
+                            st.lock().push(serde_json::from_slice(&b).unwrap());
+                            String::new()
+                        };
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                            Bytes::from(body),
+                        )))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(sock), svc)
+                    .await;
+            });
+        }
+    });
+    (got, url)
+}
+
+/// The verify token and app secret [`start_with_webhooks`] gives the server.
+pub const WEBHOOK_VERIFY_TOKEN: &str = "v";
+pub const WEBHOOK_APP_SECRET: &str = "x";
+
+/// A server for `scenario` (the default world when `None`) delivering its webhooks to a fresh
+/// [`receiver`], and what the receiver records.
+pub async fn start_with_webhooks(
+    scenario: Option<&str>,
+) -> (TestServer, Arc<parking_lot::Mutex<Vec<Value>>>) {
+    let (got, url) = receiver().await;
+    let s = start_server(
+        scenario,
+        &[
+            "--webhook-url",
+            &url,
+            "--verify-token",
+            WEBHOOK_VERIFY_TOKEN,
+            "--app-secret",
+            WEBHOOK_APP_SECRET,
+        ],
+    )
+    .await;
+    (s, got)
+}
+
 static SCENARIO_SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// Writes scenario text to a fresh file under the cargo-provided temp dir.
