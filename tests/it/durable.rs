@@ -545,7 +545,9 @@ fn without_a_state_dir_nothing_is_written() {
 
 /// Two portfolios; with `--partition I/2` the hash gives 200000000000001 to partition 0 and
 /// 200000000000002 to partition 1 (tests/it/partitions.rs checks `partition_of`).
-const TWO_PORTFOLIOS: &str = r#"
+static TWO_PORTFOLIOS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    [
+        r#"
 seed = 5
 [audience]
 size = 10000
@@ -553,44 +555,17 @@ not_on_whatsapp_ratio = 0.0
 delivered_delay_ms = [1, 5]
 read_ratio = 0.0
 
-[[businesses]]
-id = "200000000000001"
-name = "Satu"
-tokens = ["token-satu"]
-[[businesses.wabas]]
-id = "201000000000001"
-[[businesses.wabas.phone_numbers]]
-id = "202000000000001"
-display_phone_number = "+62 812-0000-0011"
-verified_name = "Satu"
-[[businesses.wabas.templates]]
-name = "hello_world"
-language = "en_US"
-category = "UTILITY"
-body = "Halo dari Satu"
-
-[[businesses]]
-id = "200000000000002"
-name = "Dua"
-tokens = ["token-dua"]
-[[businesses.wabas]]
-id = "201000000000002"
-[[businesses.wabas.phone_numbers]]
-id = "202000000000002"
-display_phone_number = "+62 812-0000-0012"
-verified_name = "Dua"
-[[businesses.wabas.templates]]
-name = "hello_world"
-language = "en_US"
-category = "UTILITY"
-body = "Halo dari Dua"
-"#;
+"#,
+        crate::common::TWO_PORTFOLIOS,
+    ]
+    .concat()
+});
 
 #[test]
 fn a_partition_continues_from_its_state_dir_and_another_partition_is_refused() {
     let dir = tmp("partition");
     let scenario = dir.join("two.toml");
-    std::fs::write(&scenario, TWO_PORTFOLIOS).unwrap();
+    std::fs::write(&scenario, TWO_PORTFOLIOS.as_str()).unwrap();
     let state = dir.join("state");
     let (sc, sd) = (scenario.to_str().unwrap(), state.to_str().unwrap());
     let flags = ["--scenario", sc, "--partition", "1/2", "--state-dir", sd];

@@ -20,7 +20,9 @@ use wabasim::load::report::{exit_code, Report};
 /// Two businesses, one number each; their ids hash to different partitions of two
 /// (`wabasim::scenario::partition_of`, checked below). 100 template sends round-robin over
 /// both numbers at 25/s: all accepted, whichever instance serves them.
-const SCENARIO: &str = r#"
+static SCENARIO: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    [
+        r#"
 seed = 5
 [audience]
 size = 1000
@@ -28,38 +30,9 @@ not_on_whatsapp_ratio = 0.0
 delivered_delay_ms = [1, 5]
 read_ratio = 0.0
 
-[[businesses]]
-id = "200000000000001"
-name = "Satu"
-tokens = ["token-satu"]
-[[businesses.wabas]]
-id = "201000000000001"
-[[businesses.wabas.phone_numbers]]
-id = "202000000000001"
-display_phone_number = "+62 812-0000-0011"
-verified_name = "Satu"
-[[businesses.wabas.templates]]
-name = "hello_world"
-language = "en_US"
-category = "UTILITY"
-body = "Halo dari Satu"
-
-[[businesses]]
-id = "200000000000002"
-name = "Dua"
-tokens = ["token-dua"]
-[[businesses.wabas]]
-id = "201000000000002"
-[[businesses.wabas.phone_numbers]]
-id = "202000000000002"
-display_phone_number = "+62 812-0000-0012"
-verified_name = "Dua"
-[[businesses.wabas.templates]]
-name = "hello_world"
-language = "en_US"
-category = "UTILITY"
-body = "Halo dari Dua"
-
+"#,
+        common::TWO_PORTFOLIOS,
+        r#"
 [traffic]
 connections = 4
 grace = "5s"
@@ -73,7 +46,10 @@ template = { name = "hello_world" }
 
 [thresholds]
 checks = ["requests == 100", "ok == 100"]
-"#;
+"#,
+    ]
+    .concat()
+});
 
 const NUMBERS: [&str; 2] = ["202000000000001", "202000000000002"];
 const WABAS: [&str; 2] = ["201000000000001", "201000000000002"];
@@ -183,14 +159,22 @@ fn counters(p: &TestServer) -> (String, u64, u64) {
 }
 
 async fn partitions(clock: &str) -> [TestServer; 2] {
-    let p0 = common::start_server(Some(SCENARIO), &["--clock", clock, "--partition", "0/2"]).await;
-    let p1 = common::start_server(Some(SCENARIO), &["--clock", clock, "--partition", "1/2"]).await;
+    let p0 = common::start_server(
+        Some(SCENARIO.as_str()),
+        &["--clock", clock, "--partition", "0/2"],
+    )
+    .await;
+    let p1 = common::start_server(
+        Some(SCENARIO.as_str()),
+        &["--clock", clock, "--partition", "1/2"],
+    )
+    .await;
     [p0, p1]
 }
 
 fn map_file(d: &Path) -> PathBuf {
     let scenario = d.join("two.toml");
-    std::fs::write(&scenario, SCENARIO).unwrap();
+    std::fs::write(&scenario, SCENARIO.as_str()).unwrap();
     let map = d.join("partitions.map");
     let (code, out, err) = wabasim(&[
         "partition-map",
@@ -310,7 +294,7 @@ async fn two_shards_through_the_router_count_what_one_run_on_one_instance_counts
     let scenario = d.join("two.toml").display().to_string();
 
     // One instance, one generator.
-    let one = common::start_server(Some(SCENARIO), &["--clock", "wall"]).await;
+    let one = common::start_server(Some(SCENARIO.as_str()), &["--clock", "wall"]).await;
     let single = d.join("single.json").display().to_string();
     let (base, sc, out) = (one.base.clone(), scenario.clone(), single.clone());
     let (code, so, se) = tokio::task::spawn_blocking(move || {
@@ -388,7 +372,7 @@ async fn a_partition_file_assigns_portfolios_for_the_instances_and_the_router_al
     let d = dir().join("listed");
     std::fs::create_dir_all(&d).unwrap();
     let scenario = d.join("two.toml");
-    std::fs::write(&scenario, SCENARIO).unwrap();
+    std::fs::write(&scenario, SCENARIO.as_str()).unwrap();
     let file = d.join("partitions.txt");
     std::fs::write(&file, SWAPPED).unwrap();
     let (sc, pf) = (scenario.display().to_string(), file.display().to_string());
@@ -415,12 +399,12 @@ async fn a_partition_file_assigns_portfolios_for_the_instances_and_the_router_al
         assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
     }
     let p0 = common::start_server(
-        Some(SCENARIO),
+        Some(SCENARIO.as_str()),
         &["--partition", "0/2", "--partition-file", &pf],
     )
     .await;
     let p1 = common::start_server(
-        Some(SCENARIO),
+        Some(SCENARIO.as_str()),
         &["--partition", "1/2", "--partition-file", &pf],
     )
     .await;
@@ -448,7 +432,7 @@ fn bad_partition_files_are_refused_naming_the_flag_the_file_and_the_line() {
     let d = dir().join("bad-files");
     std::fs::create_dir_all(&d).unwrap();
     let scenario = d.join("two.toml");
-    std::fs::write(&scenario, SCENARIO).unwrap();
+    std::fs::write(&scenario, SCENARIO.as_str()).unwrap();
     let sc = scenario.display().to_string();
     let write = |name: &str, text: &str| {
         let p = d.join(name);

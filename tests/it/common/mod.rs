@@ -140,6 +140,44 @@ pub async fn receiver() -> (Arc<parking_lot::Mutex<Vec<Value>>>, String) {
     (got, url)
 }
 
+/// Two businesses, one WABA, number and `hello_world` template each, tokens `token-satu` and
+/// `token-dua`; their ids hash to different partitions of two (`wabasim::scenario::partition_of`,
+/// checked in partitions.rs). The `[[businesses]]` part of a scenario: put the top-level keys
+/// and `[audience]` before it.
+pub const TWO_PORTFOLIOS: &str = r#"
+[[businesses]]
+id = "200000000000001"
+name = "Satu"
+tokens = ["token-satu"]
+[[businesses.wabas]]
+id = "201000000000001"
+[[businesses.wabas.phone_numbers]]
+id = "202000000000001"
+display_phone_number = "+62 812-0000-0011"
+verified_name = "Satu"
+[[businesses.wabas.templates]]
+name = "hello_world"
+language = "en_US"
+category = "UTILITY"
+body = "Halo dari Satu"
+
+[[businesses]]
+id = "200000000000002"
+name = "Dua"
+tokens = ["token-dua"]
+[[businesses.wabas]]
+id = "201000000000002"
+[[businesses.wabas.phone_numbers]]
+id = "202000000000002"
+display_phone_number = "+62 812-0000-0012"
+verified_name = "Dua"
+[[businesses.wabas.templates]]
+name = "hello_world"
+language = "en_US"
+category = "UTILITY"
+body = "Halo dari Dua"
+"#;
+
 /// The verify token and app secret [`start_with_webhooks`] gives the server.
 pub const WEBHOOK_VERIFY_TOKEN: &str = "v";
 pub const WEBHOOK_APP_SECRET: &str = "x";
