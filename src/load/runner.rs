@@ -40,7 +40,6 @@ use crate::load::metrics::PhaseMetrics;
 use crate::load::receiver::Receiver;
 use crate::load::report::{evaluate, PhaseReport, Report, LATENCY_NOTE, SCHEMA_VERSION};
 use crate::load::wire::{block_body, inbound_body, request_body};
-use crate::traffic::conversations::Contact;
 use crate::traffic::pick::{Message, Picker, Recipient};
 use crate::traffic::plan::{Arrival, LoadPlan, PhasePlan};
 use crate::traffic::policy::{classify, decide, Decision, FailKind, Outcome, Pacer};
@@ -935,7 +934,7 @@ fn pick(sh: &Shared, phase_idx: usize) -> Msg {
             Door::Block
         }
     };
-    let by_user_id = matches!(pick.to, Contact::UserId(_)) && door != Door::Block;
+    let by_user_id = picker.by_user_id(&pick);
     let body = Bytes::copy_from_slice(body);
     drop(guard);
     {

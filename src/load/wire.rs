@@ -125,8 +125,10 @@ pub fn block_body(user: Contact, out: &mut Vec<u8>) {
             out.push(b'"');
         }
         Contact::UserId(u) => {
+            use std::io::Write as _;
             out.extend_from_slice(br#""user_id":""#);
-            out.extend_from_slice(u.to_string().as_bytes());
+            // Writing to a Vec cannot fail.
+            let _ = write!(out, "{u}");
             out.push(b'"');
         }
     }

@@ -130,6 +130,8 @@ pub struct Usage {
     pub calls_per_hour: u32,
     /// Calls per hour of the app; 0 turns code 4, `X-App-Usage` and the `whatsapp` entries off.
     pub app_calls_per_hour: u32,
+    /// Shared by the server's connection tasks (this is a door, not the core): one lock per
+    /// counted call, held for a map lookup and an add.
     windows: Mutex<Windows>,
 }
 

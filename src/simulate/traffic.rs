@@ -388,9 +388,7 @@ impl Traffic {
             }
         }
         a.paced = false;
-        if let (0, Contact::UserId(_), true) =
-            (a.retries_done, a.pick.to, self.picker.is_send(&a.pick))
-        {
+        if a.retries_done == 0 && self.picker.by_user_id(&a.pick) {
             col.by_user_id();
         }
         let outcome = match self.picker.message(&a.pick) {

@@ -1,7 +1,7 @@
 //! Writes a [`Pick`]'s content as domain data: a template send with its parameters expanded, a
-//! free-form text, a simulated inbound text, or a block request. Texts are parsed once per mix entry and the
-//! message is rewritten in place, so writing one costs a few appends and no allocation once the
-//! buffers have grown.
+//! free-form text, a simulated inbound text, or a block request. Texts are parsed once per mix
+//! entry and the message is rewritten in place, so writing one costs a few appends and no
+//! allocation once the buffers have grown.
 
 use super::conversations::Contact;
 use super::pattern::Pattern;

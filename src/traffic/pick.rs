@@ -221,6 +221,12 @@ impl Picker {
         )
     }
 
+    /// Whether `pick` is a send addressed by BSUID (`recipient`): the business knows the user
+    /// only by it. Both doors count these.
+    pub fn by_user_id(&self, pick: &Pick) -> bool {
+        matches!(pick.to, Contact::UserId(_)) && self.is_send(pick)
+    }
+
     /// `from` wrote to number `number` (an index into the plan's numbers) at `now`: a
     /// conversation for the desk to answer. The door tells it of every user message it learns
     /// of, the traffic's own and the simulated audience's replies alike, with the user as the
